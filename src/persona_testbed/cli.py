@@ -1,0 +1,64 @@
+"""The ``persona-testbed`` command line: thin; parses options, calls stage functions, prints results.
+
+Each stage owns its sub-command group in ``<stage>/cli.py``; this module only assembles them and turns
+``UserError`` into one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from . import __version__
+from .errors import UserError
+from .output import err_console
+
+app = typer.Typer(
+    name="persona-testbed",
+    help="PERSONA testbed for pluralistic alignment: census personas, contested prompts, "
+    "Direct Principle Feedback pairs and PERSONA Bench — reproducible and offline-first.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"persona-testbed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """PERSONA testbed for pluralistic alignment."""
+
+
+def _register() -> None:
+    from .data.cli import app as data_app
+    from .llm.cli import app as llm_app
+
+    app.add_typer(data_app, name="data", help="Input data: list, fetch from a mirror or the official URLs.")
+    app.add_typer(llm_app, name="llm", help="Models: chat with a backend, browse the call log.")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="persona-testbed")
+    except UserError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

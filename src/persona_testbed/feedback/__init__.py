@@ -1,0 +1,1 @@
+"""feedback stage of persona-testbed."""

@@ -1,0 +1,50 @@
+"""Typed records of the LLM layer (stable contract for every stage)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+class ChatParams(BaseModel):
+    """Sampling parameters; all of them enter the cache key."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int | None = None
+    stop: list[str] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ChatResult(BaseModel):
+    """The outcome of one logical chat call (after retries / re-asks). Failures are data."""
+
+    call_id: str  # id of the (last) row in the call log
+    model: str  # the model string, e.g. "embedded", "openai/gpt-4o"
+    status: Literal["ok", "failed"]
+    text: str = ""
+    parsed: Any = None  # the validated pydantic object (as dict) when a schema was given
+    error: str | None = None  # reason when status == "failed"
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+    cached: bool = False
+    attempts: int = 1
+    logprobs: list[dict[str, Any]] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"

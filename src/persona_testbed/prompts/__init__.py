@@ -1,0 +1,1 @@
+"""prompts stage of persona-testbed."""
