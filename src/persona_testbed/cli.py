@@ -9,12 +9,25 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 from .errors import UserError
 from .output import err_console
 
+class _Group(TyperGroup):
+    """Root command group: a ``UserError`` anywhere becomes one stderr line and exit code 2."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="persona-testbed",
     help="PERSONA testbed for pluralistic alignment: census personas, contested prompts, "
     "Direct Principle Feedback pairs and PERSONA Bench — reproducible and offline-first.",
@@ -52,9 +65,6 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="persona-testbed")
-    except UserError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

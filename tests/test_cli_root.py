@@ -1,0 +1,51 @@
+from persona_testbed import __version__
+
+
+def test_version(cli):
+    r = cli("--version")
+    assert r.exit_code == 0
+    assert __version__ in r.stdout
+
+
+def test_every_command_has_help(cli):
+    """Every command and group prints help text that describes it (no undocumented commands)."""
+    import typer.main
+
+    from persona_testbed.cli import app
+
+    root = typer.main.get_command(app)
+
+    def walk(cmd, path: list[str]):
+        yield path, cmd
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, path + [name])
+
+    seen = 0
+    for path, cmd in walk(root, []):
+        r = cli(*path, "--help")
+        assert r.exit_code == 0, path
+        assert (cmd.help or cmd.short_help), f"command {' '.join(path)} has no help text"
+        if hasattr(cmd, "commands"):
+            assert cmd.commands, f"group {' '.join(path)} has no commands"
+        seen += 1
+    assert seen > 1
+
+
+def test_user_error_is_one_line_exit_2(cli, tmp_path):
+    from persona_testbed.errors import UserError
+    import typer
+
+    from persona_testbed.cli import app
+
+    @app.command("_boom", hidden=True)
+    def _boom():
+        raise UserError("bad value 'x' in field y")
+
+    try:
+        r = cli("_boom")
+        assert r.exit_code == 2
+        assert r.stderr.strip() == "error: bad value 'x' in field y"
+        assert "Traceback" not in r.stderr
+    finally:
+        app.registered_commands = [c for c in app.registered_commands if c.name != "_boom"]
