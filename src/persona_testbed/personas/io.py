@@ -1,0 +1,204 @@
+"""Reading and writing persona files: ``personas.jsonl`` (one Persona per line) and ``personas.parquet``.
+
+The Parquet file is flat for analysis: one column per field value (named exactly as the field), source
+key columns, weight, and JSON-string columns ``provenance``, ``detail`` and ``tags``; it round-trips to
+the same records as the JSONL file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from .. import __version__
+from ..errors import UserError
+from ..hashing import canonical_json, file_sha256
+from ..runs import atomic_path, atomic_write_text
+from .record import PERSONA_FIELDS, SCHEMA_VERSION, Persona
+
+JSONL_NAME = "personas.jsonl"
+PARQUET_NAME = "personas.parquet"
+MANIFEST_NAME = "personas_manifest.json"
+
+_KEY_COLUMNS = ("id", "schema_version", "source_year", "source_state", "source_serialno",
+                "source_sporder", "weight")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    return f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid"))
+
+
+def _check_version(obj: dict[str, Any], where: str) -> None:
+    version = obj.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise UserError(f"{where}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+
+
+def persona_from_obj(obj: Any, where: str) -> Persona:
+    """Validate one decoded JSON object as a Persona; ``UserError`` naming ``where`` and the field."""
+    if not isinstance(obj, dict):
+        raise UserError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    _check_version(obj, where)
+    fields = obj.get("fields")
+    if isinstance(fields, dict):
+        missing = [f for f in PERSONA_FIELDS if f not in fields]
+        extra = [f for f in fields if f not in PERSONA_FIELDS]
+        if missing:
+            raise UserError(f"{where}: missing persona field {missing[0]!r}"
+                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        if extra:
+            raise UserError(f"{where}: unknown persona field {extra[0]!r}")
+    try:
+        return Persona.model_validate(obj)
+    except ValidationError as exc:
+        raise UserError(f"{where}: {_first_error(exc)}") from None
+
+
+def _read_jsonl(path: Path) -> list[Persona]:
+    out: list[Persona] = []
+    seen: dict[str, int] = {}
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            p = persona_from_obj(obj, f"{path}:{lineno}")
+            if p.id in seen:
+                raise UserError(f"{path}:{lineno}: duplicate persona id {p.id} (first on line {seen[p.id]})")
+            seen[p.id] = lineno
+            out.append(p)
+    return out
+
+
+def personas_to_frame(personas: Sequence[Persona]) -> pl.DataFrame:
+    """The flat Parquet layout: key columns, one value column per field, JSON provenance/detail/tags."""
+    data: dict[str, list[Any]] = {c: [] for c in _KEY_COLUMNS}
+    for name in PERSONA_FIELDS:
+        data[name] = []
+    data["provenance"], data["detail"], data["tags"] = [], [], []
+    for p in personas:
+        data["id"].append(p.id)
+        data["schema_version"].append(p.schema_version)
+        data["source_year"].append(p.source.year)
+        data["source_state"].append(p.source.state)
+        data["source_serialno"].append(p.source.serialno)
+        data["source_sporder"].append(p.source.sporder)
+        data["weight"].append(float(p.weight))
+        for name in PERSONA_FIELDS:
+            data[name].append(p.fields[name].value)
+        data["provenance"].append(canonical_json({n: p.fields[n].provenance for n in PERSONA_FIELDS}))
+        data["detail"].append(canonical_json({n: p.fields[n].detail for n in PERSONA_FIELDS}))
+        data["tags"].append(canonical_json(p.tags))
+    schema = {c: pl.Utf8 for c in data}
+    schema.update(schema_version=pl.Int64, source_year=pl.Int64, source_sporder=pl.Int64, weight=pl.Float64)
+    return pl.DataFrame(data, schema=schema)
+
+
+def _read_parquet(path: Path) -> list[Persona]:
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several error types for corrupt files
+        raise UserError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+    missing = [c for c in (*_KEY_COLUMNS, *PERSONA_FIELDS, "provenance", "detail", "tags") if c not in df.columns]
+    if missing:
+        raise UserError(f"{path}: missing column {missing[0]!r}")
+    out: list[Persona] = []
+    for i, row in enumerate(df.iter_rows(named=True), 1):
+        where = f"{path}: row {i}"
+        try:
+            prov = json.loads(row["provenance"])
+            detail = json.loads(row["detail"])
+            tags = json.loads(row["tags"])
+        except (TypeError, json.JSONDecodeError):
+            raise UserError(f"{where}: provenance/detail/tags are not valid JSON") from None
+        obj = {
+            "schema_version": row["schema_version"],
+            "id": row["id"],
+            "source": {"year": row["source_year"], "state": row["source_state"],
+                       "serialno": row["source_serialno"], "sporder": row["source_sporder"]},
+            "weight": row["weight"],
+            "tags": tags,
+            "fields": {n: {"value": row[n], "provenance": prov.get(n), "detail": detail.get(n, {})}
+                       for n in PERSONA_FIELDS},
+        }
+        out.append(persona_from_obj(obj, where))
+    return out
+
+
+def resolve_personas_path(path: str | Path) -> Path:
+    """A persona file, or a directory holding ``personas.jsonl`` (or ``personas.parquet``)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in (JSONL_NAME, PARQUET_NAME):
+            if (p / name).exists():
+                return p / name
+        raise UserError(f"{p}: directory has no {JSONL_NAME} or {PARQUET_NAME}")
+    if not p.exists():
+        raise UserError(f"{p}: no such personas file")
+    return p
+
+
+def read_personas(path: str | Path) -> list[Persona]:
+    """Read personas from JSONL, Parquet, or a directory holding ``personas.jsonl``.
+
+    Validates ``schema_version`` and all 33 fields; raises ``UserError`` naming the file and the line
+    (or row) and field on bad input, and on an empty file.
+    """
+    p = resolve_personas_path(path)
+    if p.suffix == ".parquet":
+        personas = _read_parquet(p)
+    else:
+        personas = _read_jsonl(p)
+    if not personas:
+        raise UserError(f"{p}: no personas in file")
+    return personas
+
+
+def write_personas(personas: Iterable[Persona], out_dir: str | Path,
+                   extra_manifest: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``personas.jsonl``, ``personas.parquet`` and ``personas_manifest.json`` into ``out_dir``.
+
+    Each file goes through a temp file + rename, so a crash leaves either the old file or the new one.
+    Returns the written paths by kind (``jsonl``, ``parquet``, ``manifest``).
+    """
+    personas = list(personas)
+    if not personas:
+        raise UserError("no personas to write")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    jsonl = "".join(json.dumps(p.model_dump(mode="json"), ensure_ascii=False, sort_keys=False) + "\n"
+                    for p in personas)
+    frame = personas_to_frame(personas)
+    paths = {"jsonl": out / JSONL_NAME, "parquet": out / PARQUET_NAME, "manifest": out / MANIFEST_NAME}
+    with atomic_path(paths["parquet"]) as tmp:
+        frame.write_parquet(tmp, compression="zstd")
+    atomic_write_text(paths["jsonl"], jsonl)
+    manifest: dict[str, Any] = {
+        "package_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "count": len(personas),
+        "files": {JSONL_NAME: file_sha256(paths["jsonl"]), PARQUET_NAME: file_sha256(paths["parquet"])},
+    }
+    manifest.update(extra_manifest or {})
+    atomic_write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return paths
+
+
+__all__ = ["read_personas", "write_personas", "personas_to_frame", "persona_from_obj",
+           "resolve_personas_path", "JSONL_NAME", "PARQUET_NAME", "MANIFEST_NAME"]
