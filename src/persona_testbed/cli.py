@@ -58,6 +58,23 @@ def _register() -> None:
     app.add_typer(data_app, name="data", help="Input data: list, fetch from a mirror or the official URLs.")
     app.add_typer(llm_app, name="llm", help="Models: chat with a backend, browse the call log.")
 
+    from .feedback.cli import app as feedback_app
+    from .prompts.cli import app as prompts_app
+
+    app.add_typer(prompts_app, name="prompts", help="Prompts: PRISM or your file -> filters, topic clusters, split.")
+    app.add_typer(feedback_app, name="feedback", help="Direct Principle Feedback pairs: generate, export, stats.")
+
+    from .bench.cli import app as bench_app
+
+    app.add_typer(bench_app, name="bench", help="PERSONA Bench: run tasks, export items, human-eval kit.")
+
+    from .report.cli import report_command
+    from .runs.cli import run_command, status_command
+
+    app.command("run")(run_command)
+    app.command("status")(status_command)
+    app.command("report")(report_command)
+
 
 _register()
 

@@ -1,5 +1,90 @@
-"""CLI for the data group (filled in by the data module owner)."""
+"""``persona-testbed data``: list input files, fetch them from a mirror or the official URLs."""
+
+from __future__ import annotations
+
+from typing import Optional
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from .. import settings
+from ..output import emit
+from .fetcher import FetchFailed, fetch
+from .resolver import resolve
+from .status import verify
+
+app = typer.Typer(no_args_is_help=True, help="Input data: list, fetch from a mirror or the official URLs.")
+
+WHAT_HELP = ("What to fetch: all (default), a group (census-2018, census-2024, dictionaries, targets, "
+             "gss, bigfive, prism), a relative path, or a PUMS target pums:YEAR:p|h:STATE[:1|5] / "
+             "pums:YEAR:dict (e.g. pums:2019:p:ca, pums:2022:h:all:5).")
+DATA_DIR_HELP = "Data directory (default: $PERSONA_TESTBED_HOME/data or the user cache dir)."
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+@app.command("fetch")
+def fetch_cmd(
+    what: Optional[list[str]] = typer.Argument(None, help=WHAT_HELP, show_default=False),
+    mirror: Optional[str] = typer.Option(
+        None, "--mirror", help="Copy from this mirror (a directory laid out like the data directory, or an "
+        "http(s):// URL) instead of the official URLs. Default: $PERSONA_TESTBED_MIRROR."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if present with a good checksum."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Copy input files from a mirror or download them (resumable, checksum-verified, atomic)."""
+    try:
+        results = fetch(what or ["all"], mirror=mirror, data_dir=data_dir, force=force)
+        failure = None
+    except FetchFailed as exc:
+        results, failure = exc.results, exc
+    if len(results) > 1 or as_json:
+        rows = [(r.relpath, r.status, _human(r.size), "" if r.status == "failed" else r.checksum, r.note)
+                for r in results]
+        counts = {s: sum(r.status == s for r in results) for s in ("present", "copied", "downloaded", "failed")}
+        title = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" → {settings.data_dir(data_dir)}"
+        emit([r.model_dump() for r in results], as_json,
+             columns=("file", "status", "size", "checksum", "note"), rows=rows, title=title)
+    elif results and failure is None:
+        r = results[0]
+        typer.echo(f"{r.relpath}: {r.status} ({_human(r.size)}, checksum {r.checksum})", err=True)
+    if failure is not None:
+        raise failure
+
+
+@app.command("list")
+def list_cmd(
+    what: Optional[list[str]] = typer.Argument(
+        None, help="Limit to these files / groups / PUMS targets (default: every known file).",
+        show_default=False),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    check: bool = typer.Option(True, "--verify/--no-verify",
+                               help="Hash files to check them (cached by path, size and mtime)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """Show every known input file: present?, size, checksum status (ok/mismatch/missing/unverified), group."""
+    statuses = verify(what or None, data_dir, hash_files=check)
+    counts = {s: sum(x.status == s for x in statuses) for s in ("ok", "mismatch", "missing", "unverified")}
+    title = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" in {settings.data_dir(data_dir)}"
+    rows = [(s.relpath, s.group, _human(s.size or s.expected_size), s.status) for s in statuses]
+    emit([s.model_dump() for s in statuses], as_json,
+         columns=("file", "group", "size", "checksum"), rows=rows, title=title)
+
+
+@app.command("path")
+def path_cmd(
+    relpath: str = typer.Argument(..., help="File path relative to the data directory."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    check: bool = typer.Option(True, "--verify/--no-verify", help="Check the file's sha256 first."),
+) -> None:
+    """Print the absolute path of a data file (for scripts); exit 2 with the fetch command if missing."""
+    typer.echo(str(resolve(relpath, data_dir, verify=check)))

@@ -1,0 +1,166 @@
+"""CLI for the bench group: ``run`` a task, ``tasks list|export``, ``human export|import``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import UserError
+from ..output import emit
+from .inputs import load_pairs, load_prompts
+
+app = typer.Typer(no_args_is_help=True, help="PERSONA Bench: run tasks, export items, human-eval kit.")
+tasks_app = typer.Typer(no_args_is_help=True, help="Bench tasks: list them, export their items as JSONL.")
+human_app = typer.Typer(no_args_is_help=True, help="Human-eval kit: annotation sheets out, filled sheets in.")
+app.add_typer(tasks_app, name="tasks", help="Bench tasks: list them, export their items as JSONL.")
+app.add_typer(human_app, name="human", help="Human-eval kit: annotation sheets out, filled sheets in.")
+
+TASK_HELP = {
+    "main": "candidate answers for a persona, critic judge; accuracy per mode (baseline/persona/cot/summary)",
+    "passk": "n >= k independent samples per item, each judged; unbiased pass@k for k = 1..K",
+    "loo": "leave-one-out attribute ablation; kappa(full, without attribute) per attribute",
+    "intersections": "accuracy per attribute-filter group with CIs and the largest gap",
+    "fidelity": "candidate as persona picks chosen vs rejected in both orders; discrimination matrix",
+    "agreement": "human labels (majority of 3) vs model judges; kappa between annotators",
+}
+
+
+@app.command("run")
+def run_cmd(
+    task: str = typer.Argument(..., help=f"Task: {', '.join(TASK_HELP)}."),
+    candidate: Optional[str] = typer.Option(None, "--candidate", "-c", help="Candidate model string."),
+    judge: Optional[list[str]] = typer.Option(None, "--judge", "-j", help="Judge model string (repeat for "
+                                              "several judges in agreement)."),
+    personas: Path = typer.Option(..., "--personas", "-p", help="Personas (personas.jsonl/.parquet or its directory)."),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", "-q", help="Prompt set (prompts.parquet/.jsonl or dir)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Feedback pairs (fidelity, agreement)."),
+    answers: Optional[Path] = typer.Option(None, "--answers", help="Score precomputed answers (JSONL: persona_id, "
+                                           "prompt_id, answer[, sample_index]) instead of a candidate model."),
+    approach: Optional[str] = typer.Option(None, "--approach", help="Score a Python function "
+                                           "'package.module:function' (persona, question) -> answer."),
+    mode: Optional[list[str]] = typer.Option(None, "--mode", "-m", help="Candidate mode(s): baseline, persona, "
+                                             "cot, summary (main: all by default; others: persona)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Items (per group for intersections; pairs for "
+                                    "fidelity/agreement). Default 20 items, all pairs."),
+    k: Optional[int] = typer.Option(None, "--k", help="passk: largest k."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="passk: samples per item (default k)."),
+    attribute: Optional[list[str]] = typer.Option(None, "--attribute", "-a", help="loo: attribute to remove "
+                                                  "(repeatable; 'all' for every field)."),
+    ablate: Optional[str] = typer.Option(None, "--ablate", help="loo: remove the attribute from the 'candidate' "
+                                         "(default) or the 'judge' view."),
+    group: Optional[list[str]] = typer.Option(None, "--group", "-g", help="intersections: filters like "
+                                              "\"sex=Female,race=Black or African American alone\" (repeatable)."),
+    groups_file: Optional[Path] = typer.Option(None, "--groups", help="intersections: TOML file of [groups.NAME]."),
+    matrix_personas: Optional[int] = typer.Option(None, "--matrix-personas", help="fidelity: personas in the "
+                                                  "discrimination matrix (0 = off; default 3)."),
+    matrix_questions: Optional[int] = typer.Option(None, "--matrix-questions", help="fidelity: questions per "
+                                                   "matrix cell (default 2)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="agreement: human labels CSV."),
+    split: str = typer.Option("held_out", "--split", help="Prompt/pair split to use ('all' for every one)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random choice."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default bench-results/TASK)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Candidate max tokens."),
+    judge_max_tokens: int = typer.Option(384, "--judge-max-tokens", help="Judge max tokens."),
+    temperature: float = typer.Option(0.7, "--temperature", help="Candidate sampling temperature."),
+    judge_temperature: float = typer.Option(0.0, "--judge-temperature", help="Judge sampling temperature."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Concurrent calls per model."),
+    ci_method: str = typer.Option("percentile", "--ci-method", help="Bootstrap CI: percentile or bca."),
+    resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Run one bench task; write results.json and items.parquet; print the figures."""
+    from ..llm.types import ChatParams
+    from .runner import run_task
+
+    if task not in TASK_HELP:
+        raise UserError(f"unknown bench task {task!r} (choose from {', '.join(TASK_HELP)})")
+    if max_tokens < 1 or judge_max_tokens < 1:
+        raise UserError("--max-tokens and --judge-max-tokens must be at least 1")
+    options: dict = {}
+    if mode:
+        options["modes" if task == "main" else "mode"] = list(mode) if task == "main" else mode[0]
+    for name, value in (("k", k), ("samples", samples), ("attributes", attribute), ("ablate", ablate),
+                        ("groups", group), ("groups_file", groups_file), ("matrix_personas", matrix_personas),
+                        ("matrix_questions", matrix_questions), ("labels", labels)):
+        if value:
+            options[name] = value
+    if task == "passk" and "k" not in options:
+        options["k"] = 3
+    if task == "fidelity" and matrix_personas == 0:
+        options["matrix_personas"] = 0
+    res = run_task(task, candidate=candidate, judge=list(judge) if judge else None, personas=personas,
+                   prompts=prompts, pairs=pairs, n=n, seed=seed, out_dir=out or Path("bench-results") / task,
+                   store=None, answers=answers, approach=approach, split=split,
+                   candidate_params=ChatParams(temperature=temperature, max_tokens=max_tokens),
+                   judge_params=ChatParams(temperature=judge_temperature, max_tokens=judge_max_tokens),
+                   concurrency=concurrency, ci_method=ci_method, n_resamples=resamples, show_progress=True,
+                   **options)
+    title = (f"{task}: candidate {res['models']['candidate']}, judge {res['models']['judge']}, "
+             f"{res['counts']['failed']} failures, {res['counts']['llm_calls_total']} LLM calls")
+    emit(res, as_json, columns=res["table"]["columns"], rows=res["table"]["rows"], title=title)
+
+
+@tasks_app.command("list")
+def tasks_list_cmd(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List the bench tasks."""
+    emit([{"task": t, "description": d} for t, d in TASK_HELP.items()], as_json, columns=["task", "description"],
+         rows=list(TASK_HELP.items()))
+
+
+@tasks_app.command("export")
+def tasks_export_cmd(
+    personas: Path = typer.Option(..., "--personas", "-p", help="Personas file or directory."),
+    prompts: Path = typer.Option(..., "--prompts", "-q", help="Prompt set file or directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
+    n: int = typer.Option(20, "--n", help="Items to export."),
+    seed: int = typer.Option(0, "--seed", help="Seed (same items as task main with this seed)."),
+    mode: str = typer.Option("persona", "--mode", "-m", help="Prompt style: baseline, persona, cot, summary."),
+    split: str = typer.Option("held_out", "--split", help="Prompt split ('all' for every prompt)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Write the items (system/user prompts, persona, question) to JSONL for answering elsewhere."""
+    from ..personas.io import read_personas
+    from .export import export_items
+
+    count = export_items(read_personas(personas), load_prompts(prompts, split), out, n=n, seed=seed, mode=mode)
+    emit({"items": count, "out": str(out), "mode": mode, "seed": seed}, as_json)
+
+
+@human_app.command("export")
+def human_export_cmd(
+    pairs: Path = typer.Option(..., "--pairs", help="Feedback pairs file or directory."),
+    personas: Path = typer.Option(..., "--personas", "-p", help="Personas file or directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory for the sheets."),
+    n: int = typer.Option(20, "--n", help="Pairs to annotate in all."),
+    annotators: int = typer.Option(4, "--annotators", help="Number of annotators."),
+    questions: int = typer.Option(10, "--questions", help="Questions per sheet (one persona per sheet)."),
+    raters: int = typer.Option(3, "--raters", help="Annotators per sheet (3 for a majority vote)."),
+    split: str = typer.Option("all", "--split", help="Pair split to draw from ('all' for every pair)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the choice of pairs and answer order."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Write annotation sheets: a CSV and a self-contained HTML form per annotator, plus key.csv."""
+    from ..personas.io import read_personas
+    from .human import export_sheets
+
+    info = export_sheets(load_pairs(pairs, split), read_personas(personas), out, n=n, annotators=annotators,
+                         questions=questions, raters=raters, seed=seed)
+    emit(info, as_json)
+
+
+@human_app.command("import")
+def human_import_cmd(
+    sheets: list[Path] = typer.Argument(..., help="Filled annotator-*.csv files or directories holding them."),
+    key: Path = typer.Option(..., "--key", help="key.csv written by 'bench human export'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Labels CSV to write (input of task agreement)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Read filled sheets back into a labels CSV (persona_id, pair_id, annotator_id, choice)."""
+    from .human import import_sheets
+
+    labels = import_sheets(sheets, key, out)
+    counts = {c: sum(1 for x in labels if x.choice == c) for c in ("chosen", "rejected", "tie")}
+    emit({"labels": len(labels), **counts, "annotators": len({x.annotator_id for x in labels}), "out": str(out)},
+         as_json)

@@ -1,0 +1,445 @@
+"""Census sources: ACS PUMS person (and housing) files of one year, read lazily with canonical columns.
+
+A source is a directory of per-state files in any of the layouts the Census Bureau or our mirror uses:
+official zips ``csv_pXX.zip`` (``psam_pNN.csv`` inside; ``XX`` = postal abbreviation), plain
+``psam_pNN.csv``, or Parquet ``p_NN.parquet`` / ``psam_pNN.parquet`` (``NN`` = FIPS); housing files the
+same with ``h``. CSV inputs are decoded once into a Parquet cache under ``settings.cache_dir()/census``
+keyed by the sha256 of the input file and of the dictionary, so the second load never opens the zip.
+
+Normalisation (what :meth:`CensusSource.persons` returns): column names are canonical (2024, see
+``columns.RENAMES``); a dictionary variable of type ``C`` is a string zero-padded to the dictionary width
+(``SCHL`` ``"01"``, ``OCCP`` ``"0010"``, ``STATE`` ``"06"``); type ``N`` is ``Int64`` (``AGEP``,
+``PWGTP``, ``PINCP``); a blank (N/A) code is ``null`` — ``dictionary.label(var, None)`` gives its N/A
+label. Columns a state's file lacks come back ``null`` (see :meth:`CensusSource.available_columns`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel
+
+from .. import settings
+from ..errors import UserError
+from ..hashing import content_hash
+from ..runs import atomic_path
+from .checksums import file_checksums
+from .columns import canonical_name, canonical_names
+from .dictionary import PumsDictionary
+from .locate import spec_directory, spec_year
+from .states import STATES, parse_states, state_fips
+
+CACHE_VERSION = "census-cache-v1"
+DEFAULT_SPEC = "acs2024"
+
+_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
+    # (file name pattern, format, how the state is written)
+    (re.compile(r"^csv_([ph])([a-z]{2})\.zip$", re.I), "zip", "abbr"),
+    (re.compile(r"^psam_([ph])(\d{2})\.csv$", re.I), "csv", "fips"),
+    (re.compile(r"^psam_([ph])(\d{2})\.parquet$", re.I), "parquet", "fips"),
+    (re.compile(r"^([ph])_(\d{2})\.parquet$", re.I), "parquet", "fips"),
+]
+_FORMAT_PREFERENCE = {"parquet": 0, "csv": 1, "zip": 2}
+
+
+class InputFile(BaseModel):
+    """One input file of a source (for manifests: path + sha256)."""
+
+    path: str
+    kind: Literal["person", "housing"]
+    state: str
+    format: Literal["zip", "csv", "parquet"]
+    sha256: str
+
+
+@dataclass
+class _File:
+    info: InputFile
+    source_path: Path
+    readable: Path | None = None  # parquet to scan (input itself or its decoded cache)
+    schema: dict[str, pl.DataType] = field(default_factory=dict)  # canonical name -> dtype in file
+    renames: dict[str, str] = field(default_factory=dict)  # raw -> canonical
+
+
+def discover(directory: Path) -> list[tuple[str, str, str, Path]]:
+    """(kind, state FIPS, format, path) of every PUMS file in ``directory`` (one per kind + state)."""
+    found: dict[tuple[str, str], tuple[str, Path]] = {}
+    for p in sorted(directory.iterdir()):
+        if not p.is_file():
+            continue
+        for pattern, fmt, how in _PATTERNS:
+            m = pattern.match(p.name)
+            if not m:
+                continue
+            kind = "person" if m.group(1).lower() == "p" else "housing"
+            try:
+                state = state_fips(m.group(2))
+            except UserError:
+                break
+            prev = found.get((kind, state))
+            if prev is None or _FORMAT_PREFERENCE[fmt] < _FORMAT_PREFERENCE[prev[0]]:
+                found[(kind, state)] = (fmt, p)
+            break
+    return [(k, s, fmt, p) for (k, s), (fmt, p) in sorted(found.items())]
+
+
+def _csv_member(zf: zipfile.ZipFile, path: Path) -> str:
+    members = [n for n in zf.namelist() if re.match(r"^psam_[ph]\d{2}\.csv$", Path(n).name, re.I)]
+    if not members:
+        members = [n for n in zf.namelist() if n.lower().endswith(".csv")]
+    if not members:
+        raise UserError(f"{path}: zip holds no psam_*.csv file")
+    return members[0]
+
+
+def _decode_to_parquet(src: _File, dictionary: PumsDictionary, dest: Path) -> None:
+    """Decode a CSV (or zipped CSV) into a typed Parquet with canonical names, atomically."""
+    path = src.source_path
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        csv_path = path
+        if src.info.format == "zip":
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    member = _csv_member(zf, path)
+                    csv_path = Path(tmp) / "input.csv"
+                    with zf.open(member) as fin, open(csv_path, "wb") as fout:
+                        shutil.copyfileobj(fin, fout, 1 << 20)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+                raise UserError(f"{path}: corrupt or unreadable zip ({exc})") from None
+        try:
+            lf = pl.scan_csv(csv_path, infer_schema=False)
+            names = lf.collect_schema().names()
+        except pl.exceptions.PolarsError as exc:
+            raise UserError(f"{path}: not a readable PUMS CSV ({str(exc).splitlines()[0]})") from None
+        if "SERIALNO" not in [n.upper() for n in names]:
+            raise UserError(f"{path}: no SERIALNO column (is this a PUMS file?)")
+        renames = canonical_names(names)
+        int_cols = {raw for raw, canon in renames.items()
+                    if (v := dictionary.variable(canon)) is not None
+                    and (v.type == "N" or (v.numeric_codes and v.width))}
+        exprs = [(pl.col(raw).str.strip_chars().cast(pl.Int64) if raw in int_cols else pl.col(raw))
+                 .alias(canon) for raw, canon in renames.items()]
+        with atomic_path(dest) as out:
+            try:
+                lf.select(exprs).sink_parquet(out, compression="zstd")
+            except pl.exceptions.PolarsError:
+                # some "numeric" column holds text: decide column by column (slow path, still exact)
+                df = pl.read_csv(csv_path, infer_schema=False)
+                cols = []
+                for raw, canon in renames.items():
+                    s = df[raw].str.strip_chars()
+                    if raw in int_cols:
+                        try:
+                            s = s.cast(pl.Int64)
+                        except pl.exceptions.PolarsError:
+                            pass
+                    cols.append(s.alias(canon))
+                pl.DataFrame(cols).write_parquet(out, compression="zstd")
+
+
+def _normalise_expr(name: str, dtype: pl.DataType | None, dictionary: PumsDictionary,
+                    out_dtype: pl.DataType) -> pl.Expr:
+    """Expression turning a file column into its canonical form (see module docstring)."""
+    if dtype is None:
+        return pl.lit(None, dtype=out_dtype).alias(name)
+    col = pl.col(name)
+    var = dictionary.variable(name)
+    if var is None:
+        return col.cast(out_dtype).alias(name)
+    if var.type == "N":
+        if dtype == pl.String:
+            col = pl.when(col.str.contains(r"^\s*b*\s*$")).then(None).otherwise(col.str.strip_chars())
+        return col.cast(pl.Int64).alias(name)
+    width = var.width
+    if dtype.is_integer():
+        text = col.cast(pl.String)
+        return (text.str.zfill(width) if width else text).alias(name)
+    text = col.cast(pl.String).str.strip_chars()
+    out = pl.when(text.str.contains(r"^b*$")).then(None)
+    if width:
+        out = out.when(text.str.contains(r"^\d+$")).then(text.str.zfill(width))
+    return out.otherwise(text).alias(name)
+
+
+class CensusSource:
+    """The person (and housing) files of one PUMS year. Build with :func:`open_source`."""
+
+    def __init__(self, name: str, year: int, directory: Path, dictionary: PumsDictionary,
+                 person_files: list[_File], housing_files: list[_File]):
+        self.name = name
+        self.year = year
+        self.directory = directory
+        self.dictionary = dictionary
+        self._persons = person_files
+        self._housing = housing_files
+
+    def __repr__(self) -> str:
+        return f"CensusSource({self.name!r}, year={self.year}, states={len(self.states)})"
+
+    # ---- identity ------------------------------------------------------------------------------
+    @property
+    def states(self) -> list[str]:
+        """FIPS codes of the states with a person file, sorted."""
+        return [f.info.state for f in self._persons]
+
+    @property
+    def inputs(self) -> list[InputFile]:
+        """Every input file (persons, housing) with its sha256, for run manifests."""
+        return [f.info for f in self._persons + self._housing]
+
+    @property
+    def checksum(self) -> str:
+        """sha256 over the input files' and the dictionary's checksums (identifies the data exactly)."""
+        dict_sha = file_checksums([self.dictionary.path])[self.dictionary.path] if self.dictionary.path else ""
+        return content_hash({"inputs": sorted(i.sha256 for i in self.inputs), "dictionary": dict_sha})
+
+    # ---- columns -------------------------------------------------------------------------------
+    def available_columns(self, state: str | int | None = None, kind: str = "person") -> list[str]:
+        """Canonical columns present in ``state``'s file (or in any file when ``state`` is None)."""
+        files = self._persons if kind == "person" else self._housing
+        if state is not None:
+            fips = state_fips(state)
+            files = [f for f in files if f.info.state == fips]
+            if not files:
+                raise UserError(f"state {fips} ({STATES[fips][0]}) is not in source {self.name}")
+        cols: list[str] = []
+        for f in files:
+            cols += [c for c in self._schema(f) if c not in cols]
+        return cols
+
+    def row_count(self, state: str | int | None = None) -> int:
+        """Number of person records (in ``state``, or in all states)."""
+        files = self._persons if state is None else [f for f in self._persons
+                                                     if f.info.state == state_fips(state)]
+        return sum(pl.scan_parquet(self._readable(f)).select(pl.len()).collect().item() for f in files)
+
+    def is_cached(self) -> bool:
+        """True when every CSV/zip input already has its decoded Parquet in the cache."""
+        return all(f.info.format == "parquet" or self._cache_path(f).exists()
+                   for f in self._persons + self._housing)
+
+    # ---- frames --------------------------------------------------------------------------------
+    def persons(self, columns: list[str] | None = None) -> pl.LazyFrame:
+        """Person records with the requested canonical ``columns`` (all when None), lazily.
+
+        Columns a state lacks are null there; a column no file has raises ``UserError``.
+        """
+        return self._frame(self._persons, columns, "person")
+
+    def housing(self, columns: list[str] | None = None) -> pl.LazyFrame | None:
+        """Housing records (``HHT``, ``HHL``...) or ``None`` when the source has no housing files."""
+        if not self._housing:
+            return None
+        return self._frame(self._housing, columns, "housing")
+
+    def household_members(self, serialnos: list[str] | pl.Series,
+                          columns: list[str] | None = None) -> pl.DataFrame:
+        """All person records sharing one of ``serialnos`` (sorted by SERIALNO, SPORDER)."""
+        wanted = pl.Series("s", list(serialnos), dtype=pl.String).unique()
+        cols = columns or self.available_columns()
+        cols = ["SERIALNO", "SPORDER"] + [c for c in cols if c not in ("SERIALNO", "SPORDER")]
+        return (self.persons(cols).filter(pl.col("SERIALNO").is_in(wanted.implode()))
+                .sort(["SERIALNO", "SPORDER"]).collect())
+
+    def file_frames(self, columns: list[str], kind: str = "person",
+                    rows: dict[int, "np.ndarray"] | None = None) -> list[tuple[InputFile, pl.LazyFrame]]:
+        """One normalised lazy frame per input file, each with a ``_row`` column (row number in the file).
+
+        ``rows`` (file position -> row numbers) keeps only those rows, filtered before decoding, and
+        only those files: the fast path for fetching drawn records.
+        """
+        files = self._persons if kind == "person" else self._housing
+        dtypes = self._out_dtypes(files, columns, kind)
+        out = []
+        for i, f in enumerate(files):
+            if rows is not None and i not in rows:
+                continue
+            out.append((f.info, self._file_frame(f, list(dtypes), dtypes, row_index=True,
+                                                 rows=None if rows is None else rows[i])))
+        return out
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _frame(self, files: list[_File], columns: list[str] | None, kind: str) -> pl.LazyFrame:
+        if columns is None:
+            columns = self.available_columns(kind=kind)
+        dtypes = self._out_dtypes(files, columns, kind)
+        frames = [self._file_frame(f, list(dtypes), dtypes) for f in files]
+        return pl.concat(frames, how="vertical") if frames else pl.LazyFrame(schema=dtypes)
+
+    def _out_dtypes(self, files: list[_File], columns: list[str], kind: str) -> dict[str, pl.DataType]:
+        out: dict[str, pl.DataType] = {}
+        for raw in columns:
+            c = canonical_name(raw)
+            var = self.dictionary.variable(c)
+            present = [self._schema(f)[c] for f in files if c in self._schema(f)]
+            if not present and not (c == "STATE" and files):
+                raise UserError(f"column {raw} is not in any {kind} file of source {self.name} "
+                                f"(e.g. {files[0].source_path.name if files else 'no files'})")
+            if var is not None:
+                out[c] = pl.Int64 if var.type == "N" else pl.String
+            elif present and all(d.is_integer() for d in present):
+                out[c] = pl.Int64
+            else:
+                out[c] = pl.String
+        return out
+
+    def _file_frame(self, f: _File, columns: list[str], dtypes: dict[str, pl.DataType],
+                    rows: "np.ndarray | None" = None, row_index: bool | None = None) -> pl.LazyFrame:
+        schema = self._schema(f)
+        lf = pl.scan_parquet(self._readable(f))
+        exprs = []
+        if rows is not None or row_index:
+            lf = lf.with_row_index("_row")
+            exprs.append(pl.col("_row"))
+        if rows is not None:
+            lf = lf.filter(pl.col("_row").is_in(pl.Series(np.unique(rows).astype(np.uint32)).implode()))
+        for c in dtypes:
+            if c not in schema and c == "STATE":
+                exprs.append(pl.lit(f.info.state, dtype=pl.String).alias("STATE"))
+            elif c not in schema:
+                exprs.append(pl.lit(None, dtype=dtypes[c]).alias(c))
+            else:
+                exprs.append(_normalise_expr(c, schema[c], self.dictionary, dtypes[c]))
+        renames = {raw: canon for raw, canon in f.renames.items() if raw != canon}
+        return (lf.rename(renames) if renames else lf).select(exprs)
+
+    def _schema(self, f: _File) -> dict[str, pl.DataType]:
+        if not f.schema:
+            try:
+                raw = pl.scan_parquet(self._readable(f)).collect_schema()
+            except pl.exceptions.PolarsError as exc:
+                raise UserError(f"{f.source_path}: corrupt or unreadable Parquet "
+                                f"({str(exc).splitlines()[0]})") from None
+            f.renames = canonical_names(list(raw.names()))
+            f.schema = {f.renames[n]: dt for n, dt in raw.items()}
+        return f.schema
+
+    def _cache_path(self, f: _File) -> Path:
+        dict_sha = (file_checksums([self.dictionary.path])[self.dictionary.path]
+                    if self.dictionary.path else str(self.dictionary.year))
+        key = content_hash({"v": CACHE_VERSION, "input": f.info.sha256, "dictionary": dict_sha}, 24)
+        return settings.cache_dir() / "census" / f"{Path(f.info.path).name.split('.')[0]}-{key}.parquet"
+
+    def _readable(self, f: _File) -> Path:
+        if f.readable is not None:
+            return f.readable
+        if f.info.format == "parquet":
+            try:
+                pl.scan_parquet(f.source_path).collect_schema()
+            except pl.exceptions.PolarsError as exc:
+                raise UserError(f"{f.source_path}: corrupt or unreadable Parquet "
+                                f"({str(exc).splitlines()[0]})") from None
+            f.readable = f.source_path
+            return f.readable
+        dest = self._cache_path(f)
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _decode_to_parquet(f, self.dictionary, dest)
+        f.readable = dest
+        return dest
+
+
+def _first_serialno(f: _File) -> str | None:
+    """First SERIALNO of a raw input (without decoding it)."""
+    p = f.source_path
+    try:
+        if f.info.format == "parquet":
+            return pl.scan_parquet(p).select(pl.first("SERIALNO")).collect().item()
+        if f.info.format == "zip":
+            with zipfile.ZipFile(p) as zf, zf.open(_csv_member(zf, p)) as fh:
+                head = fh.read(1 << 16).decode("utf-8", "replace")
+        else:
+            head = p.open(encoding="utf-8", errors="replace").read(1 << 16)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise UserError(f"{p}: corrupt or unreadable zip ({exc})") from None
+    except pl.exceptions.PolarsError as exc:
+        raise UserError(f"{p}: corrupt or unreadable Parquet ({str(exc).splitlines()[0]})") from None
+    lines = head.splitlines()
+    if len(lines) < 2:
+        return None
+    header = [h.strip().upper() for h in lines[0].split(",")]
+    if "SERIALNO" not in header:
+        raise UserError(f"{p}: no SERIALNO column (is this a PUMS file?)")
+    return lines[1].split(",")[header.index("SERIALNO")].strip()
+
+
+def open_source(spec: str | None = DEFAULT_SPEC, states: str | list[str] | None = None,
+                data_dir: str | Path | None = None, path: str | Path | None = None,
+                dictionary: str | int | Path | PumsDictionary | None = None) -> CensusSource:
+    """Open a census source.
+
+    ``spec``: ``acs2024`` (national 2024 extract, the default), ``acs2018`` (official zips) or any
+    ``acs<year>`` in the data directory; or give ``path``, a directory of ``csv_pXX.zip`` /
+    ``p_NN.parquet`` files (a spec that is an existing directory is taken as ``path``).
+    ``states``: FIPS codes or abbreviations (``"CA,TX"``), default all present.
+    ``dictionary``: path or year; by default the dictionary of the data's year (or the year before).
+    Raises ``UserError`` for unknown states, missing files, a dictionary of another year, corrupt inputs.
+    """
+    if path is None and spec is not None and Path(spec).expanduser().is_dir():
+        path = spec
+    if path is not None:
+        directory = Path(path).expanduser().resolve()
+        if not directory.is_dir():
+            raise UserError(f"census source directory not found: {directory}")
+        name = str(directory)
+        year_hint = None
+    else:
+        spec = spec or DEFAULT_SPEC
+        year_hint = spec_year(spec)
+        directory = spec_directory(spec, data_dir)
+        name = spec.lower()
+
+    entries = discover(directory)
+    if not any(k == "person" for k, *_ in entries):
+        raise UserError(f"{directory}: no PUMS person files (csv_pXX.zip, psam_pNN.csv, p_NN.parquet)")
+    wanted = parse_states(states)
+    if wanted is not None:
+        have = {s for k, s, *_ in entries if k == "person"}
+        missing = [s for s in wanted if s not in have]
+        if missing:
+            raise UserError(f"state {', '.join(f'{s} ({STATES[s][0]})' for s in missing)} not in source "
+                            f"{name} (has {', '.join(STATES[s][0] for s in sorted(have))})")
+        entries = [e for e in entries if e[1] in wanted]
+
+    sums = file_checksums([p for *_, p in entries])
+    files = {"person": [], "housing": []}  # type: dict[str, list[_File]]
+    for kind, state, fmt, p in entries:
+        info = InputFile(path=str(p), kind=kind, state=state, format=fmt, sha256=sums[p])
+        files[kind].append(_File(info=info, source_path=p))
+
+    year = year_hint
+    serial = _first_serialno(files["person"][0])
+    if serial and serial[:4].isdigit():
+        data_year = int(serial[:4])
+        if year is not None and data_year != year:
+            raise UserError(f"{files['person'][0].source_path}: records are from {data_year}, "
+                            f"not {year}")
+        year = data_year
+    if year is None:
+        raise UserError(f"{directory}: cannot tell the data year (SERIALNO does not start with a year)")
+
+    dic = _dictionary_for(year, dictionary, data_dir)
+    return CensusSource(name, year, directory, dic, files["person"], files["housing"])
+
+
+def _dictionary_for(year: int, dictionary, data_dir) -> PumsDictionary:  # type: ignore[no-untyped-def]
+    from .locate import DICTIONARY_FALLBACK_YEARS
+
+    if isinstance(dictionary, PumsDictionary):
+        dic = dictionary
+    elif dictionary is None:
+        dic = PumsDictionary.load(year, data_dir)
+    else:
+        dic = PumsDictionary.load(dictionary, data_dir)
+    if not (year - DICTIONARY_FALLBACK_YEARS <= dic.year <= year):
+        raise UserError(f"dictionary {dic.path or ''} is for {dic.year}, but the data are from {year}")
+    return dic

@@ -1,0 +1,85 @@
+"""Checksum status of data files: ``ok``, ``mismatch``, ``missing`` or ``unverified``."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Literal, Mapping
+
+from pydantic import BaseModel
+
+from .. import settings
+from .checksums import HashCache, local_sums
+from .manifest import MANIFEST, DataFile
+from .targets import entry_for, expand
+
+Status = Literal["ok", "mismatch", "missing", "unverified"]
+
+
+class FileStatus(BaseModel):
+    """One file in the data directory as it is now. ``unverified``: present but not hashed (``--no-verify``
+    and no fresh cached hash) or no checksum known for it."""
+
+    relpath: str
+    group: str
+    present: bool
+    size: int | None
+    expected_size: int | None
+    status: Status
+    sha256: str | None
+    checksum_source: Literal["manifest", "recorded", "none"]
+    path: str
+    url: str | None
+
+
+def known_files(data_dir: str | os.PathLike[str] | None = None,
+                manifest: Mapping[str, DataFile] = MANIFEST) -> list[DataFile]:
+    """Every file the tool knows: the manifest plus files recorded in the data dir's ``SHA256SUMS.local``."""
+    files = dict(manifest)
+    for rel in local_sums(settings.data_dir(data_dir)):
+        if rel not in files:
+            files[rel] = entry_for(rel, manifest) or DataFile(relpath=rel, group="extra")
+    return list(files.values())
+
+
+def verify(targets: Iterable[str] | None = None, data_dir: str | os.PathLike[str] | None = None, *,
+           hash_files: bool = True, manifest: Mapping[str, DataFile] = MANIFEST) -> list[FileStatus]:
+    """Check data files against their checksums (``targets`` as for ``fetch``; default every known file).
+
+    Hashes are cached by (path, size, mtime), so repeated checks of unchanged files are fast. With
+    ``hash_files=False`` only cached hashes and sizes are used (status ``unverified`` otherwise).
+    """
+    ddir = settings.data_dir(data_dir)
+    files = known_files(data_dir, manifest) if targets is None else expand(targets, manifest,
+                                                                         allow_unknown=True)
+    recorded = local_sums(ddir)
+    cache = HashCache()
+    out = []
+    try:
+        for f in files:
+            out.append(_status(f, ddir / f.relpath, recorded.get(f.relpath), cache, hash_files))
+    finally:
+        cache.save()
+    return out
+
+
+def _status(f: DataFile, path, recorded: str | None, cache: HashCache, hash_files: bool) -> FileStatus:
+    expected = f.sha256 or recorded
+    source = "manifest" if f.sha256 else ("recorded" if recorded else "none")
+    present = path.is_file()
+    size = path.stat().st_size if present else None
+    sha = None
+    if not present:
+        status: Status = "missing"
+    else:
+        sha = cache.sha256(path) if hash_files else cache.cached(path)
+        if expected is None:
+            status = "unverified"
+        elif f.size is not None and size != f.size:
+            status = "mismatch"
+        elif sha is None:
+            status = "unverified"
+        else:
+            status = "ok" if sha == expected else "mismatch"
+    return FileStatus(relpath=f.relpath, group=f.group, present=present, size=size,
+                      expected_size=f.size, status=status, sha256=sha, checksum_source=source,
+                      path=str(path), url=f.url)

@@ -1,0 +1,162 @@
+"""Exports of a pair set: JSONL, Parquet, a Hugging Face dataset folder, TRL preference JSONL.
+
+- ``jsonl`` / ``parquet``: every pair (failed ones included, with their error), sorted by id.
+- ``hf``: ``data/<split>-00000-of-00001.parquet`` per split (ok pairs only) + ``README.md`` dataset card
+  (YAML header with ``configs`` / ``data_files`` per split, licence, attribution, provenance, counts,
+  model ids, seed, template version). Loads with ``datasets.load_dataset("parquet"|folder)``.
+- ``trl``: ``<split>.jsonl`` per split (ok pairs only) in TRL's conversational preference format:
+  ``prompt`` = [system: persona, user: question], ``chosen`` / ``rejected`` = [assistant: answer].
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from .. import __version__
+from ..errors import UserError
+from ..runs import RunDir, atomic_path, atomic_write_text
+from .io import pairs_to_frame, read_pairs
+from .record import SPLITS, PreferencePair
+from .stats import feedback_stats
+
+ExportFormat = Literal["jsonl", "parquet", "hf", "trl"]
+FORMATS: tuple[str, ...] = ("jsonl", "parquet", "hf", "trl")
+
+HF_COLUMNS = ("id", "persona_id", "prompt_id", "split", "persona_text", "question", "chosen", "rejected",
+              "critique", "model", "template_version", "seed", "flagged", "judge_choice_ab", "judge_choice_ba")
+
+
+def trl_row(pair: PreferencePair) -> dict[str, Any]:
+    """One pair in TRL's conversational preference format (system = persona)."""
+    return {
+        "prompt": [{"role": "system", "content": pair.persona_text}, {"role": "user", "content": pair.question}],
+        "chosen": [{"role": "assistant", "content": pair.chosen}],
+        "rejected": [{"role": "assistant", "content": pair.rejected}],
+        "id": pair.id, "persona_id": pair.persona_id, "prompt_id": pair.prompt_id,
+    }
+
+
+def _ok(pairs: Sequence[PreferencePair]) -> list[PreferencePair]:
+    return sorted((p for p in pairs if p.status == "ok"), key=lambda p: p.id)
+
+
+def _replace_dir(build: Path, out: Path) -> None:
+    """Move a fully written temp directory into place (removing an older export at ``out``)."""
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"{out}: exists and is not a directory")
+        shutil.rmtree(out)
+    build.rename(out)
+
+
+def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dict[str, Any]) -> str:
+    stats = feedback_stats(pairs)
+    fb = manifest.get("stages", {}).get("feedback", {})
+    splits = [s for s in SPLITS if counts.get(s)]
+    yaml = ["---", "license: cc-by-4.0", "language:", "- en", "pretty_name: PERSONA DPF preference pairs",
+            "tags:", "- pluralistic-alignment", "- dpo", "- persona", "- synthetic",
+            "configs:", "- config_name: default", "  data_files:"]
+    for s in splits:
+        yaml += [f"  - split: {s}", f"    path: data/{s}-*.parquet"]
+    yaml += ["---", ""]
+    v = stats["validation"]
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    body = [
+        "# PERSONA Direct Principle Feedback pairs", "",
+        "Preference pairs generated with [persona-testbed](https://arxiv.org/abs/2407.17387) (Castricato et al. "
+        "2024, *PERSONA: A Reproducible Testbed for Pluralistic Alignment*). For each persona the model answered "
+        "a contested question with no persona information (`rejected`), criticised that answer in the persona's "
+        "shoes (`critique`), and revised it subtly for the persona, no longer than the original (`chosen`).", "",
+        "## Counts", "", "| split | pairs |", "|---|---|",
+        *[f"| {s} | {counts.get(s, 0)} |" for s in SPLITS], "",
+        f"Failed pairs (not exported): {stats['failed']}. Personas: {stats['personas']}.", "",
+        "## Provenance", "",
+        f"- models: {', '.join(stats['models'])}",
+        f"- template version: {', '.join(stats['template_versions'])}",
+        f"- seed: {fb.get('seed', manifest.get('seed', 'unknown'))}",
+        f"- persona-testbed version: {__version__}",
+        f"- generation config: `{json.dumps(fb.get('config', {}), sort_keys=True)}`",
+        f"- persona-judge validation (both orders): chosen preferred in {pct(v['chosen_preferred_rate'])} of "
+        f"{v['judgements']} judgements (paper: 96%), position bias {pct(v['position_bias_rate'])}, "
+        f"{v['flagged']} pairs flagged (rejected preferred in both orders; kept, column `flagged`).", "",
+        "## Licence and attribution", "",
+        "- Questions are PRISM opening prompts: Kirk, H. R., et al. (2024), \"The PRISM Alignment Project\" "
+        "(arXiv 2404.16019), dataset `HannahRoseKirk/prism-alignment`, licensed **CC-BY-4.0**; this dataset "
+        "is shared under the same licence with that attribution. (If you built the prompts from your own file, "
+        "its licence applies instead.)",
+        "- Personas are derived from U.S. Census Bureau American Community Survey PUMS microdata, which is in "
+        "the **public domain**.",
+        "- Answers, critiques and revisions were generated by the models listed above; check their terms.", "",
+        "## Columns", "",
+        "`id`, `persona_id`, `prompt_id`, `split`, `persona_text` (persona as shown to the model), `question`, "
+        "`chosen`, `rejected`, `critique`, `model`, `template_version`, `seed`, `flagged`, `judge_choice_ab` "
+        "(judge's pick with A = chosen), `judge_choice_ba` (with A = rejected).", "",
+        "## Citation", "",
+        "```bibtex",
+        "@article{castricato2024persona, title={PERSONA: A Reproducible Testbed for Pluralistic Alignment},",
+        "  author={Castricato, Louis and Lile, Nathan and Rafailov, Rafael and Fr{\\\"a}nken, Jan-Philipp and Finn, Chelsea},",
+        "  journal={arXiv preprint arXiv:2407.17387}, year={2024}}",
+        "@article{kirk2024prism, title={The PRISM Alignment Project}, author={Kirk, Hannah Rose and others},",
+        "  journal={arXiv preprint arXiv:2404.16019}, year={2024}}",
+        "```", "",
+    ]
+    return "\n".join(yaml + body)
+
+
+def export_pairs(source: str | Path, fmt: str, out: str | Path) -> dict[str, Any]:
+    """Export the pairs of ``source`` (a feedback directory or ``pairs.jsonl``) as ``fmt`` to ``out``.
+
+    ``jsonl`` / ``parquet`` write one file; ``hf`` / ``trl`` write a directory (built in a temp dir and
+    moved into place). Returns ``{"format", "out", "counts"}``.
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    pairs = sorted(read_pairs(source), key=lambda p: p.id)
+    out = Path(out)
+    src = Path(source)
+    manifest = RunDir(src if src.is_dir() else src.parent).read_manifest()
+    ok = _ok(pairs)
+    counts = {s: sum(p.split == s for p in ok) for s in SPLITS}
+    if fmt == "jsonl":
+        atomic_write_text(out, "".join(p.model_dump_json() + "\n" for p in pairs))
+        return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}}
+    if fmt == "parquet":
+        with atomic_path(out) as tmp:
+            pairs_to_frame(pairs).write_parquet(tmp, compression="zstd")
+        return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}}
+    if not ok:
+        raise UserError(f"{source}: no ok pairs to export")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        if fmt == "hf":
+            (build / "data").mkdir()
+            for s in SPLITS:
+                rows = [p for p in ok if p.split == s]
+                if rows:
+                    frame = pairs_to_frame(rows).select(list(HF_COLUMNS))
+                    frame.write_parquet(build / "data" / f"{s}-00000-of-00001.parquet", compression="zstd")
+            (build / "README.md").write_text(_card(pairs, counts, manifest), encoding="utf-8")
+        else:
+            for s in SPLITS:
+                rows = [p for p in ok if p.split == s]
+                if rows:
+                    (build / f"{s}.jsonl").write_text(
+                        "".join(json.dumps(trl_row(p), ensure_ascii=False) + "\n" for p in rows), encoding="utf-8")
+        _replace_dir(build, out)
+    finally:
+        if build.exists():
+            shutil.rmtree(build)
+    return {"format": fmt, "out": str(out), "counts": {s: c for s, c in counts.items() if c}}
+
+
+__all__ = ["export_pairs", "trl_row", "FORMATS", "HF_COLUMNS"]
+

@@ -1,0 +1,84 @@
+"""The PreferencePair record and its validation verdict."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..hashing import content_hash
+
+SCHEMA_VERSION = 1
+
+PairSplit = Literal["train", "test", "held_out"]
+SPLITS: tuple[str, ...] = ("train", "test", "held_out")
+
+
+class PairValidation(BaseModel):
+    """The persona-judge's picks in both orders.
+
+    ``choice_ab``: its letter when A = chosen, B = rejected; ``choice_ba``: when A = rejected, B = chosen.
+    ``position_bias``: the same letter in both orders (the order, not the content, decided);
+    ``flagged``: rejected preferred in both orders (the judge disagrees with the pair) — kept, not dropped.
+    """
+
+    choice_ab: Literal["A", "B"] | None = None
+    choice_ba: Literal["A", "B"] | None = None
+    error: str | None = None  # a judge call failed (its order's choice is None)
+
+    @property
+    def chosen_votes(self) -> list[bool]:
+        votes = []
+        if self.choice_ab is not None:
+            votes.append(self.choice_ab == "A")
+        if self.choice_ba is not None:
+            votes.append(self.choice_ba == "B")
+        return votes
+
+    @property
+    def complete(self) -> bool:
+        return self.choice_ab is not None and self.choice_ba is not None
+
+    @property
+    def position_bias(self) -> bool | None:
+        return self.choice_ab == self.choice_ba if self.complete else None
+
+    @property
+    def flagged(self) -> bool:
+        return self.complete and self.choice_ab == "B" and self.choice_ba == "A"
+
+    @property
+    def chosen_both(self) -> bool:
+        return self.complete and self.choice_ab == "A" and self.choice_ba == "B"
+
+
+class PreferencePair(BaseModel):
+    """One DPF pair: a persona, a question, the generic (rejected) and the revised (chosen) answer."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    persona_id: str
+    prompt_id: str
+    split: PairSplit
+    question: str
+    persona_text: str  # the persona as the model saw it (system message of TRL exports)
+    rejected: str = ""
+    critique: str = ""
+    chosen: str = ""
+    model: str
+    template_version: str
+    seed: int
+    config_key: str  # hash of everything that determines the pair's content
+    call_ids: dict[str, list[str]] = Field(default_factory=dict)  # step -> call ids (revise may retry)
+    revision_attempts: int = 0
+    length_action: Literal["ok", "retried", "truncated", "none"] = "none"
+    validation: PairValidation | None = None
+    flagged: bool = False  # copy of validation.flagged, for filtering
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+
+    @staticmethod
+    def make_id(persona_id: str, prompt_id: str, split: str) -> str:
+        return "pair-" + content_hash({"persona": persona_id, "prompt": prompt_id, "split": split}, 16)

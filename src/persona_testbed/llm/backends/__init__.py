@@ -1,0 +1,26 @@
+"""Backends by model string: ``embedded`` / ``gguf:`` (llama.cpp in-process), ``openai/`` , ``mock``."""
+
+from __future__ import annotations
+
+from ..models import parse_model
+from .base import Backend, BackendReply, PermanentError, StructuredRequest, TransientError
+from .mock import MockBackend
+
+
+def make_backend(model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 120.0) -> Backend:
+    """The backend for a model string; ``UserError`` for unknown strings, missing files or keys."""
+    spec = parse_model(model)
+    if spec.kind == "mock":
+        return MockBackend()
+    if spec.kind == "openai":
+        from .openai_compat import OpenAIBackend
+
+        return OpenAIBackend(spec, base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+    from .llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(spec)
+
+
+__all__ = ["Backend", "BackendReply", "MockBackend", "PermanentError", "StructuredRequest", "TransientError",
+           "make_backend"]

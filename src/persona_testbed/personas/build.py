@@ -1,0 +1,314 @@
+"""Drawn census records -> the 33 PERSONA fields (vectorised), then -> ``Persona`` records.
+
+``map_frame`` returns a flat frame (``v:<field>``, ``p:<field>``, ``d:<field>`` per field, the source
+key, weight and tag columns) without building Python objects, so a million records map in seconds;
+``frame_to_personas`` turns it into validated ``Persona`` records.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .. import settings
+from ..errors import UserError
+from ..hashing import content_hash
+from ..runs import atomic_path
+from .bigfive import DOMAIN_NAMES, DOMAINS, Norms, draw_bigfive, load_norms
+from .household import household_fields
+from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing
+from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
+from .record import PERSONA_FIELDS, FieldValue, Persona, SourceKey
+from .survey import GssPool, draw_survey, load_pool
+from .tags import TAG_KINDS, draw_tag_arrays
+
+PENDING_JOB = "pending: LLM enrichment"
+#: census variables each field's value depends on (for provenance after imputation)
+FIELD_VAR = dict(CENSUS_VARS, income="PINCP")
+#: person columns read from a source when present
+PERSON_COLUMNS: tuple[str, ...] = ("SERIALNO", "SPORDER", "STATE", "PWGTP", *MATCH_VARS, *IMPUTE_VARS,
+                                   "ANC1P", "POBP", "PAOC", "RELSHIPP", "LANP")
+MEMBER_COLUMNS: tuple[str, ...] = ("AGEP", "SEX", "RELSHIPP", "LANX", "LANP")
+_DONORS: dict[str, pl.DataFrame] = {}
+
+
+@dataclass
+class MapStats:
+    """What happened while mapping: imputation / survey back-off levels, undecodable codes."""
+
+    imputed_rows: int = 0
+    imputed_vars: list[str] = field(default_factory=list)
+    imputation_levels: dict[int, int] = field(default_factory=dict)
+    ancestry: str = ""
+    ancestry_levels: dict[int, int] = field(default_factory=dict)
+    survey_source: str = ""
+    survey_levels: dict[int, int] = field(default_factory=dict)
+    decode: DecodeReport = field(default_factory=DecodeReport)
+
+    def merge(self, other: "MapStats") -> None:
+        self.imputed_rows += other.imputed_rows
+        self.imputed_vars = sorted(set(self.imputed_vars) | set(other.imputed_vars))
+        for mine, theirs in ((self.imputation_levels, other.imputation_levels),
+                             (self.ancestry_levels, other.ancestry_levels),
+                             (self.survey_levels, other.survey_levels)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+        self.ancestry = self.ancestry or other.ancestry
+        self.survey_source = self.survey_source or other.survey_source
+        for var, codes in other.decode.undecodable.items():
+            for c in codes:
+                self.decode.add(var, c)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"imputation": {"rows": self.imputed_rows, "vars": self.imputed_vars,
+                               "backoff_levels": {str(k): v for k, v in sorted(self.imputation_levels.items())}},
+                "ancestry": {"method": self.ancestry,
+                             "backoff_levels": {str(k): v for k, v in sorted(self.ancestry_levels.items())}},
+                "survey": {"source": self.survey_source,
+                           "backoff_levels": {str(k): v for k, v in sorted(self.survey_levels.items())}},
+                "undecodable_codes": self.decode.undecodable}
+
+
+class MappingContext:
+    """Everything the mapping needs besides the drawn rows: the source, donors, GSS pool, norms."""
+
+    def __init__(self, source: Any, seed: int, data_dir: str | Path | None, spec: str | None):
+        self.source = source
+        self.seed = seed
+        self.data_dir = settings.data_dir(data_dir)
+        self.spec = spec
+        self.year = int(source.year)
+        self._norms: Norms | None = None
+        self._pool: GssPool | None = None
+        self._full: Any = None
+
+    # -- lazily loaded inputs ------------------------------------------------------------------
+    @property
+    def norms(self) -> Norms:
+        if self._norms is None:
+            self._norms = load_norms(self.data_dir)
+        return self._norms
+
+    @property
+    def pool(self) -> GssPool:
+        if self._pool is None:
+            self._pool = load_pool(str(self.data_dir), self.year)
+        return self._pool
+
+    def person_columns(self) -> list[str]:
+        have = set(self.source.available_columns())
+        return [c for c in PERSON_COLUMNS if c in have]
+
+    def missing_by_state(self) -> dict[str, list[str]]:
+        """State -> the mapped person variables its file lacks (of those some file of the full source has)."""
+        out = {st: [c for c in IMPUTE_VARS if c not in set(self.source.available_columns(st))]
+               for st in self.source.states}
+        if any(out.values()):
+            full_have = set(self.full.available_columns())
+            out = {st: [c for c in miss if c in full_have] for st, miss in out.items()}
+        return out
+
+    @property
+    def full(self) -> Any:
+        if self._full is None:
+            self._full = self.full_source()
+        return self._full
+
+    def full_source(self) -> Any:
+        """The same source with every state (donor states may lie outside the user's selection)."""
+        from ..census.source import open_source
+
+        if self.spec and not Path(self.spec).expanduser().is_dir():
+            return open_source(self.spec, None, data_dir=self.data_dir)
+        return open_source(None, None, data_dir=self.data_dir, path=self.source.directory)
+
+    def donors(self, src: Any, need: list[str], tag: str) -> pl.DataFrame:
+        """Donor records of ``src``: states whose file has every ``need`` column (cached on disk)."""
+        states = [s for s in src.states if set(need) <= set(src.available_columns(s))]
+        if not states:
+            raise UserError(f"no state of source {src.name} has {', '.join(need)} to impute from")
+        cols = list(dict.fromkeys(["SERIALNO", "SPORDER", "STATE", "PWGTP",
+                                   *[c for c in MATCH_VARS if c in src.available_columns()], *need]))
+        key = content_hash({"v": 1, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
+        if key in _DONORS:
+            return _DONORS[key]
+        path = settings.cache_dir() / "personas" / f"donors-{tag}-{key}.parquet"
+        if path.exists():
+            df = pl.read_parquet(path)
+        else:
+            df = (src.persons(cols).filter(pl.col("STATE").is_in(states)).filter(pl.col("PWGTP") > 0)
+                  .collect())
+            with atomic_path(path) as tmp:
+                df.write_parquet(tmp, compression="zstd")
+        _DONORS[key] = df
+        return df
+
+    def ancestry_source(self) -> Any | None:
+        """A source with ANC1P for ancestry donors (acs2018 in the data directory), or None."""
+        from ..census.source import open_source
+
+        try:
+            return open_source("acs2018", None, data_dir=self.data_dir)
+        except UserError:
+            return None
+
+
+def item_keys(df: pl.DataFrame) -> np.ndarray:
+    """Per-draw random-stream keys: the draw index mixed with a CRC of the source record, so two runs
+    that put different records at one draw index do not share Big Five scores or tags."""
+    crc = np.array([zlib.crc32(f"{s}|{o}".encode()) for s, o in zip(df["SERIALNO"].to_list(),
+                                                                      df["SPORDER"].to_list())], dtype=np.int64)
+    return (df["_draw"].to_numpy().astype(np.int64) << 32) | crc
+
+
+def _pending(n: int, value: str, note: str) -> FieldColumn:
+    return FieldColumn.make(pl.Series([value] * n, dtype=pl.Utf8), "pending",
+                            pl.DataFrame({"note": [note] * n}))
+
+
+def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None) -> pl.DataFrame:
+    """Map drawn person records (``sample_persons`` output) to the 33 fields, vectorised.
+
+    Returns one row per draw: ``_draw``, ``_year``, ``_state``, ``SERIALNO``, ``SPORDER``, ``_weight``,
+    then per field ``v:<field>`` (value), ``p:<field>`` (provenance), ``d:<field>`` (detail JSON), then
+    ``t:<kind>`` tag lists.
+    """
+    stats = stats if stats is not None else MapStats()
+    n = draws.height
+    src = ctx.source
+    df = draws.with_row_index("_row").with_columns(pl.col("_state").cast(pl.Utf8))
+    for c in PERSON_COLUMNS:
+        if c not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(c))
+    keys = item_keys(df)
+
+    # 1. impute variables a record's file lacks, jointly from one donor of a richer state
+    missing = ctx.missing_by_state()
+    need = sorted({v for st in df["_state"].unique().to_list() for v in missing.get(st, [])})
+    imputed_mask = pl.Series([False] * n)
+    donor_detail = None
+    if need:
+        recipient = df["_state"].is_in([s for s, m in missing.items() if m])
+        donors = ctx.donors(ctx.full, need, "impute")
+        df = df.with_columns([pl.col(c).cast(donors.schema[c]) for c in need])
+        imp = impute_missing(df, recipient, need, donors, ctx.seed, keys, f"{src.name}")
+        df, imputed_mask, donor_detail = imp.frame, recipient, imp.donor_detail
+        stats.imputed_rows += int(recipient.sum())
+        stats.imputed_vars = sorted(set(stats.imputed_vars) | set(need))
+        for k, v in imp.level_counts.items():
+            stats.imputation_levels[k] = stats.imputation_levels.get(k, 0) + v
+
+    # 2. census-labelled fields
+    cols = map_census_fields(df, src.dictionary, ctx.year, stats.decode)
+    if donor_detail is not None:
+        for name, var in FIELD_VAR.items():
+            if var in need and name in cols:
+                base = cols[name]
+                d = donor_detail.with_columns(var=pl.lit(var), code=df[var].cast(pl.Utf8),
+                                              matched_on=pl.lit("age band, sex, race, Hispanic origin, "
+                                                                "education, citizenship, disability, division"))
+                cols[name] = base.replace_where(imputed_mask, FieldColumn.make(base.value, "imputed", d))
+
+    # 3. ancestry: census ANC1P, else hot-deck from a source that has it
+    if df["ANC1P"].is_not_null().any():
+        stats.ancestry = "census ANC1P"
+    else:
+        anc_src = ctx.ancestry_source() if ctx.year != 2018 else None
+        if anc_src is not None and "ANC1P" in anc_src.available_columns():
+            donors = ctx.donors(anc_src, ["ANC1P"], "ancestry")
+            anc, levels = impute_ancestry(df, donors, ctx.seed, keys, anc_src.name)
+            labels = map_census_fields(anc.with_columns(AGEP=df["AGEP"], RAC1P=df["RAC1P"], HISP=df["HISP"]),
+                                       anc_src.dictionary, anc_src.year, stats.decode)["ancestry"]
+            cols["ancestry"] = FieldColumn.make(labels.value, "imputed", anc.select(
+                var=pl.lit("ANC1P"), code="ANC1P", donor_source="donor_source", donor_state="donor_state",
+                donor_serialno="donor_serialno", donor_sporder="donor_sporder", backoff_level="backoff_level",
+                matched_on=pl.lit("age band, sex, race, Hispanic origin, nativity")))
+            stats.ancestry = f"imputed from {anc_src.name} donors"
+            for k, v in levels.items():
+                stats.ancestry_levels[k] = stats.ancestry_levels.get(k, 0) + v
+        else:
+            cols["ancestry"] = _pending(n, "pending: ancestry not in source", "ANC1P absent; no donor source")
+            stats.ancestry = "pending (no ANC1P donor source)"
+
+    # 4. household fields: housing record, else members of the same SERIALNO
+    serials = df["SERIALNO"].unique()
+    housing = None
+    hcols = src.available_columns(kind="housing") if src.housing() is not None else []
+    if "HHT" in hcols and "HHL" in hcols:
+        housing = src.housing(["SERIALNO", "HHT", "HHL"]).filter(
+            pl.col("SERIALNO").is_in(serials.implode())).collect()
+    have = set(src.available_columns())
+    mcols = [c for c in MEMBER_COLUMNS if c in have]
+    members = src.household_members(serials, mcols)
+    cols.update(household_fields(df, members, housing, src.dictionary, ctx.year, stats.decode))
+
+    # 5. survey fields from matching GSS respondents
+    survey, levels = draw_survey(df, ctx.pool, ctx.seed, keys)
+    cols.update(survey)
+    stats.survey_source = ctx.pool.label
+    for k, v in levels.items():
+        stats.survey_levels[k] = stats.survey_levels.get(k, 0) + v
+
+    # 6. procedural: Big Five and tags
+    ages = df["AGEP"].fill_null(0).to_numpy()
+    b5 = draw_bigfive(ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys)
+    lv = b5["level"]
+    text = pl.Series([""] * n)
+    parts = [pl.lit(f"{DOMAIN_NAMES[d]}: ") + pl.lit(pl.Series(lv[:, j].astype(str))) for j, d in enumerate(DOMAINS)]
+    text = pl.select(pl.concat_str(parts, separator=", ")).to_series()
+    sexes = np.where((df["SEX"].cast(pl.Utf8) == "2").to_numpy(), "F", "M")
+    groups = np.array(["<21", "21-40", "41-60", ">60"])[b5["group"]]
+    bdetail = pl.DataFrame({
+        "scores": pl.DataFrame({d: np.round(b5["score"][:, j], 1) for j, d in enumerate(DOMAINS)}).to_struct(),
+        "percentiles": pl.DataFrame({d: np.round(b5["percentile"][:, j], 1)
+                                     for j, d in enumerate(DOMAINS)}).to_struct(),
+        "norm_group": pl.Series(np.char.add(np.char.add(sexes, " "), groups)),
+        "norms": ["IPIP-NEO-120 sum scores (Johnson) by sex x age; NEO-PI-R domain correlations"] * n,
+    })
+    cols["big five scores"] = FieldColumn.make(text, "procedural", bdetail)
+    tag_arrays = draw_tag_arrays(ctx.seed, keys, ages)
+    for kind, (_k, fname) in TAG_KINDS.items():
+        if fname is None:
+            continue
+        arr = tag_arrays[kind]
+        joined = pl.select(pl.concat_str([pl.lit(pl.Series(arr[:, j].astype(str))) for j in range(arr.shape[1])],
+                                         separator="; ")).to_series()
+        cols[fname] = FieldColumn.make(joined, "procedural", pl.DataFrame({"tags": [kind] * n}))
+    cols["detailed job description"] = _pending(n, PENDING_JOB, "written by LLM enrichment (personas enrich)")
+
+    missing_fields = [f for f in PERSONA_FIELDS if f not in cols]
+    if missing_fields:
+        raise UserError(f"source {src.name} cannot provide field(s) {', '.join(missing_fields)}")
+    out = {"_draw": df["_draw"], "_year": df["_year"].cast(pl.Int64), "_state": df["_state"],
+           "SERIALNO": df["SERIALNO"], "SPORDER": df["SPORDER"].cast(pl.Int64),
+           "_weight": df["_weight"].cast(pl.Float64)}
+    for name in PERSONA_FIELDS:
+        c = cols[name]
+        out[f"v:{name}"] = c.value
+        out[f"p:{name}"] = c.provenance
+        out[f"d:{name}"] = c.detail
+    for kind, arr in tag_arrays.items():
+        out[f"t:{kind}"] = pl.Series([list(r) for r in arr], dtype=pl.List(pl.Utf8)) if n < 200_000 else \
+            pl.Series(["; ".join(r) for r in arr.tolist()], dtype=pl.Utf8)
+    return pl.DataFrame(out)
+
+
+def frame_to_personas(mapped: pl.DataFrame) -> list[Persona]:
+    """``Persona`` records from a ``map_frame`` result (ids from the source key and draw index)."""
+    out = []
+    tag_cols = [c for c in mapped.columns if c.startswith("t:")]
+    for row in mapped.iter_rows(named=True):
+        key = SourceKey(year=row["_year"], state=row["_state"], serialno=row["SERIALNO"], sporder=row["SPORDER"])
+        fields = {name: FieldValue(value=row[f"v:{name}"], provenance=row[f"p:{name}"],
+                                   detail=json.loads(row[f"d:{name}"]))
+                  for name in PERSONA_FIELDS}
+        tags = {c[2:]: list(row[c]) for c in tag_cols}
+        out.append(Persona(id=Persona.make_id(key, int(row["_draw"])), source=key, fields=fields, tags=tags,
+                           weight=float(row["_weight"])))
+    return out

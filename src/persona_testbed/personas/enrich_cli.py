@@ -1,0 +1,254 @@
+"""CLI commands for LLM enrichment: ``personas enrich`` and ``personas stats`` (registered in ``personas/cli.py``).
+
+Also ``run_enrichment``: the one function behind ``personas enrich`` and ``personas sample --enrich``
+(build clients on ``OUT/calls.db``, enrich + judge + resample, write personas and ``enrich_report.json``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ..errors import UserError
+from ..output import console, emit, print_json, table
+from ..runs import RunDir, atomic_write_text
+from ..seeds import derive_int
+from .diversity import diversity_report, near_duplicates
+from .enrich import PAPER_JUDGE_REJECTION_RATE, EnrichOptions, EnrichResult, ResampleFn, enrich_personas
+from .io import JSONL_NAME, MANIFEST_NAME, read_personas, resolve_personas_path, write_personas
+from .record import PERSONA_FIELDS, Persona
+
+REPORT_NAME = "enrich_report.json"
+CALLS_DB = "calls.db"
+RESAMPLE_STAGE = "personas.resample"
+# Reports written by ``personas sample`` that may hold rule-based rejection counts.
+SAMPLE_REPORT_NAMES = ("sample_report.json", MANIFEST_NAME)
+
+
+def census_resampler(seed: int, **sample_kwargs: Any) -> ResampleFn:
+    """A resampler drawing one new census persona per call with ``sample_personas`` and a derived seed.
+
+    ``sample_kwargs`` are passed to ``sample_personas`` (source, states, adults_only, ...), so a
+    replacement comes from the same population as the persona it replaces.
+    """
+    from .sample import sample_personas
+
+    def resample(original: Persona, attempt: int) -> Persona:
+        result = sample_personas(1, derive_int(seed, RESAMPLE_STAGE, original.id, attempt), **sample_kwargs)
+        return result.personas[0]
+
+    async def resample_async(original: Persona, attempt: int) -> Persona:
+        return await asyncio.to_thread(resample, original, attempt)
+
+    return resample_async
+
+
+def run_enrichment(personas: list[Persona], out: Path, *, model: str, judge_model: str | None, seed: int,
+                   max_resamples: int = 3, concurrency: int = 4, options: EnrichOptions | None = None,
+                   resample: ResampleFn | None = None, progress: bool = True,
+                   extra_report: dict[str, Any] | None = None) -> EnrichResult:
+    """Enrich ``personas`` into ``out``: personas.jsonl/.parquet, enrich_report.json; calls in out/calls.db.
+
+    Re-running with the same inputs replays finished calls from ``out/calls.db`` (resume). Raises
+    ``UserError`` when no persona could be enriched (the report is still written).
+    """
+    from ..llm import CallStore, LLMClient
+
+    if not personas:
+        raise UserError("no personas to enrich")
+    run = RunDir(out)
+    with run.locked():
+        store = CallStore(run.calls_db)
+        client = LLMClient(model, store=store, concurrency=concurrency)
+        judge = LLMClient(judge_model, store=store, concurrency=concurrency) if judge_model else None
+
+        async def go() -> EnrichResult:
+            try:
+                return await enrich_personas(personas, client, seed, judge_client=judge, resample=resample,
+                                             max_resamples=max_resamples, progress=progress, options=options)
+            finally:
+                await client.aclose()
+                if judge is not None:
+                    await judge.aclose()
+
+        result = asyncio.run(go())
+        report = {**result.report, **(extra_report or {})}
+        if result.personas:
+            write_personas(result.personas, out, extra_manifest={"enrich": {
+                "model": model, "judge_model": judge_model, "seed": seed, "report": REPORT_NAME}})
+        atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        result = result.model_copy(update={"report": report})
+    if not result.personas:
+        first = result.failures[0].error if result.failures else "unknown"
+        raise UserError(f"all {len(personas)} personas failed enrichment (first: {first}); "
+                        f"see {out / REPORT_NAME}")
+    return result
+
+
+def _summary_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    c, calls, judge = report["counts"], report["calls"], report.get("judge") or {}
+    div = report["diversity"]["overall"]
+    return [
+        ("input personas", c["input"]), ("written", c["output"]),
+        ("accepted first try", c["accepted_first_try"]), ("resampled and accepted", c["resampled_and_accepted"]),
+        ("failed", c["failed"]), ("calls per persona", calls["per_persona"]), ("cached calls", calls["cached"]),
+        ("judge rejection rate", judge.get("rejection_rate")),
+        ("paper rejection rate", judge.get("paper_reference_rate")),
+        ("distinct-2", div["distinct_2"]), ("mean pairwise TF-IDF distance", div["mean_pairwise_tfidf_distance"]),
+        ("near-duplicates", len(report["near_duplicates"])),
+    ]
+
+
+def enrich_command(
+    input: Path = typer.Argument(..., help="Persona file (personas.jsonl / .parquet) or a directory holding one."),
+    out: Path = typer.Argument(..., help="Output directory: personas.jsonl/.parquet, enrich_report.json, calls.db."),
+    model: str = typer.Option("embedded", "--model", "-m", help="Model that writes the fields (embedded, "
+                              "gguf:/path, openai/<model>)."),
+    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Model for the consistency judge; "
+                                              "omit to skip judging."),
+    seed: int = typer.Option(0, "--seed", help="Seed for category picks, call seeds and resampling."),
+    max_resamples: int = typer.Option(3, "--max-resamples", min=0, help="Resamples per persona the judge rejects."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Concurrent model calls."),
+    max_chars: int = typer.Option(240, "--max-chars", min=20, help="Longest value per written field."),
+    categories: int = typer.Option(3, "--categories", min=0, max=10,
+                                   help="Idiosyncratic categories per persona."),
+    resample: bool = typer.Option(True, "--resample/--no-resample",
+                                  help="Replace judge-rejected personas with new census draws."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report summary as JSON."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Write the pending / procedural persona fields with an LLM; optionally judge and resample.
+
+    Census, derived, imputed and survey fields are never changed. Resumable: finished calls replay from
+    OUT/calls.db.
+    """
+    personas = read_personas(input)
+    resampler = None
+    if judge_model and resample:
+        resampler = census_resampler(seed, **_sample_kwargs_from_manifest(resolve_personas_path(input)))
+    result = run_enrichment(personas, out, model=model, judge_model=judge_model, seed=seed,
+                            max_resamples=max_resamples, concurrency=concurrency, resample=resampler,
+                            options=EnrichOptions(max_chars=max_chars, categories_per_persona=categories),
+                            progress=progress and not as_json, extra_report={"input": str(input)})
+    rows = _summary_rows(result.report)
+    emit({k: v for k, v in rows} | {"out": str(out)}, as_json, columns=("figure", "value"), rows=rows,
+         title=f"enrichment -> {out}")
+
+
+def _sample_kwargs_from_manifest(personas_path: Path) -> dict[str, Any]:
+    """The sampler options recorded next to a persona file (so replacements come from the same population)."""
+    manifest = personas_path.parent / MANIFEST_NAME
+    if not manifest.exists():
+        return {}
+    try:
+        data = json.loads(manifest.read_text())
+    except json.JSONDecodeError:
+        return {}
+    opts = data.get("sample_options") or data.get("options") or {}
+    return dict(opts) if isinstance(opts, dict) else {}
+
+
+# -- stats ----------------------------------------------------------------------------------------------------
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: not valid JSON") from None
+    return data if isinstance(data, dict) else None
+
+
+def _rule_rejections(report: dict[str, Any]) -> dict[str, Any] | None:
+    """Rule-based rejection counts from a sampler report: ``{"checked", "rejected", "by_rule"}`` if present."""
+    for key in ("rules", "rejections", "rule_rejections"):
+        block = report.get(key)
+        if isinstance(block, dict):
+            return block
+    for value in report.values():
+        if isinstance(value, dict):
+            found = _rule_rejections(value)
+            if found:
+                return found
+    return None
+
+
+def persona_stats(path: str | Path) -> dict[str, Any]:
+    """Provenance counts per field, rejection rates by reason (rules + judge), diversity, near-duplicates."""
+    file = resolve_personas_path(path)
+    personas = read_personas(file)
+    prov = {name: dict(Counter(p.fields[name].provenance for p in personas)) for name in PERSONA_FIELDS}
+    enrich_report = _load_json(file.parent / REPORT_NAME)
+    rules = None
+    for name in SAMPLE_REPORT_NAMES:
+        data = _load_json(file.parent / name)
+        if data and (rules := _rule_rejections(data)):
+            break
+    judge = (enrich_report or {}).get("judge")
+    rejections: list[dict[str, Any]] = []
+    if rules:
+        checked = rules.get("checked") or rules.get("draws") or rules.get("total")
+        by_rule = rules.get("by_rule") or rules.get("per_rule") or {}
+        for rule, n in sorted(by_rule.items(), key=lambda kv: -_count(kv[1])):
+            rejections.append({"source": "rules", "reason": rule, "rejected": _count(n), "checked": checked,
+                               "rate": _count(n) / checked if checked else None})
+        total = rules.get("rejected", sum(_count(n) for n in by_rule.values()))
+        rejections.append({"source": "rules", "reason": "(any rule)", "rejected": total, "checked": checked,
+                           "rate": rules.get("rejection_rate", total / checked if checked else None)})
+    if judge:
+        for fname, n in judge.get("by_field", {}).items():
+            rejections.append({"source": "llm judge", "reason": f"conflict: {fname}", "rejected": n,
+                               "checked": judge["judged"], "rate": n / judge["judged"] if judge["judged"] else None})
+        rejections.append({"source": "llm judge", "reason": "(inconsistent)", "rejected": judge["rejected"],
+                           "checked": judge["judged"], "rate": judge["rejection_rate"]})
+    return {
+        "file": str(file),
+        "personas": len(personas),
+        "provenance": prov,
+        "rejections": rejections,
+        "paper_judge_rejection_rate": PAPER_JUDGE_REJECTION_RATE,
+        "diversity": diversity_report(personas),
+        "near_duplicates": near_duplicates(personas),
+        "enrich_failures": len((enrich_report or {}).get("failures", [])),
+    }
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, dict):
+        return int(value.get("rejected", value.get("count", 0)))
+    return int(value)
+
+
+def stats_command(
+    path: Path = typer.Argument(..., help="Persona file or a directory holding personas.jsonl."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Provenance counts per field, rejection rates by reason (rules and LLM judge), diversity figure."""
+    stats = persona_stats(path)
+    if as_json:
+        print_json(stats)
+        return
+    provs = ["census", "derived", "imputed", "survey", "procedural", "llm", "pending"]
+    console.print(table(f"provenance per field ({stats['personas']} personas)", ["field", *provs],
+                        [[name, *[stats["provenance"][name].get(k, 0) for k in provs]] for name in PERSONA_FIELDS]))
+    console.print(table("rejection rates", ["source", "reason", "rejected", "checked", "rate"],
+                        [[r["source"], r["reason"], r["rejected"], r["checked"], r["rate"]]
+                         for r in stats["rejections"]] or [["-", "no rule or judge report found", "", "", ""]]))
+    div = stats["diversity"]["overall"]
+    console.print(table("diversity of LLM-written fields", ["figure", "value"], [
+        ("enriched personas", stats["diversity"]["personas"]), ("distinct-1", div["distinct_1"]),
+        ("distinct-2", div["distinct_2"]), ("distinct-3", div["distinct_3"]),
+        ("mean pairwise TF-IDF distance", div["mean_pairwise_tfidf_distance"]),
+        ("near-duplicate pairs", len(stats["near_duplicates"])),
+        ("paper judge rejection rate", stats["paper_judge_rejection_rate"]),
+    ]))
+
+
+__all__ = ["enrich_command", "stats_command", "run_enrichment", "census_resampler", "persona_stats",
+           "REPORT_NAME", "JSONL_NAME"]

@@ -1,0 +1,133 @@
+"""Hot-deck imputation of census variables a record's source file lacks.
+
+A recipient (e.g. a 2024 CA or TX record, which has only 12 columns) takes *all* its missing variables
+from one donor record of a richer file, so the imputed values stay jointly consistent (an imputed
+occupation comes with the same donor's employment status and income). Donors are drawn with probability
+proportional to ``PWGTP`` within the recipient's cell on the columns both share (age band, sex, race,
+Hispanic origin, education, citizenship, disability, census division), backing off to coarser cells when
+a cell is empty. Each imputed field records the donor's key and the back-off level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from .geo import STATES
+from .hashrng import uniforms
+from .hotdeck import pick_with_backoff
+
+#: Person variables the mapping uses that may be imputed when a file lacks them.
+IMPUTE_VARS: tuple[str, ...] = ("NATIVITY", "LANX", "ENG", "MAR", "FER", "ESR", "INDP", "OCCP", "COW",
+                                "PINCP", "HICOV", "DEAR", "DEYE", "DREM", "MIL")
+#: Columns a recipient must have to be matched at all.
+MATCH_VARS: tuple[str, ...] = ("AGEP", "SEX", "RAC1P", "HISP", "SCHL", "CIT", "DIS")
+# Age bands aligned with the universes of FER (15-50), MIL (17+), ESR/OCCP (16+), MAR (15+).
+_AGE_EDGES = [5, 15, 16, 17, 18, 25, 30, 35, 45, 51, 65, 75]
+
+LEVELS: list[list[str]] = [
+    ["ab", "SEX", "RAC1P", "hispyn", "SCHL", "CIT", "DIS", "division"],
+    ["ab", "SEX", "RAC1P", "hispyn", "SCHL", "CIT", "DIS"],
+    ["ab", "SEX", "RAC1P", "hispyn", "schlg", "CIT", "DIS"],
+    ["ab", "SEX", "race3", "hispyn", "schlg", "nat"],
+    ["ab", "SEX", "schlg"],
+    ["ab", "SEX"],
+    ["ab"],
+]
+ANCESTRY_LEVELS: list[list[str]] = [
+    ["ab5", "SEX", "RAC1P", "HISP", "nat"],
+    ["RAC1P", "HISP", "nat"],
+    ["race3", "hispyn", "nat"],
+    ["hispyn"],
+    [],
+]
+
+
+def match_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """Add the coarse matching columns (age bands, race3, Hispanic yes/no, education group, nativity,
+    census division) to a frame with the canonical census columns."""
+    division = {fips: div for fips, (_, div) in STATES.items()}
+    age = pl.col("AGEP")
+    ab = pl.lit(0)
+    for i, edge in enumerate(_AGE_EDGES):
+        ab = pl.when(age >= edge).then(pl.lit(i + 1)).otherwise(ab)
+    schl = pl.col("SCHL").cast(pl.Int64, strict=False)
+    state_col = "_state" if "_state" in df.columns else "STATE"
+    return df.with_columns(
+        ab=ab,
+        ab5=pl.when(age < 18).then(0).when(age < 35).then(1).when(age < 55).then(2).when(age < 75).then(3)
+        .otherwise(4),
+        race3=pl.col("RAC1P").cast(pl.Utf8).replace_strict({"1": "1", "2": "2"}, default="3"),
+        hispyn=(pl.col("HISP").cast(pl.Int64, strict=False).fill_null(1) > 1),
+        schlg=pl.when(schl.is_null() | (schl < 16)).then(0).when(schl < 20).then(1).when(schl <= 21).then(2)
+        .otherwise(3),
+        nat=pl.col("CIT").cast(pl.Utf8).is_in(["1", "2", "3"]),
+        division=pl.col(state_col).cast(pl.Utf8).replace_strict(division, default=None, return_dtype=pl.Int64),
+    )
+
+
+@dataclass
+class Imputation:
+    """Result of imputing: the filled frame, which rows were recipients, and per-row donor detail."""
+
+    frame: pl.DataFrame
+    recipient: pl.Series  # bool per row
+    imputed_vars: list[str]
+    donor_detail: pl.DataFrame  # donor_source, donor_state, donor_serialno, donor_sporder, backoff_level
+    level_counts: dict[int, int]
+
+
+def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[str], donors: pl.DataFrame,
+                   seed: int, keys: np.ndarray, donor_source: str) -> Imputation:
+    """Fill ``missing_vars`` of the ``recipient`` rows of ``df`` from one weighted donor each.
+
+    ``donors`` holds the canonical census columns (incl. ``STATE``, ``SERIALNO``, ``SPORDER``, ``PWGTP``
+    and every missing variable); ``keys`` are the rows' draw indices (for seeded uniforms).
+    """
+    n = df.height
+    empty = pl.DataFrame({"donor_source": [None] * n, "donor_state": [None] * n, "donor_serialno": [None] * n,
+                          "donor_sporder": [None] * n, "backoff_level": [None] * n},
+                         schema={"donor_source": pl.Utf8, "donor_state": pl.Utf8, "donor_serialno": pl.Utf8,
+                                 "donor_sporder": pl.Int64, "backoff_level": pl.Int64})
+    idx = np.flatnonzero(recipient.to_numpy())
+    if len(idx) == 0 or not missing_vars:
+        return Imputation(df, recipient, [], empty, {})
+    rec = match_columns(df[idx])
+    don = match_columns(donors)
+    u = uniforms(seed, f"personas.impute.{donor_source}", keys[idx], 1)[:, 0]
+    rows, level = pick_with_backoff(rec, don, LEVELS, u, "PWGTP")
+    if (rows < 0).any():
+        raise ValueError("imputation: no donor at any level (empty donor pool)")
+    picked = donors[rows]
+    filled = df.with_row_index("_i")
+    patch = picked.select(missing_vars).with_columns(_i=pl.Series(idx, dtype=pl.UInt32))
+    filled = filled.update(patch, on="_i").drop("_i")
+    detail = empty.with_row_index("_i").update(pl.DataFrame({
+        "_i": pl.Series(idx, dtype=pl.UInt32),
+        "donor_source": [donor_source] * len(idx), "donor_state": picked["STATE"].cast(pl.Utf8),
+        "donor_serialno": picked["SERIALNO"], "donor_sporder": picked["SPORDER"].cast(pl.Int64),
+        "backoff_level": pl.Series(level, dtype=pl.Int64)}), on="_i").drop("_i")
+    counts = {int(k): int(v) for k, v in zip(*np.unique(level, return_counts=True))}
+    return Imputation(filled, recipient, list(missing_vars), detail, counts)
+
+
+def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.ndarray,
+                    donor_source: str) -> tuple[pl.DataFrame, dict[int, int]]:
+    """Donor ``ANC1P`` code (and donor key, back-off level) for every row of ``df``.
+
+    ``donors``: records of a source that has ``ANC1P`` (suppressed code 000 and blanks are not donors).
+    """
+    don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000"))
+    u = uniforms(seed, f"personas.ancestry.{donor_source}", keys, 1)[:, 0]
+    rows, level = pick_with_backoff(match_columns(df), match_columns(don), ANCESTRY_LEVELS, u, "PWGTP")
+    if (rows < 0).any():
+        raise ValueError("ancestry imputation: empty donor pool")
+    picked = don[rows]
+    out = pl.DataFrame({"ANC1P": picked["ANC1P"].cast(pl.Utf8), "donor_source": [donor_source] * df.height,
+                        "donor_state": picked["STATE"].cast(pl.Utf8), "donor_serialno": picked["SERIALNO"],
+                        "donor_sporder": picked["SPORDER"].cast(pl.Int64),
+                        "backoff_level": pl.Series(level, dtype=pl.Int64)})
+    counts = {int(k): int(v) for k, v in zip(*np.unique(level, return_counts=True))}
+    return out, counts

@@ -1,0 +1,216 @@
+"""Census record -> PERSONA field values, vectorised with polars.
+
+Input: a frame of person records in the census module's canonical form (type-C codes as zero-padded
+strings, ``AGEP``/``PINCP`` as integers, blank = null), one row per draw. Output: for each census-backed
+field a value column ``v:<field>``, a provenance column ``p:<field>`` and a detail struct ``d:<field>``.
+Codes are decoded once per distinct code with the source's dictionary: the N/A category is spelled out
+(never blank) and codes the dictionary cannot decode are reported, not guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+
+#: Census-labelled fields: field -> PUMS variable.
+CENSUS_VARS: dict[str, str] = {
+    "sex": "SEX",
+    "ancestry": "ANC1P",
+    "education": "SCHL",
+    "employment status": "ESR",
+    "class of worker": "COW",
+    "industry category": "INDP",
+    "occupation category": "OCCP",
+    "marital status": "MAR",
+    "citizenship": "CIT",
+    "veteran status": "MIL",
+    "disability": "DIS",
+    "health insurance": "HICOV",
+    "cognitive difficulty": "DREM",
+    "ability to speak english": "ENG",
+    "vision difficulty": "DEYE",
+    "fertility": "FER",
+    "hearing difficulty": "DEAR",
+}
+#: Variables whose codes carry a 3-letter group prefix in the label ("MED-Veterinarians").
+PREFIXED = {"OCCP", "INDP"}
+
+
+class Labeler(Protocol):
+    """What the mapping needs from a PUMS dictionary."""
+
+    def label(self, var: str, code: Any) -> str | None: ...
+
+
+@dataclass
+class DecodeReport:
+    """Codes a dictionary could not decode, by variable (reported instead of guessed)."""
+
+    undecodable: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, var: str, code: str) -> None:
+        codes = self.undecodable.setdefault(var, [])
+        if code not in codes:
+            codes.append(code)
+
+
+def _na_label(dictionary: Labeler, var: str) -> str:
+    lab = dictionary.label(var, None)
+    return lab if lab else f"N/A ({var} not reported)"
+
+
+def decode(series: pl.Series, var: str, dictionary: Labeler, report: DecodeReport,
+           year: int | None = None) -> pl.Series:
+    """Dictionary labels for a column of codes; null -> the N/A label; undecodable -> explicit text."""
+    codes = series.cast(pl.Utf8)
+    mapping: dict[str, str] = {}
+    for code in codes.drop_nulls().unique().to_list():
+        lab = dictionary.label(var, code)
+        if lab is None:
+            report.add(var, code)
+            lab = f"code {code} of {var} (not in the {year or ''} dictionary)".replace("the  ", "the ")
+        mapping[code] = lab
+    out = codes.replace_strict(mapping, default=None, return_dtype=pl.Utf8) if mapping else \
+        pl.Series(codes.name, [None] * len(codes), dtype=pl.Utf8)
+    return out.fill_null(_na_label(dictionary, var))
+
+
+def strip_group(label: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Split "MED-Veterinarians" into ("Veterinarians", "MED"); labels without a prefix keep a null group."""
+    m = label.str.extract_groups(r"^([A-Z]{3})-(.*)$")
+    group = m.struct.field("1")
+    text = m.struct.field("2")
+    return pl.select(pl.coalesce(text, label)).to_series().alias(label.name), group
+
+
+def income_text(pincp: pl.Series, na_label: str) -> pl.Series:
+    """Dollar amounts: ``$52,000``; losses ``-$1,200``; null -> the N/A label."""
+    mapping = {}
+    for v in pincp.drop_nulls().unique().to_list():
+        mapping[v] = f"-${-v:,}" if v < 0 else f"${v:,}"
+    if not mapping:
+        return pl.Series(pincp.name, [na_label] * len(pincp), dtype=pl.Utf8)
+    return pincp.replace_strict(mapping, default=None, return_dtype=pl.Utf8).fill_null(na_label)
+
+
+INCOME_BANDS: tuple[tuple[int, str], ...] = (
+    (1, "loss or none"), (10_000, "$1-9,999"), (25_000, "$10,000-24,999"), (50_000, "$25,000-49,999"),
+    (75_000, "$50,000-74,999"), (100_000, "$75,000-99,999"), (150_000, "$100,000-149,999"),
+    (10**12, "$150,000+"),
+)
+
+
+def income_band(pincp: pl.Expr) -> pl.Expr:
+    """Income band of a PINCP expression (null stays null)."""
+    expr = pl.when(pincp.is_null()).then(pl.lit(None, dtype=pl.Utf8))
+    for bound, name in INCOME_BANDS:
+        expr = expr.when(pincp < bound).then(pl.lit(name))
+    return expr.otherwise(pl.lit(INCOME_BANDS[-1][1]))
+
+
+AGE_BANDS: tuple[tuple[int, str], ...] = (
+    (18, "0-17"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"),
+    (75, "65-74"), (200, "75+"),
+)
+
+
+def age_band(age: pl.Expr) -> pl.Expr:
+    """Reporting age band (0-17, 18-24, ..., 75+)."""
+    expr = pl.when(age.is_null()).then(pl.lit(None, dtype=pl.Utf8))
+    for bound, name in AGE_BANDS:
+        expr = expr.when(age < bound).then(pl.lit(name))
+    return expr
+
+
+def place_of_birth_from_cit(cit: pl.Expr) -> pl.Expr:
+    """Coarse place of birth when POBP is absent, from CIT (which implies nativity)."""
+    return (pl.when(cit == "1").then(pl.lit("United States (state not recorded)"))
+            .when(cit == "2").then(pl.lit("Puerto Rico, Guam, the U.S. Virgin Islands, or Northern Marianas"))
+            .when(cit.is_in(["3", "4", "5"])).then(pl.lit("Outside the United States (country not recorded)"))
+            .otherwise(pl.lit("N/A (place of birth not recorded)")))
+
+
+@dataclass
+class FieldColumn:
+    """One field for every row: value text, provenance and detail (JSON text)."""
+
+    value: pl.Series
+    provenance: pl.Series
+    detail: pl.Series
+
+    @classmethod
+    def make(cls, value: pl.Series, provenance: str, detail: pl.DataFrame) -> "FieldColumn":
+        n = len(value)
+        return cls(value.cast(pl.Utf8).alias("value"), pl.Series("provenance", [provenance] * n, dtype=pl.Utf8),
+                   json_details(detail))
+
+    def replace_where(self, mask: pl.Series, other: "FieldColumn") -> "FieldColumn":
+        """Rows where ``mask`` is true take ``other``'s value, provenance and detail."""
+        frame = pl.DataFrame({"m": mask, "a": self.value, "b": other.value, "pa": self.provenance,
+                              "pb": other.provenance, "da": self.detail, "db": other.detail})
+        res = frame.select(*(pl.when(pl.col("m")).then(pl.col(b)).otherwise(pl.col(a)).alias(a)
+                             for a, b in (("a", "b"), ("pa", "pb"), ("da", "db"))))
+        return FieldColumn(res["a"].alias("value"), res["pa"].alias("provenance"), res["da"].alias("detail"))
+
+
+def json_details(detail: pl.DataFrame) -> pl.Series:
+    """Row-wise JSON objects of a frame (null entries dropped)."""
+    if detail.width == 0:
+        return pl.Series("detail", ["{}"] * detail.height, dtype=pl.Utf8)
+    enc = detail.select(pl.struct(pl.all()).struct.json_encode().alias("detail"))["detail"]
+    # drop "key":null pairs so details stay small and readable
+    return enc.str.replace_all(r',?"[^"]+":null', "").str.replace(r"^\{,", "{").alias("detail")
+
+
+def census_detail(var: str, codes: pl.Series) -> pl.DataFrame:
+    return pl.DataFrame({"var": [var] * len(codes), "code": codes.cast(pl.Utf8)})
+
+
+def map_census_fields(df: pl.DataFrame, dictionary: Labeler, year: int, report: DecodeReport,
+                      available: pl.DataFrame | None = None) -> dict[str, FieldColumn]:
+    """Field -> (values, provenance, detail structs) for the census-labelled fields, age, race and income.
+
+    ``available`` (optional) holds one boolean column per variable telling whether the row's source file
+    had it; rows where it is false are left for imputation by the caller (their value here is the N/A
+    label and the caller overwrites it).
+    """
+    out: dict[str, FieldColumn] = {}
+    n = df.height
+    age = df["AGEP"]
+    out["age"] = FieldColumn.make(age.cast(pl.Utf8).fill_null("N/A (age not recorded)"), "census",
+                                 census_detail("AGEP", age))
+    race = decode(df["RAC1P"], "RAC1P", dictionary, report, year)
+    hisp_code = df["HISP"].cast(pl.Utf8) if "HISP" in df.columns else pl.Series([None] * n, dtype=pl.Utf8)
+    hisp = decode(hisp_code, "HISP", dictionary, report, year)
+    is_hisp = hisp_code.is_not_null() & (hisp_code.cast(pl.Int64, strict=False) > 1)
+    race_value = pl.select(pl.when(is_hisp).then(pl.concat_str([race, pl.lit("; Hispanic or Latino ("), hisp,
+                                                                 pl.lit(")")]))
+                           .otherwise(race)).to_series().alias("race")
+    race_detail = pl.DataFrame({"var": ["RAC1P"] * n, "code": df["RAC1P"].cast(pl.Utf8),
+                                "hisp_var": ["HISP"] * n, "hisp_code": hisp_code})
+    out["race"] = FieldColumn.make(race_value, "census", race_detail)
+    for name, var in CENSUS_VARS.items():
+        if var not in df.columns:
+            continue
+        values = decode(df[var], var, dictionary, report, year)
+        detail = census_detail(var, df[var])
+        if var in PREFIXED:
+            values, group = strip_group(values)
+            detail = pl.DataFrame({"var": [var] * n, "code": df[var].cast(pl.Utf8), "group": group})
+        out[name] = FieldColumn.make(values, "census", detail)
+    if "PINCP" in df.columns:
+        na = _na_label(dictionary, "PINCP")
+        band = pl.select(income_band(pl.lit(df["PINCP"]))).to_series()
+        detail = pl.DataFrame({"var": ["PINCP"] * n, "code": df["PINCP"].cast(pl.Utf8), "band": band})
+        out["income"] = FieldColumn.make(income_text(df["PINCP"], na), "census", detail)
+    if "POBP" in df.columns and df["POBP"].is_not_null().any():
+        out["place of birth"] = FieldColumn.make(decode(df["POBP"], "POBP", dictionary, report, year),
+                                                 "census", census_detail("POBP", df["POBP"]))
+    elif "CIT" in df.columns:
+        values = pl.select(place_of_birth_from_cit(pl.lit(df["CIT"]))).to_series().alias("pob")
+        detail = pl.DataFrame({"var": ["CIT"] * n, "code": df["CIT"].cast(pl.Utf8),
+                               "method": ["coarsened from citizenship/nativity (POBP absent)"] * n})
+        out["place of birth"] = FieldColumn.make(values, "derived", detail)
+    return out

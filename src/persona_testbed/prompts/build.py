@@ -1,0 +1,167 @@
+"""``build_prompts``: source prompts -> filter verdicts -> topic clusters -> stratified train/held-out split."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..errors import UserError
+from ..seeds import rng
+from .cluster import PAPER_HELD_OUT_FRACTION, cluster_texts, default_clusters, stratified_split
+from .controversy import CONTROVERSY_TEMPLATE_VERSION, apply_controversy
+from .filters import MIN_WORDS, NEAR_DUPLICATE_THRESHOLD, apply_exact_duplicates, apply_min_words, \
+    apply_near_duplicates, apply_question_mark
+from .load import PRISM_ATTRIBUTION, load_source
+from .record import FILTER_ORDER, FilterVerdict, Prompt
+
+
+class PromptBuildConfig(BaseModel):
+    """Everything that determines a prompt set (recorded in its manifest)."""
+
+    seed: int = 0
+    limit: int | None = None
+    held_out_fraction: float = PAPER_HELD_OUT_FRACTION
+    clusters: int | None = None  # None: default_clusters(kept)
+    min_words: int = MIN_WORDS
+    near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
+    controversy: bool = True
+    concurrency: int = 4
+
+
+def make_prompts(items: Sequence[tuple[int, str]], source: str = "") -> list[Prompt]:
+    """One ``Prompt`` per source item; later exact repeats get ``<id>-dup<k>`` ids."""
+    seen: dict[str, int] = {}
+    out = []
+    for index, text in items:
+        base = Prompt.make_id(text)
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        out.append(Prompt(id=base if k == 0 else f"{base}-dup{k}", text=text, source=source, source_index=index))
+    return out
+
+
+def _in_play(prompts: Sequence[Prompt]) -> list[Prompt]:
+    return [p for p in prompts if all(v.passed for v in p.verdicts.values())]
+
+
+def apply_limit(prompts: Sequence[Prompt], limit: int | None, seed: int) -> None:
+    """Keep a seeded random subset of ``limit`` prompts in play (in source order); the rest fail ``limit``."""
+    if limit is None:
+        return
+    if limit < 1:
+        raise UserError(f"--limit must be at least 1 (got {limit})")
+    if limit >= len(prompts):
+        for p in prompts:
+            p.verdicts["limit"] = FilterVerdict(verdict="pass", reason=f"pool of {len(prompts)} <= limit {limit}")
+        return
+    chosen = set(rng(seed, "prompts.limit").choice(len(prompts), size=limit, replace=False).tolist())
+    for i, p in enumerate(prompts):
+        p.verdicts["limit"] = FilterVerdict(
+            verdict="pass" if i in chosen else "fail",
+            reason=f"in the seeded subset of {limit}" if i in chosen else f"not in the seeded --limit {limit} subset")
+
+
+def assign_clusters_and_split(prompts: Sequence[Prompt], config: PromptBuildConfig) -> None:
+    """Mark kept prompts, cluster them and split them train / held-out stratified by cluster."""
+    for p in prompts:
+        p.kept = bool(p.verdicts) and all(v.passed for v in p.verdicts.values())
+        p.cluster = p.cluster_label = p.split = None
+    kept = [p for p in prompts if p.kept]
+    if not kept:
+        return
+    k = config.clusters if config.clusters is not None else default_clusters(len(kept))
+    assignments, labels = cluster_texts([p.text for p in kept], k, config.seed)
+    split = stratified_split([p.id for p in kept], assignments, config.held_out_fraction, config.seed)
+    for p, c in zip(kept, assignments):
+        p.cluster, p.cluster_label, p.split = c, labels[c], split[p.id]  # type: ignore[assignment]
+
+
+def _validate_config(config: PromptBuildConfig) -> None:
+    if not 0.0 <= config.held_out_fraction < 1.0:
+        raise UserError(f"--held-out-fraction must be in [0, 1) (got {config.held_out_fraction})")
+    if config.clusters is not None and config.clusters < 1:
+        raise UserError(f"--clusters must be at least 1 (got {config.clusters})")
+    if not 0.0 < config.near_duplicate_threshold <= 1.0:
+        raise UserError(f"near-duplicate threshold must be in (0, 1] (got {config.near_duplicate_threshold})")
+    if config.concurrency < 1:
+        raise UserError(f"--concurrency must be at least 1 (got {config.concurrency})")
+
+
+async def abuild_prompts(items: Sequence[tuple[int, str]], client: Any, config: PromptBuildConfig,
+                         source: str = "", on_classified=None) -> list[Prompt]:
+    """Async core of ``build_prompts`` for a caller that already holds an LLM client."""
+    _validate_config(config)
+    prompts = make_prompts(items, source)
+    apply_question_mark(prompts)
+    apply_min_words(_in_play(prompts), config.min_words)
+    apply_exact_duplicates(_in_play(prompts))
+    apply_near_duplicates(_in_play(prompts), config.near_duplicate_threshold)
+    apply_limit(_in_play(prompts), config.limit, config.seed)
+    if config.controversy:
+        if client is None:
+            raise UserError("the controversy filter needs a model (--model), or pass --no-controversy")
+        await apply_controversy(_in_play(prompts), client, config.seed, config.concurrency, on_classified)
+    assign_clusters_and_split(prompts, config)
+    return prompts
+
+
+def build_prompts(source: str | Path | None = None, *, model: str | None = None, client: Any = None,
+                  out_dir: str | Path | None = None, config: PromptBuildConfig | None = None,
+                  progress: bool = False) -> list[Prompt]:
+    """Build a prompt set from ``source`` (a user file; None = PRISM from the data directory).
+
+    Uses ``client`` when given, else opens ``LLMClient(model)`` whose call log is ``out_dir/calls.db``.
+    When ``out_dir`` is given the result is written there (``prompts.parquet``, ``prompts.jsonl``,
+    manifest) under the run lock. Returns every prompt with its verdicts (nothing is dropped).
+    """
+    config = config or PromptBuildConfig()
+    _validate_config(config)
+    source_name, items = load_source(source)  # bad input fails before anything is created
+    if config.controversy and client is None and model is None:
+        raise UserError("the controversy filter needs a model (--model), or pass --no-controversy")
+    if out_dir is None:
+        return asyncio.run(_run(items, source_name, model, client, None, config, progress))
+    from ..runs import RunDir
+
+    run = RunDir(out_dir)
+    with run.locked():
+        prompts = asyncio.run(_run(items, source_name, model, client, run.calls_db, config, progress))
+        from .io import write_prompts
+
+        manifest = {"source": source_name, "model": model or getattr(client, "model", None),
+                    "config": config.model_dump(), "controversy_template_version": CONTROVERSY_TEMPLATE_VERSION,
+                    "filter_order": list(FILTER_ORDER), "attribution": PRISM_ATTRIBUTION if source is None else None}
+        write_prompts(prompts, run.path, manifest)
+        run.update_manifest(stages={"prompts": {k: v for k, v in manifest.items() if k != "attribution"}})
+    return prompts
+
+
+async def _run(items, source_name, model, client, calls_db, config, progress) -> list[Prompt]:
+    own = None
+    if client is None and config.controversy:
+        from ..llm import CallStore, LLMClient
+
+        own = client = LLMClient(model, store=CallStore(calls_db) if calls_db else None,
+                                 concurrency=config.concurrency)
+    try:
+        if not progress:
+            return await abuild_prompts(items, client, config, source_name)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from ..output import err_console
+
+        with Progress(TextColumn("classifying prompts"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err_console, transient=True) as bar:
+            task = bar.add_task("classify", total=None)
+
+            def done(n: int, total: int) -> None:
+                bar.update(task, completed=n, total=total)
+
+            return await abuild_prompts(items, client, config, source_name, on_classified=done)
+    finally:
+        if own is not None:
+            await own.aclose()

@@ -1,0 +1,71 @@
+"""CLI for the prompts group: build a contested prompt set, print its statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..output import emit
+from .cluster import PAPER_HELD_OUT_FRACTION
+
+app = typer.Typer(no_args_is_help=True, help="Prompts: PRISM (or your file) -> filters, topic clusters, split.")
+
+
+@app.command("build")
+def build_cmd(
+    out: Path = typer.Option(..., "--out", help="Output directory (gets prompts.parquet, prompts.jsonl, calls.db)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model for the controversy classifier "
+                                        "(embedded, gguf:/path, openai/<model>)."),
+    source: Optional[Path] = typer.Option(None, "--source", help="A prompts file (JSONL/JSON/CSV with a "
+                                          "text or prompt field, or TXT one per line). Default: PRISM."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Seeded random subset of N prompts taken "
+                                        "after the cheap filters and before the LLM classifier."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --limit, clustering and the split."),
+    held_out_fraction: float = typer.Option(PAPER_HELD_OUT_FRACTION, "--held-out-fraction",
+                                            help="Share of kept prompts held out (paper: 868/3868)."),
+    clusters: Optional[int] = typer.Option(None, "--clusters", help="Number of topic clusters "
+                                           "(default round(sqrt(kept/2)), at most 20)."),
+    concurrency: int = typer.Option(4, "--concurrency", help="LLM calls in flight at once."),
+    controversy: bool = typer.Option(True, "--controversy/--no-controversy",
+                                     help="Run the LLM controversy classifier (on by default)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
+) -> None:
+    """Load prompts, record every filter verdict, cluster by topic and split train / held-out."""
+    from .build import PromptBuildConfig, build_prompts
+    from .stats import prompt_stats
+
+    config = PromptBuildConfig(seed=seed, limit=limit, held_out_fraction=held_out_fraction, clusters=clusters,
+                               concurrency=concurrency, controversy=controversy)
+    if controversy and model is None:
+        from ..errors import UserError
+
+        raise UserError("--model is required for the controversy classifier (or pass --no-controversy)")
+    prompts = build_prompts(source, model=model, out_dir=out, config=config, progress=not as_json)
+    _print_stats(prompt_stats(prompts), as_json, title=f"prompts written to {out}")
+
+
+@app.command("stats")
+def stats_cmd(
+    path: Path = typer.Argument(..., help="A prompts directory, prompts.parquet or prompts.jsonl."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Counts per filter, per cluster and per split of a built prompt set."""
+    from .io import read_prompts
+    from .stats import prompt_stats
+
+    _print_stats(prompt_stats(read_prompts(path)), as_json, title=str(path))
+
+
+def _print_stats(stats: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        emit(stats, True)
+        return
+    emit(None, False, ("filter", "evaluated", "pass", "fail", "error"),
+         [(f["filter"], f["evaluated"], f["pass"], f["fail"], f["error"]) for f in stats["filters"]],
+         title=f"{title}: {stats['prompts']} prompts, {stats['kept']} kept")
+    emit(None, False, ("cluster", "label", "train", "held_out", "total"),
+         [(c["cluster"], c["label"], c["train"], c["held_out"], c["total"]) for c in stats["clusters"]],
+         title="clusters")
+    emit(None, False, ("split", "prompts"), list(stats["splits"].items()), title="splits")

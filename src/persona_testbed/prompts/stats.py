@@ -1,0 +1,30 @@
+"""Counts of a prompt set: per filter (evaluated / pass / fail / error), per cluster, per split."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from .record import FILTER_ORDER, Prompt
+
+
+def prompt_stats(prompts: Sequence[Prompt]) -> dict[str, Any]:
+    """A JSON-able summary: totals, ``filters`` rows, ``clusters`` rows and ``splits`` counts."""
+    filters = []
+    for name in FILTER_ORDER:
+        c = Counter(p.verdicts[name].verdict for p in prompts if name in p.verdicts)
+        filters.append({"filter": name, "evaluated": sum(c.values()), "pass": c["pass"], "fail": c["fail"],
+                        "error": c["error"]})
+    kept = [p for p in prompts if p.kept]
+    clusters: dict[int, dict[str, Any]] = {}
+    for p in kept:
+        row = clusters.setdefault(p.cluster if p.cluster is not None else -1,
+                                  {"cluster": p.cluster, "label": p.cluster_label, "train": 0, "held_out": 0})
+        if p.split in ("train", "held_out"):
+            row[p.split] += 1
+    splits = Counter(p.split for p in kept if p.split)
+    return {"prompts": len(prompts), "kept": len(kept),
+            "splits": {"train": splits["train"], "held_out": splits["held_out"]},
+            "filters": filters,
+            "clusters": [dict(r, total=r["train"] + r["held_out"]) for _, r in sorted(clusters.items())]}

@@ -1,0 +1,23 @@
+"""Top-level command ``report``: a static, self-contained HTML report of a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..output import emit
+
+
+def report_command(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `persona-testbed run`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default: RUN/report/index.html)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Write a self-contained HTML report (opens from disk, no network): summary, census fidelity,
+    persona browser, prompt funnel, pairs browser and bench tables with plots."""
+    from .build import write_report
+
+    info = write_report(run_dir, out)
+    emit(info, as_json)

@@ -1,0 +1,145 @@
+"""Read a run directory's artifacts into plain data for the report (each section may be absent).
+
+The report reads files, never stage code, so it can be built (and tested) from synthetic artifacts:
+
+- ``manifest.json``, ``config.toml``, ``calls.db``        run summary (via ``runs.status``)
+- ``personas/fidelity.json`` ``{"n", "fields": [{"field", "tvd", "p_value", "source": {label: share},
+                              "sample": {label: share}, "provenance": {kind: count}}], "intersections": [...]}``
+- ``enrich/personas.jsonl`` or ``personas/personas.jsonl``  Persona records (one JSON object per line)
+- ``prompts/summary.json``   ``{"funnel": [{"step", "count"}], "clusters": [{"cluster", "label", "size",
+                              "train", "held_out"}]}``
+- ``feedback/pairs.jsonl``   ``{"persona_id", "prompt_id", "question", "split", "rejected", "critique",
+                              "chosen", "status", "error"}`` per line
+- ``bench/summary.json``     ``{"main": {"modes": [{"mode", "accuracy", "ci_low", "ci_high", "n"}]},
+                              "passk": {"k": [...], "pass_at_k": [...]}, "loo": {"full_accuracy",
+                              "attributes": [{"attribute", "kappa", "ci_low", "ci_high", "n"}]},
+                              "intersections": {"groups": [{"group", "accuracy", "ci_low", "ci_high", "n"}],
+                              "max_gap"}, "fidelity": {"accuracy", "kappa", "position_bias",
+                              "labels": [...], "matrix": [[...]], "mean_diagonal_rank"}}``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..runs.rundir import RunDir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _json(path: Path) -> Any | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _jsonl(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Up to ``limit`` records (evenly spread over the file) and the total count."""
+    if not path.is_file():
+        return [], 0
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                raise UserError(f"{path}:{lineno}: not valid JSON") from None
+            if isinstance(obj, dict):
+                rows.append(obj)
+    total = len(rows)
+    if limit is not None and total > limit:
+        step = total / limit
+        rows = [rows[int(i * step)] for i in range(limit)]
+    return rows, total
+
+
+def personas_file(run: RunDir) -> Path | None:
+    for rel in ("enrich/personas.jsonl", "personas/personas.jsonl"):
+        if (run.path / rel).is_file():
+            return run.path / rel
+    return None
+
+
+def _persona_rows(path: Path | None, limit: int) -> tuple[list[dict[str, Any]], int]:
+    if path is None:
+        return [], 0
+    raw, total = _jsonl(path, limit)
+    out = []
+    for obj in raw:
+        fields = obj.get("fields") or {}
+        rows = []
+        for name, fv in fields.items():
+            if isinstance(fv, dict):
+                rows.append({"name": name, "value": str(fv.get("value", "")),
+                             "provenance": str(fv.get("provenance", "")),
+                             "detail": json.dumps(fv.get("detail") or {}, ensure_ascii=False, sort_keys=True)})
+        src = obj.get("source") or {}
+        out.append({"id": str(obj.get("id", "")), "source": src, "fields": rows,
+                    "provenances": sorted({r["provenance"] for r in rows}),
+                    "headline": {r["name"]: r["value"] for r in rows
+                                 if r["name"] in ("age", "sex", "race", "education", "religion")}})
+    return out, total
+
+
+def _pairs(path: Path, limit: int) -> tuple[list[dict[str, Any]], int]:
+    raw, total = _jsonl(path, limit)
+    pairs = []
+    for obj in raw:
+        pairs.append({
+            "persona_id": str(obj.get("persona_id", "")),
+            "prompt_id": str(obj.get("prompt_id", "")),
+            "question": str(obj.get("question") or obj.get("prompt") or obj.get("prompt_text") or ""),
+            "split": str(obj.get("split", "")),
+            "rejected": str(obj.get("rejected") or ""),
+            "critique": str(obj.get("critique") or ""),
+            "chosen": str(obj.get("chosen") or ""),
+            "status": str(obj.get("status") or "ok"),
+            "error": str(obj.get("error") or ""),
+        })
+    return pairs, total
+
+
+def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500) -> dict[str, Any]:
+    """Everything the report shows, as plain data; a section is ``None`` when its stage did not run."""
+    from ..runs.status import run_status
+
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise UserError(f"{run.path}: no such run directory")
+    if not run.manifest_path.is_file():
+        raise UserError(f"{run.path}: not a run directory (no manifest.json)")
+    status = run_status(run.path)
+    manifest = run.read_manifest()
+    config_text = run.config_path.read_text(encoding="utf-8", errors="replace") if run.config_path.is_file() else ""
+    try:
+        config = tomllib.loads(config_text) if config_text else {}
+    except tomllib.TOMLDecodeError:
+        config = {}
+    personas, n_personas = _persona_rows(personas_file(run), max_personas)
+    pairs, n_pairs = _pairs(run.path / "feedback" / "pairs.jsonl", max_pairs)
+    return {
+        "run_dir": str(run.path),
+        "manifest": manifest,
+        "status": status,
+        "config_text": config_text,
+        "config": config,
+        "fidelity": _json(run.path / "personas" / "fidelity.json"),
+        "personas": personas if n_personas else None,
+        "n_personas": n_personas,
+        "prompts": _json(run.path / "prompts" / "summary.json"),
+        "pairs": pairs if n_pairs else None,
+        "n_pairs": n_pairs,
+        "bench": _json(run.path / "bench" / "summary.json"),
+    }

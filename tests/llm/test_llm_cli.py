@@ -1,0 +1,94 @@
+"""`persona-testbed llm chat` / `llm log` / bad input: one line on stderr, exit 2, no traceback."""
+
+import json
+import socket
+
+from persona_testbed.llm.stub_server import StubServer
+
+
+def _assert_one_line_error(r, *needles):
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    for n in needles:
+        assert n in r.stderr, (n, r.stderr)
+
+
+def test_chat_mock_prints_reply_and_logs(cli, tmp_home):
+    r = cli("llm", "chat", "mock", "hello there")
+    assert r.exit_code == 0 and r.stdout.strip() == "mock: hello there"
+    assert (tmp_home / "logs.db").exists()
+    r = cli("llm", "log", "--json")
+    rows = json.loads(r.stdout)
+    assert len(rows) == 1 and rows[0]["model"] == "mock" and rows[0]["purpose"] == "cli.chat"
+    assert rows[0]["messages"][-1]["content"] == "hello there"
+
+
+def test_chat_json_and_custom_log(cli, tmp_path):
+    db = tmp_path / "my.db"
+    r = cli("llm", "chat", "mock", "x", "--system", "be brief", "--temperature", "0", "--max-tokens", "5",
+            "--seed", "3", "--json", "--log", db)
+    res = json.loads(r.stdout)
+    assert r.exit_code == 0 and res["status"] == "ok" and res["text"] == "mock: x" and not res["cached"]
+    res2 = json.loads(cli("llm", "chat", "mock", "x", "--system", "be brief", "--temperature", "0",
+                          "--max-tokens", "5", "--seed", "3", "--json", "--log", db).stdout)
+    assert res2["cached"] and res2["call_id"] == res["call_id"]
+    rows = json.loads(cli("llm", "log", "--db", db, "--json", "-n", "5").stdout)
+    assert len(rows) == 1 and rows[0]["params"]["seed"] == 3 and rows[0]["messages"][0]["role"] == "system"
+
+
+def test_log_table(cli, tmp_home):
+    cli("llm", "chat", "mock", "a question about tables")
+    r = cli("llm", "log", "-n", "5")
+    assert r.exit_code == 0 and "mock" in r.stdout and "cli.chat" in r.stdout and "ok" in r.stdout
+
+
+def test_chat_against_stub_server(cli, monkeypatch):
+    with StubServer() as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        r = cli("llm", "chat", "openai/stub", "ping")
+    assert r.exit_code == 0 and r.stdout.strip() == "stub reply to: ping"
+
+
+def test_unknown_model_string(cli, tmp_home):
+    r = cli("llm", "chat", "gpt5-please", "hi")
+    _assert_one_line_error(r, "gpt5-please", "openai/<model>")
+    assert not (tmp_home / "logs.db").exists()  # nothing written
+
+
+def test_missing_key_for_real_openai(cli, tmp_home):
+    r = cli("llm", "chat", "openai/gpt-4o-mini", "hi")
+    _assert_one_line_error(r, "OPENAI_API_KEY", "openai/gpt-4o-mini")
+    assert not (tmp_home / "logs.db").exists()
+
+
+def test_unreachable_base_url(cli, monkeypatch):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    r = cli("llm", "chat", "openai/any", "hi", "--max-retries", "1")
+    _assert_one_line_error(r, f"127.0.0.1:{port}", "connection error")
+
+
+def test_corrupt_db(cli, tmp_path):
+    bad = tmp_path / "calls.db"
+    bad.write_bytes(b"\x00garbage, not sqlite" * 500)
+    _assert_one_line_error(cli("llm", "log", "--db", bad), str(bad))
+    _assert_one_line_error(cli("llm", "chat", "mock", "hi", "--log", bad), str(bad))
+
+
+def test_log_missing_db(cli, tmp_path):
+    _assert_one_line_error(cli("llm", "log", "--db", tmp_path / "nope.db"), "nope.db")
+
+
+def test_missing_gguf_file(cli, tmp_path):
+    _assert_one_line_error(cli("llm", "chat", f"gguf:{tmp_path}/missing.gguf", "hi"), "missing.gguf")
+
+
+def test_bad_gguf_file(cli, tmp_path):
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"not a model")
+    _assert_one_line_error(cli("llm", "chat", f"gguf:{fake}", "hi"), "fake.gguf")
