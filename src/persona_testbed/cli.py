@@ -64,6 +64,14 @@ def _register() -> None:
     app.add_typer(prompts_app, name="prompts", help="Prompts: PRISM or your file -> filters, topic clusters, split.")
     app.add_typer(feedback_app, name="feedback", help="Direct Principle Feedback pairs: generate, export, stats.")
 
+    from .census.cli import app as census_app
+
+    app.add_typer(census_app, name="census", help="Census sources (ACS PUMS): list, decode cache, rake to totals.")
+
+    from .personas.cli import app as personas_app
+
+    app.add_typer(personas_app, name="personas", help="Personas: sample census-grounded personas, show one.")
+
     from .bench.cli import app as bench_app
 
     app.add_typer(bench_app, name="bench", help="PERSONA Bench: run tasks, export items, human-eval kit.")

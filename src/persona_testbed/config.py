@@ -246,6 +246,14 @@ class IntersectionsTask(_Section):
 class FidelityTask(_Section):
     n: int = Field(2, ge=1)
     discrimination_personas: int = Field(2, ge=0)
+    discrimination_questions: int = Field(1, ge=1)
+
+    @field_validator("discrimination_personas")
+    @classmethod
+    def _not_one(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("must be 0 (off) or at least 2 (a matrix compares personas)")
+        return v
 
 
 class AgreementTask(_Section):
@@ -263,6 +271,7 @@ class BenchConfig(_Section):
     tasks: list[Literal["main", "passk", "loo", "intersections", "fidelity", "agreement"]] = Field(
         default_factory=lambda: ["main", "passk", "loo", "intersections", "fidelity"])
     split: Literal["train", "test", "held_out"] = "held_out"
+    judge_max_tokens: int = Field(192, ge=16)
     main: MainTask = Field(default_factory=MainTask)
     passk: PassKTask = Field(default_factory=PassKTask)
     loo: LooTask = Field(default_factory=LooTask)

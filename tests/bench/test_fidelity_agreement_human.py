@@ -152,3 +152,15 @@ def test_human_kit_roundtrip(tmp_path, personas, pairs, scripted, helpers):
         w.writerows(rows)
     with pytest.raises(UserError, match=r"annotator-a01.csv:2: choice '' must be A, B or tie"):
         import_sheets([filled], kit / "key.csv")
+
+
+def test_human_html_is_self_contained_and_bad_sizes(tmp_path, personas, pairs):
+    export_sheets(pairs, personas, tmp_path / "k", n=3, annotators=3, questions=3, raters=3, seed=0)
+    for h in (tmp_path / "k").glob("*.html"):
+        text = h.read_text()
+        assert "http://" not in text and "https://" not in text and " src=" not in text and "<link" not in text
+        assert text.count("<fieldset>") == 3 and "Download CSV" in text
+    with pytest.raises(UserError, match="exceeds --annotators"):
+        export_sheets(pairs, personas, tmp_path / "x", n=3, annotators=2, raters=3)
+    with pytest.raises(UserError, match="exceeds the 12 pairs"):
+        export_sheets(pairs, personas, tmp_path / "x", n=50, annotators=3)

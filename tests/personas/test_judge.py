@@ -147,3 +147,30 @@ def test_verdict_schema_constrains_field_names():
     assert JudgeVerdict.model_json_schema()["properties"]["conflicting_fields"]["items"]["enum"] == list(PERSONA_FIELDS)
     with pytest.raises(ValueError):
         JudgeVerdict.model_validate({"consistent": False, "conflicting_fields": ["shoe size"], "reason": ""})
+
+
+def test_census_resampler_replaces_rejected_persona_with_a_real_record(mirror):
+    from persona_testbed.personas.enrich_cli import census_resampler
+    from persona_testbed.personas.sample import sample_personas
+
+    personas = sample_personas(3, 5, source="acs2018", data_dir=mirror).personas
+    target = personas[1]
+    marks = [f"{n}: {target.value(n)}\n" for n in ("age", "income", "occupation category", "ancestry")]
+
+    def rejects_target(profile: str) -> bool:
+        return all(m in profile for m in marks)
+
+    with StubServer(responder=stub_responder(inconsistent=rejects_target)) as srv:
+        enricher, judge = clients(srv)
+        res = run(enrich_personas(personas, enricher, seed=5, judge_client=judge,
+                                  resample=census_resampler(5, source="acs2018", data_dir=mirror), progress=False))
+    assert not res.failures and len(res.personas) == 3
+    new = res.personas[1]
+    assert new.id != target.id and new.source != target.source and new.source.year == 2018
+    assert new.fields["age"].provenance == "census" and new.fields["lifestyle"].provenance == "llm"
+    assert "replaced" in new.fields["lifestyle"].detail  # the procedural rendering was kept in detail
+    assert res.report["judge"]["rejected"] == 1 and res.report["outcomes"][1]["resamples"] == 1
+    # same seed -> same replacement record; another attempt -> another draw
+    resampler = census_resampler(5, source="acs2018", data_dir=mirror)
+    assert run(resampler(target, 1)).source == new.source
+    assert run(resampler(target, 2)).source != new.source

@@ -81,6 +81,8 @@ def load_prompts(path: str | Path, split: str = "held_out") -> list[BenchPrompt]
     prompts: list[BenchPrompt] = []
     seen: set[str] = set()
     for where, obj in rows:
+        if obj.get("kept") is False:  # filtered out by the prompts stage: never a bench question
+            continue
         pid = str(_pick(obj, ("id", "prompt_id"), where))
         text = str(_pick(obj, ("text", "prompt", "question"), where))
         if pid in seen:
@@ -99,12 +101,24 @@ def load_prompts(path: str | Path, split: str = "held_out") -> list[BenchPrompt]
     return chosen
 
 
-def load_pairs(path: str | Path, split: str = SPLIT_ALL) -> list[BenchPair]:
-    """Feedback pairs (optionally of one split); ids are derived from content when the file has none."""
+class PairList(list):
+    """Loaded pairs; ``skipped_failed`` counts pairs the feedback stage recorded as failed (not usable)."""
+
+    skipped_failed: int = 0
+
+
+def load_pairs(path: str | Path, split: str = SPLIT_ALL) -> PairList:
+    """Feedback pairs (optionally of one split); ids are derived from content when the file has none.
+
+    Pairs with ``status == "failed"`` (no chosen/rejected text) are skipped and counted.
+    """
     p, rows = _rows(path, ("pairs.parquet", "pairs.jsonl"), "pairs")
-    pairs: list[BenchPair] = []
+    pairs = PairList()
     seen: set[str] = set()
     for where, obj in rows:
+        if obj.get("status") == "failed":
+            pairs.skipped_failed += 1
+            continue
         persona_id = str(_pick(obj, ("persona_id",), where))
         prompt_id = str(_pick(obj, ("prompt_id",), where))
         question = str(_pick(obj, ("question", "prompt", "text"), where))
@@ -122,7 +136,8 @@ def load_pairs(path: str | Path, split: str = SPLIT_ALL) -> list[BenchPair]:
                                critique=obj.get("critique")))
     if split == SPLIT_ALL:
         return pairs
-    chosen_pairs = [x for x in pairs if x.split == split]
+    chosen_pairs = PairList(x for x in pairs if x.split == split)
+    chosen_pairs.skipped_failed = pairs.skipped_failed
     if not chosen_pairs:
         raise UserError(f"{p}: no pairs in split {split!r}; pass --split all to use every pair")
     return chosen_pairs

@@ -124,8 +124,17 @@ async def arun_task(name: str, *, candidate: Any = None, judge: Any = None, pers
     call_store = _store(store, out)
 
     judges = judge if isinstance(judge, (list, tuple)) else ([judge] if judge is not None else [])
-    cand_client, own_cand = _client(candidate, call_store, concurrency)
-    judge_clients = [_client(j, call_store, concurrency) for j in judges]
+    shared: dict[str, tuple[Any, bool]] = {}  # one client per model string (one embedded model load)
+
+    def client_for(model: Any) -> tuple[Any, bool]:
+        if isinstance(model, str):
+            if model not in shared:
+                shared[model] = _client(model, call_store, concurrency)
+            return shared[model][0], False
+        return model, False
+
+    cand_client, _ = client_for(candidate)
+    judge_clients = [client_for(j) for j in judges]
     cand_params = candidate_params or ChatParams(temperature=0.7, max_tokens=512)
     j_params = judge_params or ChatParams(temperature=0.0, max_tokens=384)
     cand_role = Role("candidate", cand_client, cand_params, seed) if cand_client is not None else None
@@ -145,9 +154,8 @@ async def arun_task(name: str, *, candidate: Any = None, judge: Any = None, pers
     try:
         output: TaskOutput = await fn(ctx, **options)
     finally:
-        for client, owned in [(cand_client, own_cand), *judge_clients]:
-            if owned:
-                await client.aclose()
+        for client, _ in shared.values():
+            await client.aclose()
     results = _results(name, ctx, output, seed=seed, n=n, split=split, options=options, solver=solver)
     if out is not None:
         write_items(output.items, out / ITEMS_NAME)
@@ -179,7 +187,8 @@ def _results(name: str, ctx: BenchContext, output: TaskOutput, *, seed: int, n: 
                              else [r.model for r in judge_roles] or None)},
         "config": {"n": n, "split": split, "confidence": ctx.confidence, "n_resamples": ctx.n_resamples,
                    "ci_method": ctx.ci_method, "personas": len(ctx.personas), "prompts": len(ctx.prompts),
-                   "pairs": len(ctx.pairs) if ctx.pairs is not None else None, "options": options,
+                   "pairs": len(ctx.pairs) if ctx.pairs is not None else None,
+                   "pairs_skipped_failed": getattr(ctx.pairs, "skipped_failed", 0), "options": options,
                    **output.config},
         "figures": output.figures,
         "counts": {"rows": judged, "ok": judged - len(failures), "failed": len(failures),

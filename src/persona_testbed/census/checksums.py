@@ -42,3 +42,26 @@ def file_checksums(paths: list[Path]) -> dict[Path, str]:
         _index_path().parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(_index_path(), json.dumps(index, indent=0, sort_keys=True))
     return out
+
+
+FACTS = "census/input-facts.json"
+
+
+def recall(sha256: str, key: str) -> str | None:
+    """A fact remembered about an input file (by its sha256), e.g. its first SERIALNO."""
+    try:
+        return json.loads((settings.cache_dir() / FACTS).read_text()).get(sha256, {}).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def remember(sha256: str, key: str, value: str) -> None:
+    """Remember a fact about an input file so a later load need not open it."""
+    path = settings.cache_dir() / FACTS
+    try:
+        facts = json.loads(path.read_text())
+    except (OSError, ValueError):
+        facts = {}
+    facts.setdefault(sha256, {})[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(facts, indent=0, sort_keys=True))

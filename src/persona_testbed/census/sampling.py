@@ -24,6 +24,7 @@ from .source import CensusSource
 from .states import STATES, parse_states
 
 STAGE = "census.sample"
+FETCH_BATCH = 8  # files decoded at once when fetching drawn records
 
 #: age bands (inclusive lower, inclusive upper or None, label) used by the ``age_band`` quota key
 AGE_BANDS: list[tuple[int, int | None, str]] = [
@@ -79,12 +80,14 @@ class Filters(BaseModel):
 def sample_persons(source: CensusSource | pl.LazyFrame | pl.DataFrame, n: int, seed: int, *,
                    weight: str = "PWGTP", replace: bool = True, filters: Filters | None = None,
                    quota_by: str | Sequence[str] | None = None, columns: list[str] | None = None,
-                   year: int | None = None) -> pl.DataFrame:
+                   year: int | None = None, weights: np.ndarray | None = None) -> pl.DataFrame:
     """Draw ``n`` whole person records with probability proportional to ``weight``.
 
     ``source``: a :class:`CensusSource` (fast path) or a frame of person records (e.g. with raked
     weights). ``quota_by``: a column (``"STATE"``, ``"SEX"``) or derived key (``"age_band"``), or a list
     of them: equal counts per stratum. ``columns``: record columns to return (default all).
+    ``weights``: per-record weights aligned with ``source.persons()`` rows (e.g. ``rake_source(...)
+    .weights``), used instead of the ``weight`` column (CensusSource only).
     Returns the records in draw order plus ``_draw`` (0..n-1), ``_year``, ``_state`` (FIPS),
     ``_weight`` (the record's weight) and, with quotas, ``_stratum``.
     Raises ``UserError`` for n <= 0, zero records after filters, n above the population without
@@ -95,7 +98,9 @@ def sample_persons(source: CensusSource | pl.LazyFrame | pl.DataFrame, n: int, s
     filters = filters or Filters()
     quota_keys = [quota_by] if isinstance(quota_by, str) else list(quota_by or [])
     if isinstance(source, CensusSource):
-        return _sample_source(source, int(n), seed, weight, replace, filters, quota_keys, columns)
+        return _sample_source(source, int(n), seed, weight, replace, filters, quota_keys, columns, weights)
+    if weights is not None:
+        raise UserError("weights= is for a CensusSource; put the weights in a column of the frame instead")
     lf = source.lazy() if isinstance(source, pl.DataFrame) else source
     return _sample_frame(lf, int(n), seed, weight, replace, filters, quota_keys, columns, year)
 
@@ -131,19 +136,31 @@ def _filter_mask(keys: pl.DataFrame, filters: Filters) -> np.ndarray:
 
 
 def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: bool, filters: Filters,
-                   quota_keys: list[str], columns: list[str] | None) -> pl.DataFrame:
+                   quota_keys: list[str], columns: list[str] | None,
+                   weights: np.ndarray | None) -> pl.DataFrame:
     if filters.states:
         missing = [s for s in filters.states if s not in src.states]
         if missing:
             raise UserError(f"state {', '.join(STATES[s][0] for s in missing)} not in source {src.name}")
     cols, qexprs = _needed(weight, filters, quota_keys)
+    if weights is not None:
+        cols = [c for c in cols if c != weight]
     frames = src.file_frames(cols)
-    keep = [i for i, (info, _) in enumerate(frames) if not filters.states or info.state in filters.states]
-    lfs = [frames[i][1].with_columns(*qexprs, pl.lit(i, dtype=pl.Int32).alias("_file")) for i in keep]
-    keys = pl.concat(pl.collect_all(lfs), how="vertical") if lfs else pl.DataFrame()
+    state_q = ["_q_STATE"] if "STATE" in quota_keys else []
+    lfs = [lf.with_columns(*qexprs, *[pl.lit(info.state, dtype=pl.String).alias(q) for q in state_q],
+                           pl.lit(i, dtype=pl.Int32).alias("_file"))
+           for i, (info, lf) in enumerate(frames)]
+    keys = pl.concat(pl.collect_all(lfs), how="vertical")
     state_of_file = np.array([info.state for info, _ in frames])
-    if "STATE" in quota_keys and keys.height:
-        keys = keys.with_columns(pl.Series("_q_STATE", state_of_file[keys["_file"].to_numpy()]))
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (keys.height,):
+            raise UserError(f"weights has {weights.shape[0] if weights.ndim else 0} entries, but source "
+                            f"{src.name} has {keys.height} person records")
+        keys = keys.with_columns(pl.Series(weight, weights))
+    if filters.states:
+        keys = keys.filter(pl.col("_file").is_in([i for i, st in enumerate(state_of_file)
+                                                   if st in filters.states]))
     pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys)
 
     files = keys["_file"].to_numpy()[pos]
@@ -154,12 +171,16 @@ def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: b
     # fetch each file's distinct drawn rows once (one file at a time: bounded memory), then put every
     # draw in place with one gather: position = file offset + rank of its row among the file's rows
     uniq_parts, offsets, uniq_rows, total = [], {}, {}, 0
-    for f, (_info, lf) in zip(sorted(by_file), fetched):
-        df = lf.collect()
-        uniq_rows[f] = df["_row"].to_numpy()
-        offsets[f] = total
-        total += df.height
-        uniq_parts.append(df.drop("_row"))
+    file_ids = sorted(by_file)
+    for start in range(0, len(file_ids), FETCH_BATCH):  # a few files at once: parallel, bounded memory
+        batch = file_ids[start:start + FETCH_BATCH]
+        dfs = pl.collect_all([lf for _info, lf in fetched[start:start + FETCH_BATCH]])
+        for f, df in zip(batch, dfs):
+            uniq_rows[f] = df["_row"].to_numpy()
+            offsets[f] = total
+            total += df.height
+            uniq_parts.append(df.drop("_row"))
+        del dfs
     unique = pl.concat(uniq_parts, how="vertical", rechunk=True)
     del uniq_parts
     at = np.empty(n, dtype=np.int64)
@@ -232,18 +253,23 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
         idx = np.flatnonzero(mask)
         return idx[_draw_weighted(w[idx], n, replace, rng(seed, STAGE, "all"), "all")], None
 
-    labels = keys.select(pl.concat_str([pl.col(f"_q_{k}").cast(pl.String).fill_null("N/A")
-                                        for k in quota_keys], separator="|")).to_series().to_numpy()
-    strata = sorted(set(labels[mask].tolist()))
+    label_s = keys.select(pl.concat_str([pl.col(f"_q_{k}").cast(pl.String).fill_null("N/A")
+                                         for k in quota_keys], separator="|")).to_series()
+    idx_all = np.flatnonzero(mask)
+    labels = label_s.gather(idx_all)
+    strata = labels.unique().sort().to_list()
+    codes = labels.cast(pl.Enum(strata)).to_physical().to_numpy()  # index into sorted strata
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(strata) + 1))
+    members = (idx_all[order[bounds[j]:bounds[j + 1]]] for j in range(len(strata)))
     k = len(strata)
     counts = np.full(k, n // k)
     if n % k:
         counts[rng(seed, STAGE, "quota-remainder").choice(k, n % k, replace=False)] += 1
     pos_parts, lab_parts = [], []
-    for label, m in zip(strata, counts):
+    for label, m, idx in zip(strata, counts, members):
         if m == 0:
             continue
-        idx = np.flatnonzero(mask & (labels == label))
         pos_parts.append(idx[_draw_weighted(w[idx], int(m), replace, rng(seed, STAGE, "stratum", label),
                                             label)])
         lab_parts.append(np.full(m, label, dtype=object))

@@ -32,7 +32,7 @@ from .. import settings
 from ..errors import UserError
 from ..hashing import content_hash
 from ..runs import atomic_path
-from .checksums import file_checksums
+from .checksums import file_checksums, recall, remember
 from .columns import canonical_name, canonical_names
 from .dictionary import PumsDictionary
 from .locate import spec_directory, spec_year
@@ -222,10 +222,12 @@ class CensusSource:
                                                      if f.info.state == state_fips(state)]
         return sum(pl.scan_parquet(self._readable(f)).select(pl.len()).collect().item() for f in files)
 
-    def is_cached(self) -> bool:
-        """True when every CSV/zip input already has its decoded Parquet in the cache."""
-        return all(f.info.format == "parquet" or self._cache_path(f).exists()
-                   for f in self._persons + self._housing)
+    def is_cached(self, state: str | int | None = None) -> bool:
+        """True when every CSV/zip input (of ``state``, or all) already has its decoded Parquet cached."""
+        files = self._persons + self._housing
+        if state is not None:
+            files = [f for f in files if f.info.state == state_fips(state)]
+        return all(f.info.format == "parquet" or self._cache_path(f).exists() for f in files)
 
     # ---- frames --------------------------------------------------------------------------------
     def persons(self, columns: list[str] | None = None) -> pl.LazyFrame:
@@ -349,7 +351,17 @@ class CensusSource:
 
 
 def _first_serialno(f: _File) -> str | None:
-    """First SERIALNO of a raw input (without decoding it)."""
+    """First SERIALNO of a raw input (without decoding it; remembered, so a zip is opened once)."""
+    known = recall(f.info.sha256, "first_serialno")
+    if known is not None:
+        return known
+    serial = _read_first_serialno(f)
+    if serial is not None:
+        remember(f.info.sha256, "first_serialno", serial)
+    return serial
+
+
+def _read_first_serialno(f: _File) -> str | None:
     p = f.source_path
     try:
         if f.info.format == "parquet":

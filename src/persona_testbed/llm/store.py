@@ -8,11 +8,13 @@ status, error, attempts, reasks. Migrations are append-only and named; applied o
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sqlite3
 import threading
 import uuid
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -96,29 +98,57 @@ def apply_migrations(conn: sqlite3.Connection, migrations: Iterable[tuple[str, s
     return applied
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 class CallStore:
-    """SQLite call log + cache. One connection, guarded by a lock: safe from asyncio tasks and threads."""
+    """SQLite call log + cache, safe from asyncio tasks and threads.
+
+    Writes never block the caller: ``record`` queues the row and a writer thread commits queued rows in
+    batches (one transaction each) on its own connection; ``ok`` results still queued are served to
+    ``lookup`` from memory, so a cache hit never depends on the writer having caught up. Reads use a
+    second connection (WAL lets them run while a batch commits). ``flush()`` waits for the queue to drain;
+    ``recent``, ``count`` and ``close`` flush first; an interpreter exit flushes too.
+    """
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path).expanduser()
-        self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._queue: list[tuple[Any, ...]] = []
+        self._pending_ok: dict[str, ChatResult] = {}
+        self._writing = 0
+        self._writer: threading.Thread | None = None
+        self._closed = False
+        self._write_error: BaseException | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            apply_migrations(self._conn)
-            self._conn.isolation_level = ""  # implicit transactions for `with conn` from here on
+            self._wconn = _connect(self.path)
+            self._wconn.execute("PRAGMA journal_mode=WAL")
+            apply_migrations(self._wconn)
+            self._conn = _connect(self.path)
+            self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{self.path}: not a usable call-log database ({exc})") from None
         except OSError as exc:
             raise UserError(f"{self.path}: cannot open call-log database ({exc})") from None
+        ref = weakref.ref(self)
+        self._atexit = lambda: (lambda st: st.close() if st is not None else None)(ref())
+        atexit.register(self._atexit)
 
     # -- cache ---------------------------------------------------------------------------------------
     def lookup(self, key: str) -> ChatResult | None:
         """The most recent ``ok`` result for this cache key (replayed with ``cached=True``), or None."""
-        with self._lock:
+        with self._cv:
+            pending = self._pending_ok.get(key)
+        if pending is not None:
+            return pending.model_copy(update={"cached": True})
+        with self._read_lock:
             row = self._conn.execute(
                 "SELECT id, model, response, parsed, prompt_tokens, completion_tokens, latency_s, attempts,"
                 " logprobs FROM calls WHERE cache_key = ? AND status = 'ok' ORDER BY created DESC LIMIT 1",
@@ -136,7 +166,7 @@ class CallStore:
     def record(self, *, key: str, backend: str, result: ChatResult, messages: list[Message],
                params: ChatParams, schema: dict[str, Any] | None, sample_index: int, purpose: str,
                reasks: int = 0) -> None:
-        """Append one row for a finished logical call (ok or failed)."""
+        """Queue one row for a finished logical call (ok or failed); the writer thread commits it."""
         row = (result.call_id, datetime.now(timezone.utc).isoformat(), key, backend, result.model, purpose,
                canonical_json(messages), canonical_json(params.model_dump(mode="json")),
                canonical_json(schema) if schema is not None else None, int(sample_index), result.text,
@@ -144,13 +174,61 @@ class CallStore:
                canonical_json(result.logprobs) if result.logprobs is not None else None,
                result.usage.prompt_tokens, result.usage.completion_tokens, float(result.latency_s),
                result.status, result.error, int(result.attempts), int(reasks))
+        with self._cv:
+            if self._closed:
+                raise RuntimeError(f"call log {self.path} is closed")
+            self._queue.append(row)
+            if result.status == "ok":
+                self._pending_ok[key] = result.model_copy()
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="callstore-writer", daemon=True)
+                self._writer.start()
+            self._cv.notify_all()
+
+    def _write_loop(self) -> None:
         sql = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-        with self._lock, self._conn:
-            self._conn.execute(sql, row)
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue and self._closed:
+                    return
+                batch, self._queue = self._queue, []
+                self._writing += 1
+            try:
+                with self._write_lock:
+                    self._wconn.execute("BEGIN")
+                    self._wconn.executemany(sql, batch)
+                    self._wconn.execute("COMMIT")
+            except BaseException as exc:  # keep the error for flush() to raise; never lose it silently
+                try:
+                    self._wconn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                with self._cv:
+                    self._write_error = exc
+            finally:
+                with self._cv:
+                    self._writing -= 1
+                    for row in batch:
+                        res = self._pending_ok.get(row[2])
+                        if res is not None and res.call_id == row[0]:
+                            del self._pending_ok[row[2]]
+                    self._cv.notify_all()
+
+    def flush(self) -> None:
+        """Wait until every recorded row is committed; raise if a batch failed to commit."""
+        with self._cv:
+            while self._queue or self._writing:
+                self._cv.wait()
+            if self._write_error is not None:
+                exc, self._write_error = self._write_error, None
+                raise UserError(f"{self.path}: could not write to the call log ({exc})")
 
     def recent(self, n: int = 20) -> list[dict[str, Any]]:
         """The ``n`` most recent rows, newest first, as dicts (JSON columns decoded)."""
-        with self._lock:
+        self.flush()
+        with self._read_lock:
             cur = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM calls ORDER BY created DESC, rowid DESC"
                                      " LIMIT ?", (int(n),))
             rows = cur.fetchall()
@@ -164,18 +242,35 @@ class CallStore:
         return out
 
     def count(self, status: str | None = None) -> int:
-        with self._lock:
+        self.flush()
+        with self._read_lock:
             if status is None:
                 return self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
             return self._conn.execute("SELECT COUNT(*) FROM calls WHERE status = ?", (status,)).fetchone()[0]
 
     def migrations(self) -> list[str]:
-        with self._lock:
+        with self._read_lock:
             return [r[0] for r in self._conn.execute("SELECT name FROM migrations ORDER BY name")]
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Commit what is queued, stop the writer and close both connections (idempotent)."""
+        with self._cv:
+            if self._closed:
+                return
+        try:
+            self.flush()
+        finally:
+            with self._cv:
+                self._closed = True
+                self._cv.notify_all()
+                writer = self._writer
+            if writer is not None:
+                writer.join(timeout=30)
+            atexit.unregister(self._atexit)
+            with self._write_lock:
+                self._wconn.close()
+            with self._read_lock:
+                self._conn.close()
 
     def __enter__(self) -> "CallStore":
         return self

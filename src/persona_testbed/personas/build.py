@@ -22,7 +22,7 @@ from ..hashing import content_hash
 from ..runs import atomic_path
 from .bigfive import DOMAIN_NAMES, DOMAINS, Norms, draw_bigfive, load_norms
 from .household import household_fields
-from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing
+from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing, match_columns
 from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
 from .record import PERSONA_FIELDS, FieldValue, Persona, SourceKey
 from .survey import GssPool, draw_survey, load_pool
@@ -146,6 +146,7 @@ class MappingContext:
                   .collect())
             with atomic_path(path) as tmp:
                 df.write_parquet(tmp, compression="zstd")
+        df = match_columns(df)
         _DONORS[key] = df
         return df
 
@@ -299,16 +300,32 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
     return pl.DataFrame(out)
 
 
+def _details(col: pl.Series) -> list[dict[str, Any]]:
+    """Decode a column of detail JSON, parsing each distinct text once (rows get their own copy)."""
+    cache: dict[str, dict[str, Any]] = {}
+    out = []
+    for text in col.to_list():
+        d = cache.get(text)
+        if d is None:
+            d = cache[text] = json.loads(text)
+        out.append(dict(d))
+    return out
+
+
 def frame_to_personas(mapped: pl.DataFrame) -> list[Persona]:
     """``Persona`` records from a ``map_frame`` result (ids from the source key and draw index)."""
+    n = mapped.height
+    cols = {name: (mapped[f"v:{name}"].to_list(), mapped[f"p:{name}"].to_list(), _details(mapped[f"d:{name}"]))
+            for name in PERSONA_FIELDS}
+    tag_cols = {c[2:]: mapped[c].to_list() for c in mapped.columns if c.startswith("t:")}
+    years, states = mapped["_year"].to_list(), mapped["_state"].to_list()
+    serials, sporders = mapped["SERIALNO"].to_list(), mapped["SPORDER"].to_list()
+    draws, weights = mapped["_draw"].to_list(), mapped["_weight"].to_list()
     out = []
-    tag_cols = [c for c in mapped.columns if c.startswith("t:")]
-    for row in mapped.iter_rows(named=True):
-        key = SourceKey(year=row["_year"], state=row["_state"], serialno=row["SERIALNO"], sporder=row["SPORDER"])
-        fields = {name: FieldValue(value=row[f"v:{name}"], provenance=row[f"p:{name}"],
-                                   detail=json.loads(row[f"d:{name}"]))
-                  for name in PERSONA_FIELDS}
-        tags = {c[2:]: list(row[c]) for c in tag_cols}
-        out.append(Persona(id=Persona.make_id(key, int(row["_draw"])), source=key, fields=fields, tags=tags,
-                           weight=float(row["_weight"])))
+    for i in range(n):
+        key = SourceKey(year=years[i], state=states[i], serialno=serials[i], sporder=sporders[i])
+        fields = {name: {"value": v[i], "provenance": p[i], "detail": d[i]} for name, (v, p, d) in cols.items()}
+        tags = {k: list(v[i]) if not isinstance(v[i], str) else v[i].split("; ") for k, v in tag_cols.items()}
+        out.append(Persona.model_validate({"id": Persona.make_id(key, int(draws[i])), "source": key,
+                                           "fields": fields, "tags": tags, "weight": float(weights[i])}))
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
@@ -20,14 +21,13 @@ from ..runs import RunDir, atomic_write_text
 from ..seeds import derive_int
 from .diversity import diversity_report, near_duplicates
 from .enrich import PAPER_JUDGE_REJECTION_RATE, EnrichOptions, EnrichResult, ResampleFn, enrich_personas
-from .io import JSONL_NAME, MANIFEST_NAME, read_personas, resolve_personas_path, write_personas
+from .io import JSONL_NAME, read_personas, resolve_personas_path, write_personas
 from .record import PERSONA_FIELDS, Persona
 
 REPORT_NAME = "enrich_report.json"
 CALLS_DB = "calls.db"
 RESAMPLE_STAGE = "personas.resample"
-# Reports written by ``personas sample`` that may hold rule-based rejection counts.
-SAMPLE_REPORT_NAMES = ("sample_report.json", MANIFEST_NAME)
+SAMPLE_REPORT_NAME = "personas_report.json"  # written by ``personas sample``: rule rejections, options
 
 
 def census_resampler(seed: int, **sample_kwargs: Any) -> ResampleFn:
@@ -119,6 +119,8 @@ def enrich_command(
                                    help="Idiosyncratic categories per persona."),
     resample: bool = typer.Option(True, "--resample/--no-resample",
                                   help="Replace judge-rejected personas with new census draws."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory for census resampling "
+                                            "(default: the tool's home)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -128,29 +130,37 @@ def enrich_command(
     OUT/calls.db.
     """
     personas = read_personas(input)
+    in_file = resolve_personas_path(input)
     resampler = None
     if judge_model and resample:
-        resampler = census_resampler(seed, **_sample_kwargs_from_manifest(resolve_personas_path(input)))
+        resampler = census_resampler(seed, **sample_kwargs_from_report(in_file), data_dir=data_dir)
+    rules = (_load_json(in_file.parent / SAMPLE_REPORT_NAME) or {}).get("rules")
     result = run_enrichment(personas, out, model=model, judge_model=judge_model, seed=seed,
                             max_resamples=max_resamples, concurrency=concurrency, resample=resampler,
                             options=EnrichOptions(max_chars=max_chars, categories_per_persona=categories),
-                            progress=progress and not as_json, extra_report={"input": str(input)})
+                            progress=progress and not as_json, extra_report={"input": str(in_file), "rules": rules})
     rows = _summary_rows(result.report)
     emit({k: v for k, v in rows} | {"out": str(out)}, as_json, columns=("figure", "value"), rows=rows,
          title=f"enrichment -> {out}")
 
 
-def _sample_kwargs_from_manifest(personas_path: Path) -> dict[str, Any]:
-    """The sampler options recorded next to a persona file (so replacements come from the same population)."""
-    manifest = personas_path.parent / MANIFEST_NAME
-    if not manifest.exists():
-        return {}
-    try:
-        data = json.loads(manifest.read_text())
-    except json.JSONDecodeError:
-        return {}
-    opts = data.get("sample_options") or data.get("options") or {}
-    return dict(opts) if isinstance(opts, dict) else {}
+def sample_kwargs_from_report(personas_path: Path) -> dict[str, Any]:
+    """Sampler options recorded by ``personas sample`` next to a persona file (``personas_report.json``),
+    so a judge-rejected persona is replaced from the same population (source, states, age range)."""
+    report = _load_json(personas_path.parent / SAMPLE_REPORT_NAME) or {}
+    kwargs: dict[str, Any] = {}
+    if isinstance(report.get("source"), str):
+        kwargs["source"] = report["source"]
+    if report.get("states"):
+        kwargs["states"] = list(report["states"])
+    m = re.search(r"age (\d+)-(\d+|∞)", str(report.get("filters", "")))
+    if m:
+        kwargs["adults_only"] = False
+        kwargs["min_age"] = int(m.group(1))
+        kwargs["max_age"] = None if m.group(2) == "∞" else int(m.group(2))
+    if "replace" in report:
+        kwargs["replace"] = bool(report["replace"])
+    return kwargs
 
 
 # -- stats ----------------------------------------------------------------------------------------------------
@@ -165,42 +175,26 @@ def _load_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _rule_rejections(report: dict[str, Any]) -> dict[str, Any] | None:
-    """Rule-based rejection counts from a sampler report: ``{"checked", "rejected", "by_rule"}`` if present."""
-    for key in ("rules", "rejections", "rule_rejections"):
-        block = report.get(key)
-        if isinstance(block, dict):
-            return block
-    for value in report.values():
-        if isinstance(value, dict):
-            found = _rule_rejections(value)
-            if found:
-                return found
-    return None
-
-
 def persona_stats(path: str | Path) -> dict[str, Any]:
     """Provenance counts per field, rejection rates by reason (rules + judge), diversity, near-duplicates."""
     file = resolve_personas_path(path)
     personas = read_personas(file)
     prov = {name: dict(Counter(p.fields[name].provenance for p in personas)) for name in PERSONA_FIELDS}
     enrich_report = _load_json(file.parent / REPORT_NAME)
-    rules = None
-    for name in SAMPLE_REPORT_NAMES:
-        data = _load_json(file.parent / name)
-        if data and (rules := _rule_rejections(data)):
-            break
+    rules = ((_load_json(file.parent / SAMPLE_REPORT_NAME) or {}).get("rules")
+             or (enrich_report or {}).get("rules"))
     judge = (enrich_report or {}).get("judge")
     rejections: list[dict[str, Any]] = []
-    if rules:
-        checked = rules.get("checked") or rules.get("draws") or rules.get("total")
-        by_rule = rules.get("by_rule") or rules.get("per_rule") or {}
-        for rule, n in sorted(by_rule.items(), key=lambda kv: -_count(kv[1])):
-            rejections.append({"source": "rules", "reason": rule, "rejected": _count(n), "checked": checked,
-                               "rate": _count(n) / checked if checked else None})
-        total = rules.get("rejected", sum(_count(n) for n in by_rule.values()))
-        rejections.append({"source": "rules", "reason": "(any rule)", "rejected": total, "checked": checked,
-                           "rate": rules.get("rejection_rate", total / checked if checked else None)})
+    if isinstance(rules, dict) and isinstance(rules.get("rejections"), dict):
+        checked = int(rules.get("checked") or 0)
+        by_rule = {k: int(v) for k, v in rules["rejections"].items()}
+        for rule, n in sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
+            if n:
+                rejections.append({"source": "rules", "reason": rule, "rejected": n, "checked": checked,
+                                   "rate": n / checked if checked else None})
+        total = sum(by_rule.values())
+        rejections.append({"source": "rules", "reason": "(all rules, breaches)", "rejected": total,
+                           "checked": checked, "rate": total / checked if checked else None})
     if judge:
         for fname, n in judge.get("by_field", {}).items():
             rejections.append({"source": "llm judge", "reason": f"conflict: {fname}", "rejected": n,
@@ -217,12 +211,6 @@ def persona_stats(path: str | Path) -> dict[str, Any]:
         "near_duplicates": near_duplicates(personas),
         "enrich_failures": len((enrich_report or {}).get("failures", [])),
     }
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, dict):
-        return int(value.get("rejected", value.get("count", 0)))
-    return int(value)
 
 
 def stats_command(
@@ -251,4 +239,4 @@ def stats_command(
 
 
 __all__ = ["enrich_command", "stats_command", "run_enrichment", "census_resampler", "persona_stats",
-           "REPORT_NAME", "JSONL_NAME"]
+           "sample_kwargs_from_report", "REPORT_NAME", "JSONL_NAME"]

@@ -12,10 +12,16 @@ import numpy as np
 import polars as pl
 
 
-def cell_key(cols: list[str]) -> pl.Expr:
-    """A string key from ``cols`` (nulls spelled ``_``)."""
+def cell_key(cols: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.Expr:
+    """A cell key from ``cols``: an Int64 packing of small integer codes when every column is numeric
+    or boolean (fast joins/sorts on millions of donors), else a string (nulls spelled ``_``)."""
     if not cols:
-        return pl.lit("*")
+        return pl.lit(0, dtype=pl.Int64)
+    if schema is not None and all(schema[c].is_integer() or schema[c] == pl.Boolean for c in cols):
+        key = pl.lit(0, dtype=pl.Int64)
+        for c in cols:
+            key = key * 256 + (pl.col(c).cast(pl.Int64).fill_null(-1) + 1).clip(0, 255)
+        return key
     return pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("_") for c in cols], separator="|")
 
 
@@ -23,14 +29,15 @@ def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series
                  donor_weights: np.ndarray) -> np.ndarray:
     """Donor row index (into the donor arrays) for each recipient, or -1 where its cell has no donor."""
     donors = pl.DataFrame({"key": donor_keys, "w": np.asarray(donor_weights, dtype=np.float64),
-                           "row": np.arange(len(donor_keys))}).filter(pl.col("w") > 0)
+                           "row": np.arange(len(donor_keys))})
+    # only the cells some recipient needs
+    donors = donors.filter(pl.col("key").is_in(recipient_keys.unique().implode()) & (pl.col("w") > 0))
     if donors.height == 0:
         return np.full(len(recipient_keys), -1, dtype=np.int64)
     donors = donors.sort(["key", "row"])
     cum = donors["w"].cum_sum().to_numpy()
     donors = donors.with_columns(cum=pl.Series(cum))
-    cells = donors.group_by("key").agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum(),
-                                       last=pl.len())
+    cells = donors.group_by("key").agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum())
     rec = pl.DataFrame({"key": recipient_keys, "i": np.arange(len(recipient_keys))}).join(
         cells, on="key", how="left").sort("i")
     start = rec["start"].to_numpy()
@@ -42,9 +49,8 @@ def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series
         pos = np.searchsorted(cum, target, side="right")
         pos = np.clip(pos, 0, len(cum) - 1)
         # float round-off at a cell's upper edge: step back into the cell
-        keys_sorted = donors["key"]
         rk = rec["key"].to_numpy()[found]
-        bad = keys_sorted.gather(pos).to_numpy() != rk
+        bad = donors["key"].to_numpy()[pos] != rk
         pos[bad] = np.searchsorted(cum, target[bad], side="left")
         out[found] = donors["row"].to_numpy()[pos]
     return out
@@ -65,8 +71,11 @@ def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: li
         todo = np.flatnonzero(rows < 0)
         if len(todo) == 0:
             break
-        rkeys = recipients[todo].select(cell_key(cols).alias("k"))["k"]
-        dkeys = donors.select(cell_key(cols).alias("k"))["k"]
+        schema = dict(donors.schema)
+        if not all(c in recipients.columns and recipients.schema[c] == schema[c] for c in cols):
+            schema = None  # mixed types: string keys
+        rkeys = recipients[todo].select(cell_key(cols, schema).alias("k"))["k"]
+        dkeys = donors.select(cell_key(cols, schema).alias("k"))["k"]
         got = pick_by_cell(rkeys, u[todo], dkeys, weights)
         ok = got >= 0
         rows[todo[ok]] = got[ok]

@@ -28,17 +28,17 @@ MATCH_VARS: tuple[str, ...] = ("AGEP", "SEX", "RAC1P", "HISP", "SCHL", "CIT", "D
 _AGE_EDGES = [5, 15, 16, 17, 18, 25, 30, 35, 45, 51, 65, 75]
 
 LEVELS: list[list[str]] = [
-    ["ab", "SEX", "RAC1P", "hispyn", "SCHL", "CIT", "DIS", "division"],
-    ["ab", "SEX", "RAC1P", "hispyn", "SCHL", "CIT", "DIS"],
-    ["ab", "SEX", "RAC1P", "hispyn", "schlg", "CIT", "DIS"],
-    ["ab", "SEX", "race3", "hispyn", "schlg", "nat"],
-    ["ab", "SEX", "schlg"],
-    ["ab", "SEX"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "division"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "schlg", "_k_CIT", "_k_DIS"],
+    ["ab", "_k_SEX", "race3", "hispyn", "schlg", "nat"],
+    ["ab", "_k_SEX", "schlg"],
+    ["ab", "_k_SEX"],
     ["ab"],
 ]
 ANCESTRY_LEVELS: list[list[str]] = [
-    ["ab5", "SEX", "RAC1P", "HISP", "nat"],
-    ["RAC1P", "HISP", "nat"],
+    ["ab5", "_k_SEX", "_k_RAC1P", "_k_HISP", "nat"],
+    ["_k_RAC1P", "_k_HISP", "nat"],
     ["race3", "hispyn", "nat"],
     ["hispyn"],
     [],
@@ -55,11 +55,13 @@ def match_columns(df: pl.DataFrame) -> pl.DataFrame:
         ab = pl.when(age >= edge).then(pl.lit(i + 1)).otherwise(ab)
     schl = pl.col("SCHL").cast(pl.Int64, strict=False)
     state_col = "_state" if "_state" in df.columns else "STATE"
+    num = [c for c in ("SEX", "RAC1P", "HISP", "SCHL", "CIT", "DIS") if c in df.columns]
     return df.with_columns(
+        *[pl.col(c).cast(pl.Int64, strict=False).alias(f"_k_{c}") for c in num],
         ab=ab,
         ab5=pl.when(age < 18).then(0).when(age < 35).then(1).when(age < 55).then(2).when(age < 75).then(3)
         .otherwise(4),
-        race3=pl.col("RAC1P").cast(pl.Utf8).replace_strict({"1": "1", "2": "2"}, default="3"),
+        race3=pl.col("RAC1P").cast(pl.Utf8).replace_strict({"1": 1, "2": 2}, default=3, return_dtype=pl.Int64),
         hispyn=(pl.col("HISP").cast(pl.Int64, strict=False).fill_null(1) > 1),
         schlg=pl.when(schl.is_null() | (schl < 16)).then(0).when(schl < 20).then(1).when(schl <= 21).then(2)
         .otherwise(3),
@@ -95,7 +97,7 @@ def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[st
     if len(idx) == 0 or not missing_vars:
         return Imputation(df, recipient, [], empty, {})
     rec = match_columns(df[idx])
-    don = match_columns(donors)
+    don = donors if "ab" in donors.columns else match_columns(donors)
     u = uniforms(seed, f"personas.impute.{donor_source}", keys[idx], 1)[:, 0]
     rows, level = pick_with_backoff(rec, don, LEVELS, u, "PWGTP")
     if (rows < 0).any():
@@ -121,7 +123,8 @@ def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.
     """
     don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000"))
     u = uniforms(seed, f"personas.ancestry.{donor_source}", keys, 1)[:, 0]
-    rows, level = pick_with_backoff(match_columns(df), match_columns(don), ANCESTRY_LEVELS, u, "PWGTP")
+    don = don if "ab" in don.columns else match_columns(don)
+    rows, level = pick_with_backoff(match_columns(df), don, ANCESTRY_LEVELS, u, "PWGTP")
     if (rows < 0).any():
         raise ValueError("ancestry imputation: empty donor pool")
     picked = don[rows]

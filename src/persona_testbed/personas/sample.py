@@ -37,14 +37,14 @@ def _open(source: str | Path, states: Any, data_dir: Any) -> Any:
 
 
 def _rake_weights(src: Any, rake: Any, columns: list[str], data_dir: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Person records with raked weights in ``PWGTP`` (via ``census.raking``) and the raking report."""
-    try:
-        from ..census import raking  # type: ignore[attr-defined]
-    except ImportError:
-        raise UserError("raking is not available in this build (census.raking missing)") from None
-    res = raking.rake_source(src, rake, columns=columns, data_dir=data_dir)  # type: ignore[attr-defined]
-    frame, report = (res if isinstance(res, tuple) else (res.frame, res.report))
-    return frame, report if isinstance(report, dict) else dict(report)
+    """Person records whose ``PWGTP`` holds weights raked to the ``rake`` targets, and the raking summary."""
+    from ..census.raking import rake_source
+
+    res = rake_source(src, rake, data_dir=data_dir)
+    frame = src.persons(columns).collect().with_columns(pl.Series("PWGTP", res.weights))
+    summary = res.summary()
+    summary.pop("cells", None)
+    return frame, {"targets": str(rake), **summary}
 
 
 def _draw(src: Any, n: int, seed: int, *, replace: bool, filters: Any, quota_by: Any, columns: list[str],

@@ -70,7 +70,6 @@ class OpenAIBackend:
 
     async def complete(self, messages: list[Message], params: ChatParams,
                        structured: StructuredRequest | None) -> BackendReply:
-        import httpx
         import openai
 
         kwargs: dict[str, Any] = {"model": self.model_id, "messages": messages,
@@ -106,7 +105,7 @@ class OpenAIBackend:
             cause = exc.__cause__ or exc
             raise TransientError(f"connection error ({self.base_url or 'api.openai.com'}): "
                                  f"{type(cause).__name__}: {_short(str(cause))}") from None
-        except (json.JSONDecodeError, ValueError, httpx.HTTPError) as exc:
+        except (json.JSONDecodeError, ValueError) as exc:  # body not JSON / not a completion
             raise TransientError(f"invalid response body: {type(exc).__name__}: {_short(str(exc))}") from None
         return _reply(resp)
 

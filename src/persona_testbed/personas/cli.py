@@ -1,0 +1,97 @@
+"""``persona-testbed personas ...``: sample census-grounded personas, show one.
+
+Other stages add commands to ``app`` (e.g. ``personas enrich``) with ``@app.command``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import UserError
+from ..output import console, emit
+from ..runs import atomic_write_text
+from .io import read_personas, write_personas
+from .record import PERSONA_FIELDS
+from .render import RENDERERS, render
+
+app = typer.Typer(no_args_is_help=True, help="Personas: sample census-grounded personas, show one.")
+
+REPORT_NAME = "personas_report.json"
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+
+
+@app.command("sample")
+def sample_cmd(
+    n: int = typer.Option(1586, "--n", help="Number of personas (the paper used 1,586)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: one seed gives identical personas."),
+    out: Path = typer.Option(..., "--out", help="Output directory (personas.parquet, personas.jsonl, report)."),
+    source: str = typer.Option("acs2024", "--source", help="acs2024 (national), acs2018, or a directory of PUMS files."),
+    states: Optional[str] = typer.Option(None, "--states", help="Comma-separated states (CA,TX or 06,48)."),
+    adults_only: bool = typer.Option(True, "--adults-only/--all-ages", help="Only persons aged 18+ (default)."),
+    min_age: Optional[int] = typer.Option(None, "--min-age", help="Lowest age drawn."),
+    max_age: Optional[int] = typer.Option(None, "--max-age", help="Highest age drawn."),
+    quota_by: Optional[str] = typer.Option(None, "--quota-by", help="Equal counts per STATE or age_band."),
+    rake: Optional[str] = typer.Option(None, "--rake", help="Rake weights to published targets (e.g. acs2018)."),
+    replace: bool = typer.Option(True, "--replace/--no-replace", help="Draw with replacement (default)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Draw N personas from census records and write them to OUT."""
+    from .sample import sample_personas
+
+    _check_out(out)
+    if n <= 0:
+        raise UserError(f"--n must be a positive integer, got {n}")
+    if quota_by is not None and quota_by not in ("STATE", "age_band") and not quota_by.isupper():
+        raise UserError(f"--quota-by {quota_by!r}: use STATE, age_band or a PUMS column name")
+    with console.status("sampling personas..."):
+        result = sample_personas(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
+                                 max_age=max_age, quota_by=quota_by, rake=rake, replace=replace,
+                                 data_dir=data_dir)
+    report = dict(result.report)
+    paths = write_personas(result.personas, out, extra_manifest={"seed": seed, "source": report.get("source"),
+                                                                  "source_checksum": report.get("source_checksum")})
+    atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=True, default=str))
+    if as_json:
+        emit({"out": str(out), "files": {k: str(v) for k, v in paths.items()}, "report": report}, True)
+        return
+    rules = report["rules"]["rejections"]
+    rows = [("personas", len(result.personas)), ("source", f"{report['source']} ({report['year']})"),
+            ("states", len(report["states"])), ("filters", report["filters"]),
+            ("rule rejections", sum(rules.values()))]
+    rows += [(f"  {k}", v) for k, v in rules.items() if v]
+    rows += [("imputed records", report["imputation"]["rows"]), ("ancestry", report["ancestry"]["method"]),
+             ("survey", report["survey"]["source"]),
+             ("survey back-off levels", json.dumps(report["survey"]["backoff_levels"])),
+             ("seconds", report["seconds"]), ("written", str(paths["parquet"].parent))]
+    emit(report, False, columns=("item", "value"), rows=rows, title="personas sample")
+
+
+@app.command("show")
+def show_cmd(
+    persona_id: str = typer.Argument(..., help="Persona id (p-...)."),
+    personas: Path = typer.Option(..., "--personas", help="personas.jsonl / .parquet or a directory holding it."),
+    fmt: str = typer.Option("full", "--format", help="full, list, summary or json."),
+) -> None:
+    """Print one persona."""
+    if fmt not in (*RENDERERS, "json"):
+        raise UserError(f"--format {fmt!r}: choose full, list, summary or json")
+    found = [p for p in read_personas(personas) if p.id == persona_id]
+    if not found:
+        raise UserError(f"{personas}: no persona with id {persona_id}")
+    p = found[0]
+    if fmt == "json":
+        typer.echo(json.dumps(p.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render(p, fmt))
+
+
+__all__ = ["app", "PERSONA_FIELDS"]

