@@ -62,6 +62,20 @@ def scripted(messages) -> str:
     return "A balanced view that fits you."
 
 
+def _serve(port: int, latency: float) -> None:
+    from persona_testbed.llm.stub_server import StubServer
+
+    StubServer(port=port, latency_s=latency, responder=lambda req: scripted(req["messages"])).serve_forever()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def measure(label: str, ps, qs, counts: PairCounts, model: str, config: FeedbackConfig) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "fb"
@@ -90,14 +104,28 @@ def main() -> None:
     ap.add_argument("--embedded-personas", type=int, default=2)
     ap.add_argument("--skip-embedded", action="store_true")
     args = ap.parse_args()
-    from persona_testbed.llm.stub_server import StubServer
+    import multiprocessing
+    import urllib.request
 
     rows = []
     counts = PairCounts(train=6, test=2, held_out=2)
-    with StubServer(latency_s=args.latency, responder=lambda req: scripted(req["messages"])) as srv:
-        os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = srv.base_url, "sk-bench"
+    port = _free_port()  # the stub runs in its own process so it does not share our GIL
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port, args.latency), daemon=True)
+    server.start()
+    try:
+        base = f"http://127.0.0.1:{port}/v1"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/models", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = base, "sk-bench"
         rows.append(measure(f"stub({int(args.latency * 1000)}ms)", personas(args.stub_personas), prompts(40, 10),
                             counts, "openai/stub", FeedbackConfig(counts=counts, concurrency=args.concurrency)))
+    finally:
+        server.terminate()
+        server.join(5)
     if not args.skip_embedded:
         ecounts = PairCounts(train=2, test=0, held_out=1)
         rows.append(measure("embedded", personas(args.embedded_personas), prompts(4, 2), ecounts, "embedded",

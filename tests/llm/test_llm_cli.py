@@ -92,3 +92,37 @@ def test_bad_gguf_file(cli, tmp_path):
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"not a model")
     _assert_one_line_error(cli("llm", "chat", f"gguf:{fake}", "hi"), "fake.gguf")
+
+
+def test_stub_server_command_serves_until_interrupted(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from persona_testbed.llm import ChatParams, LLMClient
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    proc = subprocess.Popen([sys.executable, "-m", "persona_testbed", "llm", "stub-server", "--port", str(port),
+                             "--latency-ms", "5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "stub-server did not start"
+                time.sleep(0.1)
+        c = LLMClient("openai/stub", base_url=f"http://127.0.0.1:{port}/v1")
+        r = c.chat_sync([{"role": "user", "content": "drill"}], params=ChatParams(max_tokens=5))
+        c.close()
+        assert r.ok and r.text == "stub reply to: drill"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+    assert "served 1 requests" in out

@@ -96,3 +96,37 @@ def test_concurrent_writes_from_threads(tmp_path):
         t.join()
     assert store.count() == 400
     assert all(store.lookup(f"k{t}-49") is not None for t in range(8))
+
+
+def test_recorded_rows_are_visible_to_lookup_at_once_and_to_other_connections_after_flush(tmp_path):
+    store = CallStore(tmp_path / "c.db")
+    for i in range(200):
+        _record(store, f"k{i}", _result(f"id{i}", text=f"t{i}"))
+        assert store.lookup(f"k{i}").text == f"t{i}"  # from the write queue or the db, never missing
+    store.flush()
+    other = CallStore(tmp_path / "c.db")
+    assert other.count() == 200 and other.lookup("k199").call_id == "id199"
+
+
+def test_unclosed_store_is_flushed_at_interpreter_exit(tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "c.db"
+    code = (
+        "from persona_testbed.llm import CallStore, ChatParams, ChatResult\n"
+        f"s = CallStore({str(db)!r})\n"
+        "for i in range(500):\n"
+        "    s.record(key=f'k{i}', backend='mock', result=ChatResult(call_id=f'id{i}', model='mock', status='ok'),\n"
+        "             messages=[], params=ChatParams(), schema=None, sample_index=0, purpose='')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert CallStore(db).count() == 500
+
+
+def test_record_after_close_is_an_error(tmp_path):
+    store = CallStore(tmp_path / "c.db")
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(RuntimeError):
+        _record(store, "k", _result())

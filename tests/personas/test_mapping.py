@@ -46,3 +46,13 @@ def test_place_of_birth_derived_from_citizenship_when_pobp_absent():
     pob = cols["place of birth"]
     assert pob.provenance.to_list() == ["derived", "derived"]
     assert pob.value[0].startswith("United States") and pob.value[1].startswith("Outside the United States")
+
+
+def test_fidelity_shares_and_tvd_match_brute_force():
+    from persona_testbed.census.distributions import tvd
+    from persona_testbed.personas.fidelity import _shares
+
+    df = pl.DataFrame({"k": ["a", "a", "b", "c"], "w": [1.0, 3.0, 2.0, 2.0]})
+    assert _shares(df, "k", None) == {"a": 0.5, "b": 0.25, "c": 0.25}
+    assert _shares(df, "k", "w") == {"a": 0.5, "b": 0.25, "c": 0.25}
+    assert tvd(_shares(df.head(2), "k", None), _shares(df, "k", "w")) == 0.5

@@ -129,3 +129,39 @@ def test_prism_from_mirror(cli, mirror, tmp_path, monkeypatch):
     assert rows["question_mark"]["pass"] == 5007 and rows["min_words"]["pass"] == 4652
     assert rows["limit"]["pass"] == 200 and stats["kept"] == 200
     assert stats["splits"]["held_out"] == round(200 * 868 / 3868)
+
+
+def test_cli_bad_model_exit_2_nothing_written(cli, tmp_path):
+    src = tmp_path / "q.txt"
+    src.write_text("Is this contested enough to ask?\n")
+    r = cli("prompts", "build", "--source", src, "--model", "not-a-model", "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "not-a-model" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_cli_build_with_classifier_over_stub_server(cli, tmp_path, monkeypatch):
+    from persona_testbed.llm.stub_server import StubServer
+
+    src = tmp_path / "q.csv"
+    src.write_text("prompt\n" + "".join(f'"{q}"\n' for q in QUESTIONS[:12]))
+    with StubServer(responder=lambda req: classifier(req["messages"]) if "art" not in
+                    req["messages"][-1]["content"].split("\n")[0] else '{"controversial": true, "reason": "r"}') as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        out = tmp_path / "p"
+        r = cli("prompts", "build", "--model", "openai/stub", "--source", src, "--out", out, "--json")
+        assert r.exit_code == 0, r.stderr
+        stats = json.loads(r.stdout)
+        n = srv.stats["requests"]
+        assert {f["filter"]: f["pass"] for f in stats["filters"]}["controversy"] == 10  # 2 sports prompts fail
+        r = cli("prompts", "build", "--model", "openai/stub", "--source", src, "--out", out, "--json")
+        assert srv.stats["requests"] == n  # replayed from out/calls.db
+    assert (out / "calls.db").exists()
+
+
+@pytest.mark.shared_data
+def test_cli_prism_from_data_dir(cli, mirror, tmp_path):
+    out = tmp_path / "p"
+    r = cli("prompts", "build", "--no-controversy", "--limit", "50", "--data-dir", mirror, "--out", out, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["kept"] == 50
+    assert "CC-BY-4.0" in json.loads((out / "prompts_manifest.json").read_text())["attribution"]

@@ -15,8 +15,8 @@ def test_report_has_every_section_and_figure(synthetic_run):
     for sid in ("summary", "fidelity", "personas", "prompts", "pairs", "bench"):
         assert f'<section id="{sid}">' in html
     assert 'data-missing=' not in html  # every stage has artifacts here
-    # one PNG per distribution field (2), funnel + clusters, 5 bench plots
-    assert html.count("data:image/png;base64,") == 2 + 2 + 5
+    assert html.count("data:image/png;base64,") == 1 + 2 + 5  # TVD chart, funnel + clusters, 5 bench plots
+    assert html.count('class="card dist"') == 2
     # figures from the artifacts, not invented
     assert "0.040" in html and "8011" in html and "abortion, rights" in html
     assert "p-aaa" in html and "Is religion good for society?" in html

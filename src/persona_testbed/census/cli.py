@@ -19,7 +19,8 @@ from .source import CensusSource, open_source
 from .states import STATES
 
 app = typer.Typer(no_args_is_help=True,
-                  help="Census sources (ACS PUMS): what is available, decode cache, raking to published totals.")
+                  help="Census sources (ACS PUMS): what is available, decode cache, raking to "
+                       "published totals.")
 
 DATA_DIR_HELP = "Data directory (default: $PERSONA_TESTBED_HOME/data or the user cache dir)."
 SOURCE_HELP = "acs2024 (2024 national extract, default), acs2018 (official zips), any acs<YEAR> in the " \
@@ -55,7 +56,8 @@ def _describe(src: CensusSource) -> dict:
 
 @app.command("sources")
 def sources_cmd(
-    path: Optional[list[str]] = typer.Option(None, "--path", help="Also describe this directory of PUMS files."),
+    path: Optional[list[str]] = typer.Option(None, "--path",
+                                             help="Also describe this directory of PUMS files."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
@@ -108,14 +110,16 @@ def prepare_cmd(
             progress.advance(task)
     emit({"source": src.name, "year": src.year, "files": rows}, as_json,
          columns=("state", "fips", "records", "columns", "seconds", "status"),
-         rows=[tuple(r.values()) for r in rows], title=f"{src.name}: {sum(r['records'] for r in rows):,} persons")
+         rows=[tuple(r.values()) for r in rows],
+         title=f"{src.name}: {sum(r['records'] for r in rows):,} persons")
 
 
 @app.command("rake")
 def rake_cmd(
     source: str = typer.Option("acs2018", "--source", help=SOURCE_HELP),
     targets: str = typer.Option("acs2018-us", "--targets",
-                                help="acs2018-us, acs2024-s0101, acs2024-s0101:CA,TX (state sums) or a path."),
+                                help="acs2018-us, acs2024-s0101, acs2024-s0101:CA,TX (state sums) "
+                                     "or a path."),
     margins: Optional[str] = typer.Option(None, "--margins",
                                           help="Comma-separated dimensions of the targets (default: all "
                                                "non-redundant ones)."),
@@ -147,13 +151,15 @@ def rake_cmd(
     summary.update({"source": src.name, "targets": targets, "notes": {m.name: m.note for m in ms if m.note},
                     "out": str(out) if out else None})
     if not as_json:
-        err_console.print(f"{src.name} → {targets}: {'converged' if res.converged else 'NOT converged'} after "
+        state = "converged" if res.converged else "NOT converged"
+        err_console.print(f"{src.name} → {targets}: {state} after "
                           f"{res.iterations} sweeps, max relative error {res.max_rel_error:.2e}; "
                           f"ESS {res.ess_before:,.0f} → {res.ess:,.0f} of {res.n_records:,} records",
                           highlight=False)
     emit(summary, as_json, columns=("margin", "cells", "target total", "before", "after", "max rel error"),
-         rows=[(m.margin, m.cells, f"{m.target_total:,.0f}", f"{m.before_total:,.0f}", f"{m.after_total:,.0f}",
-                f"{m.max_rel_error:.2e}") for m in res.margins], title="fit per margin")
+         rows=[(m.margin, m.cells, f"{m.target_total:,.0f}", f"{m.before_total:,.0f}",
+                f"{m.after_total:,.0f}", f"{m.max_rel_error:.2e}") for m in res.margins],
+         title="fit per margin")
 
 
 # `census fidelity` is implemented with the personas stage (it reads persona files).

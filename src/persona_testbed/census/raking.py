@@ -10,6 +10,8 @@ error, the Kish effective sample size before and after, and a per-cell fit table
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -17,6 +19,9 @@ from pydantic import BaseModel
 
 from ..errors import UserError
 from .distributions import kish_ess
+
+if TYPE_CHECKING:
+    from .source import CensusSource
 
 
 @dataclass
@@ -160,9 +165,9 @@ def rake(df: pl.DataFrame, margins: list[Margin], weight: str = "PWGTP", max_ite
                       ess=kish_ess(w), ess_before=kish_ess(w0), fit=fit, n_records=df.height)
 
 
-def rake_source(source, targets: str | list[Margin] = "acs2018-us", margins: list[str] | None = None,  # type: ignore[no-untyped-def]
-                weight: str = "PWGTP", max_iter: int = 100, tol: float = 1e-6,
-                data_dir=None) -> RakeResult:  # type: ignore[no-untyped-def]
+def rake_source(source: "CensusSource", targets: str | list[Margin] = "acs2018-us",
+                margins: list[str] | None = None, weight: str = "PWGTP", max_iter: int = 100,
+                tol: float = 1e-6, data_dir: str | Path | None = None) -> RakeResult:
     """Rake a :class:`CensusSource`'s person weights; weights align with ``source.persons()`` rows.
 
     ``targets``: a name from ``targets.TARGETS`` (``acs2018-us``, ``acs2024-s0101``), a path, or margins.

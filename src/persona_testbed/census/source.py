@@ -20,7 +20,6 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -199,7 +198,8 @@ class CensusSource:
     @property
     def checksum(self) -> str:
         """sha256 over the input files' and the dictionary's checksums (identifies the data exactly)."""
-        dict_sha = file_checksums([self.dictionary.path])[self.dictionary.path] if self.dictionary.path else ""
+        path = self.dictionary.path
+        dict_sha = file_checksums([path])[path] if path else ""
         return content_hash({"inputs": sorted(i.sha256 for i in self.inputs), "dictionary": dict_sha})
 
     # ---- columns -------------------------------------------------------------------------------

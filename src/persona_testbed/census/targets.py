@@ -163,7 +163,8 @@ def load_acs_targets_csv(path: Path, dictionary: PumsDictionary | None = None,
             try:
                 target = float(r["estimate"])
             except ValueError:
-                raise UserError(f"{path}: estimate {r['estimate']!r} of {r['label']!r} is not a number") from None
+                raise UserError(f"{path}: estimate {r['estimate']!r} of {r['label']!r} "
+                                "is not a number") from None
             cells.append(Cell(label=r["label"], target=target, condition=cond))
         out.append(Margin(name=dim, cells=cells, universe=universe,
                           columns=list(dict.fromkeys(free + ucols)), note=note))
@@ -206,6 +207,7 @@ def load_s0101(path: Path, states: list[str] | None = None) -> Margin:
                               condition=code_condition("SEX", sex_code) & pl.col("AGEP").is_between(lo, hi)))
         sex_total = total(f"S0101_{col}_001E")
         if abs(sum(parts) - sex_total) > 0.01 * sex_total:
-            raise UserError(f"{path}: {sex} age groups sum to {sum(parts):.0f}, not the table's {sex_total:.0f}")
+            raise UserError(f"{path}: {sex} age groups sum to {sum(parts):.0f}, "
+                            f"not the table's {sex_total:.0f}")
     geo = "US" if not states else ",".join(STATES[s][0] for s in states)
     return Margin(name=f"sex_x_age_s0101_{geo}", cells=cells, universe=None, columns=["SEX", "AGEP"])

@@ -82,7 +82,7 @@ def log_cmd(
     table_rows = []
     for r in rows:
         prompt = next((m.get("content") for m in reversed(r["messages"]) if m.get("role") == "user"), "")
-        table_rows.append((r["created"][:19].replace("T", " "), r["model"], r["purpose"], r["status"],
+        table_rows.append((r["created"][5:19].replace("T", " "), r["model"], r["purpose"], r["status"],
                            r["prompt_tokens"] + r["completion_tokens"], f"{r['latency_s']:.2f}s",
                            _first(prompt), _first(r["response"] if r["status"] == "ok" else r["error"])))
     emit(rows, False, ["time", "model", "purpose", "status", "tokens", "latency", "prompt", "response"],

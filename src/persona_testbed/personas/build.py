@@ -278,8 +278,8 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
         if fname is None:
             continue
         arr = tag_arrays[kind]
-        joined = pl.select(pl.concat_str([pl.lit(pl.Series(arr[:, j].astype(str))) for j in range(arr.shape[1])],
-                                         separator="; ")).to_series()
+        joined = pl.select(pl.concat_str([pl.lit(pl.Series(arr[:, j].tolist(), dtype=pl.Utf8))
+                                          for j in range(arr.shape[1])], separator="; ")).to_series()
         cols[fname] = FieldColumn.make(joined, "procedural", pl.DataFrame({"tags": [kind] * n}))
     cols["detailed job description"] = _pending(n, PENDING_JOB, "written by LLM enrichment (personas enrich)")
 
@@ -294,10 +294,12 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
         out[f"v:{name}"] = c.value
         out[f"p:{name}"] = c.provenance
         out[f"d:{name}"] = c.detail
+    frame = pl.DataFrame(out)
+    tag_exprs = []
     for kind, arr in tag_arrays.items():
-        out[f"t:{kind}"] = pl.Series([list(r) for r in arr], dtype=pl.List(pl.Utf8)) if n < 200_000 else \
-            pl.Series(["; ".join(r) for r in arr.tolist()], dtype=pl.Utf8)
-    return pl.DataFrame(out)
+        parts = pl.DataFrame({f"{j}": pl.Series(arr[:, j].tolist(), dtype=pl.Utf8) for j in range(arr.shape[1])})
+        tag_exprs.append(parts.select(pl.concat_list(pl.all()).alias(f"t:{kind}"))[f"t:{kind}"])
+    return frame.with_columns(tag_exprs)
 
 
 def _details(col: pl.Series) -> list[dict[str, Any]]:

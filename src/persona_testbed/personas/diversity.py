@@ -114,11 +114,15 @@ def mean_pairwise_tfidf_distance(texts: Sequence[str]) -> float | None:
     if len(texts) < 2:
         return None
     x = tfidf_matrix(texts)
+    n = len(texts)
     if x is None:
         return 0.0
-    sim = (x @ x.T).toarray()
-    iu = np.triu_indices(len(texts), k=1)
-    return float(np.mean(1.0 - sim[iu]))
+    # Rows are L2-normalised (or all zero), so the sum of cos(i, j) over ordered pairs i != j is
+    # ||sum_i x_i||^2 - sum_i ||x_i||^2: exact, O(nnz) memory, no n x n matrix.
+    total = np.asarray(x.sum(axis=0)).ravel()
+    self_sim = float(x.multiply(x).sum())
+    mean_cos = (float(total @ total) - self_sim) / (n * (n - 1))
+    return float(1.0 - mean_cos)
 
 
 def llm_fields(persona: Persona) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import typer
 
 from ..errors import UserError
-from ..output import console, emit, print_json, table
+from ..output import console, emit, err_console, print_json, table
 from ..runs import RunDir, atomic_write_text
 from ..seeds import derive_int
 from .diversity import diversity_report, near_duplicates
@@ -88,6 +88,25 @@ def run_enrichment(personas: list[Persona], out: Path, *, model: str, judge_mode
         raise UserError(f"all {len(personas)} personas failed enrichment (first: {first}); "
                         f"see {out / REPORT_NAME}")
     return result
+
+
+def enrich_sampled(personas: list[Persona], out: Path, *, model: str, judge_model: str | None, seed: int,
+                   sample_kwargs: dict[str, Any], rules: dict[str, Any] | None = None, max_resamples: int = 3,
+                   concurrency: int = 4, progress: bool = True) -> dict[str, Any]:
+    """``personas sample --enrich``: enrich freshly sampled personas in place in ``out``.
+
+    Judge-rejected personas are resampled with the same sampler options (``sample_kwargs``); the rule
+    rejection counts of the sample go into ``enrich_report.json`` next to the judge's. Returns a summary.
+    """
+    resampler = census_resampler(seed, **sample_kwargs) if judge_model else None
+    result = run_enrichment(personas, out, model=model, judge_model=judge_model, seed=seed,
+                            max_resamples=max_resamples, concurrency=concurrency, resample=resampler,
+                            progress=progress, extra_report={"rules": rules})
+    summary = dict(_summary_rows(result.report))
+    if progress:
+        err_console.print(f"enriched {summary['written']} of {summary['input personas']} personas "
+                          f"({summary['failed']} failed); report: {out / REPORT_NAME}")
+    return summary
 
 
 def _summary_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -238,5 +257,5 @@ def stats_command(
     ]))
 
 
-__all__ = ["enrich_command", "stats_command", "run_enrichment", "census_resampler", "persona_stats",
+__all__ = ["enrich_command", "stats_command", "run_enrichment", "enrich_sampled", "census_resampler", "persona_stats",
            "sample_kwargs_from_report", "REPORT_NAME", "JSONL_NAME"]

@@ -52,8 +52,7 @@ def _key_expr(var: str, col: pl.Expr, labels: dict[str, str]) -> pl.Expr:
 
 
 def _shares(df: pl.DataFrame, key: str, weight: str | None) -> dict[str, float]:
-    w = pl.col(weight) if weight else pl.lit(1.0)
-    g = df.group_by(key).agg(w=w.sum())
+    g = df.group_by(key).agg(w=pl.col(weight).sum() if weight else pl.len().cast(pl.Float64))
     tot = g["w"].sum()
     return {str(k): float(v) / tot for k, v in zip(g[key].to_list(), g["w"].to_list())} if tot else {}
 

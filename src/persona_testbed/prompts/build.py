@@ -111,42 +111,51 @@ async def abuild_prompts(items: Sequence[tuple[int, str]], client: Any, config: 
 
 def build_prompts(source: str | Path | None = None, *, model: str | None = None, client: Any = None,
                   out_dir: str | Path | None = None, config: PromptBuildConfig | None = None,
-                  progress: bool = False) -> list[Prompt]:
+                  progress: bool = False, data_dir: str | Path | None = None) -> list[Prompt]:
     """Build a prompt set from ``source`` (a user file; None = PRISM from the data directory).
 
     Uses ``client`` when given, else opens ``LLMClient(model)`` whose call log is ``out_dir/calls.db``.
     When ``out_dir`` is given the result is written there (``prompts.parquet``, ``prompts.jsonl``,
-    manifest) under the run lock. Returns every prompt with its verdicts (nothing is dropped).
+    manifest) under the run lock. Inputs (file, config, model string) are checked before anything is
+    created. Returns every prompt with its verdicts (nothing is dropped).
     """
     config = config or PromptBuildConfig()
     _validate_config(config)
-    source_name, items = load_source(source)  # bad input fails before anything is created
-    if config.controversy and client is None and model is None:
-        raise UserError("the controversy filter needs a model (--model), or pass --no-controversy")
-    if out_dir is None:
-        return asyncio.run(_run(items, source_name, model, client, None, config, progress))
-    from ..runs import RunDir
-
-    run = RunDir(out_dir)
-    with run.locked():
-        prompts = asyncio.run(_run(items, source_name, model, client, run.calls_db, config, progress))
-        from .io import write_prompts
-
-        manifest = {"source": source_name, "model": model or getattr(client, "model", None),
-                    "config": config.model_dump(), "controversy_template_version": CONTROVERSY_TEMPLATE_VERSION,
-                    "filter_order": list(FILTER_ORDER), "attribution": PRISM_ATTRIBUTION if source is None else None}
-        write_prompts(prompts, run.path, manifest)
-        run.update_manifest(stages={"prompts": {k: v for k, v in manifest.items() if k != "attribution"}})
-    return prompts
-
-
-async def _run(items, source_name, model, client, calls_db, config, progress) -> list[Prompt]:
+    source_name, items = load_source(source, data_dir)  # bad input fails before anything is created
     own = None
-    if client is None and config.controversy:
-        from ..llm import CallStore, LLMClient
+    if config.controversy and client is None:
+        if model is None:
+            raise UserError("the controversy filter needs a model (--model), or pass --no-controversy")
+        from ..llm import LLMClient
 
-        own = client = LLMClient(model, store=CallStore(calls_db) if calls_db else None,
-                                 concurrency=config.concurrency)
+        own = client = LLMClient(model, concurrency=config.concurrency)  # checks the model string
+    try:
+        if out_dir is None:
+            return asyncio.run(_run(items, source_name, client, config, progress, own))
+        from ..runs import RunDir
+
+        run = RunDir(out_dir)
+        with run.locked():
+            if own is not None:
+                from ..llm import CallStore
+
+                own.store = CallStore(run.calls_db)
+            prompts = asyncio.run(_run(items, source_name, client, config, progress, own))
+            from .io import write_prompts
+
+            manifest = {"source": source_name, "model": model or getattr(client, "model", None),
+                        "config": config.model_dump(), "controversy_template_version": CONTROVERSY_TEMPLATE_VERSION,
+                        "filter_order": list(FILTER_ORDER),
+                        "attribution": PRISM_ATTRIBUTION if source is None else None}
+            write_prompts(prompts, run.path, manifest)
+            run.update_manifest(stages={"prompts": {k: v for k, v in manifest.items() if k != "attribution"}})
+        return prompts
+    finally:
+        if own is not None and own.store is not None:
+            own.store.close()
+
+
+async def _run(items, source_name, client, config, progress, own) -> list[Prompt]:
     try:
         if not progress:
             return await abuild_prompts(items, client, config, source_name)

@@ -30,6 +30,8 @@ def build_cmd(
     concurrency: int = typer.Option(4, "--concurrency", help="LLM calls in flight at once."),
     controversy: bool = typer.Option(True, "--controversy/--no-controversy",
                                      help="Run the LLM controversy classifier (on by default)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory holding PRISM "
+                                            "(default: $PERSONA_TESTBED_HOME/data)."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
 ) -> None:
     """Load prompts, record every filter verdict, cluster by topic and split train / held-out."""
@@ -42,7 +44,8 @@ def build_cmd(
         from ..errors import UserError
 
         raise UserError("--model is required for the controversy classifier (or pass --no-controversy)")
-    prompts = build_prompts(source, model=model, out_dir=out, config=config, progress=not as_json)
+    prompts = build_prompts(source, model=model, out_dir=out, config=config, progress=not as_json,
+                            data_dir=data_dir)
     _print_stats(prompt_stats(prompts), as_json, title=f"prompts written to {out}")
 
 

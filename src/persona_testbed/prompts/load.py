@@ -127,14 +127,14 @@ def load_prompt_file(path: str | Path) -> list[tuple[int, str]]:
     return out
 
 
-def prism_path() -> Path:
+def prism_path(data_dir: str | Path | None = None) -> Path:
     """The PRISM opening prompts in the data directory (``DataMissingError`` when absent)."""
     from ..data import resolve
 
-    return Path(resolve(PRISM_RELPATH))
+    return Path(resolve(PRISM_RELPATH, data_dir))
 
 
-def load_source(source: str | Path | None) -> tuple[str, list[tuple[int, str]]]:
-    """``(source name, items)`` for a user file, or for PRISM when ``source`` is None."""
-    path = prism_path() if source is None else Path(source)
+def load_source(source: str | Path | None, data_dir: str | Path | None = None) -> tuple[str, list[tuple[int, str]]]:
+    """``(source name, items)`` for a user file, or for PRISM (from the data directory) when ``source`` is None."""
+    path = prism_path(data_dir) if source is None else Path(source)
     return path.name, load_prompt_file(path)

@@ -39,11 +39,24 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def _fidelity_figures(fid: dict[str, Any]) -> list[dict[str, Any]]:
+    """One chart (TVD per attribute); the per-attribute distributions are HTML bar tables (fast, searchable)."""
+    fields = [f for f in fid.get("fields", []) if f.get("tvd") is not None]
+    if not fields:
+        return []
+    return [{"field": "TVD per attribute",
+             "img": plots.bars([f.get("field") for f in fields], [f.get("tvd") for f in fields],
+                               title="total-variation distance, personas vs census", ylabel="TVD",
+                               horizontal=True)}]
+
+
+def _distribution_rows(fid: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for f in fid.get("fields", []):
-        if f.get("source") and f.get("sample"):
-            out.append({"field": f.get("field", ""),
-                        "img": plots.compare_distributions(str(f.get("field", "")), f["source"], f["sample"])})
+        src, smp = f.get("source") or {}, f.get("sample") or {}
+        cats = sorted(set(src) | set(smp), key=lambda c: -(src.get(c, 0.0) + smp.get(c, 0.0)))
+        out.append({"field": f.get("field", ""), "tvd": f.get("tvd"),
+                    "rows": [{"label": c, "census": float(src.get(c, 0.0)), "personas": float(smp.get(c, 0.0))}
+                             for c in cats]})
     return out
 
 
@@ -96,6 +109,7 @@ def render_report(path: str | Path, max_personas: int = 2000, max_pairs: int = 5
     data = load_run(path, max_personas=max_personas, max_pairs=max_pairs)
     figs: dict[str, Any] = {
         "fidelity": _fidelity_figures(data["fidelity"]) if data["fidelity"] else [],
+        "distributions": _distribution_rows(data["fidelity"]) if data["fidelity"] else [],
         "bench": _bench_figures(data["bench"]) if data["bench"] else {},
         "prompts": _prompt_figures(data["prompts"]) if data["prompts"] else {},
     }
