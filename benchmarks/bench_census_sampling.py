@@ -26,10 +26,10 @@ def rss_mb() -> float:
 
 
 def timed(label: str, fn):  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    dt = time.perf_counter() - t0
-    print(f"{label:<44} {dt:8.3f} s   peak RSS {rss_mb():7.0f} MB", flush=True)
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"{label:<46} {dt:8.3f} s wall {cpu:8.3f} s CPU   peak RSS {rss_mb():6.0f} MB", flush=True)
     return out, dt
 
 
@@ -47,7 +47,8 @@ def main() -> None:
 
     from persona_testbed.census import Filters, open_source, sample_persons
 
-    print(f"mirror {mirror}; cache {os.environ['PERSONA_TESTBED_HOME']}; {os.cpu_count()} CPUs")
+    print(f"mirror {mirror}; cache {os.environ['PERSONA_TESTBED_HOME']}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
     if not args.skip_2018:
         src18, _ = timed("acs2018 open (cold: sha256 of 14 zips)", lambda: open_source("acs2018", data_dir=mirror))
         timed("acs2018 first load (decode 14 zips -> cache)", lambda: src18.persons(["AGEP", "PWGTP"]).collect())

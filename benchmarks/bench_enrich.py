@@ -5,7 +5,7 @@
    every 10th persona judged inconsistent and resampled) at concurrency 16.
 
 Personas come from the 2018 census mirror when ../shared/data is present, else from a synthetic record.
-Usage: python benchmarks/bench_enrich.py [--n 6] [--stub-n 300] [--max-chars 120]
+Usage: python benchmarks/bench_enrich.py [--n 4] [--stub-n 300] [--max-chars 120] [--ablate-categories]
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import os
 import re
 import time
 from pathlib import Path
+
+import sklearn.feature_extraction.text  # noqa: F401  (imported up front: timings exclude the import)
 
 from persona_testbed.llm import LLMClient
 from persona_testbed.llm.stub_server import StubServer
@@ -56,7 +58,7 @@ def personas(n: int) -> tuple[list[Persona], str]:
     return sample_personas(n, 0, source="acs2018", data_dir=m).personas, "census acs2018 (mirror)"
 
 
-async def embedded(ps: list[Persona], max_chars: int) -> dict:
+async def embedded(ps: list[Persona], max_chars: int, categories: int = 3) -> dict:
     client = LLMClient("embedded", concurrency=1)
     warm = time.perf_counter()
     from persona_testbed.llm import ChatParams
@@ -65,7 +67,7 @@ async def embedded(ps: list[Persona], max_chars: int) -> dict:
     load_s = time.perf_counter() - warm
     t0 = time.perf_counter()
     res = await enrich_personas(ps, client, 0, judge_client=client, progress=False,
-                                options=EnrichOptions(max_chars=max_chars))
+                                options=EnrichOptions(max_chars=max_chars, categories_per_persona=categories))
     dt = time.perf_counter() - t0
     await client.aclose()
     r = res.report
@@ -114,14 +116,18 @@ async def stub(n: int, latency_s: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=6, help="personas for the embedded-model run")
+    ap.add_argument("--n", type=int, default=4, help="personas for the embedded-model run")
     ap.add_argument("--stub-n", type=int, default=300, help="personas for the stub-server run")
     ap.add_argument("--max-chars", type=int, default=120, help="longest value per written field (embedded run)")
     ap.add_argument("--latency", type=float, default=0.05, help="stub server latency per call (s)")
+    ap.add_argument("--ablate-categories", action="store_true",
+                    help="also run the embedded model without idiosyncratic categories (diversity ablation)")
     args = ap.parse_args()
     ps, origin = personas(args.n)
     out = {"embedded": {"source": origin, "max_chars": args.max_chars, **asyncio.run(embedded(ps, args.max_chars))},
            "stub": asyncio.run(stub(args.stub_n, args.latency))}
+    if args.ablate_categories:
+        out["embedded_no_categories"] = asyncio.run(embedded(ps, args.max_chars, categories=0))
     print(json.dumps(out, indent=2))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 
 import polars as pl
 import pytest
@@ -164,3 +165,39 @@ def test_human_html_is_self_contained_and_bad_sizes(tmp_path, personas, pairs):
         export_sheets(pairs, personas, tmp_path / "x", n=3, annotators=2, raters=3)
     with pytest.raises(UserError, match="exceeds the 12 pairs"):
         export_sheets(pairs, personas, tmp_path / "x", n=50, annotators=3)
+
+
+def test_html_form_download_produces_the_sheet_csv(tmp_path, personas, pairs):
+    """Run the form's script in node with a tiny DOM shim: 'Download CSV' yields the filled sheet."""
+    import re
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not available")
+    tricky = BenchPair(id="p-f1-tricky", persona_id="p-f1", prompt_id="q7", question='Say "hi", then\nnew line?',
+                       chosen="CHOSEN, with comma", rejected="REJECTED </script> tag", split="held_out")
+    export_sheets([tricky] + pairs[:2], personas, tmp_path, n=3, annotators=1, raters=1, questions=3, seed=0)
+    page = (tmp_path / "annotator-a01.html").read_text()
+    data = re.search(r"<script type='application/json' id='data'>(.*?)</script>", page, re.S).group(1)
+    code = re.findall(r"<script>(.*?)</script>", page, re.S)[-1]
+    shim = """
+const data = %s;
+let clicked = null, blobText = null;
+const form = {querySelector: (sel) => { const f = sel.match(/name=(c\\d+)/)[1];
+  return f === 'c1' ? null : {value: f === 'c0' ? 'B' : 'tie'}; }};
+global.document = {getElementById: (id) => id === 'data' ? {textContent: JSON.stringify(data)}
+  : id === 'f' ? form : (id === 'dl' ? (clicked = {}) : null),
+  createElement: () => ({click() {}})};
+global.Blob = function (parts) { blobText = parts.join(''); };
+global.URL = {createObjectURL: () => 'blob:x'};
+""" % data
+    script = shim + code + "\nclicked.onclick(); process.stdout.write(blobText);"
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    sheet = list(csv.DictReader((tmp_path / "annotator-a01.csv").open()))
+    assert [r["choice"] for r in rows] == ["B", "", "tie"]
+    for got, want in zip(rows, sheet):
+        assert {k: v for k, v in got.items() if k != "choice"} == {k: v for k, v in want.items() if k != "choice"}

@@ -158,5 +158,6 @@ def test_mirror_2024_one_state(mirror):
 
 def test_mirror_2018_one_state(mirror):
     src = open_source("acs2018", states="DE", data_dir=mirror)
-    out = sample_persons(src, 100, seed=1, columns=["SERIALNO", "SPORDER", "AGEP", "RELSHIPP"])
+    out = sample_persons(src, 100, seed=1, columns=["SERIALNO", "SPORDER", "AGEP", "RELP", "ST"])
+    assert out.columns[:5] == ["SERIALNO", "SPORDER", "AGEP", "RELSHIPP", "STATE"]
     assert out.height == 100 and set(out["_year"]) == {2018} and out["RELSHIPP"].null_count() == 0

@@ -159,3 +159,38 @@ def test_mirror_2024_extract_ca_narrow(mirror):
     assert df["PWGTP"].sum() == pytest.approx(39431263 + 648493, rel=0.01)
     assert src.housing(["HHT", "HHL"]) is not None
     assert isinstance(PumsDictionary.load(2023, data_dir=mirror).label("HHL", "2"), str)
+
+
+def test_text_in_code_columns(tmp_path, pums2018):
+    from conftest import make_persons, write_zip  # tests/census/conftest.py helpers
+
+    d = tmp_path / "odd"
+    d.mkdir()
+    df = make_persons("50", 10, seed=5)
+    df = df.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("X1")).otherwise(pl.col("SCHL"))
+                         .alias("SCHL"))
+    write_zip(df, d / "csv_pvt.zip", "50")
+    src = open_source(path=d, dictionary=pums2018["dictionary"])
+    schl = src.persons(["SCHL"]).collect()["SCHL"]
+    assert schl[0] == "X1" and src.dictionary.undecodable("SCHL", schl) == ["X1"]  # kept, reported
+
+    bad = tmp_path / "badnum"
+    bad.mkdir()
+    write_zip(make_persons("50", 10, seed=5).with_columns(pl.lit("12x").alias("AGEP")), bad / "csv_pvt.zip", "50")
+    src = open_source(path=bad, dictionary=pums2018["dictionary"])
+    with pytest.raises(UserError, match="numeric column AGEP"):
+        src.persons(["AGEP"])
+
+
+def test_corrupt_second_zip_leaves_no_cache(tmp_path, pums2018, tmp_home):
+    d = tmp_path / "half"
+    d.mkdir()
+    (d / "csv_pde.zip").write_bytes((pums2018["dir"] / "csv_pde.zip").read_bytes())
+    good = (pums2018["dir"] / "csv_pvt.zip").read_bytes()
+    (d / "csv_pvt.zip").write_bytes(good[: len(good) // 2])  # truncated download
+    src = open_source(path=d, dictionary=pums2018["dictionary"])
+    with pytest.raises(UserError, match="csv_pvt.zip"):
+        src.persons(["AGEP"]).collect()
+    cached = [p.name for p in (tmp_home / "cache" / "census").glob("*.parquet")]
+    assert all(not n.startswith("csv_pvt") for n in cached)
+    assert not list((tmp_home / "cache" / "census").glob(".*tmp"))

@@ -75,7 +75,7 @@ def write_prompts_file(path: Path) -> Path:
 
 def stub_config(tmp: Path, mirror: Path, base_url: str, *, name: str = "drill", bench: bool = True,
                 max_retries: int = 4, timeout_s: float = 5.0, pairs: tuple[int, int, int] = (1, 1, 1),
-                concurrency: int = 4) -> Path:
+                concurrency: int = 4, classify: bool = True) -> Path:
     """A tiny run config against the stub server (``openai/stub``), 2018 Wyoming census, 12 prompts."""
     prompts = write_prompts_file(tmp / "questions.txt")
     bench_toml = """
@@ -121,6 +121,7 @@ render = "summary"
 [prompts]
 source = "{prompts}"
 clusters = 2
+classify = {"true" if classify else "false"}
 held_out_fraction = 0.34
 [feedback.pairs]
 train = {pairs[0]}

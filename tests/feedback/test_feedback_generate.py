@@ -63,6 +63,9 @@ def test_checkpoint_from_another_config_is_not_reused(tmp_path, prompt_set, pers
     prompts = prompt_set(6, 2)
     out = tmp_path / "fb"
     generate_pairs(personas3, prompts, out_dir=out, client=LLMClient(backend=MockBackend(scripted)), config=CONFIG)
+    same = CONFIG.model_copy(update={"concurrency": 1, "counts": PairCounts(train=2, test=1, held_out=0)})
+    res = generate_pairs(personas3, prompts, out_dir=out, client=LLMClient(backend=MockBackend(scripted)), config=same)
+    assert res.reused == 9 and len(res.pairs) == 9  # counts and concurrency do not change a pair's content
     other = CONFIG.model_copy(update={"max_tokens": 99})
     res = generate_pairs(personas3, prompts, out_dir=out, client=LLMClient(backend=MockBackend(scripted)), config=other)
     assert res.reused == 0 and len({p.config_key for p in res.pairs}) == 1

@@ -26,13 +26,14 @@ def _content(path):
     return rows
 
 
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path, input_files, scripted):
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, input_files, scripted, cli, monkeypatch):
     personas, prompts = input_files
     with StubServer(latency_s=0.03, responder=lambda req: scripted(req["messages"])) as srv:
         env = dict(os.environ, OPENAI_BASE_URL=srv.base_url, OPENAI_API_KEY="sk-test")
-        ref = subprocess.run(_cmd(personas, prompts, tmp_path / "ref"), env=env, capture_output=True, text=True,
-                             timeout=120)
-        assert ref.returncode == 0, ref.stderr
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        ref = cli(*_cmd(personas, prompts, tmp_path / "ref")[3:])  # the uninterrupted reference, in-process
+        assert ref.exit_code == 0, ref.stderr
 
         out = tmp_path / "killed"
         proc = subprocess.Popen(_cmd(personas, prompts, out), env=env, stdout=subprocess.DEVNULL,

@@ -93,3 +93,39 @@ def test_bad_input_exit_2_one_line_nothing_written(run, tmp_path, args, msg):
     assert r.exit_code == 2
     assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_breaking_personas_are_resampled_and_counted(mirror, shared_home, monkeypatch):
+    import persona_testbed.personas.sample as sample_mod
+
+    monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
+    first_round: set[str] = set()
+
+    def fake_violations(p):  # every persona of the first round breaks a rule, replacements pass
+        if not first_round or p.id in first_round:
+            first_round.add(p.id)
+            return [("married_under_15", "test")]
+        return []
+
+    base = sample_mod.sample_personas(6, 4, states="DE", data_dir=mirror)
+    first_round.update(p.id for p in base.personas)
+    monkeypatch.setattr(sample_mod, "violations", fake_violations)
+    res = sample_mod.sample_personas(6, 4, states="DE", data_dir=mirror)
+    assert len(res.personas) == 6
+    assert not {p.id for p in res.personas} & first_round
+    assert res.report["rules"]["rejections"]["married_under_15"] == 6
+    assert res.report["rules"]["checked"] == 12
+    assert res.report["rules"]["rejection_rate"]["married_under_15"] == 0.5
+
+
+def test_quota_by_age_band(mirror, shared_home, monkeypatch):
+    from persona_testbed.personas.mapping import AGE_BANDS
+    from persona_testbed.personas.sample import sample_personas
+
+    monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
+    res = sample_personas(12, 0, states="VT", quota_by="age_band", data_dir=mirror)
+    ages = [int(p.value("age")) for p in res.personas]
+    bands = [sum(1 for a in ages if lo <= a <= hi) for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54),
+                                                                  (55, 64), (65, 200))]
+    assert bands == [2] * 6
+    assert AGE_BANDS  # reporting bands exist for fidelity

@@ -22,17 +22,10 @@ DICTIONARY_FALLBACK_YEARS = 1
 
 
 def resolve(relpath: str, data_dir: str | Path | None = None) -> Path:
-    """Path of a known input file; uses the data module when it offers ``resolve``."""
-    try:
-        from ..data import resolve as data_resolve  # type: ignore[attr-defined]
-    except ImportError:
-        data_resolve = None
-    if data_resolve is not None:
-        return Path(data_resolve(relpath, data_dir=data_dir))
-    path = settings.data_dir(data_dir) / relpath
-    if not path.exists():
-        raise DataMissingError(f"{relpath} is not in the data directory {settings.data_dir(data_dir)}")
-    return path
+    """Path of a known input file (``persona_testbed.data.resolve``: checksum-verified, clear fix)."""
+    from ..data import resolve as data_resolve
+
+    return Path(data_resolve(relpath, data_dir=data_dir))
 
 
 def _local(relpath: str, data_dir: str | Path | None) -> Path | None:
@@ -60,8 +53,9 @@ def spec_directory(spec: str, data_dir: str | Path | None = None) -> Path:
     for layout in LAYOUTS:
         if (base / layout).is_dir():
             return base / layout
+    what = f"census-{year}" if year in (2018, 2024) else f"pums:{year}:p:all"
     raise DataMissingError(f"census source {spec} not found: no {base}/1-Year or 1-Year-extract "
-                           f"(run `persona-testbed data fetch` or pass --data-dir)")
+                           f"(run `persona-testbed data fetch {what}` or pass --data-dir)")
 
 
 def available_specs(data_dir: str | Path | None = None) -> list[str]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, model_validator
 
 from ..errors import UserError
 from ..seeds import rng
+from .columns import canonical_name
 from .source import CensusSource
 from .states import STATES, parse_states
 
@@ -165,7 +166,7 @@ def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: b
 
     files = keys["_file"].to_numpy()[pos]
     rows = keys["_row"].to_numpy()[pos]
-    wanted = columns or src.available_columns()
+    wanted = list(dict.fromkeys(canonical_name(c) for c in columns)) if columns else src.available_columns()
     by_file = {int(f): rows[files == f] for f in np.unique(files)}
     fetched = src.file_frames(wanted, rows=by_file)
     # fetch each file's distinct drawn rows once (one file at a time: bounded memory), then put every

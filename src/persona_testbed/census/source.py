@@ -37,7 +37,8 @@ from .dictionary import PumsDictionary
 from .locate import spec_directory, spec_year
 from .states import STATES, parse_states, state_fips
 
-CACHE_VERSION = "census-cache-v1"
+CACHE_VERSION = "census-cache-v2"
+EAGER_MAX_BYTES = 256 << 20  # CSVs up to this size are decoded in one eager pass (faster than streaming)
 DEFAULT_SPEC = "acs2024"
 
 _PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
@@ -125,24 +126,41 @@ def _decode_to_parquet(src: _File, dictionary: PumsDictionary, dest: Path) -> No
         int_cols = {raw for raw, canon in renames.items()
                     if (v := dictionary.variable(canon)) is not None
                     and (v.type == "N" or (v.numeric_codes and v.width))}
-        exprs = [(pl.col(raw).str.strip_chars().cast(pl.Int64) if raw in int_cols else pl.col(raw))
-                 .alias(canon) for raw, canon in renames.items()]
+        def blank_to_null(raw: str) -> pl.Expr:
+            text = pl.col(raw).str.strip_chars()
+            return pl.when(text.str.strip_chars("b") == "").then(None).otherwise(text).alias(raw)
+
+        def typed_columns(df: pl.DataFrame) -> list[pl.Series]:
+            """Column by column: integers where the dictionary says so, else text (exact, eager)."""
+            cols = []
+            for raw, canon in renames.items():
+                col = df[raw]
+                if raw in int_cols:
+                    try:
+                        col = col.cast(pl.Int64)
+                    except pl.exceptions.PolarsError:
+                        as_int = col.cast(pl.Int64, strict=False)
+                        bad = col.filter(as_int.is_null() & col.is_not_null()).unique().sort().head(3)
+                        if dictionary.variable(canon).type == "N":  # type: ignore[union-attr]
+                            raise UserError(f"{path}: numeric column {raw} holds non-numbers "
+                                            f"{bad.to_list()}") from None
+                        # a code column with text codes stays text; the dictionary reports them
+                cols.append(col.alias(canon))
+            return cols
+
+        def read_eager() -> pl.DataFrame:
+            return pl.read_csv(csv_path, infer_schema=False).select([blank_to_null(raw) for raw in renames])
+
         with atomic_path(dest) as out:
-            try:
+            if csv_path.stat().st_size <= EAGER_MAX_BYTES:  # small state: one fast eager pass
+                pl.DataFrame(typed_columns(read_eager())).write_parquet(out, compression="zstd")
+                return
+            exprs = [(blank_to_null(raw).cast(pl.Int64) if raw in int_cols else blank_to_null(raw))
+                     .alias(canon) for raw, canon in renames.items()]
+            try:  # large state: streaming, bounded memory
                 lf.select(exprs).sink_parquet(out, compression="zstd")
-            except pl.exceptions.PolarsError:
-                # some "numeric" column holds text: decide column by column (slow path, still exact)
-                df = pl.read_csv(csv_path, infer_schema=False)
-                cols = []
-                for raw, canon in renames.items():
-                    s = df[raw].str.strip_chars()
-                    if raw in int_cols:
-                        try:
-                            s = s.cast(pl.Int64)
-                        except pl.exceptions.PolarsError:
-                            pass
-                    cols.append(s.alias(canon))
-                pl.DataFrame(cols).write_parquet(out, compression="zstd")
+            except pl.exceptions.PolarsError:  # some "numeric" column holds text: decide per column
+                pl.DataFrame(typed_columns(read_eager())).write_parquet(out, compression="zstd")
 
 
 def _normalise_expr(name: str, dtype: pl.DataType | None, dictionary: PumsDictionary,

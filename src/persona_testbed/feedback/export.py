@@ -125,6 +125,8 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path) -> dict[str, Any
     manifest = RunDir(src if src.is_dir() else src.parent).read_manifest()
     ok = _ok(pairs)
     counts = {s: sum(p.split == s for p in ok) for s in SPLITS}
+    if fmt in ("jsonl", "parquet") and out.is_dir():
+        raise UserError(f"{out}: is a directory; --format {fmt} writes one file")
     if fmt == "jsonl":
         atomic_write_text(out, "".join(p.model_dump_json() + "\n" for p in pairs))
         return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}}

@@ -27,7 +27,8 @@ class GenerationParams(BaseModel):
 
     def config_key(self, model: str) -> str:
         """Hash of these parameters, the model and the template version (checkpoint entries must match)."""
-        return content_hash({"params": self.model_dump(), "model": model,
+        params = self.model_dump(include=set(GenerationParams.model_fields))  # not counts / concurrency
+        return content_hash({"params": params, "model": model,
                              "template_version": templates.TEMPLATE_VERSION}, 16)
 
 

@@ -135,7 +135,7 @@ class MappingContext:
             raise UserError(f"no state of source {src.name} has {', '.join(need)} to impute from")
         cols = list(dict.fromkeys(["SERIALNO", "SPORDER", "STATE", "PWGTP",
                                    *[c for c in MATCH_VARS if c in src.available_columns()], *need]))
-        key = content_hash({"v": 1, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
+        key = content_hash({"v": 2, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
         if key in _DONORS:
             return _DONORS[key]
         path = settings.cache_dir() / "personas" / f"donors-{tag}-{key}.parquet"
@@ -144,6 +144,9 @@ class MappingContext:
         else:
             df = (src.persons(cols).filter(pl.col("STATE").is_in(states)).filter(pl.col("PWGTP") > 0)
                   .collect())
+            if "HHL" in _housing_columns(src):
+                hh = src.housing(["SERIALNO", "HHL"]).collect().unique("SERIALNO")
+                df = df.join(hh, on="SERIALNO", how="left")
             with atomic_path(path) as tmp:
                 df.write_parquet(tmp, compression="zstd")
         df = match_columns(df)
@@ -158,6 +161,10 @@ class MappingContext:
             return open_source("acs2018", None, data_dir=self.data_dir)
         except UserError:
             return None
+
+
+def _housing_columns(src: Any) -> list[str]:
+    return src.available_columns(kind="housing") if src.housing() is not None else []
 
 
 def item_keys(df: pl.DataFrame) -> np.ndarray:
@@ -189,6 +196,13 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
             df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(c))
     keys = item_keys(df)
 
+    serials = df["SERIALNO"].unique()
+    housing = None
+    if {"HHT", "HHL"} <= set(_housing_columns(src)):
+        housing = src.housing(["SERIALNO", "HHT", "HHL"]).filter(
+            pl.col("SERIALNO").is_in(serials.implode())).collect().unique("SERIALNO")
+        df = df.join(housing.select("SERIALNO", "HHL"), on="SERIALNO", how="left").sort("_row")
+
     # 1. impute variables a record's file lacks, jointly from one donor of a richer state
     missing = ctx.missing_by_state()
     need = sorted({v for st in df["_state"].unique().to_list() for v in missing.get(st, [])})
@@ -212,8 +226,9 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
             if var in need and name in cols:
                 base = cols[name]
                 d = donor_detail.with_columns(var=pl.lit(var), code=df[var].cast(pl.Utf8),
-                                              matched_on=pl.lit("age band, sex, race, Hispanic origin, "
-                                                                "education, citizenship, disability, division"))
+                                              matched_on=pl.lit("age band, sex, race, Hispanic origin, education, "
+                                                                "citizenship, disability, division, household "
+                                                                "language English only"))
                 cols[name] = base.replace_where(imputed_mask, FieldColumn.make(base.value, "imputed", d))
 
     # 3. ancestry: census ANC1P, else hot-deck from a source that has it
@@ -238,12 +253,6 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
             stats.ancestry = "pending (no ANC1P donor source)"
 
     # 4. household fields: housing record, else members of the same SERIALNO
-    serials = df["SERIALNO"].unique()
-    housing = None
-    hcols = src.available_columns(kind="housing") if src.housing() is not None else []
-    if "HHT" in hcols and "HHL" in hcols:
-        housing = src.housing(["SERIALNO", "HHT", "HHL"]).filter(
-            pl.col("SERIALNO").is_in(serials.implode())).collect()
     have = set(src.available_columns())
     mcols = [c for c in MEMBER_COLUMNS if c in have]
     members = src.household_members(serials, mcols)

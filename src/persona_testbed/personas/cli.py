@@ -39,7 +39,7 @@ def sample_cmd(
     min_age: Optional[int] = typer.Option(None, "--min-age", help="Lowest age drawn."),
     max_age: Optional[int] = typer.Option(None, "--max-age", help="Highest age drawn."),
     quota_by: Optional[str] = typer.Option(None, "--quota-by", help="Equal counts per STATE or age_band."),
-    rake: Optional[str] = typer.Option(None, "--rake", help="Rake weights to published targets (e.g. acs2018)."),
+    rake: Optional[str] = typer.Option(None, "--rake", help="Rake weights to published targets first (acs2018-us, acs2024-s0101 or a targets file)."),
     replace: bool = typer.Option(True, "--replace/--no-replace", help="Draw with replacement (default)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),

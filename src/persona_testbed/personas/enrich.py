@@ -37,11 +37,12 @@ SURVEY_FIELDS: tuple[str, ...] = ("ideology", "political views", "religion")
 # Provenances an LLM may replace; everything else (census, derived, imputed, survey, llm) is kept.
 WRITABLE_PROVENANCE = frozenset({"pending", "procedural"})
 PAPER_JUDGE_REJECTION_RATE = 0.085  # Castricato et al. 2024: ~8.5% of profiles rejected
+NEAR_DUPLICATE_TAG = "near_duplicate_of"  # tag listing the ids of a persona's near-duplicates
 
 FIELD_GUIDANCE: dict[str, str] = {
     "detailed job description": "what this person does at work day to day, consistent with the occupation "
-    "category, industry category, class of worker and employment status (if not working, say what "
-    "fills their days instead)",
+    "category, industry category, class of worker and employment status (if not working, name their "
+    "last line of work, if any, and what fills their days now)",
     "defining quirks": "their defining quirks, written from the quirk tags",
     "mannerisms": "how they talk and carry themselves, written from the mannerism tags",
     "personal time": "how they spend their free time, written from the hobby tags",
@@ -117,7 +118,8 @@ def enrichment_messages(persona: Persona, fields: Sequence[str], categories: Seq
     """Chat messages for one persona: the facts it must respect, its tags, themes, and the fields to write."""
     facts = "\n".join(f"{n}: {persona.fields[n].value}" for n in PERSONA_FIELDS
                       if n not in fields and persona.fields[n].provenance != "pending")
-    tags = "\n".join(f"- {k}: {', '.join(v)}" for k, v in sorted(persona.tags.items()) if v) or "- (none)"
+    tags = "\n".join(f"- {k}: {', '.join(v)}" for k, v in sorted(persona.tags.items())
+                     if v and k != NEAR_DUPLICATE_TAG) or "- (none)"
     wanted = "\n".join(f"- {json_key(f)}: {FIELD_GUIDANCE[f]}" for f in fields)
     themes = ", ".join(categories) if categories else "anything that suits them"
     system = ("You write short, specific, realistic descriptions of one person for a synthetic population "
@@ -254,7 +256,7 @@ def flag_near_duplicates(personas: Sequence[Persona], pairs: Sequence[dict[str, 
     for pair in pairs:
         partners.setdefault(pair["a"], set()).add(pair["b"])
         partners.setdefault(pair["b"], set()).add(pair["a"])
-    return [p.model_copy(update={"tags": {**p.tags, "near_duplicate_of": sorted(partners[p.id])}})
+    return [p.model_copy(update={"tags": {**p.tags, NEAR_DUPLICATE_TAG: sorted(partners[p.id])}})
             if p.id in partners else p for p in personas]
 
 

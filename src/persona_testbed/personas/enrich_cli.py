@@ -27,7 +27,18 @@ from .record import PERSONA_FIELDS, Persona
 REPORT_NAME = "enrich_report.json"
 CALLS_DB = "calls.db"
 RESAMPLE_STAGE = "personas.resample"
-SAMPLE_REPORT_NAME = "personas_report.json"  # written by ``personas sample``: rule rejections, options
+# Sampler reports (``personas sample`` / the run pipeline): rule rejections and sampling options.
+SAMPLE_REPORT_NAMES = ("personas_report.json", "sample_report.json")
+
+
+def find_sample_report(personas_file: Path) -> dict[str, Any] | None:
+    """The sampler report next to a persona file, or in ``../personas/`` of a run directory."""
+    for d in (personas_file.parent, personas_file.parent.parent / "personas"):
+        for name in SAMPLE_REPORT_NAMES:
+            data = _load_json(d / name)
+            if data is not None:
+                return data
+    return None
 
 
 def census_resampler(seed: int, **sample_kwargs: Any) -> ResampleFn:
@@ -153,7 +164,7 @@ def enrich_command(
     resampler = None
     if judge_model and resample:
         resampler = census_resampler(seed, **sample_kwargs_from_report(in_file), data_dir=data_dir)
-    rules = (_load_json(in_file.parent / SAMPLE_REPORT_NAME) or {}).get("rules")
+    rules = (find_sample_report(in_file) or {}).get("rules")
     result = run_enrichment(personas, out, model=model, judge_model=judge_model, seed=seed,
                             max_resamples=max_resamples, concurrency=concurrency, resample=resampler,
                             options=EnrichOptions(max_chars=max_chars, categories_per_persona=categories),
@@ -166,7 +177,7 @@ def enrich_command(
 def sample_kwargs_from_report(personas_path: Path) -> dict[str, Any]:
     """Sampler options recorded by ``personas sample`` next to a persona file (``personas_report.json``),
     so a judge-rejected persona is replaced from the same population (source, states, age range)."""
-    report = _load_json(personas_path.parent / SAMPLE_REPORT_NAME) or {}
+    report = find_sample_report(personas_path) or {}
     kwargs: dict[str, Any] = {}
     if isinstance(report.get("source"), str):
         kwargs["source"] = report["source"]
@@ -200,8 +211,7 @@ def persona_stats(path: str | Path) -> dict[str, Any]:
     personas = read_personas(file)
     prov = {name: dict(Counter(p.fields[name].provenance for p in personas)) for name in PERSONA_FIELDS}
     enrich_report = _load_json(file.parent / REPORT_NAME)
-    rules = ((_load_json(file.parent / SAMPLE_REPORT_NAME) or {}).get("rules")
-             or (enrich_report or {}).get("rules"))
+    rules = (enrich_report or {}).get("rules") or (find_sample_report(file) or {}).get("rules")
     judge = (enrich_report or {}).get("judge")
     rejections: list[dict[str, Any]] = []
     if isinstance(rules, dict) and isinstance(rules.get("rejections"), dict):

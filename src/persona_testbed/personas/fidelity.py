@@ -129,7 +129,9 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
             with_var = [st for st in src.states if var in src.available_columns(st)]
             src_rows = pop.filter(pl.col("STATE").is_in(with_var))
             src_keys = src_rows.select(k=_key_expr(var, pl.col(var), lab), w=pl.col("PWGTP"))
-            sample = pl.DataFrame({"c": [_code(p, name) for p in personas]}, schema={"c": pl.Utf8})
+            # records whose file lacks the variable were imputed: compare like with like
+            sample = pl.DataFrame({"c": [_code(p, name) for p in personas if p.source.state in with_var]},
+                                  schema={"c": pl.Utf8})
             smp_keys = sample.select(k=_key_expr(var, pl.col("c"), lab))
             entry.update(compare_on="code" + (" band" if var in ("AGEP", "PINCP") else
                                               " group" if var in ("OCCP", "INDP") else ""),
@@ -218,7 +220,9 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
     return {"personas": str(path), "n": n, "source": src.name, "year": year, "states": len(src.states),
             "age_range": [lo, hi], "max_tvd": compared.get(worst) if worst else None, "max_tvd_field": worst,
             "fields": fields, "intersections": inter,
-            "notes": ["income and age compared in bands; occupation and industry by their 3-letter group",
+            "notes": ["census fields compare the sample's records from states whose file has the variable with those "
+                      "states' population (imputed records are counted in the provenance mix)",
+                      "income and age compared in bands; occupation and industry by their 3-letter group",
                       "survey fields compared with the unconditional weighted GSS distribution",
                       "sample TVD includes sampling noise: about 0.5*sqrt(2K/(pi*n)) for K even categories"]}
 
@@ -263,6 +267,7 @@ def frame_tvds(mapped: pl.DataFrame, src: Any, min_age: int = 18, max_age: int |
         with_var = [st for st in src.states if var in src.available_columns(st)]
         src_keys = pop.filter(pl.col("STATE").is_in(with_var)).select(k=_key_expr(var, pl.col(var), lab),
                                                                      w=pl.col("PWGTP"))
-        smp = mapped.select(k=_key_expr(var, pl.col(f"d:{name}").str.json_path_match("$.code"), lab))
+        smp = mapped.filter(pl.col("_state").is_in(with_var)).select(
+            k=_key_expr(var, pl.col(f"d:{name}").str.json_path_match("$.code"), lab))
         out[name] = round(tvd(_shares(smp, "k", None), _shares(src_keys, "k", "w")), 5)
     return out

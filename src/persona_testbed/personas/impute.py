@@ -4,7 +4,7 @@ A recipient (e.g. a 2024 CA or TX record, which has only 12 columns) takes *all*
 from one donor record of a richer file, so the imputed values stay jointly consistent (an imputed
 occupation comes with the same donor's employment status and income). Donors are drawn with probability
 proportional to ``PWGTP`` within the recipient's cell on the columns both share (age band, sex, race,
-Hispanic origin, education, citizenship, disability, census division), backing off to coarser cells when
+Hispanic origin, education, citizenship, disability, census division, English-only household), backing off to coarser cells when
 a cell is empty. Each imputed field records the donor's key and the back-off level.
 """
 
@@ -28,10 +28,10 @@ MATCH_VARS: tuple[str, ...] = ("AGEP", "SEX", "RAC1P", "HISP", "SCHL", "CIT", "D
 _AGE_EDGES = [5, 15, 16, 17, 18, 25, 30, 35, 45, 51, 65, 75]
 
 LEVELS: list[list[str]] = [
-    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "division"],
-    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS"],
-    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "schlg", "_k_CIT", "_k_DIS"],
-    ["ab", "_k_SEX", "race3", "hispyn", "schlg", "nat"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "division", "hhl1"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "hhl1"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "schlg", "_k_CIT", "_k_DIS", "hhl1"],
+    ["ab", "_k_SEX", "race3", "hispyn", "schlg", "nat", "hhl1"],
     ["ab", "_k_SEX", "schlg"],
     ["ab", "_k_SEX"],
     ["ab"],
@@ -67,6 +67,8 @@ def match_columns(df: pl.DataFrame) -> pl.DataFrame:
         .otherwise(3),
         nat=pl.col("CIT").cast(pl.Utf8).is_in(["1", "2", "3"]),
         division=pl.col(state_col).cast(pl.Utf8).replace_strict(division, default=None, return_dtype=pl.Int64),
+        # household language English only (from the housing record), so an imputed language fits the home
+        hhl1=(pl.col("HHL").cast(pl.Utf8) == "1") if "HHL" in df.columns else pl.lit(None, dtype=pl.Boolean),
     )
 
 

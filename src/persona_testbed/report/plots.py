@@ -38,10 +38,10 @@ def _err(vals: Sequence[float], lo: Sequence[Any], hi: Sequence[Any]) -> list[li
             [max(0.0, (h if h is not None else v) - v) for v, h in zip(vals, hi)]]
 
 
-def bars(labels: Sequence[Any], values: Sequence[float], *, lo: Sequence[Any] | None = None,
+def bars(labels: Sequence[Any], values: Sequence[float | None], *, lo: Sequence[Any] | None = None,
          hi: Sequence[Any] | None = None, title: str = "", ylabel: str = "", ylim: tuple[float, float] | None = None,
          horizontal: bool = False) -> str:
-    """A bar chart (optionally with CI error bars) as a PNG data URI."""
+    """A bar chart (optionally with CI error bars) as a PNG data URI; a missing value draws no bar."""
     n = max(1, len(labels))
     fig, ax = plt.subplots(figsize=(6.4, max(2.4, 0.32 * n + 1)) if horizontal else (max(4.0, 0.7 * n + 2), 3.2))
     vals = [float(v) if v is not None else 0.0 for v in values]
@@ -83,7 +83,7 @@ def compare_distributions(field: str, source: dict[str, float], sample: dict[str
 def curve(xs: Sequence[float], ys: Sequence[float], *, title: str, xlabel: str, ylabel: str) -> str:
     """A line plot with markers (pass@k)."""
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
-    ax.plot(list(xs), [float(y) for y in ys], marker="o", color="#4c78a8")
+    ax.plot(list(xs), [float("nan") if y is None else float(y) for y in ys], marker="o", color="#4c78a8")
     ax.set_xticks(list(xs))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(xlabel)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...errors import UserError
 from ..context import BenchContext
 from ..records import BenchItem, ItemResult
-from ..solvers import Solution
+from ..solvers import ModelSolver, Solution
+from ..templates import MODES
 
 
 async def solve_and_judge(ctx: BenchContext, item: BenchItem, *, arm: str, mode: str, sample_index: int = 0,
@@ -37,11 +39,7 @@ async def solve_and_judge(ctx: BenchContext, item: BenchItem, *, arm: str, mode:
 
 
 def candidate_modes(ctx: BenchContext, modes: Iterable[str] | None, default: Iterable[str]) -> list[str]:
-    """Modes for a model candidate; a file/approach candidate has one arm named after its kind."""
-    from ..solvers import ModelSolver
-    from ..templates import MODES
-    from ...errors import UserError
-
+    """Modes for a model candidate; an answers file or approach has one arm, ``custom``."""
     solver = ctx.require_solver()
     if not isinstance(solver, ModelSolver):
         if modes:
