@@ -64,8 +64,8 @@ def test_embedded_passk_loo_intersections(model, tmp_path, personas, prompts):
                       attributes=["religion"], ablate="judge")
     assert set(items["arm"]) == {"full", "without:religion"}
     res, items = _run("intersections", model, tmp_path, personas=personas, prompts=prompts, n=1, seed=2,
-                      groups=["sex=Female", "sex=Male"])
-    assert set(res["figures"]["groups"]) == {"sex=Female", "sex=Male"}
+                      groups=["sex=Female,race=White alone"])
+    assert res["figures"]["groups"]["sex=Female,race=White alone"]["personas"] == 1
 
 
 def test_embedded_fidelity_and_agreement(model, tmp_path, personas, prompts, pairs):

@@ -201,3 +201,16 @@ global.URL = {createObjectURL: () => 'blob:x'};
     assert [r["choice"] for r in rows] == ["B", "", "tie"]
     for got, want in zip(rows, sheet):
         assert {k: v for k, v in got.items() if k != "choice"} == {k: v for k, v in want.items() if k != "choice"}
+
+
+def test_agreement_with_two_judges(tmp_path, personas, pairs, scripted, helpers):
+    labels = tmp_path / "l.csv"
+    _write_labels(labels, [[pairs[0].persona_id, pairs[0].id, a, "chosen"] for a in ("x", "y", "z")]
+                  + [[pairs[1].persona_id, pairs[1].id, a, "rejected"] for a in ("x", "y", "z")])
+    good, _ = scripted(lambda m, p: helpers.pick("A" if "CHOSEN" in _answers(m)[0] else "B"), "good-judge")
+    always_a, _ = scripted(lambda m, p: helpers.pick("A"), "a-judge")
+    res = run_task("agreement", judge=[good, always_a], personas=personas, pairs=pairs, labels=labels)
+    j = res["figures"]["judges"]
+    assert set(j) == {"good-judge", "a-judge"}
+    assert j["good-judge"]["raw_agreement"] == 0.5 and j["a-judge"]["model_ties"] == 2
+    assert res["counts"]["llm_calls"]["judge#2"]["calls"] == 4

@@ -23,6 +23,17 @@ QUESTIONS = [
 ]
 
 
+def find_mirror() -> Path | None:
+    """The offline data mirror, looked up like tests/conftest.py does (env, ../shared/data, /work/shared/data)."""
+    import os
+
+    repo = Path(__file__).resolve().parents[2]
+    for c in (os.environ.get("PERSONA_TESTBED_MIRROR"), repo.parent / "shared" / "data", Path("/work/shared/data")):
+        if c and (Path(c) / "SHA256SUMS").exists():
+            return Path(c)
+    return None
+
+
 def _digest(request: dict[str, Any]) -> int:
     return int(hashlib.sha256(json.dumps(request.get("messages", []), sort_keys=True).encode()).hexdigest()[:8], 16)
 

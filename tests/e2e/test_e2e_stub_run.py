@@ -46,6 +46,7 @@ def test_full_run_rerun_cached_status_report_no_secret(cli, e2e_env, stub, mirro
     assert summary["passk"]["k"] == [1, 2]
     html = (out / "report" / "index.html").read_text()
     assert 'data-missing="' not in html  # every section has data
+    assert "<th>status</th><td>done</td>" in html  # written by the run's last stage, about the finished run
     calls_before, requests_before = _calls(out / "calls.db"), stub.stats["requests"]
     assert calls_before == requests_before > 0
 

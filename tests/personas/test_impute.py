@@ -60,3 +60,13 @@ def test_backoff_levels():
     don = pl.DataFrame({"x": [1, 2], "y": [1, 1], "w": [1.0, 1.0]})
     rows, level = pick_with_backoff(rec, don, [["x", "y"], ["x"], []], np.array([0.5, 0.5]), "w")
     assert rows.tolist() == [0, 1] and level.tolist() == [0, 1]
+
+
+def test_many_column_cells_never_collide():
+    """Nine matching columns must not alias distinct cells (an overflowing key packing would)."""
+    cols = [f"c{i}" for i in range(9)]
+    for big in (30, 200):  # packed integer keys / string keys
+        rec = pl.DataFrame({c: [big if i < 8 else 1, 1] for i, c in enumerate(cols)})
+        don = pl.DataFrame({**{c: [big, 1] for c in cols}, "w": [1.0, 1.0]})
+        rows, level = pick_with_backoff(rec, don, [cols, []], np.array([0.1, 0.1]), "w")
+        assert level.tolist() == [1, 0] and rows[1] == 1

@@ -12,17 +12,35 @@ import numpy as np
 import polars as pl
 
 
-def cell_key(cols: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.Expr:
-    """A cell key from ``cols``: an Int64 packing of small integer codes when every column is numeric
-    or boolean (fast joins/sorts on millions of donors), else a string (nulls spelled ``_``)."""
-    if not cols:
-        return pl.lit(0, dtype=pl.Int64)
-    if schema is not None and all(schema[c].is_integer() or schema[c] == pl.Boolean for c in cols):
+def cell_key(cols: list[str], bits: dict[str, int] | None = None) -> pl.Expr:
+    """A cell key from ``cols``: with ``bits`` (column -> bit width of its non-negative integer codes,
+    summing to at most 62) an Int64 packing, exact and fast on millions of donors; else a string
+    (nulls spelled ``_``)."""
+    if not cols:  # one cell for everyone (a full-length column, not a scalar)
+        return (pl.int_range(pl.len(), dtype=pl.Int64) * 0)
+    if bits is not None:
         key = pl.lit(0, dtype=pl.Int64)
         for c in cols:
-            key = key * 256 + (pl.col(c).cast(pl.Int64).fill_null(-1) + 1).clip(0, 255)
+            key = key * (1 << bits[c]) + (pl.col(c).cast(pl.Int64).fill_null(-1) + 1)
         return key
     return pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("_") for c in cols], separator="|")
+
+
+def _packing(recipients: pl.DataFrame, donors: pl.DataFrame, cols: list[str]) -> dict[str, int] | None:
+    """Bit widths for an exact integer packing of ``cols``, or None (non-integer or too wide)."""
+    bits = {}
+    for c in cols:
+        dt = donors.schema[c]
+        if c not in recipients.columns or recipients.schema[c] != dt or not (dt.is_integer() or dt == pl.Boolean):
+            return None
+        lo = min(x for x in (donors[c].cast(pl.Int64).min(), recipients[c].cast(pl.Int64).min(), 0)
+                 if x is not None)
+        hi = max(x for x in (donors[c].cast(pl.Int64).max(), recipients[c].cast(pl.Int64).max(), 0)
+                 if x is not None)
+        if lo < 0:
+            return None
+        bits[c] = int(hi + 2).bit_length()
+    return bits if sum(bits.values()) <= 62 else None
 
 
 def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series,
@@ -71,11 +89,9 @@ def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: li
         todo = np.flatnonzero(rows < 0)
         if len(todo) == 0:
             break
-        schema = dict(donors.schema)
-        if not all(c in recipients.columns and recipients.schema[c] == schema[c] for c in cols):
-            schema = None  # mixed types: string keys
-        rkeys = recipients[todo].select(cell_key(cols, schema).alias("k"))["k"]
-        dkeys = donors.select(cell_key(cols, schema).alias("k"))["k"]
+        bits = _packing(recipients, donors, cols)
+        rkeys = recipients[todo].select(cell_key(cols, bits).alias("k"))["k"]
+        dkeys = donors.select(cell_key(cols, bits).alias("k"))["k"]
         got = pick_by_cell(rkeys, u[todo], dkeys, weights)
         ok = got >= 0
         rows[todo[ok]] = got[ok]

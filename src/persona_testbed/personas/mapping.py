@@ -9,6 +9,7 @@ Codes are decoded once per distinct code with the source's dictionary: the N/A c
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -156,7 +157,8 @@ class FieldColumn:
 
 
 def _json_str(col: pl.Expr) -> pl.Expr:
-    esc = col.cast(pl.Utf8).str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
+    esc = (col.cast(pl.Utf8).str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
+           .str.replace_all("\n", "\\n", literal=True).str.replace_all("\t", "\\t", literal=True))
     return pl.concat_str([pl.lit('"'), esc, pl.lit('"')])
 
 
@@ -167,8 +169,13 @@ def json_details(detail: pl.DataFrame) -> pl.Series:
     parts = []
     for name, dtype in detail.schema.items():
         col = pl.col(name)
+        series = detail[name]
+        if dtype == pl.Utf8 and series.null_count() == 0 and len(series) and series.n_unique() == 1:
+            parts.append(pl.lit(f'"{name}":' + json.dumps(series[0], ensure_ascii=False)))  # constant column
+            continue
         if dtype == pl.Utf8 or dtype == pl.Categorical:
-            enc = _json_str(col)
+            needs_escape = bool(series.cast(pl.Utf8).str.contains(r'["\\\x00-\x1f]').any())
+            enc = _json_str(col) if needs_escape else pl.concat_str([pl.lit('"'), col.cast(pl.Utf8), pl.lit('"')])
         elif dtype.is_numeric() and not dtype.is_float():
             enc = col.cast(pl.Utf8)
         elif dtype.is_float():
@@ -177,9 +184,13 @@ def json_details(detail: pl.DataFrame) -> pl.Series:
             enc = pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
         else:
             enc = pl.struct(col).struct.json_encode().str.slice(len(name) + 4).str.head(-1)
-        parts.append(pl.when(col.is_not_null()).then(pl.concat_str([pl.lit(f'"{name}":'), enc])))
+        item = pl.concat_str([pl.lit(f'"{name}":'), enc])
+        parts.append(item if series.null_count() == 0 else pl.when(col.is_not_null()).then(item))
     body = pl.concat_str(parts, separator=",", ignore_nulls=True)
-    return detail.select(pl.concat_str([pl.lit("{"), body.fill_null(""), pl.lit("}")]).alias("detail"))["detail"]
+    out = detail.select(pl.concat_str([pl.lit("{"), body.fill_null(""), pl.lit("}")]).alias("detail"))["detail"]
+    if len(out) != detail.height:  # only constant parts: the literal came back once
+        out = pl.repeat(out[0], detail.height, eager=True, dtype=pl.Utf8).alias("detail")
+    return out
 
 
 def census_detail(var: str, codes: pl.Series) -> pl.DataFrame:

@@ -104,9 +104,10 @@ def _prompt_figures(prompts: dict[str, Any]) -> dict[str, str]:
     return figs
 
 
-def render_report(path: str | Path, max_personas: int = 2000, max_pairs: int = 500) -> str:
-    """The report of the run directory at ``path`` as one HTML string."""
-    data = load_run(path, max_personas=max_personas, max_pairs=max_pairs)
+def render_report(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
+                  writer: str | None = None) -> str:
+    """The report of the run directory at ``path`` as one HTML string (``writer``: see ``run_status``)."""
+    data = load_run(path, max_personas=max_personas, max_pairs=max_pairs, writer=writer)
     figs: dict[str, Any] = {
         "fidelity": _fidelity_figures(data["fidelity"]) if data["fidelity"] else [],
         "distributions": _distribution_rows(data["fidelity"]) if data["fidelity"] else [],
@@ -126,7 +127,7 @@ def render_report(path: str | Path, max_personas: int = 2000, max_pairs: int = 5
     return html
 
 
-def write_report(path: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+def write_report(path: str | Path, out: str | Path | None = None, writer: str | None = None) -> dict[str, Any]:
     """Write the report (default ``RUN/report/index.html``) atomically; return path, size and seconds."""
     run = RunDir(path)
     if not run.path.is_dir():
@@ -141,7 +142,7 @@ def write_report(path: str | Path, out: str | Path | None = None) -> dict[str, A
         cfg = {}
     start = time.perf_counter()
     html = render_report(run.path, max_personas=int(cfg.get("max_personas", 2000)),
-                         max_pairs=int(cfg.get("max_pairs", 500)))
+                         max_pairs=int(cfg.get("max_pairs", 500)), writer=writer)
     target = Path(out) if out else run.path / "report" / "index.html"
     if target.exists() and target.is_dir():
         target = target / "index.html"

@@ -111,7 +111,8 @@ def _pairs(path: Path, limit: int) -> tuple[list[dict[str, Any]], int]:
     return pairs, total
 
 
-def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500) -> dict[str, Any]:
+def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
+             writer: str | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data; a section is ``None`` when its stage did not run."""
     from ..runs.status import run_status
 
@@ -120,7 +121,7 @@ def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500) -
         raise UserError(f"{run.path}: no such run directory")
     if not run.manifest_path.is_file():
         raise UserError(f"{run.path}: not a run directory (no manifest.json)")
-    status = run_status(run.path)
+    status = run_status(run.path, writer=writer)
     manifest = run.read_manifest()
     config_text = run.config_path.read_text(encoding="utf-8", errors="replace") if run.config_path.is_file() else ""
     try:

@@ -48,7 +48,7 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
     majority = {pid: majority_vote(sorted(votes[pid].values())) for pid in pair_ids}
     human = {pid: m.label for pid, m in majority.items() if not m.tie}
 
-    judges = [r for r in ctx.roles()]
+    judges = list({r.model: r for r in reversed(ctx.roles())}.values())[::-1]  # one per model string
     if not judges:
         raise UserError("task agreement needs at least one model judge (--judge)")
     results: list[ItemResult] = []
