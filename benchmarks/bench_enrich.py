@@ -75,6 +75,8 @@ async def embedded(ps: list[Persona], max_chars: int, categories: int = 3) -> di
             "personas_per_min": round(len(ps) / dt * 60, 2), "calls_per_persona": r["calls"]["per_persona"],
             "completion_tokens_per_persona": round(r["calls"]["completion_tokens"] / len(ps), 1),
             "accepted": r["counts"]["accepted_first_try"], "failed": r["counts"]["failed"],
+            "failed_by_stage": r["counts"]["failed_by_stage"],
+            "failure_errors": [f["error"][:160] for f in r["failures"]],
             "judge_rejection_rate": r["judge"]["rejection_rate"],
             "distinct_2": r["diversity"]["overall"]["distinct_2"],
             "tfidf_distance": r["diversity"]["overall"]["mean_pairwise_tfidf_distance"]}

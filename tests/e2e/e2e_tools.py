@@ -86,7 +86,7 @@ def write_prompts_file(path: Path) -> Path:
 
 def stub_config(tmp: Path, mirror: Path, base_url: str, *, name: str = "drill", bench: bool = True,
                 max_retries: int = 4, timeout_s: float = 5.0, pairs: tuple[int, int, int] = (1, 1, 1),
-                concurrency: int = 4, classify: bool = True) -> Path:
+                concurrency: int = 4, classify: bool = True, enrich: bool = False) -> Path:
     """A tiny run config against the stub server (``openai/stub``), 2018 Wyoming census, 12 prompts."""
     prompts = write_prompts_file(tmp / "questions.txt")
     bench_toml = """
@@ -129,6 +129,8 @@ fidelity_reference = 100
 [personas]
 n = 3
 render = "summary"
+[personas.enrich]
+enabled = {"true" if enrich else "false"}
 [prompts]
 source = "{prompts}"
 clusters = 2

@@ -118,6 +118,11 @@ def _setup(case: str, tmp: Path, data: Path, mirror: Path) -> tuple[dict[str, st
     if case == "malformed_labels_csv":
         (tmp / "labels.csv").write_text("persona_id,pair_id\np1\n")
         return {"bench.tasks": '["agreement"]', "bench.agreement.labels": f'"{tmp / "labels.csv"}"'}, "labels.csv"
+    if case == "missing_gguf_model_file":
+        return {"models.feedback": f'"gguf:{tmp / "nope.gguf"}"'}, "nope.gguf"
+    if case == "remote_model_without_key":
+        return {"models.default": '"openai/gpt-4o-mini"', "llm.base_url": '"https://api.openai.com/v1"',
+                "_unset_key": "1"}, "OPENAI_API_KEY"
     raise AssertionError(case)
 
 
@@ -126,7 +131,8 @@ CASES = ["corrupt_zip", "zip_without_csv", "empty_zip_file", "missing_pums_colum
          "zero_records_after_filters", "n_above_population_without_replacement", "unknown_quota_column",
          "unknown_rake_target", "non_utf8_prompts", "empty_prompts_file", "malformed_jsonl_prompts",
          "csv_prompts_without_text_column", "no_prompt_passes_filters", "prism_missing_from_data_dir",
-         "pairs_exceed_prompt_pool", "malformed_labels_csv"]
+         "pairs_exceed_prompt_pool", "malformed_labels_csv", "missing_gguf_model_file",
+         "remote_model_without_key"]
 
 
 def _edit(cfg: Path, edits: dict[str, str]) -> None:
@@ -146,9 +152,11 @@ def _edit(cfg: Path, edits: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_one_line_exit_2_no_artifacts(case, cli, e2e_env, mirror, data_dir, tmp_path):
+def test_bad_input_one_line_exit_2_no_artifacts(case, cli, e2e_env, mirror, data_dir, tmp_path, monkeypatch):
     cfg = stub_config(tmp_path, data_dir, "http://127.0.0.1:9/v1", bench=False, classify=False)
     edits, expected = _setup(case, tmp_path, data_dir, mirror)
+    if edits.pop("_unset_key", None):
+        monkeypatch.delenv("OPENAI_API_KEY")
     _edit(cfg, {"census.states": '["WY"]', **edits} if "census.source" not in edits else
           {**edits, "census.states": "[]"})
     out = tmp_path / "run"

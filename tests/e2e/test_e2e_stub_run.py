@@ -7,7 +7,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
 
 from e2e_tools import stub_config
 
@@ -23,7 +22,7 @@ def _calls(db: Path) -> int:
 
 
 def test_full_run_rerun_cached_status_report_no_secret(cli, e2e_env, stub, mirror, tmp_path):
-    cfg = stub_config(tmp_path, mirror, stub.base_url)
+    cfg = stub_config(tmp_path, mirror, stub.base_url, enrich=True)
     out = tmp_path / "run"
     r = cli("run", cfg, "--out", out, "--quiet")
     assert r.exit_code == 0, r.stderr
@@ -31,7 +30,7 @@ def test_full_run_rerun_cached_status_report_no_secret(cli, e2e_env, stub, mirro
     assert manifest["status"] == "done" and manifest["seed"] == 3
     assert manifest["models"]["feedback"] == "openai/stub"
     assert any(k.startswith("census/acs/2018/") for k in manifest["data"])
-    order = ["census", "personas", "prompts", "feedback", "bench", "report"]
+    order = ["census", "personas", "enrich", "prompts", "feedback", "bench", "report"]
     assert manifest["stage_order"] == order
     for stage in order:
         rec = manifest["stages"][stage]
@@ -61,6 +60,10 @@ def test_full_run_rerun_cached_status_report_no_secret(cli, e2e_env, stub, mirro
     assert status["totals"]["calls"] == calls_before and status["totals"]["failed_items"] == 0
     by_stage = {s["stage"]: s for s in status["stages"]}
     assert by_stage["feedback"]["calls"] > 0 and by_stage["bench"]["calls"] > 0 and by_stage["prompts"]["calls"] == 12
+    assert by_stage["enrich"]["calls"] >= 6  # enrichment + consistency judge per persona
+    enriched = [json.loads(x) for x in (out / "enrich" / "personas.jsonl").read_text().splitlines()]
+    assert enriched and all(p["fields"]["mannerisms"]["provenance"] == "llm" for p in enriched)
+    assert {p["persona_id"] for p in pairs} == {p["id"] for p in enriched}  # feedback used the enriched set
 
     # changing one bench option re-runs only bench (and the report); feedback calls are not repeated
     text = cfg.read_text().replace("[bench.main]\nn = 2", "[bench.main]\nn = 1")

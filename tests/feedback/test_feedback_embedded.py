@@ -47,7 +47,7 @@ def test_embedded_12_pairs_deterministic(tmp_path):
     prompts = _prompts()
     assert sorted(p.split for p in prompts) == ["held_out", "train", "train", "train"]
     config = FeedbackConfig(counts=PairCounts(train=2, test=1, held_out=1), seed=5, max_tokens=16,
-                            critique_max_tokens=16, judge_max_tokens=8, max_revision_attempts=2, concurrency=1)
+                            critique_max_tokens=16, judge_max_tokens=8, max_revision_attempts=1, concurrency=1)
     runs = []
     for name in ("a", "b"):
         res = generate_pairs(personas, prompts, out_dir=tmp_path / name, model="embedded", config=config)

@@ -28,7 +28,7 @@ def _content(path):
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, input_files, scripted, cli, monkeypatch):
     personas, prompts = input_files
-    with StubServer(latency_s=0.03, responder=lambda req: scripted(req["messages"])) as srv:
+    with StubServer(latency_s=0.06, responder=lambda req: scripted(req["messages"])) as srv:
         env = dict(os.environ, OPENAI_BASE_URL=srv.base_url, OPENAI_API_KEY="sk-test")
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")

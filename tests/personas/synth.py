@@ -63,6 +63,7 @@ VAL,LANP,C,4,"2050","2050","Vietnamese"
 NAME,PAOC,C,1,"Own children"
 VAL,PAOC,C,1,"b","b","N/A (male/female under 16 years old/GQ)"
 VAL,PAOC,C,1,"1","1","Females with own children under 6 years only"
+VAL,PAOC,C,1,"4","4","Females with no own children"
 """
 
 

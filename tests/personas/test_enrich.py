@@ -163,3 +163,13 @@ def test_nothing_to_write_needs_no_call():
     backend = MockBackend([])
     res = run(enrich_personas([done], LLMClient(backend=backend), seed=0, progress=False))
     assert backend.calls == [] and res.personas == [done] and not res.failures
+
+
+def test_schema_keeps_values_to_one_plain_line():
+    from persona_testbed.personas.enrich import enrichment_schema
+
+    schema = enrichment_schema(("lifestyle",), 30)
+    assert schema.model_validate({"lifestyle": "  early riser, likes jazz "}).lifestyle == "early riser, likes jazz"
+    for bad in ("line one\nline two", 'says "hi"', "x" * 31, "   "):
+        with pytest.raises(ValueError):
+            schema.model_validate({"lifestyle": bad})

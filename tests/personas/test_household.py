@@ -56,3 +56,9 @@ def test_housing_record_and_paoc_take_precedence():
     assert out["family presence and age"].value[0] == "With own children under 6 years only"
     assert out["family presence and age"].provenance[0] == "census"
     assert json.loads(out["household type"].detail[0]) == {"var": "HHT", "code": "3", "from": "housing record"}
+
+
+def test_paoc_no_own_children_wording():
+    d = _draws([("2018HU0000002", 1)]).with_columns(PAOC=pl.lit("4"))
+    out = household_fields(d, MEMBERS, None, dictionary(), 2018, DecodeReport())
+    assert out["family presence and age"].value[0] == "No own children under 18 years"

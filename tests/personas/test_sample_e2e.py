@@ -129,3 +129,32 @@ def test_quota_by_age_band(mirror, shared_home, monkeypatch):
                                                                   (55, 64), (65, 200))]
     assert bands == [2] * 6
     assert AGE_BANDS  # reporting bands exist for fidelity
+
+
+def test_fidelity_bad_input(run, tmp_path):
+    r = run("census", "fidelity", "--personas", tmp_path / "nope.jsonl")
+    assert r.exit_code == 2 and "no such personas file" in r.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    r = run("census", "fidelity", "--personas", empty)
+    assert r.exit_code == 2 and "no personas" in r.stderr
+
+
+def test_resampling_keeps_quota_strata(mirror, shared_home, monkeypatch):
+    import persona_testbed.personas.sample as sample_mod
+
+    monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
+    seen: set[str] = set()
+
+    def reject_first_round(p):
+        if len(seen) < 6:
+            seen.add(p.id)
+            return [("veteran_under_17", "test")]
+        return []
+
+    monkeypatch.setattr(sample_mod, "violations", reject_first_round)
+    res = sample_mod.sample_personas(6, 2, states="VT", quota_by="age_band", data_dir=mirror)
+    ages = sorted(int(p.value("age")) for p in res.personas)
+    bands = [sum(1 for a in ages if lo <= a <= hi) for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54),
+                                                                  (55, 64), (65, 200))]
+    assert bands == [1] * 6 and not {p.id for p in res.personas} & seen

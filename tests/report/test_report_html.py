@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 from report_fixtures import EVIL, write_synthetic_run
 

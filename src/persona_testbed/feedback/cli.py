@@ -52,7 +52,7 @@ def generate_cmd(
                             max_tokens=max_tokens, critique_max_tokens=critique_max_tokens)
     result = generate_pairs(persona_records, prompt_records, out_dir=out, model=model, config=config,
                             progress=not as_json, sources=sources)
-    _print_stats(result.stats, as_json, title=f"{out}: {result.reused} pairs reused from the checkpoint")
+    _print_stats(result.stats, as_json, title=f"{out} ({result.reused} reused from checkpoint)")
 
 
 @app.command("export")
@@ -87,7 +87,7 @@ def _print_stats(stats: dict, as_json: bool, title: str) -> None:
         return
     emit(None, False, ("split", "ok", "failed"),
          [(s, c["ok"], c["failed"]) for s, c in stats["splits"].items()],
-         title=f"{title} — {stats['pairs']} pairs, {stats['personas']} personas")
+         title=f"{title}: {stats['pairs']} pairs, {stats['personas']} personas")
     v = stats["validation"]
     emit(None, False, ("metric", "value"), [
         ("failures by step", stats["failures_by_step"] or "none"),

@@ -24,7 +24,7 @@ from .bigfive import DOMAIN_NAMES, DOMAINS, Norms, draw_bigfive, load_norms
 from .household import household_fields
 from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing, match_columns
 from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
-from .record import PERSONA_FIELDS, FieldValue, Persona, SourceKey
+from .record import PERSONA_FIELDS, Persona, SourceKey
 from .survey import GssPool, draw_survey, load_pool
 from .tags import TAG_KINDS, draw_tag_arrays
 
@@ -135,7 +135,7 @@ class MappingContext:
             raise UserError(f"no state of source {src.name} has {', '.join(need)} to impute from")
         cols = list(dict.fromkeys(["SERIALNO", "SPORDER", "STATE", "PWGTP",
                                    *[c for c in MATCH_VARS if c in src.available_columns()], *need]))
-        key = content_hash({"v": 2, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
+        key = content_hash({"v": 4, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
         if key in _DONORS:
             return _DONORS[key]
         path = settings.cache_dir() / "personas" / f"donors-{tag}-{key}.parquet"
@@ -146,10 +146,11 @@ class MappingContext:
                   .collect())
             if "HHL" in _housing_columns(src):
                 hh = src.housing(["SERIALNO", "HHL"]).collect().unique("SERIALNO")
-                df = df.join(hh, on="SERIALNO", how="left")
+                df = df.join(hh, on="SERIALNO", how="left", maintain_order="left")
+            # cached with the matching columns (the raw codes they came from are dropped): one read next time
+            df = match_columns(df).drop([c for c in MATCH_VARS if c not in need], strict=False)
             with atomic_path(path) as tmp:
                 df.write_parquet(tmp, compression="zstd")
-        df = match_columns(df)
         _DONORS[key] = df
         return df
 

@@ -43,6 +43,9 @@ def sample_cmd(
     replace: bool = typer.Option(True, "--replace/--no-replace", help="Draw with replacement (default)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    enrich: bool = typer.Option(False, "--enrich", help="Then write the open-ended fields with an LLM (see personas enrich)."),
+    model: str = typer.Option("embedded", "--model", help="Model for --enrich."),
+    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Consistency judge for --enrich (omit: no judge)."),
 ) -> None:
     """Draw N personas from census records and write them to OUT."""
     from .sample import sample_personas
@@ -60,6 +63,13 @@ def sample_cmd(
     paths = write_personas(result.personas, out, extra_manifest={"seed": seed, "source": report.get("source"),
                                                                   "source_checksum": report.get("source_checksum")})
     atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=True, default=str))
+    if enrich:  # issue 4: enrich in place; judge-rejected personas are resampled with the same options
+        from .enrich_cli import enrich_sampled
+
+        report["enrich"] = enrich_sampled(result.personas, out, model=model, judge_model=judge_model, seed=seed,
+                                          rules=report.get("rules"), progress=not as_json, sample_kwargs=dict(
+                                              source=source, states=states, adults_only=adults_only, min_age=min_age,
+                                              max_age=max_age, rake=rake, replace=replace, data_dir=data_dir))
     if as_json:
         emit({"out": str(out), "files": {k: str(v) for k, v in paths.items()}, "report": report}, True)
         return
@@ -93,5 +103,10 @@ def show_cmd(
     else:
         typer.echo(render(p, fmt))
 
+
+from .enrich_cli import enrich_command, stats_command  # noqa: E402  (issue 4: LLM enrichment)
+
+app.command("enrich")(enrich_command)
+app.command("stats")(stats_command)
 
 __all__ = ["app", "PERSONA_FIELDS"]

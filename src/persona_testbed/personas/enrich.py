@@ -28,7 +28,7 @@ from ..output import err_console
 from ..seeds import derive_int
 from .diversity import (DEFAULT_CATEGORIES_PER_PERSONA, NEAR_DUPLICATE_COSINE, diversity_report,
                         near_duplicates, pick_categories)
-from .judge import JudgeVerdict, judge_persona
+from .judge import JudgeVerdict, judge_persona, prose_pattern
 from .record import LLM_FIELDS, PERSONA_FIELDS, FieldValue, Persona
 
 ENRICH_PURPOSE = "personas.enrich"
@@ -102,15 +102,20 @@ def json_key(field: str) -> str:
 
 @lru_cache(maxsize=64)
 def enrichment_schema(fields: tuple[str, ...], max_chars: int) -> type[BaseModel]:
-    """A pydantic model with one required, non-blank string (≤ ``max_chars``) per field to write."""
-    text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_chars)]
+    """A pydantic model with one required, non-blank string (≤ ``max_chars``) per field to write.
+
+    The pattern keeps control characters, double quotes and backslashes out of the values, so grammar-
+    constrained decoders whose string rule admits raw newlines (llama-cpp-python's) still emit valid JSON.
+    """
+    text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_chars,
+                                            pattern=prose_pattern(1, max_chars))]
     spec: dict[str, Any] = {json_key(f): (text, Field(..., description=FIELD_GUIDANCE[f])) for f in fields}
     return create_model("PersonaEnrichment", **spec)
 
 
 def default_max_tokens(n_fields: int, max_chars: int) -> int:
     """Enough tokens for ``n_fields`` values of ``max_chars`` characters plus JSON syntax."""
-    return n_fields * (max_chars // 3 + 16) + 24
+    return n_fields * (max_chars // 2 + 24) + 32
 
 
 def enrichment_messages(persona: Persona, fields: Sequence[str], categories: Sequence[str],

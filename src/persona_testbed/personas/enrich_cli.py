@@ -21,7 +21,7 @@ from ..runs import RunDir, atomic_write_text
 from ..seeds import derive_int
 from .diversity import diversity_report, near_duplicates
 from .enrich import PAPER_JUDGE_REJECTION_RATE, EnrichOptions, EnrichResult, ResampleFn, enrich_personas
-from .io import JSONL_NAME, read_personas, resolve_personas_path, write_personas
+from .io import JSONL_NAME, MANIFEST_NAME, read_personas, resolve_personas_path, write_personas
 from .record import PERSONA_FIELDS, Persona
 
 REPORT_NAME = "enrich_report.json"
@@ -90,7 +90,9 @@ def run_enrichment(personas: list[Persona], out: Path, *, model: str, judge_mode
         result = asyncio.run(go())
         report = {**result.report, **(extra_report or {})}
         if result.personas:
-            write_personas(result.personas, out, extra_manifest={"enrich": {
+            kept = {k: v for k, v in (_load_json(out / MANIFEST_NAME) or {}).items()
+                    if k not in ("package_version", "schema_version", "count", "files", "enrich")}
+            write_personas(result.personas, out, extra_manifest={**kept, "enrich": {
                 "model": model, "judge_model": judge_model, "seed": seed, "report": REPORT_NAME}})
         atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2, ensure_ascii=False, default=str))
         result = result.model_copy(update={"report": report})

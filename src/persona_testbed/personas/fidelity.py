@@ -19,12 +19,11 @@ import polars as pl
 import typer
 
 from .. import settings
-from ..census.distributions import chi2_gof_pvalue, tvd
 from ..errors import UserError
 from ..output import emit
 from .bigfive import DOMAIN_NAMES, LEVELS
 from .io import read_personas, resolve_personas_path
-from .mapping import AGE_BANDS, INCOME_BANDS, age_band, income_band
+from .mapping import age_band, income_band
 from .record import PERSONA_FIELDS, Persona
 from .survey import SURVEY_FIELDS, load_pool
 
@@ -34,7 +33,7 @@ CODED: dict[str, str] = {
     "class of worker": "COW", "industry category": "INDP", "occupation category": "OCCP", "income": "PINCP",
     "marital status": "MAR", "citizenship": "CIT", "veteran status": "MIL", "disability": "DIS",
     "health insurance": "HICOV", "cognitive difficulty": "DREM", "ability to speak english": "ENG",
-    "vision difficulty": "DEYE", "fertility": "FER", "hearing difficulty": "DEAR",
+    "vision difficulty": "DEYE", "fertility": "FER", "hearing difficulty": "DEAR", "place of birth": "POBP",
 }
 HOUSING: dict[str, str] = {"household type": "HHT", "household language": "HHL"}
 
@@ -58,6 +57,8 @@ def _shares(df: pl.DataFrame, key: str, weight: str | None) -> dict[str, float]:
 
 
 def _compare(sample_counts: dict[str, float], source_shares: dict[str, float]) -> dict[str, Any]:
+    from ..census.distributions import chi2_gof_pvalue, tvd  # scipy: imported when used
+
     total = sum(sample_counts.values())
     sample_shares = {k: v / total for k, v in sample_counts.items()} if total else {}
     top = sorted(set(source_shares) | set(sample_shares), key=lambda k: -source_shares.get(k, 0.0))[:8]
@@ -251,6 +252,8 @@ def fidelity_command(
 def frame_tvds(mapped: pl.DataFrame, src: Any, min_age: int = 18, max_age: int | None = None) -> dict[str, float]:
     """Per-field TVD of a ``build.map_frame`` result against the weighted source (census-coded fields,
     compared on codes as in :func:`fidelity`); vectorised, for large samples (benchmarks)."""
+    from ..census.distributions import tvd
+
     have = set(src.available_columns())
     cols = ["PWGTP", "AGEP", "STATE"] + [v for v in CODED.values() if v in have and v != "AGEP"]
     pop = src.persons(list(dict.fromkeys(cols))).filter(pl.col("AGEP") >= min_age)

@@ -137,7 +137,9 @@ def household_fields(draws: pl.DataFrame, members: pl.DataFrame | None, housing:
         {"var": ["HHL"] * n, "code": hhl_code, "lanp": frame["lanp"], "from": [how] * n}))
 
     # family presence and age
-    paoc_label = decode(frame["paoc"], "PAOC", dictionary, report, year).str.replace("^Females with", "With")
+    paoc_label = (decode(frame["paoc"], "PAOC", dictionary, report, year)
+                  .str.replace("^Females with no own children.*$", OWN_LABELS[(False, False)])
+                  .str.replace("^Females with", "With"))
     fr = pl.DataFrame({"gq": frame["gq"].fill_null(True) | frame["SERIALNO"].str.contains("GQ"),
                        "age": frame["AGEP"], "paoc": frame["paoc"], "paoc_label": paoc_label,
                        "own_known": frame["own_known"].fill_null(False),

@@ -17,6 +17,12 @@ from .record import PERSONA_FIELDS, Persona
 from .render import render_full
 
 FieldName = Literal[PERSONA_FIELDS]  # type: ignore[valid-type]
+
+
+def prose_pattern(min_len: int, max_len: int) -> str:
+    """JSON-schema pattern for one line of plain prose: no control characters, double quotes or backslashes."""
+    return rf'^[^\x00-\x1f"\\]{{{min_len},{max_len}}}$'
+
 JUDGE_PURPOSE = "personas.judge"
 
 
@@ -25,7 +31,7 @@ class JudgeVerdict(BaseModel):
 
     consistent: bool
     conflicting_fields: list[FieldName] = Field(default_factory=list, max_length=6)  # type: ignore[valid-type]
-    reason: str = Field(default="", max_length=300)
+    reason: str = Field(default="", max_length=300, pattern=prose_pattern(0, 300))
 
 
 JUDGE_SYSTEM = (

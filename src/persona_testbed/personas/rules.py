@@ -138,7 +138,8 @@ def _english_only_household_speaks_other(p: Persona) -> str | None:
 def _alone_with_children(p: Persona) -> str | None:
     hht = _low(p, "household type")
     fam = _low(p, "family presence and age")
-    if "living alone" in hht and "not living alone" not in hht and fam.startswith(("with ", "lives with")):
+    if "living alone" in hht and "not living alone" not in hht and fam.startswith(("with ", "lives with")) \
+            and not fam.startswith("with no "):
         return f"{p.value('household type')} but {p.value('family presence and age')}"
     return None
 

@@ -103,11 +103,12 @@ def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: s
             failures = [{"slot": i, "id": personas[i].id, "rules": [b[0] for b in br]} for i, br in bad]
             break
         k = len(bad)
-        fresh = _draw(src, k, derive_int(seed, "personas.resample", attempt), replace=replace, filters=filters,
-                      quota_by=None, columns=columns, raked=raked)
-        fresh = fresh.with_columns(_draw=pl.Series([attempt * n + i for i, _ in bad], dtype=pl.Int64))
         if quota_by:  # keep each slot in its stratum: redraw inside the stratum of the rejected persona
             fresh = _redraw_in_strata(src, draws, bad, attempt, n, seed, replace, filters, quota_by, columns, raked)
+        else:
+            fresh = _draw(src, k, derive_int(seed, "personas.resample", attempt), replace=replace,
+                          filters=filters, quota_by=None, columns=columns, raked=raked)
+            fresh = fresh.with_columns(_draw=pl.Series([attempt * n + i for i, _ in bad], dtype=pl.Int64))
         new = frame_to_personas(map_frame(fresh, ctx, stats))
         for (i, _), p in zip(bad, new):
             personas[i] = p
@@ -146,6 +147,12 @@ def _redraw_in_strata(src: Any, draws: pl.DataFrame, bad: list, attempt: int, n:
         if label is not None and keys == ["STATE"]:
             f = Filters(adults_only=filters.adults_only, min_age=filters.min_age, max_age=filters.max_age,
                         states=[label])
+            one = _draw(src, 1, sub_seed, replace=replace, filters=f, quota_by=None, columns=columns, raked=raked)
+        elif label is not None and keys == ["age_band"] and label[:1].isdigit():
+            lo_s, _, hi_s = label.rstrip("+").partition("-")
+            lo = max(int(lo_s), filters.age_bounds()[0] or 0)
+            hi = int(hi_s) if hi_s else filters.max_age
+            f = Filters(min_age=lo, max_age=hi, states=filters.states)
             one = _draw(src, 1, sub_seed, replace=replace, filters=f, quota_by=None, columns=columns, raked=raked)
         else:
             one = _draw(src, 1, sub_seed, replace=replace, filters=f, quota_by=quota_by, columns=columns,

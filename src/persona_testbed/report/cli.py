@@ -15,8 +15,11 @@ def report_command(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default: RUN/report/index.html)."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
-    """Write a self-contained HTML report (opens from disk, no network): summary, census fidelity,
-    persona browser, prompt funnel, pairs browser and bench tables with plots."""
+    """Write a self-contained HTML report of a run (opens from disk, no network).
+
+    Sections: run summary, census fidelity, persona browser, prompt funnel, pairs browser, bench tables
+    and plots.
+    """
     from .build import write_report
 
     info = write_report(run_dir, out)

@@ -65,8 +65,13 @@ def _jsonl(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], 
     return rows, total
 
 
-def personas_file(run: RunDir) -> Path | None:
-    for rel in ("enrich/personas.jsonl", "personas/personas.jsonl"):
+def personas_file(run: RunDir, manifest: dict[str, Any] | None = None) -> Path | None:
+    """The personas the run used: the enriched set when the run's stages include enrichment."""
+    order = (manifest or {}).get("stage_order")
+    rels = ["enrich/personas.jsonl", "personas/personas.jsonl"]
+    if order is not None and "enrich" not in order:
+        rels = rels[1:]  # a stale enrich/ from an earlier configuration is not this run's persona set
+    for rel in rels:
         if (run.path / rel).is_file():
             return run.path / rel
     return None
@@ -128,7 +133,7 @@ def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
         config = tomllib.loads(config_text) if config_text else {}
     except tomllib.TOMLDecodeError:
         config = {}
-    personas, n_personas = _persona_rows(personas_file(run), max_personas)
+    personas, n_personas = _persona_rows(personas_file(run, manifest), max_personas)
     pairs, n_pairs = _pairs(run.path / "feedback" / "pairs.jsonl", max_pairs)
     return {
         "run_dir": str(run.path),

@@ -1,0 +1,86 @@
+"""Quickstart figures: wall time and peak RSS of `persona-testbed run configs/quickstart.toml` (embedded
+model), time to re-run the finished run (every stage cached), report size and render time.
+
+    python benchmarks/bench_quickstart.py [--data-dir DIR] [--out DIR] [--config FILE]
+
+Data: the data directory of PERSONA_TESTBED_HOME (after `persona-testbed data fetch all`), or
+``--data-dir`` (default: the offline mirror ../shared/data when present). Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and this child's peak RSS (MiB) of one CLI invocation (a fresh process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "persona_testbed", *args], env=env, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"persona-testbed {' '.join(args)} failed with exit code {proc.returncode}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, max over finished children
+    return wall, max(peak, before) / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mirror = REPO.parent / "shared" / "data"
+    ap.add_argument("--data-dir", default=str(mirror) if (mirror / "SHA256SUMS").exists() else None)
+    ap.add_argument("--config", default=str(REPO / "configs" / "quickstart.toml"))
+    ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
+    args = ap.parse_args(argv)
+
+    import tomllib
+
+    import tomli_w
+
+    cfg = tomllib.loads(Path(args.config).read_text())
+    if args.data_dir:
+        cfg.setdefault("data", {})["dir"] = str(Path(args.data_dir).resolve())
+    work = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
+    cfg_path = work / "quickstart.toml"
+    cfg_path.write_text(tomli_w.dumps(cfg))
+    out = Path(args.out) if args.out else work / "run"
+    env = dict(os.environ)
+    env.setdefault("PERSONA_TESTBED_HOME", str(work / "home"))
+
+    first_s, first_rss = _run(["run", str(cfg_path), "--out", str(out), "--quiet"], env)
+    rerun_s, _ = _run(["run", "--resume", str(out), "--quiet"], env)
+    report_s, _ = _run(["report", str(out), "--out", str(work / "report.html")], env)
+    manifest = json.loads((out / "manifest.json").read_text())
+    status = json.loads(subprocess.run([sys.executable, "-m", "persona_testbed", "status", str(out), "--json"],
+                                       env=env, capture_output=True, text=True, check=True).stdout)
+    render = json.loads(json.dumps(manifest["stages"].get("report", {}).get("summary", {})))
+    print(json.dumps({
+        "config": args.config,
+        "cpus": os.cpu_count(),
+        "quickstart_wall_s": round(first_s, 1),
+        "quickstart_peak_rss_mib": round(first_rss, 1),
+        "rerun_all_cached_wall_s": round(rerun_s, 2),
+        "report_command_wall_s": round(report_s, 2),
+        "report_render_s": render.get("render_s"),
+        "report_bytes": (work / "report.html").stat().st_size,
+        "stage_seconds": {k: v.get("duration_s") for k, v in manifest["stages"].items()},
+        "calls": status["totals"]["calls"], "failed_calls": status["totals"]["failed"],
+        "failed_items": status["totals"]["failed_items"],
+        "tokens": status["totals"]["prompt_tokens"] + status["totals"]["completion_tokens"],
+        "run_dir": str(out),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
