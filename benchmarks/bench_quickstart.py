@@ -1,7 +1,8 @@
 """Quickstart figures: wall time and peak RSS of `persona-testbed run configs/quickstart.toml` (embedded
-model), time to re-run the finished run (every stage cached), report size and render time.
+model), time to re-run the finished run (every stage cached), report size and render time — also of a
+report at paper scale (the quickstart's artifacts replicated to 1,586 personas and 317,200 pairs).
 
-    python benchmarks/bench_quickstart.py [--data-dir DIR] [--out DIR] [--config FILE]
+    python benchmarks/bench_quickstart.py [--data-dir DIR] [--out DIR] [--config FILE] [--no-paper-report]
 
 Data: the data directory of PERSONA_TESTBED_HOME (after `persona-testbed data fetch all`), or
 ``--data-dir`` (default: the offline mirror ../shared/data when present). Prints one JSON document.
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", default=str(mirror) if (mirror / "SHA256SUMS").exists() else None)
     ap.add_argument("--config", default=str(REPO / "configs" / "quickstart.toml"))
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
+    ap.add_argument("--no-paper-report", action="store_true", help="skip the paper-scale report figure")
     args = ap.parse_args(argv)
 
     import tomllib
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     status = json.loads(subprocess.run([sys.executable, "-m", "persona_testbed", "status", str(out), "--json"],
                                        env=env, capture_output=True, text=True, check=True).stdout)
     render = json.loads(json.dumps(manifest["stages"].get("report", {}).get("summary", {})))
+    paper = {} if args.no_paper_report else paper_scale_report(out, work / "paper-run", env)
     print(json.dumps({
         "config": args.config,
         "cpus": os.cpu_count(),
@@ -79,7 +82,28 @@ def main(argv: list[str] | None = None) -> None:
         "failed_items": status["totals"]["failed_items"],
         "tokens": status["totals"]["prompt_tokens"] + status["totals"]["completion_tokens"],
         "run_dir": str(out),
+        **paper,
     }, indent=2))
+
+
+def paper_scale_report(run: Path, target: Path, env: dict[str, str]) -> dict[str, object]:
+    """Replicate the quickstart's personas / pairs to the paper's 1,586 x 200 and time the report."""
+    import shutil
+
+    shutil.copytree(run, target, ignore=shutil.ignore_patterns("calls.db*", "report"))
+    personas = [json.loads(x) for x in (run / "personas" / "personas.jsonl").read_text().splitlines()]
+    pairs = [json.loads(x) for x in (run / "feedback" / "pairs.jsonl").read_text().splitlines()]
+    with (target / "personas" / "personas.jsonl").open("w") as fh:
+        for i in range(1586):
+            p = dict(personas[i % len(personas)], id=f"p-{i:06d}")
+            fh.write(json.dumps(p) + "\n")
+    with (target / "feedback" / "pairs.jsonl").open("w") as fh:
+        for i in range(1586 * 200):
+            q = dict(pairs[i % len(pairs)], id=f"pair-{i:07d}", persona_id=f"p-{i // 200:06d}")
+            fh.write(json.dumps(q) + "\n")
+    wall, rss = _run(["report", str(target), "--out", str(target / "report.html")], env)
+    return {"paper_scale_report_wall_s": round(wall, 2), "paper_scale_report_bytes": (target / "report.html").stat().st_size,
+            "paper_scale_pairs_file_bytes": (target / "feedback" / "pairs.jsonl").stat().st_size}
 
 
 if __name__ == "__main__":

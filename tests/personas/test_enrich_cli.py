@@ -147,6 +147,9 @@ def test_sample_with_enrich_and_judge(cli, stub, mirror, tmp_path):
         assert p.fields["age"].provenance == "census" and p.source.year == 2018
     report = json.loads((out / "enrich_report.json").read_text())
     assert report["judge"]["judged"] == 4 and report["rules"]["checked"] >= 4
+    manifest = json.loads((out / "personas_manifest.json").read_text())
+    assert manifest["seed"] == 2 and manifest["enrich"]["judge_model"] == "openai/judge"  # sample keys kept
+    assert json.loads(r.stdout)["report"]["enrich"]["written"] == 4
     s = cli("personas", "stats", out, "--json")
     sources = {x["source"] for x in json.loads(s.stdout)["rejections"]}
     assert sources == {"rules", "llm judge"}

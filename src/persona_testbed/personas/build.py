@@ -36,6 +36,15 @@ PERSON_COLUMNS: tuple[str, ...] = ("SERIALNO", "SPORDER", "STATE", "PWGTP", *MAT
                                    "ANC1P", "POBP", "PAOC", "RELSHIPP", "LANP")
 MEMBER_COLUMNS: tuple[str, ...] = ("AGEP", "SEX", "RELSHIPP", "LANX", "LANP")
 _DONORS: dict[str, pl.DataFrame] = {}
+_SOURCES: dict[tuple[str, str], Any] = {}
+
+
+def _cached_source(spec: str, data_dir: Path, opener: Any) -> Any:
+    """Open a donor source once per process (opening parses its dictionary and checks its files)."""
+    key = (spec, str(data_dir))
+    if key not in _SOURCES:
+        _SOURCES[key] = opener()
+    return _SOURCES[key]
 
 
 @dataclass
@@ -125,8 +134,10 @@ class MappingContext:
         from ..census.source import open_source
 
         if self.spec and not Path(self.spec).expanduser().is_dir():
-            return open_source(self.spec, None, data_dir=self.data_dir)
-        return open_source(None, None, data_dir=self.data_dir, path=self.source.directory)
+            return _cached_source(self.spec, self.data_dir,
+                                  lambda: open_source(self.spec, None, data_dir=self.data_dir))
+        return _cached_source(str(self.source.directory), self.data_dir,
+                              lambda: open_source(None, None, data_dir=self.data_dir, path=self.source.directory))
 
     def donors(self, src: Any, need: list[str], tag: str) -> pl.DataFrame:
         """Donor records of ``src``: states whose file has every ``need`` column (cached on disk)."""
@@ -159,7 +170,7 @@ class MappingContext:
         from ..census.source import open_source
 
         try:
-            return open_source("acs2018", None, data_dir=self.data_dir)
+            return _cached_source("acs2018", self.data_dir, lambda: open_source("acs2018", None, data_dir=self.data_dir))
         except UserError:
             return None
 

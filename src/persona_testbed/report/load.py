@@ -34,6 +34,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+DETAIL_CHARS = 400  # provenance details shown on hover; long ones are cut (the JSONL file has them all)
+
+
 def _json(path: Path) -> Any | None:
     if not path.is_file():
         return None
@@ -44,13 +47,27 @@ def _json(path: Path) -> Any | None:
 
 
 def _jsonl(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    """Up to ``limit`` records (evenly spread over the file) and the total count."""
+    """Up to ``limit`` records (evenly spread over the file) and the total count.
+
+    Two passes: count the records, then parse only the chosen lines (a paper-scale pairs file has
+    hundreds of thousands of lines; the report shows a few hundred).
+    """
     if not path.is_file():
         return [], 0
+    with path.open("rb") as fh:
+        total = sum(1 for line in fh if line.strip())
+    chosen: set[int] | None = None
+    if limit is not None and total > limit:
+        step = total / limit
+        chosen = {int(i * step) for i in range(limit)}
     rows: list[dict[str, Any]] = []
+    k = -1
     with path.open(encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
+                continue
+            k += 1
+            if chosen is not None and k not in chosen:
                 continue
             try:
                 obj = json.loads(line)
@@ -58,10 +75,6 @@ def _jsonl(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], 
                 raise UserError(f"{path}:{lineno}: not valid JSON") from None
             if isinstance(obj, dict):
                 rows.append(obj)
-    total = len(rows)
-    if limit is not None and total > limit:
-        step = total / limit
-        rows = [rows[int(i * step)] for i in range(limit)]
     return rows, total
 
 
@@ -87,9 +100,10 @@ def _persona_rows(path: Path | None, limit: int) -> tuple[list[dict[str, Any]], 
         rows = []
         for name, fv in fields.items():
             if isinstance(fv, dict):
+                detail = json.dumps(fv.get("detail") or {}, ensure_ascii=False, sort_keys=True)
                 rows.append({"name": name, "value": str(fv.get("value", "")),
                              "provenance": str(fv.get("provenance", "")),
-                             "detail": json.dumps(fv.get("detail") or {}, ensure_ascii=False, sort_keys=True)})
+                             "detail": detail if len(detail) <= DETAIL_CHARS else detail[: DETAIL_CHARS - 1] + "…"})
         src = obj.get("source") or {}
         out.append({"id": str(obj.get("id", "")), "source": src, "fields": rows,
                     "provenances": sorted({r["provenance"] for r in rows}),
