@@ -23,9 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and this child's peak RSS (MiB) of one CLI invocation (a fresh process)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB, max over finished children) and CPU seconds of one CLI invocation."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "persona_testbed", *args], env=env, capture_output=True,
                           text=True)
@@ -33,8 +33,13 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"persona-testbed {' '.join(args)} failed with exit code {proc.returncode}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, max over finished children
-    return wall, max(peak, before) / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, after.ru_maxrss / 1024, cpu
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,9 +65,11 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ)
     env.setdefault("PERSONA_TESTBED_HOME", str(work / "home"))
 
-    first_s, first_rss = _run(["run", str(cfg_path), "--out", str(out), "--quiet"], env)
-    rerun_s, _ = _run(["run", "--resume", str(out), "--quiet"], env)
-    report_s, _ = _run(["report", str(out), "--out", str(work / "report.html")], env)
+    load_before = _load()
+    first_s, first_rss, first_cpu = _run(["run", str(cfg_path), "--out", str(out), "--quiet"], env)
+    load_after = _load()
+    rerun_s, _, _ = _run(["run", "--resume", str(out), "--quiet"], env)
+    report_s, _, _ = _run(["report", str(out), "--out", str(work / "report.html")], env)
     manifest = json.loads((out / "manifest.json").read_text())
     status = json.loads(subprocess.run([sys.executable, "-m", "persona_testbed", "status", str(out), "--json"],
                                        env=env, capture_output=True, text=True, check=True).stdout)
@@ -73,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         "cpus": os.cpu_count(),
         "quickstart_wall_s": round(first_s, 1),
         "quickstart_peak_rss_mib": round(first_rss, 1),
+        "quickstart_cpu_s": round(first_cpu, 1),
+        "load_average_1min_before_after": [load_before, load_after],
         "rerun_all_cached_wall_s": round(rerun_s, 2),
         "report_command_wall_s": round(report_s, 2),
         "report_render_s": render.get("render_s"),
@@ -101,7 +110,7 @@ def paper_scale_report(run: Path, target: Path, env: dict[str, str]) -> dict[str
         for i in range(1586 * 200):
             q = dict(pairs[i % len(pairs)], id=f"pair-{i:07d}", persona_id=f"p-{i // 200:06d}")
             fh.write(json.dumps(q) + "\n")
-    wall, rss = _run(["report", str(target), "--out", str(target / "report.html")], env)
+    wall, _, _ = _run(["report", str(target), "--out", str(target / "report.html")], env)
     return {"paper_scale_report_wall_s": round(wall, 2), "paper_scale_report_bytes": (target / "report.html").stat().st_size,
             "paper_scale_pairs_file_bytes": (target / "feedback" / "pairs.jsonl").stat().st_size}
 

@@ -122,6 +122,7 @@ def test_persona_file_missing_a_field_exit_2(cli, tmp_path):
 def test_unknown_model_exit_2(cli, persona_dir, tmp_path):
     r = cli("personas", "enrich", "--model", "nonsense", persona_dir, tmp_path / "out")
     assert r.exit_code == 2 and "unknown model string 'nonsense'" in r.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_sample_kwargs_from_report(tmp_path):

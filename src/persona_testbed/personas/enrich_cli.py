@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
@@ -25,7 +26,6 @@ from .io import JSONL_NAME, MANIFEST_NAME, read_personas, resolve_personas_path,
 from .record import PERSONA_FIELDS, Persona
 
 REPORT_NAME = "enrich_report.json"
-CALLS_DB = "calls.db"
 RESAMPLE_STAGE = "personas.resample"
 # Sampler reports (``personas sample`` / the run pipeline): rule rejections and sampling options.
 SAMPLE_REPORT_NAMES = ("personas_report.json", "sample_report.json")
@@ -49,8 +49,11 @@ def census_resampler(seed: int, **sample_kwargs: Any) -> ResampleFn:
     """
     from .sample import sample_personas
 
+    lock = threading.Lock()  # one census draw at a time (the sampler's caches are shared)
+
     def resample(original: Persona, attempt: int) -> Persona:
-        result = sample_personas(1, derive_int(seed, RESAMPLE_STAGE, original.id, attempt), **sample_kwargs)
+        with lock:
+            result = sample_personas(1, derive_int(seed, RESAMPLE_STAGE, original.id, attempt), **sample_kwargs)
         return result.personas[0]
 
     async def resample_async(original: Persona, attempt: int) -> Persona:
@@ -68,10 +71,13 @@ def run_enrichment(personas: list[Persona], out: Path, *, model: str, judge_mode
     Re-running with the same inputs replays finished calls from ``out/calls.db`` (resume). Raises
     ``UserError`` when no persona could be enriched (the report is still written).
     """
-    from ..llm import CallStore, LLMClient
+    from ..llm import CallStore, LLMClient, parse_model
 
     if not personas:
         raise UserError("no personas to enrich")
+    for m in (model, judge_model):  # a bad model string fails before OUT is created
+        if m is not None:
+            parse_model(m)
     run = RunDir(out)
     with run.locked():
         store = CallStore(run.calls_db)

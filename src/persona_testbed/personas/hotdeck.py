@@ -26,6 +26,24 @@ def cell_key(cols: list[str], bits: dict[str, int] | None = None) -> pl.Expr:
     return pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("_") for c in cols], separator="|")
 
 
+#: donor-side work reused across calls on the same (cached) donor frame: column ranges and cell indexes,
+#: keyed by id(donors) and holding the frame itself so a recycled id is never mistaken for it
+_DONOR_MEMO: dict[tuple, tuple[pl.DataFrame, object]] = {}
+_MEMO_MAX = 64
+
+
+def _memo(donors: pl.DataFrame, key: tuple, make):  # type: ignore[no-untyped-def]
+    full = (id(donors), *key)
+    hit = _DONOR_MEMO.get(full)
+    if hit is not None and hit[0] is donors:
+        return hit[1]
+    value = make()
+    if len(_DONOR_MEMO) >= _MEMO_MAX:
+        _DONOR_MEMO.pop(next(iter(_DONOR_MEMO)))
+    _DONOR_MEMO[full] = (donors, value)
+    return value
+
+
 def _packing(recipients: pl.DataFrame, donors: pl.DataFrame, cols: list[str]) -> dict[str, int] | None:
     """Bit widths for an exact integer packing of ``cols``, or None (non-integer or too wide)."""
     bits = {}
@@ -33,14 +51,50 @@ def _packing(recipients: pl.DataFrame, donors: pl.DataFrame, cols: list[str]) ->
         dt = donors.schema[c]
         if c not in recipients.columns or recipients.schema[c] != dt or not (dt.is_integer() or dt == pl.Boolean):
             return None
-        lo = min(x for x in (donors[c].cast(pl.Int64).min(), recipients[c].cast(pl.Int64).min(), 0)
-                 if x is not None)
-        hi = max(x for x in (donors[c].cast(pl.Int64).max(), recipients[c].cast(pl.Int64).max(), 0)
-                 if x is not None)
+        dlo, dhi = _memo(donors, ("range", c), lambda c=c: (donors[c].cast(pl.Int64).min(),
+                                                           donors[c].cast(pl.Int64).max()))
+        rs = recipients[c].cast(pl.Int64)
+        lo = min(x for x in (dlo, rs.min(), 0) if x is not None)
+        hi = max(x for x in (dhi, rs.max(), 0) if x is not None)
         if lo < 0:
             return None
-        bits[c] = int(hi + 2).bit_length()
+        # widths from the donors' range (stable across calls, so the donor index is reused) unless a
+        # recipient value needs more
+        bits[c] = max(int(max(dhi or 0, 0) + 2).bit_length(), int(hi + 2).bit_length())
     return bits if sum(bits.values()) <= 62 else None
+
+
+class _CellIndex:
+    """Donors of one cell definition sorted by (cell key, row) with cumulative weights and cell bounds."""
+
+    def __init__(self, donor_keys: pl.Series, donor_weights: np.ndarray):
+        donors = pl.DataFrame({"key": donor_keys, "w": np.asarray(donor_weights, dtype=np.float64),
+                               "row": np.arange(len(donor_keys))}).filter(pl.col("w") > 0)
+        donors = donors.sort(["key", "row"])
+        self.cum = donors["w"].cum_sum().to_numpy()
+        self.keys = donors["key"]
+        self.rows = donors["row"].to_numpy()
+        self.cells = (donors.with_columns(cum=pl.Series(self.cum))
+                      .group_by("key").agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum()))
+
+    def pick(self, recipient_keys: pl.Series, u: np.ndarray) -> np.ndarray:
+        out = np.full(len(recipient_keys), -1, dtype=np.int64)
+        if len(self.cum) == 0:
+            return out
+        rec = pl.DataFrame({"key": recipient_keys.cast(self.keys.dtype), "i": np.arange(len(recipient_keys))}).join(
+            self.cells, on="key", how="left").sort("i")
+        start = rec["start"].to_numpy()
+        total = rec["total"].to_numpy()
+        found = ~np.isnan(start.astype(np.float64))
+        if found.any():
+            target = start[found] + np.asarray(u, dtype=np.float64)[found] * total[found]
+            pos = np.clip(np.searchsorted(self.cum, target, side="right"), 0, len(self.cum) - 1)
+            # float round-off at a cell's upper edge: step back into the cell
+            rk = rec["key"].to_numpy()[found]
+            bad = self.keys.gather(pos).to_numpy() != rk
+            pos[bad] = np.searchsorted(self.cum, target[bad], side="left")
+            out[found] = self.rows[pos]
+        return out
 
 
 def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series,
@@ -91,8 +145,11 @@ def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: li
             break
         bits = _packing(recipients, donors, cols)
         rkeys = recipients[todo].select(cell_key(cols, bits).alias("k"))["k"]
-        dkeys = donors.select(cell_key(cols, bits).alias("k"))["k"]
-        got = pick_by_cell(rkeys, u[todo], dkeys, weights)
+        bits_key = tuple(sorted(bits.items())) if bits is not None else None
+        index = _memo(donors, ("cells", weight_col, tuple(cols), bits_key),
+                      lambda cols=cols, bits=bits: _CellIndex(donors.select(cell_key(cols, bits).alias("k"))["k"],
+                                                              weights))
+        got = index.pick(rkeys, u[todo])
         ok = got >= 0
         rows[todo[ok]] = got[ok]
         used[todo[ok]] = level

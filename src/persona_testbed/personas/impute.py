@@ -117,15 +117,24 @@ def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[st
     return Imputation(filled, recipient, list(missing_vars), detail, counts)
 
 
+_ANCESTRY_DONORS: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
+
+
 def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.ndarray,
                     donor_source: str) -> tuple[pl.DataFrame, dict[int, int]]:
     """Donor ``ANC1P`` code (and donor key, back-off level) for every row of ``df``.
 
     ``donors``: records of a source that has ``ANC1P`` (suppressed code 000 and blanks are not donors).
     """
-    don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000"))
+    hit = _ANCESTRY_DONORS.get(id(donors))
+    if hit is None or hit[0] is not donors:  # filtered once per (cached) donor frame: hot-deck indexes reuse it
+        don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000"))
+        don = don if "ab" in don.columns else match_columns(don)
+        if len(_ANCESTRY_DONORS) >= 8:
+            _ANCESTRY_DONORS.pop(next(iter(_ANCESTRY_DONORS)))
+        hit = _ANCESTRY_DONORS[id(donors)] = (donors, don)
+    don = hit[1]
     u = uniforms(seed, f"personas.ancestry.{donor_source}", keys, 1)[:, 0]
-    don = don if "ab" in don.columns else match_columns(don)
     rows, level = pick_with_backoff(match_columns(df), don, ANCESTRY_LEVELS, u, "PWGTP")
     if (rows < 0).any():
         raise ValueError("ancestry imputation: empty donor pool")
