@@ -16,7 +16,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,inspect]'
 
 demo: install
 	$(BIN)/persona-testbed data fetch all $(if $(MIRROR),--mirror $(MIRROR),)
