@@ -158,3 +158,17 @@ def test_resampling_keeps_quota_strata(mirror, shared_home, monkeypatch):
     bands = [sum(1 for a in ages if lo <= a <= hi) for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54),
                                                                   (55, 64), (65, 200))]
     assert bands == [1] * 6 and not {p.id for p in res.personas} & seen
+
+
+def test_sample_design_option(run, cli, tmp_path):
+    bad = cli("personas", "sample", "--n", "5", "--out", tmp_path / "x", "--design", "cluster")
+    assert bad.exit_code == 2 and "--design" in bad.stderr and not (tmp_path / "x" / "personas.jsonl").exists()
+    a, b = tmp_path / "sys", tmp_path / "ind"
+    assert run("personas", "sample", "--n", "12", "--seed", "3", "--out", a, "--states", "DE").exit_code == 0
+    r = run("personas", "sample", "--n", "12", "--seed", "3", "--out", b, "--states", "DE", "--design", "independent")
+    assert r.exit_code == 0, r.stderr
+    rep_a = json.loads((a / "personas_report.json").read_text())
+    rep_b = json.loads((b / "personas_report.json").read_text())
+    assert rep_a["design"] == "systematic" and rep_b["design"] == "independent"
+    ids = lambda d: [p.source.serialno for p in read_personas(d / "personas.parquet")]  # noqa: E731
+    assert ids(a) != ids(b)

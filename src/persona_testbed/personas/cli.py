@@ -41,6 +41,7 @@ def sample_cmd(
     quota_by: Optional[str] = typer.Option(None, "--quota-by", help="Equal counts per STATE or age_band."),
     rake: Optional[str] = typer.Option(None, "--rake", help="Rake weights to published targets first (acs2018-us, acs2024-s0101 or a targets file)."),
     replace: bool = typer.Option(True, "--replace/--no-replace", help="Draw with replacement (default)."),
+    design: str = typer.Option("systematic", "--design", help="Draw design with replacement: systematic (balanced PPS, default) or independent (iid PPS draws)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     enrich: bool = typer.Option(False, "--enrich", help="Then write the open-ended fields with an LLM (see personas enrich)."),
@@ -55,10 +56,12 @@ def sample_cmd(
         raise UserError(f"--n must be a positive integer, got {n}")
     if quota_by is not None and quota_by not in ("STATE", "age_band") and not quota_by.isupper():
         raise UserError(f"--quota-by {quota_by!r}: use STATE, age_band or a PUMS column name")
+    if design not in ("systematic", "independent"):
+        raise UserError(f"--design {design!r}: use systematic or independent")
     with console.status("sampling personas..."):
         result = sample_personas(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
                                  max_age=max_age, quota_by=quota_by, rake=rake, replace=replace,
-                                 data_dir=data_dir)
+                                 data_dir=data_dir, design=design)
     report = dict(result.report)
     paths = write_personas(result.personas, out, extra_manifest={"seed": seed, "source": report.get("source"),
                                                                   "source_checksum": report.get("source_checksum")})
@@ -69,7 +72,8 @@ def sample_cmd(
         report["enrich"] = enrich_sampled(result.personas, out, model=model, judge_model=judge_model, seed=seed,
                                           rules=report.get("rules"), progress=not as_json, sample_kwargs=dict(
                                               source=source, states=states, adults_only=adults_only, min_age=min_age,
-                                              max_age=max_age, rake=rake, replace=replace, data_dir=data_dir))
+                                              max_age=max_age, rake=rake, replace=replace, data_dir=data_dir,
+                                              design=design))
     if as_json:
         emit({"out": str(out), "files": {k: str(v) for k, v in paths.items()}, "report": report}, True)
         return

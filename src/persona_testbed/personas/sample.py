@@ -48,24 +48,27 @@ def _rake_weights(src: Any, rake: Any, columns: list[str], data_dir: Any) -> tup
 
 
 def _draw(src: Any, n: int, seed: int, *, replace: bool, filters: Any, quota_by: Any, columns: list[str],
-          raked: pl.DataFrame | None) -> pl.DataFrame:
+          raked: pl.DataFrame | None, design: str = "systematic") -> pl.DataFrame:
     from ..census.sampling import sample_persons
 
     if raked is not None:
         return sample_persons(raked, n, seed, replace=replace, filters=filters, quota_by=quota_by,
-                              columns=columns, year=src.year)
-    return sample_persons(src, n, seed, replace=replace, filters=filters, quota_by=quota_by, columns=columns)
+                              columns=columns, year=src.year, design=design)
+    return sample_persons(src, n, seed, replace=replace, filters=filters, quota_by=quota_by, columns=columns,
+                          design=design)
 
 
 def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: str | Sequence[str] | None = None,
                     adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
                     quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
-                    data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS) -> SampleResult:
+                    data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS,
+                    design: str = "systematic") -> SampleResult:
     """Draw ``n`` census-grounded personas (seeded) with the paper's 33 fields and provenance.
 
     Records are drawn with probability proportional to PWGTP (or raked weights with ``rake``), mapped,
     and checked against the consistency rules; a persona that breaks a rule is replaced by a fresh draw
-    (up to ``max_attempts`` rounds). ``report`` counts rejections per rule, imputation / survey back-off
+    (up to ``max_attempts`` rounds). ``design``: ``"systematic"`` (balanced PPS, default) or
+    ``"independent"`` (iid PPS draws), see :func:`persona_testbed.census.sample_persons`. ``report`` counts rejections per rule, imputation / survey back-off
     levels, undecodable codes and the source checksums.
     """
     from ..census.sampling import Filters
@@ -81,7 +84,8 @@ def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: s
     if rake:
         raked, rake_report = _rake_weights(src, rake, columns, data_dir)
     stats = MapStats()
-    draws = _draw(src, n, seed, replace=replace, filters=filters, quota_by=quota_by, columns=columns, raked=raked)
+    draws = _draw(src, n, seed, replace=replace, filters=filters, quota_by=quota_by, columns=columns, raked=raked,
+                  design=design)
     personas = frame_to_personas(map_frame(draws, ctx, stats))
 
     rejections = {name: 0 for name in RULE_NAMES}
@@ -107,7 +111,7 @@ def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: s
             fresh = _redraw_in_strata(src, draws, bad, attempt, n, seed, replace, filters, quota_by, columns, raked)
         else:
             fresh = _draw(src, k, derive_int(seed, "personas.resample", attempt), replace=replace,
-                          filters=filters, quota_by=None, columns=columns, raked=raked)
+                          filters=filters, quota_by=None, columns=columns, raked=raked, design=design)
             fresh = fresh.with_columns(_draw=pl.Series([attempt * n + i for i, _ in bad], dtype=pl.Int64))
         new = frame_to_personas(map_frame(fresh, ctx, stats))
         for (i, _), p in zip(bad, new):
@@ -120,6 +124,7 @@ def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: s
     report = {
         "n": len(personas), "seed": seed, "source": src.name, "year": src.year, "states": src.states,
         "filters": filters.describe(), "quota_by": quota_by, "replace": replace,
+        "design": design if replace else "without replacement (Efraimidis-Spirakis)",
         "source_checksum": src.checksum,
         "inputs": [{"path": i.path, "sha256": i.sha256} for i in src.inputs],
         "rules": {"checked": checked, "rejections": rejections,

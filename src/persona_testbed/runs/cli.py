@@ -1,0 +1,64 @@
+"""Top-level commands ``run`` (the whole pipeline from one config) and ``status`` (what a run holds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..output import console, emit
+
+
+def run_command(
+    config: Optional[Path] = typer.Argument(None, help="Run configuration (TOML), e.g. configs/quickstart.toml."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<name>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    retry_failed: Optional[Path] = typer.Option(
+        None, "--retry-failed", help="Re-run only the recorded failures of the run in this directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
+) -> None:
+    """Run census → personas (→ enrichment) → prompts → feedback → bench → report into one directory.
+
+    Stages whose artifacts are complete and whose inputs are unchanged are skipped; interrupted stages
+    resume from the run's call cache. The config is validated (every problem at once) before any work.
+    """
+    from .pipeline import prepare_run, run_pipeline
+    from .status import run_status
+
+    run, cfg, retry = prepare_run(config, out, resume, retry_failed)
+    run_pipeline(run, cfg, retry_failed=retry, quiet=quiet or as_json)
+    _print_status(run_status(run.path), as_json)
+
+
+def status_command(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `persona-testbed run`."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    failures: int = typer.Option(5, "--failures", help="Show up to this many recorded failures per stage."),
+) -> None:
+    """Show what a run has done, failed and still pending per stage, with calls, tokens and time."""
+    from .status import run_status
+
+    _print_status(run_status(run_dir), as_json, failures)
+
+
+def _print_status(doc: dict, as_json: bool, failures: int = 5) -> None:
+    if as_json:
+        emit(doc, True)
+        return
+    rows = [(s["stage"], s["status"], s["items"], s["ok"], s["failed"], s["calls"], s["tokens"],
+             s["duration_s"]) for s in doc["stages"]]
+    t = doc["totals"]
+    emit(doc, False, columns=("stage", "status", "items", "ok", "failed", "calls", "tokens", "time s"),
+         rows=rows, title=f"run {doc['name']} ({doc['status']}) — {doc['run']}")
+    console.print(f"calls {t['calls']} ({t['failed']} failed), tokens {t['prompt_tokens']} in / "
+                  f"{t['completion_tokens']} out, model time {t['model_s']} s, stage time {t['stage_s']} s, "
+                  f"failed items {t['failed_items']}", highlight=False)
+    for s in doc["stages"]:
+        if s.get("error"):
+            console.print(f"[red]{s['stage']}[/red]: {s['error']}", highlight=False)
+        for f in s["failures"][:failures]:
+            console.print(f"  {s['stage']} failed item {f['item']}: {f['reason']}", highlight=False, markup=False)
+        if len(s["failures"]) > failures:
+            console.print(f"  … {len(s['failures']) - failures} more (use --json)", highlight=False)
