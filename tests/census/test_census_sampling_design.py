@@ -117,3 +117,13 @@ def test_source_design_matches_frame_and_is_cached(pums2018, tmp_path):
         b = sample_persons(src.persons().collect(), 400, seed=9, year=src.year, design=design)
         assert a.select("SERIALNO", "SPORDER", "_state").equals(b.select("SERIALNO", "SPORDER", "_state"))
     assert list((settings.cache_dir() / "census").glob("design-rank-*.npy"))
+
+
+def test_systematic_without_sort_keys_samples_the_list_order():
+    # no DESIGN_KEYS column: systematic over the frame's own order, so a sorted column is balanced
+    n = 1024
+    df = pl.DataFrame({"SERIALNO": [str(i) for i in range(n)], "PWGTP": np.ones(n, dtype=np.int64),
+                       "grp": np.repeat(np.arange(8), n // 8)})
+    for s in range(5):
+        got = sample_persons(df, 64, seed=s)["grp"].value_counts()["count"].to_list()
+        assert got == [8] * 8

@@ -70,3 +70,15 @@ def test_many_column_cells_never_collide():
         don = pl.DataFrame({**{c: [big, 1] for c in cols}, "w": [1.0, 1.0]})
         rows, level = pick_with_backoff(rec, don, [cols, []], np.array([0.1, 0.1]), "w")
         assert level.tolist() == [1, 0] and rows[1] == 1
+
+
+def test_pick_with_backoff_recipient_codes_outside_donor_range():
+    # a recipient code above every donor's (or negative) matches no donor at that level and backs off,
+    # and the donor index built for one call is reused by the next (same donor frame)
+    don = pl.DataFrame({"x": [1, 2, 2], "y": [0, 1, 1], "w": [1.0, 1.0, 3.0]})
+    rec = pl.DataFrame({"x": [2, 9, 2], "y": [1, 1, 7]})
+    rows, level = pick_with_backoff(rec, don, [["x", "y"], ["y"], []], np.array([0.9, 0.1, 0.5]), "w")
+    assert rows.tolist()[0] == 2 and level.tolist() == [0, 1, 2]
+    assert rows[1] in (1, 2)
+    again, _ = pick_with_backoff(rec, don, [["x", "y"], ["y"], []], np.array([0.9, 0.1, 0.5]), "w")
+    assert again.tolist() == rows.tolist()

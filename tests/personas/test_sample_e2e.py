@@ -172,3 +172,19 @@ def test_sample_design_option(run, cli, tmp_path):
     assert rep_a["design"] == "systematic" and rep_b["design"] == "independent"
     ids = lambda d: [p.source.serialno for p in read_personas(d / "personas.parquet")]  # noqa: E731
     assert ids(a) != ids(b)
+
+
+def test_map_frame_chunking_does_not_change_the_result(mirror, shared_home, monkeypatch):
+    from persona_testbed.census import Filters, sample_persons
+    from persona_testbed.personas.build import MappingContext, MapStats, map_frame
+    from persona_testbed.personas.sample import _open
+
+    monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
+    src = _open("acs2024", "DE", mirror)
+    ctx = MappingContext(src, 4, mirror, "acs2024")
+    draws = sample_persons(src, 230, 4, filters=Filters(adults_only=True), columns=ctx.person_columns())
+    s1, s2 = MapStats(), MapStats()
+    whole = map_frame(draws, ctx, s1)
+    chunked = map_frame(draws, ctx, s2, chunk_rows=70)
+    assert whole.equals(chunked)
+    assert s1.as_dict() == s2.as_dict()

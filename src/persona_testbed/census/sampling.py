@@ -68,8 +68,8 @@ Design = Literal["systematic", "independent"]
 #: first (the fields with the most categories), then education and single years of age. Deeper nesting
 #: (income or age bands on top) made unsorted fields worse than iid draws (periodicity), so it stops here.
 DESIGN_KEYS: tuple[tuple[str, int | tuple[int, ...]], ...] = (("INDP", 100), ("OCCP", 100), ("SCHL", 1), ("AGEP", 1))
-DESIGN_CACHE_VERSION = 1
-_RANK_MEMO: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+DESIGN_CACHE_VERSION = 2
+_RANK_MEMO: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _KEYS_MEMO: dict[tuple, pl.DataFrame] = {}
 
 
@@ -200,13 +200,17 @@ def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: b
             raise UserError(f"weights has {weights.shape[0] if weights.ndim else 0} entries, but source "
                             f"{src.name} has {keys.height} person records")
         keys = keys.with_columns(pl.Series(weight, weights))
+    sorted_rows = None
     if replace and design == "systematic":
-        rank, spos = source_design_rank(src)
+        rank, spos, order = source_design_rank(src)
         keys = keys.with_columns(pl.Series("_rank", rank), pl.Series("_spos", spos))
+        if not filters.states:  # rows unfiltered: the cached sort order applies to the key rows as they are
+            sorted_rows = order
+
     if filters.states:
         keys = keys.filter(pl.col("_file").is_in([i for i, st in enumerate(state_of_file)
                                                    if st in filters.states]))
-    pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design)
+    pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design, sorted_rows)
 
     files = keys["_file"].to_numpy()[pos]
     rows = keys["_row"].to_numpy()[pos]
@@ -288,7 +292,8 @@ def _finish(out: pl.DataFrame, wanted: list[str], has_strata: bool) -> pl.DataFr
 
 # ---- the draw ---------------------------------------------------------------------------------------
 def design_rank_expr(present: list[str]) -> pl.Expr:
-    """Dense rank of the records on :data:`DESIGN_KEYS` (those in ``present``; nulls last), as ``_rank``.
+    """Dense rank of the records on :data:`DESIGN_KEYS` (those in ``present``; nulls last), as ``_rank``;
+    without any of them, the row number (the list order).
 
     Codes are read as integers (``"0170"`` -> 170, non-numeric -> null) and divided by the key's divisor.
     """
@@ -300,14 +305,14 @@ def design_rank_expr(present: list[str]) -> pl.Expr:
         banded = (code // band if isinstance(band, int) else
                   pl.sum_horizontal([(code >= b).cast(pl.Int64) for b in band]))
         parts.append(pl.when(code.is_null()).then(1 << 40).otherwise(banded).alias(c))
-    if not parts:
-        return pl.lit(0, dtype=pl.Int64).alias("_rank")
+    if not parts:  # no sort key: the records' own order (systematic sampling of the list)
+        return pl.int_range(pl.len(), dtype=pl.Int64).alias("_rank")
     return pl.struct(parts).rank("dense").cast(pl.Int64).alias("_rank")
 
 
-def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`design_rank_expr` for every person record of ``src`` (rows of ``src.persons()``) and each
-    record's position in the stable sort by it; computed once per source, cached under
+def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`design_rank_expr` for every person record of ``src`` (rows of ``src.persons()``), each
+    record's position in the stable sort by it, and the sorted order; computed once per source, cached under
     ``<home>/cache/census`` keyed by the source checksum (and in memory for the process)."""
     present = [c for c, _ in DESIGN_KEYS if c in set(src.available_columns())]
     key = content_hash({"v": DESIGN_CACHE_VERSION, "src": src.checksum, "keys": DESIGN_KEYS,
@@ -323,11 +328,12 @@ def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray]:
             rank = None  # unreadable cache entry: recompute and overwrite
     if rank is None:
         rank = _compute_source_rank(src, present, path)
+    order = np.argsort(rank, kind="stable")
     spos = np.empty(len(rank), dtype=np.int32)
-    spos[np.argsort(rank, kind="stable")] = np.arange(len(rank), dtype=np.int32)
+    spos[order] = np.arange(len(rank), dtype=np.int32)
     _RANK_MEMO.clear()
-    _RANK_MEMO[str(path)] = (rank, spos)
-    return rank, spos
+    _RANK_MEMO[str(path)] = (rank, spos, order)
+    return rank, spos, order
 
 
 def _compute_source_rank(src: CensusSource, present: list[str], path) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -336,7 +342,7 @@ def _compute_source_rank(src: CensusSource, present: list[str], path) -> np.ndar
         parts = pl.collect_all([lf.select(present) for _info, lf in frames])
         rank = pl.concat(parts, how="vertical").select(design_rank_expr(present))["_rank"].to_numpy()
     else:
-        rank = np.zeros(sum(src.row_count(s) for s in src.states), dtype=np.int64)
+        rank = np.arange(sum(src.row_count(s) for s in src.states), dtype=np.int64)
     rank = rank.astype(np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -358,7 +364,8 @@ def van_der_corput(m: int) -> np.ndarray:
 
 
 def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, filters: Filters,
-          quota_keys: list[str], design: str = "independent") -> tuple[np.ndarray, np.ndarray | None]:
+          quota_keys: list[str], design: str = "independent",
+          sorted_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Positions (into ``keys``) of the ``n`` draws in draw order, and each draw's stratum label."""
     if keys.height == 0:
         raise UserError(f"zero person records after filters ({filters.describe()})")
@@ -371,7 +378,7 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
     systematic = replace and design == "systematic"
     rank = keys["_rank"].to_numpy() if systematic and "_rank" in keys.columns else None
     if systematic and rank is None:
-        rank = np.zeros(keys.height, dtype=np.int64)
+        rank = np.arange(keys.height, dtype=np.int64)
 
     spos = keys["_spos"].to_numpy() if systematic and "_spos" in keys.columns else None
 
@@ -387,6 +394,9 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
         return idx[_draw_weighted(w[idx], m, replace, g, where)]
 
     if not quota_keys:
+        if systematic and sorted_rows is not None and len(sorted_rows) == keys.height:
+            sel = sorted_rows[mask[sorted_rows]]  # eligible rows in sort order, without sorting
+            return sel[_draw_systematic(w[sel], rank[sel], n, rng(seed, STAGE, "all"))], None
         idx = np.flatnonzero(mask)
         return pick(idx, n, rng(seed, STAGE, "all"), "all"), None
 

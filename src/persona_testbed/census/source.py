@@ -187,6 +187,23 @@ def _normalise_expr(name: str, dtype: pl.DataType | None, dictionary: PumsDictio
     return out.otherwise(text).alias(name)
 
 
+_SERIAL_MEMO: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+_SERIAL_RE = r"^(\d{4})(HU|GQ)(\d{7})$"
+
+
+def _encode_serials(serials: pl.Series) -> np.ndarray | None:
+    """``YYYY(HU|GQ)NNNNNNN`` serial numbers as int64 (``(year * 2 + is_HU) * 10^7 + N``), or None when
+    one does not fit the pattern."""
+    s = serials.cast(pl.String).str.strip_chars()
+    parts = s.str.extract_groups(_SERIAL_RE)
+    year = parts.struct.field("1").cast(pl.Int64)
+    num = parts.struct.field("3").cast(pl.Int64)
+    if year.null_count() != s.null_count() or s.null_count():
+        return None
+    hu = (parts.struct.field("2") == "HU").cast(pl.Int64)
+    return ((year * 2 + hu) * 10_000_000 + num).to_numpy()
+
+
 class CensusSource:
     """The person (and housing) files of one PUMS year. Build with :func:`open_source`."""
 
@@ -264,11 +281,70 @@ class CensusSource:
     def household_members(self, serialnos: list[str] | pl.Series,
                           columns: list[str] | None = None) -> pl.DataFrame:
         """All person records sharing one of ``serialnos`` (sorted by SERIALNO, SPORDER)."""
-        wanted = pl.Series("s", list(serialnos), dtype=pl.String).unique()
         cols = columns or self.available_columns()
         cols = ["SERIALNO", "SPORDER"] + [c for c in cols if c not in ("SERIALNO", "SPORDER")]
-        return (self.persons(cols).filter(pl.col("SERIALNO").is_in(wanted.implode()))
-                .sort(["SERIALNO", "SPORDER"]).collect())
+        return self.records_for_serials(serialnos, cols).sort(["SERIALNO", "SPORDER"])
+
+    def records_for_serials(self, serialnos: list[str] | pl.Series, columns: list[str],
+                            kind: str = "person") -> pl.DataFrame:
+        """Records (``kind`` person or housing) whose SERIALNO is one of ``serialnos``, in file order.
+
+        Uses the serial index (:meth:`serial_index`) to read only the matching rows of each file.
+        """
+        wanted = pl.Series("s", list(serialnos), dtype=pl.String).unique()
+        index = self.serial_index(kind)
+        files = self._persons if kind == "person" else self._housing
+        if index is None:
+            return self._frame(files, columns, kind).filter(pl.col("SERIALNO").is_in(wanted.implode())).collect()
+        codes, offsets = index
+        want = _encode_serials(wanted)
+        if want is None:  # a serial outside the encodable pattern cannot be in an encodable source
+            want = np.zeros(0, dtype=np.int64)
+        hit = np.flatnonzero(np.isin(codes, want))
+        file_of = np.searchsorted(offsets, hit, side="right") - 1
+        rows = {int(f): hit[file_of == f] - offsets[f] for f in np.unique(file_of)}
+        dtypes = self._out_dtypes(files, columns, kind)
+        if not rows:
+            return pl.DataFrame(schema=dtypes)
+        frames = [self._file_frame(files[f], list(dtypes), dtypes, rows=r).drop("_row") for f, r in rows.items()]
+        return pl.concat(pl.collect_all(frames), how="vertical")
+
+    def serial_index(self, kind: str = "person") -> tuple[np.ndarray, np.ndarray] | None:
+        """Every record's SERIALNO as an integer (files concatenated) and each file's first position, or
+        None when some SERIALNO does not fit the ``YYYY(HU|GQ)NNNNNNN`` pattern. Built once per source
+        and cached under ``<home>/cache/census`` (keyed by the source checksum) and in memory."""
+        files = self._persons if kind == "person" else self._housing
+        key = content_hash({"v": 1, "src": self.checksum, "kind": kind}, 24)
+        if key in _SERIAL_MEMO:
+            return _SERIAL_MEMO[key]
+        path = settings.cache_dir() / "census" / f"serials-{kind}-{key}.npz"
+        out = None
+        if path.exists():
+            try:
+                with np.load(path) as z:
+                    out = (z["codes"], z["offsets"]) if z["ok"] else None
+                    ok = True
+            except (OSError, ValueError, KeyError):
+                ok = False
+            if ok:
+                _SERIAL_MEMO[key] = out
+                return out
+        dtypes = self._out_dtypes(files, ["SERIALNO"], kind)
+        parts = pl.collect_all([self._file_frame(f, ["SERIALNO"], dtypes) for f in files])
+        encoded = [_encode_serials(df.to_series()) for df in parts]
+        if all(e is not None for e in encoded):
+            codes = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
+            offsets = np.cumsum([0] + [len(e) for e in encoded[:-1]]).astype(np.int64)
+            out = (codes, offsets)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                if out is None:
+                    np.savez(fh, ok=False)
+                else:
+                    np.savez(fh, ok=True, codes=out[0], offsets=out[1])
+        _SERIAL_MEMO[key] = out
+        return out
 
     def file_frames(self, columns: list[str], kind: str = "person",
                     rows: dict[int, "np.ndarray"] | None = None) -> list[tuple[InputFile, pl.LazyFrame]]:

@@ -192,14 +192,46 @@ def _pending(n: int, value: str, note: str) -> FieldColumn:
                             pl.DataFrame({"note": [note] * n}))
 
 
-def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None) -> pl.DataFrame:
+#: rows mapped at once by :func:`map_frame` (bounds the memory of the intermediate columns)
+MAP_CHUNK_ROWS = 100_000
+
+
+def _households(serials: pl.Series, src: Any) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """Housing records (HHT, HHL; None without housing files) and all members of the ``serials``."""
+    housing = None
+    if {"HHT", "HHL"} <= set(_housing_columns(src)):
+        housing = src.records_for_serials(serials, ["SERIALNO", "HHT", "HHL"], "housing").unique(
+            "SERIALNO", maintain_order=True)
+    have = set(src.available_columns())
+    members = src.household_members(serials, [c for c in MEMBER_COLUMNS if c in have])
+    return housing, members
+
+
+def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None,
+              chunk_rows: int = MAP_CHUNK_ROWS) -> pl.DataFrame:
     """Map drawn person records (``sample_persons`` output) to the 33 fields, vectorised.
 
     Returns one row per draw: ``_draw``, ``_year``, ``_state``, ``SERIALNO``, ``SPORDER``, ``_weight``,
     then per field ``v:<field>`` (value), ``p:<field>`` (provenance), ``d:<field>`` (detail JSON), then
-    ``t:<kind>`` tag lists.
+    ``t:<kind>`` tag lists. Large inputs are mapped ``chunk_rows`` at a time (household records read
+    once); every random choice is keyed by the draw, so the result does not depend on the chunking.
     """
     stats = stats if stats is not None else MapStats()
+    if draws.height <= chunk_rows:
+        return _map_chunk(draws, ctx, stats, None)
+    housing, members = _households(draws["SERIALNO"].unique(), ctx.source)
+    parts = []
+    for start in range(0, draws.height, chunk_rows):
+        chunk = draws.slice(start, chunk_rows)
+        serials = chunk.select(pl.col("SERIALNO").unique())
+        h = None if housing is None else housing.join(serials, on="SERIALNO", how="semi")
+        m = members.join(serials, on="SERIALNO", how="semi", maintain_order="left")
+        parts.append(_map_chunk(chunk, ctx, stats, (h, m)))
+    return pl.concat(parts, how="vertical_relaxed", rechunk=False)
+
+
+def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
+               households: tuple[pl.DataFrame | None, pl.DataFrame] | None) -> pl.DataFrame:
     n = draws.height
     src = ctx.source
     df = draws.with_row_index("_row").with_columns(pl.col("_state").cast(pl.Utf8))
@@ -208,11 +240,8 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
             df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(c))
     keys = item_keys(df)
 
-    serials = df["SERIALNO"].unique()
-    housing = None
-    if {"HHT", "HHL"} <= set(_housing_columns(src)):
-        housing = src.housing(["SERIALNO", "HHT", "HHL"]).filter(
-            pl.col("SERIALNO").is_in(serials.implode())).collect().unique("SERIALNO")
+    housing, members = households if households is not None else _households(df["SERIALNO"].unique(), src)
+    if housing is not None:
         df = df.join(housing.select("SERIALNO", "HHL"), on="SERIALNO", how="left").sort("_row")
 
     # 1. impute variables a record's file lacks, jointly from one donor of a richer state
@@ -265,9 +294,6 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
             stats.ancestry = "pending (no ANC1P donor source)"
 
     # 4. household fields: housing record, else members of the same SERIALNO
-    have = set(src.available_columns())
-    mcols = [c for c in MEMBER_COLUMNS if c in have]
-    members = src.household_members(serials, mcols)
     cols.update(household_fields(df, members, housing, src.dictionary, ctx.year, stats.decode))
 
     # 5. survey fields from matching GSS respondents

@@ -45,7 +45,9 @@ def _memo(donors: pl.DataFrame, key: tuple, make):  # type: ignore[no-untyped-de
 
 
 def _packing(recipients: pl.DataFrame, donors: pl.DataFrame, cols: list[str]) -> dict[str, int] | None:
-    """Bit widths for an exact integer packing of ``cols``, or None (non-integer or too wide)."""
+    """Bit widths for an exact integer packing of ``cols`` (from the donors' value range, so the donor
+    index is built once per donor frame), or None (non-integer, negative or too wide). Recipient values
+    outside the donors' range match no donor (see :func:`_recipient_keys`)."""
     bits = {}
     for c in cols:
         dt = donors.schema[c]
@@ -53,15 +55,20 @@ def _packing(recipients: pl.DataFrame, donors: pl.DataFrame, cols: list[str]) ->
             return None
         dlo, dhi = _memo(donors, ("range", c), lambda c=c: (donors[c].cast(pl.Int64).min(),
                                                            donors[c].cast(pl.Int64).max()))
-        rs = recipients[c].cast(pl.Int64)
-        lo = min(x for x in (dlo, rs.min(), 0) if x is not None)
-        hi = max(x for x in (dhi, rs.max(), 0) if x is not None)
-        if lo < 0:
+        if dlo is not None and dlo < 0:
             return None
-        # widths from the donors' range (stable across calls, so the donor index is reused) unless a
-        # recipient value needs more
-        bits[c] = max(int(max(dhi or 0, 0) + 2).bit_length(), int(hi + 2).bit_length())
+        bits[c] = int(max(dhi or 0, 0) + 2).bit_length()
     return bits if sum(bits.values()) <= 62 else None
+
+
+def _recipient_keys(recipients: pl.DataFrame, cols: list[str], bits: dict[str, int] | None) -> pl.Series:
+    """Recipients' cell keys; with a packing, null where a value lies outside the donors' range."""
+    key = cell_key(cols, bits)
+    if bits:
+        oob = pl.any_horizontal([(pl.col(c).cast(pl.Int64) < 0) | (pl.col(c).cast(pl.Int64) + 2 >= (1 << bits[c]))
+                                 for c in cols])
+        key = pl.when(oob).then(None).otherwise(key)
+    return recipients.select(key.alias("k"))["k"]
 
 
 class _CellIndex:
@@ -144,7 +151,7 @@ def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: li
         if len(todo) == 0:
             break
         bits = _packing(recipients, donors, cols)
-        rkeys = recipients[todo].select(cell_key(cols, bits).alias("k"))["k"]
+        rkeys = _recipient_keys(recipients[todo], cols, bits)
         bits_key = tuple(sorted(bits.items())) if bits is not None else None
         index = _memo(donors, ("cells", weight_col, tuple(cols), bits_key),
                       lambda cols=cols, bits=bits: _CellIndex(donors.select(cell_key(cols, bits).alias("k"))["k"],
