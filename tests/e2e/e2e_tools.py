@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 QUESTIONS = [
     "Should the government raise taxes on the very rich?",
     "Is it ever right to break the law to protest?",
@@ -147,3 +149,26 @@ enabled = true
     cfg = tmp / f"{name}.toml"
     cfg.write_text(text, encoding="utf-8")
     return cfg
+
+
+# -- fixtures (imported by the test modules; no conftest.py here, so no module-name clash) -------------
+
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory) -> Path:
+    """One PERSONA_TESTBED_HOME for the e2e tests: the decoded census cache is built once."""
+    return tmp_path_factory.mktemp("e2e-home")
+
+
+@pytest.fixture
+def e2e_env(shared_home, monkeypatch) -> Path:
+    monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-4242-do-not-leak")
+    return shared_home
+
+
+@pytest.fixture
+def stub():
+    from persona_testbed.llm.stub_server import StubServer
+
+    with StubServer(responder=schema_responder, seed=11) as srv:
+        yield srv

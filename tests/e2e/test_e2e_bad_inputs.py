@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_tools import find_mirror, stub_config
+from e2e_tools import find_mirror, stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
 
 WY_ZIP = "census/acs/2018/1-Year/csv_pwy.zip"
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from e2e_tools import schema_responder, stub_config
+from e2e_tools import schema_responder, stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
 
 from persona_testbed.llm.stub_server import StubServer
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from e2e_tools import stub_config
+from e2e_tools import stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.embedded
 

@@ -8,7 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from e2e_tools import schema_responder, stub_config
+from e2e_tools import schema_responder, stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
 
 from persona_testbed.llm.stub_server import StubServer
 

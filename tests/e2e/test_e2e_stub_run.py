@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 
-from e2e_tools import stub_config
+from e2e_tools import stub_config, e2e_env, shared_home, stub  # noqa: F401 (fixtures)
 
 SECRET = "sk-test-SECRET-4242-do-not-leak"
 

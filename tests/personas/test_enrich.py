@@ -130,8 +130,8 @@ def test_blank_values_are_rejected_by_schema():
 
 def test_resume_replays_from_call_cache(tmp_path):
     personas = [procedural_persona(f"p-{i}", f"S{i}", ancestry=f"A{i}") for i in range(3)]
-    first = run(enrich_personas(personas, mock_client(store=CallStore(tmp_path / "calls.db")), seed=1,
-                                progress=False))
+    with CallStore(tmp_path / "calls.db") as store:  # closing commits the write-behind queue
+        first = run(enrich_personas(personas, mock_client(store=store), seed=1, progress=False))
     backend = MockBackend([])  # would fail every call: everything must come from the cache
     second = run(enrich_personas(personas, LLMClient(backend=backend, store=CallStore(tmp_path / "calls.db")),
                                  seed=1, progress=False))

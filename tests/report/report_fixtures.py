@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from factories import make_persona
 
 EVIL = "<script>window.__pwned = 1; document.title = 'PWNED'</script>"
@@ -88,3 +90,9 @@ def write_synthetic_run(root: Path, *, evil: bool = True, stages: tuple[str, ...
         }))
     return root
 
+
+
+@pytest.fixture
+def synthetic_run(tmp_path) -> Path:
+    """A synthetic run directory with every artifact (import this fixture into a test module)."""
+    return write_synthetic_run(tmp_path / "run")

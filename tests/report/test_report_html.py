@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from report_fixtures import EVIL, write_synthetic_run
+from report_fixtures import EVIL, synthetic_run, write_synthetic_run  # noqa: F401 (fixture)
 
 from persona_testbed.report.build import render_report, write_report
 

@@ -93,7 +93,10 @@ def run_enrichment(personas: list[Persona], out: Path, *, model: str, judge_mode
                 if judge is not None:
                     await judge.aclose()
 
-        result = asyncio.run(go())
+        try:
+            result = asyncio.run(go())
+        finally:
+            store.close()  # the call log is write-behind: commit every row before the lock is released
         report = {**result.report, **(extra_report or {})}
         if result.personas:
             kept = {k: v for k, v in (_load_json(out / MANIFEST_NAME) or {}).items()

@@ -77,7 +77,7 @@ class _CellIndex:
     def __init__(self, donor_keys: pl.Series, donor_weights: np.ndarray):
         donors = pl.DataFrame({"key": donor_keys, "w": np.asarray(donor_weights, dtype=np.float64),
                                "row": np.arange(len(donor_keys))}).filter(pl.col("w") > 0)
-        donors = donors.sort(["key", "row"])
+        donors = donors.sort("key", maintain_order=True)  # stable: rows stay ascending inside a cell
         self.cum = donors["w"].cum_sum().to_numpy()
         self.keys = donors["key"]
         self.rows = donors["row"].to_numpy()
