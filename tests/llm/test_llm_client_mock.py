@@ -163,3 +163,19 @@ def test_mock_model_string_echoes():
     r = c.chat_sync(MSG)
     assert r.model == "mock" and r.text == "mock: hello"
     c.close()
+
+
+def test_structured_reply_with_raw_newline_in_string_is_accepted():
+    """llama.cpp's grammar can put a raw newline inside a JSON string; it is valid in meaning, so accept it."""
+    from pydantic import BaseModel
+
+    from persona_testbed.llm.structured import validate
+
+    class Reply(BaseModel):
+        answer: str
+
+    parsed, error = validate(Reply, '{"answer": "line one\nline two"}')
+    assert error is None
+    assert parsed == {"answer": "line one\nline two"}
+    parsed, error = validate(Reply, '{"answer": 3')
+    assert parsed is None and error

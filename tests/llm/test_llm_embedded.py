@@ -35,6 +35,16 @@ def test_same_seed_same_text_and_sample_index_varies(emb):
     assert len(texts | {a.text}) > 1
 
 
+def test_same_request_same_text_whatever_came_before(emb):
+    """llama.cpp's prefix reuse must not leak the previous prompt into a seeded request."""
+    p = ChatParams(temperature=0.9, max_tokens=12, seed=11)
+    other = [{"role": "user", "content": "What is the capital of France? Answer in one word please."}]
+    first = emb.chat_sync(Q, params=p)
+    emb.chat_sync(other, params=p)
+    again = emb.chat_sync(Q, params=p)
+    assert first.ok and again.ok and first.text == again.text and not again.cached
+
+
 def test_structured_output_validates(emb, tmp_path):
     class Answer(BaseModel):
         city: str

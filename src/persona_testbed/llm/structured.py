@@ -29,6 +29,22 @@ def _candidates(text: str) -> list[str]:
     return out
 
 
+def _lenient_validate(schema: type[BaseModel], text: str) -> dict[str, Any] | None:
+    """Accept raw control characters (newlines, tabs) inside JSON strings.
+
+    llama.cpp's JSON grammar lets a raw newline into a string; strict JSON forbids it, but the meaning is
+    unambiguous, so such replies are accepted rather than re-asked.
+    """
+    try:
+        obj = json.loads(text, strict=False)
+    except ValueError:
+        return None
+    try:
+        return schema.model_validate(obj).model_dump(mode="json")
+    except ValidationError:
+        return None
+
+
 def validate(schema: type[BaseModel], text: str) -> tuple[dict[str, Any] | None, str | None]:
     """``(model.model_dump(mode="json"), None)`` when ``text`` holds a valid object, else ``(None, reason)``.
 
@@ -39,6 +55,9 @@ def validate(schema: type[BaseModel], text: str) -> tuple[dict[str, Any] | None,
         try:
             return schema.model_validate_json(cand).model_dump(mode="json"), None
         except ValidationError as exc:
+            lenient = _lenient_validate(schema, cand)
+            if lenient is not None:
+                return lenient, None
             if first_error is None:
                 errs = exc.errors(include_url=False)
                 first_error = "; ".join(

@@ -125,6 +125,9 @@ class LlamaCppBackend:
         if structured is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": structured.schema}
         with lock:
+            # Forget the previous prompt's KV state: llama.cpp otherwise reuses the longest common prefix,
+            # and the same seeded request could then give different text depending on the call before it.
+            llm.reset()
             try:
                 out = llm.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. prompt longer than the context window
