@@ -162,7 +162,7 @@ def test_mirror_2024_extract_ca_narrow(mirror):
 
 
 def test_text_in_code_columns(tmp_path, pums2018):
-    from conftest import make_persons, write_zip  # tests/census/conftest.py helpers
+    from census_synth import make_persons, write_zip
 
     d = tmp_path / "odd"
     d.mkdir()
