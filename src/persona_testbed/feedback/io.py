@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..errors import UserError
 from ..hashing import canonical_json
-from ..runs import atomic_path, atomic_write_text
+from ..runs import atomic_path, atomic_write_text, resolve_artifact
 from .record import SCHEMA_VERSION, PreferencePair
 
 JSONL_NAME = "pairs.jsonl"
@@ -102,14 +102,7 @@ def write_pairs(pairs: Sequence[PreferencePair], out_dir: str | Path) -> dict[st
 
 
 def resolve_pairs_path(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        if (p / JSONL_NAME).exists():
-            return p / JSONL_NAME
-        raise UserError(f"{p}: directory has no {JSONL_NAME} (run `feedback generate` first)")
-    if not p.exists():
-        raise UserError(f"{p}: no such pairs file")
-    return p
+    return resolve_artifact(path, (JSONL_NAME,), "pairs", "run `feedback generate` first")
 
 
 def read_pairs(path: str | Path) -> list[PreferencePair]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..errors import UserError
 from ..hashing import canonical_json, file_sha256
-from ..runs import atomic_path, atomic_write_text
+from ..runs import atomic_path, atomic_write_text, resolve_artifact
 from .record import PERSONA_FIELDS, SCHEMA_VERSION, Persona
 
 JSONL_NAME = "personas.jsonl"
@@ -141,15 +141,7 @@ def _read_parquet(path: Path) -> list[Persona]:
 
 def resolve_personas_path(path: str | Path) -> Path:
     """A persona file, or a directory holding ``personas.jsonl`` (or ``personas.parquet``)."""
-    p = Path(path)
-    if p.is_dir():
-        for name in (JSONL_NAME, PARQUET_NAME):
-            if (p / name).exists():
-                return p / name
-        raise UserError(f"{p}: directory has no {JSONL_NAME} or {PARQUET_NAME}")
-    if not p.exists():
-        raise UserError(f"{p}: no such personas file")
-    return p
+    return resolve_artifact(path, (JSONL_NAME, PARQUET_NAME), "personas")
 
 
 def read_personas(path: str | Path) -> list[Persona]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..errors import UserError
 from ..hashing import canonical_json, file_sha256
-from ..runs import atomic_path, atomic_write_text
+from ..runs import atomic_path, atomic_write_text, resolve_artifact
 from .record import FILTER_ORDER, SCHEMA_VERSION, Prompt
 
 JSONL_NAME = "prompts.jsonl"
@@ -79,15 +79,7 @@ def _validate(obj: Any, where: str) -> Prompt:
 
 
 def resolve_prompts_path(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        for name in (JSONL_NAME, PARQUET_NAME):
-            if (p / name).exists():
-                return p / name
-        raise UserError(f"{p}: directory has no {JSONL_NAME} or {PARQUET_NAME} (run `prompts build` first)")
-    if not p.exists():
-        raise UserError(f"{p}: no such prompts file")
-    return p
+    return resolve_artifact(path, (JSONL_NAME, PARQUET_NAME), "prompts", "run `prompts build` first")
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
