@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing, ma
 from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
 from .record import PERSONA_FIELDS, Persona, SourceKey
 from .survey import GssPool, draw_survey, load_pool
-from .tags import TAG_KINDS, draw_tag_arrays
+from .tags import TAG_KINDS, draw_tag_indices, vocabulary
 
 PENDING_JOB = "pending: LLM enrichment"
 #: census variables each field's value depends on (for provenance after imputation)
@@ -188,8 +189,12 @@ def item_keys(df: pl.DataFrame) -> np.ndarray:
 
 
 def _pending(n: int, value: str, note: str) -> FieldColumn:
-    return FieldColumn.make(pl.Series([value] * n, dtype=pl.Utf8), "pending",
-                            pl.DataFrame({"note": [note] * n}))
+    return FieldColumn.make(_const(value, n), "pending", pl.DataFrame({"note": _const(note, n)}))
+
+
+def _const(value: str, n: int) -> pl.Series:
+    """A text column of ``n`` copies of ``value`` (without building a Python list)."""
+    return pl.repeat(value, n, eager=True, dtype=pl.Utf8)
 
 
 #: rows mapped at once by :func:`map_frame` (bounds the memory of the intermediate columns)
@@ -216,18 +221,26 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
     ``t:<kind>`` tag lists. Large inputs are mapped ``chunk_rows`` at a time (household records read
     once); every random choice is keyed by the draw, so the result does not depend on the chunking.
     """
+    parts = list(iter_map_chunks(draws, ctx, stats, chunk_rows))
+    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed", rechunk=False)
+
+
+def iter_map_chunks(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None,
+                    chunk_rows: int = MAP_CHUNK_ROWS) -> Iterator[pl.DataFrame]:
+    """:func:`map_frame` one chunk of ``chunk_rows`` draws at a time (in draw order), so a caller can
+    write each chunk out and drop it instead of holding the whole mapped frame; concatenated, the
+    chunks equal ``map_frame(draws, ctx)``."""
     stats = stats if stats is not None else MapStats()
     if draws.height <= chunk_rows:
-        return _map_chunk(draws, ctx, stats, None)
+        yield _map_chunk(draws, ctx, stats, None)
+        return
     housing, members = _households(draws["SERIALNO"].unique(), ctx.source)
-    parts = []
     for start in range(0, draws.height, chunk_rows):
         chunk = draws.slice(start, chunk_rows)
         serials = chunk.select(pl.col("SERIALNO").unique())
         h = None if housing is None else housing.join(serials, on="SERIALNO", how="semi")
         m = members.join(serials, on="SERIALNO", how="semi", maintain_order="left")
-        parts.append(_map_chunk(chunk, ctx, stats, (h, m)))
-    return pl.concat(parts, how="vertical_relaxed", rechunk=False)
+        yield _map_chunk(chunk, ctx, stats, (h, m))
 
 
 def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
@@ -263,14 +276,19 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
     # 2. census-labelled fields
     cols = map_census_fields(df, src.dictionary, ctx.year, stats.decode)
     if donor_detail is not None:
+        # detail JSON is row-local, so it is built for the imputed rows only and scattered into place
+        rows = imputed_mask.arg_true()
+        donor_rows = donor_detail[rows]
         for name, var in FIELD_VAR.items():
             if var in need and name in cols:
                 base = cols[name]
-                d = donor_detail.with_columns(var=pl.lit(var), code=df[var].cast(pl.Utf8),
-                                              matched_on=pl.lit("age band, sex, race, Hispanic origin, education, "
-                                                                "citizenship, disability, division, household "
-                                                                "language English only"))
-                cols[name] = base.replace_where(imputed_mask, FieldColumn.make(base.value, "imputed", d))
+                d = donor_rows.with_columns(var=pl.lit(var), code=df[var].cast(pl.Utf8)[rows],
+                                            matched_on=pl.lit("age band, sex, race, Hispanic origin, education, "
+                                                              "citizenship, disability, division, household "
+                                                              "language English only"))
+                sub = FieldColumn.make(base.value[rows], "imputed", d)
+                cols[name] = FieldColumn(base.value, base.provenance.clone().scatter(rows, sub.provenance),
+                                         base.detail.clone().scatter(rows, sub.detail))
 
     # 3. ancestry: census ANC1P, else hot-deck from a source that has it
     if df["ANC1P"].is_not_null().any():
@@ -307,7 +325,6 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
     ages = df["AGEP"].fill_null(0).to_numpy()
     b5 = draw_bigfive(ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys)
     lv = b5["level"]
-    text = pl.Series([""] * n)
     parts = [pl.lit(f"{DOMAIN_NAMES[d]}: ") + pl.lit(pl.Series(lv[:, j].astype(str))) for j, d in enumerate(DOMAINS)]
     text = pl.select(pl.concat_str(parts, separator=", ")).to_series()
     sexes = np.where((df["SEX"].cast(pl.Utf8) == "2").to_numpy(), "F", "M")
@@ -317,17 +334,19 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
         "percentiles": pl.DataFrame({d: np.round(b5["percentile"][:, j], 1)
                                      for j, d in enumerate(DOMAINS)}).to_struct(),
         "norm_group": pl.Series(np.char.add(np.char.add(sexes, " "), groups)),
-        "norms": ["IPIP-NEO-120 sum scores (Johnson) by sex x age; NEO-PI-R domain correlations"] * n,
+        "norms": _const("IPIP-NEO-120 sum scores (Johnson) by sex x age; NEO-PI-R domain correlations", n),
     })
     cols["big five scores"] = FieldColumn.make(text, "procedural", bdetail)
-    tag_arrays = draw_tag_arrays(ctx.seed, keys, ages)
+    # tag texts gathered from each vocabulary by the picked indices (no per-row Python strings)
+    tag_parts: dict[str, pl.DataFrame] = {}
+    for kind, idx in draw_tag_indices(ctx.seed, keys, ages).items():
+        vocab = pl.Series([e.text for e in vocabulary(kind)], dtype=pl.Utf8)
+        tag_parts[kind] = pl.DataFrame([vocab.gather(idx[:, j]).alias(f"{j}") for j in range(idx.shape[1])])
     for kind, (_k, fname) in TAG_KINDS.items():
         if fname is None:
             continue
-        arr = tag_arrays[kind]
-        joined = pl.select(pl.concat_str([pl.lit(pl.Series(arr[:, j].tolist(), dtype=pl.Utf8))
-                                          for j in range(arr.shape[1])], separator="; ")).to_series()
-        cols[fname] = FieldColumn.make(joined, "procedural", pl.DataFrame({"tags": [kind] * n}))
+        joined = tag_parts[kind].select(pl.concat_str(pl.all(), separator="; ")).to_series()
+        cols[fname] = FieldColumn.make(joined, "procedural", pl.DataFrame({"tags": _const(kind, n)}))
     cols["detailed job description"] = _pending(n, PENDING_JOB, "written by LLM enrichment (personas enrich)")
 
     missing_fields = [f for f in PERSONA_FIELDS if f not in cols]
@@ -343,8 +362,7 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
         out[f"d:{name}"] = c.detail
     frame = pl.DataFrame(out)
     tag_exprs = []
-    for kind, arr in tag_arrays.items():
-        parts = pl.DataFrame({f"{j}": pl.Series(arr[:, j].tolist(), dtype=pl.Utf8) for j in range(arr.shape[1])})
+    for kind, parts in tag_parts.items():
         tag_exprs.append(parts.select(pl.concat_list(pl.all()).alias(f"t:{kind}"))[f"t:{kind}"])
     return frame.with_columns(tag_exprs)
 

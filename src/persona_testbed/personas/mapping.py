@@ -144,7 +144,7 @@ class FieldColumn:
     @classmethod
     def make(cls, value: pl.Series, provenance: str, detail: pl.DataFrame) -> "FieldColumn":
         n = len(value)
-        return cls(value.cast(pl.Utf8).alias("value"), pl.Series("provenance", [provenance] * n, dtype=pl.Utf8),
+        return cls(value.cast(pl.Utf8).alias("value"), pl.repeat(provenance, n, eager=True, dtype=pl.Utf8).alias("provenance"),
                    json_details(detail))
 
     def replace_where(self, mask: pl.Series, other: "FieldColumn") -> "FieldColumn":

@@ -15,7 +15,8 @@ from importlib import resources
 
 import numpy as np
 
-from .hashrng import uniforms
+from ..seeds import derive_int
+from .hashrng import _GOLDEN, _M1, _splitmix64
 
 #: tag kind -> (how many to pick, the field that renders it or None)
 TAG_KINDS: dict[str, tuple[int, str | None]] = {
@@ -47,23 +48,61 @@ def min_age_of(kind: str, text: str) -> int:
     return 0
 
 
-def draw_tag_arrays(seed: int, keys: np.ndarray, ages: np.ndarray,
-                    chunk: int = 100_000) -> dict[str, np.ndarray]:
-    """Tag kind -> array (n, k) of picked entries: distinct, age-appropriate, in pick order. Each
-    persona's picks are a seeded random permutation per kind (top-k of per-entry uniforms)."""
+def _uniform_bits(seed: int, stage: str, keys: np.ndarray, k: int) -> np.ndarray:
+    """The 53-bit integers behind ``hashrng.uniforms(seed, stage, keys, k)`` (same shape): that function
+    maps them monotonically to floats, so their order (ties included) is the uniforms' order."""
+    keys = np.asarray(keys, dtype=np.int64).astype(np.uint64)
+    base = np.uint64(derive_int(seed, stage, bits=63))
+    with np.errstate(over="ignore"):
+        x = _splitmix64(keys * _GOLDEN ^ base)
+        z = _splitmix64(x[:, None] + np.arange(1, k + 1, dtype=np.uint64)[None, :] * _M1)
+    return z >> np.uint64(11)
+
+
+_INELIGIBLE = np.uint64(1 << 53)  # above every 53-bit value: ineligible entries sort last
+_TAKEN = np.uint64(np.iinfo(np.uint64).max)
+
+
+def _first_k(u: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` smallest entries per row, in ``argsort(kind="stable")`` order (ties
+    to the lower index), by ``k`` passes of ``argmin`` (which returns the first minimum) instead of a full sort."""
+    rows = np.arange(u.shape[0])
+    out = np.empty((u.shape[0], k), dtype=np.int64)
+    for j in range(k):
+        idx = np.argmin(u, axis=1)
+        out[:, j] = idx
+        u[rows, idx] = _TAKEN  # above every value and the ineligible marker
+    return out
+
+
+def draw_tag_indices(seed: int, keys: np.ndarray, ages: np.ndarray,
+                     chunk: int = 100_000) -> dict[str, np.ndarray]:
+    """Tag kind -> int array (n, k) of picked entry indices into :func:`vocabulary` (kind): distinct,
+    age-appropriate, in pick order. Each persona's picks are a seeded random permutation per kind (top-k
+    of per-entry uniforms)."""
     keys = np.asarray(keys)
     ages = np.nan_to_num(np.asarray(ages, dtype=float), nan=0.0)
     out: dict[str, np.ndarray] = {}
     for kind, (k, _field) in TAG_KINDS.items():
         entries = vocabulary(kind)
-        texts = np.array([e.text for e in entries], dtype=object)
         mins = np.array([e.min_age for e in entries])
+        k_eff = min(k, len(entries))
         parts = []
         for lo in range(0, len(keys), chunk):
-            u = uniforms(seed, f"personas.tags.{kind}", keys[lo:lo + chunk], len(entries))
-            u[ages[lo:lo + chunk, None] < mins[None, :]] = 2.0  # ineligible entries sort last
-            parts.append(np.argsort(u, axis=1, kind="stable")[:, :k])
-        order = np.concatenate(parts) if parts else np.empty((0, k), dtype=np.int64)
+            u = _uniform_bits(seed, f"personas.tags.{kind}", keys[lo:lo + chunk], len(entries))
+            u[ages[lo:lo + chunk, None] < mins[None, :]] = _INELIGIBLE
+            parts.append(_first_k(u, k_eff))
+        out[kind] = np.concatenate(parts) if parts else np.empty((0, k_eff), dtype=np.int64)
+    return out
+
+
+def draw_tag_arrays(seed: int, keys: np.ndarray, ages: np.ndarray,
+                    chunk: int = 100_000) -> dict[str, np.ndarray]:
+    """Tag kind -> array (n, k) of picked entries: distinct, age-appropriate, in pick order. Each
+    persona's picks are a seeded random permutation per kind (top-k of per-entry uniforms)."""
+    out: dict[str, np.ndarray] = {}
+    for kind, order in draw_tag_indices(seed, keys, ages, chunk).items():
+        texts = np.array([e.text for e in vocabulary(kind)], dtype=object)
         out[kind] = texts[order]
     return out
 
