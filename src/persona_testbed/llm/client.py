@@ -91,8 +91,14 @@ class LLMClient:
         return fut.result()
 
     async def aclose(self) -> None:
-        """Close backend clients bound to this event loop and the private loop of ``chat_sync``."""
+        """Close backend clients bound to this event loop and the private loop of ``chat_sync``.
+
+        Rows this client queued in its call store are committed first (the store itself stays open: its
+        owner closes it), so another store opened on the same file sees every finished call.
+        """
         await self.backend.aclose()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.flush)
         self._stop_sync_loop()
 
     def close(self) -> None:
@@ -100,6 +106,8 @@ class LLMClient:
         loop = self._sync_loop
         if loop is not None and loop.is_running():
             asyncio.run_coroutine_threadsafe(self.backend.aclose(), loop).result()
+        if self.store is not None:
+            self.store.flush()
         self._stop_sync_loop()
 
     async def __aenter__(self) -> "LLMClient":

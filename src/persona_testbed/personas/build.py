@@ -21,7 +21,7 @@ from .. import settings
 from ..errors import UserError
 from ..hashing import content_hash
 from ..runs import atomic_path
-from .bigfive import DOMAIN_NAMES, DOMAINS, Norms, draw_bigfive, load_norms
+from .bigfive import AGE_GROUPS, DOMAIN_NAMES, DOMAINS, LEVELS, Norms, draw_bigfive, load_norms
 from .household import household_fields
 from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing, match_columns
 from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
@@ -183,9 +183,48 @@ def _housing_columns(src: Any) -> list[str]:
 def item_keys(df: pl.DataFrame) -> np.ndarray:
     """Per-draw random-stream keys: the draw index mixed with a CRC of the source record, so two runs
     that put different records at one draw index do not share Big Five scores or tags."""
-    crc = np.array([zlib.crc32(f"{s}|{o}".encode()) for s, o in zip(df["SERIALNO"].to_list(),
-                                                                      df["SPORDER"].to_list())], dtype=np.int64)
+    ser, spo = df["SERIALNO"], df["SPORDER"]
+    if ser.dtype == pl.Utf8 and (spo.dtype == pl.Utf8 or spo.dtype.is_integer()) \
+            and ser.null_count() == 0 and spo.null_count() == 0:
+        text = pl.select(pl.concat_str([pl.lit(ser), pl.lit("|"), pl.lit(spo).cast(pl.Utf8)])).to_series()
+        crc = crc32_column(text)
+    else:  # the same CRC of Python's text of each value (None included)
+        crc = np.array([zlib.crc32(f"{s}|{o}".encode()) for s, o in zip(ser.to_list(), spo.to_list())],
+                       dtype=np.int64)
     return (df["_draw"].to_numpy().astype(np.int64) << 32) | crc
+
+
+def _crc_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> np.uint32(1)) ^ np.uint32(0xEDB88320), table >> np.uint32(1))
+    return table.astype(np.uint32)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32_column(text: pl.Series) -> np.ndarray:
+    """``zlib.crc32`` of each (non-null) string's UTF-8 bytes, as int64, one byte position at a time over
+    all rows (the strings here are short: a serial number and a person number)."""
+    import pyarrow as pa
+
+    arr = text.rechunk().to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if n and offsets[-1] > offsets[0] else \
+        np.zeros(1, dtype=np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    crc = np.full(n, 0xFFFFFFFF, dtype=np.uint32)
+    for j in range(int(lengths.max()) if n else 0):
+        live = lengths > j
+        b = data[np.minimum(starts + j, len(data) - 1)]
+        step = _CRC_TABLE[(crc ^ b) & np.uint32(0xFF)] ^ (crc >> np.uint32(8))
+        crc = np.where(live, step, crc)
+    return (crc ^ np.uint32(0xFFFFFFFF)).astype(np.int64)
 
 
 def _pending(n: int, value: str, note: str) -> FieldColumn:
@@ -324,16 +363,19 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
     # 6. procedural: Big Five and tags
     ages = df["AGEP"].fill_null(0).to_numpy()
     b5 = draw_bigfive(ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys)
-    lv = b5["level"]
-    parts = [pl.lit(f"{DOMAIN_NAMES[d]}: ") + pl.lit(pl.Series(lv[:, j].astype(str))) for j, d in enumerate(DOMAINS)]
+    # level names gathered by index (the same lookup as bigfive.level_of, without per-row Python strings)
+    level_names = pl.Series([name for _, name in LEVELS], dtype=pl.Utf8)
+    level_idx = np.searchsorted(np.array([b for b, _ in LEVELS]), b5["percentile"], side="right")
+    parts = [pl.lit(f"{DOMAIN_NAMES[d]}: ") + pl.lit(level_names.gather(level_idx[:, j]))
+             for j, d in enumerate(DOMAINS)]
     text = pl.select(pl.concat_str(parts, separator=", ")).to_series()
-    sexes = np.where((df["SEX"].cast(pl.Utf8) == "2").to_numpy(), "F", "M")
-    groups = np.array(["<21", "21-40", "41-60", ">60"])[b5["group"]]
+    female = np.where((df["SEX"].cast(pl.Utf8) == "2").to_numpy(), 1, 0)
+    group_names = pl.Series([f"{s} {g}" for s in ("M", "F") for g in AGE_GROUPS], dtype=pl.Utf8)
     bdetail = pl.DataFrame({
         "scores": pl.DataFrame({d: np.round(b5["score"][:, j], 1) for j, d in enumerate(DOMAINS)}).to_struct(),
         "percentiles": pl.DataFrame({d: np.round(b5["percentile"][:, j], 1)
                                      for j, d in enumerate(DOMAINS)}).to_struct(),
-        "norm_group": pl.Series(np.char.add(np.char.add(sexes, " "), groups)),
+        "norm_group": group_names.gather(female * len(AGE_GROUPS) + b5["group"]),
         "norms": _const("IPIP-NEO-120 sum scores (Johnson) by sex x age; NEO-PI-R domain correlations", n),
     })
     cols["big five scores"] = FieldColumn.make(text, "procedural", bdetail)
