@@ -21,7 +21,7 @@ install-dev: $(BIN)/python
 demo: install
 	$(BIN)/persona-testbed data fetch all $(if $(MIRROR),--mirror $(MIRROR),)
 	$(BIN)/persona-testbed run configs/quickstart.toml --out $(DEMO_DIR)
-	$(BIN)/persona-testbed report $(DEMO_DIR)
+	@echo "report: $(DEMO_DIR)/report/index.html  (persona-testbed status $(DEMO_DIR))"
 
 test: install-dev
 	$(BIN)/python -m pytest -q
