@@ -34,7 +34,6 @@ def test_every_command_has_help(cli):
 
 def test_user_error_is_one_line_exit_2(cli, tmp_path):
     from persona_testbed.errors import UserError
-    import typer
 
     from persona_testbed.cli import app
 
