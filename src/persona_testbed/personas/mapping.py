@@ -144,8 +144,8 @@ class FieldColumn:
     @classmethod
     def make(cls, value: pl.Series, provenance: str, detail: pl.DataFrame) -> "FieldColumn":
         n = len(value)
-        return cls(value.cast(pl.Utf8).alias("value"), pl.repeat(provenance, n, eager=True, dtype=pl.Utf8).alias("provenance"),
-                   json_details(detail))
+        prov = pl.repeat(provenance, n, eager=True, dtype=pl.Utf8).alias("provenance")
+        return cls(value.cast(pl.Utf8).alias("value"), prov, json_details(detail))
 
     def replace_where(self, mask: pl.Series, other: "FieldColumn") -> "FieldColumn":
         """Rows where ``mask`` is true take ``other``'s value, provenance and detail."""

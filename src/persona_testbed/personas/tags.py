@@ -65,7 +65,8 @@ _TAKEN = np.uint64(np.iinfo(np.uint64).max)
 
 def _first_k(u: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the ``k`` smallest entries per row, in ``argsort(kind="stable")`` order (ties
-    to the lower index), by ``k`` passes of ``argmin`` (which returns the first minimum) instead of a full sort."""
+    to the lower index), by ``k`` passes of ``argmin`` (which returns the first minimum), not a full sort.
+    Overwrites the picked entries of ``u``."""
     rows = np.arange(u.shape[0])
     out = np.empty((u.shape[0], k), dtype=np.int64)
     for j in range(k):
