@@ -6,17 +6,67 @@ Each stage owns its sub-command group in ``<stage>/cli.py``; this module only as
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 from . import __version__
 from .errors import UserError
 from .output import err_console
 
+# Sub-commands load on first use, so `persona-testbed --version` or `llm chat` does not import polars,
+# scipy and scikit-learn. name -> (module, attribute, one-line help shown in the root listing).
+_LAZY: dict[str, tuple[str, str, str]] = {
+    "run": ("persona_testbed.runs.cli", "run_command",
+            "Run census → personas (→ enrichment) → prompts → feedback → bench → report into one directory."),
+    "status": ("persona_testbed.runs.cli", "status_command",
+               "Show what a run has done, failed and still pending per stage, with calls, tokens and time."),
+    "report": ("persona_testbed.report.cli", "report_command",
+               "Write a self-contained HTML report of a run (opens from disk, no network)."),
+    "data": ("persona_testbed.data.cli", "app", "Input data: list, fetch from a mirror or the official URLs."),
+    "llm": ("persona_testbed.llm.cli", "app", "Models: chat with a backend, browse the call log."),
+    "census": ("persona_testbed.census.cli", "app",
+               "Census sources (ACS PUMS): list, decode cache, rake to totals, fidelity."),
+    "personas": ("persona_testbed.personas.cli", "app",
+                 "Personas: sample census-grounded personas, enrich, show, stats."),
+    "prompts": ("persona_testbed.prompts.cli", "app",
+                "Prompts: PRISM or your file -> filters, topic clusters, split."),
+    "feedback": ("persona_testbed.feedback.cli", "app",
+                 "Direct Principle Feedback pairs: generate, export, stats."),
+    "bench": ("persona_testbed.bench.cli", "app", "PERSONA Bench: run tasks, export items, human-eval kit."),
+}
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    module, attr, short_help = _LAZY[name]
+    target = getattr(importlib.import_module(module), attr)
+    if isinstance(target, typer.Typer):
+        cmd = typer.main.get_group(target)
+        cmd.help = short_help  # this table is the one place a group's description lives
+    else:
+        single = typer.Typer()
+        single.command(name)(target)
+        cmd = typer.main.get_command(single)
+    cmd.name = name
+    cmd.help = cmd.help or short_help
+    cmd.short_help = short_help
+    return cmd
+
+
 class _Group(TyperGroup):
-    """Root command group: a ``UserError`` anywhere becomes one stderr line and exit code 2."""
+    """Root command group: lazily loaded sub-commands; a ``UserError`` anywhere becomes one stderr line
+    and exit code 2."""
+
+    def list_commands(self, ctx):  # type: ignore[no-untyped-def]
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx, name):  # type: ignore[no-untyped-def]
+        if name not in self.commands and name in _LAZY:
+            self.commands[name] = _load(name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
@@ -49,42 +99,6 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """PERSONA testbed for pluralistic alignment."""
-
-
-def _register() -> None:
-    from .data.cli import app as data_app
-    from .llm.cli import app as llm_app
-
-    app.add_typer(data_app, name="data", help="Input data: list, fetch from a mirror or the official URLs.")
-    app.add_typer(llm_app, name="llm", help="Models: chat with a backend, browse the call log.")
-
-    from .feedback.cli import app as feedback_app
-    from .prompts.cli import app as prompts_app
-
-    app.add_typer(prompts_app, name="prompts", help="Prompts: PRISM or your file -> filters, topic clusters, split.")
-    app.add_typer(feedback_app, name="feedback", help="Direct Principle Feedback pairs: generate, export, stats.")
-
-    from .census.cli import app as census_app
-
-    app.add_typer(census_app, name="census", help="Census sources (ACS PUMS): list, decode cache, rake to totals.")
-
-    from .personas.cli import app as personas_app
-
-    app.add_typer(personas_app, name="personas", help="Personas: sample census-grounded personas, show one.")
-
-    from .bench.cli import app as bench_app
-
-    app.add_typer(bench_app, name="bench", help="PERSONA Bench: run tasks, export items, human-eval kit.")
-
-    from .report.cli import report_command
-    from .runs.cli import run_command, status_command
-
-    app.command("run")(run_command)
-    app.command("status")(status_command)
-    app.command("report")(report_command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
