@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import polars as pl
 
 from ..errors import UserError
 from ..hashing import content_hash
+from ..jsonl import read_jsonl
 from ..personas.record import Persona
 from ..seeds import rng
 from .records import BenchItem, BenchPair, BenchPrompt
@@ -47,16 +47,10 @@ def _rows(path: str | Path, default_names: Sequence[str], what: str) -> tuple[Pa
         out = [(f"{p}: row {i}", row) for i, row in enumerate(df.iter_rows(named=True), 1)]
     else:
         try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+            rows = read_jsonl(p)
+        except OSError as exc:
             raise UserError(f"{p}: cannot read ({exc})") from None
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+        for lineno, obj in rows:
             if not isinstance(obj, dict):
                 raise UserError(f"{p}:{lineno}: expected a JSON object")
             out.append((f"{p}:{lineno}", obj))

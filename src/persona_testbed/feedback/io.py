@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 
 from ..errors import UserError
 from ..hashing import canonical_json
+from ..jsonl import read_jsonl
 from ..runs import atomic_path, atomic_write_text, resolve_artifact
 from .record import SCHEMA_VERSION, PreferencePair
 
@@ -109,17 +109,7 @@ def read_pairs(path: str | Path) -> list[PreferencePair]:
     """Read ``pairs.jsonl`` (or the feedback directory holding it)."""
     p = resolve_pairs_path(path)
     out = []
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise UserError(f"{p}: not valid UTF-8") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+    for lineno, obj in read_jsonl(p):
         if isinstance(obj, dict) and obj.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise UserError(f"{p}:{lineno}: schema_version {obj.get('schema_version')!r} is not supported")
         try:

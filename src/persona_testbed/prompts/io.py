@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..errors import UserError
 from ..hashing import canonical_json, file_sha256
+from ..jsonl import read_jsonl
 from ..runs import atomic_path, atomic_write_text, resolve_artifact
 from .record import FILTER_ORDER, SCHEMA_VERSION, Prompt
 
@@ -104,17 +105,7 @@ def read_prompts(path: str | Path) -> list[Prompt]:
             obj["verdicts"] = verdicts
             out.append(_validate(obj, f"{p}: row {i}"))
     else:
-        try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise UserError(f"{p}: not valid UTF-8") from None
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+        for lineno, obj in read_jsonl(p):
             out.append(_validate(obj, f"{p}:{lineno}"))
     if not out:
         raise UserError(f"{p}: no prompts in file")
