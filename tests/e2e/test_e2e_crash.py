@@ -48,6 +48,18 @@ def _checkpoint_lines(out: Path) -> int:
         return 0
 
 
+def _checkpointed_ok(out: Path) -> int:
+    """Distinct ok pairs in the feedback checkpoint (a torn last line skipped)."""
+    ok = {}
+    for line in (out / "feedback" / "pairs.checkpoint.jsonl").read_text().splitlines():
+        try:
+            pair = json.loads(line)
+        except ValueError:
+            continue
+        ok[pair["id"]] = pair["status"] == "ok"
+    return sum(ok.values())
+
+
 def _strip_call_ids(obj):
     """Call-log row ids differ between two runs; everything else must not."""
     if isinstance(obj, dict):
@@ -88,6 +100,12 @@ def test_sigkill_and_resume_equals_uninterrupted(cli, e2e_env, mirror, tmp_path)
             kills += 1
             assert _stage_status(out, "feedback") == "running"
             assert not (out / "feedback" / "pairs.jsonl").exists()  # no half-written final artifact
+            # status counts the pairs the killed stage checkpointed, of the 12 planned
+            fb = next(s for s in json.loads(cli("status", out, "--json").stdout)["stages"] if s["stage"] == "feedback")
+            assert fb["status"] == "interrupted"
+            assert fb["progress"]["expected"] == 12 and fb["progress"]["unit"] == "pairs"
+            assert fb["progress"]["done"] == _checkpointed_ok(out) >= lines - 1  # the last line may be torn
+            assert f"{fb['progress']['done']}/12 pairs" in cli("status", out).stdout
         proc = _start(["run", "--resume", str(out)], e2e_env)
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
         assert kills == 3

@@ -1,6 +1,11 @@
 """Fault drill: ~30% of requests fail (429, 5xx, resets, timeouts, truncated / invalid JSON). The run
 completes, every item ends as a result or a recorded failure with its reason, status reports them, and
-`run --retry-failed` retries only those (no finished call is repeated)."""
+`run --retry-failed` retries only those (no finished call is repeated).
+
+The prompt classifier is on: a failed classification drops its prompt from the kept set, which changes
+the pair plan. The split is keyed per prompt and the clusters are fitted on the classifier's input, so
+the faulty run's kept prompts keep their cluster and (but for boundary prompts) their side, and after
+`--retry-failed` the prompt split and the pair plan equal those of a fault-free run."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 from e2e_tools import schema_responder, stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
 
 from persona_testbed.llm.stub_server import StubServer
+from persona_testbed.prompts.cluster import side_changes_bound
 
 
 def _rows(db: Path) -> list[tuple[str, str, str]]:
@@ -21,12 +27,33 @@ def _rows(db: Path) -> list[tuple[str, str, str]]:
         conn.close()
 
 
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def _split_of(run: Path) -> dict[str, tuple]:
+    """prompt id -> (kept, cluster, cluster label, split)."""
+    return {p["id"]: (p["kept"], p["cluster"], p["cluster_label"], p["split"])
+            for p in _jsonl(run / "prompts" / "prompts.jsonl")}
+
+
+def _plan_of(run: Path) -> list[tuple]:
+    return sorted((p["id"], p["persona_id"], p["prompt_id"], p["split"])
+                  for p in _jsonl(run / "feedback" / "pairs.jsonl"))
+
+
 def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
-    with StubServer(responder=schema_responder, fault_rate=0.3, seed=5, slow_s=1.5) as srv:
-        # the prompt classifier is off here: a retried classification changes the prompt set (and so
-        # every pair plan); with it off, the finished pairs must come through a retry untouched
+    with StubServer(responder=schema_responder, fault_rate=0.0, seed=5, slow_s=1.5) as srv:
         cfg = stub_config(tmp_path, mirror, srv.base_url, max_retries=1, timeout_s=0.75, concurrency=1,
-                          pairs=(2, 1, 1), classify=False)
+                          pairs=(2, 1, 1), classify=True)
+        # the fault-free reference (the stub draws no fault number while fault_rate is 0)
+        ref = tmp_path / "reference"
+        r = cli("run", cfg, "--out", ref, "--quiet")
+        assert r.exit_code == 0, r.stderr
+        ref_split = _split_of(ref)
+        assert all(kept for kept, *_ in ref_split.values()) and len(ref_split) == 12
+        srv.fault_rate = 0.3
+        srv.stats.clear()
         out = tmp_path / "run"
         r = cli("run", cfg, "--out", out, "--quiet")
         assert r.exit_code == 0, r.stderr
@@ -35,6 +62,18 @@ def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
 
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["status"] == "done"
+        # some classifications failed: those prompts left the kept set, the others kept their cluster
+        # and, but for at most the bounded boundary prompts per cluster, their side
+        split1 = _split_of(out)
+        dropped = [pid for pid, (kept, *_) in split1.items() if not kept]
+        assert dropped and {f["item"] for f in manifest["stages"]["prompts"]["failures"]} == set(dropped)
+        kept1 = {pid: v for pid, v in split1.items() if v[0]}
+        assert all(v[1:3] == ref_split[pid][1:3] for pid, v in kept1.items())
+        bound = side_changes_bound({pid: v[1] for pid, v in ref_split.items()},
+                                   {pid: v[1] for pid, v in kept1.items()}, 0.34)
+        moved = [pid for pid, v in kept1.items() if v[3] != ref_split[pid][3]]
+        for c, b in bound.items():
+            assert sum(1 for pid in moved if ref_split[pid][1] == c) <= b
         pairs = [json.loads(x) for x in (out / "feedback" / "pairs.jsonl").read_text().splitlines()]
         assert len(pairs) == 3 * 4 and len({p["id"] for p in pairs}) == 12  # every planned pair: no drop
         failed_pairs = {p["id"] for p in pairs if p["status"] == "failed"}
@@ -71,9 +110,14 @@ def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
         final = json.loads((out / "manifest.json").read_text())
         assert sum(rec.get("failed", 0) for rec in final["stages"].values()) == 0
         pairs2 = {p["id"]: p for p in map(json.loads, (out / "feedback" / "pairs.jsonl").read_text().splitlines())}
-        assert set(pairs2) == {p["id"] for p in pairs}
-        for pid, p in ok_pairs_before.items():  # finished pairs are untouched
-            assert pairs2[pid] == p
+        # the retried classifications restore the fault-free prompt split and pair plan
+        assert _split_of(out) == ref_split
+        assert _plan_of(out) == _plan_of(ref)
+        assert len(pairs2) == 12
+        kept_pairs = set(ok_pairs_before) & set(pairs2)
+        assert kept_pairs, "the plan kept none of the finished pairs"
+        for pid in kept_pairs:  # finished pairs still in the plan are untouched
+            assert pairs2[pid] == ok_pairs_before[pid]
         assert all(p["status"] == "ok" for p in pairs2.values())
 
         # nothing left to retry: a second retry makes no request

@@ -25,7 +25,7 @@ class PromptBuildConfig(BaseModel):
     seed: int = 0
     limit: int | None = None
     held_out_fraction: float = PAPER_HELD_OUT_FRACTION
-    clusters: int | None = None  # None: default_clusters(kept)
+    clusters: int | None = None  # None: default_clusters(candidates the classifier sees)
     min_words: int = MIN_WORDS
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     controversy: bool = True
@@ -65,18 +65,32 @@ def apply_limit(prompts: Sequence[Prompt], limit: int | None, seed: int) -> None
             reason=f"in the seeded subset of {limit}" if i in chosen else f"not in the seeded --limit {limit} subset")
 
 
+def _candidate(p: Prompt) -> bool:
+    """Passed every filter other than the LLM classifier: the pool the topic clusters are fitted on."""
+    return bool(p.verdicts) and all(v.passed for name, v in p.verdicts.items() if name != "controversy")
+
+
 def assign_clusters_and_split(prompts: Sequence[Prompt], config: PromptBuildConfig) -> None:
-    """Mark kept prompts, cluster them and split them train / held-out stratified by cluster."""
+    """Mark kept prompts, cluster them and split them train / held-out stratified by cluster.
+
+    The clusters are fitted on the *candidates* (prompts that passed every deterministic filter, i.e.
+    all but the LLM classifier), and each kept prompt takes its candidate cluster. The classifier's
+    verdicts (a retried call, another model) therefore never move a prompt to another cluster, and the
+    per-prompt split (``stratified_split``) moves at most the boundary prompts of each cluster.
+    """
     for p in prompts:
         p.kept = bool(p.verdicts) and all(v.passed for v in p.verdicts.values())
         p.cluster = p.cluster_label = p.split = None
     kept = [p for p in prompts if p.kept]
     if not kept:
         return
-    k = config.clusters if config.clusters is not None else default_clusters(len(kept))
-    assignments, labels = cluster_texts([p.text for p in kept], k, config.seed)
-    split = stratified_split([p.id for p in kept], assignments, config.held_out_fraction, config.seed)
-    for p, c in zip(kept, assignments):
+    candidates = [p for p in prompts if _candidate(p)]
+    k = config.clusters if config.clusters is not None else default_clusters(len(candidates))
+    assignments, labels = cluster_texts([p.text for p in candidates], k, config.seed)
+    cluster_of = {p.id: c for p, c in zip(candidates, assignments)}
+    clusters = [cluster_of[p.id] for p in kept]
+    split = stratified_split([p.id for p in kept], clusters, config.held_out_fraction, config.seed)
+    for p, c in zip(kept, clusters):
         p.cluster, p.cluster_label, p.split = c, labels[c], split[p.id]  # type: ignore[assignment]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..seeds import derive_int, rng
+from ..seeds import derive_int
 from .filters import normalise
 
 # The paper: 3,868 contested prompts split into 3,000 train and 868 held-out.
@@ -82,8 +82,27 @@ def held_out_counts(cluster_sizes: dict[int, int], fraction: float) -> dict[int,
     return counts
 
 
+def split_priority(seed: int, prompt_id: str) -> int:
+    """A prompt's place in the held-out queue: a seeded hash of (seed, prompt id) alone; lower = held out first.
+
+    It does not depend on any other prompt nor on the prompt's cluster, so it never changes when the set
+    of prompts changes (``derive_int(seed, "prompts.split.priority", id)``, 62 bits).
+    """
+    return derive_int(seed, "prompts.split.priority", prompt_id, bits=62)
+
+
 def stratified_split(ids: Sequence[str], clusters: Sequence[int], fraction: float, seed: int) -> dict[str, str]:
-    """``id -> "train" | "held_out"``: within each cluster a seeded random subset is held out."""
+    """``id -> "train" | "held_out"``, stratified by cluster and keyed per prompt.
+
+    Each cluster's held-out allocation comes from ``held_out_counts`` (largest remainder); within the
+    cluster the prompts with the lowest ``split_priority`` (ties: id) are held out. A prompt's side thus
+    depends only on its own priority, its cluster's members and the allocation, not on input order.
+
+    Stability (the property tests check): for two sets whose common prompts keep their cluster, in each
+    cluster the number of common prompts that change side is at most
+    ``|h - h'| + max(removed, added)`` where ``h``, ``h'`` are the cluster's two allocations and
+    ``removed`` / ``added`` the prompts that left / joined it. All changes of one cluster go the same way.
+    """
     if not 0.0 <= fraction < 1.0:
         raise ValueError("held-out fraction must be in [0, 1)")
     by_cluster: dict[int, list[str]] = {}
@@ -92,9 +111,28 @@ def stratified_split(ids: Sequence[str], clusters: Sequence[int], fraction: floa
     counts = held_out_counts({c: len(m) for c, m in by_cluster.items()}, fraction)
     out: dict[str, str] = {}
     for c, members in by_cluster.items():
-        members = sorted(members)
-        perm = rng(seed, "prompts.split", c).permutation(len(members))
-        held = {members[i] for i in perm[:counts[c]]}
-        for pid in members:
-            out[pid] = "held_out" if pid in held else "train"
+        queue = sorted(members, key=lambda pid: (split_priority(seed, pid), pid))
+        for i, pid in enumerate(queue):
+            out[pid] = "held_out" if i < counts[c] else "train"
+    return out
+
+
+def side_changes_bound(before: dict[str, int], after: dict[str, int], fraction: float) -> dict[int, int]:
+    """Per cluster, the most common prompts that may change side between two sets (see ``stratified_split``).
+
+    ``before`` / ``after``: prompt id -> cluster of each set. Prompts whose cluster differs count as
+    removed from the old cluster and added to the new one.
+    """
+    sizes_b: dict[int, int] = {}
+    sizes_a: dict[int, int] = {}
+    for c in before.values():
+        sizes_b[c] = sizes_b.get(c, 0) + 1
+    for c in after.values():
+        sizes_a[c] = sizes_a.get(c, 0) + 1
+    hb, ha = held_out_counts(sizes_b, fraction), held_out_counts(sizes_a, fraction)
+    out = {}
+    for c in set(sizes_b) | set(sizes_a):
+        removed = sum(1 for pid, cl in before.items() if cl == c and after.get(pid) != c)
+        added = sum(1 for pid, cl in after.items() if cl == c and before.get(pid) != c)
+        out[c] = abs(hb.get(c, 0) - ha.get(c, 0)) + max(removed, added)
     return out

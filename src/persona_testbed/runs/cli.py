@@ -47,6 +47,8 @@ def _print_status(doc: dict, as_json: bool, failures: int = 5) -> None:
     if as_json:
         emit(doc, True)
         return
+    from .status import format_progress
+
     rows = [(s["stage"], s["status"], s["items"], s["ok"], s["failed"], s["calls"], s["tokens"],
              s["duration_s"]) for s in doc["stages"]]
     t = doc["totals"]
@@ -56,6 +58,9 @@ def _print_status(doc: dict, as_json: bool, failures: int = 5) -> None:
                   f"{t['completion_tokens']} out, model time {t['model_s']} s, stage time {t['stage_s']} s, "
                   f"failed items {t['failed_items']}", highlight=False)
     for s in doc["stages"]:
+        if s["status"] in ("running", "interrupted", "failed") and format_progress(s.get("progress")):
+            console.print(f"{s['stage']} ({s['status']}): {format_progress(s['progress'])} done so far "
+                          f"— from {s['progress']['source']}", highlight=False, markup=False)
         if s.get("error"):
             console.print(f"[red]{s['stage']}[/red]: {s['error']}", highlight=False)
         for f in s["failures"][:failures]:

@@ -190,11 +190,21 @@ def run_prompts(ctx: StageContext) -> StageOutcome:
 
 # -- feedback -------------------------------------------------------------------------------------------
 
+def feedback_config(cfg: RunConfig) -> Any:
+    """The ``FeedbackConfig`` a run's feedback stage uses (also read by ``status`` for its checkpoint key)."""
+    from ..feedback.generate import FeedbackConfig
+    from ..feedback.plan import PairCounts
+
+    return FeedbackConfig(seed=cfg.seed, persona_format=cfg.personas.render, temperature=cfg.llm.temperature,
+                          max_tokens=cfg.llm.max_tokens, validate_pairs=cfg.feedback.validate_pairs,
+                          counts=PairCounts(**cfg.feedback.pairs.model_dump()), concurrency=cfg.llm.concurrency)
+
+
 def run_feedback(ctx: StageContext) -> StageOutcome:
     """DPF pairs (rejected → critique → chosen, judged in both orders), checkpointed, resumable."""
-    from ..feedback.generate import FeedbackConfig, FeedbackResult, agenerate_pairs
+    from ..feedback.generate import FeedbackResult, agenerate_pairs
     from ..feedback.io import CHECKPOINT_NAME, Checkpoint, write_pairs
-    from ..feedback.plan import PairCounts, plan_pairs
+    from ..feedback.plan import plan_pairs
     from ..feedback.progress import PairProgress
     from ..feedback.stats import feedback_stats
     from ..personas import read_personas
@@ -203,9 +213,7 @@ def run_feedback(ctx: StageContext) -> StageOutcome:
     cfg = ctx.config
     personas = read_personas(personas_path(ctx.run.path, cfg))
     prompts = read_prompts(ctx.run.path / "prompts")
-    fc = FeedbackConfig(seed=cfg.seed, persona_format=cfg.personas.render, temperature=cfg.llm.temperature,
-                        max_tokens=cfg.llm.max_tokens, validate_pairs=cfg.feedback.validate_pairs,
-                        counts=PairCounts(**cfg.feedback.pairs.model_dump()), concurrency=cfg.llm.concurrency)
+    fc = feedback_config(cfg)
     client = ctx.client("feedback")
     planned = plan_pairs(personas, prompts, fc.counts, fc.seed)  # UserError: counts larger than a pool
     checkpoint = Checkpoint(ctx.dir / CHECKPOINT_NAME).open()

@@ -1,11 +1,14 @@
 """What a run directory holds: per stage done / failed / pending, calls, tokens and time.
 
-Read-only: built from ``manifest.json`` and ``calls.db``; safe to call while the run is writing.
+Read-only: built from ``manifest.json``, ``calls.db`` and the stages' checkpoint files; safe to call
+while the run is writing. A stage that is running or was interrupted also gets its ``progress``: how
+many of its work items are finished out of how many it will do (see ``stage_progress``).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -83,6 +86,148 @@ def call_stats(db: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+UNFINISHED = ("running", "interrupted", "failed")
+
+
+def _progress(unit: str, done: int, failed: int, expected: int | None, source: str) -> dict[str, Any]:
+    return {"unit": unit, "done": done, "failed": failed, "expected": expected, "source": source}
+
+
+def _feedback_progress(run: RunDir) -> dict[str, Any]:
+    """Pairs in ``feedback/pairs.checkpoint.jsonl`` that the resumed stage would reuse, of the planned pairs.
+
+    The plan is recomputed from the run's config, personas and prompts exactly as the stage does; a
+    checkpoint entry counts when its pair is planned and its ``config_key`` matches this run's (ok pairs
+    are reused on resume, failed ones retried). Without a readable plan, every checkpoint entry counts
+    and ``expected`` is None.
+    """
+    source = "feedback/pairs.checkpoint.jsonl"
+    entries: dict[str, dict[str, Any]] = {}
+    path = run.path / "feedback" / "pairs.checkpoint.jsonl"
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue  # a torn last line of a killed run
+            if isinstance(obj, dict) and "id" in obj:
+                entries[str(obj["id"])] = obj  # later lines win, like the checkpoint reader
+    planned: set[str] | None = None
+    key = None
+    try:
+        from ..config import load_config
+        from ..feedback.plan import plan_pairs
+        from ..personas import read_personas
+        from ..prompts import read_prompts
+        from .stages import feedback_config, personas_path
+
+        cfg = load_config(run.config_path)
+        fc = feedback_config(cfg)
+        key = fc.config_key(cfg.models.for_role("feedback"))
+        plan = plan_pairs(read_personas(personas_path(run.path, cfg)), read_prompts(run.path / "prompts"),
+                          fc.counts, fc.seed)
+        planned = {p.id for p in plan}
+    except (UserError, OSError, ValueError, KeyError):
+        pass  # no plan yet (e.g. prompts missing): count every checkpoint entry
+    rows = [e for pid, e in entries.items()
+            if (planned is None or pid in planned) and (key is None or e.get("config_key") == key)]
+    done = sum(1 for e in rows if e.get("status") == "ok")
+    failed = sum(1 for e in rows if e.get("status") != "ok")
+    return _progress("pairs", done, failed, len(planned) if planned is not None else None, source)
+
+
+def _bench_progress(run: RunDir, record: dict[str, Any]) -> dict[str, Any]:
+    """Bench tasks whose ``bench/<task>/results.json`` was written since the stage started, of those configured."""
+    from datetime import datetime
+
+    tasks: list[str] = []
+    try:
+        from ..config import load_config
+
+        tasks = list(load_config(run.config_path).bench.tasks)
+    except (UserError, OSError, ValueError):
+        pass
+    started = record.get("started")
+    try:
+        since = datetime.fromisoformat(started).timestamp() - 1.0 if started else None  # second resolution
+    except ValueError:
+        since = None
+    done = 0
+    for name in tasks:
+        res = run.path / "bench" / name / "results.json"
+        if res.is_file() and (since is None or res.stat().st_mtime >= since):
+            done += 1
+    return _progress("tasks", done, 0, len(tasks) or None, "bench/<task>/results.json")
+
+
+def _calls_progress(stage: str, calls: dict[str, Any]) -> dict[str, Any]:
+    """Stages with no checkpoint file resume from the call cache: the calls it holds for the stage."""
+    c = calls.get(stage, {})
+    return _progress("calls", c.get("ok", 0), c.get("failed", 0), None, "calls.db")
+
+
+def _enrich_progress(run: RunDir) -> dict[str, Any]:
+    """Personas to enrich (``personas/personas.jsonl``) and the enrichment calls already cached for them.
+
+    Each persona takes one enrichment call (``personas.enrich``); a persona the judge rejects is
+    resampled and takes another, so ``done`` is capped at ``expected``.
+    """
+    expected = None
+    path = run.path / "personas" / "personas.jsonl"
+    if path.is_file():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        expected = sum(1 for line in text.splitlines() if line.strip())
+    ok = failed = 0
+    try:
+        conn = sqlite3.connect(f"file:{run.calls_db}?mode=ro", uri=True, timeout=10)
+        try:
+            # one row per distinct call: ok once any attempt of it succeeded (a retried failure is not counted)
+            rows = conn.execute("SELECT MAX(status = 'ok') FROM calls WHERE purpose = ? GROUP BY cache_key",
+                                ("personas.enrich",)).fetchall()
+        finally:
+            conn.close()
+        ok = sum(1 for (is_ok,) in rows if is_ok)
+        failed = len(rows) - ok
+    except sqlite3.Error:
+        pass
+    done = min(ok, expected) if expected is not None else ok
+    return _progress("personas", done, failed, expected, "calls.db (personas.enrich)")
+
+
+def stage_progress(run: RunDir, stage: str, record: dict[str, Any], calls: dict[str, Any]) -> dict[str, Any]:
+    """How far a stage got: ``{"unit", "done", "failed", "expected", "source"}``.
+
+    A finished stage reports its record (items, ok, failed). An unfinished one (running, interrupted,
+    failed) is read from what it leaves while running: the feedback checkpoint (pairs), bench task
+    results (tasks), the cached enrichment calls (personas); other stages from their cached calls
+    (``expected`` None: not known before the stage ends).
+    """
+    state = record.get("status", "pending")
+    if state == "done":
+        return _progress("items", int(record.get("ok", 0)), int(record.get("failed", 0)),
+                         int(record.get("items", 0)), "manifest.json")
+    if state == "pending" or not record:
+        return _progress("items", 0, 0, None, "")
+    if stage == "feedback":
+        return _feedback_progress(run)
+    if stage == "bench":
+        return _bench_progress(run, record)
+    if stage == "enrich":
+        return _enrich_progress(run)
+    return _calls_progress(stage, calls)
+
+
+def format_progress(p: dict[str, Any] | None) -> str:
+    """``"7/12 pairs"``, ``"7/12 pairs, 1 failed"``, ``"40 calls"``; empty when nothing is known."""
+    if not p or (not p.get("source")):
+        return ""
+    text = f"{p['done']}/{p['expected']}" if p.get("expected") is not None else f"{p['done']}"
+    text += f" {p['unit']}"
+    if p.get("failed"):
+        text += f", {p['failed']} failed"
+    return text
+
+
 def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
     """The status document of a run directory (what ``persona-testbed status --json`` prints).
 
@@ -109,6 +254,7 @@ def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
         elif state == "running" and holder is None:
             state = "interrupted"
         c = calls.get(name, {})
+        progress = stage_progress(run, name, {**rec, "status": state} if rec else {}, calls)
         stages.append({
             "stage": name, "status": state, "items": rec.get("items", 0), "ok": rec.get("ok", 0),
             "failed": rec.get("failed", 0), "duration_s": rec.get("duration_s"),
@@ -116,6 +262,7 @@ def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
             "tokens": c.get("prompt_tokens", 0) + c.get("completion_tokens", 0),
             "error": rec.get("error"),
             "failures": rec.get("failures", []),
+            "progress": progress,
         })
     totals = {k: sum(v.get(k, 0) for v in calls.values())
               for k in ("calls", "ok", "failed", "prompt_tokens", "completion_tokens")}
@@ -134,4 +281,4 @@ def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
             "models": manifest.get("models", {}), "stages": stages, "calls": calls, "totals": totals}
 
 
-__all__ = ["run_status", "call_stats", "lock_holder", "stage_of_purpose"]
+__all__ = ["call_stats", "format_progress", "lock_holder", "run_status", "stage_of_purpose", "stage_progress"]
