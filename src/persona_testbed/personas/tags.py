@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 
 from ..seeds import derive_int
-from .hashrng import _GOLDEN, _M1, _splitmix64
+from .hashrng import _GOLDEN, _M1, _M2, _splitmix64
 
 #: tag kind -> (how many to pick, the field that renders it or None)
 TAG_KINDS: dict[str, tuple[int, str | None]] = {
@@ -55,8 +55,25 @@ def _uniform_bits(seed: int, stage: str, keys: np.ndarray, k: int) -> np.ndarray
     base = np.uint64(derive_int(seed, stage, bits=63))
     with np.errstate(over="ignore"):
         x = _splitmix64(keys * _GOLDEN ^ base)
-        z = _splitmix64(x[:, None] + np.arange(1, k + 1, dtype=np.uint64)[None, :] * _M1)
-    return z >> np.uint64(11)
+        z = np.add(x[:, None], np.arange(1, k + 1, dtype=np.uint64)[None, :] * _M1)
+        _splitmix64_inplace(z)
+    z >>= np.uint64(11)
+    return z
+
+
+def _splitmix64_inplace(z: np.ndarray) -> None:
+    """``hashrng._splitmix64`` overwriting ``z`` (one scratch array instead of a temporary per step)."""
+    t = np.empty_like(z)
+    with np.errstate(over="ignore"):
+        z += _GOLDEN
+        np.right_shift(z, np.uint64(30), out=t)
+        z ^= t
+        z *= _M1
+        np.right_shift(z, np.uint64(27), out=t)
+        z ^= t
+        z *= _M2
+        np.right_shift(z, np.uint64(31), out=t)
+        z ^= t
 
 
 _INELIGIBLE = np.uint64(1 << 53)  # above every 53-bit value: ineligible entries sort last
@@ -87,11 +104,13 @@ def draw_tag_indices(seed: int, keys: np.ndarray, ages: np.ndarray,
     for kind, (k, _field) in TAG_KINDS.items():
         entries = vocabulary(kind)
         mins = np.array([e.min_age for e in entries])
+        age_limited = np.flatnonzero(mins > 0)
         k_eff = min(k, len(entries))
         parts = []
         for lo in range(0, len(keys), chunk):
             u = _uniform_bits(seed, f"personas.tags.{kind}", keys[lo:lo + chunk], len(entries))
-            u[ages[lo:lo + chunk, None] < mins[None, :]] = _INELIGIBLE
+            for j in age_limited:  # the few entries with a minimum age
+                u[ages[lo:lo + chunk] < mins[j], j] = _INELIGIBLE
             parts.append(_first_k(u, k_eff))
         out[kind] = np.concatenate(parts) if parts else np.empty((0, k_eff), dtype=np.int64)
     return out
