@@ -1,19 +1,21 @@
 """Persona figures: sampling speed (1,586 and 1,000,000), peak RSS, per-field TVD at n = 1,586 / 100,000.
 
 Usage: python benchmarks/bench_personas.py [--data-dir /work/shared/data] [--source acs2024] [--big 1000000]
-       [--tvd-seeds 5] [--in-memory] [--part small|big|tvd]
+       [--tvd-seeds 5] [--cli-n 1000000] [--part small|big|tvd|cli]
 
 Each part runs in its own fresh Python process, so every peak RSS figure is that part's own (a
 ``--part`` runs just one, in this process):
 
 * ``small``: ``sample_personas(1586)`` twice in one process (the first call loads the donor / survey /
   sort-order caches; the second is the warm figure).
-* ``big``: draw ``--big`` records and map them to the 33 fields (``build.iter_map_chunks``: imputation,
-  household, survey, Big Five, tags), 100,000 draws at a time, each chunk written to lz4 Parquet on a
-  writer thread and dropped (at most two chunks held; ``--in-memory`` keeps the whole mapped frame
-  instead). It stops at the mapped frames: building a million pydantic ``Persona`` objects is a separate,
-  linear cost (reported per 10,000) that pipelines avoid by streaming. Rules run in ``small`` only.
+* ``big``: ``PersonaSampler`` for ``--big`` personas: open the source and draw, then map to the 33
+  fields (imputation, household, survey, Big Five, tags) and check the rules (breakers resampled),
+  ``build.MAP_CHUNK_ROWS`` draws at a time, each checked chunk written to lz4 Parquet on a writer thread and
+  dropped (at most two chunks held). It stops at the mapped frames; building pydantic ``Persona`` objects
+  is a separate, linear cost (reported per 10,000) that ``personas sample`` avoids by streaming.
 * ``tvd``: max per-field TVD against the weighted source at n = 1,586 and ``--tvd-n`` for seeds 11...
+* ``cli``: ``persona-testbed personas sample --n`` ``--cli-n`` end to end in a child process: draw, map,
+  rules, and both files written chunk by chunk (the JSON Lines file is about 6 KB per persona).
 
 Cold-start CLI figures are in ``bench_personas_start.py``.
 """
@@ -87,47 +89,58 @@ def part_tvd(args: argparse.Namespace) -> dict[str, object]:
 
 
 def part_big(args: argparse.Namespace) -> dict[str, object]:
-    from persona_testbed.census.sampling import Filters, sample_persons
-    from persona_testbed.personas.build import MapStats, frame_to_personas, iter_map_chunks, map_frame
+    from persona_testbed.personas.build import MAP_CHUNK_ROWS, MapStats, frame_to_personas, map_frame
+    from persona_testbed.personas.sample import PersonaSampler
 
     out: dict[str, object] = {}
     t, c = time.perf_counter(), time.process_time()
-    src, ctx, cols = _context(args)
-    draws = sample_persons(src, args.big, 5, filters=Filters(adults_only=True), columns=cols, design=args.design)
+    sampler = PersonaSampler(args.big, 5, source=args.source, data_dir=args.data_dir, design=args.design)
     t_draw, c_draw = time.perf_counter() - t, time.process_time() - c
-    out["mapping"] = "in memory" if args.in_memory else "streamed to Parquet per 100,000-row chunk"
+    out["mapping"] = f"streamed to Parquet per {MAP_CHUNK_ROWS:,}-row chunk"
     with tempfile.TemporaryDirectory(prefix="bench-personas-") as tmp:
-        if args.in_memory:
-            mapped = map_frame(draws, ctx, MapStats())
-            del mapped
-        else:
-            rows, pending = 0, None
-            with ThreadPoolExecutor(max_workers=1) as writer:  # writes chunk i while chunk i+1 is mapped
-                for i, chunk in enumerate(iter_map_chunks(draws, ctx, MapStats())):
-                    if pending is not None:
-                        pending.result()  # at most one chunk waits to be written
-                    pending = writer.submit(chunk.write_parquet, Path(tmp) / f"part-{i:05d}.parquet",
-                                            compression="lz4")
-                    rows += chunk.height
-                    del chunk
+        rows, pending = 0, None
+        with ThreadPoolExecutor(max_workers=1) as writer:  # writes chunk i while chunk i+1 is mapped
+            for i, chunk in enumerate(sampler.frames()):
                 if pending is not None:
-                    pending.result()
-            assert rows == draws.height
+                    pending.result()  # at most one chunk waits to be written
+                pending = writer.submit(chunk.write_parquet, Path(tmp) / f"part-{i:05d}.parquet", compression="lz4")
+                rows += chunk.height
+                del chunk
+            if pending is not None:
+                pending.result()
+        assert rows == args.big
         out[f"n{args.big}_draw_s"] = round(t_draw, 2)
         out[f"n{args.big}_draw_cpu_s"] = round(c_draw, 2)
-        out[f"n{args.big}_draw_and_map_s"] = round(time.perf_counter() - t, 2)
-        out[f"n{args.big}_draw_and_map_cpu_s"] = round(time.process_time() - c, 2)
-        if not args.in_memory:
-            out[f"n{args.big}_parquet_mb"] = round(sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20)
+        out[f"n{args.big}_draw_map_rules_s"] = round(time.perf_counter() - t, 2)
+        out[f"n{args.big}_draw_map_rules_cpu_s"] = round(time.process_time() - c, 2)
+        out[f"n{args.big}_parquet_mb"] = round(sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20)
+    out[f"n{args.big}_rule_rejections"] = sum(sampler.report()["rules"]["rejections"].values())
     out[f"n{args.big}_peak_rss_mb"] = _peak_rss_mb()
-    head = map_frame(draws.head(10_000), ctx, MapStats())
+    head = map_frame(sampler.draws.head(10_000), sampler.ctx, MapStats())
     t = time.perf_counter()
     frame_to_personas(head)
     out["persona_objects_per_10k_s"] = round(time.perf_counter() - t, 2)
     return out
 
 
-PARTS = {"small": part_small, "big": part_big, "tvd": part_tvd}
+def part_cli(args: argparse.Namespace) -> dict[str, object]:
+    """``persona-testbed personas sample --n N`` end to end (draw, map, rules, JSONL + Parquet written)."""
+    import resource
+
+    with tempfile.TemporaryDirectory(prefix="bench-personas-cli-") as tmp:
+        exe = Path(sys.executable).parent / "persona-testbed"
+        cmd = [str(exe), "personas", "sample", "--n", str(args.cli_n), "--seed", "5", "--out", tmp,
+               "--data-dir", args.data_dir, "--source", args.source, "--design", args.design, "--json"]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        sizes = {f.name: round(f.stat().st_size / 2**20) for f in Path(tmp).iterdir() if f.suffix != ".json"}
+    return {f"cli_n{args.cli_n}_s": round(wall, 2),
+            f"cli_n{args.cli_n}_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+            f"cli_n{args.cli_n}_files_mb": sizes}
+
+
+PARTS = {"small": part_small, "big": part_big, "tvd": part_tvd, "cli": part_cli}
 
 
 def main() -> None:
@@ -136,16 +149,16 @@ def main() -> None:
     ap.add_argument("--source", default="acs2024")
     ap.add_argument("--big", type=int, default=1_000_000)
     ap.add_argument("--tvd-n", type=int, default=100_000)
+    ap.add_argument("--cli-n", type=int, default=1_000_000, help="personas written by the `cli` part")
     ap.add_argument("--design", default="systematic", choices=["systematic", "independent"])
     ap.add_argument("--tvd-seeds", type=int, default=1, help="seeds 11.. for the TVD figures (max reported)")
-    ap.add_argument("--in-memory", action="store_true", help="keep the whole mapped frame instead of streaming")
     ap.add_argument("--part", choices=sorted(PARTS), help="run one part in this process (JSON on stdout)")
     args = ap.parse_args()
     if args.part:
         print(json.dumps(PARTS[args.part](args)))
         return
     figures: dict[str, object] = {"design": args.design, "load_average_start": round(os.getloadavg()[0], 1)}
-    for name in ("small", "big", "tvd"):
+    for name in ("small", "big", "tvd", "cli"):
         cmd = [sys.executable, __file__, "--part", name] + [a for a in sys.argv[1:]]
         res = subprocess.run(cmd, check=True, capture_output=True, text=True)
         figures.update(json.loads(res.stdout.strip().splitlines()[-1]))

@@ -63,3 +63,76 @@ def test_bad_json_empty_duplicate_and_corrupt(tmp_path):
     with pytest.raises(UserError, match="no personas to write"):
         write_personas([], tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from persona_testbed.runs.rundir import FILE_MODE
+
+    paths = write_personas(_two(), tmp_path / "out")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert FILE_MODE == 0o666 & ~mask
+    for p in paths.values():
+        assert (p.stat().st_mode & 0o777) == FILE_MODE, p  # not the private 0600 of a temp file
+
+
+def test_frames_and_records_write_the_same_files(tmp_path):
+    from persona_testbed.personas.frames import personas_frame
+    from persona_testbed.personas.io import write_persona_frames
+
+    ps = [make_persona(f"p-{i}", serialno=f"2024HU{i:07d}", religion='Say "hi"\\ \n\t') for i in range(5)]
+    ps[1] = ps[1].model_copy(update={"tags": {"hobbies": ["golf", 'quote "x"'], "values": []}})
+    a = write_personas(ps, tmp_path / "a")
+    frame = personas_frame(ps)
+    b = write_persona_frames([frame.head(2), frame.slice(2, 0), frame.slice(2)], tmp_path / "b")
+    assert a["jsonl"].read_bytes() == b["jsonl"].read_bytes()
+    assert read_personas(b["jsonl"]) == ps and read_personas(b["parquet"]) == ps
+    for line, p in zip(a["jsonl"].read_text().splitlines(), ps):
+        assert json.loads(line) == p.model_dump(mode="json")
+    assert json.loads(b["manifest"].read_text())["count"] == 5
+    with pytest.raises(UserError, match="no personas"):
+        write_persona_frames([frame.head(0)], tmp_path / "c")
+    assert not (tmp_path / "c" / "personas.jsonl").exists() and not (tmp_path / "c" / "personas.parquet").exists()
+
+
+def test_reads_the_first_parquet_layout(tmp_path):
+    """Files written before per-field provenance/detail columns (one JSON object each) still load."""
+    import polars as pl
+
+    from persona_testbed.hashing import canonical_json
+    from persona_testbed.personas.record import PERSONA_FIELDS
+
+    ps = _two()
+    rows = []
+    for p in ps:
+        row = {"id": p.id, "schema_version": p.schema_version, "source_year": p.source.year,
+               "source_state": p.source.state, "source_serialno": p.source.serialno,
+               "source_sporder": p.source.sporder, "weight": p.weight,
+               **{n: p.fields[n].value for n in PERSONA_FIELDS},
+               "provenance": canonical_json({n: p.fields[n].provenance for n in PERSONA_FIELDS}),
+               "detail": canonical_json({n: p.fields[n].detail for n in PERSONA_FIELDS}),
+               "tags": canonical_json(p.tags)}
+        rows.append(row)
+    old = tmp_path / "old.parquet"
+    pl.DataFrame(rows).write_parquet(old)
+    assert read_personas(old) == ps
+
+
+def test_writing_fails_cleanly_midway(tmp_path):
+    """A failure while chunks stream leaves no file behind (and the previous files untouched)."""
+    from persona_testbed.personas.frames import personas_frame
+    from persona_testbed.personas.io import write_persona_frames
+
+    first = write_personas(_two(), tmp_path / "out")
+    before = {k: p.read_bytes() for k, p in first.items()}
+
+    def chunks():
+        yield personas_frame(_two())
+        raise UserError("census file vanished")
+
+    with pytest.raises(UserError, match="vanished"):
+        write_persona_frames(chunks(), tmp_path / "out")
+    assert {k: p.read_bytes() for k, p in first.items()} == before
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]

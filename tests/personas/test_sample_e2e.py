@@ -2,9 +2,11 @@
 
 import json
 
+import polars as pl
 import pytest
 
 from persona_testbed.personas import PERSONA_FIELDS, read_personas
+from persona_testbed.personas.record import Persona, SourceKey
 
 pytestmark = pytest.mark.shared_data
 
@@ -99,17 +101,14 @@ def test_breaking_personas_are_resampled_and_counted(mirror, shared_home, monkey
     import persona_testbed.personas.sample as sample_mod
 
     monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
-    first_round: set[str] = set()
+    real_matrix = sample_mod.broken_matrix
 
-    def fake_violations(p):  # every persona of the first round breaks a rule, replacements pass
-        if not first_round or p.id in first_round:
-            first_round.add(p.id)
-            return [("married_under_15", "test")]
-        return []
+    def fake_matrix(frame):  # every persona of the first round (draws 0-5) breaks a rule, replacements pass
+        return real_matrix(frame).with_columns(married_under_15=frame["_draw"] < 6)
 
     base = sample_mod.sample_personas(6, 4, states="DE", data_dir=mirror)
-    first_round.update(p.id for p in base.personas)
-    monkeypatch.setattr(sample_mod, "violations", fake_violations)
+    first_round = {p.id for p in base.personas}
+    monkeypatch.setattr(sample_mod, "broken_matrix", fake_matrix)
     res = sample_mod.sample_personas(6, 4, states="DE", data_dir=mirror)
     assert len(res.personas) == 6
     assert not {p.id for p in res.personas} & first_round
@@ -144,20 +143,24 @@ def test_resampling_keeps_quota_strata(mirror, shared_home, monkeypatch):
     import persona_testbed.personas.sample as sample_mod
 
     monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
-    seen: set[str] = set()
+    real_matrix = sample_mod.broken_matrix
+    first_round: list = []
 
-    def reject_first_round(p):
-        if len(seen) < 6:
-            seen.add(p.id)
-            return [("veteran_under_17", "test")]
-        return []
+    def reject_first_round(frame):  # the first round's six personas break a rule, replacements pass
+        if not first_round:
+            first_round.append(frame.select("_year", "_state", "SERIALNO", "SPORDER", "_draw"))
+            return real_matrix(frame).with_columns(veteran_under_17=pl.repeat(True, frame.height, eager=True))
+        return real_matrix(frame)
 
-    monkeypatch.setattr(sample_mod, "violations", reject_first_round)
+    monkeypatch.setattr(sample_mod, "broken_matrix", reject_first_round)
     res = sample_mod.sample_personas(6, 2, states="VT", quota_by="age_band", data_dir=mirror)
     ages = sorted(int(p.value("age")) for p in res.personas)
     bands = [sum(1 for a in ages if lo <= a <= hi) for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54),
                                                                   (55, 64), (65, 200))]
-    assert bands == [1] * 6 and not {p.id for p in res.personas} & seen
+    rejected = {Persona.make_id(SourceKey(year=year, state=state, serialno=ser, sporder=spo), draw)
+                for year, state, ser, spo, draw in first_round[0].iter_rows()}
+    assert bands == [1] * 6 and len(rejected) == 6
+    assert not {p.id for p in res.personas} & rejected  # every slot holds its replacement
 
 
 def test_sample_design_option(run, cli, tmp_path):
@@ -188,3 +191,31 @@ def test_map_frame_chunking_does_not_change_the_result(mirror, shared_home, monk
     chunked = map_frame(draws, ctx, s2, chunk_rows=70)
     assert whole.equals(chunked)
     assert s1.as_dict() == s2.as_dict()
+
+
+def test_cli_streams_chunks_to_the_same_personas(run, mirror, shared_home, monkeypatch, tmp_path):
+    """``personas sample`` maps, checks and writes one chunk at a time; the files hold exactly the personas
+    ``sample_personas`` returns in one piece, with a rule breaker resampled inside its chunk."""
+    import persona_testbed.personas.build as build
+    import persona_testbed.personas.sample as sample_mod
+
+    whole = sample_mod.sample_personas(23, 5, states="DE", data_dir=mirror)
+    monkeypatch.setattr(build, "MAP_CHUNK_ROWS", 5)  # five chunks
+    out = tmp_path / "streamed"
+    r = run("personas", "sample", "--n", "23", "--seed", "5", "--states", "DE", "--out", out, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert read_personas(out / "personas.jsonl") == whole.personas
+    assert read_personas(out / "personas.parquet") == whole.personas
+    report = json.loads((out / "personas_report.json").read_text())
+    assert report["n"] == 23 and report["rules"]["checked"] == 23
+
+    real_matrix = sample_mod.broken_matrix
+    monkeypatch.setattr(sample_mod, "broken_matrix",  # draw 12 (chunk 3) breaks a rule once
+                        lambda frame: real_matrix(frame).with_columns(married_under_15=frame["_draw"] == 12))
+    r = run("personas", "sample", "--n", "23", "--seed", "5", "--states", "DE", "--out", tmp_path / "again")
+    assert r.exit_code == 0, r.stderr
+    again = read_personas(tmp_path / "again")
+    assert [p.id for p in again][:12] == [p.id for p in whole.personas][:12]
+    assert again[12].id != whole.personas[12].id and [p.id for p in again][13:] == [p.id for p in whole.personas][13:]
+    report = json.loads((tmp_path / "again" / "personas_report.json").read_text())
+    assert report["rules"]["rejections"]["married_under_15"] == 1 and report["rules"]["checked"] == 24

@@ -15,6 +15,7 @@ label. Columns a state's file lacks come back ``null`` (see :meth:`CensusSource.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import tempfile
@@ -188,6 +189,8 @@ def _normalise_expr(name: str, dtype: pl.DataType | None, dictionary: PumsDictio
 
 
 _SERIAL_MEMO: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+_SERIAL_EXACT: dict[str, bool] = {}
+_SERIAL_SORTED: dict[str, bool] = {}
 _SERIAL_RE = r"^(\d{4})(HU|GQ)(\d{7})$"
 
 
@@ -204,6 +207,80 @@ def _encode_serials(serials: pl.Series) -> np.ndarray | None:
     return ((year * 2 + hu) * 10_000_000 + num).to_numpy()
 
 
+def _decode_serials(codes: np.ndarray) -> pl.Series:
+    """The ``YYYY(HU|GQ)NNNNNNN`` spelling of :func:`_encode_serials` codes."""
+    c = pl.Series("c", np.asarray(codes, dtype=np.int64))
+    return pl.select(pl.concat_str([
+        (pl.lit(c) // 20_000_000).cast(pl.String).str.zfill(4),
+        pl.when((pl.lit(c) // 10_000_000) % 2 == 1).then(pl.lit("HU")).otherwise(pl.lit("GQ")),
+        (pl.lit(c) % 10_000_000).cast(pl.String).str.zfill(7)])).to_series().alias("SERIALNO")
+
+
+_SERIAL_MAGIC = 0x53455249414C  # "SERIAL"
+
+
+def _load_serial_index(path: Path, n_files: int) -> tuple[tuple[np.ndarray, np.ndarray] | None, bool, bool] | None:
+    """A serial index saved by :meth:`CensusSource.serial_index` (one int64 ``.npy``: magic, version, ok,
+    exact, sorted, file count, record count, file offsets, codes; memory-mapped), as (index or None,
+    exact, sorted); None when missing, truncated or inconsistent."""
+    try:
+        flat = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if flat.dtype != np.int64 or flat.ndim != 1 or len(flat) < 7:
+        return None
+    magic, version, ok, exact, srt, nf, n = (int(x) for x in flat[:7])
+    if magic != _SERIAL_MAGIC or version != 2 or nf != n_files:
+        return None
+    if not ok:
+        return (None, False, False) if len(flat) == 7 else None
+    if n < 0 or len(flat) != 7 + nf + n:
+        return None
+    return (flat[7 + nf:], np.asarray(flat[7:7 + nf])), bool(exact), bool(srt)
+
+
+def _positions(codes: np.ndarray, offsets: np.ndarray, want: np.ndarray, segments_sorted: bool) -> np.ndarray:
+    """Ascending positions of ``codes`` equal to one of ``want`` (``np.flatnonzero(np.isin(codes, want))``);
+    with ``segments_sorted`` (codes ascending inside each file) by binary search per file."""
+    if not segments_sorted:
+        return np.flatnonzero(np.isin(codes, want))
+    want = np.unique(want)
+    bounds = [*(int(o) for o in offsets), len(codes)]
+    parts = []
+    for a, b in itertools.pairwise(bounds):
+        seg = codes[a:b]
+        lo, hi = np.searchsorted(seg, want, side="left"), np.searchsorted(seg, want, side="right")
+        m = hi > lo
+        parts += [np.arange(a + x, a + y) for x, y in zip(lo[m].tolist(), hi[m].tolist())]
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+COLUMN_CACHE_VERSION = 2
+_COLUMN_MEMO: dict[str, object] = {}
+
+
+def _column_to_arrow(col: pl.Series):  # type: ignore[no-untyped-def]
+    """A compact Arrow form of one column: strings dictionary-encoded, integers in the narrowest type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = col.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if col.dtype == pl.String:
+        enc = arr.cast(pa.large_string()).dictionary_encode()
+        size = len(enc.dictionary)
+        narrow = pa.int8() if size <= 127 else pa.int16() if size <= 32767 else None
+        return enc.cast(pa.dictionary(narrow, pa.large_string())) if narrow is not None else enc
+    if col.dtype.is_integer() and len(arr) and arr.null_count < len(arr):
+        mm = pc.min_max(arr).as_py()
+        for t, lo, hi in ((pa.int8(), -(1 << 7), (1 << 7) - 1), (pa.int16(), -(1 << 15), (1 << 15) - 1),
+                          (pa.int32(), -(1 << 31), (1 << 31) - 1)):
+            if lo <= mm["min"] and mm["max"] <= hi:
+                return arr.cast(t)
+    return arr
+
+
 class CensusSource:
     """The person (and housing) files of one PUMS year. Build with :func:`open_source`."""
 
@@ -215,6 +292,9 @@ class CensusSource:
         self.dictionary = dictionary
         self._persons = person_files
         self._housing = housing_files
+        # built once per source: lazy frames per (kind, columns), column lists per (state, kind)
+        self._frames: dict[tuple, pl.LazyFrame] = {}
+        self._columns: dict[tuple, list[str]] = {}
 
     def __repr__(self) -> str:
         return f"CensusSource({self.name!r}, year={self.year}, states={len(self.states)})"
@@ -240,16 +320,20 @@ class CensusSource:
     # ---- columns -------------------------------------------------------------------------------
     def available_columns(self, state: str | int | None = None, kind: str = "person") -> list[str]:
         """Canonical columns present in ``state``'s file (or in any file when ``state`` is None)."""
+        memo = (state, kind)
+        if memo in self._columns:
+            return list(self._columns[memo])
         files = self._persons if kind == "person" else self._housing
         if state is not None:
             fips = state_fips(state)
             files = [f for f in files if f.info.state == fips]
             if not files:
                 raise UserError(f"state {fips} ({STATES[fips][0]}) is not in source {self.name}")
-        cols: list[str] = []
+        cols: dict[str, None] = {}
         for f in files:
-            cols += [c for c in self._schema(f) if c not in cols]
-        return cols
+            cols.update(dict.fromkeys(self._schema(f)))
+        self._columns[memo] = list(cols)
+        return list(cols)
 
     def row_count(self, state: str | int | None = None) -> int:
         """Number of person records (in ``state``, or in all states)."""
@@ -300,50 +384,156 @@ class CensusSource:
         want = _encode_serials(wanted)
         if want is None:  # a serial outside the encodable pattern cannot be in an encodable source
             want = np.zeros(0, dtype=np.int64)
-        hit = np.flatnonzero(np.isin(codes, want))
+        hit = _positions(codes, offsets, want, _SERIAL_SORTED.get(self._serial_key(kind), False))
+        dtypes = self._out_dtypes(files, columns, kind)
+        if len(hit) == 0:
+            return pl.DataFrame(schema=dtypes)
+        fast = self._rows_from_column_cache(kind, dtypes, hit, codes)
+        if fast is not None:
+            return fast
         file_of = np.searchsorted(offsets, hit, side="right") - 1
         rows = {int(f): hit[file_of == f] - offsets[f] for f in np.unique(file_of)}
-        dtypes = self._out_dtypes(files, columns, kind)
-        if not rows:
-            return pl.DataFrame(schema=dtypes)
         frames = [self._file_frame(files[f], list(dtypes), dtypes, rows=r).drop("_row") for f, r in rows.items()]
         return pl.concat(pl.collect_all(frames), how="vertical")
+
+    def _rows_from_column_cache(self, kind: str, dtypes: dict[str, pl.DataType], hit: np.ndarray,
+                                codes: np.ndarray) -> pl.DataFrame | None:
+        """Rows ``hit`` (positions in the files concatenated, as :meth:`serial_index` orders them) of the
+        columns ``dtypes``, gathered from memory-mapped per-column caches (see :meth:`_column_cache`);
+        SERIALNO spelled from the serial index when that is exact. None when a cache cannot be used."""
+        import pyarrow as pa
+
+        exact = _SERIAL_EXACT.get(self._serial_key(kind), False)
+        idx = pl.Series(np.asarray(hit, dtype=np.int64)).to_arrow()  # not pa.array(): that imports pandas
+        out = []
+        for c, dt in dtypes.items():
+            if c == "SERIALNO" and exact and dt == pl.String:
+                out.append(_decode_serials(codes[hit]))
+                continue
+            arr = self._column_cache(kind, c, dt, len(codes))
+            if arr is None:
+                return None
+            got = arr.take(idx)
+            if pa.types.is_dictionary(got.type):
+                got = got.dictionary_decode()
+            out.append(pl.Series(c, pl.from_arrow(got)).cast(dt))
+        return pl.DataFrame(out)
+
+    def _file_rows_from_column_cache(self, kind: str, dtypes: dict[str, pl.DataType],
+                                     rows: dict[int, np.ndarray]) -> list[tuple[InputFile, pl.LazyFrame]] | None:
+        """:meth:`file_frames` with ``rows``, served from the per-column caches: the same frames (``_row``
+        then the columns, distinct rows in file order) without decoding the files. None when the source
+        has no serial index (its row offsets) or a row lies outside its file."""
+        index = self.serial_index(kind)
+        if index is None:
+            return None
+        codes, offsets = index
+        files = self._persons if kind == "person" else self._housing
+        ends = [*(int(o) for o in offsets[1:]), len(codes)]
+        picked = [(i, np.unique(np.asarray(rows[i], dtype=np.int64))) for i in range(len(files)) if i in rows]
+        if any(len(r) and (r[0] < 0 or r[-1] >= ends[i] - int(offsets[i])) for i, r in picked):
+            return None
+        pos = (np.concatenate([int(offsets[i]) + r for i, r in picked]) if picked
+               else np.zeros(0, dtype=np.int64))
+        frame = self._rows_from_column_cache(kind, dtypes, pos, codes)
+        if frame is None:
+            return None
+        idx_dtype = pl.DataFrame({"x": [0]}).with_row_index("_row").schema["_row"]
+        out, start = [], 0
+        for i, r in picked:
+            part = frame.slice(start, len(r)).with_columns(pl.Series("_row", r).cast(idx_dtype))
+            out.append((files[i].info, part.select(["_row", *dtypes]).lazy()))
+            start += len(r)
+        return out
+
+    def _column_cache(self, kind: str, column: str, dtype: pl.DataType, n_rows: int):  # type: ignore[no-untyped-def]
+        """One normalised column of every ``kind`` file (concatenated, as :meth:`serial_index` orders the
+        rows) as an Arrow array memory-mapped from ``<home>/cache/census/column-*.arrow`` (strings
+        dictionary-encoded, integers narrowed): built on first use, rebuilt when missing or unreadable.
+        None when the cache directory cannot be written."""
+        import pyarrow as pa
+
+        key = content_hash({"v": COLUMN_CACHE_VERSION, "src": self.checksum, "kind": kind, "column": column,
+                            "dtype": str(dtype)}, 24)
+        if key in _COLUMN_MEMO:
+            return _COLUMN_MEMO[key]
+        path = settings.cache_dir() / "census" / f"column-{kind}-{column}-{key}.arrow"
+        arr = None
+        if path.exists():
+            try:
+                table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+                if table.num_rows == n_rows and table.column_names == [column]:
+                    arr = table.column(0).combine_chunks() if table.column(0).num_chunks != 1 \
+                        else table.column(0).chunk(0)
+            except (OSError, pa.ArrowException, ValueError):
+                arr = None  # unreadable entry: rebuild and overwrite
+        if arr is None:
+            files = self._persons if kind == "person" else self._housing
+            # with _row, so a column a file lacks (a literal null) still spans the file's rows
+            parts = pl.collect_all([self._file_frame(f, [column], {column: dtype}, row_index=True)
+                                    for f in files])
+            col = pl.concat(parts, how="vertical")[column]
+            if len(col) != n_rows:
+                return None
+            built = _column_to_arrow(col)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp:
+                    table = pa.Table.from_arrays([built], names=[column])
+                    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                        writer.write_table(table)
+            except OSError:
+                pass  # a read-only cache only costs speed
+            arr = built
+        if len(_COLUMN_MEMO) >= 64:
+            _COLUMN_MEMO.pop(next(iter(_COLUMN_MEMO)))
+        _COLUMN_MEMO[key] = arr
+        return arr
+
+    def _serial_key(self, kind: str) -> str:
+        return content_hash({"v": 4, "src": self.checksum, "kind": kind}, 24)
 
     def serial_index(self, kind: str = "person") -> tuple[np.ndarray, np.ndarray] | None:
         """Every record's SERIALNO as an integer (files concatenated) and each file's first position, or
         None when some SERIALNO does not fit the ``YYYY(HU|GQ)NNNNNNN`` pattern. Built once per source
         and cached under ``<home>/cache/census`` (keyed by the source checksum) and in memory."""
         files = self._persons if kind == "person" else self._housing
-        key = content_hash({"v": 1, "src": self.checksum, "kind": kind}, 24)
+        key = self._serial_key(kind)
         if key in _SERIAL_MEMO:
             return _SERIAL_MEMO[key]
-        path = settings.cache_dir() / "census" / f"serials-{kind}-{key}.npz"
-        out = None
-        if path.exists():
-            try:
-                with np.load(path) as z:
-                    out = (z["codes"], z["offsets"]) if z["ok"] else None
-                    ok = True
-            except (OSError, ValueError, KeyError):
-                ok = False
-            if ok:
-                _SERIAL_MEMO[key] = out
-                return out
+        path = settings.cache_dir() / "census" / f"serials-{kind}-{key}.npy"
+        loaded = _load_serial_index(path, len(files))
+        if loaded is not None:
+            out, exact, segs_sorted = loaded
+            _SERIAL_MEMO[key] = out
+            _SERIAL_EXACT[key] = exact
+            _SERIAL_SORTED[key] = segs_sorted
+            return out
         dtypes = self._out_dtypes(files, ["SERIALNO"], kind)
         parts = pl.collect_all([self._file_frame(f, ["SERIALNO"], dtypes) for f in files])
         encoded = [_encode_serials(df.to_series()) for df in parts]
+        out = None
+        exact = segs_sorted = False
         if all(e is not None for e in encoded):
             codes = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
             offsets = np.cumsum([0] + [len(e) for e in encoded[:-1]]).astype(np.int64)
             out = (codes, offsets)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                if out is None:
-                    np.savez(fh, ok=False)
-                else:
-                    np.savez(fh, ok=True, codes=out[0], offsets=out[1])
+            # exact: every SERIALNO is spelled as _decode_serials spells its code (no stray blanks)
+            exact = dtypes["SERIALNO"] == pl.String and all(
+                bool((df.to_series() == df.to_series().str.strip_chars()).all()) for df in parts)
+            segs_sorted = all(bool(np.all(e[1:] >= e[:-1])) for e in encoded)  # type: ignore[index]
+        flat = np.array([_SERIAL_MAGIC, 2, out is not None, exact, segs_sorted, len(files),
+                         0 if out is None else len(out[0])], dtype=np.int64)
+        if out is not None:
+            flat = np.concatenate([flat, out[1], out[0]])
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, flat, allow_pickle=False)
+        except OSError:
+            pass  # a read-only cache only costs speed
         _SERIAL_MEMO[key] = out
+        _SERIAL_EXACT[key] = exact
+        _SERIAL_SORTED[key] = segs_sorted
         return out
 
     def file_frames(self, columns: list[str], kind: str = "person",
@@ -355,6 +545,10 @@ class CensusSource:
         """
         files = self._persons if kind == "person" else self._housing
         dtypes = self._out_dtypes(files, columns, kind)
+        if rows is not None:
+            fast = self._file_rows_from_column_cache(kind, dtypes, rows)
+            if fast is not None:
+                return fast
         out = []
         for i, f in enumerate(files):
             if rows is not None and i not in rows:
@@ -365,11 +559,16 @@ class CensusSource:
 
     # ---- internals -----------------------------------------------------------------------------
     def _frame(self, files: list[_File], columns: list[str] | None, kind: str) -> pl.LazyFrame:
+        memo = (kind, None if columns is None else tuple(columns))
+        if memo in self._frames:
+            return self._frames[memo]
         if columns is None:
             columns = self.available_columns(kind=kind)
         dtypes = self._out_dtypes(files, columns, kind)
         frames = [self._file_frame(f, list(dtypes), dtypes) for f in files]
-        return pl.concat(frames, how="vertical") if frames else pl.LazyFrame(schema=dtypes)
+        out = pl.concat(frames, how="vertical") if frames else pl.LazyFrame(schema=dtypes)
+        self._frames[memo] = out
+        return out
 
     def _out_dtypes(self, files: list[_File], columns: list[str], kind: str) -> dict[str, pl.DataType]:
         out: dict[str, pl.DataType] = {}

@@ -60,13 +60,17 @@ def export_cmd(
     path: Path = typer.Argument(..., help="Feedback run directory (holds pairs.jsonl) or a pairs.jsonl file."),
     fmt: str = typer.Option(..., "--format", help="jsonl, parquet, hf (dataset folder + card) or trl."),
     out: Path = typer.Option(..., "--out", help="Output file (jsonl, parquet) or directory (hf, trl)."),
+    drop_leaky: bool = typer.Option(False, "--drop-leaky/--keep-leaky",
+                                    help="Leave out pairs whose chosen answer names a persona attribute "
+                                         "(default: keep; the dropped count is printed and put in the HF card)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export pairs as JSONL, Parquet, a Hugging Face dataset folder, or TRL preference JSONL."""
     from .export import export_pairs
 
-    res = export_pairs(path, fmt, out)
-    emit(res, as_json, ("format", "out", "counts"), [(res["format"], res["out"], res["counts"])], title="export")
+    res = export_pairs(path, fmt, out, drop_leaky=drop_leaky)
+    emit(res, as_json, ("format", "out", "counts", "dropped leaky", "unchecked leakage"),
+         [(res["format"], res["out"], res["counts"], res["dropped_leaky"], res["unchecked_leakage"])], title="export")
 
 
 @app.command("stats")
@@ -74,7 +78,7 @@ def stats_cmd(
     path: Path = typer.Argument(..., help="Feedback run directory or pairs.jsonl."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Pairs per split, failures, length policy and persona-judge validation rates."""
+    """Pairs per split, failures, length policy, persona-judge validation and attribute-leakage rates."""
     from .io import read_pairs
     from .stats import feedback_stats
 
@@ -100,3 +104,11 @@ def _print_stats(stats: dict, as_json: bool, title: str) -> None:
         ("models", ", ".join(stats["models"])),
         ("template", ", ".join(stats["template_versions"])),
     ], title="validation")
+    lk = stats["leakage"]
+    rows = [("all fields", lk["leaky"], lk["leaky_rate"], lk["rejected_leaky"], lk["rejected_leaky_rate"])]
+    for field in sorted(set(lk["by_field"]) | set(lk["rejected_by_field"])):
+        c, r = lk["by_field"].get(field, {}), lk["rejected_by_field"].get(field, {})
+        rows.append((field, c.get("pairs", 0), c.get("rate", 0.0), r.get("pairs", 0), r.get("rate", 0.0)))
+    emit(None, False, ("field", "chosen leaky", "chosen rate", "rejected (control)", "rejected rate"), rows,
+         title=f"attribute leakage ({lk['checked']} checked, {lk['unchecked']} unchecked; "
+               f"{lk['in_context_findings']} mentions explained by the question / rejected answer)")

@@ -6,6 +6,10 @@
   model ids, seed, template version). Loads with ``datasets.load_dataset("parquet"|folder)``.
 - ``trl``: ``<split>.jsonl`` per split (ok pairs only) in TRL's conversational preference format:
   ``prompt`` = [system: persona, user: question], ``chosen`` / ``rejected`` = [assistant: answer].
+
+``drop_leaky`` (CLI ``--drop-leaky``; default off because it changes the dataset size) leaves out pairs whose
+chosen answer names a persona attribute (``feedback/leakage.py``); the count is returned, printed by the
+CLI and written into the HF dataset card, never dropped silently.
 """
 
 from __future__ import annotations
@@ -22,13 +26,13 @@ from ..errors import UserError
 from ..runs import RunDir, atomic_path, atomic_write_text
 from .io import pairs_to_frame, read_pairs
 from .record import SPLITS, PreferencePair
-from .stats import feedback_stats
+from .stats import feedback_stats, leakage_stats
 
 ExportFormat = Literal["jsonl", "parquet", "hf", "trl"]
 FORMATS: tuple[str, ...] = ("jsonl", "parquet", "hf", "trl")
 
 HF_COLUMNS = ("id", "persona_id", "prompt_id", "split", "persona_text", "question", "chosen", "rejected",
-              "critique", "model", "template_version", "seed", "flagged", "judge_choice_ab", "judge_choice_ba")
+              "critique", "model", "template_version", "seed", "flagged", "judge_choice_ab", "judge_choice_ba", "leaky")
 
 
 def trl_row(pair: PreferencePair) -> dict[str, Any]:
@@ -54,8 +58,11 @@ def _replace_dir(build: Path, out: Path) -> None:
     build.rename(out)
 
 
-def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dict[str, Any]) -> str:
+def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dict[str, Any],
+          dropped: dict[str, Any] | None = None) -> str:
     stats = feedback_stats(pairs)
+    dropped = dropped or {"drop_leaky": False, "dropped_leaky": 0}
+    lk = dropped.get("leakage") or stats["leakage"]  # rates before any --drop-leaky
     fb = manifest.get("stages", {}).get("feedback", {})
     splits = [s for s in SPLITS if counts.get(s)]
     yaml = ["---", "license: cc-by-4.0", "language:", "- en", "pretty_name: PERSONA DPF preference pairs",
@@ -86,7 +93,13 @@ def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dic
         f"- generation config: `{json.dumps(fb.get('config', {}), sort_keys=True)}`",
         f"- persona-judge validation (both orders): chosen preferred in {pct(v['chosen_preferred_rate'])} of "
         f"{v['judgements']} judgements (paper: 96%), position bias {pct(v['position_bias_rate'])}, "
-        f"{v['flagged']} pairs flagged (rejected preferred in both orders; kept, column `flagged`).", "",
+        f"{v['flagged']} pairs flagged (rejected preferred in both orders; kept, column `flagged`).",
+        f"- attribute leakage ({', '.join(lk['version'])}, deterministic; mentions also in the question or "
+        f"rejected answer do not count): {lk['leaky']} of {lk['checked']} checked chosen answers "
+        f"({pct(lk['leaky_rate'])}) name a persona attribute, vs {lk['rejected_leaky']} "
+        f"({pct(lk['rejected_leaky_rate'])}) rejected answers (control); {lk['unchecked']} ok pairs unchecked. "
+        + (f"**{dropped['dropped_leaky']} leaky pairs were dropped from this export** (`--drop-leaky`)."
+           if dropped["drop_leaky"] else "Leaky pairs are kept (column `leaky`); `--drop-leaky` removes them."), "",
         "## Licence and attribution", "",
         "- Questions are PRISM opening prompts: Kirk, H. R., et al. (2024), \"The PRISM Alignment Project\" "
         "(arXiv 2404.16019), dataset `HannahRoseKirk/prism-alignment`, licensed **CC-BY-4.0**; this dataset "
@@ -98,7 +111,8 @@ def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dic
         "## Columns", "",
         "`id`, `persona_id`, `prompt_id`, `split`, `persona_text` (persona as shown to the model), `question`, "
         "`chosen`, `rejected`, `critique`, `model`, `template_version`, `seed`, `flagged`, `judge_choice_ab` "
-        "(judge's pick with A = chosen), `judge_choice_ba` (with A = rejected).", "",
+        "(judge's pick with A = chosen), `judge_choice_ba` (with A = rejected), `leaky` (chosen names a persona "
+        "attribute; null when unchecked).", "",
         "## Citation", "",
         "```bibtex",
         "@article{castricato2024persona, title={PERSONA: A Reproducible Testbed for Pluralistic Alignment},",
@@ -111,15 +125,24 @@ def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dic
     return "\n".join(yaml + body)
 
 
-def export_pairs(source: str | Path, fmt: str, out: str | Path) -> dict[str, Any]:
+def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: bool = False) -> dict[str, Any]:
     """Export the pairs of ``source`` (a feedback directory or ``pairs.jsonl``) as ``fmt`` to ``out``.
 
     ``jsonl`` / ``parquet`` write one file; ``hf`` / ``trl`` write a directory (built in a temp dir and
-    moved into place). Returns ``{"format", "out", "counts"}``.
+    moved into place). ``drop_leaky``: leave out pairs whose chosen answer names a persona attribute
+    (``pair.leaky``; unchecked pairs are kept). Returns ``{"format", "out", "counts", "dropped_leaky",
+    "unchecked_leakage"}``; the HF card records the dropped count too.
     """
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     pairs = sorted(read_pairs(source), key=lambda p: p.id)
+    leakage_before = leakage_stats(pairs)
+    n_dropped = sum(p.leaky is True for p in pairs) if drop_leaky else 0
+    if drop_leaky:
+        pairs = [p for p in pairs if p.leaky is not True]
+        if not pairs:
+            raise UserError(f"{source}: every pair is leaky; nothing left to export with --drop-leaky")
+    info = {"dropped_leaky": n_dropped, "unchecked_leakage": sum(p.leakage is None for p in pairs)}
     out = Path(out)
     src = Path(source)
     manifest = RunDir(src if src.is_dir() else src.parent).read_manifest()
@@ -129,11 +152,11 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path) -> dict[str, Any
         raise UserError(f"{out}: is a directory; --format {fmt} writes one file")
     if fmt == "jsonl":
         atomic_write_text(out, "".join(p.model_dump_json() + "\n" for p in pairs))
-        return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}}
+        return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}, **info}
     if fmt == "parquet":
         with atomic_path(out) as tmp:
             pairs_to_frame(pairs).write_parquet(tmp, compression="zstd")
-        return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}}
+        return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}, **info}
     if not ok:
         raise UserError(f"{source}: no ok pairs to export")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +169,7 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path) -> dict[str, Any
                 if rows:
                     frame = pairs_to_frame(rows).select(list(HF_COLUMNS))
                     frame.write_parquet(build / "data" / f"{s}-00000-of-00001.parquet", compression="zstd")
-            (build / "README.md").write_text(_card(pairs, counts, manifest), encoding="utf-8")
+            (build / "README.md").write_text(_card(pairs, counts, manifest, {"drop_leaky": drop_leaky, "leakage": leakage_before, **info}), encoding="utf-8")
         else:
             for s in SPLITS:
                 rows = [p for p in ok if p.split == s]
@@ -157,7 +180,7 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path) -> dict[str, Any
     finally:
         if build.exists():
             shutil.rmtree(build)
-    return {"format": fmt, "out": str(out), "counts": {s: c for s, c in counts.items() if c}}
+    return {"format": fmt, "out": str(out), "counts": {s: c for s, c in counts.items() if c}, **info}
 
 
 __all__ = ["export_pairs", "trl_row", "FORMATS", "HF_COLUMNS"]

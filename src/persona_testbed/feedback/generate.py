@@ -21,6 +21,7 @@ from ..personas import Persona, render
 from ..prompts import Prompt
 from . import templates
 from .io import CHECKPOINT_NAME, Checkpoint, write_pairs
+from .leakage import check_pair
 from .pair import GenerationParams, make_pair
 from .plan import PairCounts, PlannedPair, plan_pairs
 from .record import PreferencePair
@@ -70,6 +71,10 @@ async def agenerate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt]
     reused = len(planned_ids & done.keys())
     todo = [p for p in planned if p.id not in done]
     results = {pid: done[pid] for pid in planned_ids & done.keys()}
+    for pid, pair in results.items():  # checkpointed before the leakage check existed: check now (offline)
+        if pair.leakage is None and pair.persona_id in by_persona:
+            results[pid] = pair.model_copy(update={"leakage": check_pair(
+                by_persona[pair.persona_id], pair.question, pair.rejected, pair.chosen)})
     if on_pair is not None:
         for pair in results.values():
             on_pair(pair, 0)
@@ -83,7 +88,8 @@ async def agenerate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt]
                 texts[persona.id] = render(persona, config.persona_format)
             pair, new_tokens = await make_pair(
                 client, config, pair_id=item.id, persona_id=item.persona_id, prompt_id=item.prompt_id,
-                split=item.split, question=by_prompt[item.prompt_id].text, persona_text=texts[persona.id])
+                split=item.split, question=by_prompt[item.prompt_id].text, persona_text=texts[persona.id],
+                persona=persona)
             results[pair.id] = pair
             if checkpoint is not None:
                 checkpoint.append(pair)
@@ -157,6 +163,7 @@ def _generate_locked(run, personas, prompts, client, owned: bool, config: Feedba
         "template_version": templates.TEMPLATE_VERSION, "model": client.model, "seed": config.seed,
         "config": config.model_dump(exclude={"concurrency"}), "config_key": config.config_key(client.model),
         "pairs": stats["pairs"], "ok": stats["ok"], "failed": stats["failed"], "reused_from_checkpoint": reused,
+        "leaky": stats["leakage"]["leaky"], "leakage_version": stats["leakage"]["version"],
         "seconds": round(time.time() - started, 3), "sources": sources or {}, "attribution": PAIR_ATTRIBUTION,
     }})
     return FeedbackResult(pairs=pairs, stats=stats, reused=reused, paths={k: str(v) for k, v in paths.items()})

@@ -66,7 +66,8 @@ class Checkpoint:
 
 
 def pairs_to_frame(pairs: Sequence[PreferencePair]) -> pl.DataFrame:
-    """Flat table: one row per pair; judge picks as columns, call ids as a JSON string."""
+    """Flat table: one row per pair; judge picks as columns, call ids and the leakage check as JSON strings
+    (``leaky``: null when the pair was not checked)."""
     rows: list[dict[str, Any]] = []
     for p in pairs:
         v = p.validation
@@ -77,14 +78,15 @@ def pairs_to_frame(pairs: Sequence[PreferencePair]) -> pl.DataFrame:
             "config_key": p.config_key, "revision_attempts": p.revision_attempts, "length_action": p.length_action,
             "judge_choice_ab": v.choice_ab if v else None, "judge_choice_ba": v.choice_ba if v else None,
             "judge_error": v.error if v else None, "position_bias": v.position_bias if v else None,
-            "flagged": p.flagged, "prompt_tokens": p.prompt_tokens, "completion_tokens": p.completion_tokens,
+            "flagged": p.flagged, "leaky": p.leaky,
+            "leakage": p.leakage.model_dump_json() if p.leakage is not None else None, "prompt_tokens": p.prompt_tokens, "completion_tokens": p.completion_tokens,
             "status": p.status, "error": p.error, "call_ids": canonical_json(p.call_ids),
         })
     schema = {k: pl.Utf8 for k in ("id", "persona_id", "prompt_id", "split", "question", "persona_text", "rejected",
                                    "critique", "chosen", "model", "template_version", "config_key",
                                    "length_action", "judge_choice_ab", "judge_choice_ba", "judge_error",
-                                   "status", "error", "call_ids")}
-    schema.update(seed=pl.Int64, revision_attempts=pl.Int64, position_bias=pl.Boolean, flagged=pl.Boolean,
+                                   "status", "error", "call_ids", "leakage")}
+    schema.update(seed=pl.Int64, revision_attempts=pl.Int64, position_bias=pl.Boolean, flagged=pl.Boolean, leaky=pl.Boolean,
                   prompt_tokens=pl.Int64, completion_tokens=pl.Int64)
     order = list(rows[0]) if rows else list(schema)
     return pl.DataFrame(rows, schema={k: schema[k] for k in order})

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from ..hashing import content_hash
 from ..seeds import derive_int
 from . import templates
+from .leakage import check_pair
 from .length import DEFAULT_MAX_ATTEMPTS, truncate_to
 from .record import PairValidation, PreferencePair
 
@@ -75,8 +76,11 @@ async def _judge(client, gp: GenerationParams, pair: PreferencePair, acc: _Step)
 
 
 async def make_pair(client, gp: GenerationParams, *, pair_id: str, persona_id: str, prompt_id: str, split: str,
-                    question: str, persona_text: str) -> tuple[PreferencePair, int]:
-    """Generate one pair; returns it (status ok or failed, never raises for model failures) and its new tokens."""
+                    question: str, persona_text: str, persona: Any = None) -> tuple[PreferencePair, int]:
+    """Generate one pair; returns it (status ok or failed, never raises for model failures) and its new tokens.
+
+    With ``persona`` (a ``Persona``), the ok pair gets its attribute-leakage check (``pair.leakage``).
+    """
     acc = _Step()
     pair = PreferencePair(id=pair_id, persona_id=persona_id, prompt_id=prompt_id, split=split,  # type: ignore[arg-type]
                           question=question, persona_text=persona_text, model=client.model,
@@ -135,6 +139,8 @@ async def make_pair(client, gp: GenerationParams, *, pair_id: str, persona_id: s
         if not pair.chosen:
             return fail("chosen: nothing left after truncating the revision to the original's length")
 
+    if persona is not None:
+        pair.leakage = check_pair(persona, question, pair.rejected, pair.chosen)
     if gp.validate_pairs:
         pair.validation = await _judge(client, gp, pair, acc)
         pair.flagged = pair.validation.flagged

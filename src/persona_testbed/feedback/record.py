@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..hashing import content_hash
+from .leakage import PairLeakage
 
 SCHEMA_VERSION = 1
 
@@ -74,10 +75,17 @@ class PreferencePair(BaseModel):
     length_action: Literal["ok", "retried", "truncated", "none"] = "none"
     validation: PairValidation | None = None
     flagged: bool = False  # copy of validation.flagged, for filtering
+    # explicit mentions of the persona's attributes (feedback/leakage.py); None = not checked (older files)
+    leakage: PairLeakage | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     status: Literal["ok", "failed"] = "ok"
     error: str | None = None
+
+    @property
+    def leaky(self) -> bool | None:
+        """The chosen answer names a persona attribute (None: not checked)."""
+        return None if self.leakage is None else self.leakage.leaky
 
     @staticmethod
     def make_id(persona_id: str, prompt_id: str, split: str) -> str:

@@ -6,6 +6,10 @@
 - ``position_bias_rate``: share of fully judged pairs where the judge picked the same letter in both
   orders (so the position, not the content, decided).
 - ``flagged``: pairs where the judge preferred rejected in both orders (kept, marked ``flagged``).
+- ``leakage``: of the ok pairs with a leakage check (``checked``; older files have none), how many chosen
+  answers name a persona attribute (``leaky``, ``leaky_rate``, ``by_field``), and the same for the rejected
+  answers as a control (``rejected_leaky``, ...; they never saw the persona, so this rate estimates the
+  detector's false positives). ``in_context_findings``: mentions explained by the question / rejected answer.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from .leakage import LEAKAGE_VERSION
 from .record import SPLITS, PreferencePair
 
 
@@ -49,6 +54,27 @@ def feedback_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
             "position_bias_rate": _rate(sum(bool(v.position_bias) for v in complete), len(complete)),
             "flagged": sum(v.flagged for v in complete),
         },
+        "leakage": leakage_stats(pairs),
         "tokens": {"prompt": sum(p.prompt_tokens for p in pairs),
                    "completion": sum(p.completion_tokens for p in pairs)},
     }
+
+
+def leakage_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
+    """Leakage rates of the ok pairs that were checked: chosen answers, and rejected answers as the control.
+
+    ``by_field[f]`` counts pairs with at least one counted (not in-context) finding in field ``f``.
+    """
+    ok = [p for p in pairs if p.status == "ok"]
+    checked = [p.leakage for p in ok if p.leakage is not None]
+    out: dict[str, Any] = {"version": sorted({c.version for c in checked}) or [LEAKAGE_VERSION],
+                           "checked": len(checked), "unchecked": len(ok) - len(checked)}
+    for side in ("chosen", "rejected"):
+        answers = [getattr(c, side) for c in checked]
+        fields = Counter(f for a in answers for f in a.fields)
+        prefix = "" if side == "chosen" else "rejected_"
+        out[f"{prefix}leaky"] = sum(a.leaky for a in answers)
+        out[f"{prefix}leaky_rate"] = _rate(out[f"{prefix}leaky"], len(answers))
+        out[f"{prefix}by_field"] = {f: {"pairs": n, "rate": _rate(n, len(answers))} for f, n in sorted(fields.items())}
+        out[f"{prefix}in_context_findings"] = sum(f.in_context for a in answers for f in a.findings)
+    return out

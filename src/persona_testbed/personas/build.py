@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,9 @@ class MappingContext:
             df = match_columns(df).drop([c for c in MATCH_VARS if c not in need], strict=False)
             with atomic_path(path) as tmp:
                 df.write_parquet(tmp, compression="zstd")
+        from .hotdeck import set_cache_token
+
+        set_cache_token(df, f"donors-{tag}-{key}")  # the key names the content: hot-deck indexes cache on disk
         _DONORS[key] = df
         return df
 
@@ -236,8 +240,10 @@ def _const(value: str, n: int) -> pl.Series:
     return pl.repeat(value, n, eager=True, dtype=pl.Utf8)
 
 
+_TAG_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persona-tags")
+
 #: rows mapped at once by :func:`map_frame` (bounds the memory of the intermediate columns)
-MAP_CHUNK_ROWS = 100_000
+MAP_CHUNK_ROWS = 50_000
 
 
 def _households(serials: pl.Series, src: Any) -> tuple[pl.DataFrame | None, pl.DataFrame]:
@@ -252,7 +258,7 @@ def _households(serials: pl.Series, src: Any) -> tuple[pl.DataFrame | None, pl.D
 
 
 def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None,
-              chunk_rows: int = MAP_CHUNK_ROWS) -> pl.DataFrame:
+              chunk_rows: int | None = None) -> pl.DataFrame:
     """Map drawn person records (``sample_persons`` output) to the 33 fields, vectorised.
 
     Returns one row per draw: ``_draw``, ``_year``, ``_state``, ``SERIALNO``, ``SPORDER``, ``_weight``,
@@ -265,11 +271,12 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
 
 
 def iter_map_chunks(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None,
-                    chunk_rows: int = MAP_CHUNK_ROWS) -> Iterator[pl.DataFrame]:
+                    chunk_rows: int | None = None) -> Iterator[pl.DataFrame]:
     """:func:`map_frame` one chunk of ``chunk_rows`` draws at a time (in draw order), so a caller can
     write each chunk out and drop it instead of holding the whole mapped frame; concatenated, the
     chunks equal ``map_frame(draws, ctx)``."""
     stats = stats if stats is not None else MapStats()
+    chunk_rows = chunk_rows or MAP_CHUNK_ROWS
     if draws.height <= chunk_rows:
         yield _map_chunk(draws, ctx, stats, None)
         return
@@ -291,6 +298,9 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(c))
     keys = item_keys(df)
+    ages = df["AGEP"].fill_null(0).to_numpy()
+    # the tag picks are pure numpy (which releases the GIL): hashed on a second thread meanwhile
+    tag_picks = _TAG_THREAD.submit(draw_tag_indices, ctx.seed, keys, ages)
 
     housing, members = households if households is not None else _households(df["SERIALNO"].unique(), src)
     if housing is not None:
@@ -317,17 +327,18 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
     if donor_detail is not None:
         # detail JSON is row-local, so it is built for the imputed rows only and scattered into place
         rows = imputed_mask.arg_true()
-        donor_rows = donor_detail[rows]
-        for name, var in FIELD_VAR.items():
-            if var in need and name in cols:
-                base = cols[name]
-                d = donor_rows.with_columns(var=pl.lit(var), code=df[var].cast(pl.Utf8)[rows],
-                                            matched_on=pl.lit("age band, sex, race, Hispanic origin, education, "
-                                                              "citizenship, disability, division, household "
-                                                              "language English only"))
-                sub = FieldColumn.make(base.value[rows], "imputed", d)
-                cols[name] = FieldColumn(base.value, base.provenance.clone().scatter(rows, sub.provenance),
-                                         base.detail.clone().scatter(rows, sub.detail))
+        m = len(rows)
+        matched_on = pl.repeat("age band, sex, race, Hispanic origin, education, citizenship, disability, "
+                               "division, household language English only", m, eager=True, dtype=pl.Utf8)
+        own = {name: (cols[name].value[rows],
+                      pl.DataFrame({"var": pl.repeat(var, m, eager=True, dtype=pl.Utf8),
+                                    "code": df[var].cast(pl.Utf8)[rows], "matched_on": matched_on}))
+               for name, var in FIELD_VAR.items() if var in need and name in cols}
+        # every imputed field of a row names the same donor: its part of the detail is encoded once
+        for name, sub in FieldColumn.make_sharing(own, "imputed", donor_detail[rows]).items():
+            base = cols[name]
+            cols[name] = FieldColumn(base.value, base.provenance.clone().scatter(rows, sub.provenance),
+                                     base.detail.clone().scatter(rows, sub.detail))
 
     # 3. ancestry: census ANC1P, else hot-deck from a source that has it
     if df["ANC1P"].is_not_null().any():
@@ -361,7 +372,6 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
         stats.survey_levels[k] = stats.survey_levels.get(k, 0) + v
 
     # 6. procedural: Big Five and tags
-    ages = df["AGEP"].fill_null(0).to_numpy()
     b5 = draw_bigfive(ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys)
     # level names gathered by index (the same lookup as bigfive.level_of, without per-row Python strings)
     level_names = pl.Series([name for _, name in LEVELS], dtype=pl.Utf8)
@@ -380,14 +390,14 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
     })
     cols["big five scores"] = FieldColumn.make(text, "procedural", bdetail)
     # tag texts gathered from each vocabulary by the picked indices (no per-row Python strings)
-    tag_parts: dict[str, pl.DataFrame] = {}
-    for kind, idx in draw_tag_indices(ctx.seed, keys, ages).items():
+    tag_lists: dict[str, pl.Series] = {}
+    for kind, idx in tag_picks.result().items():
         vocab = pl.Series([e.text for e in vocabulary(kind)], dtype=pl.Utf8)
-        tag_parts[kind] = pl.DataFrame([vocab.gather(idx[:, j]).alias(f"{j}") for j in range(idx.shape[1])])
+        tag_lists[kind] = vocab.gather(idx.ravel()).reshape(idx.shape).cast(pl.List(pl.Utf8)).alias(f"t:{kind}")
     for kind, (_k, fname) in TAG_KINDS.items():
         if fname is None:
             continue
-        joined = tag_parts[kind].select(pl.concat_str(pl.all(), separator="; ")).to_series()
+        joined = tag_lists[kind].list.join("; ")
         cols[fname] = FieldColumn.make(joined, "procedural", pl.DataFrame({"tags": _const(kind, n)}))
     cols["detailed job description"] = _pending(n, PENDING_JOB, "written by LLM enrichment (personas enrich)")
 
@@ -402,11 +412,7 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
         out[f"v:{name}"] = c.value
         out[f"p:{name}"] = c.provenance
         out[f"d:{name}"] = c.detail
-    frame = pl.DataFrame(out)
-    tag_exprs = []
-    for kind, parts in tag_parts.items():
-        tag_exprs.append(parts.select(pl.concat_list(pl.all()).alias(f"t:{kind}"))[f"t:{kind}"])
-    return frame.with_columns(tag_exprs)
+    return pl.DataFrame(out).with_columns(tag_lists.values())
 
 
 def _details(col: pl.Series) -> list[dict[str, Any]]:

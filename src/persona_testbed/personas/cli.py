@@ -5,20 +5,57 @@ Other stages add commands to ``app`` (e.g. ``personas enrich``) with ``@app.comm
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+import typer.main
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from typer.core import TyperGroup
 
 from ..errors import UserError
-from ..output import console, emit
+from ..output import console, emit, err_console
 from ..runs import atomic_write_text
-from .io import read_personas, write_personas
+from .io import read_personas, write_persona_frames
 from .record import PERSONA_FIELDS
 from .render import RENDERERS, render
 
-app = typer.Typer(no_args_is_help=True, help="Personas: sample census-grounded personas, show one.")
+#: issue 4's LLM enrichment commands, loaded on first use: their module imports the LLM client stack,
+#: which ``personas sample`` does not need (name -> (module, attribute))
+_LAZY: dict[str, tuple[str, str]] = {
+    "enrich": ("persona_testbed.personas.enrich_cli", "enrich_command"),
+    "stats": ("persona_testbed.personas.enrich_cli", "stats_command"),
+}
+
+
+class _Group(TyperGroup):
+    """The ``personas`` group: ``enrich`` and ``stats`` are imported when named (or listed in help)."""
+
+    def list_commands(self, ctx):  # type: ignore[no-untyped-def]
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx, name):  # type: ignore[no-untyped-def]
+        if name not in self.commands and name in _LAZY:
+            module, attr = _LAZY[name]
+            single = typer.Typer()
+            single.command(name)(getattr(importlib.import_module(module), attr))
+            cmd = typer.main.get_command(single)
+            cmd.name = name
+            self.commands[name] = cmd
+        return super().get_command(ctx, name)
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, help="Personas: sample census-grounded personas, show one.")
 
 REPORT_NAME = "personas_report.json"
 
@@ -49,7 +86,7 @@ def sample_cmd(
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Consistency judge for --enrich (omit: no judge)."),
 ) -> None:
     """Draw N personas from census records and write them to OUT."""
-    from .sample import sample_personas
+    from .sample import PersonaSampler
 
     _check_out(out)
     if n <= 0:
@@ -58,18 +95,28 @@ def sample_cmd(
         raise UserError(f"--quota-by {quota_by!r}: use STATE, age_band or a PUMS column name")
     if design not in ("systematic", "independent"):
         raise UserError(f"--design {design!r}: use systematic or independent")
-    with console.status("sampling personas..."):
-        result = sample_personas(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
+    with console.status("loading census data..."):
+        sampler = PersonaSampler(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
                                  max_age=max_age, quota_by=quota_by, rake=rake, replace=replace,
                                  data_dir=data_dir, design=design)
-    report = dict(result.report)
-    paths = write_personas(result.personas, out, extra_manifest={"seed": seed, "source": report.get("source"),
-                                                                  "source_checksum": report.get("source_checksum")})
+    # mapped, checked and written one chunk at a time: memory stays bounded at any --n
+    with Progress(TextColumn("personas"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("personas", total=n)
+
+        def frames() -> Iterator[Any]:
+            for frame in sampler.frames():
+                yield frame
+                bar.advance(task, frame.height)
+
+        paths = write_persona_frames(frames(), out, extra_manifest={
+            "seed": seed, "source": sampler.src.name, "source_checksum": sampler.src.checksum})
+    report = sampler.report()
     atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=True, default=str))
     if enrich:  # issue 4: enrich in place; judge-rejected personas are resampled with the same options
         from .enrich_cli import enrich_sampled
 
-        report["enrich"] = enrich_sampled(result.personas, out, model=model, judge_model=judge_model, seed=seed,
+        report["enrich"] = enrich_sampled(read_personas(paths["jsonl"]), out, model=model, judge_model=judge_model, seed=seed,
                                           rules=report.get("rules"), progress=not as_json, sample_kwargs=dict(
                                               source=source, states=states, adults_only=adults_only, min_age=min_age,
                                               max_age=max_age, rake=rake, replace=replace, data_dir=data_dir,
@@ -78,7 +125,7 @@ def sample_cmd(
         emit({"out": str(out), "files": {k: str(v) for k, v in paths.items()}, "report": report}, True)
         return
     rules = report["rules"]["rejections"]
-    rows = [("personas", len(result.personas)), ("source", f"{report['source']} ({report['year']})"),
+    rows = [("personas", report["n"]), ("source", f"{report['source']} ({report['year']})"),
             ("states", len(report["states"])), ("filters", report["filters"]),
             ("rule rejections", sum(rules.values()))]
     rows += [(f"  {k}", v) for k, v in rules.items() if v]
@@ -107,10 +154,5 @@ def show_cmd(
     else:
         typer.echo(render(p, fmt))
 
-
-from .enrich_cli import enrich_command, stats_command  # noqa: E402  (issue 4: LLM enrichment)
-
-app.command("enrich")(enrich_command)
-app.command("stats")(stats_command)
 
 __all__ = ["app", "PERSONA_FIELDS"]

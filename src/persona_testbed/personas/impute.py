@@ -17,7 +17,7 @@ import polars as pl
 
 from .geo import STATES
 from .hashrng import uniforms
-from .hotdeck import pick_with_backoff
+from .hotdeck import derive_cache_token, pick_with_backoff
 
 #: Person variables the mapping uses that may be imputed when a file lacks them.
 IMPUTE_VARS: tuple[str, ...] = ("NATIVITY", "LANX", "ENG", "MAR", "FER", "ESR", "INDP", "OCCP", "COW",
@@ -100,6 +100,7 @@ def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[st
         return Imputation(df, recipient, [], empty, {})
     rec = match_columns(df[idx])
     don = donors if "ab" in donors.columns else match_columns(donors)
+    derive_cache_token(donors, don, "match_columns")
     u = uniforms(seed, f"personas.impute.{donor_source}", keys[idx], 1)[:, 0]
     rows, level = pick_with_backoff(rec, don, LEVELS, u, "PWGTP")
     if (rows < 0).any():
@@ -130,6 +131,7 @@ def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.
     if hit is None or hit[0] is not donors:  # filtered once per (cached) donor frame: hot-deck indexes reuse it
         don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000"))
         don = don if "ab" in don.columns else match_columns(don)
+        derive_cache_token(donors, don, "ancestry-donors-v1")  # its cell indexes cache on disk too
         if len(_ANCESTRY_DONORS) >= 8:
             _ANCESTRY_DONORS.pop(next(iter(_ANCESTRY_DONORS)))
         hit = _ANCESTRY_DONORS[id(donors)] = (donors, don)

@@ -1,8 +1,12 @@
 """Reading and writing persona files: ``personas.jsonl`` (one Persona per line) and ``personas.parquet``.
 
-The Parquet file is flat for analysis: one column per field value (named exactly as the field), source
-key columns, weight, and JSON-string columns ``provenance``, ``detail`` and ``tags``; it round-trips to
-the same records as the JSONL file.
+The Parquet file is flat for analysis: source key columns, weight, one column per field value (named
+exactly as the field), ``provenance:<field>`` and ``detail:<field>`` (JSON text) per field, and ``tags``
+(JSON); it round-trips to the same records as the JSONL file. Files of the first layout (JSON objects
+``provenance`` and ``detail`` over all fields) are still read.
+
+Both files are written from the mapped-frame layout (``frames.py``) chunk by chunk, so a million
+personas stream to disk without a Python object per persona (:func:`write_persona_frames`).
 """
 
 from __future__ import annotations
@@ -17,16 +21,16 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..errors import UserError
-from ..hashing import canonical_json, file_sha256
+from ..hashing import file_sha256
 from ..runs import atomic_path, atomic_write_text, resolve_artifact
+from .frames import KEY_COLUMNS as _KEY_COLUMNS
+from .frames import flat_frame, jsonl_lines, personas_frame
 from .record import PERSONA_FIELDS, SCHEMA_VERSION, Persona
 
 JSONL_NAME = "personas.jsonl"
 PARQUET_NAME = "personas.parquet"
 MANIFEST_NAME = "personas_manifest.json"
 
-_KEY_COLUMNS = ("id", "schema_version", "source_year", "source_state", "source_serialno",
-                "source_sporder", "weight")
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -85,27 +89,8 @@ def _read_jsonl(path: Path) -> list[Persona]:
 
 
 def personas_to_frame(personas: Sequence[Persona]) -> pl.DataFrame:
-    """The flat Parquet layout: key columns, one value column per field, JSON provenance/detail/tags."""
-    data: dict[str, list[Any]] = {c: [] for c in _KEY_COLUMNS}
-    for name in PERSONA_FIELDS:
-        data[name] = []
-    data["provenance"], data["detail"], data["tags"] = [], [], []
-    for p in personas:
-        data["id"].append(p.id)
-        data["schema_version"].append(p.schema_version)
-        data["source_year"].append(p.source.year)
-        data["source_state"].append(p.source.state)
-        data["source_serialno"].append(p.source.serialno)
-        data["source_sporder"].append(p.source.sporder)
-        data["weight"].append(float(p.weight))
-        for name in PERSONA_FIELDS:
-            data[name].append(p.fields[name].value)
-        data["provenance"].append(canonical_json({n: p.fields[n].provenance for n in PERSONA_FIELDS}))
-        data["detail"].append(canonical_json({n: p.fields[n].detail for n in PERSONA_FIELDS}))
-        data["tags"].append(canonical_json(p.tags))
-    schema = {c: pl.Utf8 for c in data}
-    schema.update(schema_version=pl.Int64, source_year=pl.Int64, source_sporder=pl.Int64, weight=pl.Float64)
-    return pl.DataFrame(data, schema=schema)
+    """The flat Parquet layout of ``Persona`` records (see the module docstring)."""
+    return flat_frame(personas_frame(personas))
 
 
 def _read_parquet(path: Path) -> list[Persona]:
@@ -113,15 +98,22 @@ def _read_parquet(path: Path) -> list[Persona]:
         df = pl.read_parquet(path)
     except Exception as exc:  # polars raises several error types for corrupt files
         raise UserError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
-    missing = [c for c in (*_KEY_COLUMNS, *PERSONA_FIELDS, "provenance", "detail", "tags") if c not in df.columns]
+    per_field = "detail" not in df.columns  # the current layout: provenance:<field>, detail:<field>
+    meta = ([f"{kind}:{name}" for kind in ("provenance", "detail") for name in PERSONA_FIELDS] if per_field
+            else ["provenance", "detail"])
+    missing = [c for c in (*_KEY_COLUMNS, *PERSONA_FIELDS, *meta, "tags") if c not in df.columns]
     if missing:
         raise UserError(f"{path}: missing column {missing[0]!r}")
     out: list[Persona] = []
     for i, row in enumerate(df.iter_rows(named=True), 1):
         where = f"{path}: row {i}"
         try:
-            prov = json.loads(row["provenance"])
-            detail = json.loads(row["detail"])
+            if per_field:
+                prov = {n: row[f"provenance:{n}"] for n in PERSONA_FIELDS}
+                detail = {n: json.loads(row[f"detail:{n}"]) for n in PERSONA_FIELDS}
+            else:
+                prov = json.loads(row["provenance"])
+                detail = json.loads(row["detail"])
             tags = json.loads(row["tags"])
         except (TypeError, json.JSONDecodeError):
             raise UserError(f"{where}: provenance/detail/tags are not valid JSON") from None
@@ -170,21 +162,44 @@ def write_personas(personas: Iterable[Persona], out_dir: str | Path,
     personas = list(personas)
     if not personas:
         raise UserError("no personas to write")
+    return write_persona_frames([personas_frame(personas)], out_dir, extra_manifest)
+
+
+def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
+                         extra_manifest: dict[str, Any] | None = None) -> dict[str, Path]:
+    """:func:`write_personas` for personas in the mapped-frame layout, one chunk at a time: each chunk is
+    encoded and appended to both files and then dropped, so memory stays bounded at any count."""
+    import pyarrow.parquet as pq
+
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    jsonl = "".join(json.dumps(p.model_dump(mode="json"), ensure_ascii=False, sort_keys=False) + "\n"
-                    for p in personas)
-    frame = personas_to_frame(personas)
     paths = {"jsonl": out / JSONL_NAME, "parquet": out / PARQUET_NAME, "manifest": out / MANIFEST_NAME}
-    with atomic_path(paths["parquet"]) as tmp:
-        frame.write_parquet(tmp, compression="zstd")
-    atomic_write_text(paths["jsonl"], jsonl)
+    count = 0
+    with atomic_path(paths["jsonl"]) as tmp_jsonl, atomic_path(paths["parquet"]) as tmp_parquet:
+        writer = None
+        try:
+            with open(tmp_jsonl, "wb") as fh:
+                for frame in frames:
+                    if frame.height == 0:
+                        continue
+                    pl.DataFrame({"line": jsonl_lines(frame)}).write_csv(fh, include_header=False,
+                                                                        quote_style="never")
+                    table = flat_frame(frame).to_arrow()
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp_parquet, table.schema, compression="zstd")
+                    writer.write_table(table)
+                    count += frame.height
+        finally:
+            if writer is not None:
+                writer.close()
+        if not count:
+            raise UserError("no personas to write")
     manifest: dict[str, Any] = {
         "package_version": __version__,
         "schema_version": SCHEMA_VERSION,
-        "count": len(personas),
+        "count": count,
         "files": {JSONL_NAME: file_sha256(paths["jsonl"]), PARQUET_NAME: file_sha256(paths["parquet"])},
     }
     manifest.update(extra_manifest or {})
@@ -192,5 +207,14 @@ def write_personas(personas: Iterable[Persona], out_dir: str | Path,
     return paths
 
 
-__all__ = ["read_personas", "write_personas", "personas_to_frame", "persona_from_obj",
-           "resolve_personas_path", "JSONL_NAME", "PARQUET_NAME", "MANIFEST_NAME"]
+__all__ = [
+    "JSONL_NAME",
+    "MANIFEST_NAME",
+    "PARQUET_NAME",
+    "persona_from_obj",
+    "personas_to_frame",
+    "read_personas",
+    "resolve_personas_path",
+    "write_persona_frames",
+    "write_personas",
+]

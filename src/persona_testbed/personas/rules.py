@@ -1,238 +1,325 @@
 """Consistency rules: a deterministic validator with named rules, run on every persona.
 
-Each rule reads field values (and details) and returns a short reason when the persona breaks it.
+Each rule is a pair of polars expressions over a *rules frame* (one row per persona: ``v:<field>`` values,
+``d:<field>`` detail JSON, ``t:<kind>`` tag lists — the layout ``build.map_frame`` produces): whether the
+persona breaks it, and a short reason. The same expressions check a million mapped rows at once and a
+single ``Persona`` (through :func:`rules_frame`), so there is one definition of every rule.
+
 Census records are edited by the Bureau and rarely break a rule; imputed, derived, survey and procedural
 fields can, and a breaking persona is resampled (see ``sample.py``).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import polars as pl
+
 from .record import Persona
-from .tags import min_age_of
+from .tags import TAG_KINDS, vocabulary
 
-_MONEY = re.compile(r"^(-?)\$([\d,]+)")
-
-
-def age_of(p: Persona) -> int | None:
-    m = re.match(r"^\d+", p.value("age"))
-    return int(m.group(0)) if m else None
-
-
-def income_of(p: Persona) -> int | None:
-    m = _MONEY.match(p.value("income").strip())
-    if not m:
-        return None
-    v = int(m.group(2).replace(",", ""))
-    return -v if m.group(1) else v
-
-
-def is_na(value: str) -> bool:
-    return value.strip().lower().startswith("n/a")
-
-
-def _low(p: Persona, name: str) -> str:
-    return p.value(name).strip().lower()
+#: the detail keys the rules read, by field
+DETAIL_KEYS: dict[str, tuple[str, ...]] = {
+    "place of birth": ("var", "code"),
+    "religion": ("denomination", "cell", "respondent", "persona_cell", "gss_id"),
+    "big five scores": ("norm_group",),
+}
+DETAIL_FIELDS = tuple(DETAIL_KEYS)
+#: GSS cell variables in the order of the ``respondent`` / ``persona_cell`` texts (survey.py)
+CELL_NAMES = ("ageband", "sex", "raceeth", "degree", "region")
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     description: str
-    check: Callable[[Persona], str | None]  # reason when broken, else None
+    broken: Callable[[], pl.Expr]  # true where a persona breaks the rule (never null)
+    reason: Callable[[], pl.Expr]  # why, for the rows where it is broken
 
 
-def _under(age: int | None, limit: int) -> bool:
-    return age is not None and age < limit
+# ---- reading the rules frame --------------------------------------------------------------------------
+def _v(name: str) -> pl.Expr:
+    return pl.col(f"v:{name}").fill_null("")
 
 
-def _graduate_degree_under_18(p: Persona) -> str | None:
-    edu = _low(p, "education")
-    if _under(age_of(p), 18) and any(w in edu for w in ("master", "professional degree", "doctorate")):
-        return f"{p.value('education')} at age {age_of(p)}"
-    return None
+def _low(name: str) -> pl.Expr:
+    return _v(name).str.strip_chars().str.to_lowercase()
 
 
-def _six_figure_income_under_16(p: Persona) -> str | None:
-    inc = income_of(p)
-    if _under(age_of(p), 16) and inc is not None and inc >= 100_000:
-        return f"income {p.value('income')} at age {age_of(p)}"
-    return None
+def _is_na(value: pl.Expr) -> pl.Expr:
+    return value.str.strip_chars().str.to_lowercase().str.starts_with("n/a")
 
 
-def _married_under_15(p: Persona) -> str | None:
-    mar = _low(p, "marital status")
-    if _under(age_of(p), 15) and mar.split(" ")[0] in ("married", "widowed", "divorced", "separated"):
-        return f"{p.value('marital status')} at age {age_of(p)}"
-    return None
+def _detail(name: str, key: str) -> pl.Expr:
+    """A detail key as text (numbers as their JSON text), from the decoded column of :func:`_decoded`."""
+    return pl.col(f"_d:{name}").struct.field(key)
 
 
-def _gave_birth(p: Persona) -> bool:
-    fer = _low(p, "fertility")
-    return fer == "yes" or fer.startswith("gave birth") or fer.startswith("birth in the past")
+def _decoded(frame: pl.DataFrame) -> pl.LazyFrame:
+    """The rules frame with each rule-read detail decoded once into a struct of its keys (``_d:<field>``)."""
+    return frame.lazy().with_columns(
+        pl.col(f"d:{name}").str.json_decode(pl.Struct({k: pl.Utf8 for k in keys})).alias(f"_d:{name}")
+        for name, keys in DETAIL_KEYS.items())
 
 
-def _fertility_for_male(p: Persona) -> str | None:
-    if _low(p, "sex") == "male" and _gave_birth(p):
-        return "male with a birth in the past 12 months"
-    return None
+def _age() -> pl.Expr:
+    return _v("age").str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False)
 
 
-def _fertility_outside_15_50(p: Persona) -> str | None:
-    age = age_of(p)
-    if _gave_birth(p) and age is not None and not 15 <= age <= 50:
-        return f"birth in the past 12 months at age {age}"
-    return None
+def _income() -> pl.Expr:
+    m = _v("income").str.strip_chars().str.extract_groups(r"^(-?)\$([\d,]+)")
+    amount = m.struct.field("2").str.replace_all(",", "", literal=True).cast(pl.Int64, strict=False)
+    return pl.when(m.struct.field("1") == "-").then(-amount).otherwise(amount)
 
 
-def _veteran_under_17(p: Persona) -> str | None:
-    mil = p.value("veteran status")
-    if _under(age_of(p), 17) and not is_na(mil) and not mil.lower().startswith("never served"):
-        return f"{mil} at age {age_of(p)}"
-    return None
+def _under(limit: int) -> pl.Expr:
+    return (_age() < limit).fill_null(False)
 
 
-def _occupation_for_child(p: Persona) -> str | None:
-    for name in ("occupation category", "class of worker", "industry category"):
-        if _under(age_of(p), 16) and not is_na(p.value(name)):
-            return f"{name} {p.value(name)!r} at age {age_of(p)}"
-    return None
+def _at_age(text: pl.Expr) -> pl.Expr:
+    return pl.concat_str([text, pl.lit(" at age "), _age().cast(pl.Utf8)])
 
 
-def _employment_for_child(p: Persona) -> str | None:
-    if _under(age_of(p), 16) and not is_na(p.value("employment status")):
-        return f"employment status {p.value('employment status')!r} at age {age_of(p)}"
-    return None
+def _quoted(value: pl.Expr) -> pl.Expr:
+    return pl.concat_str([pl.lit("'"), value, pl.lit("'")])
 
 
-def _employed_without_class_of_worker(p: Persona) -> str | None:
-    esr = _low(p, "employment status")
-    if ("employed" in esr and "unemployed" not in esr or esr.startswith("armed forces")) \
-            and is_na(p.value("class of worker")):
-        return f"{p.value('employment status')} but class of worker N/A"
-    return None
+def _gave_birth() -> pl.Expr:
+    fer = _low("fertility")
+    return (fer == "yes") | fer.str.starts_with("gave birth") | fer.str.starts_with("birth in the past")
 
 
-def _us_born_abroad(p: Persona) -> str | None:
-    cit = _low(p, "citizenship")
-    pob = p.fields["place of birth"]
-    if cit.startswith("born in the united states") and (
-            pob.value.lower().startswith("outside the united states")
-            or (pob.detail.get("var") == "POBP" and str(pob.detail.get("code", "0")).isdigit()
-                and int(pob.detail["code"]) >= 100)):
-        return f"citizenship {p.value('citizenship')!r} but born in {pob.value}"
-    return None
+# ---- the rules ----------------------------------------------------------------------------------------
+def _graduate_degree_under_18() -> pl.Expr:
+    edu = _low("education")
+    return _under(18) & pl.any_horizontal([edu.str.contains(w, literal=True)
+                                           for w in ("master", "professional degree", "doctorate")])
 
 
-def _english_only_household_speaks_other(p: Persona) -> str | None:
-    hhl = _low(p, "household language")
-    eng = p.value("ability to speak english")
-    if hhl == "english only" and eng and not is_na(eng):
-        return f"household English only but ability to speak English is {eng!r}"
-    return None
+def _married_under_15() -> pl.Expr:
+    first = _low("marital status").str.split(" ").list.first()
+    return _under(15) & first.is_in(["married", "widowed", "divorced", "separated"]).fill_null(False)
 
 
-def _alone_with_children(p: Persona) -> str | None:
-    hht = _low(p, "household type")
-    fam = _low(p, "family presence and age")
-    if "living alone" in hht and "not living alone" not in hht and fam.startswith(("with ", "lives with")) \
-            and not fam.startswith("with no "):
-        return f"{p.value('household type')} but {p.value('family presence and age')}"
-    return None
+def _veteran_under_17() -> pl.Expr:
+    mil = _v("veteran status")
+    return _under(17) & ~_is_na(mil) & ~mil.str.to_lowercase().str.starts_with("never served")
 
 
-def _no_religion_with_denomination(p: Persona) -> str | None:
-    rel = p.fields["religion"]
-    denom = rel.detail.get("denomination")
-    if rel.value.lower() in ("no religion", "none") and denom and not str(denom).lower().startswith(
-            ("no denomination", "not applicable", "iap", "don't know", "no answer")):
-        return f"no religion but denomination {denom!r}"
-    return None
+_CHILD_WORK = ("occupation category", "class of worker", "industry category")
 
 
-def _survey_cell_mismatch(p: Persona) -> str | None:
+def _occupation_for_child() -> pl.Expr:
+    return _under(16) & pl.any_horizontal([~_is_na(_v(name)) for name in _CHILD_WORK])
+
+
+def _occupation_for_child_reason() -> pl.Expr:
+    expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Utf8))
+    for name in _CHILD_WORK:
+        expr = expr.when(~_is_na(_v(name))).then(_at_age(pl.concat_str([pl.lit(f"{name} "), _quoted(_v(name))])))
+    return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
+
+
+def _employed_without_class_of_worker() -> pl.Expr:
+    esr = _low("employment status")
+    employed = (esr.str.contains("employed", literal=True) & ~esr.str.contains("unemployed", literal=True)) \
+        | esr.str.starts_with("armed forces")
+    return employed & _is_na(_v("class of worker"))
+
+
+def _us_born_abroad() -> pl.Expr:
+    code = _detail("place of birth", "code")
+    abroad_code = (_detail("place of birth", "var") == "POBP") & code.str.contains(r"^\d+$") \
+        & (code.cast(pl.Int64, strict=False) >= 100)
+    abroad = _v("place of birth").str.to_lowercase().str.starts_with("outside the united states") \
+        | abroad_code.fill_null(False)
+    return _low("citizenship").str.starts_with("born in the united states") & abroad
+
+
+def _english_only_household_speaks_other() -> pl.Expr:
+    eng = _v("ability to speak english")
+    return (_low("household language") == "english only") & (eng != "") & ~_is_na(eng)
+
+
+def _alone_with_children() -> pl.Expr:
+    hht, fam = _low("household type"), _low("family presence and age")
+    return hht.str.contains("living alone", literal=True) & ~hht.str.contains("not living alone", literal=True) \
+        & (fam.str.starts_with("with ") | fam.str.starts_with("lives with")) & ~fam.str.starts_with("with no ")
+
+
+_NOT_A_DENOMINATION = ("no denomination", "not applicable", "iap", "don't know", "no answer")
+
+
+def _no_religion_with_denomination() -> pl.Expr:
+    denom = _detail("religion", "denomination").fill_null("")
+    low = denom.str.to_lowercase()
+    return _v("religion").str.to_lowercase().is_in(["no religion", "none"]) & (denom != "") \
+        & ~pl.any_horizontal([low.str.starts_with(w) for w in _NOT_A_DENOMINATION])
+
+
+def _cell_mismatch_of(i: int, name: str) -> pl.Expr:
+    cell = _detail("religion", "cell").fill_null("")
+    present = (cell != "") & (_detail("religion", "respondent").fill_null("") != "") \
+        & (_detail("religion", "persona_cell").fill_null("") != "")
+    resp = _detail("religion", "respondent").str.split("|")
+    pers = _detail("religion", "persona_cell").str.split("|")
+    r = resp.list.get(i, null_on_oob=True)
+    c = pers.list.get(i, null_on_oob=True)
+    return (present & cell.str.split(",").list.contains(name) & r.is_not_null() & r.ne_missing(c)).fill_null(False)
+
+
+def _survey_cell_mismatch() -> pl.Expr:
     """The GSS respondent must match the persona on the cell variables of its back-off level."""
-    detail = p.fields["religion"].detail
-    cell = detail.get("cell")
-    respondent = detail.get("respondent")
-    persona_cell = detail.get("persona_cell")
-    if not cell or not respondent or not persona_cell:
-        return None
-    names = ("ageband", "sex", "raceeth", "degree", "region")
-    r = dict(zip(names, respondent.split("|")))
-    c = dict(zip(names, persona_cell.split("|")))
-    for var in cell.split(","):
-        if var in r and r[var] != c.get(var):
-            return f"GSS respondent {detail.get('gss_id')} has {var}={r[var]}, persona {c.get(var)}"
-    return None
+    return pl.any_horizontal([_cell_mismatch_of(i, name) for i, name in enumerate(CELL_NAMES)])
 
 
-def _procedural_age_limits(p: Persona) -> str | None:
-    age = age_of(p)
-    for kind, entries in p.tags.items():
-        for text in entries:
-            need = min_age_of(kind, text)
-            if need and (age is None or age < need):
-                return f"{kind} tag {text!r} needs age {need}+"
-    return None
+def _survey_cell_mismatch_reason() -> pl.Expr:
+    expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Utf8))
+    resp = _detail("religion", "respondent").str.split("|")
+    pers = _detail("religion", "persona_cell").str.split("|")
+    for i, name in enumerate(CELL_NAMES):
+        expr = expr.when(_cell_mismatch_of(i, name)).then(pl.concat_str(
+            [pl.lit("GSS respondent "), _detail("religion", "gss_id").fill_null("?"), pl.lit(f" has {name}="),
+             resp.list.get(i, null_on_oob=True), pl.lit(", persona "),
+             pers.list.get(i, null_on_oob=True).fill_null("None")]))
+    return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
 
 
-def _bigfive_norm_group(p: Persona) -> str | None:
-    detail = p.fields["big five scores"].detail
-    group = detail.get("norm_group")
-    age = age_of(p)
-    if not group or age is None:
-        return None
-    sex = "F" if _low(p, "sex") == "female" else "M"
-    expect = "<21" if age < 21 else "21-40" if age <= 40 else "41-60" if age <= 60 else ">60"
-    if group != f"{sex} {expect}":
-        return f"Big Five norm group {group} for a {sex} aged {age}"
-    return None
+def _limited_tags() -> list[tuple[str, str, int]]:
+    """(kind, entry, minimum age) of every age-limited vocabulary entry."""
+    return [(kind, e.text, e.min_age) for kind in TAG_KINDS for e in vocabulary(kind) if e.min_age]
+
+
+def _tag_too_young(kind: str, text: str, need: int) -> pl.Expr:
+    has = pl.col(f"t:{kind}").list.contains(text).fill_null(False)
+    return has & (_age().is_null() | (_age() < need))
+
+
+def _procedural_age_limits() -> pl.Expr:
+    checks = [_tag_too_young(*t) for t in _limited_tags()]
+    return pl.any_horizontal(checks) if checks else pl.lit(False)
+
+
+def _procedural_age_limits_reason() -> pl.Expr:
+    expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Utf8))
+    for kind, text, need in _limited_tags():
+        expr = expr.when(_tag_too_young(kind, text, need)).then(pl.lit(f"{kind} tag {text!r} needs age {need}+"))
+    return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
+
+
+def _expected_norm_group() -> pl.Expr:
+    age = _age()
+    sex = pl.when(_low("sex") == "female").then(pl.lit("F")).otherwise(pl.lit("M"))
+    band = (pl.when(age < 21).then(pl.lit("<21")).when(age <= 40).then(pl.lit("21-40"))
+            .when(age <= 60).then(pl.lit("41-60")).otherwise(pl.lit(">60")))
+    return pl.concat_str([sex, pl.lit(" "), band])
+
+
+def _bigfive_norm_group() -> pl.Expr:
+    group = _detail("big five scores", "norm_group").fill_null("")
+    return ((group != "") & _age().is_not_null() & (group != _expected_norm_group())).fill_null(False)
 
 
 RULES: tuple[Rule, ...] = (
     Rule("graduate_degree_under_18", "master's, professional or doctoral degree under age 18",
-         _graduate_degree_under_18),
-    Rule("six_figure_income_under_16", "income of $100,000 or more under age 16", _six_figure_income_under_16),
-    Rule("married_under_15", "ever married under age 15", _married_under_15),
-    Rule("fertility_for_male", "a male with a birth in the past 12 months", _fertility_for_male),
-    Rule("fertility_outside_15_50", "a birth in the past 12 months outside ages 15-50", _fertility_outside_15_50),
-    Rule("veteran_under_17", "military service under age 17", _veteran_under_17),
-    Rule("occupation_for_child", "occupation, industry or class of worker under age 16", _occupation_for_child),
-    Rule("employment_for_child", "an employment status under age 16", _employment_for_child),
-    Rule("employed_without_class_of_worker", "employed but class of worker N/A",
-         _employed_without_class_of_worker),
+         _graduate_degree_under_18, lambda: _at_age(_v("education"))),
+    Rule("six_figure_income_under_16", "income of $100,000 or more under age 16",
+         lambda: _under(16) & (_income() >= 100_000).fill_null(False),
+         lambda: _at_age(pl.concat_str([pl.lit("income "), _v("income")]))),
+    Rule("married_under_15", "ever married under age 15", _married_under_15, lambda: _at_age(_v("marital status"))),
+    Rule("fertility_for_male", "a male with a birth in the past 12 months",
+         lambda: (_low("sex") == "male") & _gave_birth(), lambda: pl.lit("male with a birth in the past 12 months")),
+    Rule("fertility_outside_15_50", "a birth in the past 12 months outside ages 15-50",
+         lambda: _gave_birth() & (~_age().is_between(15, 50)).fill_null(False),
+         lambda: pl.concat_str([pl.lit("birth in the past 12 months at age "), _age().cast(pl.Utf8)])),
+    Rule("veteran_under_17", "military service under age 17", _veteran_under_17,
+         lambda: _at_age(_v("veteran status"))),
+    Rule("occupation_for_child", "occupation, industry or class of worker under age 16", _occupation_for_child,
+         _occupation_for_child_reason),
+    Rule("employment_for_child", "an employment status under age 16",
+         lambda: _under(16) & ~_is_na(_v("employment status")),
+         lambda: _at_age(pl.concat_str([pl.lit("employment status "), _quoted(_v("employment status"))]))),
+    Rule("employed_without_class_of_worker", "employed but class of worker N/A", _employed_without_class_of_worker,
+         lambda: pl.concat_str([_v("employment status"), pl.lit(" but class of worker N/A")])),
     Rule("us_born_abroad", "born in the United States by citizenship but born abroad by place of birth",
-         _us_born_abroad),
+         _us_born_abroad, lambda: pl.concat_str([pl.lit("citizenship "), _quoted(_v("citizenship")),
+                                                 pl.lit(" but born in "), _v("place of birth")])),
     Rule("english_only_household_speaks_other", "English-only household but the person speaks another language",
-         _english_only_household_speaks_other),
-    Rule("alone_with_children", "living alone yet living with children", _alone_with_children),
-    Rule("no_religion_with_denomination", "no religion but a denomination", _no_religion_with_denomination),
+         _english_only_household_speaks_other,
+         lambda: pl.concat_str([pl.lit("household English only but ability to speak English is "),
+                                _quoted(_v("ability to speak english"))])),
+    Rule("alone_with_children", "living alone yet living with children", _alone_with_children,
+         lambda: pl.concat_str([_v("household type"), pl.lit(" but "), _v("family presence and age")])),
+    Rule("no_religion_with_denomination", "no religion but a denomination", _no_religion_with_denomination,
+         lambda: pl.concat_str([pl.lit("no religion but denomination "),
+                                _quoted(_detail("religion", "denomination"))])),
     Rule("survey_cell_mismatch", "GSS respondent differs from the persona on a matched cell variable",
-         _survey_cell_mismatch),
-    Rule("procedural_age_limits", "an age-limited activity tag below its minimum age", _procedural_age_limits),
-    Rule("bigfive_norm_group", "Big Five drawn from the wrong sex x age norm group", _bigfive_norm_group),
+         _survey_cell_mismatch, _survey_cell_mismatch_reason),
+    Rule("procedural_age_limits", "an age-limited activity tag below its minimum age", _procedural_age_limits,
+         _procedural_age_limits_reason),
+    Rule("bigfive_norm_group", "Big Five drawn from the wrong sex x age norm group", _bigfive_norm_group,
+         lambda: pl.concat_str([pl.lit("Big Five norm group "), _detail("big five scores", "norm_group"),
+                                pl.lit(" for a "), pl.when(_low("sex") == "female").then(pl.lit("F"))
+                                .otherwise(pl.lit("M")), pl.lit(" aged "), _age().cast(pl.Utf8)])),
 )
 RULE_NAMES = tuple(r.name for r in RULES)
 
 
-def violations(p: Persona) -> list[tuple[str, str]]:
-    """(rule name, reason) for every rule the persona breaks, in rule order."""
-    out = []
+# ---- running them -------------------------------------------------------------------------------------
+def rules_frame(personas: Sequence[Persona]) -> pl.DataFrame:
+    """The rules frame of ``Persona`` records: the columns the rules read, one row per persona."""
+    needed = sorted({"age", "income"} | _VALUE_FIELDS)
+    data: dict[str, pl.Series] = {
+        f"v:{name}": pl.Series([p.fields[name].value if name in p.fields else None for p in personas],
+                               dtype=pl.Utf8) for name in needed}
+    for name in DETAIL_FIELDS:
+        data[f"d:{name}"] = pl.Series([json.dumps(p.fields[name].detail, ensure_ascii=False)
+                                       if name in p.fields else None for p in personas], dtype=pl.Utf8)
+    for kind in TAG_KINDS:
+        data[f"t:{kind}"] = pl.Series([list(p.tags.get(kind, [])) for p in personas], dtype=pl.List(pl.Utf8))
+    return pl.DataFrame(data)
+
+
+_VALUE_FIELDS = {"education", "marital status", "sex", "fertility", "veteran status", *_CHILD_WORK,
+                 "employment status", "citizenship", "place of birth", "household language",
+                 "ability to speak english", "household type", "family presence and age", "religion"}
+
+
+def broken_matrix(frame: pl.DataFrame) -> pl.DataFrame:
+    """One boolean column per rule (in rule order): whether each row of a rules frame breaks it."""
+    # lazy, so polars computes each shared sub-expression (the age, a split cell) once
+    return _decoded(frame).select([r.broken().fill_null(False).alias(r.name) for r in RULES]).collect()
+
+
+def broken_rows(frame: pl.DataFrame) -> pl.Series:
+    """Whether each row of a rules frame breaks any rule."""
+    return broken_matrix(frame).select(pl.any_horizontal(pl.all()).alias("broken"))["broken"]
+
+
+def frame_violations(frame: pl.DataFrame) -> list[list[tuple[str, str]]]:
+    """Per row of a rules frame: (rule name, reason) for every rule it breaks, in rule order."""
+    matrix = broken_matrix(frame)
+    out: list[list[tuple[str, str]]] = [[] for _ in range(frame.height)]
     for rule in RULES:
-        reason = rule.check(p)
-        if reason:
-            out.append((rule.name, reason))
+        rows = matrix[rule.name].arg_true()
+        if len(rows):
+            reasons = _decoded(frame[rows]).select(rule.reason().fill_null(rule.description).alias("r")) \
+                .collect()["r"].to_list()
+            for i, reason in zip(rows.to_list(), reasons):
+                out[i].append((rule.name, reason))
     return out
 
 
-def validate(personas: list[Persona]) -> dict[str, int]:
+def violations(p: Persona) -> list[tuple[str, str]]:
+    """(rule name, reason) for every rule the persona breaks, in rule order."""
+    return frame_violations(rules_frame([p]))[0]
+
+
+def validate(personas: Sequence[Persona]) -> dict[str, int]:
     """Count of personas breaking each rule (all rules listed, zeros included)."""
-    counts = {name: 0 for name in RULE_NAMES}
-    for p in personas:
-        for name, _ in violations(p):
-            counts[name] += 1
-    return counts
+    if not personas:
+        return {name: 0 for name in RULE_NAMES}
+    counts = broken_matrix(rules_frame(list(personas))).sum().row(0)
+    return {name: int(c) for name, c in zip(RULE_NAMES, counts)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -11,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
 from ..seeds import derive_int
-from .build import MappingContext, MapStats, frame_to_personas, map_frame
+from .build import MappingContext, MapStats, frame_to_personas, iter_map_chunks, map_frame
+from .frames import persona_ids
 from .record import Persona
-from .rules import RULE_NAMES, violations
+from .rules import RULE_NAMES, broken_matrix
 
 MAX_ATTEMPTS = 5
 
@@ -58,83 +60,114 @@ def _draw(src: Any, n: int, seed: int, *, replace: bool, filters: Any, quota_by:
                           design=design)
 
 
+class PersonaSampler:
+    """Draw ``n`` census-grounded personas (seeded) with the paper's 33 fields and provenance, as mapped
+    frames (see ``frames.py``), one chunk of ``build.MAP_CHUNK_ROWS`` at a time.
+
+    Records are drawn with probability proportional to PWGTP (or raked weights with ``rake``), mapped,
+    and checked against the consistency rules; a persona that breaks a rule is replaced by a fresh draw
+    (up to ``max_attempts`` rounds, within its chunk). ``design``: ``"systematic"`` (balanced PPS,
+    default) or ``"independent"`` (iid PPS draws), see :func:`persona_testbed.census.sample_persons`.
+    :meth:`frames` yields the chunks; :meth:`report` then counts rejections per rule, imputation / survey
+    back-off levels, undecodable codes and the source checksums. A chunk whose breakers survive every
+    round raises ``UserError`` (nothing is written by ``io.write_persona_frames`` then).
+    """
+
+    def __init__(self, n: int, seed: int, source: str | Path = "acs2024", states: str | Sequence[str] | None = None,
+                 adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
+                 quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
+                 data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS, design: str = "systematic"):
+        from ..census.sampling import Filters
+
+        self.t0 = time.perf_counter()
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise UserError(f"n must be a positive integer, got {n!r}")
+        self.n, self.seed, self.quota_by, self.replace = n, seed, quota_by, replace
+        self.max_attempts, self.design = max_attempts, design
+        self.src = _open(source, states, data_dir)
+        self.filters = Filters(adults_only=adults_only, min_age=min_age, max_age=max_age)
+        self.ctx = MappingContext(self.src, seed, data_dir, str(source))
+        self.columns = self.ctx.person_columns()
+        self.raked, self.rake_report = (None, None)
+        if rake:
+            self.raked, self.rake_report = _rake_weights(self.src, rake, self.columns, data_dir)
+        self.stats = MapStats()
+        self.rejections = {name: 0 for name in RULE_NAMES}
+        self.checked = 0
+        self.draws = _draw(self.src, n, seed, replace=replace, filters=self.filters, quota_by=quota_by,
+                           columns=self.columns, raked=self.raked, design=design)
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """The checked personas, ``MAP_CHUNK_ROWS`` at a time, in draw order."""
+        start = 0
+        for index, chunk in enumerate(iter_map_chunks(self.draws, self.ctx, self.stats)):
+            yield self._checked(chunk.with_columns(_slot=pl.int_range(start, start + chunk.height, dtype=pl.Int64)),
+                                index).drop("_slot")
+            start += chunk.height
+
+    def _checked(self, mapped: pl.DataFrame, index: int) -> pl.DataFrame:
+        """``mapped`` with every rule breaker replaced by a fresh draw that passes (rounds of redraws)."""
+        todo = mapped
+        for attempt in range(1, self.max_attempts + 2):
+            matrix = broken_matrix(todo)
+            self.checked += todo.height
+            for name in RULE_NAMES:
+                self.rejections[name] += int(matrix[name].sum())
+            is_bad = matrix.select(pl.any_horizontal(pl.all()).alias("bad"))["bad"]
+            if not is_bad.any():
+                break
+            bad = [(slot, [name for name in RULE_NAMES if row[name]]) for slot, row in
+                   zip(todo["_slot"].filter(is_bad).to_list(), matrix.filter(is_bad).iter_rows(named=True))]
+            if attempt > self.max_attempts:
+                ids = persona_ids(todo.filter(is_bad)).to_list()
+                failures = [{"slot": i, "id": pid, "rules": names} for (i, names), pid in zip(bad, ids)]
+                raise UserError(f"{len(failures)} persona(s) still break consistency rules after "
+                                f"{self.max_attempts} resampling rounds: {failures[:3]}")
+            slots = [i for i, _ in bad]
+            if self.quota_by:  # keep each slot in its stratum: redraw inside the stratum of the rejected persona
+                fresh = _redraw_in_strata(self.src, self.draws, bad, attempt, self.n, self.seed, self.replace,
+                                          self.filters, self.quota_by, self.columns, self.raked)
+            else:
+                fresh = _draw(self.src, len(bad), derive_int(self.seed, "personas.resample", attempt, index),
+                              replace=self.replace, filters=self.filters, quota_by=None, columns=self.columns,
+                              raked=self.raked, design=self.design)
+                fresh = fresh.with_columns(_draw=pl.Series([attempt * self.n + i for i in slots], dtype=pl.Int64))
+            todo = map_frame(fresh, self.ctx, self.stats).with_columns(_slot=pl.Series(slots, dtype=pl.Int64))
+            mapped = pl.concat([mapped.filter(~pl.col("_slot").is_in(slots)), todo],
+                               how="vertical_relaxed").sort("_slot")
+        return mapped
+
+    def report(self, count: int | None = None) -> dict[str, Any]:
+        """What happened (call after :meth:`frames` is exhausted)."""
+        src, checked = self.src, self.checked
+        return {
+            "n": self.n if count is None else count, "seed": self.seed, "source": src.name, "year": src.year,
+            "states": src.states, "filters": self.filters.describe(), "quota_by": self.quota_by,
+            "replace": self.replace,
+            "design": self.design if self.replace else "without replacement (Efraimidis-Spirakis)",
+            "source_checksum": src.checksum,
+            "inputs": [{"path": i.path, "sha256": i.sha256} for i in src.inputs],
+            "rules": {"checked": checked, "rejections": self.rejections,
+                      "rejection_rate": {k: (v / checked if checked else 0.0) for k, v in self.rejections.items()}},
+            **self.stats.as_dict(),
+            "raking": self.rake_report,
+            "gss_sha256": self.ctx.pool.sha256_file,
+            "seconds": round(time.perf_counter() - self.t0, 3),
+        }
+
+
 def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: str | Sequence[str] | None = None,
                     adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
                     quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
                     data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS,
                     design: str = "systematic") -> SampleResult:
-    """Draw ``n`` census-grounded personas (seeded) with the paper's 33 fields and provenance.
-
-    Records are drawn with probability proportional to PWGTP (or raked weights with ``rake``), mapped,
-    and checked against the consistency rules; a persona that breaks a rule is replaced by a fresh draw
-    (up to ``max_attempts`` rounds). ``design``: ``"systematic"`` (balanced PPS, default) or
-    ``"independent"`` (iid PPS draws), see :func:`persona_testbed.census.sample_persons`. ``report`` counts rejections per rule, imputation / survey back-off
-    levels, undecodable codes and the source checksums.
-    """
-    from ..census.sampling import Filters
-
-    t0 = time.perf_counter()
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise UserError(f"n must be a positive integer, got {n!r}")
-    src = _open(source, states, data_dir)
-    filters = Filters(adults_only=adults_only, min_age=min_age, max_age=max_age)
-    ctx = MappingContext(src, seed, data_dir, str(source))
-    columns = ctx.person_columns()
-    raked, rake_report = (None, None)
-    if rake:
-        raked, rake_report = _rake_weights(src, rake, columns, data_dir)
-    stats = MapStats()
-    draws = _draw(src, n, seed, replace=replace, filters=filters, quota_by=quota_by, columns=columns, raked=raked,
-                  design=design)
-    personas = frame_to_personas(map_frame(draws, ctx, stats))
-
-    rejections = {name: 0 for name in RULE_NAMES}
-    checked = 0
-    failures: list[dict[str, Any]] = []
-    todo = list(range(len(personas)))
-    for attempt in range(1, max_attempts + 2):
-        bad = []
-        for i in todo:
-            checked += 1
-            broken = violations(personas[i])
-            for name, _reason in broken:
-                rejections[name] += 1
-            if broken:
-                bad.append((i, broken))
-        if not bad:
-            break
-        if attempt > max_attempts:
-            failures = [{"slot": i, "id": personas[i].id, "rules": [b[0] for b in br]} for i, br in bad]
-            break
-        k = len(bad)
-        if quota_by:  # keep each slot in its stratum: redraw inside the stratum of the rejected persona
-            fresh = _redraw_in_strata(src, draws, bad, attempt, n, seed, replace, filters, quota_by, columns, raked)
-        else:
-            fresh = _draw(src, k, derive_int(seed, "personas.resample", attempt), replace=replace,
-                          filters=filters, quota_by=None, columns=columns, raked=raked, design=design)
-            fresh = fresh.with_columns(_draw=pl.Series([attempt * n + i for i, _ in bad], dtype=pl.Int64))
-        new = frame_to_personas(map_frame(fresh, ctx, stats))
-        for (i, _), p in zip(bad, new):
-            personas[i] = p
-        todo = [i for i, _ in bad]
-    if failures:
-        raise UserError(f"{len(failures)} persona(s) still break consistency rules after {max_attempts} "
-                        f"resampling rounds: {failures[:3]}")
-
-    report = {
-        "n": len(personas), "seed": seed, "source": src.name, "year": src.year, "states": src.states,
-        "filters": filters.describe(), "quota_by": quota_by, "replace": replace,
-        "design": design if replace else "without replacement (Efraimidis-Spirakis)",
-        "source_checksum": src.checksum,
-        "inputs": [{"path": i.path, "sha256": i.sha256} for i in src.inputs],
-        "rules": {"checked": checked, "rejections": rejections,
-                  "rejection_rate": {k: (v / checked if checked else 0.0) for k, v in rejections.items()}},
-        **stats.as_dict(),
-        "raking": rake_report,
-        "gss_sha256": ctx.pool.sha256_file,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
-    return SampleResult(personas=personas, report=report)
+    """:class:`PersonaSampler` as ``Persona`` records (for counts that fit in memory; ``personas sample``
+    streams the frames to disk instead)."""
+    sampler = PersonaSampler(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
+                             max_age=max_age, quota_by=quota_by, rake=rake, replace=replace, data_dir=data_dir,
+                             max_attempts=max_attempts, design=design)
+    personas = [p for frame in sampler.frames() for p in frame_to_personas(frame)]
+    return SampleResult(personas=personas, report=sampler.report())
 
 
 def _redraw_in_strata(src: Any, draws: pl.DataFrame, bad: list, attempt: int, n: int, seed: int, replace: bool,

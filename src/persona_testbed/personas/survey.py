@@ -68,10 +68,52 @@ def _read_csv(path: Path) -> pl.DataFrame:
         raise UserError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
 
 
+#: bump when the pool built from a GSS file changes (columns, recodes, filters)
+POOL_CACHE_VERSION = 1
+_LEVELS_CROSS_SECTION = [["ageband", "sex", "raceeth", "degree", "division", "native"],
+                         ["ageband", "sex", "raceeth", "degree", "division"],
+                         ["ageband", "sex", "raceeth", "degree", "region"],
+                         ["ageband", "sex", "raceeth", "degree"],
+                         ["ageband", "sex", "raceeth"], ["ageband", "sex"], ["sex"], []]
+_LEVELS_LONG = [["ageband", "sex", "raceeth", "degree", "region"], ["ageband", "sex", "raceeth", "degree"],
+                ["ageband", "sex", "raceeth"], ["ageband", "sex"], ["sex"], []]
+
+
 @lru_cache(maxsize=4)
 def load_pool(data_dir: str, census_year: int) -> GssPool:
-    """The GSS respondents for a census year (cached per process)."""
+    """The GSS respondents for a census year (cached per process, and on disk under
+    ``<home>/cache/personas`` keyed by the GSS file's sha256: the CSV is parsed once)."""
+    from .. import settings
+    from ..hashing import content_hash, file_sha256
+    from ..runs import atomic_path
+
     root = Path(data_dir)
+    path = root / (CROSS_SECTION if census_year <= 2019 else LONG_FILE)
+    levels = [list(lv) for lv in (_LEVELS_CROSS_SECTION if census_year <= 2019 else _LEVELS_LONG)]
+    if not path.exists():
+        raise DataMissingError(f"{path}: GSS file missing (run `persona-testbed data fetch`)")
+    sha = file_sha256(path)
+    key = content_hash({"v": POOL_CACHE_VERSION, "sha256": sha, "census_year": census_year}, 24)
+    cache = settings.cache_dir() / "personas" / f"gss-pool-{key}.parquet"
+    if cache.exists():
+        try:
+            label = pl.read_parquet_metadata(cache).get("persona_testbed.label")
+            frame = pl.read_parquet(cache)
+            if label:
+                return GssPool(frame, label, levels, sha)
+        except Exception:  # noqa: BLE001, S110 - polars raises several types for a corrupt file: rebuild
+            pass
+    df, label = _build_pool(root, census_year)
+    try:
+        with atomic_path(cache) as tmp:
+            df.write_parquet(tmp, metadata={"persona_testbed.label": label})
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return GssPool(df, label, levels, sha)
+
+
+def _build_pool(root: Path, census_year: int) -> tuple[pl.DataFrame, str]:
+    """The donor respondents (sorted by year, id) and the pool's label, parsed from the GSS CSV."""
     if census_year <= 2019:
         raw = _read_csv(root / CROSS_SECTION)
         need = ["year", "id", "age", "sex_label", "race_label", "hispanic", "degree_label", "region",
@@ -94,12 +136,6 @@ def load_pool(data_dir: str, census_year: int) -> GssPool:
         ).with_columns(region=pl.col("division").replace_strict(DIVISION_REGION, default=None,
                                                                 return_dtype=pl.Utf8))
         label = "GSS 2016+2018 cross-section"
-        levels = [["ageband", "sex", "raceeth", "degree", "division", "native"],
-                  ["ageband", "sex", "raceeth", "degree", "division"],
-                  ["ageband", "sex", "raceeth", "degree", "region"],
-                  ["ageband", "sex", "raceeth", "degree"],
-                  ["ageband", "sex", "raceeth"], ["ageband", "sex"], ["sex"], []]
-        path = root / CROSS_SECTION
     else:
         raw = _read_csv(root / LONG_FILE)
         need = ["year", "id", "age", "sex", "race", "degree", "bigregion", "relig_label", "partyid",
@@ -119,9 +155,6 @@ def load_pool(data_dir: str, census_year: int) -> GssPool:
             weight=pl.col("wtssps").cast(pl.Float64, strict=False),
         )
         label = f"GSS {df['year'].min()}-{df['year'].max()}"
-        levels = [["ageband", "sex", "raceeth", "degree", "region"], ["ageband", "sex", "raceeth", "degree"],
-                  ["ageband", "sex", "raceeth"], ["ageband", "sex"], ["sex"], []]
-        path = root / LONG_FILE
     df = df.filter(pl.col("relig").is_not_null() & pl.col("partyid").is_not_null()
                    & pl.col("polviews").is_not_null() & (pl.col("weight") > 0))
     df = df.with_columns(
@@ -131,9 +164,7 @@ def load_pool(data_dir: str, census_year: int) -> GssPool:
         **{"political views": pl.col("partyid").map_elements(_cap, return_dtype=pl.Utf8),
            "ideology": pl.col("polviews").map_elements(_cap, return_dtype=pl.Utf8)},
     ).sort(["year", "gss_id"])
-    from ..hashing import file_sha256
-
-    return GssPool(df, label, levels, file_sha256(path))
+    return df, label
 
 
 def _check_columns(df: pl.DataFrame, need: list[str], path: Path) -> None:
@@ -185,14 +216,12 @@ def draw_survey(df: pl.DataFrame, pool: GssPool, seed: int, keys: np.ndarray) ->
     detail = pl.DataFrame({
         "source": [pool.label] * n, "gss_year": picked["year"], "gss_id": picked["gss_id"],
         "backoff_level": pl.Series(level, dtype=pl.Int64),
-        "cell": [",".join(pool.levels[lv]) for lv in level],
+        "cell": pl.Series([",".join(cols) for cols in pool.levels], dtype=pl.Utf8).gather(level),
         "respondent": _cell_text(picked), "persona_cell": _cell_text(cells),
     })
-    out = {}
-    for name, var in (("religion", "relig"), ("political views", "partyid"), ("ideology", "polviews")):
-        d = detail.with_columns(var=pl.lit(var))
-        if name == "religion":
-            d = d.with_columns(denomination=picked["denom"])
-        out[name] = FieldColumn.make(picked[name], "survey", d)
+    own = {name: (picked[name], pl.DataFrame({"var": pl.repeat(var, n, eager=True, dtype=pl.Utf8)}))
+           for name, var in (("religion", "relig"), ("political views", "partyid"), ("ideology", "polviews"))}
+    own["religion"][1].insert_column(1, picked["denom"].alias("denomination"))
+    out = FieldColumn.make_sharing(own, "survey", detail)  # the respondent's detail encoded once
     counts = {int(k): int(v) for k, v in zip(*np.unique(level, return_counts=True))}
     return out, counts
