@@ -2,14 +2,26 @@
 
 With replacement, two designs (``design=``):
 
-* ``"systematic"`` (default): systematic PPS on an implicit stratification. Records are ordered by
-  :data:`DESIGN_KEYS` (industry and occupation code bands, income bands, education; seeded random
-  order among ties), their weights laid end to end, and the ``n`` points ``(U + vdc(i)) mod 1`` (``U`` one seeded
-  uniform start, ``vdc`` the base-2 van der Corput sequence) pick the records they fall on. Every point
-  is uniform, so each record is expected ``n * w / W`` times exactly as with iid draws, but the points
-  are spread evenly along the ordering (for ``n = 2^k`` they are exactly the systematic grid
-  ``(U + j) / n``), which balances the sample on the sort keys and cuts the total-variation distance of
-  many-category fields. Because point ``i`` does not depend on ``n``, raising ``n`` still extends.
+* ``"systematic"`` (default): balanced PPS on an implicit stratification, by a randomised quasi-Monte
+  Carlo (QMC) version of the conditional-distribution (Rosenblatt) method. Records are sorted by the
+  ``d`` keys of :data:`DESIGN_KEYS` (occupation and industry code bands, education, income bands, age
+  bands, marital status, race, class of worker, employment status, sex), their weights laid end to end.
+  Draw ``i`` takes point ``i`` of a ``d + 1``-dimensional Sobol' sequence (Joe–Kuo direction numbers),
+  randomised by a random digital shift and a uniform jitter below the last bit (so every point is
+  exactly uniform on the unit cube and the nets are kept), and walks down the key
+  hierarchy: coordinate ``k`` picks, inside the cell of keys ``0..k-1`` already chosen, the sub-cell of
+  key ``k`` at that fraction of the cell's weight; the last coordinate picks the record inside the
+  final cell of equal keys ∝ weight. The product of these conditional picks is ``w / W``, so every
+  record is expected ``n * w / W`` times exactly as with iid draws. Because the Sobol' points are
+  evenly spread in every coordinate (the first is the shifted van der Corput sequence: with one key
+  this is systematic PPS along the sort, for ``n = 2^k`` exactly one point per ``1/n`` of the total
+  weight) and in low-dimensional projections, the sample is balanced on the first key and, through
+  its own coordinate, on each later key too, not only on the outermost keys as with one systematic
+  pass along a nested sort. Point ``i`` does not depend on ``n``, so raising ``n`` still extends the
+  sample. References: Sobol' (1967); Joe & Kuo (2008) "Constructing Sobol' sequences with better
+  two-dimensional projections"; Dick & Pillichshammer (2010) "Digital Nets and Sequences" (random
+  digital shifts); Rosenblatt (1952) for the conditional-distribution transform; Chromy (1979) and
+  Stevens & Olsen (2004, GRTS) for systematic sampling along an implicitly stratified / hierarchical order.
 * ``"independent"``: iid draws (cumulative weights + ``searchsorted`` on seeded uniforms).
 
 Without replacement (either design): Efraimidis–Spirakis keys ``log(u) / w``, the ``n`` largest in key
@@ -24,7 +36,8 @@ for the drawn rows only, file by file.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -61,16 +74,28 @@ def age_band_expr(col: str = "AGEP") -> pl.Expr:
 #: sampling designs for draws with replacement (see the module docstring)
 DESIGNS: tuple[str, ...] = ("systematic", "independent")
 Design = Literal["systematic", "independent"]
-#: implicit stratification of the systematic design, in sort order: (column, banding). Codes are read
-#: as integers; banding is a divisor (OCCP / INDP code bands of 100 nest in the dictionary's 3-letter
-#: groups) or a tuple of band lower bounds (the fidelity report's age and income bands).
-#: Chosen on the 2024 national extract (max per-field TVD at n = 1,586 over seeds 11-18): industry and
-#: occupation first (the fields with the most categories), then the fidelity income bands, then education.
-#: Income or age bands *above* industry made unsorted fields worse than iid draws (periodicity).
+#: implicit stratification of the systematic design, in hierarchy order: (column, banding). Codes are
+#: read as integers; banding is a divisor (OCCP / INDP code bands of 100 nest in the dictionary's 3-letter
+#: groups) or a tuple of band lower bounds (the fidelity report's income and adult age bands).
+#: Chosen on the 2024 national extract (max per-field TVD at n = 1,586, benchmarks/bench_design_tvd.py):
+#: the many-category work fields first (a key deep in the hierarchy is balanced less, as its sub-cells
+#: follow the cells above it), then education, income, age, and the few-category demographics; putting
+#: the demographic keys first made occupation and industry as noisy as iid draws.
 DESIGN_KEYS: tuple[tuple[str, int | tuple[int, ...]], ...] = (
-    ("INDP", 100), ("OCCP", 100), ("PINCP", (1, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000)), ("SCHL", 1))
-DESIGN_CACHE_VERSION = 2
-_RANK_MEMO: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    ("OCCP", 100), ("INDP", 100), ("SCHL", 1), ("PINCP", (1, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000)),
+    ("AGEP", (18, 25, 35, 45, 55, 65)), ("MAR", 1), ("RAC1P", 1), ("COW", 1), ("ESR", 1), ("SEX", 1))
+DESIGN_CACHE_VERSION = 3
+SOBOL_BITS = 32
+#: Joe & Kuo (2008, new-joe-kuo-6.21201) Sobol' parameters for dimensions 2..: (degree s, coefficients a,
+#: initial direction numbers m_1..m_s); dimension 1 is the van der Corput sequence
+SOBOL_PARAMS: tuple[tuple[int, int, tuple[int, ...]], ...] = (
+    (1, 0, (1,)), (2, 1, (1, 3)), (3, 1, (1, 3, 1)), (3, 2, (1, 1, 1)), (4, 1, (1, 1, 3, 3)),
+    (4, 4, (1, 3, 5, 13)), (5, 2, (1, 1, 5, 5, 17)), (5, 4, (1, 1, 5, 5, 5)), (5, 7, (1, 1, 7, 11, 19)),
+    (5, 11, (1, 1, 5, 1, 1)), (5, 13, (1, 1, 1, 3, 11)), (5, 14, (1, 3, 5, 5, 31)),
+    (6, 1, (1, 3, 3, 9, 7, 49)), (6, 13, (1, 1, 1, 15, 21, 21)), (6, 16, (1, 3, 1, 13, 27, 49)),
+    (6, 19, (1, 1, 1, 15, 7, 5)), (6, 22, (1, 3, 1, 15, 13, 25)), (6, 25, (1, 1, 5, 5, 19, 61)),
+    (7, 1, (1, 3, 7, 11, 23, 15, 103)), (7, 4, (1, 3, 7, 13, 13, 15, 69)))
+_RANK_MEMO: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 _KEYS_MEMO: dict[tuple, pl.DataFrame] = {}
 
 
@@ -87,7 +112,7 @@ class Filters(BaseModel):
     states: list[str] | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "Filters":
+    def _check(self) -> Filters:
         if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
             raise UserError(f"min_age {self.min_age} is above max_age {self.max_age}")
         self.states = parse_states(self.states)
@@ -201,9 +226,10 @@ def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: b
             raise UserError(f"weights has {weights.shape[0] if weights.ndim else 0} entries, but source "
                             f"{src.name} has {keys.height} person records")
         keys = keys.with_columns(pl.Series(weight, weights))
-    sorted_rows = None
+    sorted_rows, hierarchy = None, None
     if replace and design == "systematic":
-        rank, spos, order = source_design_rank(src)
+        rank, spos, order, dlev, depth = source_design_rank(src)
+        hierarchy = (dlev, depth)
         keys = keys.with_columns(pl.Series("_rank", rank), pl.Series("_spos", spos))
         if not filters.states:  # rows unfiltered: the cached sort order applies to the key rows as they are
             sorted_rows = order
@@ -211,7 +237,7 @@ def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: b
     if filters.states:
         keys = keys.filter(pl.col("_file").is_in([i for i, st in enumerate(state_of_file)
                                                    if st in filters.states]))
-    pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design, sorted_rows)
+    pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design, sorted_rows, hierarchy)
 
     files = keys["_file"].to_numpy()[pos]
     rows = keys["_row"].to_numpy()[pos]
@@ -259,13 +285,17 @@ def _sample_frame(lf: pl.LazyFrame, n: int, seed: int, weight: str, replace: boo
         raise UserError(f"missing required column {', '.join(missing)} in the person records")
     if "STATE" in quota_keys:
         qexprs.append(pl.col("STATE").cast(pl.String).alias("_q_STATE"))
-    rank_expr = []
+    code_exprs, hierarchy = [], None
     if replace and design == "systematic":
-        rank_expr = [design_rank_expr([c for c, _ in DESIGN_KEYS if c in schema])]
-    keys = lf.with_row_index("_row").select(["_row"] + list(dict.fromkeys(cols)) + qexprs + rank_expr).collect()
+        code_exprs = design_code_exprs([c for c, _ in DESIGN_KEYS if c in schema])
+    keys = lf.with_row_index("_row").select(["_row"] + list(dict.fromkeys(cols)) + qexprs + code_exprs).collect()
+    if code_exprs:
+        codes = [e.meta.output_name() for e in code_exprs]
+        rank, dlev = design_rank(keys.select(codes))
+        keys, hierarchy = keys.drop(codes).with_columns(pl.Series("_rank", rank)), (dlev, len(codes))
     if filters.states:
         keys = keys.filter(pl.col("STATE").cast(pl.String).str.zfill(2).is_in(filters.states))
-    pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design)
+    pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design, hierarchy=hierarchy)
     rows = keys["_row"].to_numpy()[pos]
     wanted = columns or list(schema)
     fetched = (lf.with_row_index("_row").filter(pl.col("_row").is_in(pl.Series(np.unique(rows)).implode()))
@@ -292,11 +322,12 @@ def _finish(out: pl.DataFrame, wanted: list[str], has_strata: bool) -> pl.DataFr
 
 
 # ---- the draw ---------------------------------------------------------------------------------------
-def design_rank_expr(present: list[str]) -> pl.Expr:
-    """Dense rank of the records on :data:`DESIGN_KEYS` (those in ``present``; nulls last), as ``_rank``;
-    without any of them, the row number (the list order).
+def design_code_exprs(present: list[str]) -> list[pl.Expr]:
+    """Banded integer codes of the :data:`DESIGN_KEYS` in ``present`` (hierarchy order), as ``_k0``,
+    ``_k1``, …; nulls (and non-numeric codes) become a code above every other, so they sort last.
 
-    Codes are read as integers (``"0170"`` -> 170, non-numeric -> null) and divided by the key's divisor.
+    Codes are read as integers (``"0170"`` -> 170) and divided by the key's divisor or counted against its
+    band lower bounds.
     """
     parts = []
     for c, band in DESIGN_KEYS:
@@ -305,51 +336,85 @@ def design_rank_expr(present: list[str]) -> pl.Expr:
         code = pl.col(c).cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
         banded = (code // band if isinstance(band, int) else
                   pl.sum_horizontal([(code >= b).cast(pl.Int64) for b in band]))
-        parts.append(pl.when(code.is_null()).then(1 << 40).otherwise(banded).alias(c))
-    if not parts:  # no sort key: the records' own order (systematic sampling of the list)
-        return pl.int_range(pl.len(), dtype=pl.Int64).alias("_rank")
-    return pl.struct(parts).rank("dense").cast(pl.Int64).alias("_rank")
+        parts.append(pl.when(code.is_null()).then(1 << 40).otherwise(banded).alias(f"_k{len(parts)}"))
+    return parts
 
 
-def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`design_rank_expr` for every person record of ``src`` (rows of ``src.persons()``), each
-    record's position in the stable sort by it, and the sorted order; computed once per source, cached under
-    ``<home>/cache/census`` keyed by the source checksum (and in memory for the process)."""
+def design_rank(codes: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Dense rank of the rows of ``codes`` (the :func:`design_code_exprs` columns, lexicographic order) and,
+    for every rank value ``r > 0``, the index of the first key in which cell ``r`` differs from cell ``r - 1``
+    (``int8``; entry 0 is 0). Without columns: the row number (the list order) and an empty hierarchy."""
+    if codes.width == 0:
+        return np.arange(codes.height, dtype=np.int64), np.zeros(codes.height, dtype=np.int8)
+    # each key densely coded, then all keys packed into one mixed-radix integer (lexicographic order kept)
+    dense = []
+    for c in codes.columns:
+        x = codes[c].to_numpy()
+        null = x == 1 << 40
+        top = int(x[~null].max()) + 1 if (~null).any() else 0
+        x = np.where(null, top, x)
+        dense.append(x - (int(x.min()) if len(x) else 0))
+    radix = [int(x.max()) + 1 if len(x) else 1 for x in dense]
+    if float(np.prod(np.array(radix, dtype=np.float64))) < 2.0 ** 62:
+        packed = np.zeros(codes.height, dtype=np.int64)
+        for x, r in zip(dense, radix):
+            packed = packed * r + x
+        cells_packed, rank = np.unique(packed, return_inverse=True)
+        digits = np.empty((len(cells_packed), len(dense)), dtype=np.int64)
+        rest = cells_packed
+        for k in range(len(dense) - 1, -1, -1):
+            digits[:, k] = rest % radix[k]
+            rest = rest // radix[k]
+    else:  # too many combinations for one integer: rank the struct of keys
+        cols = codes.columns
+        rank = codes.select(pl.struct(cols).rank("dense").cast(pl.Int64) - 1)[cols[0]].to_numpy()
+        digits = codes.unique().sort(cols).to_numpy()
+    dlev = np.zeros(len(digits), dtype=np.int8)
+    if len(digits) > 1:
+        dlev[1:] = (digits[1:] != digits[:-1]).argmax(axis=1)
+    return rank.astype(np.int64), dlev
+
+
+def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`design_rank` for every person record of ``src`` (rows of ``src.persons()``): the rank, each
+    record's position in the stable sort by it, the sorted order, the per-cell first differing key and the
+    number of keys; computed once per source, cached under ``<home>/cache/census`` keyed by the source
+    checksum and :data:`DESIGN_CACHE_VERSION` (and in memory for the process)."""
     present = [c for c, _ in DESIGN_KEYS if c in set(src.available_columns())]
     key = content_hash({"v": DESIGN_CACHE_VERSION, "src": src.checksum, "keys": DESIGN_KEYS,
                         "present": present}, 24)
-    path = settings.cache_dir() / "census" / f"design-rank-{key}.npy"
+    path = settings.cache_dir() / "census" / f"design-rank-{key}.npz"
     if str(path) in _RANK_MEMO:
         return _RANK_MEMO[str(path)]
-    rank = None
+    rank = dlev = None
     if path.exists():
         try:
-            rank = np.load(path)
-        except (OSError, ValueError):
+            with np.load(path) as z:
+                rank, dlev = z["rank"], z["dlev"]
+        except (OSError, ValueError, KeyError):
             rank = None  # unreadable cache entry: recompute and overwrite
-    if rank is None:
-        rank = _compute_source_rank(src, present, path)
+    if rank is None or dlev is None:
+        rank, dlev = _compute_source_rank(src, present, path)
     order = np.argsort(rank, kind="stable")
     spos = np.empty(len(rank), dtype=np.int32)
     spos[order] = np.arange(len(rank), dtype=np.int32)
     _RANK_MEMO.clear()
-    _RANK_MEMO[str(path)] = (rank, spos, order)
-    return rank, spos, order
+    _RANK_MEMO[str(path)] = (rank, spos, order, dlev, len(present))
+    return _RANK_MEMO[str(path)]
 
 
-def _compute_source_rank(src: CensusSource, present: list[str], path) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _compute_source_rank(src: CensusSource, present: list[str], path) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     if present:
         frames = src.file_frames(present)
-        parts = pl.collect_all([lf.select(present) for _info, lf in frames])
-        rank = pl.concat(parts, how="vertical").select(design_rank_expr(present))["_rank"].to_numpy()
+        parts = pl.collect_all([lf.select(design_code_exprs(present)) for _info, lf in frames])
+        rank, dlev = design_rank(pl.concat(parts, how="vertical"))
     else:
-        rank = np.arange(sum(src.row_count(s) for s in src.states), dtype=np.int64)
+        rank, dlev = np.arange(sum(src.row_count(s) for s in src.states)), np.zeros(1, dtype=np.int8)
     rank = rank.astype(np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, rank)
-    return rank
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, rank=rank, dlev=dlev)
+    return rank, dlev
 
 
 def van_der_corput(m: int) -> np.ndarray:
@@ -364,10 +429,64 @@ def van_der_corput(m: int) -> np.ndarray:
     return out
 
 
+def sobol_directions(d: int) -> np.ndarray:
+    """Direction numbers (``d`` x :data:`SOBOL_BITS`, as ``uint64`` integers of SOBOL_BITS bits) of the
+    first ``d`` dimensions of the Joe–Kuo Sobol' sequence."""
+    if d > len(SOBOL_PARAMS) + 1:
+        raise UserError(f"at most {len(SOBOL_PARAMS) + 1} Sobol' dimensions, got {d}")
+    nb = SOBOL_BITS
+    v = np.zeros((d, nb), dtype=np.uint64)
+    if d:
+        v[0] = [1 << (nb - 1 - k) for k in range(nb)]
+    for j in range(1, d):
+        s, a, m0 = SOBOL_PARAMS[j - 1]
+        m = list(m0)
+        for k in range(s, nb):
+            x = m[k - s] ^ (m[k - s] << s)
+            for t in range(1, s):
+                if (a >> (s - 1 - t)) & 1:
+                    x ^= m[k - t] << t
+            m.append(x)
+        v[j] = [m[k] << (nb - 1 - k) for k in range(nb)]
+    return v
+
+
+def sobol_points(m: int, d: int, g: np.random.Generator) -> list[np.ndarray]:
+    """The first ``m`` points of a randomised ``d``-dimensional Sobol' sequence, one array per coordinate.
+
+    Randomisation (all from ``g``, in an order that does not depend on ``m``): a random digital shift (the
+    integer coordinates XOR one uniform :data:`SOBOL_BITS`-bit integer per coordinate) and a uniform
+    jitter below the last bit, so each point is exactly uniform on the unit cube while the net structure
+    is kept (the first coordinate of the first ``2^k`` points stays a shifted grid ``(j + δ) / 2^k``).
+    Point ``i`` does not depend on ``m``.
+    """
+    nb = SOBOL_BITS
+    if m > 1 << nb:
+        raise UserError(f"at most 2^{nb} systematic draws at once, got {m}")
+    v = sobol_directions(d)
+    shifts = g.integers(0, 1 << nb, size=d, dtype=np.uint64)
+    jitter_g = g.spawn(d)
+    out = []
+    for j in range(d):
+        x = np.zeros(max(m, 1), dtype=np.uint64)
+        filled, k = 1, 0
+        while filled < m:  # x[i] = XOR of the directions of i's set bits, by doubling
+            step = min(filled, m - filled)
+            x[filled:filled + step] = x[:step] ^ v[j, k]
+            filled, k = filled + step, k + 1
+        x = x[:m] ^ shifts[j]
+        out.append((x.astype(np.float64) + jitter_g[j].random(m)) / float(1 << nb))
+    return out
+
+
 def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, filters: Filters,
           quota_keys: list[str], design: str = "independent",
-          sorted_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Positions (into ``keys``) of the ``n`` draws in draw order, and each draw's stratum label."""
+          sorted_rows: np.ndarray | None = None,
+          hierarchy: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Positions (into ``keys``) of the ``n`` draws in draw order, and each draw's stratum label.
+
+    ``hierarchy``: the :func:`design_rank` first-differing-key array of ``keys["_rank"]`` and the number of
+    keys (None: no keys, the systematic design runs along ``_rank`` or the row order)."""
     if keys.height == 0:
         raise UserError(f"zero person records after filters ({filters.describe()})")
     w = keys[weight].cast(pl.Float64).fill_null(0.0).to_numpy()
@@ -380,6 +499,7 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
     rank = keys["_rank"].to_numpy() if systematic and "_rank" in keys.columns else None
     if systematic and rank is None:
         rank = np.arange(keys.height, dtype=np.int64)
+    dlev, depth = hierarchy if hierarchy is not None else (np.zeros(1, dtype=np.int8), 0)
 
     spos = keys["_spos"].to_numpy() if systematic and "_spos" in keys.columns else None
 
@@ -394,13 +514,13 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
     def pick(idx: np.ndarray, m: int, g: np.random.Generator, where: str, presorted: bool = False) -> np.ndarray:
         if systematic:
             srt = idx if presorted else by_rank(idx)
-            return srt[_draw_systematic(w[srt], rank[srt], m, g)]
+            return srt[_draw_systematic(w[srt], rank[srt], dlev, depth, m, g)]
         return idx[_draw_weighted(w[idx], m, replace, g, where)]
 
     if not quota_keys:
         if systematic and sorted_rows is not None and len(sorted_rows) == keys.height:
             sel = sorted_rows[mask[sorted_rows]]  # eligible rows in sort order, without sorting
-            return sel[_draw_systematic(w[sel], rank[sel], n, rng(seed, STAGE, "all"))], None
+            return sel[_draw_systematic(w[sel], rank[sel], dlev, depth, n, rng(seed, STAGE, "all"))], None
         idx = np.flatnonzero(mask)
         return pick(idx, n, rng(seed, STAGE, "all"), "all"), None
 
@@ -431,25 +551,50 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
     return pos[order], labs[order].astype(str)
 
 
-def _draw_systematic(w: np.ndarray, rank: np.ndarray, m: int, g: np.random.Generator) -> np.ndarray:
-    """``m`` indices into ``w`` (records already sorted by ``rank``; all ``w > 0``) by systematic PPS.
+def _draw_systematic(w: np.ndarray, rank: np.ndarray, dlev: np.ndarray, depth: int, m: int,
+                     g: np.random.Generator) -> np.ndarray:
+    """``m`` indices into ``w`` (records sorted by ``rank``; all ``w > 0``) by the balanced PPS design.
 
-    The points ``(U + vdc(i)) mod 1`` pick a run of equal ``rank`` on the cumulative weights; inside
-    the run a record is picked with probability proportional to its weight (an independent uniform),
-    which equals a seeded random order among ties. Every record is hit ``m * w / W`` times on average.
+    ``dlev[r]``: first key in which rank cell ``r`` differs from cell ``r - 1``; ``depth``: number of keys.
+    Point ``i`` of a randomised Sobol' sequence (``depth + 1`` coordinates) walks down the key hierarchy:
+    coordinate ``k`` picks the level-``k`` sub-cell at that fraction of the current cell's weight, the
+    last one the record inside the final cell (runs of equal ``rank``). Each point is uniform, so every
+    record is hit ``m * w / W`` times on average (see the module docstring).
     """
-    start = g.random()
-    inner = g.random(m)
+    pts = sobol_points(m, depth + 1, g)
+    n_rec = len(w)
     cum = np.cumsum(w)
-    first = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1]])
-    last = np.r_[first[1:] - 1, len(w) - 1]
-    hi = cum[last]
-    lo = hi - (cum[last] - cum[first] + w[first])
-    u = np.mod(start + van_der_corput(m), 1.0) * cum[-1]
-    run = np.minimum(np.searchsorted(hi, u, side="right"), len(hi) - 1)
-    target = lo[run] + inner * (hi[run] - lo[run])
-    at = np.searchsorted(cum, target, side="right")
-    return np.clip(at, first[run], last[run])
+    lo, hi = np.zeros(m), np.full(m, cum[-1])
+    if depth:
+        # boundary level of each record vs the previous eligible one: the smallest dlev over the cells
+        # between their ranks (keys above it agree), depth when both are in the same cell, -1 for the first
+        starts = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1]])
+        level = np.full(n_rec, depth, dtype=np.int16)
+        level[0] = -1
+        if len(starts) > 1:
+            u = rank[starts]
+            level[starts[1:]] = np.minimum.reduceat(dlev[:int(u[-1]) + 1], u[:-1] + 1)
+        for k in range(depth):
+            first = np.flatnonzero(level <= k)
+            ends = cum[np.r_[first[1:], n_rec] - 1]
+            target = np.minimum(lo + pts[k] * (hi - lo), np.nextafter(hi, 0.0))
+            cell = _sorted_search(ends, target)
+            hi = ends[cell]
+            lo = np.where(first[cell] > 0, cum[first[cell] - 1], 0.0)
+    target = np.minimum(lo + pts[depth] * (hi - lo), np.nextafter(hi, 0.0))
+    return _sorted_search(cum, target)
+
+
+def _sorted_search(edges: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """``searchsorted(edges, needles, side="right")`` clipped to the last index; large needle sets are
+    searched in sorted order (cache-friendly: about 3x faster for a million needles)."""
+    if len(needles) < 4096:
+        out = np.searchsorted(edges, needles, side="right")
+    else:
+        order = np.argsort(needles, kind="stable")
+        out = np.empty(len(needles), dtype=np.int64)
+        out[order] = np.searchsorted(edges, needles[order], side="right")
+    return np.minimum(out, len(edges) - 1)
 
 
 def _draw_weighted(w: np.ndarray, m: int, replace: bool, g: np.random.Generator, where: str) -> np.ndarray:

@@ -15,7 +15,6 @@ label. Columns a state's file lacks come back ``null`` (see :meth:`CensusSource.
 
 from __future__ import annotations
 
-import itertools
 import re
 import shutil
 import tempfile
@@ -240,19 +239,13 @@ def _load_serial_index(path: Path, n_files: int) -> tuple[tuple[np.ndarray, np.n
 
 
 def _positions(codes: np.ndarray, offsets: np.ndarray, want: np.ndarray, segments_sorted: bool) -> np.ndarray:
-    """Ascending positions of ``codes`` equal to one of ``want`` (``np.flatnonzero(np.isin(codes, want))``);
-    with ``segments_sorted`` (codes ascending inside each file) by binary search per file."""
-    if not segments_sorted:
-        return np.flatnonzero(np.isin(codes, want))
-    want = np.unique(want)
-    bounds = [*(int(o) for o in offsets), len(codes)]
-    parts = []
-    for a, b in itertools.pairwise(bounds):
-        seg = codes[a:b]
-        lo, hi = np.searchsorted(seg, want, side="left"), np.searchsorted(seg, want, side="right")
-        m = hi > lo
-        parts += [np.arange(a + x, a + y) for x, y in zip(lo[m].tolist(), hi[m].tolist())]
-    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    """Ascending positions of ``codes`` equal to one of ``want`` (``np.flatnonzero(np.isin(codes, want))``),
+    by a hash semi-join (one pass over ``codes``; faster than ``isin`` or a binary search per file).
+    ``offsets`` and ``segments_sorted`` describe the layout and are not needed for the join."""
+    del offsets, segments_sorted
+    hit = (pl.DataFrame({"c": codes}).with_row_index("i")
+           .join(pl.DataFrame({"c": np.unique(want)}), on="c", how="semi", maintain_order="left")["i"])
+    return hit.to_numpy().astype(np.int64)
 
 
 COLUMN_CACHE_VERSION = 2

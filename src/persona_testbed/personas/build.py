@@ -148,7 +148,7 @@ class MappingContext:
             raise UserError(f"no state of source {src.name} has {', '.join(need)} to impute from")
         cols = list(dict.fromkeys(["SERIALNO", "SPORDER", "STATE", "PWGTP",
                                    *[c for c in MATCH_VARS if c in src.available_columns()], *need]))
-        key = content_hash({"v": 4, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
+        key = content_hash({"v": 5, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
         if key in _DONORS:
             return _DONORS[key]
         path = settings.cache_dir() / "personas" / f"donors-{tag}-{key}.parquet"
@@ -162,6 +162,8 @@ class MappingContext:
                 df = df.join(hh, on="SERIALNO", how="left", maintain_order="left")
             # cached with the matching columns (the raw codes they came from are dropped): one read next time
             df = match_columns(df).drop([c for c in MATCH_VARS if c not in need], strict=False)
+            # codes as categoricals: the 2.7 M national donors take ~0.45 GB instead of ~1.1 GB in memory
+            df = df.with_columns(pl.col(c).cast(pl.Categorical) for c, t in df.schema.items() if t == pl.Utf8)
             with atomic_path(path) as tmp:
                 df.write_parquet(tmp, compression="zstd")
         from .hotdeck import set_cache_token
@@ -263,8 +265,8 @@ def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None =
 
     Returns one row per draw: ``_draw``, ``_year``, ``_state``, ``SERIALNO``, ``SPORDER``, ``_weight``,
     then per field ``v:<field>`` (value), ``p:<field>`` (provenance), ``d:<field>`` (detail JSON), then
-    ``t:<kind>`` tag lists. Large inputs are mapped ``chunk_rows`` at a time (household records read
-    once); every random choice is keyed by the draw, so the result does not depend on the chunking.
+    ``t:<kind>`` tag lists. Large inputs are mapped ``chunk_rows`` (default :data:`MAP_CHUNK_ROWS`)
+    at a time, each chunk with its own household records; every random choice is keyed by the draw, so the result does not depend on the chunking.
     """
     parts = list(iter_map_chunks(draws, ctx, stats, chunk_rows))
     return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed", rechunk=False)
@@ -277,20 +279,11 @@ def iter_map_chunks(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | 
     chunks equal ``map_frame(draws, ctx)``."""
     stats = stats if stats is not None else MapStats()
     chunk_rows = chunk_rows or MAP_CHUNK_ROWS
-    if draws.height <= chunk_rows:
-        yield _map_chunk(draws, ctx, stats, None)
-        return
-    housing, members = _households(draws["SERIALNO"].unique(), ctx.source)
-    for start in range(0, draws.height, chunk_rows):
-        chunk = draws.slice(start, chunk_rows)
-        serials = chunk.select(pl.col("SERIALNO").unique())
-        h = None if housing is None else housing.join(serials, on="SERIALNO", how="semi")
-        m = members.join(serials, on="SERIALNO", how="semi", maintain_order="left")
-        yield _map_chunk(chunk, ctx, stats, (h, m))
+    for start in range(0, draws.height, chunk_rows):  # each chunk reads its own households (bounded memory)
+        yield _map_chunk(draws.slice(start, chunk_rows), ctx, stats)
 
 
-def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
-               households: tuple[pl.DataFrame | None, pl.DataFrame] | None) -> pl.DataFrame:
+def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.DataFrame:
     n = draws.height
     src = ctx.source
     df = draws.with_row_index("_row").with_columns(pl.col("_state").cast(pl.Utf8))
@@ -302,7 +295,7 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats,
     # the tag picks are pure numpy (which releases the GIL): hashed on a second thread meanwhile
     tag_picks = _TAG_THREAD.submit(draw_tag_indices, ctx.seed, keys, ages)
 
-    housing, members = households if households is not None else _households(df["SERIALNO"].unique(), src)
+    housing, members = _households(df["SERIALNO"].unique(), src)
     if housing is not None:
         df = df.join(housing.select("SERIALNO", "HHL"), on="SERIALNO", how="left").sort("_row")
 

@@ -57,16 +57,16 @@ def match_columns(df: pl.DataFrame) -> pl.DataFrame:
     state_col = "_state" if "_state" in df.columns else "STATE"
     num = [c for c in ("SEX", "RAC1P", "HISP", "SCHL", "CIT", "DIS") if c in df.columns]
     return df.with_columns(
-        *[pl.col(c).cast(pl.Int64, strict=False).alias(f"_k_{c}") for c in num],
+        *[pl.col(c).cast(pl.Int64, strict=False).cast(pl.Int16).alias(f"_k_{c}") for c in num],
         ab=ab,
         ab5=pl.when(age < 18).then(0).when(age < 35).then(1).when(age < 55).then(2).when(age < 75).then(3)
         .otherwise(4),
-        race3=pl.col("RAC1P").cast(pl.Utf8).replace_strict({"1": 1, "2": 2}, default=3, return_dtype=pl.Int64),
+        race3=pl.col("RAC1P").cast(pl.Utf8).replace_strict({"1": 1, "2": 2}, default=3, return_dtype=pl.Int16),
         hispyn=(pl.col("HISP").cast(pl.Int64, strict=False).fill_null(1) > 1),
         schlg=pl.when(schl.is_null() | (schl < 16)).then(0).when(schl < 20).then(1).when(schl <= 21).then(2)
         .otherwise(3),
         nat=pl.col("CIT").cast(pl.Utf8).is_in(["1", "2", "3"]),
-        division=pl.col(state_col).cast(pl.Utf8).replace_strict(division, default=None, return_dtype=pl.Int64),
+        division=pl.col(state_col).cast(pl.Utf8).replace_strict(division, default=None, return_dtype=pl.Int16),
         # household language English only (from the housing record), so an imputed language fits the home
         hhl1=(pl.col("HHL").cast(pl.Utf8) == "1") if "HHL" in df.columns else pl.lit(None, dtype=pl.Boolean),
     )
@@ -112,7 +112,7 @@ def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[st
     detail = empty.with_row_index("_i").update(pl.DataFrame({
         "_i": pl.Series(idx, dtype=pl.UInt32),
         "donor_source": [donor_source] * len(idx), "donor_state": picked["STATE"].cast(pl.Utf8),
-        "donor_serialno": picked["SERIALNO"], "donor_sporder": picked["SPORDER"].cast(pl.Int64),
+        "donor_serialno": picked["SERIALNO"].cast(pl.Utf8), "donor_sporder": picked["SPORDER"].cast(pl.Int64),
         "backoff_level": pl.Series(level, dtype=pl.Int64)}), on="_i").drop("_i")
     counts = {int(k): int(v) for k, v in zip(*np.unique(level, return_counts=True))}
     return Imputation(filled, recipient, list(missing_vars), detail, counts)
@@ -142,7 +142,8 @@ def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.
         raise ValueError("ancestry imputation: empty donor pool")
     picked = don[rows]
     out = pl.DataFrame({"ANC1P": picked["ANC1P"].cast(pl.Utf8), "donor_source": [donor_source] * df.height,
-                        "donor_state": picked["STATE"].cast(pl.Utf8), "donor_serialno": picked["SERIALNO"],
+                        "donor_state": picked["STATE"].cast(pl.Utf8),
+                        "donor_serialno": picked["SERIALNO"].cast(pl.Utf8),
                         "donor_sporder": picked["SPORDER"].cast(pl.Int64),
                         "backoff_level": pl.Series(level, dtype=pl.Int64)})
     counts = {int(k): int(v) for k, v in zip(*np.unique(level, return_counts=True))}
