@@ -116,7 +116,7 @@ def part_big(args: argparse.Namespace) -> dict[str, object]:
         out[f"n{args.big}_parquet_mb"] = round(sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20)
     out[f"n{args.big}_rule_rejections"] = sum(sampler.report()["rules"]["rejections"].values())
     out[f"n{args.big}_peak_rss_mb"] = _peak_rss_mb()
-    head = map_frame(sampler.draws.head(10_000), sampler.ctx, MapStats())
+    head = map_frame(sampler.plan.fetch(0, 10_000), sampler.ctx, MapStats())
     t = time.perf_counter()
     frame_to_personas(head)
     out["persona_objects_per_10k_s"] = round(time.perf_counter() - t, 2)

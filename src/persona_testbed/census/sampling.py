@@ -160,12 +160,76 @@ def sample_persons(source: CensusSource | pl.LazyFrame | pl.DataFrame, n: int, s
     filters = filters or Filters()
     quota_keys = [quota_by] if isinstance(quota_by, str) else list(quota_by or [])
     if isinstance(source, CensusSource):
-        return _sample_source(source, int(n), seed, weight, replace, filters, quota_keys, columns, weights,
-                              design)
+        return _plan_source(source, int(n), seed, weight, replace, filters, quota_keys, columns, weights,
+                            design).fetch()
     if weights is not None:
         raise UserError("weights= is for a CensusSource; put the weights in a column of the frame instead")
     lf = source.lazy() if isinstance(source, pl.DataFrame) else source
     return _sample_frame(lf, int(n), seed, weight, replace, filters, quota_keys, columns, year, design)
+
+
+def plan_draws(source: CensusSource, n: int, seed: int, *, weight: str = "PWGTP", replace: bool = True,
+               filters: Filters | None = None, quota_by: str | Sequence[str] | None = None,
+               columns: list[str] | None = None, weights: np.ndarray | None = None,
+               design: Design = "systematic") -> DrawPlan:
+    """:func:`sample_persons` for a :class:`CensusSource`, without fetching the records yet: the returned
+    plan holds which record each draw picked and fetches the records of any range of draws on demand
+    (``plan.fetch(start, stop)``), so a million draws can be processed in bounded memory. The frames it
+    fetches, concatenated, equal ``sample_persons(...)`` with the same arguments."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
+        raise UserError(f"n must be a positive integer, got {n!r}")
+    if design not in DESIGNS:
+        raise UserError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    quota_keys = [quota_by] if isinstance(quota_by, str) else list(quota_by or [])
+    return _plan_source(source, int(n), seed, weight, replace, filters or Filters(), quota_keys, columns,
+                        weights, design)
+
+
+class DrawPlan:
+    """The draws of :func:`plan_draws`: per draw the source file, row, weight (and quota stratum)."""
+
+    def __init__(self, src: CensusSource, files: np.ndarray, rows: np.ndarray, weights: np.ndarray,
+                 strata: np.ndarray | None, state_of_file: np.ndarray, wanted: list[str]):
+        self.src, self.files, self.rows, self.weights = src, files, rows, weights
+        self.strata, self.state_of_file, self.wanted = strata, state_of_file, wanted
+        self.n = len(files)
+
+    def fetch(self, start: int = 0, stop: int | None = None) -> pl.DataFrame:
+        """The drawn records of draws ``start``..``stop`` (``sample_persons`` columns, ``_draw`` from
+        ``start``)."""
+        stop = self.n if stop is None else min(stop, self.n)
+        files, rows = self.files[start:stop], self.rows[start:stop]
+        m = len(files)
+        by_file = {int(f): np.unique(rows[files == f]) for f in np.unique(files)}
+        fetched = self.src.file_frames(self.wanted, rows=by_file)
+        # fetch each file's distinct drawn rows once (a few files at a time: bounded memory), then put every
+        # draw in place with one gather: position = file offset + rank of its row among the file's rows
+        uniq_parts, offsets, uniq_rows, total = [], {}, {}, 0
+        file_ids = sorted(by_file)
+        for first in range(0, len(file_ids), FETCH_BATCH):
+            batch = file_ids[first:first + FETCH_BATCH]
+            dfs = pl.collect_all([lf for _info, lf in fetched[first:first + FETCH_BATCH]])
+            for f, df in zip(batch, dfs):
+                uniq_rows[f] = df["_row"].to_numpy()
+                offsets[f] = total
+                total += df.height
+                uniq_parts.append(df.drop("_row"))
+            del dfs
+        unique = pl.concat(uniq_parts, how="vertical", rechunk=True)
+        del uniq_parts
+        at = np.empty(m, dtype=np.int64)
+        for f in by_file:
+            sel = files == f
+            at[sel] = offsets[f] + np.searchsorted(uniq_rows[f], rows[sel])
+        out = unique[at]
+        del unique
+        out = out.with_columns(pl.Series("_draw", np.arange(start, stop)),
+                               pl.Series("_state", self.state_of_file[files]))
+        extra = [pl.lit(self.src.year, dtype=pl.Int32).alias("_year"),
+                 pl.Series("_weight", self.weights[start:stop])]
+        if self.strata is not None:
+            extra.append(pl.Series("_stratum", self.strata[start:stop]))
+        return _finish(out.with_columns(extra), self.wanted, self.strata is not None)
 
 
 # ---- key frames -------------------------------------------------------------------------------------
@@ -198,9 +262,9 @@ def _filter_mask(keys: pl.DataFrame, filters: Filters) -> np.ndarray:
     return mask
 
 
-def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: bool, filters: Filters,
+def _plan_source(src: CensusSource, n: int, seed: int, weight: str, replace: bool, filters: Filters,
                    quota_keys: list[str], columns: list[str] | None,
-                   weights: np.ndarray | None, design: str) -> pl.DataFrame:
+                   weights: np.ndarray | None, design: str) -> DrawPlan:
     if filters.states:
         missing = [s for s in filters.states if s not in src.states]
         if missing:
@@ -242,35 +306,8 @@ def _sample_source(src: CensusSource, n: int, seed: int, weight: str, replace: b
     files = keys["_file"].to_numpy()[pos]
     rows = keys["_row"].to_numpy()[pos]
     wanted = list(dict.fromkeys(canonical_name(c) for c in columns)) if columns else src.available_columns()
-    by_file = {int(f): rows[files == f] for f in np.unique(files)}
-    fetched = src.file_frames(wanted, rows=by_file)
-    # fetch each file's distinct drawn rows once (one file at a time: bounded memory), then put every
-    # draw in place with one gather: position = file offset + rank of its row among the file's rows
-    uniq_parts, offsets, uniq_rows, total = [], {}, {}, 0
-    file_ids = sorted(by_file)
-    for start in range(0, len(file_ids), FETCH_BATCH):  # a few files at once: parallel, bounded memory
-        batch = file_ids[start:start + FETCH_BATCH]
-        dfs = pl.collect_all([lf for _info, lf in fetched[start:start + FETCH_BATCH]])
-        for f, df in zip(batch, dfs):
-            uniq_rows[f] = df["_row"].to_numpy()
-            offsets[f] = total
-            total += df.height
-            uniq_parts.append(df.drop("_row"))
-        del dfs
-    unique = pl.concat(uniq_parts, how="vertical", rechunk=True)
-    del uniq_parts
-    at = np.empty(n, dtype=np.int64)
-    for f in by_file:
-        sel = files == f
-        at[sel] = offsets[f] + np.searchsorted(uniq_rows[f], rows[sel])
-    out = unique[at]
-    del unique
-    out = out.with_columns(pl.Series("_draw", np.arange(n)), pl.Series("_state", state_of_file[files]))
     w = keys[weight].to_numpy()[pos].astype(float)
-    extra = [pl.lit(src.year, dtype=pl.Int32).alias("_year"), pl.Series("_weight", w)]
-    if strata is not None:
-        extra.append(pl.Series("_stratum", strata))
-    return _finish(out.with_columns(extra), wanted, strata is not None)
+    return DrawPlan(src, files, rows, w, strata, state_of_file, wanted)
 
 
 def _sample_frame(lf: pl.LazyFrame, n: int, seed: int, weight: str, replace: bool, filters: Filters,

@@ -10,6 +10,7 @@ Codes are decoded once per distinct code with the source's dictionary: the N/A c
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -251,6 +252,45 @@ def json_extend(base: pl.Series, extra: pl.DataFrame) -> pl.Series:
                      ).to_series().alias("detail")
 
 
+_GROUPED = re.compile(r"^([A-Z]{3})-(.*)$")
+
+
+def coded_field(series: pl.Series, var: str, dictionary: Labeler, report: DecodeReport,
+                year: int | None = None) -> FieldColumn:
+    """A census field whose value and detail are functions of one code: its label (as :func:`decode`;
+    for :data:`PREFIXED` variables without the group prefix, kept in ``detail.group``) and detail
+    ``{"var", "code"}``, both looked up once per distinct code (the same result as ``FieldColumn.make``
+    with :func:`census_detail`, without building a detail frame)."""
+    codes = series.cast(pl.Utf8)
+    distinct = codes.unique(maintain_order=True)
+    labels = decode(distinct, var, dictionary, report, year)
+    values: dict[str, str] = {}
+    details: dict[str | None, str] = {}
+    for code, label in zip(distinct.to_list(), labels.to_list()):
+        detail: dict[str, str] = {"var": var}
+        if code is not None:
+            detail["code"] = code
+        if var in PREFIXED:
+            m = _GROUPED.match(label)
+            if m:
+                label = m.group(2)
+                detail["group"] = m.group(1)
+        if code is not None:
+            values[code] = label
+        details[code] = json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
+    na = (_GROUPED.sub(r"\2", _na_label(dictionary, var)) if var in PREFIXED
+                                   else _na_label(dictionary, var))
+    value = (codes.replace_strict(values, default=None, return_dtype=pl.Utf8) if values
+             else pl.Series(codes.name, [None] * len(codes), dtype=pl.Utf8)).fill_null(na)
+    detail_col = codes.replace_strict({k: v for k, v in details.items() if k is not None}, default=None,
+                                      return_dtype=pl.Utf8) if any(k is not None for k in details) \
+        else pl.Series(codes.name, [None] * len(codes), dtype=pl.Utf8)
+    if None in details:
+        detail_col = detail_col.fill_null(details[None])
+    prov = pl.repeat("census", len(codes), eager=True, dtype=pl.Utf8).alias("provenance")
+    return FieldColumn(value.alias("value"), prov, detail_col.alias("detail"))
+
+
 def census_detail(var: str, codes: pl.Series) -> pl.DataFrame:
     return pl.DataFrame({"var": [var] * len(codes), "code": codes.cast(pl.Utf8)})
 
@@ -281,12 +321,7 @@ def map_census_fields(df: pl.DataFrame, dictionary: Labeler, year: int, report: 
     for name, var in CENSUS_VARS.items():
         if var not in df.columns:
             continue
-        values = decode(df[var], var, dictionary, report, year)
-        detail = census_detail(var, df[var])
-        if var in PREFIXED:
-            values, group = strip_group(values)
-            detail = pl.DataFrame({"var": [var] * n, "code": df[var].cast(pl.Utf8), "group": group})
-        out[name] = FieldColumn.make(values, "census", detail)
+        out[name] = coded_field(df[var], var, dictionary, report, year)
     if "PINCP" in df.columns:
         na = _na_label(dictionary, "PINCP")
         band = pl.select(income_band(pl.lit(df["PINCP"]))).to_series()

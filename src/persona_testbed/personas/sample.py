@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
 from ..seeds import derive_int
-from .build import MappingContext, MapStats, frame_to_personas, iter_map_chunks, map_frame
+from . import build
+from .build import MappingContext, MapStats, frame_to_personas, map_frame
 from .frames import persona_ids
 from .record import Persona
 from .rules import RULE_NAMES, broken_matrix
@@ -77,7 +79,7 @@ class PersonaSampler:
                  adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
                  quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
                  data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS, design: str = "systematic"):
-        from ..census.sampling import Filters
+        from ..census.sampling import Filters, plan_draws
 
         self.t0 = time.perf_counter()
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
@@ -94,16 +96,37 @@ class PersonaSampler:
         self.stats = MapStats()
         self.rejections = {name: 0 for name in RULE_NAMES}
         self.checked = 0
-        self.draws = _draw(self.src, n, seed, replace=replace, filters=self.filters, quota_by=quota_by,
-                           columns=self.columns, raked=self.raked, design=design)
+        if self.raked is None:  # which record each draw takes; the records are fetched chunk by chunk
+            self.plan: Any = plan_draws(self.src, n, seed, replace=replace, filters=self.filters, quota_by=quota_by,
+                                        columns=self.columns, design=design)
+        else:
+            self.plan = _FetchedPlan(_draw(self.src, n, seed, replace=replace, filters=self.filters,
+                                           quota_by=quota_by, columns=self.columns, raked=self.raked, design=design))
+        strata = getattr(self.plan, "strata", None)
+        self.strata = pl.DataFrame({"_stratum": strata}) if strata is not None else pl.DataFrame()
 
     def frames(self) -> Iterator[pl.DataFrame]:
-        """The checked personas, ``MAP_CHUNK_ROWS`` at a time, in draw order."""
-        start = 0
-        for index, chunk in enumerate(iter_map_chunks(self.draws, self.ctx, self.stats)):
-            yield self._checked(chunk.with_columns(_slot=pl.int_range(start, start + chunk.height, dtype=pl.Int64)),
-                                index).drop("_slot")
-            start += chunk.height
+        """The checked personas, ``MAP_CHUNK_ROWS`` at a time, in draw order.
+
+        The next chunk is fetched and mapped on a second thread while this one is checked and consumed
+        (polars and numpy release the GIL, so the two overlap on two cores); each chunk keeps its own
+        ``MapStats``, merged in order, so the report does not depend on the timing."""
+        starts = list(range(0, self.n, build.MAP_CHUNK_ROWS))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="persona-map") as pool:
+            ahead = pool.submit(self._mapped, starts[0]) if starts else None
+            for index, start in enumerate(starts):
+                mapped, stats = ahead.result()  # type: ignore[union-attr]
+                ahead = pool.submit(self._mapped, starts[index + 1]) if index + 1 < len(starts) else None
+                self.stats.merge(stats)
+                yield self._checked(mapped, index).drop("_slot")
+                del mapped
+
+    def _mapped(self, start: int) -> tuple[pl.DataFrame, MapStats]:
+        """Chunk ``start``: fetched, mapped, with its slot numbers."""
+        draws = self.plan.fetch(start, start + build.MAP_CHUNK_ROWS)
+        stats = MapStats()
+        mapped = map_frame(draws, self.ctx, stats, chunk_rows=draws.height)
+        return mapped.with_columns(_slot=pl.int_range(start, start + draws.height, dtype=pl.Int64)), stats
 
     def _checked(self, mapped: pl.DataFrame, index: int) -> pl.DataFrame:
         """``mapped`` with every rule breaker replaced by a fresh draw that passes (rounds of redraws)."""
@@ -125,7 +148,7 @@ class PersonaSampler:
                                 f"{self.max_attempts} resampling rounds: {failures[:3]}")
             slots = [i for i, _ in bad]
             if self.quota_by:  # keep each slot in its stratum: redraw inside the stratum of the rejected persona
-                fresh = _redraw_in_strata(self.src, self.draws, bad, attempt, self.n, self.seed, self.replace,
+                fresh = _redraw_in_strata(self.src, self.strata, bad, attempt, self.n, self.seed, self.replace,
                                           self.filters, self.quota_by, self.columns, self.raked)
             else:
                 fresh = _draw(self.src, len(bad), derive_int(self.seed, "personas.resample", attempt, index),
@@ -154,6 +177,17 @@ class PersonaSampler:
             "gss_sha256": self.ctx.pool.sha256_file,
             "seconds": round(time.perf_counter() - self.t0, 3),
         }
+
+
+class _FetchedPlan:
+    """Draws already fetched (raked weights: drawn from an in-memory frame), served like a ``DrawPlan``."""
+
+    def __init__(self, draws: pl.DataFrame):
+        self.draws, self.n = draws, draws.height
+        self.strata = draws["_stratum"].to_numpy() if "_stratum" in draws.columns else None
+
+    def fetch(self, start: int, stop: int) -> pl.DataFrame:
+        return self.draws.slice(start, stop - start)
 
 
 def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: str | Sequence[str] | None = None,
