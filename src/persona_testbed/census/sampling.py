@@ -423,16 +423,17 @@ def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray, np.nd
     path = settings.cache_dir() / "census" / f"design-rank-{key}.npz"
     if str(path) in _RANK_MEMO:
         return _RANK_MEMO[str(path)]
-    rank = dlev = None
+    rank = dlev = order = None
     if path.exists():
         try:
             with np.load(path) as z:
-                rank, dlev = z["rank"], z["dlev"]
+                rank, dlev, order = z["rank"], z["dlev"], z["order"]
+            if order.shape != rank.shape:
+                rank = None
         except (OSError, ValueError, KeyError):
-            rank = None  # unreadable cache entry: recompute and overwrite
-    if rank is None or dlev is None:
-        rank, dlev = _compute_source_rank(src, present, path)
-    order = np.argsort(rank, kind="stable")
+            rank = None  # unreadable (or older) cache entry: recompute and overwrite
+    if rank is None or dlev is None or order is None:
+        rank, dlev, order = _compute_source_rank(src, present, path)
     spos = np.empty(len(rank), dtype=np.int32)
     spos[order] = np.arange(len(rank), dtype=np.int32)
     _RANK_MEMO.clear()
@@ -440,7 +441,10 @@ def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray, np.nd
     return _RANK_MEMO[str(path)]
 
 
-def _compute_source_rank(src: CensusSource, present: list[str], path) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+def _compute_source_rank(src: CensusSource, present: list[str],  # type: ignore[no-untyped-def]
+                         path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank, per-cell first differing key and the stable sort order by rank (saved together: sorting
+    3.4 M ranks again in every process cost 0.3 s)."""
     if present:
         frames = src.file_frames(present)
         parts = pl.collect_all([lf.select(design_code_exprs(present)) for _info, lf in frames])
@@ -448,10 +452,11 @@ def _compute_source_rank(src: CensusSource, present: list[str], path) -> tuple[n
     else:
         rank, dlev = np.arange(sum(src.row_count(s) for s in src.states)), np.zeros(1, dtype=np.int8)
     rank = rank.astype(np.int32)
+    order = np.argsort(rank, kind="stable").astype(np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, rank=rank, dlev=dlev)
-    return rank, dlev
+        np.savez(fh, rank=rank, dlev=dlev, order=order)
+    return rank, dlev, order
 
 
 def van_der_corput(m: int) -> np.ndarray:
