@@ -305,10 +305,15 @@ class CensusSource:
 
     @property
     def checksum(self) -> str:
-        """sha256 over the input files' and the dictionary's checksums (identifies the data exactly)."""
-        path = self.dictionary.path
-        dict_sha = file_checksums([path])[path] if path else ""
-        return content_hash({"inputs": sorted(i.sha256 for i in self.inputs), "dictionary": dict_sha})
+        """sha256 over the input files' and the dictionary's checksums (identifies the data exactly);
+        computed once per opened source (cache keys ask for it thousands of times)."""
+        cached = self.__dict__.get("_checksum_value")
+        if cached is None:
+            path = self.dictionary.path
+            dict_sha = file_checksums([path])[path] if path else ""
+            cached = content_hash({"inputs": sorted(i.sha256 for i in self.inputs), "dictionary": dict_sha})
+            self.__dict__["_checksum_value"] = cached
+        return cached
 
     # ---- columns -------------------------------------------------------------------------------
     def available_columns(self, state: str | int | None = None, kind: str = "person") -> list[str]:

@@ -98,6 +98,7 @@ class MappingContext:
         self._norms: Norms | None = None
         self._pool: GssPool | None = None
         self._full: Any = None
+        self._missing: dict[str, list[str]] | None = None
 
     # -- lazily loaded inputs ------------------------------------------------------------------
     @property
@@ -117,13 +118,16 @@ class MappingContext:
         return [c for c in PERSON_COLUMNS if c in have]
 
     def missing_by_state(self) -> dict[str, list[str]]:
-        """State -> the mapped person variables its file lacks (of those some file of the full source has)."""
-        out = {st: [c for c in IMPUTE_VARS if c not in set(self.source.available_columns(st))]
-               for st in self.source.states}
-        if any(out.values()):
-            full_have = set(self.full.available_columns())
-            out = {st: [c for c in miss if c in full_have] for st, miss in out.items()}
-        return out
+        """State -> the mapped person variables its file lacks (of those some file of the full source has);
+        worked out once per context (every chunk asks)."""
+        if self._missing is None:
+            out = {st: [c for c in IMPUTE_VARS if c not in set(self.source.available_columns(st))]
+                   for st in self.source.states}
+            if any(out.values()):
+                full_have = set(self.full.available_columns())
+                out = {st: [c for c in miss if c in full_have] for st, miss in out.items()}
+            self._missing = out
+        return self._missing
 
     @property
     def full(self) -> Any:
@@ -194,7 +198,12 @@ def _read_arrow(path: Path) -> pl.DataFrame | None:
 
 
 def _housing_columns(src: Any) -> list[str]:
-    return src.available_columns(kind="housing") if src.housing() is not None else []
+    """The source's housing columns ([] without housing files), remembered per source object."""
+    cached = src.__dict__.get("_persona_housing_columns")
+    if cached is None:
+        cached = src.available_columns(kind="housing") if src.housing() is not None else []
+        src.__dict__["_persona_housing_columns"] = cached
+    return cached
 
 
 def item_keys(df: pl.DataFrame) -> np.ndarray:

@@ -165,6 +165,10 @@ def write_personas(personas: Iterable[Persona], out_dir: str | Path,
     return write_persona_frames([personas_frame(personas)], out_dir, extra_manifest)
 
 
+#: personas encoded to JSON Lines at once (bounds the memory of the encoded text)
+JSONL_SLICE_ROWS = 10_000
+
+
 def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
                          extra_manifest: dict[str, Any] | None = None) -> dict[str, Path]:
     """:func:`write_personas` for personas in the mapped-frame layout, one chunk at a time: each chunk is
@@ -184,8 +188,9 @@ def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
                 for frame in frames:
                     if frame.height == 0:
                         continue
-                    pl.DataFrame({"line": jsonl_lines(frame)}).write_csv(fh, include_header=False,
-                                                                        quote_style="never")
+                    for part in frame.iter_slices(JSONL_SLICE_ROWS):  # ~6 KB per line: encode in slices
+                        pl.DataFrame({"line": jsonl_lines(part)}).write_csv(fh, include_header=False,
+                                                                           quote_style="never")
                     table = flat_frame(frame).to_arrow()
                     if writer is None:
                         writer = pq.ParquetWriter(tmp_parquet, table.schema, compression="zstd")
