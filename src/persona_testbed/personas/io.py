@@ -165,8 +165,8 @@ def write_personas(personas: Iterable[Persona], out_dir: str | Path,
     return write_persona_frames([personas_frame(personas)], out_dir, extra_manifest)
 
 
-#: personas encoded to JSON Lines at once (bounds the memory of the encoded text)
-JSONL_SLICE_ROWS = 10_000
+#: personas encoded at once (bounds the memory of the encoded JSON Lines text and Arrow tables)
+SLICE_ROWS = 10_000
 
 
 def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
@@ -188,13 +188,13 @@ def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
                 for frame in frames:
                     if frame.height == 0:
                         continue
-                    for part in frame.iter_slices(JSONL_SLICE_ROWS):  # ~6 KB per line: encode in slices
+                    for part in frame.iter_slices(SLICE_ROWS):  # ~6 KB of JSON per persona: encode in slices
                         pl.DataFrame({"line": jsonl_lines(part)}).write_csv(fh, include_header=False,
                                                                            quote_style="never")
-                    table = flat_frame(frame).to_arrow()
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp_parquet, table.schema, compression="zstd")
-                    writer.write_table(table)
+                        table = flat_frame(part).to_arrow()  # one Parquet row group per slice
+                        if writer is None:
+                            writer = pq.ParquetWriter(tmp_parquet, table.schema, compression="zstd")
+                        writer.write_table(table)
                     count += frame.height
         finally:
             if writer is not None:
