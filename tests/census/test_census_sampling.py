@@ -161,3 +161,19 @@ def test_mirror_2018_one_state(mirror):
     out = sample_persons(src, 100, seed=1, columns=["SERIALNO", "SPORDER", "AGEP", "RELP", "ST"])
     assert out.columns[:5] == ["SERIALNO", "SPORDER", "AGEP", "RELSHIPP", "STATE"]
     assert out.height == 100 and set(out["_year"]) == {2018} and out["RELSHIPP"].null_count() == 0
+
+
+@pytest.mark.parametrize("design,quota", [("systematic", None), ("independent", "age_band"), ("systematic", "STATE")])
+def test_plan_fetched_in_chunks_equals_sample_persons(pums2018, design, quota):
+    """``plan_draws`` + ``fetch`` over any chunking gives exactly ``sample_persons``' records."""
+    from persona_testbed.census import plan_draws
+
+    src = open_source(None, None, path=pums2018["dir"], dictionary=pums2018["dictionary"])
+    whole = sample_persons(src, 97, 4, design=design, quota_by=quota, columns=["SERIALNO", "SPORDER", "AGEP"])
+    plan = plan_draws(src, 97, 4, design=design, quota_by=quota, columns=["SERIALNO", "SPORDER", "AGEP"])
+    assert plan.n == 97
+    for size in (1, 13, 97, 200):
+        parts = [plan.fetch(start, start + size) for start in range(0, 97, size)]
+        assert pl.concat(parts).equals(whole)
+    with pytest.raises(UserError, match="n must be a positive integer"):
+        plan_draws(src, 0, 4)

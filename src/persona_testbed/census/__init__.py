@@ -37,14 +37,14 @@ from .columns import RENAMES, canonical_name
 from .dictionary import PumsDictionary
 from .distributions import chi2_gof, chi2_gof_pvalue, kish_ess, tvd, weighted_shares
 from .raking import Cell, Margin, RakeResult, rake, rake_source
-from .sampling import AGE_BANDS, Filters, age_band_expr, sample_persons
+from .sampling import AGE_BANDS, DrawPlan, Filters, age_band_expr, plan_draws, sample_persons
 from .source import DEFAULT_SPEC, CensusSource, InputFile, open_source
 from .states import STATES, parse_states, state_fips
 from .targets import TARGETS, load_targets
 
 __all__ = [
-    "AGE_BANDS", "DEFAULT_SPEC", "RENAMES", "STATES", "TARGETS", "Cell", "CensusSource", "Filters",
+    "AGE_BANDS", "DEFAULT_SPEC", "RENAMES", "STATES", "TARGETS", "Cell", "CensusSource", "DrawPlan", "Filters",
     "InputFile", "Margin", "PumsDictionary", "RakeResult", "age_band_expr", "canonical_name", "chi2_gof",
     "chi2_gof_pvalue", "kish_ess", "load_targets", "open_source", "parse_states", "rake", "rake_source",
-    "sample_persons", "state_fips", "tvd", "weighted_shares",
+    "plan_draws", "sample_persons", "state_fips", "tvd", "weighted_shares",
 ]
