@@ -219,3 +219,18 @@ def test_cli_streams_chunks_to_the_same_personas(run, mirror, shared_home, monke
     assert again[12].id != whole.personas[12].id and [p.id for p in again][13:] == [p.id for p in whole.personas][13:]
     report = json.loads((tmp_path / "again" / "personas_report.json").read_text())
     assert report["rules"]["rejections"]["married_under_15"] == 1 and report["rules"]["checked"] == 24
+
+
+def test_cli_formats_parquet_only_replaces_stale_jsonl(run, cli, tmp_path):
+    out = tmp_path / "p"
+    assert run("personas", "sample", "--n", "9", "--seed", "2", "--states", "DE", "--out", out).exit_code == 0
+    both = read_personas(out / "personas.jsonl")
+    r = run("personas", "sample", "--n", "9", "--seed", "3", "--states", "DE", "--out", out, "--formats", "parquet")
+    assert r.exit_code == 0, r.stderr
+    assert not (out / "personas.jsonl").exists()  # the earlier run's JSON Lines would shadow the new personas
+    fresh = read_personas(out)  # the directory now resolves to the Parquet file
+    assert len(fresh) == 9 and [p.id for p in fresh] != [p.id for p in both]
+    manifest = json.loads((out / "personas_manifest.json").read_text())
+    assert list(manifest["files"]) == ["personas.parquet"]
+    bad = cli("personas", "sample", "--n", "5", "--out", tmp_path / "x", "--formats", "csv")
+    assert bad.exit_code == 2 and "--formats" in bad.stderr and not (tmp_path / "x").exists()

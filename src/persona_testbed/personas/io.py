@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -169,47 +170,68 @@ def write_personas(personas: Iterable[Persona], out_dir: str | Path,
 SLICE_ROWS = 10_000
 
 
+#: the persona file formats :func:`write_persona_frames` can write
+FORMATS: tuple[str, ...] = ("jsonl", "parquet")
+
+
 def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
-                         extra_manifest: dict[str, Any] | None = None) -> dict[str, Path]:
+                         extra_manifest: dict[str, Any] | None = None,
+                         formats: Sequence[str] = FORMATS) -> dict[str, Path]:
     """:func:`write_personas` for personas in the mapped-frame layout, one chunk at a time: each chunk is
-    encoded and appended to both files and then dropped, so memory stays bounded at any count."""
+    encoded and appended to the files and then dropped, so memory stays bounded at any count.
+
+    ``formats``: ``jsonl`` and/or ``parquet`` (a million personas make ~6 GB of JSON Lines but ~0.2 GB of
+    Parquet). A file of a format not written that an earlier run left in ``out_dir`` is removed, so a
+    reader never picks up stale personas. Returns the written paths by kind (and ``manifest``).
+    """
     import pyarrow.parquet as pq
 
+    formats = tuple(dict.fromkeys(formats))
+    if not formats or any(f not in FORMATS for f in formats):
+        raise UserError(f"formats {', '.join(formats) or '(none)'}: choose one or both of {', '.join(FORMATS)}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     paths = {"jsonl": out / JSONL_NAME, "parquet": out / PARQUET_NAME, "manifest": out / MANIFEST_NAME}
     count = 0
-    with atomic_path(paths["jsonl"]) as tmp_jsonl, atomic_path(paths["parquet"]) as tmp_parquet:
+    with ExitStack() as stack:
+        tmp = {kind: stack.enter_context(atomic_path(paths[kind])) for kind in formats}
         writer = None
+        fh = open(tmp["jsonl"], "wb") if "jsonl" in tmp else None  # noqa: SIM115 - closed below
         try:
-            with open(tmp_jsonl, "wb") as fh:
-                for frame in frames:
-                    if frame.height == 0:
-                        continue
-                    for part in frame.iter_slices(SLICE_ROWS):  # ~6 KB of JSON per persona: encode in slices
+            for frame in frames:
+                if frame.height == 0:
+                    continue
+                for part in frame.iter_slices(SLICE_ROWS):  # ~6 KB of JSON per persona: encode in slices
+                    if fh is not None:
                         pl.DataFrame({"line": jsonl_lines(part)}).write_csv(fh, include_header=False,
                                                                            quote_style="never")
+                    if "parquet" in tmp:
                         table = flat_frame(part).to_arrow()  # one Parquet row group per slice
                         if writer is None:
-                            writer = pq.ParquetWriter(tmp_parquet, table.schema, compression="zstd")
+                            writer = pq.ParquetWriter(tmp["parquet"], table.schema, compression="zstd")
                         writer.write_table(table)
-                    count += frame.height
+                count += frame.height
         finally:
+            if fh is not None:
+                fh.close()
             if writer is not None:
                 writer.close()
         if not count:
             raise UserError("no personas to write")
+    for kind in FORMATS:
+        if kind not in formats:
+            paths[kind].unlink(missing_ok=True)
     manifest: dict[str, Any] = {
         "package_version": __version__,
         "schema_version": SCHEMA_VERSION,
         "count": count,
-        "files": {JSONL_NAME: file_sha256(paths["jsonl"]), PARQUET_NAME: file_sha256(paths["parquet"])},
+        "files": {paths[kind].name: file_sha256(paths[kind]) for kind in formats},
     }
     manifest.update(extra_manifest or {})
     atomic_write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    return paths
+    return {kind: paths[kind] for kind in (*formats, "manifest")}
 
 
 __all__ = [
