@@ -16,10 +16,10 @@ from persona_testbed.census.source import _decode_serials, _encode_serials, _pos
 
 @pytest.fixture(autouse=True)
 def _fresh_memos():
-    for memo in (S._SERIAL_MEMO, S._SERIAL_EXACT, S._SERIAL_SORTED, S._COLUMN_MEMO):
+    for memo in (S._SERIAL_MEMO, S._SERIAL_EXACT, S._COLUMN_MEMO):
         memo.clear()
     yield
-    for memo in (S._SERIAL_MEMO, S._SERIAL_EXACT, S._SERIAL_SORTED, S._COLUMN_MEMO):
+    for memo in (S._SERIAL_MEMO, S._SERIAL_EXACT, S._COLUMN_MEMO):
         memo.clear()
 
 
@@ -114,7 +114,9 @@ def test_unsorted_files_and_inexact_serials_fall_back(tmp_path, pums_parquet):
     serials = src.persons(["SERIALNO"]).collect()["SERIALNO"].unique().sort()
     got = src.records_for_serials(serials, ["SERIALNO", "SPORDER", "AGEP"])
     key = src._serial_key("person")
-    assert S._SERIAL_SORTED[key] is False and S._SERIAL_EXACT[key] is True
+    index_file = settings.cache_dir() / "census" / f"serials-person-{key}.npy"
+    _codes, exact, segments_sorted = S._load_serial_index(index_file, len(src._persons))  # type: ignore[misc]
+    assert segments_sorted is False and exact is True and S._SERIAL_EXACT[key] is True
     assert got.equals(_slow(src, serials, ["SERIALNO", "SPORDER", "AGEP"]))
     assert got.height == src.row_count()
     S._SERIAL_EXACT[key] = False  # a spelling the codes cannot reproduce: SERIALNO from its column cache
@@ -146,11 +148,9 @@ def test_positions_equal_isin():
     g = np.random.default_rng(5)
     segs = [np.sort(g.integers(0, 500, size=k)) for k in (0, 40, 1, 300, 77)]
     codes = np.concatenate(segs).astype(np.int64)
-    offsets = np.cumsum([0] + [len(s) for s in segs[:-1]]).astype(np.int64)
     for want in (g.integers(0, 520, size=60), np.array([], dtype=np.int64), codes[:5], np.array([9999])):
         expect = np.flatnonzero(np.isin(codes, want))
-        assert np.array_equal(_positions(codes, offsets, want, True), expect)
-        assert np.array_equal(_positions(codes, offsets, want, False), expect)
+        assert np.array_equal(_positions(codes, want), expect)
 
 
 def test_decode_serials_round_trips():

@@ -189,7 +189,6 @@ def _normalise_expr(name: str, dtype: pl.DataType | None, dictionary: PumsDictio
 
 _SERIAL_MEMO: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
 _SERIAL_EXACT: dict[str, bool] = {}
-_SERIAL_SORTED: dict[str, bool] = {}
 _SERIAL_RE = r"^(\d{4})(HU|GQ)(\d{7})$"
 
 
@@ -238,11 +237,9 @@ def _load_serial_index(path: Path, n_files: int) -> tuple[tuple[np.ndarray, np.n
     return (flat[7 + nf:], np.asarray(flat[7:7 + nf])), bool(exact), bool(srt)
 
 
-def _positions(codes: np.ndarray, offsets: np.ndarray, want: np.ndarray, segments_sorted: bool) -> np.ndarray:
+def _positions(codes: np.ndarray, want: np.ndarray) -> np.ndarray:
     """Ascending positions of ``codes`` equal to one of ``want`` (``np.flatnonzero(np.isin(codes, want))``),
-    by a hash semi-join (one pass over ``codes``; faster than ``isin`` or a binary search per file).
-    ``offsets`` and ``segments_sorted`` describe the layout and are not needed for the join."""
-    del offsets, segments_sorted
+    by a hash semi-join (one pass over ``codes``; faster than ``isin`` or a binary search per file)."""
     hit = (pl.DataFrame({"c": codes}).with_row_index("i")
            .join(pl.DataFrame({"c": np.unique(want)}), on="c", how="semi", maintain_order="left")["i"])
     return hit.to_numpy().astype(np.int64)
@@ -382,7 +379,7 @@ class CensusSource:
         want = _encode_serials(wanted)
         if want is None:  # a serial outside the encodable pattern cannot be in an encodable source
             want = np.zeros(0, dtype=np.int64)
-        hit = _positions(codes, offsets, want, _SERIAL_SORTED.get(self._serial_key(kind), False))
+        hit = _positions(codes, want)
         dtypes = self._out_dtypes(files, columns, kind)
         if len(hit) == 0:
             return pl.DataFrame(schema=dtypes)
@@ -502,10 +499,9 @@ class CensusSource:
         path = settings.cache_dir() / "census" / f"serials-{kind}-{key}.npy"
         loaded = _load_serial_index(path, len(files))
         if loaded is not None:
-            out, exact, segs_sorted = loaded
+            out, exact, _segs_sorted = loaded  # the file still records it; look-ups no longer need it
             _SERIAL_MEMO[key] = out
             _SERIAL_EXACT[key] = exact
-            _SERIAL_SORTED[key] = segs_sorted
             return out
         dtypes = self._out_dtypes(files, ["SERIALNO"], kind)
         parts = pl.collect_all([self._file_frame(f, ["SERIALNO"], dtypes) for f in files])
@@ -531,7 +527,6 @@ class CensusSource:
             pass  # a read-only cache only costs speed
         _SERIAL_MEMO[key] = out
         _SERIAL_EXACT[key] = exact
-        _SERIAL_SORTED[key] = segs_sorted
         return out
 
     def file_frames(self, columns: list[str], kind: str = "person",

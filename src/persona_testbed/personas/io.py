@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..hashing import file_sha256
 from ..runs import atomic_path, atomic_write_text, resolve_artifact
 from .frames import KEY_COLUMNS as _KEY_COLUMNS
-from .frames import flat_frame, jsonl_lines, personas_frame
+from .frames import flat_frame, jsonl_lines, persona_ids, personas_frame
 from .record import PERSONA_FIELDS, SCHEMA_VERSION, Persona
 
 JSONL_NAME = "personas.jsonl"
@@ -204,6 +204,7 @@ def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
                 if frame.height == 0:
                     continue
                 for part in frame.iter_slices(SLICE_ROWS):  # ~6 KB of JSON per persona: encode in slices
+                    part = part.with_columns(id=persona_ids(part))  # hashed once for both files
                     if fh is not None:
                         pl.DataFrame({"line": jsonl_lines(part)}).write_csv(fh, include_header=False,
                                                                            quote_style="never")

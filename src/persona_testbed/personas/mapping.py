@@ -80,14 +80,6 @@ def decode(series: pl.Series, var: str, dictionary: Labeler, report: DecodeRepor
     return out.fill_null(_na_label(dictionary, var))
 
 
-def strip_group(label: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Split "MED-Veterinarians" into ("Veterinarians", "MED"); labels without a prefix keep a null group."""
-    m = label.str.extract_groups(r"^([A-Z]{3})-(.*)$")
-    group = m.struct.field("1")
-    text = m.struct.field("2")
-    return pl.select(pl.coalesce(text, label)).to_series().alias(label.name), group
-
-
 def income_text(pincp: pl.Series, na_label: str) -> pl.Series:
     """Dollar amounts: ``$52,000``; losses ``-$1,200``; null -> the N/A label."""
     mapping = {}
@@ -265,7 +257,8 @@ def coded_field(series: pl.Series, var: str, dictionary: Labeler, report: Decode
     distinct = codes.unique(maintain_order=True)
     labels = decode(distinct, var, dictionary, report, year)
     values: dict[str, str] = {}
-    details: dict[str | None, str] = {}
+    details: dict[str, str] = {}
+    na_value = na_detail = None  # the null code's (decode spells it as the variable's N/A label)
     for code, label in zip(distinct.to_list(), labels.to_list()):
         detail: dict[str, str] = {"var": var}
         if code is not None:
@@ -275,18 +268,13 @@ def coded_field(series: pl.Series, var: str, dictionary: Labeler, report: Decode
             if m:
                 label = m.group(2)
                 detail["group"] = m.group(1)
-        if code is not None:
-            values[code] = label
-        details[code] = json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
-    na = (_GROUPED.sub(r"\2", _na_label(dictionary, var)) if var in PREFIXED
-                                   else _na_label(dictionary, var))
-    value = (codes.replace_strict(values, default=None, return_dtype=pl.Utf8) if values
-             else pl.Series(codes.name, [None] * len(codes), dtype=pl.Utf8)).fill_null(na)
-    detail_col = codes.replace_strict({k: v for k, v in details.items() if k is not None}, default=None,
-                                      return_dtype=pl.Utf8) if any(k is not None for k in details) \
-        else pl.Series(codes.name, [None] * len(codes), dtype=pl.Utf8)
-    if None in details:
-        detail_col = detail_col.fill_null(details[None])
+        text = json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
+        if code is None:
+            na_value, na_detail = label, text
+        else:
+            values[code], details[code] = label, text
+    value = codes.replace_strict(values, default=None, return_dtype=pl.Utf8).fill_null(pl.lit(na_value, pl.Utf8))
+    detail_col = codes.replace_strict(details, default=None, return_dtype=pl.Utf8).fill_null(pl.lit(na_detail, pl.Utf8))
     prov = pl.repeat("census", len(codes), eager=True, dtype=pl.Utf8).alias("provenance")
     return FieldColumn(value.alias("value"), prov, detail_col.alias("detail"))
 

@@ -11,12 +11,12 @@ fields can, and a breaking persona is resampled (see ``sample.py``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
+from .frames import personas_frame
 from .record import Persona
 from .tags import TAG_KINDS, vocabulary
 
@@ -26,7 +26,6 @@ DETAIL_KEYS: dict[str, tuple[str, ...]] = {
     "religion": ("denomination", "cell", "respondent", "persona_cell", "gss_id"),
     "big five scores": ("norm_group",),
 }
-DETAIL_FIELDS = tuple(DETAIL_KEYS)
 #: GSS cell variables in the order of the ``respondent`` / ``persona_cell`` texts (survey.py)
 CELL_NAMES = ("ageband", "sex", "raceeth", "degree", "region")
 
@@ -269,33 +268,14 @@ RULE_NAMES = tuple(r.name for r in RULES)
 
 # ---- running them -------------------------------------------------------------------------------------
 def rules_frame(personas: Sequence[Persona]) -> pl.DataFrame:
-    """The rules frame of ``Persona`` records: the columns the rules read, one row per persona."""
-    needed = sorted({"age", "income"} | _VALUE_FIELDS)
-    data: dict[str, pl.Series] = {
-        f"v:{name}": pl.Series([p.fields[name].value if name in p.fields else None for p in personas],
-                               dtype=pl.Utf8) for name in needed}
-    for name in DETAIL_FIELDS:
-        data[f"d:{name}"] = pl.Series([json.dumps(p.fields[name].detail, ensure_ascii=False)
-                                       if name in p.fields else None for p in personas], dtype=pl.Utf8)
-    for kind in TAG_KINDS:
-        data[f"t:{kind}"] = pl.Series([list(p.tags.get(kind, [])) for p in personas], dtype=pl.List(pl.Utf8))
-    return pl.DataFrame(data)
-
-
-_VALUE_FIELDS = {"education", "marital status", "sex", "fertility", "veteran status", *_CHILD_WORK,
-                 "employment status", "citizenship", "place of birth", "household language",
-                 "ability to speak english", "household type", "family presence and age", "religion"}
+    """The rules frame of ``Persona`` records: their mapped-frame layout (``frames.personas_frame``)."""
+    return personas_frame(personas)
 
 
 def broken_matrix(frame: pl.DataFrame) -> pl.DataFrame:
     """One boolean column per rule (in rule order): whether each row of a rules frame breaks it."""
     # lazy, so polars computes each shared sub-expression (the age, a split cell) once
     return _decoded(frame).select([r.broken().fill_null(False).alias(r.name) for r in RULES]).collect()
-
-
-def broken_rows(frame: pl.DataFrame) -> pl.Series:
-    """Whether each row of a rules frame breaks any rule."""
-    return broken_matrix(frame).select(pl.any_horizontal(pl.all()).alias("broken"))["broken"]
 
 
 def frame_violations(frame: pl.DataFrame) -> list[list[tuple[str, str]]]:
