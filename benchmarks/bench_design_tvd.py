@@ -41,7 +41,7 @@ def main() -> None:
     from persona_testbed.census import sampling as S
     from persona_testbed.census.source import open_source
     from persona_testbed.personas.fidelity import CODED, _key_expr
-    from persona_testbed.seeds import rng
+    from persona_testbed.core.seeds import rng
 
     print(f"load average {os.getloadavg()[0]:.1f}; source {args.source}; n = {args.n:,}; seeds "
           f"{args.seeds[0]}-{args.seeds[-1]}")

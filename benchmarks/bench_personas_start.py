@@ -29,7 +29,7 @@ PHASES: list[tuple[str, str, str]] = [
     ("persona_testbed.personas.sample", "PersonaSampler.__init__", "open the source and plan the draws"),
     ("persona_testbed.census.source", "open_source", "  open_source"),
     ("persona_testbed.census.sampling", "plan_draws", "  plan_draws (census.sampling)"),
-    ("persona_testbed.personas.cli", "write_persona_frames", "write_persona_frames (map, check, write)"),
+    ("persona_testbed.cli.personas", "write_persona_frames", "write_persona_frames (map, check, write)"),
     ("persona_testbed.personas.sample", "PersonaSampler._mapped", "  fetch + map one chunk (2nd thread)"),
     ("persona_testbed.personas.sample", "map_frame", "    map_frame"),
     ("persona_testbed.personas.build", "MappingContext.donors", "      donor frames"),
@@ -50,8 +50,8 @@ PHASES: list[tuple[str, str, str]] = [
 _DRIVER = r"""
 import functools, importlib, json, sys, time
 t0 = time.perf_counter()
-import persona_testbed.cli as root
-import persona_testbed.personas.cli
+import persona_testbed.cli.root as root
+import persona_testbed.cli.personas
 import persona_testbed.personas.sample
 import persona_testbed.personas.build
 t_import = time.perf_counter() - t0

@@ -50,7 +50,7 @@ class CliResult:
 @pytest.fixture
 def cli():
     """Run the CLI in-process: ``cli("data", "list", "--json")`` -> CliResult."""
-    from persona_testbed.cli import app
+    from persona_testbed.cli.root import app
 
     def run(*args: str, input: str | None = None) -> CliResult:
         result = CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)

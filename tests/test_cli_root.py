@@ -11,7 +11,7 @@ def test_every_command_has_help(cli):
     """Every command and group prints help text that describes it (no undocumented commands)."""
     import typer.main
 
-    from persona_testbed.cli import app
+    from persona_testbed.cli.root import app
 
     root = typer.main.get_command(app)
 
@@ -43,7 +43,7 @@ def test_version_does_not_import_the_stages():
     import subprocess
     import sys
 
-    code = ("import sys; from persona_testbed.cli import main\n"
+    code = ("import sys; from persona_testbed.cli.root import main\n"
             "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('polars', 'sklearn', 'scipy', 'llama_cpp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -51,9 +51,9 @@ def test_version_does_not_import_the_stages():
 
 
 def test_user_error_is_one_line_exit_2(cli, tmp_path):
-    from persona_testbed.errors import UserError
+    from persona_testbed.core.errors import UserError
 
-    from persona_testbed.cli import app
+    from persona_testbed.cli.root import app
 
     @app.command("_boom", hidden=True)
     def _boom():

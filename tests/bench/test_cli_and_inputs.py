@@ -10,7 +10,7 @@ import pytest
 
 from persona_testbed.bench import run_task
 from persona_testbed.bench.inputs import load_pairs, load_prompts
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 from persona_testbed.personas.io import write_personas
 
 

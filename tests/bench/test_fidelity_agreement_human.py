@@ -13,7 +13,7 @@ from sklearn.metrics import cohen_kappa_score
 from persona_testbed.bench import run_task
 from persona_testbed.bench.human import export_sheets, import_sheets, read_labels
 from persona_testbed.bench.records import BenchPair
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def _answers(messages):

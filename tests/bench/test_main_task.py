@@ -10,8 +10,8 @@ import pytest
 
 from persona_testbed.bench import run_task
 from persona_testbed.bench.metrics import mean_ci
-from persona_testbed.errors import UserError
-from persona_testbed.seeds import rng
+from persona_testbed.core.errors import UserError
+from persona_testbed.core.seeds import rng
 
 
 def _candidate(messages, params):

@@ -9,7 +9,7 @@ import pytest
 
 from persona_testbed.bench import run_task
 from persona_testbed.bench.metrics import cohen_kappa, pass_at_k
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def _good(answer: str) -> bool:

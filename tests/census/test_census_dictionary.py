@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from persona_testbed.census import PumsDictionary, canonical_name
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def test_decodes_exact_range_and_blank(pums2018):

@@ -12,7 +12,7 @@ from scipy.optimize import brentq
 from persona_testbed.census import kish_ess, load_targets, open_source, rake, rake_source
 from persona_testbed.census.raking import Cell, Margin
 from persona_testbed.census.targets import code_condition
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def two_by_two(seed_w: list[float]) -> pl.DataFrame:

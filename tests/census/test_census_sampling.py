@@ -9,7 +9,7 @@ from scipy import stats
 
 from persona_testbed.census import Filters, open_source, rake, sample_persons
 from persona_testbed.census.raking import Cell, Margin
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def frame(n: int = 200, seed: int = 0) -> pl.DataFrame:

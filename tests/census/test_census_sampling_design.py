@@ -9,7 +9,7 @@ from scipy import stats
 
 from persona_testbed.census import open_source, sample_persons
 from persona_testbed.census.sampling import van_der_corput
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def frame(n: int, seed: int = 0) -> pl.DataFrame:
@@ -112,7 +112,7 @@ def test_bad_design():
 
 
 def test_source_design_matches_frame_and_is_cached(pums2018, tmp_path):
-    from persona_testbed import settings
+    from persona_testbed.core import settings
 
     src = open_source(path=pums2018["dir"], dictionary=pums2018["dictionary"])
     for design in ("systematic", "independent"):

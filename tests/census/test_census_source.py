@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from persona_testbed.census import PumsDictionary, open_source
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def test_zip_source_decodes_and_normalises(pums2018):

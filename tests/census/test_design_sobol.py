@@ -18,7 +18,7 @@ from persona_testbed.census.sampling import (
     sobol_directions,
     sobol_points,
 )
-from persona_testbed.seeds import rng
+from persona_testbed.core.seeds import rng
 
 
 def population(n: int, seed: int = 0) -> pl.DataFrame:

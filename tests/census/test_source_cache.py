@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from persona_testbed import settings
+from persona_testbed.core import settings
 from persona_testbed.census import source as S
 from persona_testbed.census.source import _decode_serials, _encode_serials, _positions, open_source
 

@@ -11,7 +11,7 @@ import pytest
 
 from persona_testbed.data import DataFile, FetchFailed, fetch, resolve, verify
 from persona_testbed.data.checksums import LOCAL_SUMS, local_sums
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, position-dependent so a bad resume changes the hash
 REL = "extra/blob.bin"

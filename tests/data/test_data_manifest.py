@@ -11,7 +11,7 @@ from persona_testbed.data import GROUPS, MANIFEST, STATES, parse_target, state
 from persona_testbed.data.build_manifest import build
 from persona_testbed.data.census_urls import census_file_for_relpath, dictionary_file, pums_file
 from persona_testbed.data.checksums import read_sums
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 
 def test_states_table():

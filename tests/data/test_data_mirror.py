@@ -10,7 +10,7 @@ import pytest
 
 from persona_testbed.data import MANIFEST, DataFile, DataMissingError, FetchFailed, fetch, resolve, verify
 from persona_testbed.data.checksums import HashCache, local_sums
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 
 A = "norms/test/a.csv"
 B = "norms/test/b.csv"

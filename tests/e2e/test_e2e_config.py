@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from persona_testbed.config import RunConfig, load_config, parse_config
-from persona_testbed.errors import ConfigError
+from persona_testbed.pipeline.config import RunConfig, load_config, parse_config
+from persona_testbed.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,11 +10,11 @@ import textwrap
 
 import pytest
 
-from persona_testbed.config import parse_config
-from persona_testbed.errors import UserError
-from persona_testbed.runs import RunDir
-from persona_testbed.runs.pipeline import ItemFailure, Stage, StageOutcome, run_pipeline
-from persona_testbed.runs.status import run_status
+from persona_testbed.pipeline.config import parse_config
+from persona_testbed.core.errors import UserError
+from persona_testbed.pipeline.rundir import RunDir
+from persona_testbed.pipeline.engine import ItemFailure, Stage, StageOutcome, run_pipeline
+from persona_testbed.pipeline.status import run_status
 
 
 class Recorder:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from factories import make_persona
 
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 from persona_testbed.feedback.plan import PairCounts, plan_pairs
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 from persona_testbed.llm import parse_model
 
 

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 from persona_testbed.llm import CallStore, ChatParams, ChatResult, Usage
 from persona_testbed.llm.store import MIGRATIONS, apply_migrations, cache_key
 

@@ -7,8 +7,8 @@ import sys
 
 
 def test_personas_cli_does_not_import_enrichment_or_scipy_stats():
-    code = ("import sys, persona_testbed.personas.cli, persona_testbed.personas.sample; "
-            "print(sorted(m for m in ('persona_testbed.personas.enrich_cli', 'persona_testbed.llm.client', "
+    code = ("import sys, persona_testbed.cli.personas, persona_testbed.personas.sample; "
+            "print(sorted(m for m in ('persona_testbed.cli.enrich', 'persona_testbed.llm.client', "
             "'scipy.stats') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

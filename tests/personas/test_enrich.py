@@ -12,8 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_enrich_support import PROSE, procedural_persona, scripted_reply  # noqa: E402
 
 from persona_testbed.llm import CallStore, LLMClient, MockBackend  # noqa: E402
-from persona_testbed.personas.enrich import (EnrichOptions, apply_enrichment, enrich_personas,  # noqa: E402
-                                             fields_to_write)
+from persona_testbed.personas.enrich import EnrichOptions, apply_enrichment, enrich_personas, fields_to_write
 from persona_testbed.personas.record import PERSONA_FIELDS  # noqa: E402
 
 PROTECTED = ("census", "derived", "imputed", "survey")

@@ -14,9 +14,7 @@ from scipy.spatial.distance import pdist
 sys.path.insert(0, str(Path(__file__).parent))
 from test_enrich_support import procedural_persona  # noqa: E402
 
-from persona_testbed.personas.diversity import (IDIOSYNCRATIC_CATEGORIES, distinct_n,  # noqa: E402
-                                                diversity_report, mean_pairwise_tfidf_distance,
-                                                near_duplicates, pick_categories)
+from persona_testbed.personas.diversity import (IDIOSYNCRATIC_CATEGORIES, distinct_n, diversity_report, mean_pairwise_tfidf_distance, near_duplicates, pick_categories)
 from persona_testbed.personas.record import FieldValue  # noqa: E402
 
 CORPUS = ["She bakes sourdough at dawn and hums old hymns.",

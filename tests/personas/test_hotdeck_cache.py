@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from persona_testbed import settings
+from persona_testbed.core import settings
 from persona_testbed.personas import hotdeck
 from persona_testbed.personas.hotdeck import (
     _CellIndex,

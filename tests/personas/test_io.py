@@ -3,7 +3,7 @@ import json
 import pytest
 
 from factories import make_persona
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 from persona_testbed.personas import read_personas, write_personas
 
 
@@ -68,7 +68,7 @@ def test_bad_json_empty_duplicate_and_corrupt(tmp_path):
 def test_written_files_follow_the_umask(tmp_path):
     import os
 
-    from persona_testbed.runs.rundir import FILE_MODE
+    from persona_testbed.core.atomic import FILE_MODE
 
     paths = write_personas(_two(), tmp_path / "out")
     mask = os.umask(0)
@@ -101,7 +101,7 @@ def test_reads_the_first_parquet_layout(tmp_path):
     """Files written before per-field provenance/detail columns (one JSON object each) still load."""
     import polars as pl
 
-    from persona_testbed.hashing import canonical_json
+    from persona_testbed.core.hashing import canonical_json
     from persona_testbed.personas.record import PERSONA_FIELDS
 
     ps = _two()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_survey import LONG_HEADER, _long_file, _row
 
-from persona_testbed import settings
+from persona_testbed.core import settings
 from persona_testbed.personas import survey
 from persona_testbed.personas.survey import load_pool
 

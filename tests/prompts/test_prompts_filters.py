@@ -8,8 +8,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from persona_testbed.prompts.build import make_prompts
-from persona_testbed.prompts.filters import apply_exact_duplicates, apply_min_words, apply_near_duplicates, \
-    apply_question_mark, normalise, similarity_neighbours
+from persona_testbed.prompts.filters import (apply_exact_duplicates, apply_min_words, apply_near_duplicates, apply_question_mark, normalise, similarity_neighbours)
 
 
 def test_question_mark_and_min_words():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from persona_testbed.errors import UserError
+from persona_testbed.core.errors import UserError
 from persona_testbed.prompts.load import load_prompt_file
 
 

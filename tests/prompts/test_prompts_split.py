@@ -6,8 +6,7 @@ from collections import Counter
 
 import pytest
 
-from persona_testbed.prompts.cluster import PAPER_HELD_OUT_FRACTION, cluster_texts, default_clusters, \
-    held_out_counts, stratified_split
+from persona_testbed.prompts.cluster import (PAPER_HELD_OUT_FRACTION, cluster_texts, default_clusters, held_out_counts, stratified_split)
 
 
 def test_paper_scale_split_is_3000_868():

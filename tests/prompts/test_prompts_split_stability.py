@@ -8,9 +8,8 @@ import pytest
 
 from persona_testbed.llm import LLMClient, MockBackend, PermanentError
 from persona_testbed.prompts import PromptBuildConfig, abuild_prompts
-from persona_testbed.prompts.cluster import PAPER_HELD_OUT_FRACTION, held_out_counts, side_changes_bound, \
-    split_priority, stratified_split
-from persona_testbed.seeds import rng
+from persona_testbed.prompts.cluster import (PAPER_HELD_OUT_FRACTION, held_out_counts, side_changes_bound, split_priority, stratified_split)
+from persona_testbed.core.seeds import rng
 
 F = PAPER_HELD_OUT_FRACTION
 

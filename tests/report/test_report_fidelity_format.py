@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from factories import make_persona
 
-from persona_testbed.runs.fidelity import binned, fidelity_document, from_personas_fidelity
+from persona_testbed.personas.fidelity_document import binned, fidelity_document, from_personas_fidelity
 
 
 def test_from_personas_fidelity_labels_codes_and_keeps_values():

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..errors import UserError
-from ..output import err_console
+from ..core.errors import UserError
+from ..core.output import err_console
 from ..personas.record import Persona
-from ..seeds import rng
+from ..core.seeds import rng
 from .inputs import items_from_answers, select_items
 from .metrics import kappa_ci, mean_ci
 from .records import BenchItem, BenchPair, BenchPrompt, ItemResult

@@ -12,9 +12,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import UserError
+from ..core.errors import UserError
 from ..personas.record import Persona
-from ..runs import atomic_write_text
+from ..core.atomic import atomic_write_text
 from .inputs import select_items
 from .records import BenchPrompt
 from .templates import MODES, candidate_messages

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..core.errors import UserError
 from ..personas.record import PERSONA_FIELDS, Persona
 
 if sys.version_info >= (3, 11):

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..core.errors import UserError
 from ..personas.record import Persona
 from ..personas.render import render_full
-from ..runs import atomic_write_text
-from ..seeds import rng
+from ..core.atomic import atomic_write_text
+from ..core.seeds import rng
 from .records import BenchPair
 
 SHEET_COLUMNS = ["annotator_id", "sheet", "persona_id", "pair_id", "question", "answer_a", "answer_b", "choice"]

@@ -16,11 +16,11 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import UserError
-from ..hashing import content_hash
-from ..jsonl import read_jsonl
+from ..core.errors import UserError
+from ..core.hashing import content_hash
+from ..core.records import read_jsonl
 from ..personas.record import Persona
-from ..seeds import rng
+from ..core.seeds import rng
 from .records import BenchItem, BenchPair, BenchPrompt
 
 SPLIT_ALL = "all"

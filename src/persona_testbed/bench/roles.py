@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..llm.types import ChatParams, ChatResult, Message
-from ..seeds import derive_int
+from ..core.seeds import derive_int
 
 
 class Role:

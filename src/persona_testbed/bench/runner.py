@@ -19,11 +19,11 @@ from typing import Any
 import polars as pl
 
 from .. import __version__
-from ..errors import UserError
+from ..core.errors import UserError
 from ..llm.types import ChatParams
 from ..personas.io import read_personas
 from ..personas.record import Persona
-from ..runs import atomic_path, atomic_write_text
+from ..core.atomic import atomic_path, atomic_write_text
 from .context import BenchContext
 from .inputs import SPLIT_ALL, load_answers, load_approach, load_pairs, load_prompts
 from .records import RESULTS_SCHEMA_VERSION, BenchPair, BenchPrompt, ItemResult, TaskOutput

@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from .. import settings
-from ..hashing import file_sha256
-from ..runs import atomic_write_text
+from ..core import settings
+from ..core.hashing import file_sha256
+from ..core.atomic import atomic_write_text
 
 INDEX = "census/sha256-index.json"
 

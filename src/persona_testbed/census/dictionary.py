@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .columns import canonical_name
 from .locate import dictionary_path
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .. import settings
-from ..errors import DataMissingError, UserError
+from ..core import settings
+from ..core.errors import DataMissingError, UserError
 
 SPEC = re.compile(r"^acs(\d{4})$", re.IGNORECASE)
 LAYOUTS = ("1-Year", "1-Year-extract")

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .distributions import kish_ess
 
 if TYPE_CHECKING:

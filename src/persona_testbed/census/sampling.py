@@ -43,11 +43,11 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, model_validator
 
-from .. import settings
-from ..errors import UserError
-from ..hashing import content_hash
-from ..runs import atomic_path
-from ..seeds import rng
+from ..core import settings
+from ..core.errors import UserError
+from ..core.hashing import content_hash
+from ..core.atomic import atomic_path
+from ..core.seeds import rng
 from .columns import canonical_name
 from .source import CensusSource
 from .states import STATES, parse_states

@@ -27,10 +27,10 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
-from .. import settings
-from ..errors import UserError
-from ..hashing import content_hash
-from ..runs import atomic_path
+from ..core import settings
+from ..core.errors import UserError
+from ..core.hashing import content_hash
+from ..core.atomic import atomic_path
 from .checksums import file_checksums, recall, remember
 from .columns import canonical_name, canonical_names
 from .dictionary import PumsDictionary

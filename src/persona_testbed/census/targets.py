@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .dictionary import PumsDictionary
 from .locate import resolve
 from .raking import Cell, Margin

@@ -6,7 +6,7 @@ Other stages need only::
     path = resolve("census/acs/2018/1-Year/csv_pde.zip")   # DataMissingError tells the user the fix
 """
 
-from ..errors import DataMissingError
+from ..core.errors import DataMissingError
 from .census_urls import census_base_url, dictionary_file, parse_target, pums_file
 from .fetcher import FetchFailed, FetchResult, fetch
 from .manifest import GROUPS, MANIFEST, DataFile, group_files

@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .states import STATES, state
 
 CENSUS_BASE_URL = "https://www2.census.gov"

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .. import settings
-from ..hashing import file_sha256
-from ..runs import atomic_write_text
+from ..core import settings
+from ..core.hashing import file_sha256
+from ..core.atomic import atomic_write_text
 
 LOCAL_SUMS = "SHA256SUMS.local"
 HASH_CACHE = "data-hashes.json"

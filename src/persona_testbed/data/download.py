@@ -18,8 +18,8 @@ from typing import Callable
 
 import httpx
 
-from ..errors import UserError
-from ..hashing import file_sha256
+from ..core.errors import UserError
+from ..core.hashing import file_sha256
 
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 CHUNK = 1 << 16

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                            TransferSpeedColumn)
 
-from .. import settings
-from ..errors import UserError
-from ..output import err_console
+from ..core import settings
+from ..core.errors import UserError
+from ..core.output import err_console
 from .census_urls import rebase_census_url
 from .checksums import HashCache, local_sums, read_sums, record_sum
 from .download import DownloadError, copy_verified, download

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import settings
-from ..errors import DataMissingError, UserError
+from ..core import settings
+from ..core.errors import DataMissingError, UserError
 from .checksums import HashCache, local_sums
 from .fetcher import fix_command
 from .manifest import MANIFEST

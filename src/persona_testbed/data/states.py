@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 
 class State(NamedTuple):

@@ -7,7 +7,7 @@ from typing import Iterable, Literal, Mapping
 
 from pydantic import BaseModel
 
-from .. import settings
+from ..core import settings
 from .checksums import HashCache, local_sums
 from .manifest import MANIFEST, DataFile
 from .targets import entry_for, expand

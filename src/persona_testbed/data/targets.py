@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Iterable, Mapping
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .census_urls import census_file_for_relpath, parse_target
 from .manifest import GROUPS, MANIFEST, DataFile
 

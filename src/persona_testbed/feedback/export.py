@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import __version__
-from ..errors import UserError
-from ..runs import RunDir, atomic_path, atomic_write_text
+from ..core.errors import UserError
+from ..pipeline.rundir import RunDir
+from ..core.atomic import atomic_path, atomic_write_text
 from .io import pairs_to_frame, read_pairs
 from .record import SPLITS, PreferencePair
 from .stats import feedback_stats, leakage_stats

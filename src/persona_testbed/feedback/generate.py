@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import UserError
+from ..core.errors import UserError
 from ..personas import Persona, render
 from ..prompts import Prompt
 from . import templates
@@ -120,7 +120,7 @@ def generate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt], *, ou
     counts larger than a prompt pool, bad config -> ``UserError``. ``lock=False`` when the caller already
     holds the run lock of ``out_dir``. ``sources`` (e.g. input file checksums) goes into the manifest.
     """
-    from ..runs import RunDir
+    from ..pipeline.rundir import RunDir
 
     config = config or FeedbackConfig()
     _validate_config(config)

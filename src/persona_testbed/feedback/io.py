@@ -10,10 +10,11 @@ from typing import Any
 import polars as pl
 from pydantic import ValidationError
 
-from ..errors import UserError
-from ..hashing import canonical_json
-from ..jsonl import read_jsonl
-from ..runs import atomic_path, atomic_write_text, resolve_artifact
+from ..core.errors import UserError
+from ..core.hashing import canonical_json
+from ..core.records import read_jsonl
+from ..core.atomic import atomic_path, atomic_write_text
+from ..core.paths import resolve_artifact
 from .record import SCHEMA_VERSION, PreferencePair
 
 JSONL_NAME = "pairs.jsonl"

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..hashing import content_hash
-from ..seeds import derive_int
+from ..core.hashing import content_hash
+from ..core.seeds import derive_int
 from . import templates
 from .leakage import check_pair
 from .length import DEFAULT_MAX_ATTEMPTS, truncate_to

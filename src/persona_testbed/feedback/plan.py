@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from ..errors import UserError
+from ..core.errors import UserError
 from ..personas import Persona
 from ..prompts import Prompt
-from ..seeds import rng
+from ..core.seeds import rng
 from .record import PreferencePair
 
 

@@ -7,7 +7,7 @@ import time
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
-from ..output import err_console
+from ..core.output import err_console
 from .record import PreferencePair
 
 

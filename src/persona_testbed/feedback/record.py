@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..hashing import content_hash
+from ..core.hashing import content_hash
 from .leakage import PairLeakage
 
 SCHEMA_VERSION = 1

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import UserError
-from ..seeds import derive_int
+from ..core.errors import UserError
+from ..core.seeds import derive_int
 
 from .backends import make_backend
 from .backends.base import Backend, PermanentError, TransientError

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 VALID_FORMS = "'embedded', 'gguf:/path/model.gguf', 'openai/<model>' or 'mock'"
 

@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import UserError
-from ..hashing import canonical_json, content_hash
+from ..core.errors import UserError
+from ..core.hashing import canonical_json, content_hash
 from .types import ChatParams, ChatResult, Message, Usage
 
 # Append-only: never edit or reorder an entry once released; add a new one instead.

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import ndtr
 
-from ..errors import DataMissingError, UserError
+from ..core.errors import DataMissingError, UserError
 from .hashrng import normals
 
 DOMAINS = ("O", "C", "E", "A", "N")  # rendering order (OCEAN)

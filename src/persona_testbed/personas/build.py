@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .. import settings
-from ..errors import UserError
-from ..hashing import content_hash
-from ..runs import atomic_path
+from ..core import settings
+from ..core.errors import UserError
+from ..core.hashing import content_hash
+from ..core.atomic import atomic_path
 from .bigfive import AGE_GROUPS, DOMAIN_NAMES, DOMAINS, LEVELS, Norms, draw_bigfive, load_norms
 from .household import household_fields
 from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing, match_columns

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..seeds import rng
+from ..core.seeds import rng
 from .record import PERSONA_FIELDS, Persona
 
 # Themes an enrichment prompt can ask the model to weave into a persona's prose. None of them is tied to a

@@ -18,9 +18,9 @@ from typing import Any, Optional
 import polars as pl
 import typer
 
-from .. import settings
-from ..errors import UserError
-from ..output import emit
+from ..core import settings
+from ..core.errors import UserError
+from ..core.output import emit
 from .bigfive import DOMAIN_NAMES, LEVELS
 from .io import read_personas, resolve_personas_path
 from .mapping import age_band, income_band

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .. import settings
-from ..hashing import content_hash
-from ..runs import atomic_path, atomic_write_text
+from ..core import settings
+from ..core.hashing import content_hash
+from ..core.atomic import atomic_path, atomic_write_text
 
 #: bump when the on-disk layout of cell indexes or ranges changes
 CELL_CACHE_VERSION = 1

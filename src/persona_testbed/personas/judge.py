@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ..llm.types import ChatParams, ChatResult
-from ..seeds import derive_int
+from ..core.seeds import derive_int
 from .record import PERSONA_FIELDS, Persona
 from .render import render_full
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..hashing import content_hash
+from ..core.hashing import content_hash
 
 SCHEMA_VERSION = 1
 

@@ -11,8 +11,8 @@ from typing import Any, Sequence
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import UserError
-from ..seeds import derive_int
+from ..core.errors import UserError
+from ..core.seeds import derive_int
 from . import build
 from .build import MappingContext, MapStats, frame_to_personas, map_frame
 from .frames import persona_ids

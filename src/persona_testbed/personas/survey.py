@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..errors import DataMissingError, UserError
+from ..core.errors import DataMissingError, UserError
 from .geo import DIVISION_REGION, STATES
 from .hashrng import uniforms
 from .hotdeck import pick_with_backoff
@@ -83,9 +83,9 @@ _LEVELS_LONG = [["ageband", "sex", "raceeth", "degree", "region"], ["ageband", "
 def load_pool(data_dir: str, census_year: int) -> GssPool:
     """The GSS respondents for a census year (cached per process, and on disk under
     ``<home>/cache/personas`` keyed by the GSS file's sha256: the CSV is parsed once)."""
-    from .. import settings
-    from ..hashing import content_hash, file_sha256
-    from ..runs import atomic_path
+    from ..core import settings
+    from ..core.hashing import content_hash, file_sha256
+    from ..core.atomic import atomic_path
 
     root = Path(data_dir)
     path = root / (CROSS_SECTION if census_year <= 2019 else LONG_FILE)

@@ -15,7 +15,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..seeds import derive_int
+from ..core.seeds import derive_int
 from .hashrng import _GOLDEN, _M1, _M2, _splitmix64
 
 #: tag kind -> (how many to pick, the field that renders it or None)

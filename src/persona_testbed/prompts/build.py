@@ -9,12 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import UserError
-from ..seeds import rng
+from ..core.errors import UserError
+from ..core.seeds import rng
 from .cluster import PAPER_HELD_OUT_FRACTION, cluster_texts, default_clusters, stratified_split
 from .controversy import CONTROVERSY_TEMPLATE_VERSION, apply_controversy
-from .filters import MIN_WORDS, NEAR_DUPLICATE_THRESHOLD, apply_exact_duplicates, apply_min_words, \
-    apply_near_duplicates, apply_question_mark
+from .filters import (MIN_WORDS, NEAR_DUPLICATE_THRESHOLD, apply_exact_duplicates, apply_min_words, apply_near_duplicates, apply_question_mark)
 from .load import PRISM_ATTRIBUTION, load_source
 from .record import FILTER_ORDER, FilterVerdict, Prompt
 
@@ -146,7 +145,7 @@ def build_prompts(source: str | Path | None = None, *, model: str | None = None,
     try:
         if out_dir is None:
             return asyncio.run(_run(items, source_name, client, config, progress, own))
-        from ..runs import RunDir
+        from ..pipeline.rundir import RunDir
 
         run = RunDir(out_dir)
         with run.locked():
@@ -175,7 +174,7 @@ async def _run(items, source_name, client, config, progress, own) -> list[Prompt
             return await abuild_prompts(items, client, config, source_name)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from ..output import err_console
+        from ..core.output import err_console
 
         with Progress(TextColumn("classifying prompts"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err_console, transient=True) as bar:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..seeds import derive_int
+from ..core.seeds import derive_int
 from .filters import normalise
 
 # The paper: 3,868 contested prompts split into 3,000 train and 868 held-out.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, Field
 
-from ..seeds import derive_int
+from ..core.seeds import derive_int
 from .record import FilterVerdict, Prompt
 
 CONTROVERSY_TEMPLATE_VERSION = "controversy-v1"

@@ -16,10 +16,11 @@ import polars as pl
 from pydantic import ValidationError
 
 from .. import __version__
-from ..errors import UserError
-from ..hashing import canonical_json, file_sha256
-from ..jsonl import read_jsonl
-from ..runs import atomic_path, atomic_write_text, resolve_artifact
+from ..core.errors import UserError
+from ..core.hashing import canonical_json, file_sha256
+from ..core.records import read_jsonl
+from ..core.atomic import atomic_path, atomic_write_text
+from ..core.paths import resolve_artifact
 from .record import FILTER_ORDER, SCHEMA_VERSION, Prompt
 
 JSONL_NAME = "prompts.jsonl"

@@ -12,7 +12,7 @@ import io
 import json
 from pathlib import Path
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 PRISM_RELPATH = "prompts/prism/prism_opening_prompts.json"
 PRISM_ATTRIBUTION = (

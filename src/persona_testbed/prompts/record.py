@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..hashing import content_hash
+from ..core.hashing import content_hash
 
 SCHEMA_VERSION = 1
 

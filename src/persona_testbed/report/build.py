@@ -13,10 +13,11 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from ..errors import UserError
-from ..runs.rundir import RunDir, atomic_write_text
+from ..core.errors import UserError
+from ..pipeline.rundir import RunDir
+from ..core.atomic import atomic_write_text
 from . import plots
-from .load import load_run
+from ..pipeline.view import load_run
 
 
 def _env() -> jinja2.Environment:
@@ -134,7 +135,7 @@ def write_report(path: str | Path, out: str | Path | None = None, writer: str | 
         raise UserError(f"{run.path}: no such run directory")
     cfg = {}
     try:
-        from .load import tomllib
+        from ..pipeline.view import tomllib
 
         cfg = tomllib.loads(run.config_path.read_text(encoding="utf-8")).get("report", {}) \
             if run.config_path.is_file() else {}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import UserError
-from ...seeds import rng
+from ...core.errors import UserError
+from ...core.seeds import rng
 from ..context import BenchContext
 from ..human import read_labels
 from ..metrics import cohen_kappa, majority_vote

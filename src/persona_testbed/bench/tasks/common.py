@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...errors import UserError
+from ...core.errors import UserError
 from ..context import BenchContext
 from ..records import BenchItem, ItemResult
 from ..solvers import ModelSolver, Solution

@@ -17,8 +17,8 @@ import itertools
 import numpy as np
 from scipy.stats import rankdata
 
-from ...errors import UserError
-from ...seeds import rng
+from ...core.errors import UserError
+from ...core.seeds import rng
 from ..context import BenchContext
 from ..records import BenchItem, ItemResult, TaskOutput
 from ..roles import Role

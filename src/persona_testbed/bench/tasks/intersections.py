@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...seeds import rng
+from ...core.seeds import rng
 from ..context import BenchContext
 from ..groups import Group, load_groups_file, parse_group_spec, validate_groups
 from ..records import TaskOutput

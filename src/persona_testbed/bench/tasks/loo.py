@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...errors import UserError
+from ...core.errors import UserError
 from ...personas.record import PERSONA_FIELDS
 from ..context import BenchContext
 from ..records import ItemResult, TaskOutput

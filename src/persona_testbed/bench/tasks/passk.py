@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UserError
-from ...seeds import rng
+from ...core.errors import UserError
+from ...core.seeds import rng
 from ..context import BenchContext
 from ..metrics import mean_ci, pass_at_k
 from ..records import TaskOutput

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import UserError
+from ...core.errors import UserError
 from ..models import ModelSpec
 from ..types import ChatParams, Message, Usage
 from .base import BackendReply, PermanentError, StructuredRequest

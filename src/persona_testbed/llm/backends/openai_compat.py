@@ -13,7 +13,7 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
-from ...errors import UserError
+from ...core.errors import UserError
 from ..models import ModelSpec
 from ..retry import parse_retry_after
 from ..types import ChatParams, Message, Usage

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..output import emit
+from ..core.output import emit
 
 app = typer.Typer(no_args_is_help=True, help="Direct Principle Feedback pairs: generate, export, stats.")
 
@@ -30,14 +30,14 @@ def generate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
 ) -> None:
     """Generate rejected -> critique -> chosen pairs per persona; resumable (re-run to continue)."""
-    from ..errors import UserError
-    from ..hashing import file_sha256
+    from ..core.errors import UserError
+    from ..core.hashing import file_sha256
     from ..personas import read_personas
     from ..personas.io import resolve_personas_path
     from ..prompts import read_prompts
     from ..prompts.io import resolve_prompts_path
-    from .generate import FeedbackConfig, generate_pairs
-    from .plan import PairCounts
+    from ..feedback.generate import FeedbackConfig, generate_pairs
+    from ..feedback.plan import PairCounts
 
     if persona_format not in ("full", "list", "summary"):
         raise UserError(f"--persona-format {persona_format!r}: choose full, list or summary")
@@ -66,7 +66,7 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export pairs as JSONL, Parquet, a Hugging Face dataset folder, or TRL preference JSONL."""
-    from .export import export_pairs
+    from ..feedback.export import export_pairs
 
     res = export_pairs(path, fmt, out, drop_leaky=drop_leaky)
     emit(res, as_json, ("format", "out", "counts", "dropped leaky", "unchecked leakage"),
@@ -79,8 +79,8 @@ def stats_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Pairs per split, failures, length policy, persona-judge validation and attribute-leakage rates."""
-    from .io import read_pairs
-    from .stats import feedback_stats
+    from ..feedback.io import read_pairs
+    from ..feedback.stats import feedback_stats
 
     _print_stats(feedback_stats(read_pairs(path)), as_json, title=str(path))
 

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..output import emit
-from .cluster import PAPER_HELD_OUT_FRACTION
+from ..core.output import emit
+from ..prompts.cluster import PAPER_HELD_OUT_FRACTION
 
 app = typer.Typer(no_args_is_help=True, help="Prompts: PRISM (or your file) -> filters, topic clusters, split.")
 
@@ -35,13 +35,13 @@ def build_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
 ) -> None:
     """Load prompts, record every filter verdict, cluster by topic and split train / held-out."""
-    from .build import PromptBuildConfig, build_prompts
-    from .stats import prompt_stats
+    from ..prompts.build import PromptBuildConfig, build_prompts
+    from ..prompts.stats import prompt_stats
 
     config = PromptBuildConfig(seed=seed, limit=limit, held_out_fraction=held_out_fraction, clusters=clusters,
                                concurrency=concurrency, controversy=controversy)
     if controversy and model is None:
-        from ..errors import UserError
+        from ..core.errors import UserError
 
         raise UserError("--model is required for the controversy classifier (or pass --no-controversy)")
     prompts = build_prompts(source, model=model, out_dir=out, config=config, progress=not as_json,
@@ -55,8 +55,8 @@ def stats_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Counts per filter, per cluster and per split of a built prompt set."""
-    from .io import read_prompts
-    from .stats import prompt_stats
+    from ..prompts.io import read_prompts
+    from ..prompts.stats import prompt_stats
 
     _print_stats(prompt_stats(read_prompts(path)), as_json, title=str(path))
 

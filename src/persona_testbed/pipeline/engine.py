@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from .. import __version__
-from ..config import RunConfig, load_config
-from ..errors import UserError
-from ..hashing import content_hash, file_sha256
-from ..output import err_console
+from .config import RunConfig, load_config
+from ..core.errors import UserError
+from ..core.hashing import content_hash, file_sha256
+from ..core.output import err_console
 from .rundir import RunDir
 
 MAX_RECORDED_FAILURES = 10_000
@@ -128,7 +128,7 @@ def _now() -> str:
 # -- data checksums -------------------------------------------------------------------------------------
 
 def _sha_cache_path() -> Path:
-    from ..settings import cache_dir
+    from ..core.settings import cache_dir
 
     return cache_dir() / "sha256_by_stat.json"
 
@@ -150,7 +150,7 @@ def cached_sha256(paths: list[Path]) -> dict[Path, str]:
             changed = True
         out[p] = cache[key]
     if changed:
-        from .rundir import atomic_write_text
+        from ..core.atomic import atomic_write_text
 
         try:
             atomic_write_text(cache_file, json.dumps(cache, sort_keys=True))
@@ -161,7 +161,7 @@ def cached_sha256(paths: list[Path]) -> dict[Path, str]:
 
 def data_files(cfg: RunConfig) -> dict[str, Path]:
     """The input files a run reads (those present), keyed by path relative to the data directory."""
-    from .. import settings
+    from ..core import settings
 
     base = settings.data_dir(cfg.data.dir)
     found: dict[str, Path] = {}
@@ -340,7 +340,7 @@ def run_pipeline(run: RunDir, cfg: RunConfig, retry_failed: bool = False, quiet:
     input (``UserError``) before any model call is removed again: bad input leaves nothing behind. Once
     model calls were made, the directory stays (resumable; the calls are cached).
     """
-    from .rundir import atomic_write_text
+    from ..core.atomic import atomic_write_text
 
     from .status import lock_holder
 

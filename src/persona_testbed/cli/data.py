@@ -6,11 +6,11 @@ from typing import Optional
 
 import typer
 
-from .. import settings
-from ..output import emit
-from .fetcher import FetchFailed, fetch
-from .resolver import resolve
-from .status import verify
+from ..core import settings
+from ..core.output import emit
+from ..data.fetcher import FetchFailed, fetch
+from ..data.resolver import resolve
+from ..data.status import verify
 
 app = typer.Typer(no_args_is_help=True, help="Input data: list, fetch from a mirror or the official URLs.")
 

@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
-from ..runs.rundir import RunDir
+from ..core.errors import UserError
+from .rundir import RunDir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -133,7 +133,7 @@ def _pairs(path: Path, limit: int) -> tuple[list[dict[str, Any]], int]:
 def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
              writer: str | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data; a section is ``None`` when its stage did not run."""
-    from ..runs.status import run_status
+    from .status import run_status
 
     run = RunDir(path)
     if not run.path.is_dir():

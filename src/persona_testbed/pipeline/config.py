@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
-from .personas.record import PERSONA_FIELDS
+from ..core.errors import ConfigError
+from ..personas.record import PERSONA_FIELDS
 
 if sys.version_info >= (3, 11):
     import tomllib

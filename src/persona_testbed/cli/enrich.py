@@ -16,14 +16,15 @@ from typing import Any, Optional
 
 import typer
 
-from ..errors import UserError
-from ..output import console, emit, err_console, print_json, table
-from ..runs import RunDir, atomic_write_text
-from ..seeds import derive_int
-from .diversity import diversity_report, near_duplicates
-from .enrich import PAPER_JUDGE_REJECTION_RATE, EnrichOptions, EnrichResult, ResampleFn, enrich_personas
-from .io import JSONL_NAME, MANIFEST_NAME, read_personas, resolve_personas_path, write_personas
-from .record import PERSONA_FIELDS, Persona
+from ..core.errors import UserError
+from ..core.output import console, emit, err_console, print_json, table
+from ..pipeline.rundir import RunDir
+from ..core.atomic import atomic_write_text
+from ..core.seeds import derive_int
+from ..personas.diversity import diversity_report, near_duplicates
+from ..personas.enrich import (PAPER_JUDGE_REJECTION_RATE, EnrichOptions, EnrichResult, ResampleFn, enrich_personas)
+from ..personas.io import JSONL_NAME, MANIFEST_NAME, read_personas, resolve_personas_path, write_personas
+from ..personas.record import PERSONA_FIELDS, Persona
 
 REPORT_NAME = "enrich_report.json"
 RESAMPLE_STAGE = "personas.resample"
@@ -47,7 +48,7 @@ def census_resampler(seed: int, **sample_kwargs: Any) -> ResampleFn:
     ``sample_kwargs`` are passed to ``sample_personas`` (source, states, adults_only, ...), so a
     replacement comes from the same population as the persona it replaces.
     """
-    from .sample import sample_personas
+    from ..personas.sample import sample_personas
 
     lock = threading.Lock()  # one census draw at a time (the sampler's caches are shared)
 

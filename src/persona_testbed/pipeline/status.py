@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .rundir import RunDir
 
 # Purpose tags in the call log start with the stage that made the call ("feedback.critique" ...).
@@ -115,7 +115,7 @@ def _feedback_progress(run: RunDir) -> dict[str, Any]:
     planned: set[str] | None = None
     key = None
     try:
-        from ..config import load_config
+        from .config import load_config
         from ..feedback.plan import plan_pairs
         from ..personas import read_personas
         from ..prompts import read_prompts
@@ -142,7 +142,7 @@ def _bench_progress(run: RunDir, record: dict[str, Any]) -> dict[str, Any]:
 
     tasks: list[str] = []
     try:
-        from ..config import load_config
+        from .config import load_config
 
         tasks = list(load_config(run.config_path).bench.tasks)
     except (UserError, OSError, ValueError):

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from ..census.distributions import chi2_gof_pvalue, tvd, weighted_shares
-from ..personas.record import PERSONA_FIELDS, Persona
+from .record import PERSONA_FIELDS, Persona
 
 # Free-text fields: every value is unique, a distribution says nothing.
 SKIP_FIELDS = {"detailed job description", "defining quirks", "mannerisms", "personal time", "lifestyle",

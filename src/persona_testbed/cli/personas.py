@@ -23,18 +23,18 @@ from rich.progress import (
 )
 from typer.core import TyperGroup
 
-from ..errors import UserError
-from ..output import console, emit, err_console
-from ..runs import atomic_write_text
-from .io import FORMATS, read_personas, write_persona_frames
-from .record import PERSONA_FIELDS
-from .render import RENDERERS, render
+from ..core.errors import UserError
+from ..core.output import console, emit, err_console
+from ..core.atomic import atomic_write_text
+from ..personas.io import FORMATS, read_personas, write_persona_frames
+from ..personas.record import PERSONA_FIELDS
+from ..personas.render import RENDERERS, render
 
 #: issue 4's LLM enrichment commands, loaded on first use: their module imports the LLM client stack,
 #: which ``personas sample`` does not need (name -> (module, attribute))
 _LAZY: dict[str, tuple[str, str]] = {
-    "enrich": ("persona_testbed.personas.enrich_cli", "enrich_command"),
-    "stats": ("persona_testbed.personas.enrich_cli", "stats_command"),
+    "enrich": ("persona_testbed.cli.enrich", "enrich_command"),
+    "stats": ("persona_testbed.cli.enrich", "stats_command"),
 }
 
 
@@ -87,7 +87,7 @@ def sample_cmd(
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Consistency judge for --enrich (omit: no judge)."),
 ) -> None:
     """Draw N personas from census records and write them to OUT."""
-    from .sample import PersonaSampler
+    from ..personas.sample import PersonaSampler
 
     _check_out(out)
     if n <= 0:
@@ -118,7 +118,7 @@ def sample_cmd(
     report = sampler.report()
     atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=True, default=str))
     if enrich:  # issue 4: enrich in place; judge-rejected personas are resampled with the same options
-        from .enrich_cli import enrich_sampled
+        from .enrich import enrich_sampled
 
         report["enrich"] = enrich_sampled(read_personas(out), out, model=model, judge_model=judge_model, seed=seed,
                                           rules=report.get("rules"), progress=not as_json, sample_kwargs=dict(

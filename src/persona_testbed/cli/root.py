@@ -13,30 +13,30 @@ import typer
 import typer.main
 from typer.core import TyperGroup
 
-from . import __version__
-from .errors import UserError
-from .output import err_console
+from .. import __version__
+from ..core.errors import UserError
+from ..core.output import err_console
 
 # Sub-commands load on first use, so `persona-testbed --version` or `llm chat` does not import polars,
 # scipy and scikit-learn. name -> (module, attribute, one-line help shown in the root listing).
 _LAZY: dict[str, tuple[str, str, str]] = {
-    "run": ("persona_testbed.runs.cli", "run_command",
+    "run": ("persona_testbed.cli.run", "run_command",
             "Run census → personas (→ enrichment) → prompts → feedback → bench → report into one directory."),
-    "status": ("persona_testbed.runs.cli", "status_command",
+    "status": ("persona_testbed.cli.run", "status_command",
                "Show what a run has done, failed and still pending per stage, with calls, tokens and time."),
-    "report": ("persona_testbed.report.cli", "report_command",
+    "report": ("persona_testbed.cli.report", "report_command",
                "Write a self-contained HTML report of a run (opens from disk, no network)."),
-    "data": ("persona_testbed.data.cli", "app", "Input data: list, fetch from a mirror or the official URLs."),
-    "llm": ("persona_testbed.llm.cli", "app", "Models: chat with a backend, browse the call log."),
-    "census": ("persona_testbed.census.cli", "app",
+    "data": ("persona_testbed.cli.data", "app", "Input data: list, fetch from a mirror or the official URLs."),
+    "llm": ("persona_testbed.cli.llm", "app", "Models: chat with a backend, browse the call log."),
+    "census": ("persona_testbed.cli.census", "app",
                "Census sources (ACS PUMS): list, decode cache, rake to totals, fidelity."),
-    "personas": ("persona_testbed.personas.cli", "app",
+    "personas": ("persona_testbed.cli.personas", "app",
                  "Personas: sample census-grounded personas, enrich, show, stats."),
-    "prompts": ("persona_testbed.prompts.cli", "app",
+    "prompts": ("persona_testbed.cli.prompts", "app",
                 "Prompts: PRISM or your file -> filters, topic clusters, split."),
-    "feedback": ("persona_testbed.feedback.cli", "app",
+    "feedback": ("persona_testbed.cli.feedback", "app",
                  "Direct Principle Feedback pairs: generate, export, stats."),
-    "bench": ("persona_testbed.bench.cli", "app", "PERSONA Bench: run tasks, export items, human-eval kit."),
+    "bench": ("persona_testbed.cli.bench", "app", "PERSONA Bench: run tasks, export items, human-eval kit."),
 }
 
 

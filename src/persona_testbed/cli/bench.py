@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from ..errors import UserError
-from ..output import emit
-from .inputs import load_pairs, load_prompts
+from ..core.errors import UserError
+from ..core.output import emit
+from ..bench.inputs import load_pairs, load_prompts
 
 app = typer.Typer(no_args_is_help=True, help="PERSONA Bench: run tasks, export items, human-eval kit.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Bench tasks: list them, export their items as JSONL.")
@@ -72,7 +72,7 @@ def run_cmd(
 ) -> None:
     """Run one bench task; write results.json and items.parquet; print the figures."""
     from ..llm.types import ChatParams
-    from .runner import run_task
+    from ..bench.runner import run_task
 
     if task not in TASK_HELP:
         raise UserError(f"unknown bench task {task!r} (choose from {', '.join(TASK_HELP)})")
@@ -122,7 +122,7 @@ def tasks_export_cmd(
 ) -> None:
     """Write the items (system/user prompts, persona, question) to JSONL for answering elsewhere."""
     from ..personas.io import read_personas
-    from .export import export_items
+    from ..bench.export import export_items
 
     count = export_items(read_personas(personas), load_prompts(prompts, split), out, n=n, seed=seed, mode=mode)
     emit({"items": count, "out": str(out), "mode": mode, "seed": seed}, as_json)
@@ -143,7 +143,7 @@ def human_export_cmd(
 ) -> None:
     """Write annotation sheets: a CSV and a self-contained HTML form per annotator, plus key.csv."""
     from ..personas.io import read_personas
-    from .human import export_sheets
+    from ..bench.human import export_sheets
 
     info = export_sheets(load_pairs(pairs, split), read_personas(personas), out, n=n, annotators=annotators,
                          questions=questions, raters=raters, seed=seed)
@@ -158,7 +158,7 @@ def human_import_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Read filled sheets back into a labels CSV (persona_id, pair_id, annotator_id, choice)."""
-    from .human import import_sheets
+    from ..bench.human import import_sheets
 
     labels = import_sheets(sheets, key, out)
     counts = {c: sum(1 for x in labels if x.choice == c) for c in ("chosen", "rejected", "tie")}

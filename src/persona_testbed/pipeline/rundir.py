@@ -15,85 +15,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from .. import __version__
-from ..errors import UserError
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: permissions of written artifacts: what ``open()`` would give (temp files start private, 0600)
-FILE_MODE = 0o666 & ~_umask()
-
-
-def _temp_next_to(path: Path) -> tuple[int, str]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, FILE_MODE)
-    return fd, tmp
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory + rename (no half files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_next_to(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; on success rename it over ``path``, on error remove it.
-
-    For writers that want a filename (``polars.DataFrame.write_parquet`` etc.).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_next_to(path)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def resolve_artifact(path: str | os.PathLike[str], names: tuple[str, ...], what: str, hint: str = "") -> Path:
-    """A stage artifact: ``path`` itself, or the first of ``names`` inside the directory ``path``.
-
-    Raises ``UserError`` naming the path when neither exists (``hint`` says how to make it).
-    """
-    p = Path(path)
-    if p.is_dir():
-        for name in names:
-            if (p / name).exists():
-                return p / name
-        listed = " or ".join(names)
-        raise UserError(f"{p}: directory has no {listed}" + (f" ({hint})" if hint else ""))
-    if not p.exists():
-        raise UserError(f"{p}: no such {what} file")
-    return p
+from ..core.atomic import atomic_write_text
+from ..core.errors import UserError
 
 
 class RunLockedError(UserError):

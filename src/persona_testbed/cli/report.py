@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..output import emit
+from ..core.output import emit
 
 
 def report_command(
@@ -20,7 +20,7 @@ def report_command(
     Sections: run summary, census fidelity, persona browser, prompt funnel, pairs browser, bench tables
     and plots.
     """
-    from .build import write_report
+    from ..report.build import write_report
 
     info = write_report(run_dir, out)
     emit(info, as_json)

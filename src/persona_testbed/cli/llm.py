@@ -8,12 +8,12 @@ from typing import Optional
 
 import typer
 
-from ..errors import UserError
-from ..output import console, emit, print_json
-from ..settings import home_dir
-from .client import LLMClient
-from .store import CallStore
-from .types import ChatParams
+from ..core.errors import UserError
+from ..core.output import console, emit, print_json
+from ..core.settings import home_dir
+from ..llm.client import LLMClient
+from ..llm.store import CallStore
+from ..llm.types import ChatParams
 
 app = typer.Typer(no_args_is_help=True, help="Models: chat with a backend, browse the call log.")
 
@@ -99,7 +99,7 @@ def stub_server_cmd(
     slow_s: float = typer.Option(30.0, "--slow-s", help="How long a 'slow' fault stalls."),
 ) -> None:
     """Serve a loopback OpenAI-compatible stub (echo replies, seeded faults) until Ctrl-C."""
-    from .stub_server import StubServer
+    from ..llm.stub_server import StubServer
 
     if not 0.0 <= fault_rate <= 1.0:
         raise UserError(f"--fault-rate must be between 0 and 1, got {fault_rate}")

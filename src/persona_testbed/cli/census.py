@@ -11,12 +11,12 @@ import polars as pl
 import typer
 from rich.progress import Progress
 
-from ..errors import UserError
-from ..output import emit, err_console
-from ..runs import atomic_path
-from .locate import available_specs
-from .source import CensusSource, open_source
-from .states import STATES
+from ..core.errors import UserError
+from ..core.output import emit, err_console
+from ..core.atomic import atomic_path
+from ..census.locate import available_specs
+from ..census.source import CensusSource, open_source
+from ..census.states import STATES
 
 app = typer.Typer(no_args_is_help=True,
                   help="Census sources (ACS PUMS): what is available, decode cache, raking to "
@@ -132,8 +132,8 @@ def rake_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Rake the source's person weights to published totals; report convergence, ESS and fit per margin."""
-    from .raking import rake
-    from .targets import load_targets
+    from ..census.raking import rake
+    from ..census.targets import load_targets
 
     src = _open(source, states, data_dir)
     ms = load_targets(targets, data_dir=data_dir, dictionary=src.dictionary,

@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig
-from ..errors import UserError
-from .pipeline import ItemFailure, Stage, StageContext, StageOutcome
-from .rundir import atomic_write_text
+from .config import RunConfig
+from ..core.errors import UserError
+from .engine import ItemFailure, Stage, StageContext, StageOutcome
+from ..core.atomic import atomic_write_text
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -66,14 +66,14 @@ def _sample(cfg: RunConfig, n: int, seed: int) -> Any:
 def _fidelity(ctx: StageContext, personas: list[Any], personas_file: Path) -> dict[str, Any]:
     """Census fidelity in the report's format: the personas module's report (full weighted source)."""
     from ..personas.fidelity import CODED, HOUSING, fidelity
-    from .fidelity import from_personas_fidelity
+    from ..personas.fidelity_document import from_personas_fidelity
 
     cfg = ctx.config
     try:
         rep = fidelity(personas_file, data_dir=cfg.data.dir)
     except UserError as exc:  # e.g. a source the comparison cannot read: fall back to a reference draw
-        from ..seeds import derive_int
-        from .fidelity import fidelity_document
+        from ..core.seeds import derive_int
+        from ..personas.fidelity_document import fidelity_document
 
         reference = _sample(cfg, cfg.census.fidelity_reference, derive_int(cfg.seed, "fidelity.reference")).personas
         doc = fidelity_document(personas, reference, f"reference draw of {len(reference)} census records "
@@ -110,7 +110,7 @@ def run_enrich(ctx: StageContext) -> StageOutcome:
     """LLM enrichment of the open-ended fields, consistency judge, resampling of rejected personas."""
     from ..personas import read_personas, write_personas
     from ..personas.enrich import enrich_personas
-    from ..seeds import derive_int
+    from ..core.seeds import derive_int
 
     cfg = ctx.config
     personas = read_personas(ctx.run.path / "personas" / "personas.jsonl")
@@ -319,7 +319,7 @@ def run_bench(ctx: StageContext) -> StageOutcome:
         nonlocal items, ok
         for name in b.tasks:
             if not ctx.quiet:
-                from ..output import err_console
+                from ..core.output import err_console
 
                 err_console.print(f"  bench task {name}", highlight=False)
             try:
