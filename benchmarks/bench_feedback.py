@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from persona_testbed.feedback import FeedbackConfig, PairCounts, generate_pairs
+from persona_testbed.feedback import FeedbackConfig, PairCounts
+from persona_testbed.pipeline.stages.feedback import generate_pairs
 from persona_testbed.personas.record import PERSONA_FIELDS, FieldValue, Persona, SourceKey
 from persona_testbed.prompts.build import PromptBuildConfig, assign_clusters_and_split, make_prompts
 from persona_testbed.prompts.record import FilterVerdict

@@ -11,7 +11,8 @@ import json
 import pytest
 from factories import make_persona
 
-from persona_testbed.feedback import FeedbackConfig, PairCounts, generate_pairs, read_pairs
+from persona_testbed.feedback import FeedbackConfig, PairCounts, read_pairs
+from persona_testbed.pipeline.stages.feedback import generate_pairs
 from persona_testbed.prompts.build import PromptBuildConfig, assign_clusters_and_split, make_prompts
 from persona_testbed.prompts.record import FilterVerdict
 

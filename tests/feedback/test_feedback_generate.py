@@ -9,7 +9,9 @@ import polars as pl
 import pytest
 from factories import make_persona
 
-from persona_testbed.feedback import FeedbackConfig, PairCounts, generate_pairs, read_pairs
+from persona_testbed.feedback import FeedbackConfig, PairCounts, read_pairs
+from persona_testbed.feedback.templates import TEMPLATE_VERSION
+from persona_testbed.pipeline.stages.feedback import generate_pairs
 from persona_testbed.feedback.io import CHECKPOINT_NAME
 from persona_testbed.feedback.stats import feedback_stats
 from persona_testbed.llm import LLMClient, MockBackend
@@ -32,8 +34,8 @@ def test_generate_writes_sorted_artifacts_and_manifest(tmp_path, prompt_set, per
     assert ids == sorted(ids) and len(set(ids)) == 12
     df = pl.read_parquet(out / "pairs.parquet")
     assert df["id"].to_list() == ids and {"chosen", "rejected", "critique", "split", "flagged"} <= set(df.columns)
-    manifest = json.loads((out / "manifest.json").read_text())["stages"]["feedback"]
-    assert manifest["template_version"] == "dpf-v1" and manifest["seed"] == 7 and manifest["pairs"] == 12
+    manifest = json.loads((out / "manifest.json").read_text())["stages"]["feedback"]["summary"]
+    assert manifest["template_version"] == TEMPLATE_VERSION and manifest["seed"] == 7 and manifest["pairs"] == 12
     assert read_pairs(out) == res.pairs
 
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from persona_testbed.pipeline.stages.feedback import generate_pairs
 from persona_testbed.feedback import (
     FeedbackConfig,
     PairCounts,
     export_pairs,
     feedback_stats,
-    generate_pairs,
     read_pairs,
     templates,
 )
@@ -58,7 +58,7 @@ def test_pairs_are_checked_when_made_and_stats_report_rates(leaky_run):
     import polars as pl
     assert pl.read_parquet(out / "pairs.parquet")["leaky"].sum() == 4
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["stages"]["feedback"]["leaky"] == 4
+    assert manifest["stages"]["feedback"]["summary"]["leaky"] == 4
 
 
 def test_stats_per_field_and_rejected_control():

@@ -1,4 +1,4 @@
-"""One pair: assembly, length policy, failures as data, judge in both orders, template version in the key."""
+"""One pair: assembly, length band, truncation re-asks, failures as data, judge in both orders, template version."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import json
 import pytest
 
 from persona_testbed.feedback import templates
-from persona_testbed.feedback.length import truncate_to
+from persona_testbed.feedback.length import LengthBand, count_words, trim_to_band
 from persona_testbed.feedback.pair import GenerationParams, make_pair
 from persona_testbed.llm import CallStore, LLMClient, MockBackend, PermanentError
+from persona_testbed.llm.backends.base import BackendReply
 
 PERSONA = "Age 70. Religion: Catholic. Lives on a farm."
 QUESTION = "Should the state fund churches?"
+REJECTED = "A long generic answer about funding. It has two sentences."  # 10 words: band 9-11
+FITS = "A fitting answer about funding for you. It has two sentences."  # 11 words
 
 
 def _run(backend, gp=None, store=None, **kw):
@@ -24,22 +27,27 @@ def _run(backend, gp=None, store=None, **kw):
     return asyncio.run(make_pair(client, gp or GenerationParams(), **args))[0]
 
 
-def _router(rejected="A long generic answer about funding. It has two sentences.", critique="Too generic.",
-            revisions=("Short fit.",), judge=("A", "B")):
+def _step(messages) -> str:
+    system = messages[0]["content"]
+    return ("rejected" if system == templates.ANSWER_SYSTEM else "critique" if "role-playing" in system
+            else "chosen" if system == templates.REVISE_SYSTEM else "judge")
+
+
+def _router(rejected=REJECTED, critique="Too generic.", revisions=(FITS,), judge=("A", "B")):
     """A backend function: per-step replies; ``revisions`` consumed in order; judge by order."""
     revs = list(revisions)
 
     def reply(messages):
-        system, user = messages[0]["content"], messages[-1]["content"]
-        if "Which answer do you prefer" in user:
+        user = messages[-1]["content"]
+        step = _step(messages)
+        if step == "judge":
             a = user.split("Answer A:")[1].split("Answer B:")[0]
             return json.dumps({"choice": judge[0] if rejected not in a else judge[1]})
-        if system == templates.ANSWER_SYSTEM:
+        if step == "rejected":
             return rejected
-        if "role-playing" in system:
+        if step == "critique":
             return critique
-        r = revs.pop(0) if len(revs) > 1 else revs[0]
-        return r
+        return revs.pop(0) if len(revs) > 1 else revs[0]
     return reply
 
 
@@ -47,14 +55,17 @@ def test_pair_fields_and_message_contents():
     backend = MockBackend(_router())
     pair = _run(backend)
     assert pair.status == "ok" and pair.error is None
-    assert pair.rejected.startswith("A long generic") and pair.critique == "Too generic." and pair.chosen == "Short fit."
-    assert pair.length_action == "ok" and pair.revision_attempts == 1
+    assert pair.rejected.startswith("A long generic") and pair.critique == "Too generic." and pair.chosen == FITS
+    assert pair.length_action == "ok" and pair.revision_attempts == 1 and pair.length_target == (9, 11)
+    assert pair.flags == []
     assert set(pair.call_ids) == {"rejected", "critique", "chosen", "judge_ab", "judge_ba"}
+    assert pair.finish_reasons == {step: ["stop"] for step in pair.call_ids}
     assert pair.template_version == templates.TEMPLATE_VERSION and pair.model == "mock"
     rejected_call, critique_call, revise_call, judge_ab, judge_ba = backend.calls
     assert PERSONA not in json.dumps(rejected_call)  # rejected: no persona information
     assert PERSONA in critique_call[0]["content"] and pair.rejected in critique_call[1]["content"]
-    assert pair.critique in revise_call[1]["content"] and f"({len(pair.rejected)} characters)" in revise_call[1]["content"]
+    assert pair.critique in revise_call[1]["content"] and "(10 words)" in revise_call[1]["content"]
+    assert "between 9 and 11 words" in revise_call[1]["content"]
     # order ab: A = chosen; order ba: A = rejected
     assert judge_ab[1]["content"].index(pair.chosen) < judge_ab[1]["content"].index(pair.rejected)
     assert judge_ba[1]["content"].index(pair.rejected) < judge_ba[1]["content"].index(pair.chosen)
@@ -65,35 +76,104 @@ def test_pair_fields_and_message_contents():
 def test_judge_preferring_rejected_in_both_orders_is_flagged_not_dropped():
     pair = _run(MockBackend(_router(judge=("B", "A"))))
     assert pair.status == "ok" and pair.flagged and pair.validation.flagged
+    assert pair.flags == ["judge_prefers_rejected"]
     pos = _run(MockBackend(_router(judge=("A", "A"))))
-    assert pos.validation.position_bias is True and not pos.flagged
+    assert pos.validation.position_bias is True and not pos.flagged and pos.flags == []
 
 
-def test_length_policy_retry_then_ok():
-    rejected = "Twenty-five characters!!"
-    backend = MockBackend(_router(rejected=rejected, revisions=("x" * 40, "y" * 30, "fits")))
+def test_length_band_reasks_on_both_sides_then_ok():
+    backend = MockBackend(_router(revisions=("Far too short.", "w " * 20, FITS)))
     pair = _run(backend)
-    assert pair.chosen == "fits" and pair.length_action == "retried" and pair.revision_attempts == 3
+    assert pair.chosen == FITS and pair.length_action == "retried" and pair.revision_attempts == 3
     revise_calls = [c for c in backend.calls if c[0]["content"] == templates.REVISE_SYSTEM]
-    assert "previous revision had 40 characters" in revise_calls[1][1]["content"]
-    assert "previous revision had 30 characters" in revise_calls[2][1]["content"]
+    assert "previous revision had 3 words, outside the range of 9 to 11 words" in revise_calls[1][1]["content"]
+    assert "longer revision" in revise_calls[1][1]["content"]
+    assert "previous revision had 20 words" in revise_calls[2][1]["content"]
+    assert "shorter revision" in revise_calls[2][1]["content"]
+    assert pair.flags == []
 
 
-def test_length_policy_truncates_shortest_attempt():
-    rejected = "A medium answer. With two sentences in it."
-    long_rev = "Fitting first sentence. Second sentence that goes on and on beyond the limit for sure."
-    pair = _run(MockBackend(_router(rejected=rejected, revisions=(long_rev + " extra", long_rev))),
+def test_length_band_trims_only_at_a_sentence_end():
+    long_rev = "One two three four five six seven eight nine ten. Eleven twelve thirteen fourteen fifteen."
+    pair = _run(MockBackend(_router(revisions=(long_rev,))), GenerationParams(max_revision_attempts=2))
+    assert pair.length_action == "trimmed" and pair.revision_attempts == 2
+    assert pair.chosen == "One two three four five six seven eight nine ten." and pair.flags == []
+
+
+@pytest.mark.parametrize("revision", ["Far too short.", "a b c d e f g h i j k l m n o p q r s t u v w x y z"])
+def test_length_band_out_of_band_is_kept_whole_and_flagged(revision):
+    pair = _run(MockBackend(_router(revisions=(revision,))))
+    assert pair.status == "ok" and pair.length_action == "out_of_band" and pair.revision_attempts == 3
+    assert pair.chosen == revision  # never cut inside a sentence
+    assert pair.flags == ["length_out_of_band"]
+
+
+def test_length_band_keeps_the_nearest_attempt():
+    pair = _run(MockBackend(_router(revisions=("one two", "a b c d e f g h", "a b c d e f g h i j k l m n o p"))))
+    assert pair.chosen == "a b c d e f g h" and pair.length_action == "out_of_band"
+
+
+def test_length_band_is_configurable():
+    gp = GenerationParams(length_band=LengthBand(low=0.1, high=0.5))
+    pair = _run(MockBackend(_router(revisions=("Short fit now.",))), gp)
+    assert pair.length_target == (1, 5) and pair.length_action == "ok" and pair.chosen == "Short fit now."
+    assert gp.config_key("mock") != GenerationParams().config_key("mock")
+
+
+def test_band_bounds_count_words_and_trim():
+    band = LengthBand()
+    assert band.bounds(10) == (9, 11) and band.bounds(100) == (85, 115) and band.bounds(1) == (1, 1)
+    assert LengthBand(low=0.9, high=0.95).bounds(5) == (5, 5)  # no whole count inside: the nearest
+    assert count_words("Hello there, world.") == 3 and count_words("今天天气很好") == 6
+    assert count_words("Hi 你好 there") == 4 and count_words("") == 0
+    assert trim_to_band("One two. Three four five. Six seven.", (3, 5)) == "One two. Three four five."
+    assert trim_to_band("One two three four five six", (3, 5)) is None  # no sentence end: never cut
+    assert trim_to_band('He said "yes." Then more words here.', (2, 4)) == 'He said "yes."'
+
+
+def _truncating(base, cut_steps, always=False):
+    """Reply function: the first call of each step in ``cut_steps`` (every call with ``always``) is cut off."""
+    seen: dict[str, int] = {}
+
+    def reply(messages):
+        step = _step(messages)
+        seen[step] = seen.get(step, 0) + 1
+        text = base(messages)
+        if step in cut_steps and (always or seen[step] == 1):
+            return BackendReply(text=text + " and then it stops mid", finish_reason="length")
+        return BackendReply(text=text, finish_reason="stop")
+    return reply
+
+
+class _Budgets(MockBackend):
+    """Records max_tokens per call."""
+
+    async def complete(self, messages, params, structured):
+        self.budgets = getattr(self, "budgets", []) + [params.max_tokens]
+        return await super().complete(messages, params, structured)
+
+
+@pytest.mark.parametrize("step", ["rejected", "critique", "chosen"])
+def test_truncated_step_is_reasked_once_with_twice_the_budget(step):
+    backend = _Budgets(_truncating(_router(), {step}))
+    pair = _run(backend, GenerationParams(max_tokens=100, critique_max_tokens=50))
+    assert pair.status == "ok" and pair.flags == []
+    assert pair.finish_reasons[step] == ["length", "stop"]
+    assert "stops mid" not in getattr(pair, step)
+    # max_tokens per call: rejected, critique, chosen (the revision starts with the budget the rejected
+    # answer needed), judge_ab, judge_ba
+    assert backend.budgets == {"rejected": [100, 200, 50, 200, 16, 16], "critique": [100, 50, 100, 100, 16, 16],
+                               "chosen": [100, 50, 100, 200, 16, 16]}[step]
+
+
+@pytest.mark.parametrize("step", ["rejected", "critique", "chosen"])
+def test_still_truncated_after_reask_is_kept_and_flagged(step):
+    pair = _run(MockBackend(_truncating(_router(revisions=(REJECTED,)), {step}, always=True)),
                 GenerationParams(max_revision_attempts=2))
-    assert pair.length_action == "truncated" and pair.revision_attempts == 2
-    assert pair.chosen == "Fitting first sentence." and len(pair.chosen) <= len(rejected)
-
-
-def test_truncate_to():
-    assert truncate_to("One. Two three four.", 10) == "One."
-    assert truncate_to("alpha beta gamma", 12) == "alpha beta"
-    assert truncate_to("alpha beta gamma", 10) == "alpha beta"
-    assert truncate_to("abcdefghijkl", 5) == "abcde"
-    assert truncate_to("short", 50) == "short"
+    assert pair.status == "ok" and f"truncated:{step}" in pair.flags
+    assert pair.finish_reasons[step][:2] == ["length", "length"]
+    if step == "chosen":  # one re-ask per step; the later attempt keeps the larger budget
+        assert pair.finish_reasons["chosen"] == ["length", "length", "length"]
 
 
 @pytest.mark.parametrize("fail_step,prefix", [("rejected", "rejected:"), ("critique", "critique:"),

@@ -28,14 +28,30 @@ def test_chat_mock_prints_reply_and_logs(cli, tmp_home):
 def test_chat_json_and_custom_log(cli, tmp_path):
     db = tmp_path / "my.db"
     r = cli("llm", "chat", "mock", "x", "--system", "be brief", "--temperature", "0", "--max-tokens", "5",
-            "--seed", "3", "--json", "--log", db)
+            "--seed", "3", "--json", "--db", db)
     res = json.loads(r.stdout)
     assert r.exit_code == 0 and res["status"] == "ok" and res["text"] == "mock: x" and not res["cached"]
     res2 = json.loads(cli("llm", "chat", "mock", "x", "--system", "be brief", "--temperature", "0",
-                          "--max-tokens", "5", "--seed", "3", "--json", "--log", db).stdout)
+                          "--max-tokens", "5", "--seed", "3", "--json", "--db", db).stdout)
     assert res2["cached"] and res2["call_id"] == res["call_id"]
     rows = json.loads(cli("llm", "log", "--db", db, "--json", "-n", "5").stdout)
     assert len(rows) == 1 and rows[0]["params"]["seed"] == 3 and rows[0]["messages"][0]["role"] == "system"
+
+
+def test_chat_and_log_name_the_call_log_the_same_way(cli):
+    for cmd in ("chat", "log"):
+        r = cli("llm", cmd, "--help")
+        assert r.exit_code == 0 and "--db" in r.stdout and "Call-log database" in r.stdout, r.stdout
+        assert "--log" not in r.stdout  # chat's old spelling is a hidden alias
+
+
+def test_chat_log_option_is_a_deprecated_alias_of_db(cli, tmp_path):
+    db = tmp_path / "old.db"
+    r = cli("llm", "chat", "mock", "x", "--log", db)
+    assert r.exit_code == 0 and r.stdout.strip() == "mock: x"
+    assert "--log is deprecated; use --db" in r.stderr
+    assert len(json.loads(cli("llm", "log", "--db", db, "--json").stdout)) == 1
+    _assert_one_line_error(cli("llm", "chat", "mock", "x", "--log", db, "--db", db), "--db")
 
 
 def test_log_table(cli, tmp_home):
@@ -77,7 +93,7 @@ def test_corrupt_db(cli, tmp_path):
     bad = tmp_path / "calls.db"
     bad.write_bytes(b"\x00garbage, not sqlite" * 500)
     _assert_one_line_error(cli("llm", "log", "--db", bad), str(bad))
-    _assert_one_line_error(cli("llm", "chat", "mock", "hi", "--log", bad), str(bad))
+    _assert_one_line_error(cli("llm", "chat", "mock", "hi", "--db", bad), str(bad))
 
 
 def test_log_missing_db(cli, tmp_path):

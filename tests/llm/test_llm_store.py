@@ -5,7 +5,8 @@ import pytest
 
 from persona_testbed.core.errors import UserError
 from persona_testbed.llm import CallStore, ChatParams, ChatResult, Usage
-from persona_testbed.llm.store import MIGRATIONS, apply_migrations, cache_key
+from persona_testbed.llm.store import (MIGRATIONS, apply_migrations, cache_key, connect_readonly,
+                                       is_wal_database)
 
 
 def _result(cid="c1", status="ok", text="hi", **kw):
@@ -27,7 +28,7 @@ def test_blank_db_gets_all_migrations_and_wal(tmp_path):
     cols = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(calls)")}
     assert {"id", "created", "cache_key", "backend", "model", "purpose", "messages", "params", "schema",
             "sample_index", "response", "parsed", "logprobs", "prompt_tokens", "completion_tokens",
-            "latency_s", "status", "error", "attempts", "reasks"} <= cols
+            "latency_s", "status", "error", "attempts", "reasks", "finish_reason"} <= cols
     # reopening applies nothing twice
     store.close()
     assert CallStore(path).migrations() == [name for name, _ in MIGRATIONS]
@@ -46,6 +47,38 @@ def test_upgrade_from_first_migration_keeps_old_rows(tmp_path):
     hit = store.lookup("k-old")
     assert hit is not None and hit.text == "old reply" and hit.cached and hit.logprobs is None
     assert store.recent(5)[0]["reasks"] == 0
+    assert hit.finish_reason is None and store.recent(5)[0]["finish_reason"] is None
+
+
+def test_upgrade_from_002_adds_finish_reason_and_keeps_rows(tmp_path):
+    path = tmp_path / "v002.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert apply_migrations(conn, MIGRATIONS[:2]) == ["001_create_calls", "002_add_logprobs_and_reasks"]
+    conn.execute("INSERT INTO calls (id, created, cache_key, backend, model, messages, params, response, status,"
+                 " reasks) VALUES ('old2', '2024-01-01T00:00:00+00:00', 'k-old', 'mock', 'mock', '[]', '{}',"
+                 " 'old reply', 'ok', 1)")
+    conn.close()
+    store = CallStore(path)
+    assert "003_add_finish_reason" in store.migrations()
+    hit = store.lookup("k-old")
+    assert hit.text == "old reply" and hit.finish_reason is None and not hit.truncated
+    _record(store, "k-new", _result("new1", finish_reason="length"))
+    store.close()
+    again = CallStore(path)  # reopening applies nothing twice
+    assert again.migrations() == [name for name, _ in MIGRATIONS]
+    assert [r["finish_reason"] for r in again.recent(5)] == ["length", None]
+
+
+def test_finish_reason_round_trips_through_the_cache(tmp_path):
+    store = CallStore(tmp_path / "c.db")
+    _record(store, "k1", _result("c1", finish_reason="length"))
+    assert store.lookup("k1").finish_reason == "length"  # from the write queue
+    store.flush()
+    hit = CallStore(tmp_path / "c.db").lookup("k1")  # from the database
+    assert hit.finish_reason == "length" and hit.truncated
+    _record(store, "k2", _result("c2", finish_reason="stop"))
+    store.flush()
+    assert not CallStore(tmp_path / "c.db").lookup("k2").truncated
 
 
 def test_lookup_serves_only_ok_rows(tmp_path):
@@ -130,3 +163,29 @@ def test_record_after_close_is_an_error(tmp_path):
     store.close()  # idempotent
     with pytest.raises(RuntimeError):
         _record(store, "k", _result())
+
+
+def test_connect_readonly_leaves_no_side_files_and_sees_the_wal(tmp_path):
+    d = tmp_path / "odd ?#% name"
+    d.mkdir()
+    path = d / "calls.db"
+    store = CallStore(path)
+    _record(store, "k1", _result("c1"))
+    store.close()
+    assert sorted(p.name for p in d.iterdir()) == ["calls.db"] and is_wal_database(path)
+    conn = connect_readonly(path)
+    assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("DELETE FROM calls")
+    conn.close()
+    assert sorted(p.name for p in d.iterdir()) == ["calls.db"]
+    # a writer with rows still in calls.db-wal: the read-only connection sees them
+    writer = CallStore(path)
+    _record(writer, "k2", _result("c2"))
+    writer.flush()
+    assert (d / "calls.db-wal").exists()
+    conn = connect_readonly(path)
+    assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 2
+    conn.close()
+    writer.close()
+    assert not is_wal_database(d / "missing.db")

@@ -126,7 +126,7 @@ def test_unknown_model_exit_2(cli, persona_dir, tmp_path):
 
 
 def test_sample_kwargs_from_report(tmp_path):
-    from persona_testbed.cli.enrich import sample_kwargs_from_report
+    from persona_testbed.personas.resample import sample_kwargs_from_report
 
     (tmp_path / "personas_report.json").write_text(json.dumps(
         {"source": "acs2018", "states": ["33", "50"], "filters": "age 25-64, states NH,VT", "replace": True}))

@@ -150,7 +150,7 @@ def test_verdict_schema_constrains_field_names():
 
 
 def test_census_resampler_replaces_rejected_persona_with_a_real_record(mirror):
-    from persona_testbed.cli.enrich import census_resampler
+    from persona_testbed.personas.resample import census_resampler
     from persona_testbed.personas.sample import sample_personas
 
     personas = sample_personas(3, 5, source="acs2018", data_dir=mirror).personas

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from persona_testbed.llm import LLMClient, MockBackend, PermanentError
-from persona_testbed.prompts import PromptBuildConfig, abuild_prompts, build_prompts, read_prompts
+from persona_testbed.pipeline.stages.prompts import build_prompts
+from persona_testbed.prompts import PromptBuildConfig, abuild_prompts, read_prompts
 from persona_testbed.prompts.stats import prompt_stats
 
 QUESTIONS = [f"Should the state fund {topic} programme number {i} for everyone?"
@@ -81,7 +82,9 @@ def test_build_writes_parquet_and_jsonl_that_read_back(tmp_path):
     assert read_prompts(out) == prompts == read_prompts(out / "prompts.parquet")
     manifest = json.loads((out / "prompts_manifest.json").read_text())
     assert manifest["controversy_template_version"] and manifest["config"]["seed"] == 0
-    assert json.loads((out / "manifest.json").read_text())["stages"]["prompts"]["source"] == "mine.txt"
+    record = json.loads((out / "manifest.json").read_text())["stages"]["prompts"]
+    assert record["status"] == "done" and record["summary"]["source"] == "mine.txt"
+    assert "prompts.jsonl" in record["artifacts"]
 
 
 def test_cli_build_and_stats(cli, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from report_fixtures import write_synthetic_run
 
-from persona_testbed.report.build import write_report
+from persona_testbed.pipeline.view import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -6,7 +6,12 @@ import re
 
 from report_fixtures import EVIL, synthetic_run, write_synthetic_run  # noqa: F401 (fixture)
 
-from persona_testbed.report.build import render_report, write_report
+from persona_testbed.pipeline.view import load_run, write_report
+from persona_testbed.report.build import render_html
+
+
+def render_report(path, **kwargs):
+    return render_html(load_run(path, **kwargs))
 
 
 def test_report_has_every_section_and_figure(synthetic_run):

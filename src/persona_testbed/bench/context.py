@@ -13,12 +13,14 @@ from ..core.errors import UserError
 from ..core.output import err_console
 from ..personas.record import Persona
 from ..core.seeds import rng
+from .analysis import Rows, Stats
 from .inputs import items_from_answers, select_items
-from .metrics import kappa_ci, mean_ci
 from .records import BenchItem, BenchPair, BenchPrompt, ItemResult
+from .results import Estimate
 from .roles import Role
 from .scorers import CriticScorer, PreferenceJudge
 from .solvers import AnswersSolver, Solver
+from .stats import kappa_features, kappa_from_totals, label_codes
 
 T = TypeVar("T")
 
@@ -39,6 +41,10 @@ class BenchContext:
     ci_method: str = "percentile"
     show_progress: bool = True
     extra_roles: list[Role] = field(default_factory=list)
+    cluster: str = "persona"  # resampling unit of the intervals: persona, prompt or none
+    exclude_leaky: bool = False  # leave answers that name a persona attribute out of the accuracies
+    check_leaks: bool = True  # run the attribute-leak detector on candidate answers
+    warnings: list[str] = field(default_factory=list)  # copied into results.json
 
     # -- inputs ------------------------------------------------------------------------------------
     def require_solver(self) -> Solver:
@@ -75,20 +81,21 @@ class BenchContext:
             raise UserError(f"task {self.task} needs a prompt set (--prompts FILE)")
         return select_items(personas, self.prompts, n if n is not None else 20, self.seed, *key)
 
-    # -- figures -----------------------------------------------------------------------------------
-    def accuracy(self, results: Iterable[ItemResult], metric: str) -> dict[str, Any]:
-        results = list(results)
-        scores = [r.score for r in results if r.status == "ok" and r.score is not None]
-        ci = mean_ci(scores, rng=rng(self.seed, "bench.bootstrap", self.task, metric),
-                     confidence=self.confidence, n_resamples=self.n_resamples, method=self.ci_method)  # type: ignore[arg-type]
-        out = ci.as_dict()
-        out["failures"] = sum(1 for r in results if r.status != "ok")
-        return out
+    # -- figures ---------------------------------------------------------------------------------------
+    @property
+    def stats(self) -> Stats:
+        return Stats(seed=self.seed, task=self.task, cluster=self.cluster, confidence=self.confidence,  # type: ignore[arg-type]
+                     n_resamples=self.n_resamples, method=self.ci_method, exclude_leaky=self.exclude_leaky)  # type: ignore[arg-type]
 
-    def kappa(self, a: Sequence[Any], b: Sequence[Any], metric: str) -> dict[str, Any]:
-        ci = kappa_ci(list(a), list(b), rng=rng(self.seed, "bench.bootstrap", self.task, metric),
-                      confidence=self.confidence, n_resamples=self.n_resamples, method=self.ci_method)  # type: ignore[arg-type]
-        return ci.as_dict()
+    def rows(self, results: Iterable[ItemResult]) -> Rows:
+        return Rows.of(list(results))
+
+    def kappa(self, a: Sequence[Any], b: Sequence[Any], metric: str, clusters: Sequence[Any] | None = None,
+              cluster: str | None = None) -> Estimate:
+        """Cohen's kappa of two label lists with a (cluster) bootstrap interval."""
+        ca, cb, n_labels = label_codes(list(a), list(b))
+        return self.stats.estimate(kappa_features(ca, cb, n_labels), kappa_from_totals(n_labels), clusters, metric,
+                                   cluster=cluster)
 
     # -- execution ---------------------------------------------------------------------------------
     async def gather(self, label: str, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:

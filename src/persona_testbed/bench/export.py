@@ -4,27 +4,36 @@ Each line holds the item id, persona id, prompt id, mode, the exact system and u
 candidate would get, the persona fields and the question. The items are the ones ``main`` selects for
 the same personas, prompts, ``n`` and seed, so the answers file (``persona_id, prompt_id, answer``)
 can be scored with ``bench run main --answers FILE``.
+
+``out`` is one file, written through a temp file + rename; it may not be a directory, one of ``inputs``
+(the personas / prompts paths) or inside an input directory (``core/outputs.py``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.outputs import check_out, staged_file
 from ..personas.record import Persona
-from ..core.atomic import atomic_write_text
 from .inputs import select_items
 from .records import BenchPrompt
 from .templates import MODES, candidate_messages
 
 
 def export_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], out: str | Path, *, n: int,
-                 seed: int, mode: str = "persona") -> int:
-    """Write ``n`` items (seeded, as task main selects them) to ``out`` as JSONL; returns the count."""
+                 seed: int, mode: str = "persona", inputs: Iterable[str | os.PathLike[str]] = ()) -> int:
+    """Write ``n`` items (seeded, as task main selects them) to ``out`` as JSONL; returns the count.
+
+    ``inputs``: the files or directories the personas and prompts came from (``out`` must not touch them).
+    """
     if mode not in MODES:
         raise UserError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+    inputs = list(inputs)
+    check_out(out, "bench items", inputs=inputs, file=True)
     lines = []
     for item in select_items(personas, prompts, n, seed):
         msgs = candidate_messages(mode, item.persona, item.question)
@@ -33,7 +42,8 @@ def export_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], ou
             "system": msgs[0]["content"], "user": msgs[1]["content"], "messages": msgs,
             "persona": item.persona.values(), "question": item.question,
         }, ensure_ascii=False))
-    atomic_write_text(Path(out), "\n".join(lines) + "\n")
+    with staged_file(out, "bench items", inputs=inputs) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
 
 

@@ -14,21 +14,25 @@ import csv
 import html
 import io
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.atomic import atomic_write_text
 from ..core.errors import UserError
+from ..core.outputs import check_out, staged_dir
+from ..core.seeds import rng
 from ..personas.record import Persona
 from ..personas.render import render_full
-from ..core.atomic import atomic_write_text
-from ..core.seeds import rng
 from .records import BenchPair
 
 SHEET_COLUMNS = ["annotator_id", "sheet", "persona_id", "pair_id", "question", "answer_a", "answer_b", "choice"]
 LABEL_COLUMNS = ["persona_id", "pair_id", "annotator_id", "choice"]
 KEY_COLUMNS = ["annotator_id", "sheet", "persona_id", "pair_id", "answer_a_is"]
 CHOICES = ("chosen", "rejected", "tie")
+#: the marker kind of a sheets directory
+HUMAN_KIND = "human-sheets"
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def _csv_text(columns: Sequence[str], rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
-def _read_csv(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+def read_csv_rows(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -66,7 +70,7 @@ def read_labels(path: str | Path) -> list[LabelRow]:
     p = Path(path)
     out: list[LabelRow] = []
     seen: set[tuple[str, str]] = set()
-    for line, row in _read_csv(p, LABEL_COLUMNS):
+    for line, row in read_csv_rows(p, LABEL_COLUMNS):
         for c in LABEL_COLUMNS:
             if not row.get(c):
                 raise UserError(f"{p}:{line}: empty field {c!r}")
@@ -149,12 +153,20 @@ def _html_form(annotator: str, sheets: list[tuple[int, Persona, list[dict]]]) ->
 
 
 def export_sheets(pairs: Sequence[BenchPair], personas: Sequence[Persona], out_dir: str | Path, *, n: int = 20,
-                  annotators: int = 4, questions: int = 10, raters: int = 3, seed: int = 0) -> dict:
-    """Write ``annotator-XX.csv`` + ``annotator-XX.html`` per annotator, ``key.csv`` and ``README.txt``."""
+                  annotators: int = 4, questions: int = 10, raters: int = 3, seed: int = 0,
+                  inputs: Iterable[str | os.PathLike[str]] = (), force: bool = False) -> dict:
+    """Write ``annotator-XX.csv`` + ``annotator-XX.html`` per annotator, ``key.csv`` and ``README.txt``.
+
+    ``out_dir`` is built in a temp sibling and renamed into place (marker kind ``human-sheets``); it may not
+    be one of ``inputs`` (the pairs / personas paths), contain one or lie inside one; an existing non-empty
+    directory is replaced only when it is a previous kit and ``force`` is given (``core/outputs.py``).
+    """
     if annotators < 1 or raters < 1:
         raise UserError("--annotators and --raters must be at least 1")
     if raters > annotators:
         raise UserError(f"--raters {raters} exceeds --annotators {annotators}")
+    inputs = list(inputs)
+    check_out(out_dir, HUMAN_KIND, inputs=inputs, force=force)
     by_id = {p.id: p for p in personas}
     for pair in pairs:
         if pair.persona_id not in by_id:
@@ -165,9 +177,9 @@ def export_sheets(pairs: Sequence[BenchPair], personas: Sequence[Persona], out_d
     for s in range(len(sheets)):
         for r in range(raters):
             assigned[names[(s * raters + r) % annotators]].append(s)
-    out = Path(out_dir)
     key_rows: list[dict] = []
     files = []
+    texts: dict[str, str] = {}
     for a in names:
         rows_all, html_sheets = [], []
         for s in assigned[a]:
@@ -184,25 +196,28 @@ def export_sheets(pairs: Sequence[BenchPair], personas: Sequence[Persona], out_d
             html_sheets.append((s + 1, by_id[sheets[s][0].persona_id], rows))
         if not rows_all:
             continue
-        atomic_write_text(out / f"annotator-{a}.csv", _csv_text(SHEET_COLUMNS, rows_all))
-        atomic_write_text(out / f"annotator-{a}.html", _html_form(a, html_sheets))
+        texts[f"annotator-{a}.csv"] = _csv_text(SHEET_COLUMNS, rows_all)
+        texts[f"annotator-{a}.html"] = _html_form(a, html_sheets)
         files.append(a)
-    atomic_write_text(out / "key.csv", _csv_text(KEY_COLUMNS, key_rows))
-    atomic_write_text(out / "README.txt", (
+    texts["key.csv"] = _csv_text(KEY_COLUMNS, key_rows)
+    texts["README.txt"] = (
         "PERSONA human evaluation kit\n\n"
         "Give each annotator their annotator-XX.html (or .csv). For each question they pick the answer the\n"
         "persona would prefer: A, B or tie (column 'choice'). Keep key.csv away from annotators.\n"
         "Read the filled sheets back with:\n"
-        "  persona-testbed bench human import FILLED_DIR --key key.csv --out labels.csv\n"))
+        "  persona-testbed bench human import FILLED_DIR --key key.csv --out labels.csv\n")
+    with staged_dir(out_dir, HUMAN_KIND, inputs=inputs, force=force) as build:
+        for name, text in texts.items():
+            (build / name).write_bytes(text.encode("utf-8"))
     return {"sheets": len(sheets), "pairs": sum(len(s) for s in sheets), "annotators": files,
-            "rows": len(key_rows), "out_dir": str(out)}
+            "rows": len(key_rows), "out_dir": str(out_dir)}
 
 
 def import_sheets(paths: Sequence[str | Path], key: str | Path, out: str | Path | None = None) -> list[LabelRow]:
     """Filled sheets (files or directories of ``annotator-*.csv``) + key -> canonical labels (written to ``out``)."""
     key_p = Path(key)
     keymap: dict[tuple[str, str], dict[str, str]] = {}
-    for _, row in _read_csv(key_p, KEY_COLUMNS):
+    for _, row in read_csv_rows(key_p, KEY_COLUMNS):
         keymap[(row["annotator_id"], row["pair_id"])] = row
     files: list[Path] = []
     for p in map(Path, paths):
@@ -217,7 +232,7 @@ def import_sheets(paths: Sequence[str | Path], key: str | Path, out: str | Path 
     labels: list[LabelRow] = []
     seen: set[tuple[str, str]] = set()
     for f in files:
-        for line, row in _read_csv(f, SHEET_COLUMNS):
+        for line, row in read_csv_rows(f, SHEET_COLUMNS):
             k = (row["annotator_id"], row["pair_id"])
             if k not in keymap:
                 raise UserError(f"{f}:{line}: annotator {k[0]} / pair {k[1]} is not in {key_p}")

@@ -21,6 +21,7 @@ from ..core.hashing import content_hash
 from ..core.records import read_jsonl
 from ..personas.record import Persona
 from ..core.seeds import rng
+from ..feedback.io import PairIds
 from .records import BenchItem, BenchPair, BenchPrompt
 
 SPLIT_ALL = "all"
@@ -104,12 +105,19 @@ class PairList(list):
 def load_pairs(path: str | Path, split: str = SPLIT_ALL) -> PairList:
     """Feedback pairs (optionally of one split); ids are derived from content when the file has none.
 
-    Pairs with ``status == "failed"`` (no chosen/rejected text) are skipped and counted.
+    Pairs with ``status == "failed"`` (no chosen/rejected text) are skipped and counted. A repeated pair id
+    (failed pairs included) is a ``UserError`` by the feedback reader's rule (``feedback.io.PairIds``:
+    ``<file>:<line>: duplicate pair id <id> (first at line N)``; ``row`` for Parquet).
     """
     p, rows = _rows(path, ("pairs.parquet", "pairs.jsonl"), "pairs")
+    parquet = p.suffix == ".parquet"
+    ids = PairIds(p, "row" if parquet else "line")
     pairs = PairList()
-    seen: set[str] = set()
     for where, obj in rows:
+        position = int(where.rsplit(" " if parquet else ":", 1)[-1])
+        pid = _pick(obj, ("id", "pair_id"), where, required=False)
+        if pid is not None:
+            ids.add(str(pid), position)
         if obj.get("status") == "failed":
             pairs.skipped_failed += 1
             continue
@@ -118,12 +126,11 @@ def load_pairs(path: str | Path, split: str = SPLIT_ALL) -> PairList:
         question = str(_pick(obj, ("question", "prompt", "text"), where))
         chosen = str(_pick(obj, ("chosen",), where))
         rejected = str(_pick(obj, ("rejected",), where))
-        pid = _pick(obj, ("id", "pair_id"), where, required=False)
-        pid = str(pid) if pid is not None else "pair-" + content_hash(
-            {"persona_id": persona_id, "prompt_id": prompt_id, "chosen": chosen, "rejected": rejected}, 12)
-        if pid in seen:
-            raise UserError(f"{where}: duplicate pair id {pid}")
-        seen.add(pid)
+        if pid is None:
+            pid = "pair-" + content_hash(
+                {"persona_id": persona_id, "prompt_id": prompt_id, "chosen": chosen, "rejected": rejected}, 12)
+            ids.add(pid, position)
+        pid = str(pid)
         s = obj.get("split")
         pairs.append(BenchPair(id=pid, persona_id=persona_id, prompt_id=prompt_id, question=question,
                                chosen=chosen, rejected=rejected, split=None if s is None else str(s),

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from ..personas.record import Persona
 
-RESULTS_SCHEMA_VERSION = 1
 
 
 class BenchPrompt(BaseModel):
@@ -103,6 +102,7 @@ class ItemResult(BaseModel):
     candidate_raw: str | None = None
     judge_raw: str | None = None
     judge_reasoning: str | None = None
+    leaky: bool | None = None  # the answer names a persona attribute explicitly (None: not checked)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
@@ -116,11 +116,11 @@ class TaskOutput:
     """What a task returns to the runner: per-item rows, headline figures, table rows for the CLI."""
 
     items: list[ItemResult]
-    figures: dict[str, Any]
+    figures: Any  # the task's figures record (bench.results)
     table_columns: list[str]
     table_rows: list[list[Any]]
     config: dict[str, Any] = field(default_factory=dict)
 
 
 __all__ = ["BenchItem", "BenchPair", "BenchPrompt", "CotAnswer", "CriticVerdict", "ItemResult",
-           "PreferenceChoice", "RESULTS_SCHEMA_VERSION", "SummaryAnswer", "TaskOutput"]
+           "PreferenceChoice", "SummaryAnswer", "TaskOutput"]

@@ -34,7 +34,7 @@ class Solver(Protocol):
     can_ablate: bool  # whether the persona shown to the candidate can be changed (LOO on the candidate)
 
     async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None) -> Solution: ...
+                    without: Iterable[str] | None = None, tag: str = "") -> Solution: ...
 
 
 class ModelSolver:
@@ -47,11 +47,13 @@ class ModelSolver:
         self.name = role.model
 
     async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None) -> Solution:
+                    without: Iterable[str] | None = None, tag: str = "") -> Solution:
+        """``tag`` (e.g. "control") makes an independent sample of the same request (its own seed key)."""
         drop = sorted(without or ())
         schema = MODE_SCHEMAS.get(mode)
         res = await self.role.chat(candidate_messages(mode, item.persona, item.question, without=drop),
-                                   key=(item.id, mode, *drop), purpose=f"bench.{mode}.candidate",
+                                   key=(item.id, mode, *drop, *((tag,) if tag else ())),
+                                   purpose=f"bench.{mode}.candidate",
                                    schema=schema, sample_index=sample_index)
         if not res.ok:
             return Solution(False, raw=res.text or None, call_id=res.call_id, error=res.error)
@@ -78,7 +80,7 @@ class AnswersSolver:
         return len(self.answers.get((item.persona.id, item.prompt_id), []))
 
     async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None) -> Solution:
+                    without: Iterable[str] | None = None, tag: str = "") -> Solution:
         got = self.answers.get((item.persona.id, item.prompt_id), [])
         if sample_index >= len(got):
             return Solution(False, error=f"answers file has no sample {sample_index} for {item.id}")
@@ -95,7 +97,7 @@ class ApproachSolver:
         self.name = name
 
     async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None) -> Solution:
+                    without: Iterable[str] | None = None, tag: str = "") -> Solution:
         try:
             if inspect.iscoroutinefunction(self.fn):
                 out = await self.fn(item.persona, item.question)

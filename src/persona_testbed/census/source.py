@@ -49,6 +49,9 @@ _PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"^([ph])_(\d{2})\.parquet$", re.I), "parquet", "fips"),
 ]
 _FORMAT_PREFERENCE = {"parquet": 0, "csv": 1, "zip": 2}
+#: Columns every person file must have: the record's identity, its weight, and the age that sampling and
+#: the persona mapping read unconditionally (STATE may be absent: it comes from the file name).
+REQUIRED_PERSON_COLUMNS = ("SERIALNO", "SPORDER", "PWGTP", "AGEP")
 
 
 class InputFile(BaseModel):
@@ -92,6 +95,17 @@ def discover(directory: Path) -> list[tuple[str, str, str, Path]]:
     return [(k, s, fmt, p) for (k, s), (fmt, p) in sorted(found.items())]
 
 
+def _require_columns(path: Path, kind: str, names: list[str]) -> None:
+    """Raise ``UserError`` naming ``path`` and its missing columns when a file lacks required ones."""
+    have = set(canonical_names(names).values())
+    if "SERIALNO" not in have:
+        raise UserError(f"{path}: no SERIALNO column (is this a PUMS file?)")
+    missing = [c for c in REQUIRED_PERSON_COLUMNS if c not in have] if kind == "person" else []
+    if missing:
+        raise UserError(f"{path}: person file lacks required PUMS column{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(missing)}")
+
+
 def _csv_member(zf: zipfile.ZipFile, path: Path) -> str:
     members = [n for n in zf.namelist() if re.match(r"^psam_[ph]\d{2}\.csv$", Path(n).name, re.I)]
     if not members:
@@ -120,8 +134,7 @@ def _decode_to_parquet(src: _File, dictionary: PumsDictionary, dest: Path) -> No
             names = lf.collect_schema().names()
         except pl.exceptions.PolarsError as exc:
             raise UserError(f"{path}: not a readable PUMS CSV ({str(exc).splitlines()[0]})") from None
-        if "SERIALNO" not in [n.upper() for n in names]:
-            raise UserError(f"{path}: no SERIALNO column (is this a PUMS file?)")
+        _require_columns(path, src.info.kind, names)  # before anything is written to the cache
         renames = canonical_names(names)
         int_cols = {raw for raw, canon in renames.items()
                     if (v := dictionary.variable(canon)) is not None
@@ -607,6 +620,8 @@ class CensusSource:
             except pl.exceptions.PolarsError as exc:
                 raise UserError(f"{f.source_path}: corrupt or unreadable Parquet "
                                 f"({str(exc).splitlines()[0]})") from None
+            # Parquet inputs are checked here (and caches written before the check existed)
+            _require_columns(f.source_path, f.info.kind, list(raw.names()))
             f.renames = canonical_names(list(raw.names()))
             f.schema = {f.renames[n]: dt for n, dt in raw.items()}
         return f.schema

@@ -7,9 +7,16 @@ from typing import Optional
 
 import typer
 
+from ..bench.inputs import load_pairs, load_prompts
+from ..bench.tasks import TASKS
 from ..core.errors import UserError
 from ..core.output import emit
-from ..bench.inputs import load_pairs, load_prompts
+from ..llm.models import parse_model
+from ..llm.types import ChatParams
+from ..personas.io import read_personas
+from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
+from ..pipeline.session import Session
+from ..pipeline.stages.bench import BenchTaskSpec, bench_stage
 
 app = typer.Typer(no_args_is_help=True, help="PERSONA Bench: run tasks, export items, human-eval kit.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Bench tasks: list them, export their items as JSONL.")
@@ -59,23 +66,24 @@ def run_cmd(
                                                    "matrix cell (default 2)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="agreement: human labels CSV."),
     split: str = typer.Option("held_out", "--split", help="Prompt/pair split to use ('all' for every one)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for every random choice."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed for every random choice."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default bench-results/TASK)."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Candidate max tokens."),
     judge_max_tokens: int = typer.Option(384, "--judge-max-tokens", help="Judge max tokens."),
     temperature: float = typer.Option(0.7, "--temperature", help="Candidate sampling temperature."),
     judge_temperature: float = typer.Option(0.0, "--judge-temperature", help="Judge sampling temperature."),
-    concurrency: int = typer.Option(4, "--concurrency", help="Concurrent calls per model."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=MAX_CONCURRENCY, help="Concurrent calls per model."),
     ci_method: str = typer.Option("percentile", "--ci-method", help="Bootstrap CI: percentile or bca."),
     resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
-    """Run one bench task; write results.json and items.parquet; print the figures."""
-    from ..llm.types import ChatParams
-    from ..bench.runner import run_task
+    """Run one bench task; write results.json and items.parquet; print the figures.
 
-    if task not in TASK_HELP:
-        raise UserError(f"unknown bench task {task!r} (choose from {', '.join(TASK_HELP)})")
+    Runs the same stage function as ``persona-testbed run`` (calls logged to OUT/calls.db, the stage
+    recorded in OUT/manifest.json). A command that fails before any model call leaves nothing behind.
+    """
+    if task not in TASKS:
+        raise UserError(f"unknown bench task {task!r} (choose from {', '.join(TASKS)})")
     if max_tokens < 1 or judge_max_tokens < 1:
         raise UserError("--max-tokens and --judge-max-tokens must be at least 1")
     options: dict = {}
@@ -85,18 +93,28 @@ def run_cmd(
                         ("groups", group), ("groups_file", groups_file), ("matrix_personas", matrix_personas),
                         ("matrix_questions", matrix_questions), ("labels", labels)):
         if value:
-            options[name] = value
+            options[name] = [str(v) for v in value] if isinstance(value, list) else (
+                str(value) if isinstance(value, Path) else value)
     if task == "passk" and "k" not in options:
         options["k"] = 3
     if task == "fidelity" and matrix_personas == 0:
         options["matrix_personas"] = 0
-    res = run_task(task, candidate=candidate, judge=list(judge) if judge else None, personas=personas,
-                   prompts=prompts, pairs=pairs, n=n, seed=seed, out_dir=out or Path("bench-results") / task,
-                   store=None, answers=answers, approach=approach, split=split,
-                   candidate_params=ChatParams(temperature=temperature, max_tokens=max_tokens),
-                   judge_params=ChatParams(temperature=judge_temperature, max_tokens=judge_max_tokens),
-                   concurrency=concurrency, ci_method=ci_method, n_resamples=resamples, show_progress=True,
-                   **options)
+    for m in (candidate, *(judge or [])):
+        if m is not None:
+            parse_model(m)  # a bad model string fails before OUT is created
+    spec = BenchTaskSpec(task=task, candidate=candidate, judges=list(judge or []), personas=str(personas),
+                         prompts=str(prompts) if prompts else None, pairs=str(pairs) if pairs else None,
+                         answers=str(answers) if answers else None, approach=approach, split=split, n=n, seed=seed,
+                         candidate_params=ChatParams(temperature=temperature, max_tokens=max_tokens),
+                         judge_params=ChatParams(temperature=judge_temperature, max_tokens=judge_max_tokens),
+                         concurrency=concurrency, run_options={"ci_method": ci_method, "n_resamples": resamples},
+                         options=options)
+    read_personas(personas)  # bad input fails before OUT is created
+    out_dir = out or Path("bench-results") / task
+    with Session(out_dir, llm=LLMConfig(concurrency=concurrency), quiet=as_json) as session:
+        outcome = session.run_stage("bench", out_dir, lambda ctx: bench_stage(ctx, [spec], nested=False),
+                                    inputs=spec)
+    res = outcome.detail[task]
     title = (f"{task}: candidate {res['models']['candidate']}, judge {res['models']['judge']}, "
              f"{res['counts']['failed']} failures, {res['counts']['llm_calls_total']} LLM calls")
     emit(res, as_json, columns=res["table"]["columns"], rows=res["table"]["rows"], title=title)
@@ -124,7 +142,8 @@ def tasks_export_cmd(
     from ..personas.io import read_personas
     from ..bench.export import export_items
 
-    count = export_items(read_personas(personas), load_prompts(prompts, split), out, n=n, seed=seed, mode=mode)
+    count = export_items(read_personas(personas), load_prompts(prompts, split), out, n=n, seed=seed, mode=mode,
+                         inputs=[personas, prompts])
     emit({"items": count, "out": str(out), "mode": mode, "seed": seed}, as_json)
 
 
@@ -132,7 +151,9 @@ def tasks_export_cmd(
 def human_export_cmd(
     pairs: Path = typer.Option(..., "--pairs", help="Feedback pairs file or directory."),
     personas: Path = typer.Option(..., "--personas", "-p", help="Personas file or directory."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory for the sheets."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory for the sheets (new or empty)."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous sheets directory at --out (recognised by "
+                                                      "its .persona-testbed.json marker); nothing else."),
     n: int = typer.Option(20, "--n", help="Pairs to annotate in all."),
     annotators: int = typer.Option(4, "--annotators", help="Number of annotators."),
     questions: int = typer.Option(10, "--questions", help="Questions per sheet (one persona per sheet)."),
@@ -146,7 +167,7 @@ def human_export_cmd(
     from ..bench.human import export_sheets
 
     info = export_sheets(load_pairs(pairs, split), read_personas(personas), out, n=n, annotators=annotators,
-                         questions=questions, raters=raters, seed=seed)
+                         questions=questions, raters=raters, seed=seed, inputs=[pairs, personas], force=force)
     emit(info, as_json)
 
 

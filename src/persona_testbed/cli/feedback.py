@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
+from ..core.errors import UserError
 from ..core.output import emit
+from ..feedback.generate import FeedbackConfig as PairConfig
+from ..feedback.generate import validate_pair_config
+from ..feedback.plan import PairCounts, plan_pairs
+from ..llm.models import parse_model
+from ..personas.io import read_personas
+from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
+from ..pipeline.session import Session
+from ..pipeline.stages.feedback import FeedbackSpec, feedback_stage
+from ..prompts.io import read_prompts
 
 app = typer.Typer(no_args_is_help=True, help="Direct Principle Feedback pairs: generate, export, stats.")
 
@@ -17,11 +27,12 @@ def generate_cmd(
     prompts: Path = typer.Option(..., "--prompts", help="prompts.jsonl / .parquet from `prompts build`, or its directory."),
     model: str = typer.Option(..., "--model", help="Model string (embedded, gguf:/path, openai/<model>)."),
     out: Path = typer.Option(..., "--out", help="Run directory: pairs.jsonl, pairs.parquet, calls.db, checkpoint."),
-    train: int = typer.Option(100, "--train", help="Train pairs per persona (train-split prompts)."),
-    test: int = typer.Option(50, "--test", help="Test pairs per persona (train-split prompts, disjoint from train)."),
-    held_out: int = typer.Option(50, "--held-out", help="Held-out pairs per persona (held-out prompts)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for prompt sampling and every LLM call."),
-    concurrency: int = typer.Option(4, "--concurrency", help="LLM calls in flight at once."),
+    train: int = typer.Option(100, "--train", min=0, help="Train pairs per persona (train-split prompts)."),
+    test: int = typer.Option(50, "--test", min=0, help="Test pairs per persona (train-split prompts, disjoint from train)."),
+    held_out: int = typer.Option(50, "--held-out", min=0, help="Held-out pairs per persona (held-out prompts)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed for prompt sampling and every LLM call."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=MAX_CONCURRENCY,
+                                    help="LLM calls in flight at once."),
     validate: bool = typer.Option(True, "--validate/--no-validate",
                                   help="Ask the persona-judge to pick chosen vs rejected in both orders."),
     persona_format: str = typer.Option("summary", "--persona-format", help="Persona rendering: full, list or summary."),
@@ -29,29 +40,23 @@ def generate_cmd(
     critique_max_tokens: int = typer.Option(160, "--critique-max-tokens", help="Token limit for critiques."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
 ) -> None:
-    """Generate rejected -> critique -> chosen pairs per persona; resumable (re-run to continue)."""
-    from ..core.errors import UserError
-    from ..core.hashing import file_sha256
-    from ..personas import read_personas
-    from ..personas.io import resolve_personas_path
-    from ..prompts import read_prompts
-    from ..prompts.io import resolve_prompts_path
-    from ..feedback.generate import FeedbackConfig, generate_pairs
-    from ..feedback.plan import PairCounts
+    """Generate rejected -> critique -> chosen pairs per persona; resumable (re-run to continue).
 
+    Runs the same stage function as ``persona-testbed run`` (calls logged to OUT/calls.db, the stage
+    recorded in OUT/manifest.json).
+    """
     if persona_format not in ("full", "list", "summary"):
         raise UserError(f"--persona-format {persona_format!r}: choose full, list or summary")
-    persona_records = read_personas(personas)
-    prompt_records = read_prompts(prompts)
-    sources = {"personas": {"path": str(resolve_personas_path(personas)),
-                            "sha256": file_sha256(resolve_personas_path(personas))},
-               "prompts": {"path": str(resolve_prompts_path(prompts)),
-                           "sha256": file_sha256(resolve_prompts_path(prompts))}}
-    config = FeedbackConfig(seed=seed, counts=PairCounts(train=train, test=test, held_out=held_out),
-                            concurrency=concurrency, validate_pairs=validate, persona_format=persona_format,
-                            max_tokens=max_tokens, critique_max_tokens=critique_max_tokens)
-    result = generate_pairs(persona_records, prompt_records, out_dir=out, model=model, config=config,
-                            progress=not as_json, sources=sources)
+    parse_model(model)  # bad input fails before OUT is created
+    config = PairConfig(seed=seed, counts=PairCounts(train=train, test=test, held_out=held_out),
+                        concurrency=concurrency, validate_pairs=validate, persona_format=persona_format,
+                        max_tokens=max_tokens, critique_max_tokens=critique_max_tokens)
+    validate_pair_config(config)
+    spec = FeedbackSpec(personas=str(personas), prompts=str(prompts), model=model, config=config)
+    plan_pairs(read_personas(personas), read_prompts(prompts), config.counts, config.seed)
+    with Session(out, llm=LLMConfig(concurrency=concurrency), quiet=as_json) as session:
+        outcome = session.run_stage("feedback", out, lambda ctx: feedback_stage(ctx, spec), inputs=spec)
+    result = outcome.detail
     _print_stats(result.stats, as_json, title=f"{out} ({result.reused} reused from checkpoint)")
 
 
@@ -59,18 +64,28 @@ def generate_cmd(
 def export_cmd(
     path: Path = typer.Argument(..., help="Feedback run directory (holds pairs.jsonl) or a pairs.jsonl file."),
     fmt: str = typer.Option(..., "--format", help="jsonl, parquet, hf (dataset folder + card) or trl."),
-    out: Path = typer.Option(..., "--out", help="Output file (jsonl, parquet) or directory (hf, trl)."),
+    out: Path = typer.Option(..., "--out", help="Output file (jsonl, parquet) or directory (hf, trl); "
+                                               "never the feedback directory or a folder inside it."),
+    force: bool = typer.Option(False, "--force",
+                               help="Replace a previous hf/trl export of the same format at --out (recognised "
+                                    "by its .persona-testbed.json marker); other directories are never replaced."),
     drop_leaky: bool = typer.Option(False, "--drop-leaky/--keep-leaky",
                                     help="Leave out pairs whose chosen answer names a persona attribute "
                                          "(default: keep; the dropped count is printed and put in the HF card)."),
+    drop_flagged: bool = typer.Option(False, "--drop-flagged/--keep-flagged",
+                                      help="Leave out flagged pairs: chosen outside the length band "
+                                           "(length_out_of_band), an answer cut off at max_tokens "
+                                           "(truncated:<step>), judge preferred rejected in both orders "
+                                           "(default: keep; the dropped count is printed)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export pairs as JSONL, Parquet, a Hugging Face dataset folder, or TRL preference JSONL."""
     from ..feedback.export import export_pairs
 
-    res = export_pairs(path, fmt, out, drop_leaky=drop_leaky)
-    emit(res, as_json, ("format", "out", "counts", "dropped leaky", "unchecked leakage"),
-         [(res["format"], res["out"], res["counts"], res["dropped_leaky"], res["unchecked_leakage"])], title="export")
+    res = export_pairs(path, fmt, out, drop_leaky=drop_leaky, drop_flagged=drop_flagged, force=force)
+    emit(res, as_json, ("format", "out", "counts", "dropped leaky", "unchecked leakage", "dropped flagged"),
+         [(res["format"], res["out"], res["counts"], res["dropped_leaky"], res["unchecked_leakage"],
+           res["dropped_flagged"])], title="export")
 
 
 @app.command("stats")
@@ -78,7 +93,7 @@ def stats_cmd(
     path: Path = typer.Argument(..., help="Feedback run directory or pairs.jsonl."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Pairs per split, failures, length policy, persona-judge validation and attribute-leakage rates."""
+    """Pairs per split, failures, validation, leakage, length / position giveaways, truncation, flags, format."""
     from ..feedback.io import read_pairs
     from ..feedback.stats import feedback_stats
 
@@ -112,3 +127,31 @@ def _print_stats(stats: dict, as_json: bool, title: str) -> None:
     emit(None, False, ("field", "chosen leaky", "chosen rate", "rejected (control)", "rejected rate"), rows,
          title=f"attribute leakage ({lk['checked']} checked, {lk['unchecked']} unchecked; "
                f"{lk['in_context_findings']} mentions explained by the question / rejected answer)")
+    pr, ln, fl = stats["predictors"], stats["length"], stats["flags"]
+    lo = pr["length_only"]
+    emit(None, False, ("metric", "value"), [
+        ("length-only accuracy, pick the shorter (chars; goal 0.5)", lo["accuracy"]),
+        ("length-only accuracy (words)", lo["accuracy_words"]),
+        ("chosen shorter / tie / longer", f"{lo['chosen_shorter']} / {lo['ties']} / {lo['chosen_longer']}"),
+        ("position-only accuracy, pick the first shown", pr["position_only"]["accuracy"]),
+        ("judge picks the shorter", pr["judge_picks_shorter_rate"]),
+        ("judge picks the first shown", pr["judge_picks_first_rate"]),
+        ("chosen/rejected words: median (p10-p90)", _ratio(ln["ratio_words"])),
+        ("chosen in its length band", f"{ln['in_band']} of {ln['with_target']}"),
+        ("flagged pairs (--drop-flagged drops)", f"{fl['flagged_pairs']} {fl['by_flag'] or ''}".strip()),
+    ], title=f"giveaways ({pr['pairs']} ok pairs)")
+    tr = stats["truncation"]
+    emit(None, False, ("step", "calls cut off", "pairs re-asked", "still cut off (flagged)"),
+         [(step, r["truncated_calls"], r.get("pairs_reasked", "-"), r.get("flagged", "-"))
+          for step, r in tr["by_step"].items()],
+         title=f"truncation at max_tokens ({tr['calls']} calls, {tr['unknown_calls']} without a finish reason)")
+    fm = stats["format"]
+    emit(None, False, ("check", "chosen rate", "rejected rate", "only chosen", "only rejected"),
+         [(name, c["chosen_rate"], c["rejected_rate"], c["chosen_only"], c["rejected_only"])
+          for name, c in fm["checks"].items()], title=f"format artefacts ({fm['pairs']} ok pairs)")
+
+
+def _ratio(r: dict) -> str:
+    if r["median"] is None:
+        return "n/a"
+    return f"{r['median']:.2f} ({r['p10']:.2f}-{r['p90']:.2f})"

@@ -9,13 +9,16 @@ from typing import Optional
 import typer
 
 from ..core.errors import UserError
-from ..core.output import console, emit, print_json
+from ..core.output import console, emit, err_console, print_json
 from ..core.settings import home_dir
 from ..llm.client import LLMClient
 from ..llm.store import CallStore
 from ..llm.types import ChatParams
 
 app = typer.Typer(no_args_is_help=True, help="Models: chat with a backend, browse the call log.")
+
+
+DB_HELP = "Call-log database (default: <home>/logs.db; a run's is <run>/calls.db)."
 
 
 def default_log_db() -> Path:
@@ -35,17 +38,23 @@ def chat_cmd(
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout in seconds."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible base URL "
                                            "(default: $OPENAI_BASE_URL)."),
-    log: Optional[Path] = typer.Option(None, "--log", help="Call-log database (default: <home>/logs.db)."),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    old_db: Optional[Path] = typer.Option(None, "--log", hidden=True, help="Deprecated spelling of --db."),
     as_json: bool = typer.Option(False, "--json", help="Print the full ChatResult as JSON."),
 ) -> None:
     """Send one message to a model and print the reply (logged and cached in the call log)."""
     if max_tokens < 1:
         raise UserError(f"--max-tokens must be at least 1, got {max_tokens}")
+    if old_db is not None:
+        if db is not None:
+            raise UserError("give the call-log database once: --db (--log is its deprecated spelling)")
+        err_console.print("warning: --log is deprecated; use --db", highlight=False)
+        db = old_db
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
     params = ChatParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
     # the client first: a bad model string or missing key must not leave a fresh log file behind
     client = LLMClient(model, max_retries=max_retries, timeout_s=timeout, base_url=base_url)
-    with CallStore(log or default_log_db()) as store, client:
+    with CallStore(db or default_log_db()) as store, client:
         client.store = store
         result = client.chat_sync(messages, params=params, purpose="cli.chat")
     if as_json:
@@ -65,8 +74,7 @@ def _first(s: object, n: int = 40) -> str:
 
 @app.command("log")
 def log_cmd(
-    db: Optional[Path] = typer.Option(None, "--db", help="Call-log database (default: <home>/logs.db; "
-                                      "a run's is <run>/calls.db)."),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     n: int = typer.Option(20, "-n", "--count", help="How many recent calls to show."),
     as_json: bool = typer.Option(False, "--json", help="Print full rows as JSON."),
 ) -> None:

@@ -7,28 +7,23 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 import typer.main
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from typer.core import TyperGroup
 
 from ..core.errors import UserError
-from ..core.output import console, emit, err_console
-from ..core.atomic import atomic_write_text
-from ..personas.io import FORMATS, read_personas, write_persona_frames
+from ..core.output import emit, err_console
+from ..llm.models import parse_model
+from ..personas.io import FORMATS, read_personas
 from ..personas.record import PERSONA_FIELDS
 from ..personas.render import RENDERERS, render
+from ..personas.resample import REPORT_NAME as ENRICH_REPORT
+from ..personas.stats import enrich_summary_rows
+from ..pipeline.session import Session
+from ..pipeline.stages.personas import EnrichSpec, SampleSpec, enrich_stage, personas_stage
 
 #: issue 4's LLM enrichment commands, loaded on first use: their module imports the LLM client stack,
 #: which ``personas sample`` does not need (name -> (module, attribute))
@@ -68,7 +63,7 @@ def _check_out(out: Path) -> None:
 @app.command("sample")
 def sample_cmd(
     n: int = typer.Option(1586, "--n", help="Number of personas (the paper used 1,586)."),
-    seed: int = typer.Option(0, "--seed", help="Seed: one seed gives identical personas."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed: one seed gives identical personas."),
     out: Path = typer.Option(..., "--out", help="Output directory (personas.parquet, personas.jsonl, report)."),
     source: str = typer.Option("acs2024", "--source", help="acs2024 (national), acs2018, or a directory of PUMS files."),
     states: Optional[str] = typer.Option(None, "--states", help="Comma-separated states (CA,TX or 06,48)."),
@@ -81,14 +76,17 @@ def sample_cmd(
     design: str = typer.Option("systematic", "--design", help="Draw design with replacement: systematic (balanced PPS, default) or independent (iid PPS draws)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
     formats: str = typer.Option("jsonl,parquet", "--formats", help="Files to write: jsonl, parquet or both (a million personas: ~6 GB of JSON Lines, ~0.2 GB of Parquet)."),
+    fidelity: bool = typer.Option(False, "--fidelity/--no-fidelity", help="Also write fidelity.json (census fidelity of the sample, as `run` does)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     enrich: bool = typer.Option(False, "--enrich", help="Then write the open-ended fields with an LLM (see personas enrich)."),
     model: str = typer.Option("embedded", "--model", help="Model for --enrich."),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Consistency judge for --enrich (omit: no judge)."),
 ) -> None:
-    """Draw N personas from census records and write them to OUT."""
-    from ..personas.sample import PersonaSampler
+    """Draw N personas from census records and write them to OUT.
 
+    Runs the same stage function as ``persona-testbed run`` (streamed to disk chunk by chunk, the stage
+    recorded in OUT/manifest.json); ``--enrich`` then runs the enrichment stage on OUT in place.
+    """
     _check_out(out)
     if n <= 0:
         raise UserError(f"--n must be a positive integer, got {n}")
@@ -99,32 +97,27 @@ def sample_cmd(
     kinds = [f.strip() for f in formats.split(",") if f.strip()]
     if not kinds or any(k not in FORMATS for k in kinds):
         raise UserError(f"--formats {formats!r}: use jsonl, parquet or jsonl,parquet")
-    with console.status("loading census data..."):
-        sampler = PersonaSampler(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
-                                 max_age=max_age, quota_by=quota_by, rake=rake, replace=replace,
-                                 data_dir=data_dir, design=design)
-    # mapped, checked and written one chunk at a time: memory stays bounded at any --n
-    with Progress(TextColumn("personas"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=err_console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("personas", total=n)
-
-        def frames() -> Iterator[Any]:
-            for frame in sampler.frames():
-                yield frame
-                bar.advance(task, frame.height)
-
-        paths = write_persona_frames(frames(), out, extra_manifest={
-            "seed": seed, "source": sampler.src.name, "source_checksum": sampler.src.checksum}, formats=kinds)
-    report = sampler.report()
-    atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2, sort_keys=True, default=str))
-    if enrich:  # issue 4: enrich in place; judge-rejected personas are resampled with the same options
-        from .enrich import enrich_sampled
-
-        report["enrich"] = enrich_sampled(read_personas(out), out, model=model, judge_model=judge_model, seed=seed,
-                                          rules=report.get("rules"), progress=not as_json, sample_kwargs=dict(
-                                              source=source, states=states, adults_only=adults_only, min_age=min_age,
-                                              max_age=max_age, rake=rake, replace=replace, data_dir=data_dir,
-                                              design=design))
+    if enrich:
+        if "jsonl" not in kinds:
+            raise UserError("--enrich reads the sampled personas.jsonl: keep jsonl in --formats")
+        for m in (model, judge_model):
+            if m is not None:
+                parse_model(m)
+    spec = SampleSpec(n=n, seed=seed, source=source, states=[s.strip() for s in states.split(",") if s.strip()]
+                      if states else None, adults_only=adults_only, min_age=min_age, max_age=max_age,
+                      quota_by=quota_by, rake=rake, replace=replace, design=design,
+                      data_dir=str(data_dir) if data_dir else None, formats=kinds, fidelity=fidelity)
+    with Session(out, quiet=as_json) as session:
+        outcome = session.run_stage("personas", out, lambda ctx: personas_stage(ctx, spec), inputs=spec)
+        report, paths = outcome.detail["report"], outcome.detail["paths"]
+        if enrich:  # issue 4: enrich in place; judge-rejected personas are resampled with the same options
+            espec = EnrichSpec(personas=str(paths["jsonl"]), model=model, judge_model=judge_model, seed=seed,
+                               data_dir=spec.data_dir)
+            enriched = session.run_stage("enrich", out, lambda ctx: enrich_stage(ctx, espec), inputs=espec)
+            report["enrich"] = dict(enrich_summary_rows(enriched.detail))
+            if not as_json:
+                err_console.print(f"enriched {report['enrich']['written']} of {report['enrich']['input personas']} "
+                                  f"personas ({report['enrich']['failed']} failed); report: {out / ENRICH_REPORT}")
     if as_json:
         emit({"out": str(out), "files": {k: str(v) for k, v in paths.items()}, "report": report}, True)
         return

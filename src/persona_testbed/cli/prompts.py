@@ -7,8 +7,17 @@ from typing import Optional
 
 import typer
 
+from ..core.errors import UserError
 from ..core.output import emit
+from ..llm.models import parse_model
+from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
+from ..pipeline.session import Session
+from ..pipeline.stages.prompts import PromptsSpec, prompts_stage
+from ..prompts.build import PromptBuildConfig, validate_build_config
 from ..prompts.cluster import PAPER_HELD_OUT_FRACTION
+from ..prompts.io import read_prompts
+from ..prompts.load import load_source
+from ..prompts.stats import prompt_stats
 
 app = typer.Typer(no_args_is_help=True, help="Prompts: PRISM (or your file) -> filters, topic clusters, split.")
 
@@ -22,31 +31,37 @@ def build_cmd(
                                           "text or prompt field, or TXT one per line). Default: PRISM."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Seeded random subset of N prompts taken "
                                         "after the cheap filters and before the LLM classifier."),
-    seed: int = typer.Option(0, "--seed", help="Seed for --limit, clustering and the split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed for --limit, clustering and the split."),
     held_out_fraction: float = typer.Option(PAPER_HELD_OUT_FRACTION, "--held-out-fraction",
                                             help="Share of kept prompts held out (paper: 868/3868)."),
     clusters: Optional[int] = typer.Option(None, "--clusters", help="Number of topic clusters "
                                            "(default round(sqrt(kept/2)), at most 20)."),
-    concurrency: int = typer.Option(4, "--concurrency", help="LLM calls in flight at once."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=MAX_CONCURRENCY,
+                                    help="LLM calls in flight at once."),
     controversy: bool = typer.Option(True, "--controversy/--no-controversy",
                                      help="Run the LLM controversy classifier (on by default)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory holding PRISM "
                                             "(default: $PERSONA_TESTBED_HOME/data)."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
 ) -> None:
-    """Load prompts, record every filter verdict, cluster by topic and split train / held-out."""
-    from ..prompts.build import PromptBuildConfig, build_prompts
-    from ..prompts.stats import prompt_stats
+    """Load prompts, record every filter verdict, cluster by topic and split train / held-out.
 
-    config = PromptBuildConfig(seed=seed, limit=limit, held_out_fraction=held_out_fraction, clusters=clusters,
-                               concurrency=concurrency, controversy=controversy)
+    Runs the same stage function as ``persona-testbed run`` (calls logged to OUT/calls.db, the stage
+    recorded in OUT/manifest.json); re-running resumes from the call log.
+    """
     if controversy and model is None:
-        from ..core.errors import UserError
-
         raise UserError("--model is required for the controversy classifier (or pass --no-controversy)")
-    prompts = build_prompts(source, model=model, out_dir=out, config=config, progress=not as_json,
-                            data_dir=data_dir)
-    _print_stats(prompt_stats(prompts), as_json, title=f"prompts written to {out}")
+    if controversy:
+        parse_model(model)  # a bad model string fails before OUT is created
+    spec = PromptsSpec(source=str(source) if source else None, data_dir=str(data_dir) if data_dir else None,
+                       model=model if controversy else None,
+                       build=PromptBuildConfig(seed=seed, limit=limit, held_out_fraction=held_out_fraction,
+                                               clusters=clusters, concurrency=concurrency, controversy=controversy))
+    validate_build_config(spec.build)
+    load_source(spec.source, spec.data_dir)  # bad input fails before OUT is created
+    with Session(out, llm=LLMConfig(concurrency=concurrency), quiet=as_json) as session:
+        outcome = session.run_stage("prompts", out, lambda ctx: prompts_stage(ctx, spec), inputs=spec)
+    _print_stats(outcome.detail, as_json, title=f"prompts written to {out}")
 
 
 @app.command("stats")
@@ -55,9 +70,6 @@ def stats_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Counts per filter, per cluster and per split of a built prompt set."""
-    from ..prompts.io import read_prompts
-    from ..prompts.stats import prompt_stats
-
     _print_stats(prompt_stats(read_prompts(path)), as_json, title=str(path))
 
 

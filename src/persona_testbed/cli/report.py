@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..core.output import emit
+from ..pipeline.view import write_report
 
 
 def report_command(
@@ -20,7 +21,5 @@ def report_command(
     Sections: run summary, census fidelity, persona browser, prompt funnel, pairs browser, bench tables
     and plots.
     """
-    from ..report.build import write_report
-
     info = write_report(run_dir, out)
     emit(info, as_json)

@@ -1,7 +1,8 @@
 """The ``persona-testbed`` command line: thin; parses options, calls stage functions, prints results.
 
 Each stage owns its sub-command group in ``<stage>/cli.py``; this module only assembles them and turns
-``UserError`` into one line on stderr with exit code 2.
+``UserError`` — and any ``OSError`` a command lets through (permissions, read-only or full disk, a parent
+that is a file) — into one line on stderr with exit code 2.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import sys
 
 import typer
 import typer.main
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from .. import __version__
 from ..core.errors import UserError
 from ..core.output import err_console
+from ..core.outputs import os_error_message
 
 # Sub-commands load on first use, so `persona-testbed --version` or `llm chat` does not import polars,
 # scipy and scikit-learn. name -> (module, attribute, one-line help shown in the root listing).
@@ -57,8 +60,8 @@ def _load(name: str):  # type: ignore[no-untyped-def]
 
 
 class _Group(TyperGroup):
-    """Root command group: lazily loaded sub-commands; a ``UserError`` anywhere becomes one stderr line
-    and exit code 2."""
+    """Root command group: lazily loaded sub-commands; a ``UserError`` or ``OSError`` anywhere becomes one
+    stderr line (``error: <path>: <reason>`` for an ``OSError``) and exit code 2."""
 
     def list_commands(self, ctx):  # type: ignore[no-untyped-def]
         return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
@@ -72,8 +75,14 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            raise  # click handles a closed stdout (`| head`) itself
+        except OSError as exc:
+            err_console.print(f"[red]error:[/red] {escape(os_error_message(exc))}", highlight=False,
+                              soft_wrap=True)
+            raise typer.Exit(UserError.exit_code) from None
 
 
 app = typer.Typer(

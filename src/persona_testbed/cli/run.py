@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 
 from ..core.output import console, emit
+from ..pipeline.engine import prepare_run, run_pipeline
+from ..pipeline.status import format_progress, run_status
 
 
 def run_command(
@@ -24,9 +26,6 @@ def run_command(
     Stages whose artifacts are complete and whose inputs are unchanged are skipped; interrupted stages
     resume from the run's call cache. The config is validated (every problem at once) before any work.
     """
-    from ..pipeline.engine import prepare_run, run_pipeline
-    from ..pipeline.status import run_status
-
     run, cfg, retry = prepare_run(config, out, resume, retry_failed)
     run_pipeline(run, cfg, retry_failed=retry, quiet=quiet or as_json)
     _print_status(run_status(run.path), as_json)
@@ -38,8 +37,6 @@ def status_command(
     failures: int = typer.Option(5, "--failures", help="Show up to this many recorded failures per stage."),
 ) -> None:
     """Show what a run has done, failed and still pending per stage, with calls, tokens and time."""
-    from ..pipeline.status import run_status
-
     _print_status(run_status(run_dir), as_json, failures)
 
 
@@ -47,8 +44,6 @@ def _print_status(doc: dict, as_json: bool, failures: int = 5) -> None:
     if as_json:
         emit(doc, True)
         return
-    from ..pipeline.status import format_progress
-
     rows = [(s["stage"], s["status"], s["items"], s["ok"], s["failed"], s["calls"], s["tokens"],
              s["duration_s"]) for s in doc["stages"]]
     t = doc["totals"]

@@ -7,6 +7,12 @@
 - ``trl``: ``<split>.jsonl`` per split (ok pairs only) in TRL's conversational preference format:
   ``prompt`` = [system: persona, user: question], ``chosen`` / ``rejected`` = [assistant: answer].
 
+Outputs cannot destroy (``core/outputs.py``): a file is written through a temp file + rename; a folder is
+built in a temp sibling and renamed into place, with a ``.persona-testbed.json`` marker of kind
+``hf-export`` / ``trl-export``. ``--out`` may not be the source, contain it, or lie inside the feedback
+directory; an existing non-empty folder is replaced only when it is a previous export of the same format and
+``force`` is given.
+
 ``drop_leaky`` (CLI ``--drop-leaky``; default off because it changes the dataset size) leaves out pairs whose
 chosen answer names a persona attribute (``feedback/leakage.py``); the count is returned, printed by the
 CLI and written into the HF dataset card, never dropped silently.
@@ -15,22 +21,23 @@ CLI and written into the HF dataset card, never dropped silently.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from .. import __version__
 from ..core.errors import UserError
+from ..core.outputs import MARKER, check_out, staged_dir, staged_file
 from ..pipeline.rundir import RunDir
-from ..core.atomic import atomic_path, atomic_write_text
 from .io import pairs_to_frame, read_pairs
 from .record import SPLITS, PreferencePair
 from .stats import feedback_stats, leakage_stats
 
 ExportFormat = Literal["jsonl", "parquet", "hf", "trl"]
 FORMATS: tuple[str, ...] = ("jsonl", "parquet", "hf", "trl")
+
+#: the marker kind of each folder format
+DIR_KINDS = {"hf": "hf-export", "trl": "trl-export"}
 
 HF_COLUMNS = ("id", "persona_id", "prompt_id", "split", "persona_text", "question", "chosen", "rejected",
               "critique", "model", "template_version", "seed", "flagged", "judge_choice_ab", "judge_choice_ba", "leaky")
@@ -48,15 +55,6 @@ def trl_row(pair: PreferencePair) -> dict[str, Any]:
 
 def _ok(pairs: Sequence[PreferencePair]) -> list[PreferencePair]:
     return sorted((p for p in pairs if p.status == "ok"), key=lambda p: p.id)
-
-
-def _replace_dir(build: Path, out: Path) -> None:
-    """Move a fully written temp directory into place (removing an older export at ``out``)."""
-    if out.exists():
-        if not out.is_dir():
-            raise UserError(f"{out}: exists and is not a directory")
-        shutil.rmtree(out)
-    build.rename(out)
 
 
 def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dict[str, Any],
@@ -126,16 +124,36 @@ def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dic
     return "\n".join(yaml + body)
 
 
-def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: bool = False) -> dict[str, Any]:
+def _inputs(source: Path) -> list[Path]:
+    """What an export must not overwrite: the source, and the feedback directory it belongs to."""
+    if source.is_dir():
+        return [source]
+    parent = source.parent
+    made_here = (parent / "manifest.json").exists() or (parent / MARKER).exists()
+    return [source, parent] if made_here else [source]
+
+
+def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: bool = False,
+                 drop_flagged: bool = False,
+                 force: bool = False) -> dict[str, Any]:
     """Export the pairs of ``source`` (a feedback directory or ``pairs.jsonl``) as ``fmt`` to ``out``.
 
-    ``jsonl`` / ``parquet`` write one file; ``hf`` / ``trl`` write a directory (built in a temp dir and
-    moved into place). ``drop_leaky``: leave out pairs whose chosen answer names a persona attribute
-    (``pair.leaky``; unchecked pairs are kept). Returns ``{"format", "out", "counts", "dropped_leaky",
-    "unchecked_leakage"}``; the HF card records the dropped count too.
+    ``jsonl`` / ``parquet`` write one file (temp file + rename); ``hf`` / ``trl`` write a directory (built in
+    a temp sibling, renamed into place; ``force`` replaces a previous export of the same format, never any
+    other directory). ``out`` may not be the source, contain it, or lie inside its feedback directory.
+    ``drop_leaky``: leave out pairs whose chosen answer names a persona attribute (``pair.leaky``; unchecked
+    pairs are kept). ``drop_flagged``: leave out pairs with any ``flags`` (``length_out_of_band``,
+    ``truncated:<step>``, ``judge_prefers_rejected``). Returns ``{"format", "out", "counts", "dropped_leaky",
+    "unchecked_leakage", "dropped_flagged"}``; the HF card records the dropped leaky count too.
     """
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    out = Path(out)
+    src = Path(source)
+    inputs = _inputs(src)
+    is_file = fmt in ("jsonl", "parquet")
+    kind = DIR_KINDS.get(fmt, f"{fmt} export")
+    check_out(out, kind, inputs=inputs, force=force, file=is_file)
     pairs = sorted(read_pairs(source), key=lambda p: p.id)
     leakage_before = leakage_stats(pairs)
     n_dropped = sum(p.leaky is True for p in pairs) if drop_leaky else 0
@@ -143,26 +161,28 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: b
         pairs = [p for p in pairs if p.leaky is not True]
         if not pairs:
             raise UserError(f"{source}: every pair is leaky; nothing left to export with --drop-leaky")
-    info = {"dropped_leaky": n_dropped, "unchecked_leakage": sum(p.leakage is None for p in pairs)}
-    out = Path(out)
-    src = Path(source)
+    # --drop-flagged: pairs with any flag (length_out_of_band, truncated:<step>, judge_prefers_rejected)
+    n_flagged = sum(bool(p.flags) for p in pairs) if drop_flagged else 0
+    if drop_flagged:
+        pairs = [p for p in pairs if not p.flags]
+        if not pairs:
+            raise UserError(f"{source}: every pair is flagged; nothing left to export with --drop-flagged")
+    info = {"dropped_leaky": n_dropped, "unchecked_leakage": sum(p.leakage is None for p in pairs),
+            "dropped_flagged": n_flagged}
     manifest = RunDir(src if src.is_dir() else src.parent).read_manifest()
     ok = _ok(pairs)
     counts = {s: sum(p.split == s for p in ok) for s in SPLITS}
-    if fmt in ("jsonl", "parquet") and out.is_dir():
-        raise UserError(f"{out}: is a directory; --format {fmt} writes one file")
     if fmt == "jsonl":
-        atomic_write_text(out, "".join(p.model_dump_json() + "\n" for p in pairs))
+        with staged_file(out, kind, inputs=inputs) as tmp:
+            tmp.write_text("".join(p.model_dump_json() + "\n" for p in pairs), encoding="utf-8")
         return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}, **info}
     if fmt == "parquet":
-        with atomic_path(out) as tmp:
+        with staged_file(out, kind, inputs=inputs) as tmp:
             pairs_to_frame(pairs).write_parquet(tmp, compression="zstd")
         return {"format": fmt, "out": str(out), "counts": {"pairs": len(pairs)}, **info}
     if not ok:
         raise UserError(f"{source}: no ok pairs to export")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_dir(out, kind, inputs=inputs, force=force) as build:
         if fmt == "hf":
             (build / "data").mkdir()
             for s in SPLITS:
@@ -177,10 +197,6 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: b
                 if rows:
                     (build / f"{s}.jsonl").write_text(
                         "".join(json.dumps(trl_row(p), ensure_ascii=False) + "\n" for p in rows), encoding="utf-8")
-        _replace_dir(build, out)
-    finally:
-        if build.exists():
-            shutil.rmtree(build)
     return {"format": fmt, "out": str(out), "counts": {s: c for s, c in counts.items() if c}, **info}
 
 

@@ -1,31 +1,82 @@
-"""Length policy for the chosen answer: never longer (in characters) than the rejected one.
+"""Length policy for the chosen answer: about as long as the rejected one, in words (a two-sided band).
 
-The revision is asked for up to ``max_attempts`` times; each retry tells the model how long its previous
-revision was and the limit (and uses a new ``sample_index``). If every attempt is too long, the shortest
-attempt is truncated to the limit: at the last sentence end (``. ! ?``) within the limit, else at the last
-whitespace, else hard at the limit. The pair records ``revision_attempts`` and ``length_action``
-(``ok``: first attempt fit; ``retried``: a later attempt fit; ``truncated``).
+A length difference would give the label away ("pick the shorter" would predict it), so the revision must
+have between ``low`` and ``high`` times the rejected answer's words (default 0.85-1.15, ``LengthBand``).
+It is asked for up to ``max_revision_attempts`` times; each retry tells the model how many words its
+previous revision had and the target (and uses a new ``sample_index``). If no attempt lands in the band, an
+attempt that is too long is cut back at a sentence end that lands in it (never mid-sentence; ``trimmed``);
+else the attempt nearest the band is kept and the pair is flagged ``length_out_of_band``.
+``length_action``: ``ok`` (first attempt fit), ``retried`` (a later one fit), ``trimmed``, ``out_of_band``;
+files written before the band hold ``truncated`` (cut to the old character limit).
+
+Words are whitespace-separated runs, except that every CJK ideograph, kana or hangul syllable counts as one
+word (those scripts do not separate words with spaces).
 """
 
 from __future__ import annotations
 
+import math
 import re
 
+from pydantic import BaseModel
+
+from ..core.errors import UserError
+
 DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_LOW = 0.85
+DEFAULT_HIGH = 1.15
 
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*(?=\s|$)")  # closing quotes / brackets stay with it
 
 
-def truncate_to(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters at a sentence end, a word boundary, or hard."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    ends = [m.end() for m in _SENTENCE_END.finditer(text) if m.end() <= limit]
-    if ends:
-        return text[:ends[-1]].strip()
-    if text[limit].isspace():  # the cut falls between words
-        return head.rstrip()
-    space = max(head.rfind(" "), head.rfind("\n"))
-    return (head[:space] if space > 0 else head).rstrip()
+def count_words(text: str) -> int:
+    """Words in ``text`` (whitespace-separated; each CJK character counts as one)."""
+    return len(_WORD.findall(text))
+
+
+def check_band(low: float, high: float) -> None:
+    """``UserError`` unless ``0 < low <= high`` (the CLI's ``--length-band-low/--length-band-high``)."""
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= 0:
+        raise UserError(f"length band {low:g}-{high:g}: both ends must be positive numbers "
+                        "(e.g. --length-band-low 0.85 --length-band-high 1.15)")
+    if low > high:
+        raise UserError(f"length band {low:g}-{high:g}: the low end is above the high end")
+
+
+class LengthBand(BaseModel):
+    """Chosen words within ``low``-``high`` times the rejected answer's words."""
+
+    low: float = DEFAULT_LOW
+    high: float = DEFAULT_HIGH
+
+    def bounds(self, reference_words: int) -> tuple[int, int]:
+        """The whole word counts inside the band around ``reference_words`` (at least one count)."""
+        n = max(1, reference_words)
+        lo = max(1, math.ceil(self.low * n - 1e-9))
+        hi = math.floor(self.high * n + 1e-9)
+        if hi < lo:  # a narrow band around a short answer holds no whole count: take the nearest one
+            lo = hi = max(1, round((self.low + self.high) / 2 * n))
+        return lo, hi
+
+
+def band_distance(words: int, bounds: tuple[int, int]) -> int:
+    """How many words ``words`` lies outside ``bounds`` (0 inside)."""
+    lo, hi = bounds
+    return lo - words if words < lo else words - hi if words > hi else 0
+
+
+def trim_to_band(text: str, bounds: tuple[int, int]) -> str | None:
+    """``text`` cut at the last sentence end that leaves ``lo``-``hi`` words, or None when no sentence end
+    does (the text is never cut inside a sentence)."""
+    lo, hi = bounds
+    best = None
+    for m in _SENTENCE_END.finditer(text):
+        head = text[:m.end()].rstrip()
+        n = count_words(head)
+        if n > hi:
+            break
+        if n >= lo:
+            best = head
+    return best

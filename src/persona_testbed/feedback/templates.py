@@ -5,7 +5,7 @@ where the text did not) and the run manifest. Bump it whenever a template below 
 
 Steps: ``answer`` (rejected: no persona) -> ``critique`` (in the persona's shoes: what fails this
 person, what to change; quote the persona and the answer; short) -> ``revise`` (chosen: subtle, indirect,
-no longer than the original) -> ``judge`` (the persona picks A or B; asked in both orders).
+about as long as the original: a word range from ``length.LengthBand``) -> ``judge`` (the persona picks A or B; asked in both orders).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-TEMPLATE_VERSION = "dpf-v1"
+from .length import count_words
+
+TEMPLATE_VERSION = "dpf-v2"  # v2: the revision targets a word range (was: at most N characters)
 
 Messages = list[dict[str, str]]
 
@@ -37,14 +39,14 @@ REVISE_SYSTEM = (
     "health, family or anything else about them); the answer simply fits them better."
 )
 REVISE_USER = (
-    "The reader:\n{persona}\n\nQuestion: {question}\n\nOriginal answer ({length} characters):\n\"\"\"\n"
+    "The reader:\n{persona}\n\nQuestion: {question}\n\nOriginal answer ({words} words):\n\"\"\"\n"
     "{answer}\n\"\"\"\n\nThe reader's feedback:\n\"\"\"\n{critique}\n\"\"\"\n\n"
-    "Rewrite the original answer so it suits this reader. Keep it at most {length} characters (shorter "
-    "is fine) and do not name any of the reader's attributes. Reply with the revised answer only."
+    "Rewrite the original answer so it suits this reader. Keep it about as long as the original: between "
+    "{low} and {high} words. Do not name any of the reader's attributes. Reply with the revised answer only."
 )
 REVISE_RETRY = (
-    "\n\nYour previous revision had {previous} characters, more than the limit of {length}. "
-    "Write a shorter revision."
+    "\n\nYour previous revision had {previous} words, outside the range of {low} to {high} words. "
+    "Write a {direction} revision."
 )
 
 JUDGE_SYSTEM = (
@@ -74,13 +76,16 @@ def critique_messages(persona: str, question: str, answer: str) -> Messages:
             {"role": "user", "content": CRITIQUE_USER.format(question=question, answer=answer)}]
 
 
-def revise_messages(persona: str, question: str, answer: str, critique: str,
-                    previous_length: int | None = None) -> Messages:
-    """Step 3 (chosen): revise ``answer`` for the persona; ``previous_length`` asks again for a shorter one."""
+def revise_messages(persona: str, question: str, answer: str, critique: str, bounds: tuple[int, int],
+                    previous_words: int | None = None) -> Messages:
+    """Step 3 (chosen): revise ``answer`` for the persona in ``bounds`` = (low, high) words;
+    ``previous_words`` (outside the bounds) asks again for a longer or shorter one."""
+    low, high = bounds
     user = REVISE_USER.format(persona=persona, question=question, answer=answer, critique=critique,
-                              length=len(answer))
-    if previous_length is not None:
-        user += REVISE_RETRY.format(previous=previous_length, length=len(answer))
+                              words=count_words(answer), low=low, high=high)
+    if previous_words is not None:
+        user += REVISE_RETRY.format(previous=previous_words, low=low, high=high,
+                                    direction="longer" if previous_words < low else "shorter")
     return [{"role": "system", "content": REVISE_SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -11,10 +11,11 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .backends import MockBackend, PermanentError, TransientError
+from .breaker import FailureBreaker
 from .client import LLMClient
 from .models import ModelSpec, parse_model
 from .store import CallStore
 from .types import ChatParams, ChatResult, Message, Usage
 
-__all__ = ["CallStore", "ChatParams", "ChatResult", "LLMClient", "Message", "MockBackend", "ModelSpec",
+__all__ = ["CallStore", "ChatParams", "ChatResult", "FailureBreaker", "LLMClient", "Message", "MockBackend", "ModelSpec",
            "PermanentError", "TransientError", "Usage", "parse_model"]

@@ -2,7 +2,9 @@
 
 It applies the cache, enforces the concurrency limit, retries transient faults with backoff (honouring
 Retry-After), validates structured output and re-asks, and logs each logical call to the ``CallStore``.
-Model and network failures come back as ``ChatResult(status="failed", error=...)``, never as exceptions.
+Model and network failures come back as ``ChatResult(status="failed", error=...)``, never as exceptions,
+unless the client was given the ``FailureBreaker`` of its stage and too many of the stage's calls failed:
+then ``chat`` raises ``CallsFailingError`` (see ``breaker.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..core.seeds import derive_int
 
 from .backends import make_backend
 from .backends.base import Backend, PermanentError, TransientError
+from .breaker import FailureBreaker
 from .retry import RetryPolicy
 from .store import CallStore, cache_key, new_call_id
 from .structured import reask_message, structured_request, validate
@@ -41,7 +44,7 @@ class LLMClient:
                  max_retries: int = 5, max_reasks: int = 2, timeout_s: float = 120.0,
                  base_url: str | None = None, api_key: str | None = None, backend: Backend | None = None,
                  retry_base_s: float = 0.25, retry_max_delay_s: float = 8.0,
-                 max_retry_after_s: float = 60.0):
+                 max_retry_after_s: float = 60.0, breaker: FailureBreaker | None = None):
         self.backend: Backend = backend if backend is not None else make_backend(
             model, base_url=base_url, api_key=api_key, timeout_s=timeout_s)
         self.model = self.backend.model_string
@@ -50,6 +53,7 @@ class LLMClient:
         self.max_reasks = max(0, int(max_reasks))
         self.retry = RetryPolicy(max_retries=max(0, int(max_retries)), base_s=retry_base_s,
                                  max_delay_s=retry_max_delay_s, max_retry_after_s=max_retry_after_s)
+        self.breaker = breaker  # shared by the clients of one stage; None: failures never raise
         self._semaphores: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
         self._sync_loop: asyncio.AbstractEventLoop | None = None
         self._sync_thread: threading.Thread | None = None
@@ -59,19 +63,31 @@ class LLMClient:
     async def chat(self, messages: list[Message], *, params: ChatParams | None = None,
                    schema: type[BaseModel] | None = None, sample_index: int = 0,
                    purpose: str = "") -> ChatResult:
-        """One logical call: cached replay, or backend call with retries (+ re-asks for ``schema``)."""
+        """One logical call: cached replay, or backend call with retries (+ re-asks for ``schema``).
+
+        With a ``breaker``: raises ``CallsFailingError`` when it has tripped, before a call starts (cached
+        or not), after waiting for a concurrency slot, before a retry, and after recording the finished
+        call that trips it (its row is still logged). Cached replays count as ok calls.
+        """
         params = params or ChatParams()
         messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
         structured = structured_request(schema) if schema is not None else None
         schema_json = structured.schema if structured else None
         key = cache_key(self.backend.kind, self.backend.model_id, messages, params, schema_json, sample_index)
+        breaker = self.breaker
+        if breaker is not None:
+            breaker.check()
         if self.store is not None:
             hit = self.store.lookup(key)
             if hit is not None:
+                if breaker is not None:
+                    breaker.record(True)
                 return hit
 
         start = time.perf_counter()
         async with self._semaphore():
+            if breaker is not None:
+                breaker.check()  # the stage stopped while this call waited for a slot
             result, reasks = await self._call_with_reasks(messages, sample_params(params, sample_index),
                                                           schema, structured)
         result.latency_s = time.perf_counter() - start
@@ -79,6 +95,9 @@ class LLMClient:
             self.store.record(key=key, backend=self.backend.kind, result=result, messages=messages,
                               params=params, schema=schema_json, sample_index=sample_index,
                               purpose=purpose, reasks=reasks)
+        if breaker is not None:
+            breaker.record(result.ok, result.error)
+            breaker.check()
         return result
 
     def chat_sync(self, messages: list[Message], *, params: ChatParams | None = None,
@@ -146,14 +165,16 @@ class LLMClient:
                           completion_tokens=usage.completion_tokens + reply.usage.completion_tokens)
             if schema is None:
                 return self._result("ok", text=reply.text, usage=usage, attempts=attempts_total,
-                                    logprobs=reply.logprobs), reasks
+                                    logprobs=reply.logprobs, finish_reason=reply.finish_reason), reasks
             parsed, reason = validate(schema, reply.text)
             if parsed is not None:
                 return self._result("ok", text=reply.text, parsed=parsed, usage=usage,
-                                    attempts=attempts_total, logprobs=reply.logprobs), reasks
+                                    attempts=attempts_total, logprobs=reply.logprobs,
+                                    finish_reason=reply.finish_reason), reasks
             if reasks >= self.max_reasks:
                 return self._result(
                     "failed", text=reply.text, usage=usage, attempts=attempts_total,
+                    finish_reason=reply.finish_reason,
                     error=f"invalid structured output ({schema.__name__}) after {reasks + 1} tries: {reason}"), reasks
             reasks += 1
             convo = convo + reask_message(reply.text, reason or "invalid", structured.schema)
@@ -168,7 +189,11 @@ class LLMClient:
             except TransientError as exc:
                 if attempt > self.retry.max_retries:
                     return None, f"gave up after {attempt} attempts: {exc}", attempt
+                if self.breaker is not None:
+                    self.breaker.check()  # the stage stopped: abandon this call (no row), do not retry
                 await asyncio.sleep(self.retry.delay(attempt - 1, exc.retry_after_s))
+                if self.breaker is not None:
+                    self.breaker.check()
             except PermanentError as exc:
                 return None, f"permanent error: {exc}", attempt
             except (asyncio.CancelledError, UserError):
@@ -177,9 +202,11 @@ class LLMClient:
                 return None, f"backend error: {type(exc).__name__}: {exc}", attempt
 
     def _result(self, status: str, *, text: str = "", parsed: Any = None, error: str | None = None,
-                usage: Usage | None = None, attempts: int = 1, logprobs: Any = None) -> ChatResult:
+                usage: Usage | None = None, attempts: int = 1, logprobs: Any = None,
+                finish_reason: str | None = None) -> ChatResult:
         return ChatResult(call_id=new_call_id(), model=self.model, status=status, text=text, parsed=parsed,
-                          error=error, usage=usage or Usage(), attempts=attempts, logprobs=logprobs)
+                          error=error, usage=usage or Usage(), attempts=attempts, logprobs=logprobs,
+                          finish_reason=finish_reason)
 
     def _ensure_sync_loop(self) -> asyncio.AbstractEventLoop:
         with self._sync_lock:

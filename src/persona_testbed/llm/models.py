@@ -8,14 +8,15 @@ from typing import Literal
 from pydantic import BaseModel
 
 from ..core.errors import UserError
+from .world import parse_world
 
-VALID_FORMS = "'embedded', 'gguf:/path/model.gguf', 'openai/<model>' or 'mock'"
+VALID_FORMS = "'embedded', 'gguf:/path/model.gguf', 'openai/<model>', 'mock' or 'scripted[:spec]'"
 
 
 class ModelSpec(BaseModel):
     """A parsed model string."""
 
-    kind: Literal["embedded", "gguf", "openai", "mock"]
+    kind: Literal["embedded", "gguf", "openai", "mock", "scripted"]
     name: str  # the model id sent to the backend (openai) or the gguf path / "embedded" / "mock"
     model_string: str  # the original string, as stored in results and the call log
 
@@ -31,6 +32,9 @@ def parse_model(model: str) -> ModelSpec:
         return ModelSpec(kind="embedded", name="embedded", model_string=s)
     if s == "mock":
         return ModelSpec(kind="mock", name="mock", model_string=s)
+    if s == "scripted" or s.startswith("scripted:"):
+        parse_world(s)  # a malformed world is a UserError here, before anything is created
+        return ModelSpec(kind="scripted", name=s, model_string=s)
     if s.startswith("gguf:") and len(s) > len("gguf:"):
         return ModelSpec(kind="gguf", name=s[len("gguf:"):], model_string=s)
     if s.startswith("openai/") and len(s) > len("openai/"):

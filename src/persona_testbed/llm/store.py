@@ -2,8 +2,8 @@
 
 Schema (table ``calls``; see docs/llm.md): id, created, cache_key, backend, model, purpose, messages,
 params, schema, sample_index, response, parsed, logprobs, prompt_tokens, completion_tokens, latency_s,
-status, error, attempts, reasks. Migrations are append-only and named; applied ones are listed in table
-``migrations``. API keys and base URLs never enter the database.
+status, error, attempts, reasks, finish_reason. Migrations are append-only and named; applied ones are
+listed in table ``migrations``. API keys and base URLs never enter the database.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
 from ..core.errors import UserError
 from ..core.hashing import canonical_json, content_hash
@@ -53,11 +54,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE calls ADD COLUMN logprobs TEXT;
         ALTER TABLE calls ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;
     """),
+    # why generation stopped ("stop", "length" = cut off at max_tokens, ...); NULL in rows logged before
+    ("003_add_finish_reason", """
+        ALTER TABLE calls ADD COLUMN finish_reason TEXT;
+    """),
 ]
 
 _COLUMNS = ("id", "created", "cache_key", "backend", "model", "purpose", "messages", "params", "schema",
             "sample_index", "response", "parsed", "logprobs", "prompt_tokens", "completion_tokens",
-            "latency_s", "status", "error", "attempts", "reasks")
+            "latency_s", "status", "error", "attempts", "reasks", "finish_reason")
 
 
 def cache_key(backend: str, model: str, messages: list[Message], params: ChatParams,
@@ -103,6 +108,33 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+def is_wal_database(path: Path) -> bool:
+    """Whether the SQLite file at ``path`` is in WAL mode (header bytes 18-19 are 2), read without SQLite."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18] == header[19] == 2
+
+
+def connect_readonly(path: str | os.PathLike[str], *, timeout: float = 10.0,
+                     allow_immutable: bool = True) -> sqlite3.Connection:
+    """A read-only connection to a call log that leaves no ``-wal`` / ``-shm`` files behind.
+
+    ``mode=ro`` alone still creates the ``-shm`` (and ``-wal``) of a WAL database next to it. When no
+    ``-wal`` exists, no writer is active and everything is in the main file: it is opened ``immutable=1``
+    (no locks, no side files). With a ``-wal`` (a run is writing, or was killed) it is opened ``mode=ro``
+    so the rows in the WAL are seen. Reading an immutable file that a writer changes underneath can fail
+    with a ``DatabaseError``: callers that may race a writer retry with ``allow_immutable=False``.
+    """
+    p = Path(path)
+    uri = f"file:{quote(str(p.absolute()), safe='/')}?mode=ro"
+    if allow_immutable and is_wal_database(p) and not Path(f"{p}-wal").exists():
+        uri += "&immutable=1"
+    return sqlite3.connect(uri, uri=True, timeout=timeout)
 
 
 class CallStore:
@@ -151,16 +183,18 @@ class CallStore:
         with self._read_lock:
             row = self._conn.execute(
                 "SELECT id, model, response, parsed, prompt_tokens, completion_tokens, latency_s, attempts,"
-                " logprobs FROM calls WHERE cache_key = ? AND status = 'ok' ORDER BY created DESC LIMIT 1",
+                " logprobs, finish_reason FROM calls WHERE cache_key = ? AND status = 'ok'"
+                " ORDER BY created DESC LIMIT 1",
                 (key,)).fetchone()
         if row is None:
             return None
-        cid, model, response, parsed, pt, ct, lat, attempts, logprobs = row
+        cid, model, response, parsed, pt, ct, lat, attempts, logprobs, finish_reason = row
         return ChatResult(call_id=cid, model=model, status="ok", text=response or "",
                           parsed=json.loads(parsed) if parsed is not None else None,
                           usage=Usage(prompt_tokens=pt, completion_tokens=ct), latency_s=lat,
                           cached=True, attempts=attempts,
-                          logprobs=json.loads(logprobs) if logprobs is not None else None)
+                          logprobs=json.loads(logprobs) if logprobs is not None else None,
+                          finish_reason=finish_reason)
 
     # -- log -----------------------------------------------------------------------------------------
     def record(self, *, key: str, backend: str, result: ChatResult, messages: list[Message],
@@ -173,7 +207,7 @@ class CallStore:
                canonical_json(result.parsed) if result.parsed is not None else None,
                canonical_json(result.logprobs) if result.logprobs is not None else None,
                result.usage.prompt_tokens, result.usage.completion_tokens, float(result.latency_s),
-               result.status, result.error, int(result.attempts), int(reasks))
+               result.status, result.error, int(result.attempts), int(reasks), result.finish_reason)
         with self._cv:
             if self._closed:
                 raise RuntimeError(f"call log {self.path} is closed")

@@ -2,8 +2,9 @@
 
 ``with StubServer(latency_s=0.05, fault_rate=0.3, seed=1) as srv: srv.base_url`` serves
 ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 from a background thread. Replies come
-from ``responder(request_json) -> str`` (default: echo of the last user message). Seeded fault injection
-picks, for a ``fault_rate`` share of requests, one of ``FAULT_KINDS``: 429 with Retry-After, 500, 503,
+from ``responder(request_json) -> str | (str, finish_reason)`` (default: echo of the last user message;
+``varied_responder()``: seeded replies of varied lengths that follow length instructions). Seeded fault
+injection picks, for a ``fault_rate`` share of requests, one of ``FAULT_KINDS``: 429 with Retry-After, 500, 503,
 connection reset, slow (sleeps ``slow_s``, past a client's timeout), truncated body, invalid JSON body.
 ``stats`` counts requests, faults by kind, and ok replies.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import struct
 import threading
@@ -23,7 +25,8 @@ from typing import Any, Callable, Sequence
 
 FAULT_KINDS = ("429", "500", "503", "reset", "slow", "truncated", "invalid_json")
 
-Responder = Callable[[dict[str, Any]], str]
+# a reply text, or (text, finish_reason) to report e.g. "length" for a reply cut off at max_tokens
+Responder = Callable[[dict[str, Any]], "str | tuple[str, str]"]
 
 
 def echo_responder(request: dict[str, Any]) -> str:
@@ -32,6 +35,72 @@ def echo_responder(request: dict[str, Any]) -> str:
         return "{}"
     users = [m.get("content", "") for m in request.get("messages", []) if m.get("role") == "user"]
     return f"stub reply to: {users[-1] if users else ''}"
+
+
+_VOCAB = ("the", "a", "policy", "people", "often", "should", "weigh", "cost", "local", "family", "time", "rules",
+          "can", "help", "community", "work", "change", "view", "and", "of", "to", "is", "it", "their", "many",
+          "some", "consider", "balance", "practical", "values", "everyday", "fair", "choices", "support")
+_BETWEEN = re.compile(r"between (\d+) and (\d+) (words|characters)", re.I)
+_AT_MOST = re.compile(r"at most (\d+) (words|characters)", re.I)
+
+
+def varied_responder(seed: int = 0, min_words: int = 8, max_words: int = 160,
+                     in_range_share: float = 0.6) -> Responder:
+    """Replies of varied lengths, deterministic per request, like a seeded model (a "stub world").
+
+    Each request gets its own generator from (``seed``, messages, the request's seed and temperature; not
+    ``max_tokens``, so a re-ask with a larger budget gets the same text, uncut). JSON requests get an object
+    with one (random) value per ``enum`` property of the requested schema. A last user message that asks
+    for a length ("between N and M words|characters", "at most N words|characters") gets a reply inside
+    the range with probability ``in_range_share``, else up to 30% shorter or longer; "at most N" aims at
+    60–100% of N. Otherwise the length is log-uniform in [``min_words``, ``max_words``]. A reply of more
+    words than the request's ``max_tokens`` (one token per word here) is cut there: finish_reason "length".
+    """
+
+    def respond(request: dict[str, Any]) -> tuple[str, str]:
+        rnd = random.Random(json.dumps([seed, request.get("messages"), request.get("seed"),
+                                        request.get("temperature")], sort_keys=True))
+        fmt = request.get("response_format") or {}
+        if fmt.get("type") in ("json_object", "json_schema"):
+            schema = fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema") or {}
+            props = schema.get("properties") or {}
+            return json.dumps({k: rnd.choice(v["enum"]) for k, v in props.items() if v.get("enum")}), "stop"
+        users = [m.get("content", "") for m in request.get("messages", []) if m.get("role") == "user"]
+        last = users[-1] if users else ""
+        m, unit = _BETWEEN.search(last), "words"
+        if m:
+            lo, hi, unit = int(m.group(1)), int(m.group(2)), m.group(3).lower()
+        elif (m := _AT_MOST.search(last)):
+            hi, unit = int(m.group(1)), m.group(2).lower()
+            lo = max(1, int(0.6 * hi))
+        if m:
+            if rnd.random() < in_range_share:
+                size = rnd.uniform(lo, hi)
+            else:
+                size = rnd.uniform(0.7 * lo, lo) if rnd.random() < 0.5 else rnd.uniform(hi, 1.3 * hi)
+        else:
+            size = min_words * (max_words / min_words) ** rnd.random()
+        words: list[str] = []
+        while (len(" ".join(words)) if unit == "characters" else len(words)) < max(1, round(size)):
+            words.append(rnd.choice(_VOCAB))
+        if unit == "characters" and len(words) > 1:
+            words.pop()
+        budget = int(request.get("max_tokens") or 0)
+        finish = "stop"
+        if budget and len(words) > budget:
+            words, finish = words[:budget], "length"
+        text = " ".join(words)
+        if finish == "stop":  # sentences of 6-14 words
+            out, i = [], 0
+            while i < len(words):
+                n = rnd.randint(6, 14)
+                chunk = words[i:i + n]
+                out.append(chunk[0].capitalize() + (" " + " ".join(chunk[1:]) if len(chunk) > 1 else "") + ".")
+                i += n
+            text = " ".join(out)
+        return text, finish
+
+    return respond
 
 
 class _Server(ThreadingHTTPServer):
@@ -92,12 +161,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode())
             return
         try:
-            text = stub.responder(request)
+            reply = stub.responder(request)
+            text, finish = reply if isinstance(reply, tuple) else (reply, "stop")
         except Exception as exc:  # a broken responder is a 500, visible to the client
             self._send(500, json.dumps({"error": {"message": f"responder failed: {exc}"}}).encode())
             return
         stub._count("ok")
-        self._send(200, json.dumps(_completion(request, text, stub.model_name)).encode())
+        self._send(200, json.dumps(_completion(request, text, stub.model_name, finish)).encode())
 
     def _fault(self, kind: str) -> None:
         stub = self.server.stub
@@ -130,12 +200,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"id": "chatcmpl-stub", "choices": [{"index": 0, "message": ')
 
 
-def _completion(request: dict[str, Any], text: str, model: str) -> dict[str, Any]:
+def _completion(request: dict[str, Any], text: str, model: str, finish_reason: str = "stop") -> dict[str, Any]:
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
     body: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
         "model": request.get("model", model),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason,
                      "logprobs": None}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
                   "total_tokens": prompt_tokens + len(text.split())},

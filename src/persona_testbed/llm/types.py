@@ -8,6 +8,9 @@ from pydantic import BaseModel, Field
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
+# finish reasons meaning "cut off at the token limit": OpenAI-compatible servers and llama.cpp say "length"
+TRUNCATED_FINISH_REASONS = frozenset({"length", "max_tokens"})
+
 
 class ChatParams(BaseModel):
     """Sampling parameters; all of them enter the cache key."""
@@ -44,7 +47,15 @@ class ChatResult(BaseModel):
     cached: bool = False
     attempts: int = 1
     logprobs: list[dict[str, Any]] | None = None
+    # why generation stopped, as the backend said it: "stop" (a natural end), "length" (cut off at
+    # max_tokens), "content_filter", ...; None when unknown (failed calls, rows logged before it was kept)
+    finish_reason: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def truncated(self) -> bool:
+        """The reply was cut off at the token limit (``finish_reason`` is ``length``)."""
+        return self.finish_reason in TRUNCATED_FINISH_REASONS

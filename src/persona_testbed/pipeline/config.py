@@ -77,10 +77,14 @@ class ModelsConfig(_Section):
         return {role: self.for_role(role) for role in ("enrich", "prompts", "feedback", "candidate", "judge")}
 
 
+#: the most LLM calls in flight at once that a config or a command accepts
+MAX_CONCURRENCY = 4096
+
+
 class LLMConfig(_Section):
     """How calls are made (the key always comes from the environment, never from this file)."""
 
-    concurrency: int = Field(4, ge=1, le=4096)
+    concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
     max_retries: int = Field(4, ge=0, le=100)
     timeout_s: float = Field(120.0, gt=0)
     base_url: str | None = None
@@ -187,8 +191,22 @@ class FeedbackConfig(_Section):
 
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     validate_pairs: bool = Field(True, alias="validate")
+    # [low, high]: chosen words within low..high x rejected words (feedback/length.py)
+    length_band: list[float] = Field(default_factory=lambda: [0.85, 1.15])
 
     model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, populate_by_name=True)
+
+    @field_validator("length_band")
+    @classmethod
+    def _band(cls, v: list[float]) -> list[float]:
+        if len(v) != 2:
+            raise ValueError(f"must be [low, high], two numbers (got {len(v)})")
+        low, high = v
+        if low <= 0 or high <= 0:
+            raise ValueError(f"both ends must be positive (got [{low:g}, {high:g}])")
+        if low > high:
+            raise ValueError(f"low {low:g} is above high {high:g}")
+        return v
 
 
 class MainTask(_Section):

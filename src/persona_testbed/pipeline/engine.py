@@ -14,97 +14,26 @@ model again.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from .. import __version__
-from .config import RunConfig, load_config
+from ..census.source import open_source
+from ..core import settings
+from ..core.atomic import atomic_write_text
 from ..core.errors import UserError
+from ..core.filehash import cached_sha256
 from ..core.hashing import content_hash, file_sha256
 from ..core.output import err_console
+from .config import RunConfig, load_config
 from .rundir import RunDir
-
-MAX_RECORDED_FAILURES = 10_000
-T = TypeVar("T")
-
-
-class ItemFailure(BaseModel):
-    """One work item that ended as a failure, with its reason."""
-
-    item: str
-    reason: str
-
-
-class StageOutcome(BaseModel):
-    """What a stage function returns: counts, recorded failures, the artifacts it wrote, a summary."""
-
-    items: int = 0
-    ok: int = 0
-    failed: int = 0
-    failures: list[ItemFailure] = Field(default_factory=list)
-    artifacts: list[str] = Field(default_factory=list)  # paths relative to the run directory
-    summary: dict[str, Any] = Field(default_factory=dict)
-
-
-@dataclass
-class StageContext:
-    """What a stage function gets: the run, its config, and helpers for models and files."""
-
-    run: RunDir
-    config: RunConfig
-    stage: str
-    data_checksums: dict[str, str]
-    quiet: bool = False
-    _clients: list[Any] = field(default_factory=list)
-
-    @property
-    def dir(self) -> Path:
-        return self.run.stage_dir(self.stage)
-
-    def rel(self, path: Path) -> str:
-        return str(Path(path).resolve().relative_to(self.run.path.resolve()))
-
-    def client(self, role: str) -> Any:
-        """An ``LLMClient`` for a model role, logging to the run's ``calls.db`` (shared cache)."""
-        from ..llm.client import LLMClient
-        from ..llm.store import CallStore
-
-        llm = self.config.llm
-        store = CallStore(self.run.calls_db)
-        client = LLMClient(self.config.models.for_role(role), store=store, concurrency=llm.concurrency,
-                           max_retries=llm.max_retries, timeout_s=llm.timeout_s, base_url=llm.base_url)
-        self._clients.append((client, store))
-        return client
-
-    def run_async(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run ``make()`` on a fresh event loop; close the clients' connections bound to that loop after."""
-
-        async def main() -> T:
-            try:
-                return await make()
-            finally:
-                for client, _ in self._clients:
-                    await client.backend.aclose()
-
-        return asyncio.run(main())
-
-    def close_clients(self) -> None:
-        for client, store in self._clients:
-            try:
-                client.close()
-            finally:
-                store.close()
-        self._clients.clear()
+from .session import ItemFailure, Session, StageContext, StageOutcome, now
+from .stages import bench, checks, feedback, personas, prompts
+from .status import lock_holder
+from .view import write_report
 
 
 @dataclass(frozen=True)
@@ -114,55 +43,17 @@ class Stage:
     name: str
     deps: tuple[str, ...]
     inputs: Callable[[RunConfig], dict[str, Any]]
-    run: Callable[[StageContext], StageOutcome]
+    run: Callable[[StageContext, RunConfig], StageOutcome]
     enabled: Callable[[RunConfig], bool] = lambda cfg: True
     uses_data: bool = False
     description: str = ""
     preflight: Callable[[RunConfig], None] | None = None  # cheap input checks before any work
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 # -- data checksums -------------------------------------------------------------------------------------
-
-def _sha_cache_path() -> Path:
-    from ..core.settings import cache_dir
-
-    return cache_dir() / "sha256_by_stat.json"
-
-
-def cached_sha256(paths: list[Path]) -> dict[Path, str]:
-    """sha256 of each file, cached by (path, size, mtime) so re-runs do not re-read large inputs."""
-    cache_file = _sha_cache_path()
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, json.JSONDecodeError):
-        cache = {}
-    out: dict[Path, str] = {}
-    changed = False
-    for p in paths:
-        st = p.stat()
-        key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-        if key not in cache:
-            cache[key] = file_sha256(p)
-            changed = True
-        out[p] = cache[key]
-    if changed:
-        from ..core.atomic import atomic_write_text
-
-        try:
-            atomic_write_text(cache_file, json.dumps(cache, sort_keys=True))
-        except OSError:
-            pass
-    return out
-
 
 def data_files(cfg: RunConfig) -> dict[str, Path]:
     """The input files a run reads (those present), keyed by path relative to the data directory."""
-    from ..core import settings
-
     base = settings.data_dir(cfg.data.dir)
     found: dict[str, Path] = {}
 
@@ -197,19 +88,83 @@ def data_checksums(cfg: RunConfig) -> dict[str, str]:
     return {rel: sums[p] for rel, p in files.items()}
 
 
+# -- the stages of ``run`` -------------------------------------------------------------------------------
+
+def _census(ctx: StageContext, cfg: RunConfig) -> StageOutcome:
+    """Open and check the census source (files, checksums, dictionary year, record counts)."""
+    src = open_source(cfg.census.source, states=cfg.census.states or None, data_dir=cfg.data.dir)
+    inputs = [i.model_dump(mode="json") for i in src.inputs]
+    rows = src.row_count()
+    doc = {"source": src.name, "year": src.year, "states": list(src.states), "persons": rows,
+           "checksum": src.checksum, "inputs": inputs, "dictionary": getattr(src.dictionary, "year", None)}
+    out = ctx.dir / "source.json"
+    atomic_write_text(out, json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+    return StageOutcome(items=len(inputs), ok=len(inputs), artifacts=[ctx.rel(out)],
+                        summary={"source": src.name, "year": src.year, "persons": rows,
+                                 "states": len(doc["states"])})
+
+
+def _bench(ctx: StageContext, cfg: RunConfig) -> StageOutcome:
+    groups = cfg.bench.intersections.groups if "intersections" in cfg.bench.tasks else None
+    return bench.bench_stage(ctx, bench.bench_specs(cfg, ctx.run.path, ctx.dir), groups=groups)
+
+
+def _report(ctx: StageContext, cfg: RunConfig) -> StageOutcome:
+    """The static HTML report of everything above."""
+    info = write_report(ctx.run.path, writer="report")
+    return StageOutcome(items=1, ok=1, artifacts=[ctx.rel(Path(info["report"]))],
+                        summary={"bytes": info["bytes"], "render_s": info["render_s"]})
+
+
+def _census_inputs(c: RunConfig) -> dict[str, Any]:
+    return {"census": c.census.model_dump(mode="json")}
+
+
+def _llm_inputs(c: RunConfig) -> dict[str, Any]:
+    return c.llm.model_dump(mode="json", exclude={"concurrency", "timeout_s", "max_retries"})
+
+
+STAGES: list[Stage] = [
+    Stage("census", (), _census_inputs, _census, uses_data=True,
+          description="open and check the census source", preflight=checks.preflight_census),
+    Stage("personas", ("census",), lambda c: {**_census_inputs(c), "n": c.personas.n},
+          lambda ctx, cfg: personas.personas_stage(ctx, personas.sample_spec(cfg)),
+          uses_data=True, description="census-grounded personas + fidelity"),
+    Stage("enrich", ("personas",), lambda c: {"enrich": c.personas.enrich.model_dump(mode="json"),
+                                             "model": c.models.for_role("enrich"), "judge": c.models.for_role("judge")},
+          lambda ctx, cfg: personas.enrich_stage(ctx, personas.enrich_spec(cfg, ctx.run.path)),
+          enabled=lambda c: c.personas.enrich.enabled, description="LLM enrichment + judge",
+          preflight=checks.preflight_enrich),
+    Stage("prompts", (), lambda c: {"prompts": c.prompts.model_dump(mode="json"), "model": c.models.for_role("prompts"),
+                                    "llm": _llm_inputs(c)},
+          lambda ctx, cfg: prompts.prompts_stage(ctx, prompts.prompts_spec(cfg)), uses_data=True,
+          description="PRISM → contested questions", preflight=checks.preflight_prompts),
+    Stage("feedback", ("personas", "enrich", "prompts"),
+          lambda c: {"feedback": c.feedback.model_dump(mode="json"), "render": c.personas.render,
+                     "model": c.models.for_role("feedback"), "llm": _llm_inputs(c)},
+          lambda ctx, cfg: feedback.feedback_stage(ctx, feedback.feedback_spec(cfg, ctx.run.path)),
+          description="DPF preference pairs", preflight=checks.preflight_feedback),
+    Stage("bench", ("personas", "enrich", "prompts", "feedback"),
+          lambda c: {"bench": c.bench.model_dump(mode="json"), "render": c.personas.render,
+                     "candidate": c.models.for_role("candidate"), "judge": c.models.for_role("judge"),
+                     "llm": _llm_inputs(c)},
+          _bench, enabled=lambda c: bool(c.bench.tasks), description="PERSONA Bench tasks",
+          preflight=checks.preflight_bench),
+    Stage("report", ("census", "personas", "enrich", "prompts", "feedback", "bench"),
+          lambda c: {"report": c.report.model_dump(mode="json")}, _report,
+          enabled=lambda c: c.report.enabled, description="HTML report"),
+]
+
+
 # -- the pipeline ---------------------------------------------------------------------------------------
 
 class Pipeline:
     """Runs the stages of one run directory in order, skipping what is complete and unchanged."""
 
     def __init__(self, run: RunDir, config: RunConfig, stages: list[Stage] | None = None, quiet: bool = False):
-        if stages is None:
-            from .stages import STAGES
-
-            stages = STAGES
         self.run = run
         self.config = config
-        self.stages = stages
+        self.stages = STAGES if stages is None else stages
         self.quiet = quiet
 
     def active(self) -> list[Stage]:
@@ -257,13 +212,13 @@ class Pipeline:
             return "retry"
         return "skip"
 
-    def execute(self, retry_failed: bool = False) -> dict[str, Any]:
-        """Run every enabled stage in order (the caller holds the run lock). Returns the manifest."""
+    def execute(self, session: Session, retry_failed: bool = False) -> dict[str, Any]:
+        """Run every enabled stage in order inside ``session`` (which holds the run lock)."""
         cfg = self.config
         checksums = data_checksums(cfg)
-        manifest = self.run.update_manifest(
+        self.run.update_manifest(
             name=cfg.name, seed=cfg.seed, models=cfg.models.used(), data=checksums,
-            config_hash=content_hash(cfg.model_dump(mode="json")), status="running", updated=_now(),
+            config_hash=content_hash(cfg.model_dump(mode="json")), status="running", updated=now(),
             stage_order=[s.name for s in self.active()])
         self._log(f"run directory {self.run.path}")
         for stage in self.active():
@@ -274,38 +229,13 @@ class Pipeline:
                 self._log(f"[dim]{stage.name}: up to date, skipped[/dim]")
                 continue
             self._log(f"[bold]{stage.name}[/bold]: running ({why})")
-            prev = manifest.get("stages", {}).get(stage.name, {})
-            started = time.perf_counter()
-            self.run.update_manifest(stages={stage.name: {
-                **{k: v for k, v in prev.items() if k in ("runs",)},
-                "status": "running", "input_hash": ih, "started": _now(), "pid": os.getpid()}})
-            ctx = StageContext(self.run, cfg, stage.name, checksums, quiet=self.quiet)
-            try:
-                outcome = stage.run(ctx)
-            except BaseException as exc:
-                rec = {"status": "failed", "input_hash": ih, "finished": _now(),
-                       "error": str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}",
-                       "duration_s": round(time.perf_counter() - started, 3),
-                       "runs": prev.get("runs", 0) + 1}
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    rec["status"] = "interrupted"
-                self.run.update_manifest(stages={stage.name: rec}, status="failed", updated=_now())
-                raise
-            finally:
-                ctx.close_clients()
-            artifacts = {rel: file_sha256(self.run.path / rel) for rel in outcome.artifacts}
-            self.run.update_manifest(stages={stage.name: {
-                "status": "done", "input_hash": ih, "finished": _now(),
-                "duration_s": round(time.perf_counter() - started, 3),
-                "runs": prev.get("runs", 0) + 1,
-                "items": outcome.items, "ok": outcome.ok, "failed": outcome.failed,
-                "failures": [f.model_dump() for f in outcome.failures[:MAX_RECORDED_FAILURES]],
-                "artifacts": artifacts, "summary": outcome.summary}}, updated=_now())
+            outcome = session.run_stage(stage.name, self.run.path / stage.name,
+                                        lambda ctx, stage=stage: stage.run(ctx, cfg), input_hash=ih)
             msg = f"{stage.name}: done — {outcome.ok}/{outcome.items} ok"
             if outcome.failed:
                 msg += f", [yellow]{outcome.failed} failed[/yellow]"
             self._log(msg)
-        return self.run.update_manifest(status="done", updated=_now(), finished=_now())
+        return self.run.update_manifest(status="done", updated=now(), finished=now())
 
     def _log(self, msg: str) -> None:
         if not self.quiet:
@@ -336,45 +266,19 @@ def run_pipeline(run: RunDir, cfg: RunConfig, retry_failed: bool = False, quiet:
                  stages: list[Stage] | None = None) -> dict[str, Any]:
     """Lock the run directory, write the resolved config, and execute the pipeline.
 
-    Inputs are checked first (each stage's ``preflight``). A fresh run directory whose run fails on bad
-    input (``UserError``) before any model call is removed again: bad input leaves nothing behind. Once
-    model calls were made, the directory stays (resumable; the calls are cached).
+    Inputs are checked first (each stage's ``preflight``). A fresh run directory whose run fails before
+    any model call is removed again (``Session``): a failure leaves nothing behind. Once model calls were
+    made, the directory stays (resumable; the calls are cached).
     """
-    from ..core.atomic import atomic_write_text
-
-    from .status import lock_holder
-
     if run.path.is_dir() and lock_holder(run) is not None:  # say so before spending time on checks
         with run.locked():
             pass
     pipeline = Pipeline(run, cfg, stages=stages, quiet=quiet)
     pipeline.preflight()
-    fresh = not run.path.exists()
-    try:
-        with run.locked():
-            atomic_write_text(run.config_path, cfg.to_toml())
-            return pipeline.execute(retry_failed=retry_failed)
-    except UserError:
-        if fresh and run.path.is_dir() and not _made_calls(run):
-            shutil.rmtree(run.path, ignore_errors=True)
-        raise
+    with Session(run.path, llm=cfg.llm, quiet=quiet) as session:
+        atomic_write_text(run.config_path, cfg.to_toml())
+        return pipeline.execute(session, retry_failed=retry_failed)
 
 
-def _made_calls(run: RunDir) -> bool:
-    """Whether the run has logged any model call (work that would be costly to lose)."""
-    import sqlite3
-
-    if not run.calls_db.exists():
-        return False
-    try:
-        conn = sqlite3.connect(f"file:{run.calls_db}?mode=ro", uri=True)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] > 0
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return True
-
-
-__all__ = ["Pipeline", "Stage", "StageContext", "StageOutcome", "ItemFailure", "prepare_run", "run_pipeline",
-           "data_checksums"]
+__all__ = ["Pipeline", "STAGES", "Stage", "StageContext", "StageOutcome", "ItemFailure", "prepare_run",
+           "run_pipeline", "data_checksums"]

@@ -61,17 +61,23 @@ class RunDir:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
+            try:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            finally:
+                os.close(fd)
+            # the holder writes its pid right after taking the lock: in that instant it is not there yet
+            pid = f"pid {holder}" if holder.isdigit() else "pid not written yet"
             raise RunLockedError(
                 f"run directory {self.path} is in use by another persona-testbed process "
-                "(wait for it to finish or stop it)"
+                f"({pid}; wait for it to finish or stop it)"
             ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
         try:
             yield self
         finally:
+            os.ftruncate(fd, 0)  # no stale pid for the next process to report
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             self._lock_fd = None

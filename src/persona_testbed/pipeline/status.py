@@ -1,8 +1,10 @@
 """What a run directory holds: per stage done / failed / pending, calls, tokens and time.
 
 Read-only: built from ``manifest.json``, ``calls.db`` and the stages' checkpoint files; safe to call
-while the run is writing. A stage that is running or was interrupted also gets its ``progress``: how
-many of its work items are finished out of how many it will do (see ``stage_progress``).
+while the run is writing, and it writes nothing (``calls.db`` is opened without creating ``-wal`` /
+``-shm`` files, see ``llm.store.connect_readonly``). A stage that is running or was interrupted also
+gets its ``progress``: how many of its work items are finished out of how many it will do (see
+``stage_progress``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
+from ..llm.store import connect_readonly
 from .rundir import RunDir
 
 # Purpose tags in the call log start with the stage that made the call ("feedback.critique" ...).
@@ -56,24 +59,36 @@ def stage_of_purpose(purpose: str) -> str:
     return PURPOSE_STAGE.get(parts[0].split(":", 1)[0], "other")
 
 
+def _query_calls(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on the call log, leaving no files behind; a writer racing an immutable
+    read (a checkpoint rewriting the file) gets one retry through the WAL. ``sqlite3.Error`` propagates."""
+    for allow_immutable in (True, False):
+        conn = connect_readonly(db, allow_immutable=allow_immutable)
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if not allow_immutable or "no such table" in str(exc):
+                raise
+        finally:
+            conn.close()
+    return []  # not reached
+
+
 def call_stats(db: Path) -> dict[str, dict[str, Any]]:
-    """Per stage (from the purpose tag): calls, ok, failed, prompt/completion tokens, model seconds."""
+    """Per stage (from the purpose tag): calls, ok, failed, prompt/completion tokens, model seconds.
+
+    ``failed`` counts logged calls whose status is not ``ok`` (after their retries and re-asks).
+    """
     if not db.exists():
         return {}
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    except sqlite3.Error as exc:
-        raise UserError(f"{db}: cannot open call log ({exc})") from None
-    try:
-        rows = conn.execute(
-            "SELECT purpose, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s)"
-            " FROM calls GROUP BY purpose, status").fetchall()
+        rows = _query_calls(
+            db, "SELECT purpose, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s)"
+                " FROM calls GROUP BY purpose, status")
     except sqlite3.Error as exc:
         if "no such table" in str(exc):
             return {}
         raise UserError(f"{db}: not a readable call log ({exc})") from None
-    finally:
-        conn.close()
     out: dict[str, dict[str, Any]] = {}
     for purpose, status, n, pt, ct, lat in rows:
         s = out.setdefault(stage_of_purpose(purpose), {"calls": 0, "ok": 0, "failed": 0, "prompt_tokens": 0,
@@ -115,10 +130,10 @@ def _feedback_progress(run: RunDir) -> dict[str, Any]:
     planned: set[str] | None = None
     key = None
     try:
-        from .config import load_config
         from ..feedback.plan import plan_pairs
         from ..personas import read_personas
         from ..prompts import read_prompts
+        from .config import load_config
         from .stages import feedback_config, personas_path
 
         cfg = load_config(run.config_path)
@@ -179,13 +194,9 @@ def _enrich_progress(run: RunDir) -> dict[str, Any]:
         expected = sum(1 for line in text.splitlines() if line.strip())
     ok = failed = 0
     try:
-        conn = sqlite3.connect(f"file:{run.calls_db}?mode=ro", uri=True, timeout=10)
-        try:
-            # one row per distinct call: ok once any attempt of it succeeded (a retried failure is not counted)
-            rows = conn.execute("SELECT MAX(status = 'ok') FROM calls WHERE purpose = ? GROUP BY cache_key",
-                                ("personas.enrich",)).fetchall()
-        finally:
-            conn.close()
+        # one row per distinct call: ok once any attempt of it succeeded (a retried failure is not counted)
+        sql = "SELECT MAX(status = 'ok') FROM calls WHERE purpose = ? GROUP BY cache_key"
+        rows = _query_calls(run.calls_db, sql, ("personas.enrich",)) if run.calls_db.exists() else []
         ok = sum(1 for (is_ok,) in rows if is_ok)
         failed = len(rows) - ok
     except sqlite3.Error:
@@ -231,6 +242,10 @@ def format_progress(p: dict[str, Any] | None) -> str:
 def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
     """The status document of a run directory (what ``persona-testbed status --json`` prints).
 
+    Each stage row counts its work items (``items``, ``ok``, ``failed``) and its logged model calls
+    (``calls``, ``calls_failed``: calls whose purpose tag belongs to the stage, see ``stage_of_purpose``);
+    ``totals`` sums the calls over all stages (``calls``, ``ok``, ``failed``) and the failed items.
+
     ``writer``: the stage of *this* process that is writing the run right now (the pipeline's report
     stage reports on a finished run: its own lock and its own stage count as done).
     """
@@ -258,7 +273,7 @@ def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
         stages.append({
             "stage": name, "status": state, "items": rec.get("items", 0), "ok": rec.get("ok", 0),
             "failed": rec.get("failed", 0), "duration_s": rec.get("duration_s"),
-            "calls": c.get("calls", 0), "failed_calls": c.get("failed", 0),
+            "calls": c.get("calls", 0), "calls_failed": c.get("failed", 0),
             "tokens": c.get("prompt_tokens", 0) + c.get("completion_tokens", 0),
             "error": rec.get("error"),
             "failures": rec.get("failures", []),

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import atomic_write_text
 from ..core.errors import UserError
+from ..report.build import render_html
 from .rundir import RunDir
+from .status import run_status
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -133,7 +137,6 @@ def _pairs(path: Path, limit: int) -> tuple[list[dict[str, Any]], int]:
 def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
              writer: str | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data; a section is ``None`` when its stage did not run."""
-    from .status import run_status
 
     run = RunDir(path)
     if not run.path.is_dir():
@@ -163,3 +166,28 @@ def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
         "n_pairs": n_pairs,
         "bench": _json(run.path / "bench" / "summary.json"),
     }
+
+
+def write_report(path: str | Path, out: str | Path | None = None, writer: str | None = None) -> dict[str, Any]:
+    """Write the report of the run at ``path`` (default ``RUN/report/index.html``) atomically.
+
+    Returns the path written, its size and the render time in seconds.
+    """
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise UserError(f"{run.path}: no such run directory")
+    try:
+        cfg = tomllib.loads(run.config_path.read_text(encoding="utf-8")).get("report", {}) \
+            if run.config_path.is_file() else {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        cfg = {}
+    start = time.perf_counter()
+    data = load_run(run.path, max_personas=int(cfg.get("max_personas", 2000)),
+                    max_pairs=int(cfg.get("max_pairs", 500)), writer=writer)
+    html = render_html(data)
+    target = Path(out) if out else run.path / "report" / "index.html"
+    if target.exists() and target.is_dir():
+        target = target / "index.html"
+    atomic_write_text(target, html)
+    return {"report": str(target), "bytes": target.stat().st_size,
+            "render_s": round(time.perf_counter() - start, 3)}

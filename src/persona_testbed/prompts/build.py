@@ -12,10 +12,17 @@ from pydantic import BaseModel
 from ..core.errors import UserError
 from ..core.seeds import rng
 from .cluster import PAPER_HELD_OUT_FRACTION, cluster_texts, default_clusters, stratified_split
-from .controversy import CONTROVERSY_TEMPLATE_VERSION, apply_controversy
-from .filters import (MIN_WORDS, NEAR_DUPLICATE_THRESHOLD, apply_exact_duplicates, apply_min_words, apply_near_duplicates, apply_question_mark)
-from .load import PRISM_ATTRIBUTION, load_source
-from .record import FILTER_ORDER, FilterVerdict, Prompt
+from .controversy import apply_controversy
+from .filters import (
+    MIN_WORDS,
+    NEAR_DUPLICATE_THRESHOLD,
+    apply_exact_duplicates,
+    apply_min_words,
+    apply_near_duplicates,
+    apply_question_mark,
+)
+from .load import load_source
+from .record import FilterVerdict, Prompt
 
 
 class PromptBuildConfig(BaseModel):
@@ -93,7 +100,7 @@ def assign_clusters_and_split(prompts: Sequence[Prompt], config: PromptBuildConf
         p.cluster, p.cluster_label, p.split = c, labels[c], split[p.id]  # type: ignore[assignment]
 
 
-def _validate_config(config: PromptBuildConfig) -> None:
+def validate_build_config(config: PromptBuildConfig) -> None:
     if not 0.0 <= config.held_out_fraction < 1.0:
         raise UserError(f"--held-out-fraction must be in [0, 1) (got {config.held_out_fraction})")
     if config.clusters is not None and config.clusters < 1:
@@ -107,7 +114,7 @@ def _validate_config(config: PromptBuildConfig) -> None:
 async def abuild_prompts(items: Sequence[tuple[int, str]], client: Any, config: PromptBuildConfig,
                          source: str = "", on_classified=None) -> list[Prompt]:
     """Async core of ``build_prompts`` for a caller that already holds an LLM client."""
-    _validate_config(config)
+    validate_build_config(config)
     prompts = make_prompts(items, source)
     apply_question_mark(prompts)
     apply_min_words(_in_play(prompts), config.min_words)
@@ -122,68 +129,17 @@ async def abuild_prompts(items: Sequence[tuple[int, str]], client: Any, config: 
     return prompts
 
 
-def build_prompts(source: str | Path | None = None, *, model: str | None = None, client: Any = None,
-                  out_dir: str | Path | None = None, config: PromptBuildConfig | None = None,
-                  progress: bool = False, data_dir: str | Path | None = None) -> list[Prompt]:
-    """Build a prompt set from ``source`` (a user file; None = PRISM from the data directory).
+def build_prompts(source: str | Path | None = None, *, client: Any = None,
+                  config: PromptBuildConfig | None = None, data_dir: str | Path | None = None) -> list[Prompt]:
+    """Build a prompt set from ``source`` (a user file; None = PRISM from the data directory) in memory.
 
-    Uses ``client`` when given, else opens ``LLMClient(model)`` whose call log is ``out_dir/calls.db``.
-    When ``out_dir`` is given the result is written there (``prompts.parquet``, ``prompts.jsonl``,
-    manifest) under the run lock. Inputs (file, config, model string) are checked before anything is
-    created. Returns every prompt with its verdicts (nothing is dropped).
+    ``client``: an ``LLMClient`` for the controversy classifier (needed when ``config.controversy``).
+    To write the set into a directory with its call log, use ``pipeline.stages.prompts.build_prompts``
+    (what ``prompts build`` and ``run`` do). Returns every prompt with its verdicts (nothing is dropped).
     """
     config = config or PromptBuildConfig()
-    _validate_config(config)
-    source_name, items = load_source(source, data_dir)  # bad input fails before anything is created
-    own = None
-    if config.controversy and client is None:
-        if model is None:
-            raise UserError("the controversy filter needs a model (--model), or pass --no-controversy")
-        from ..llm import LLMClient
-
-        own = client = LLMClient(model, concurrency=config.concurrency)  # checks the model string
-    try:
-        if out_dir is None:
-            return asyncio.run(_run(items, source_name, client, config, progress, own))
-        from ..pipeline.rundir import RunDir
-
-        run = RunDir(out_dir)
-        with run.locked():
-            if own is not None:
-                from ..llm import CallStore
-
-                own.store = CallStore(run.calls_db)
-            prompts = asyncio.run(_run(items, source_name, client, config, progress, own))
-            from .io import write_prompts
-
-            manifest = {"source": source_name, "model": model or getattr(client, "model", None),
-                        "config": config.model_dump(), "controversy_template_version": CONTROVERSY_TEMPLATE_VERSION,
-                        "filter_order": list(FILTER_ORDER),
-                        "attribution": PRISM_ATTRIBUTION if source is None else None}
-            write_prompts(prompts, run.path, manifest)
-            run.update_manifest(stages={"prompts": {k: v for k, v in manifest.items() if k != "attribution"}})
-        return prompts
-    finally:
-        if own is not None and own.store is not None:
-            own.store.close()
+    validate_build_config(config)
+    source_name, items = load_source(source, data_dir)
+    return asyncio.run(abuild_prompts(items, client, config, source_name))
 
 
-async def _run(items, source_name, client, config, progress, own) -> list[Prompt]:
-    try:
-        if not progress:
-            return await abuild_prompts(items, client, config, source_name)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from ..core.output import err_console
-
-        with Progress(TextColumn("classifying prompts"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err_console, transient=True) as bar:
-            task = bar.add_task("classify", total=None)
-
-            def done(n: int, total: int) -> None:
-                bar.update(task, completed=n, total=total)
-
-            return await abuild_prompts(items, client, config, source_name, on_classified=done)
-    finally:
-        if own is not None:
-            await own.aclose()

@@ -16,11 +16,11 @@ import polars as pl
 from pydantic import ValidationError
 
 from .. import __version__
+from ..core.atomic import atomic_path, atomic_write_text
 from ..core.errors import UserError
 from ..core.hashing import canonical_json, file_sha256
-from ..core.records import read_jsonl
-from ..core.atomic import atomic_path, atomic_write_text
 from ..core.paths import resolve_artifact
+from ..core.records import read_jsonl
 from .record import FILTER_ORDER, SCHEMA_VERSION, Prompt
 
 JSONL_NAME = "prompts.jsonl"

@@ -1,5 +1,6 @@
 """Assemble the HTML report: load artifacts, draw plots, render one self-contained page.
 
+The page is rendered from a run view (``pipeline.view.load_run``): this package never reads a run directory.
 Jinja2 with autoescape on: every string from personas, prompts and models is escaped; the page's only
 script is the small inline filter code in the template, which reads text via ``textContent``.
 """
@@ -7,17 +8,12 @@ script is the small inline filter code in the template, which reads text via ``t
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from .. import __version__
-from ..core.errors import UserError
-from ..pipeline.rundir import RunDir
-from ..core.atomic import atomic_write_text
 from . import plots
-from ..pipeline.view import load_run
 
 
 def _env() -> jinja2.Environment:
@@ -105,10 +101,8 @@ def _prompt_figures(prompts: dict[str, Any]) -> dict[str, str]:
     return figs
 
 
-def render_report(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
-                  writer: str | None = None) -> str:
-    """The report of the run directory at ``path`` as one HTML string (``writer``: see ``run_status``)."""
-    data = load_run(path, max_personas=max_personas, max_pairs=max_pairs, writer=writer)
+def render_html(data: dict[str, Any]) -> str:
+    """The report of a run view (``pipeline.view.load_run``) as one self-contained HTML string."""
     figs: dict[str, Any] = {
         "fidelity": _fidelity_figures(data["fidelity"]) if data["fidelity"] else [],
         "distributions": _distribution_rows(data["fidelity"]) if data["fidelity"] else [],
@@ -126,27 +120,3 @@ def render_report(path: str | Path, max_personas: int = 2000, max_pairs: int = 5
         d=data, figs=figs, stage_status=stage_status, filters=filters, version=__version__,
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     return html
-
-
-def write_report(path: str | Path, out: str | Path | None = None, writer: str | None = None) -> dict[str, Any]:
-    """Write the report (default ``RUN/report/index.html``) atomically; return path, size and seconds."""
-    run = RunDir(path)
-    if not run.path.is_dir():
-        raise UserError(f"{run.path}: no such run directory")
-    cfg = {}
-    try:
-        from ..pipeline.view import tomllib
-
-        cfg = tomllib.loads(run.config_path.read_text(encoding="utf-8")).get("report", {}) \
-            if run.config_path.is_file() else {}
-    except Exception:
-        cfg = {}
-    start = time.perf_counter()
-    html = render_report(run.path, max_personas=int(cfg.get("max_personas", 2000)),
-                         max_pairs=int(cfg.get("max_pairs", 500)), writer=writer)
-    target = Path(out) if out else run.path / "report" / "index.html"
-    if target.exists() and target.is_dir():
-        target = target / "index.html"
-    atomic_write_text(target, html)
-    return {"report": str(target), "bytes": target.stat().st_size,
-            "render_s": round(time.perf_counter() - start, 3)}

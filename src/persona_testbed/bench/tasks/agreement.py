@@ -21,6 +21,7 @@ from ..context import BenchContext
 from ..human import read_labels
 from ..metrics import cohen_kappa, majority_vote
 from ..records import ItemResult, TaskOutput
+from ..results import AgreementFigures, AnnotatorKappa, JudgeAgreement
 from ..scorers import PreferenceJudge
 
 
@@ -52,9 +53,9 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
     if not judges:
         raise UserError("task agreement needs at least one model judge (--judge)")
     results: list[ItemResult] = []
-    figures: dict = {"pairs": len(pair_ids), "human_ties": sorted(pid for pid, m in majority.items() if m.tie),
-                     "pairs_without_3_votes": sum(1 for pid in pair_ids if len(votes[pid]) != 3),
-                     "judges": {}, "annotators": {}}
+    figures = AgreementFigures(pairs=len(pair_ids), human_ties=sorted(pid for pid, m in majority.items() if m.tie),
+                               pairs_without_3_votes=sum(1 for pid in pair_ids if len(votes[pid]) != 3),
+                               judges={}, annotators={})
     table = []
     for role in judges:
         judge = PreferenceJudge(role)
@@ -81,12 +82,16 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
             if len(two) == 2:
                 model_label[pid] = two[0].label if two[0].label == two[1].label else "tie"
         common = [pid for pid in pair_ids if pid in human and pid in model_label]
-        kap = ctx.kappa([human[p] for p in common], [model_label[p] for p in common], f"kappa.{role.model}")
+        clusters = ([pairs[p].persona_id for p in common] if ctx.cluster == "persona" else
+                    [pairs[p].prompt_id for p in common] if ctx.cluster == "prompt" else None)
+        kap = ctx.kappa([human[p] for p in common], [model_label[p] for p in common], f"kappa.{role.model}",
+                        clusters, cluster=ctx.cluster if ctx.cluster != "none" else "pair")
         agree = float(np.mean([human[p] == model_label[p] for p in common])) if common else None
-        figures["judges"][role.model] = {"kappa": kap, "raw_agreement": agree, "pairs": len(common),
-                                         "model_ties": sum(1 for v in model_label.values() if v == "tie"),
-                                         "failures": sum(1 for r in got if r.status != "ok")}
-        table.append([f"human majority vs {role.model}", kap["estimate"], kap["low"], kap["high"], len(common)])
+        figures.judges[role.model] = JudgeAgreement(
+            kappa=kap, raw_agreement=agree, pairs=len(common),
+            model_ties=sum(1 for v in model_label.values() if v == "tie"),
+            failures=sum(1 for r in got if r.status != "ok"))
+        table.append([f"human majority vs {role.model}", kap.estimate, kap.low, kap.high, len(common)])
 
     annotators = sorted({a for v in votes.values() for a in v})
     kappas = []
@@ -95,13 +100,13 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
         if not shared:
             continue
         k = cohen_kappa([votes[p][x] for p in shared], [votes[p][y] for p in shared])
-        figures["annotators"][f"{x}|{y}"] = {"kappa": None if np.isnan(k) else k, "pairs": len(shared)}
+        figures.annotators[f"{x}|{y}"] = AnnotatorKappa(kappa=None if np.isnan(k) else k, pairs=len(shared))
         if not np.isnan(k):
             kappas.append(k)
-    figures["mean_annotator_kappa"] = float(np.mean(kappas)) if kappas else None
-    table.append(["mean kappa between annotators", figures["mean_annotator_kappa"], None, None,
-                  len(figures["annotators"])])
-    table.append(["human ties (no majority)", len(figures["human_ties"]), None, None, len(pair_ids)])
+    figures.mean_annotator_kappa = float(np.mean(kappas)) if kappas else None
+    table.append(["mean kappa between annotators", figures.mean_annotator_kappa, None, None,
+                  len(figures.annotators)])
+    table.append(["human ties (no majority)", len(figures.human_ties), None, None, len(pair_ids)])
     return TaskOutput(items=results, figures=figures,
                       table_columns=["comparison", "kappa", "ci_low", "ci_high", "pairs"], table_rows=table,
                       config={"labels": str(labels), "annotators": annotators, "judges": [r.model for r in judges]})

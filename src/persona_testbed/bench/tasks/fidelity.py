@@ -21,6 +21,7 @@ from ...core.errors import UserError
 from ...core.seeds import rng
 from ..context import BenchContext
 from ..records import BenchItem, ItemResult, TaskOutput
+from ..results import FidelityFigures, Matrix
 from ..roles import Role
 from ..scorers import PreferenceJudge
 from ..solvers import ModelSolver
@@ -54,28 +55,44 @@ async def _pair_judgements(ctx: BenchContext, judge: PreferenceJudge) -> list[It
                             [(lambda p=p, arm=arm: one(p, arm)) for p in chosen_pairs for arm in ("AB", "BA")])
 
 
-def _pair_figures(ctx: BenchContext, results: list[ItemResult]) -> dict:
+def _pair_clusters(ctx: BenchContext, rows: list[ItemResult]) -> tuple[list[str], str]:
+    """Resampling unit: both orders of a pair always stay together (persona/prompt clusters hold whole pairs)."""
+    if ctx.cluster == "persona":
+        return [r.persona_id for r in rows], "persona"
+    if ctx.cluster == "prompt":
+        return [r.prompt_id for r in rows], "prompt"
+    return [r.pair_id for r in rows], "pair"
+
+
+def _pair_figures(ctx: BenchContext, results: list[ItemResult]) -> FidelityFigures:
     ok = [r for r in results if r.status == "ok"]
-    fig: dict = {"accuracy": ctx.accuracy(results, "accuracy")}
-    fig["kappa"] = ctx.kappa([r.extra["correct_position"] for r in ok], [r.extra["picked_position"] for r in ok],
-                             "kappa.position")
+    stats = ctx.stats
+    cl_all, unit = _pair_clusters(ctx, results)
+    cl_ok, _ = _pair_clusters(ctx, ok)
+    itt = np.array([r.score if r.status == "ok" and r.score is not None else 0.0 for r in results])
     picks_a = [float(r.extra["picked_position"] == "A") for r in ok]
-    fig["position_bias"] = (float(np.mean(picks_a)) - 0.5) if picks_a else None
-    fig["share_picked_A"] = float(np.mean(picks_a)) if picks_a else None
     by_pair: dict[str, dict[str, str]] = {}
     for r in ok:
         by_pair.setdefault(r.pair_id, {})[r.arm] = r.label or ""
     both = [v for v in by_pair.values() if len(v) == 2]
-    fig["pairs_both_orders"] = len(both)
-    fig["consistent_share"] = float(np.mean([v["AB"] == v["BA"] for v in both])) if both else None
-    fig["both_orders_correct_share"] = (float(np.mean([v["AB"] == v["BA"] == "chosen" for v in both]))
-                                        if both else None)
-    return fig
+    return FidelityFigures(
+        accuracy=stats.mean(itt, cl_all, "accuracy", cluster=unit),
+        answered_accuracy=stats.mean(np.array([r.score for r in ok], dtype=float), cl_ok, "accuracy.answered",
+                                     cluster=unit),
+        kappa=ctx.kappa([r.extra["correct_position"] for r in ok], [r.extra["picked_position"] for r in ok],
+                        "kappa.position", cl_ok, cluster=unit),
+        position_bias=(float(np.mean(picks_a)) - 0.5) if picks_a else None,
+        share_picked_A=float(np.mean(picks_a)) if picks_a else None,
+        pairs_both_orders=len(both),
+        consistent_share=float(np.mean([v["AB"] == v["BA"] for v in both])) if both else None,
+        both_orders_correct_share=float(np.mean([v["AB"] == v["BA"] == "chosen" for v in both])) if both else None,
+        failures=len(results) - len(ok))
 
 
-async def _matrix(ctx: BenchContext, judge: PreferenceJudge, writer: Role, m: int, q: int) -> tuple[dict, list]:
+async def _matrix(ctx: BenchContext, judge: PreferenceJudge, writer: Role, m: int,
+                  q: int) -> tuple[Matrix | None, list]:
     if m < 2:
-        return {}, []
+        return None, []
     if len(ctx.personas) < m:
         raise UserError(f"--matrix-personas {m} exceeds the {len(ctx.personas)} personas in the set")
     questions = ([(p.id, p.text) for p in ctx.prompts] if ctx.prompts
@@ -136,12 +153,10 @@ async def _matrix(ctx: BenchContext, judge: PreferenceJudge, writer: Role, m: in
         if np.isnan(row).any():
             continue
         ranks.append(float(rankdata(-row, method="average")[i]))
-    fig = {"personas": [p.id for p in personas], "questions": [qid for qid, _ in qs],
-           "win_rate": [[None if np.isnan(x) else float(x) for x in r] for r in rate],
-           "diagonal_ranks": ranks,
-           "mean_diagonal_rank": float(np.mean(ranks)) if ranks else None,
-           "chance_rank": (m + 1) / 2,
-           "writer": writer.model}
+    fig = Matrix(personas=[p.id for p in personas], questions=[qid for qid, _ in qs],
+                 win_rate=[[None if np.isnan(x) else float(x) for x in r] for r in rate], diagonal_ranks=ranks,
+                 mean_diagonal_rank=float(np.mean(ranks)) if ranks else None, chance_rank=(m + 1) / 2,
+                 writer=writer.model)
     return fig, rows
 
 
@@ -150,19 +165,22 @@ async def run(ctx: BenchContext, *, matrix_personas: int = 3, matrix_questions: 
     judge = ctx.require_persona_judge()
     results = await _pair_judgements(ctx, judge)
     figures = _pair_figures(ctx, results)
-    matrix, mrows = ({}, [])
+    matrix: Matrix | None = None
+    mrows: list[ItemResult] = []
     if matrix_personas:
         if ctx.judge is None:
             raise UserError("the discrimination matrix needs --judge (it writes the tailored answers)")
         matrix, mrows = await _matrix(ctx, judge, ctx.judge, matrix_personas, matrix_questions)
-    figures["matrix"] = matrix or None
-    acc, kap = figures["accuracy"], figures["kappa"]
-    rows = [["accuracy vs labels", acc["estimate"], acc["low"], acc["high"]],
-            ["kappa (position)", kap["estimate"], kap["low"], kap["high"]],
-            ["position bias (P(A) - 0.5)", figures["position_bias"], None, None],
-            ["consistent in both orders", figures["consistent_share"], None, None]]
+    figures.matrix = matrix
+    acc, ans, kap = figures.accuracy, figures.answered_accuracy, figures.kappa
+    rows = [["accuracy vs labels (ITT)", acc.estimate, acc.low, acc.high],
+            ["accuracy, answered judgements", ans.estimate, ans.low, ans.high],
+            ["kappa (position)", kap.estimate, kap.low, kap.high],
+            ["position bias (P(A) - 0.5)", figures.position_bias, None, None],
+            ["consistent in both orders", figures.consistent_share, None, None],
+            ["failed judgements", figures.failures, None, None]]
     if matrix:
-        rows.append([f"mean diagonal rank (chance {matrix['chance_rank']:.2f})", matrix["mean_diagonal_rank"],
+        rows.append([f"mean diagonal rank (chance {matrix.chance_rank:.2f})", matrix.mean_diagonal_rank,
                      None, None])
     return TaskOutput(items=results + mrows, figures=figures, table_columns=["metric", "estimate", "ci_low", "ci_high"],
                       table_rows=rows, config={"pairs": len(results) // 2, "matrix_personas": matrix_personas,

@@ -1,6 +1,8 @@
 """Task ``intersections``: accuracy per intersectional group with CIs, and the largest gap between groups.
 
-Each group gets ``n`` items drawn (seeded) from its own personas x the prompt set.
+Each group gets ``n`` items drawn (seeded) from its own personas x the prompt set. The largest gap is
+re-selected inside every bootstrap resample (a simultaneous interval over all pairwise differences) and
+tested with a permutation p-value for "no gap at all" (see ``bench.stats.max_gap``).
 """
 
 from __future__ import annotations
@@ -8,30 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from ...core.seeds import rng
+from ..analysis import intersections_figures
 from ..context import BenchContext
 from ..groups import Group, load_groups_file, parse_group_spec, validate_groups
 from ..records import TaskOutput
 from .common import candidate_modes, solve_and_judge
 
 
-def _gap_ci(a: list[float], b: list[float], ctx: BenchContext) -> tuple[float | None, float | None]:
-    if not a or not b:
-        return None, None
-    g = rng(ctx.seed, "bench.bootstrap", ctx.task, "gap")
-    xa, xb = np.asarray(a), np.asarray(b)
-    da = xa[g.integers(0, len(xa), (ctx.n_resamples, len(xa)))].mean(1)
-    db = xb[g.integers(0, len(xb), (ctx.n_resamples, len(xb)))].mean(1)
-    alpha = (1 - ctx.confidence) / 2
-    lo, hi = np.percentile(da - db, [100 * alpha, 100 * (1 - alpha)])
-    return float(lo), float(hi)
-
-
 async def run(ctx: BenchContext, *, groups: Sequence[str] | None = None, groups_file: str | Path | None = None,
               mode: str | None = None) -> TaskOutput:
-    """Accuracy per group (persona mode by default) and the largest gap with a bootstrap CI."""
+    """Accuracy per group (persona mode by default) and the largest gap with a simultaneous CI and p-value."""
     parsed: list[Group] = [parse_group_spec(s) for s in (groups or [])]
     if groups_file:
         parsed += load_groups_file(groups_file)
@@ -44,24 +32,17 @@ async def run(ctx: BenchContext, *, groups: Sequence[str] | None = None, groups_
         sizes[g.name] = len(items)
         jobs += [(lambda it=it, name=g.name: solve_and_judge(ctx, it, arm=name, mode=arm_mode)) for it in items]
     results = await ctx.gather("groups", jobs)
-    acc = {g.name: ctx.accuracy([r for r in results if r.arm == g.name], f"accuracy.{g.name}") for g in parsed}
-    for g in parsed:
-        acc[g.name]["personas"] = len(members[g.name])
-        acc[g.name]["filters"] = {f: list(v) for f, v in g.filters}
-    scored = {name: a for name, a in acc.items() if a["estimate"] is not None}
-    gap = None
-    if len(scored) >= 2:
-        hi = max(scored, key=lambda k: scored[k]["estimate"])
-        lo = min(scored, key=lambda k: scored[k]["estimate"])
-        sc = {name: [r.score for r in results if r.arm == name and r.status == "ok"] for name in (hi, lo)}
-        ci = _gap_ci(sc[hi], sc[lo], ctx)
-        gap = {"estimate": scored[hi]["estimate"] - scored[lo]["estimate"], "low": ci[0], "high": ci[1],
-               "highest": hi, "lowest": lo}
-    rows = [[name, a["estimate"], a["low"], a["high"], a["personas"], a["n"], a["failures"]] for name, a in acc.items()]
+    extra = {g.name: {"personas": len(members[g.name]), "filters": {f: list(v) for f, v in g.filters}}
+             for g in parsed}
+    figures = intersections_figures(ctx.rows(results), [g.name for g in parsed], ctx.stats, extra)
+    rows = [[name, a.accuracy.estimate, a.accuracy.low, a.accuracy.high, a.answered_accuracy.estimate,
+             a.failure_rate, a.personas, a.items, None] for name, a in figures.groups.items()]
+    gap = figures.largest_gap
     if gap:
-        rows.append([f"largest gap ({gap['highest']} - {gap['lowest']})", gap["estimate"], gap["low"], gap["high"],
-                     None, None, None])
-    return TaskOutput(items=results, figures={"groups": acc, "largest_gap": gap},
-                      table_columns=["group", "accuracy", "ci_low", "ci_high", "personas", "scored", "failures"],
+        rows.append([f"largest gap ({gap.highest} - {gap.lowest})", gap.estimate, gap.low, gap.high, None, None,
+                     None, None, gap.p_value])
+    return TaskOutput(items=results, figures=figures,
+                      table_columns=["group", "accuracy (ITT)", "ci_low", "ci_high", "answered acc.",
+                                     "failure rate", "personas", "items", "p (no gap)"],
                       table_rows=rows, config={"groups": [g.name for g in parsed], "mode": arm_mode,
                                                "items_per_group": sizes})

@@ -1,10 +1,15 @@
-"""Task ``loo``: leave-one-out attribute ablation, the full persona always the baseline.
+"""Task ``loo``: leave-one-out attribute ablation against a control arm (the noise floor).
 
-For each chosen attribute the same items are judged with the full persona and with that attribute
-removed; Cohen's kappa between the two judgements per attribute (lower = more influential attribute),
-with a bootstrap CI, plus accuracy per arm. ``ablate="candidate"`` (default) removes the attribute from
-the persona the candidate sees (the judge always sees the full persona); ``ablate="judge"`` keeps the
-full-persona answer and removes the attribute from the judge's view (works for answers files too).
+Arms per item: ``full`` (full persona), ``control`` (full persona again, an independent sample with its
+own seed key: what sampling noise alone changes) and ``without:ATTR`` per chosen attribute. Per attribute:
+kappa(full, ablated) and kappa(full, control) and their difference, the share of judgements that changed
+in each arm and the difference of the shares, all with paired (persona-)cluster bootstrap intervals. An
+attribute *matters* when its changed share exceeds the control's with an interval that excludes 0.
+
+``ablate="candidate"`` (default) removes the attribute from the persona the candidate sees (the judge always
+sees the full persona); ``ablate="judge"`` keeps the full-persona answer and removes the attribute from the
+judge's view (no candidate sampling noise; the control re-judges the same answer with the full persona;
+works for answers files too). Failures count as "not passed" in every arm (intent-to-treat).
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from collections.abc import Sequence
 
 from ...core.errors import UserError
 from ...personas.record import PERSONA_FIELDS
+from ..analysis import loo_figures
 from ..context import BenchContext
-from ..records import ItemResult, TaskOutput
+from ..records import BenchItem, ItemResult, TaskOutput
 from ..solvers import Solution
 from .common import candidate_modes, solve_and_judge
 
 DEFAULT_ATTRIBUTES = ("age", "sex", "race", "education", "income", "religion", "political views")
+CONTROL = "control"
 
 
 def check_attributes(attributes: Sequence[str] | None) -> list[str]:
@@ -34,7 +41,7 @@ def check_attributes(attributes: Sequence[str] | None) -> list[str]:
 
 async def run(ctx: BenchContext, *, attributes: Sequence[str] | None = None, ablate: str = "candidate",
               mode: str | None = None) -> TaskOutput:
-    """Kappa(full, without attribute) per attribute and accuracy per arm."""
+    """Per attribute: kappa and changed share vs full, each against the control arm."""
     attrs = check_attributes(attributes)
     if ablate not in ("candidate", "judge"):
         raise UserError(f"--ablate must be 'candidate' or 'judge' (got {ablate!r})")
@@ -47,32 +54,42 @@ async def run(ctx: BenchContext, *, attributes: Sequence[str] | None = None, abl
                                              for it in items])
     by_item = {r.item_id: r for r in full}
 
-    async def ablated(it, attr: str) -> ItemResult:
-        arm = f"without:{attr}"
+    async def arm_of(it: BenchItem, arm: str, drop: list[str]) -> ItemResult:
         if ablate == "candidate":
-            return await solve_and_judge(ctx, it, arm=arm, mode=arm_mode, candidate_without=[attr])
+            return await solve_and_judge(ctx, it, arm=arm, mode=arm_mode, candidate_without=drop,
+                                         candidate_tag=CONTROL if arm == CONTROL else "")
         base = by_item[it.id]
         if base.status == "failed" and base.failed_stage == "candidate":
             return ItemResult(task=ctx.task, item_id=it.id, arm=arm, persona_id=it.persona.id,
                               prompt_id=it.prompt_id, question=it.question, status="failed",
                               failed_stage="candidate", error="no full-persona answer to re-judge")
         sol = Solution(True, answer=base.answer, raw=base.candidate_raw, call_id=base.candidate_call_id)
-        return await solve_and_judge(ctx, it, arm=arm, mode=arm_mode, judge_without=[attr], solution=sol)
+        return await solve_and_judge(ctx, it, arm=arm, mode=arm_mode, judge_without=drop, solution=sol)
 
-    rest = await ctx.gather("ablations", [(lambda it=it, a=a: ablated(it, a)) for a in attrs for it in items])
-    figures: dict = {"full_accuracy": ctx.accuracy(full, "accuracy.full"), "attributes": {}}
-    rows = [["(full persona)", None, None, None, figures["full_accuracy"]["estimate"],
-             figures["full_accuracy"]["n"]]]
-    for a in attrs:
-        arm = [r for r in rest if r.arm == f"without:{a}"]
-        pairs = [(by_item[r.item_id].score, r.score) for r in arm
-                 if r.status == "ok" and by_item[r.item_id].status == "ok"]
-        kap = ctx.kappa([p[0] for p in pairs], [p[1] for p in pairs], f"kappa.{a}")
-        acc = ctx.accuracy(arm, f"accuracy.without.{a}")
-        figures["attributes"][a] = {"kappa": kap, "accuracy": acc,
-                                    "changed": sum(1 for x, y in pairs if x != y), "paired_items": len(pairs)}
-        rows.append([a, kap["estimate"], kap["low"], kap["high"], acc["estimate"], len(pairs)])
+    arms = [(CONTROL, [])] + [(f"without:{a}", [a]) for a in attrs]
+    rest = await ctx.gather("control + ablations", [(lambda it=it, arm=arm, drop=drop: arm_of(it, arm, drop))
+                                                    for arm, drop in arms for it in items])
+    values = {a: [it.persona.value(a) for it in items] for a in attrs}
+    figures = loo_figures(ctx.rows(full + rest), attrs, ctx.stats, values)
+    for a, eff in figures.attributes.items():
+        if eff.nearly_constant:
+            ctx.warnings.append(f"attribute {a!r} is nearly constant among the items' personas "
+                                f"({eff.distinct_values} distinct value(s)): removing it can hardly change anything")
+    fa, ca = figures.full_accuracy, figures.control_accuracy
+    rows: list[list] = [["(full persona)", None, None, None, None, None, fa.accuracy.estimate, fa.items],
+                        ["(control: full persona again)", figures.control_kappa.estimate, None, None,
+                         figures.control_changed_share.estimate, None, ca.accuracy.estimate, ca.items]]
+    for a, e in figures.attributes.items():
+        d = e.changed_share_difference
+        rows.append([a, e.kappa.estimate, e.kappa_difference.estimate, e.changed_share.estimate,
+                     d.estimate, f"[{_f(d.low)}, {_f(d.high)}]" + (" *" if e.matters else ""),
+                     e.accuracy.accuracy.estimate, e.paired_items])
     return TaskOutput(items=full + rest, figures=figures,
-                      table_columns=["attribute removed", "kappa", "ci_low", "ci_high", "accuracy", "items"],
+                      table_columns=["attribute removed", "kappa", "kappa - control", "changed share",
+                                     "changed - control", "95% CI (* matters)", "accuracy (ITT)", "items"],
                       table_rows=rows, config={"attributes": attrs, "ablate": ablate, "mode": arm_mode,
                                                "items": len(items)})
+
+
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

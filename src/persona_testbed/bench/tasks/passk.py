@@ -2,17 +2,16 @@
 
 Samples are separate conversations with distinct ``sample_index`` and derived seeds; every sample's
 own answer goes to the judge with the question (2 LLM calls per sample). pass@k (Chen et al. 2021) is
-computed per item from its judged samples and averaged over items, with a bootstrap CI over items.
+computed per item and averaged over items, with a (persona-)cluster bootstrap CI. Headline
+(intent-to-treat): every drawn sample counts and a failed one is incorrect; ``answered_pass_at_k`` uses
+judged samples only (items with fewer than k of them are left out and counted).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...core.errors import UserError
-from ...core.seeds import rng
+from ..analysis import passk_figures
 from ..context import BenchContext
-from ..metrics import mean_ci, pass_at_k
 from ..records import TaskOutput
 from ..solvers import AnswersSolver
 from .common import candidate_modes, solve_and_judge
@@ -33,23 +32,14 @@ async def run(ctx: BenchContext, *, k: int = 3, samples: int | None = None, mode
     jobs = [(lambda it=it, s=s: solve_and_judge(ctx, it, arm=arm, mode=arm, sample_index=s))
             for it in items for s in range(per_item[it.id])]
     results = await ctx.gather("samples + judges", jobs)
-    n_c: dict[str, list[int]] = {it.id: [0, 0] for it in items}
-    for r in results:
-        if r.status == "ok":
-            n_c[r.item_id][0] += 1
-            n_c[r.item_id][1] += int(r.score == 1.0)
-    figures: dict = {"pass_at_k": {}, "samples_per_item": sorted(set(per_item.values())),
-                     "failures": sum(r.status != "ok" for r in results)}
+    figures = passk_figures(ctx.rows(results), k, ctx.stats)
     rows = []
     for kk in range(1, k + 1):
-        vals = [pass_at_k(n, c, kk) for n, c in n_c.values() if n >= kk]
-        ci = mean_ci(vals, rng=rng(ctx.seed, "bench.bootstrap", ctx.task, f"pass@{kk}"),
-                     confidence=ctx.confidence, n_resamples=ctx.n_resamples, method=ctx.ci_method).as_dict()  # type: ignore[arg-type]
-        ci["items_excluded"] = sum(1 for n, _ in n_c.values() if n < kk)  # too few judged samples
-        figures["pass_at_k"][str(kk)] = ci
-        rows.append([f"pass@{kk}", ci["estimate"], ci["low"], ci["high"], ci["n"], ci["items_excluded"]])
-    figures["mean_sample_accuracy"] = float(np.mean([c / n for n, c in n_c.values() if n])) if any(
-        n for n, _ in n_c.values()) else None
+        e, a = figures.pass_at_k[str(kk)], figures.answered_pass_at_k[str(kk)]
+        rows.append([f"pass@{kk}", e.estimate, e.low, e.high, a.estimate, e.n, figures.items_excluded[str(kk)]])
+    rows.append(["failure rate (samples)", figures.failure_rate, None, None, None, figures.samples,
+                 figures.judge_failures])
     return TaskOutput(items=results, figures=figures,
-                      table_columns=["metric", "estimate", "ci_low", "ci_high", "items", "items_excluded"],
+                      table_columns=["metric", "estimate (ITT)", "ci_low", "ci_high", "answered only", "items",
+                                     "items_excluded"],
                       table_rows=rows, config={"k": k, "samples": samples or k, "mode": arm, "items": len(items)})

@@ -1,10 +1,12 @@
-"""Backends by model string: ``embedded`` / ``gguf:`` (llama.cpp in-process), ``openai/`` , ``mock``."""
+"""Backends by model string: ``embedded`` / ``gguf:`` (llama.cpp in-process), ``openai/`` , ``mock``,
+``scripted:...`` (a world with known truth for the bench)."""
 
 from __future__ import annotations
 
 from ..models import parse_model
 from .base import Backend, BackendReply, PermanentError, StructuredRequest, TransientError
 from .mock import MockBackend
+from .scripted import ScriptedBackend
 
 
 def make_backend(model: str, *, base_url: str | None = None, api_key: str | None = None,
@@ -13,6 +15,8 @@ def make_backend(model: str, *, base_url: str | None = None, api_key: str | None
     spec = parse_model(model)
     if spec.kind == "mock":
         return MockBackend()
+    if spec.kind == "scripted":
+        return ScriptedBackend(spec.model_string)
     if spec.kind == "openai":
         from .openai_compat import OpenAIBackend
 
@@ -22,5 +26,5 @@ def make_backend(model: str, *, base_url: str | None = None, api_key: str | None
     return LlamaCppBackend(spec)
 
 
-__all__ = ["Backend", "BackendReply", "MockBackend", "PermanentError", "StructuredRequest", "TransientError",
-           "make_backend"]
+__all__ = ["Backend", "BackendReply", "MockBackend", "PermanentError", "ScriptedBackend", "StructuredRequest",
+           "TransientError", "make_backend"]

@@ -41,6 +41,7 @@ class BackendReply:
     text: str
     usage: Usage = field(default_factory=Usage)
     logprobs: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None  # "stop", "length" (hit max_tokens), ...; None when the backend gives none
 
 
 class Backend(Protocol):

@@ -144,7 +144,9 @@ class LlamaCppBackend:
         return BackendReply(text=choice["message"].get("content") or "",
                             usage=Usage(prompt_tokens=usage.get("prompt_tokens", 0),
                                         completion_tokens=usage.get("completion_tokens", 0)),
-                            logprobs=logprobs)
+                            logprobs=logprobs,
+                            # llama-cpp-python: "stop" (end of turn / stop string) or "length" (max_tokens)
+                            finish_reason=choice.get("finish_reason"))
 
     async def aclose(self) -> None:
         return None  # the model stays loaded for the process (shared by every client)

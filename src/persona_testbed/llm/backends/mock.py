@@ -8,15 +8,16 @@ from typing import Callable, Sequence, Union
 from ..types import ChatParams, Message, Usage
 from .base import BackendReply, PermanentError, StructuredRequest
 
-Reply = Union[str, BaseException]
+Reply = Union[str, BackendReply, BaseException]
 
 
 class MockBackend:
     """``MockBackend(["a", "b"])`` replies "a" then "b"; ``MockBackend(lambda msgs: ...)`` computes replies.
 
     A queued item that is an exception (e.g. ``TransientError("429")``) is raised instead, to script
-    faults. ``delay_s`` makes each call take that long (for concurrency tests); ``calls`` records the
-    messages of every call and ``max_active`` the highest number of calls in flight at once.
+    faults; a ``BackendReply`` is returned as it is (e.g. ``finish_reason="length"`` for a cut-off reply),
+    a string finishes with ``"stop"``. ``delay_s`` makes each call take that long (for concurrency tests);
+    ``calls`` records the messages of every call and ``max_active`` the highest number of calls in flight.
     """
 
     kind = "mock"
@@ -53,10 +54,13 @@ class MockBackend:
                 raise PermanentError("mock backend: no queued replies left")
             if isinstance(reply, BaseException):
                 raise reply
+            if isinstance(reply, BackendReply):
+                return reply
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
             return BackendReply(text=str(reply),
                                 usage=Usage(prompt_tokens=prompt_tokens,
-                                            completion_tokens=len(str(reply).split())))
+                                            completion_tokens=len(str(reply).split())),
+                                finish_reason="stop")
         finally:
             self.active -= 1
 

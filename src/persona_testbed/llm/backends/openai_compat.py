@@ -103,8 +103,10 @@ class OpenAIBackend:
             raise TransientError(f"timeout after {self.timeout_s:g}s ({self.base_url or 'api.openai.com'})") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
+            root = _os_error(cause)
+            why = f" [{type(root).__name__}: {os.strerror(root.errno)}]" if root is not None else ""
             raise TransientError(f"connection error ({self.base_url or 'api.openai.com'}): "
-                                 f"{type(cause).__name__}: {_short(str(cause))}") from None
+                                 f"{type(cause).__name__}: {_short(str(cause))}{why}") from None
         except (json.JSONDecodeError, ValueError) as exc:  # body not JSON / not a completion
             raise TransientError(f"invalid response body: {type(exc).__name__}: {_short(str(exc))}") from None
         return _reply(resp)
@@ -123,6 +125,19 @@ def _response_format(structured: StructuredRequest, style: str) -> dict[str, Any
     if style == "json_object":
         return {"type": "json_object", "schema": structured.schema}
     return {"type": "json_schema", "json_schema": {"name": structured.name, "schema": structured.schema}}
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The innermost ``OSError`` with an errno under ``exc`` (httpx reports "All connection attempts
+    failed" and keeps the ``ConnectionRefusedError`` several causes down)."""
+    found, seen = None, set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno:
+            found = cur
+        cur = cur.__cause__ or cur.__context__
+    return found
 
 
 def _short(s: str, n: int = 300) -> str:
@@ -146,4 +161,5 @@ def _reply(resp: Any) -> BackendReply:
         logprobs = [{"token": t.token, "logprob": t.logprob,
                      "top_logprobs": [{"token": x.token, "logprob": x.logprob} for x in (t.top_logprobs or [])]}
                     for t in lp.content]
-    return BackendReply(text=text, usage=usage, logprobs=logprobs)
+    finish = getattr(choice, "finish_reason", None)
+    return BackendReply(text=text, usage=usage, logprobs=logprobs, finish_reason=str(finish) if finish else None)

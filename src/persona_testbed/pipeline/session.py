@@ -1,0 +1,268 @@
+"""A session: a locked run directory + its call store + model clients + progress.
+
+``persona-testbed run`` and every standalone stage command (``prompts build``, ``feedback generate``,
+``personas sample``, ``personas enrich``, ``bench run``) open one session and execute stages through
+``Session.run_stage``, so a stage runs the same function, logs calls to the same kind of ``calls.db`` and
+leaves the same manifest record whichever way it was started::
+
+    with Session(out, llm=LLMConfig(concurrency=8)) as session:
+        outcome = session.run_stage("prompts", out, lambda ctx: prompts_stage(ctx, spec), inputs=spec)
+
+Closing the session commits the call log, closes every client and releases the lock, also on errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from ..core.errors import CallsFailingError, UserError
+from ..core.hashing import content_hash, file_sha256
+from ..core.output import err_console
+from ..llm.breaker import FailureBreaker
+from ..llm.client import LLMClient
+from ..llm.store import CallStore
+from .config import LLMConfig
+from .rundir import RunDir
+
+T = TypeVar("T")
+#: failures kept per stage record in ``manifest.json`` (the count is always exact)
+MAX_RECORDED_FAILURES = 10_000
+
+
+class ItemFailure(BaseModel):
+    """One work item that ended as a failure, with its reason."""
+
+    item: str
+    reason: str
+
+
+class StageOutcome(BaseModel):
+    """What a stage function returns: counts, recorded failures, the artifacts it wrote, a summary."""
+
+    items: int = 0
+    """Work items the stage attempted (personas, prompts, pairs, judged rows …)."""
+    ok: int = 0
+    """Items that ended as a result."""
+    failed: int = 0
+    """Items that ended as a recorded failure (``items == ok + failed``)."""
+    failures: list[ItemFailure] = Field(default_factory=list)
+    """The failures with their reasons."""
+    artifacts: list[str] = Field(default_factory=list)
+    """Files written, relative to the run directory."""
+    summary: dict[str, Any] = Field(default_factory=dict)
+    """Stage-specific figures shown by ``status`` and the report (kept in the manifest)."""
+    detail: Any = Field(default=None, exclude=True)
+    """The stage's full result for the command that ran it (reports, statistics); not kept."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class StageContext:
+    """What a stage function gets: the session, the stage's name and output directory, and helpers."""
+
+    session: "Session"
+    stage: str
+    dir: Path
+    breaker: FailureBreaker = field(default_factory=FailureBreaker)
+    """Counts this stage's calls; trips (``CallsFailingError``, exit 3) when too many fail."""
+
+    @property
+    def quiet(self) -> bool:
+        return self.session.quiet
+
+    @property
+    def run(self) -> RunDir:
+        return self.session.run
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the run directory (how the manifest names artifacts)."""
+        return str(Path(path).resolve().relative_to(self.session.run.path.resolve()))
+
+    def client(self, model: str | LLMClient) -> LLMClient:
+        """The session's client for ``model`` (one per model string), counting failures for this stage."""
+        return self.session.client(model, breaker=self.breaker)
+
+    def run_async(self, make: Callable[[], Awaitable[T]]) -> T:
+        return self.session.run_async(make)
+
+    def log(self, msg: str) -> None:
+        self.session.log(msg)
+
+
+class Session:
+    """Open with ``with Session(path, llm=...) as s:``; every write to the run happens inside."""
+
+    def __init__(self, path: str | os.PathLike[str], *, llm: LLMConfig | None = None, quiet: bool = False):
+        self.run = RunDir(path)
+        self.llm = llm or LLMConfig()
+        self.quiet = quiet
+        self.store: CallStore | None = None
+        self._clients: dict[str, LLMClient] = {}
+        self._lock: Any = None
+        self.created = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def __enter__(self) -> "Session":
+        self._created_root = _first_missing(self.run.path)
+        self.created = self._created_root is not None
+        self._lock = self.run.locked()
+        self._lock.__enter__()
+        try:
+            self.store = CallStore(self.run.calls_db)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.close_clients()
+        finally:
+            try:
+                if self.store is not None:
+                    self.store.close()
+                    self.store = None
+            finally:
+                self._lock.__exit__(*exc)
+                if exc[0] is not None and self.created:
+                    self._discard_if_empty()
+
+    def _discard_if_empty(self) -> None:
+        """A directory this session created for a command that failed before any model call is removed
+        (a failing command leaves nothing behind); once calls were made it stays, so a re-run resumes."""
+        if self.run.path.is_dir() and not made_calls(self.run.calls_db):
+            shutil.rmtree(self._created_root, ignore_errors=True)
+
+    def close_clients(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    # -- models -------------------------------------------------------------------------------------
+    def client(self, model: str | LLMClient, breaker: FailureBreaker | None = None) -> LLMClient:
+        """An ``LLMClient`` for ``model`` logging to the run's ``calls.db`` (one per model string).
+
+        A client object (a library caller's, e.g. with a mock backend) is adopted: it logs to this run's
+        call store unless it has its own.
+        """
+        if isinstance(model, LLMClient):
+            if model.store is None:
+                model.store = self.store
+            model.breaker = breaker
+            self._clients.setdefault(f"client:{id(model)}", model)
+            return model
+        client = self._clients.get(model)
+        if client is None:
+            llm = self.llm
+            client = LLMClient(model, store=self.store, concurrency=llm.concurrency, max_retries=llm.max_retries,
+                               timeout_s=llm.timeout_s, base_url=llm.base_url)
+            self._clients[model] = client
+        client.breaker = breaker
+        return client
+
+    def run_async(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run ``make()`` on a fresh event loop; close the clients' connections bound to that loop after."""
+
+        async def main() -> T:
+            try:
+                return await make()
+            finally:
+                for client in self._clients.values():
+                    await client.backend.aclose()
+
+        return asyncio.run(main())
+
+    def log(self, msg: str) -> None:
+        if not self.quiet:
+            err_console.print(msg, highlight=False)
+
+    # -- stages -------------------------------------------------------------------------------------
+    def run_stage(self, name: str, out_dir: str | os.PathLike[str], fn: Callable[[StageContext], StageOutcome], *,
+                  input_hash: str | None = None, inputs: Any = None) -> StageOutcome:
+        """Run one stage into ``out_dir`` and record it in ``manifest.json`` (``stages.<name>``).
+
+        The record is the same for ``run`` and the stage's own command: status, input hash, start and end,
+        duration, item counts, failures, artifact sha256s, summary. A stage whose calls fail past the
+        breaker's threshold, or whose every item failed, raises ``CallsFailingError`` (exit 3) after
+        recording the failure.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        ih = input_hash or content_hash({"stage": name, "inputs": _jsonable(inputs)})
+        prev = self.run.read_manifest().get("stages", {}).get(name, {})
+        started = time.perf_counter()
+        self.run.update_manifest(stages={name: {
+            **{k: v for k, v in prev.items() if k in ("runs",)},
+            "status": "running", "input_hash": ih, "started": now(), "pid": os.getpid()}})
+        ctx = StageContext(self, name, out, FailureBreaker(name))
+        try:
+            outcome = fn(ctx)
+            ctx.breaker.check_final()  # every call of the stage failed: say why, exit 3
+            if outcome.items and outcome.failed == outcome.items:
+                first = outcome.failures[0].reason if outcome.failures else "no reason recorded"
+                raise CallsFailingError(f"{name}: every one of {outcome.items} items failed (first: {first})")
+        except BaseException as exc:
+            rec = {"status": "failed", "input_hash": ih, "finished": now(),
+                   "error": str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}",
+                   "duration_s": round(time.perf_counter() - started, 3), "runs": prev.get("runs", 0) + 1}
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                rec["status"] = "interrupted"
+            self.run.update_manifest(stages={name: rec}, status="failed", updated=now())
+            raise
+        artifacts = {rel: file_sha256(self.run.path / rel) for rel in outcome.artifacts}
+        self.run.update_manifest(stages={name: {
+            "status": "done", "input_hash": ih, "finished": now(),
+            "duration_s": round(time.perf_counter() - started, 3), "runs": prev.get("runs", 0) + 1,
+            "items": outcome.items, "ok": outcome.ok, "failed": outcome.failed,
+            "failures": [f.model_dump() for f in outcome.failures[:MAX_RECORDED_FAILURES]],
+            "artifacts": artifacts, "summary": outcome.summary}}, updated=now())
+        return outcome
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` that does not exist yet (what opening it will create)."""
+    path = Path(os.path.abspath(path))
+    missing = None
+    while not path.exists():
+        missing = path
+        if path.parent == path:
+            break
+        path = path.parent
+    return missing
+
+
+def made_calls(calls_db: Path) -> bool:
+    """Whether a call log holds any model call (work that would be costly to lose)."""
+    if not calls_db.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{calls_db}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] > 0
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return True
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    return obj
+
+
+__all__ = ["ItemFailure", "MAX_RECORDED_FAILURES", "Session", "made_calls", "StageContext", "StageOutcome", "now"]
