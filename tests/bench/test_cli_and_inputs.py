@@ -44,17 +44,30 @@ def test_loaders(files, tmp_path):
         load_prompts(bad)
 
 
-def test_cli_main_with_unparseable_mock_judge_records_failures(cli, files):
+def test_cli_main_on_scripted_world_records_judge_failures(cli, files):
     out = files["dir"] / "out"
-    r = cli("bench", "run", "main", "--candidate", "mock", "--judge", "mock", "--personas", files["personas"],
-            "--prompts", files["prompts"], "--n", "3", "--mode", "persona", "--out", out, "--json")
+    world = "scripted:p=1,judge_fail=0.5,uses=age"
+    r = cli("bench", "run", "main", "--candidate", world, "--judge", world, "--personas", files["personas"],
+            "--prompts", files["prompts"], "--n", "10", "--mode", "persona", "--out", out, "--json")
     assert r.exit_code == 0, r.stderr
     res = json.loads(r.stdout)
-    assert res["counts"]["failed"] == 3 and res["counts"]["failed_by_stage"] == {"judge": 3}
-    assert (out / "results.json").exists() and pl.read_parquet(out / "items.parquet").height == 3
-    r2 = cli("bench", "run", "main", "--candidate", "mock", "--judge", "mock", "--personas", files["personas"],
-             "--prompts", files["prompts"], "--n", "3", "--mode", "persona", "--out", out)
-    assert r2.exit_code == 0 and "accuracy" in r2.stdout
+    failed = res["counts"]["failed"]
+    assert 0 < failed < 10 and res["counts"]["failed_by_stage"] == {"judge": failed}
+    fig = res["figures"]["modes"]["persona"]
+    assert fig["judge_failures"] == failed and fig["candidate_failures"] == 0
+    assert fig["answered_accuracy"]["estimate"] == 1.0  # p = 1: every judged answer passes
+    assert fig["accuracy"]["estimate"] == pytest.approx(1 - failed / 10)  # judge failures are never passes
+    assert (out / "results.json").exists() and pl.read_parquet(out / "items.parquet").height == 10
+    r2 = cli("bench", "run", "main", "--candidate", world, "--judge", world, "--personas", files["personas"],
+             "--prompts", files["prompts"], "--n", "10", "--mode", "persona", "--out", files["dir"] / "out2")
+    assert r2.exit_code == 0 and "ITT" in r2.stdout and "main: candidate scripted:" in r2.stdout
+
+
+def test_cli_main_every_item_failed_exits_3(cli, files):
+    r = cli("bench", "run", "main", "--candidate", "mock", "--judge", "mock", "--personas", files["personas"],
+            "--prompts", files["prompts"], "--n", "3", "--mode", "persona", "--out", files["dir"] / "o")
+    assert r.exit_code == 3 and "every one of 3 items failed" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -103,7 +116,7 @@ def test_export_items_then_score_answers_offline(cli, files, personas, prompts, 
     res = run_task("main", judge=judge, answers=answers, personas=files["personas"], prompts=files["prompts"],
                    seed=2, out_dir=files["dir"] / "ans")
     expect = sum(i["persona_id"].startswith("p-f") for i in items) / 5
-    assert res["figures"]["accuracy"]["custom"]["estimate"] == pytest.approx(expect)
+    assert res["figures"]["modes"]["custom"]["accuracy"]["estimate"] == pytest.approx(expect)
     assert len(jb.calls) == 5 and res["models"]["candidate"].startswith("answers:")
     # same seed -> export picks the same items as task main
     cand, _ = scripted(lambda m, p: "x", "cand")
@@ -125,8 +138,8 @@ def test_approach_sync_and_async(tmp_path, monkeypatch, personas, prompts, scrip
     r1 = run_task("main", judge=judge, approach="my_approach_mod:answer", personas=personas, prompts=prompts, n=4)
     r2 = run_task("main", judge=judge, approach="my_approach_mod:aanswer", personas=personas, prompts=prompts, n=4)
     r3 = run_task("main", judge=judge, approach="my_approach_mod:broken", personas=personas, prompts=prompts, n=2)
-    assert r1["figures"]["accuracy"]["custom"]["estimate"] == 1.0
-    assert r2["figures"]["accuracy"]["custom"]["estimate"] == 0.0
+    assert r1["figures"]["modes"]["custom"]["accuracy"]["estimate"] == 1.0
+    assert r2["figures"]["modes"]["custom"]["accuracy"]["estimate"] == 0.0
     assert r3["counts"]["failed_by_stage"] == {"candidate": 2} and "boom" in r3["failures"][0]["error"]
     with pytest.raises(UserError, match="no attribute"):
         run_task("main", judge=judge, approach="my_approach_mod:nothing", personas=personas, prompts=prompts, n=2)

@@ -57,24 +57,54 @@ def test_loo_kappa_per_attribute_candidate_ablation(tmp_path, personas, prompts,
         s = messages[0]["content"]
         return "good" if ("religion:" in s and "sex: Female" in s) else "bad"
 
-    cand, _ = scripted(cand_fn, "cand")
+    cand, cb = scripted(cand_fn, "cand")
     judge, jb = scripted(lambda m, p: helpers.verdict("bad" in helpers.section(m, "Answer to review:\n")), "judge")
     res = run_task("loo", candidate=cand, judge=judge, personas=personas, prompts=prompts, n=10, seed=1,
                    out_dir=tmp_path, attributes=["religion", "age"])
     items = pl.read_parquet(tmp_path / "items.parquet")
+    assert sorted(items["arm"].unique()) == ["control", "full", "without:age", "without:religion"]
+    assert len(cb.calls) == 40  # full + control + 2 ablations per item
     full = dict(zip(*items.filter(pl.col("arm") == "full").select("item_id", "score").to_dict().values()))
+    ctl = dict(zip(*items.filter(pl.col("arm") == "control").select("item_id", "score").to_dict().values()))
+    fig = res["figures"]
     for attr in ("religion", "age"):
         arm = items.filter(pl.col("arm") == f"without:{attr}")
         a = [full[i] for i in arm["item_id"]]
+        got = fig["attributes"][attr]
         expect = cohen_kappa(a, arm["score"].to_list())
-        got = res["figures"]["attributes"][attr]["kappa"]["estimate"]
-        assert got == pytest.approx(expect)
-    assert res["figures"]["attributes"]["age"]["kappa"]["estimate"] == 1.0
-    assert res["figures"]["attributes"]["religion"]["kappa"]["estimate"] == 0.0
-    assert res["figures"]["attributes"]["religion"]["changed"] > 0
-    assert 0 < res["figures"]["full_accuracy"]["estimate"] < 1
+        assert got["kappa"]["estimate"] == pytest.approx(expect)
+        changed = sum(x != y for x, y in zip(a, arm["score"]))
+        changed_ctl = sum(full[i] != ctl[i] for i in arm["item_id"])
+        assert got["changed"] == changed and got["changed_share"]["estimate"] == pytest.approx(changed / 10)
+        assert got["changed_share_difference"]["estimate"] == pytest.approx((changed - changed_ctl) / 10)
+    assert fig["attributes"]["age"]["kappa"]["estimate"] == 1.0
+    assert fig["attributes"]["religion"]["kappa"]["estimate"] == 0.0
+    assert fig["attributes"]["religion"]["changed"] > 0 and fig["attributes"]["religion"]["matters"]
+    assert not fig["attributes"]["age"]["matters"]
+    # a deterministic candidate: the control arm changes nothing
+    assert fig["control_changed_share"]["estimate"] == 0.0 and fig["control_kappa"]["estimate"] == 1.0
+    assert fig["attributes"]["age"]["kappa_difference"]["estimate"] == 0.0
+    assert 0 < fig["full_accuracy"]["accuracy"]["estimate"] < 1
     # the judge always sees the full persona in candidate ablation
     assert all("religion:" in m[-1]["content"] for m, _ in jb.calls)
+
+
+def test_loo_control_arm_is_an_independent_sample(tmp_path, personas, prompts, scripted, helpers):
+    """A candidate that ignores the persona and answers at random: no attribute may look influential."""
+    cand, cb = scripted(lambda m, p: "good" if p.seed % 2 else "bad", "cand")
+    judge, _ = scripted(lambda m, p: helpers.verdict("bad" in helpers.section(m, "Answer to review:\n")), "judge")
+    res = run_task("loo", candidate=cand, judge=judge, personas=personas, prompts=prompts, n=20, seed=3,
+                   out_dir=tmp_path, attributes=["hearing difficulty"])
+    seeds = {}
+    for msgs, params in cb.calls:
+        seeds.setdefault("hearing difficulty:" in msgs[0]["content"], []).append(params.seed)
+    assert len(set(seeds[True])) == 40  # full and control: 20 items x 2 distinct seeds
+    fig = res["figures"]
+    eff = fig["attributes"]["hearing difficulty"]
+    assert eff["kappa"]["estimate"] < 0.5 and fig["control_kappa"]["estimate"] < 0.5  # both look "influential"...
+    d = eff["changed_share_difference"]
+    assert d["low"] < 0 < d["high"] and not eff["matters"]  # ... but not beyond the noise floor
+    assert eff["nearly_constant"] and any("nearly constant" in w for w in res["warnings"])
 
 
 def test_loo_judge_ablation_reuses_full_answer(tmp_path, personas, prompts, scripted, helpers):
@@ -82,9 +112,11 @@ def test_loo_judge_ablation_reuses_full_answer(tmp_path, personas, prompts, scri
     judge, jb = scripted(lambda m, p: helpers.verdict("religion:" not in m[-1]["content"]), "judge")
     res = run_task("loo", candidate=cand, judge=judge, personas=personas, prompts=prompts, n=4, seed=1,
                    out_dir=tmp_path, attributes=["religion"], ablate="judge")
-    assert len(cb.calls) == 4 and len(jb.calls) == 8
-    assert res["figures"]["full_accuracy"]["estimate"] == 1.0
-    assert res["figures"]["attributes"]["religion"]["accuracy"]["estimate"] == 0.0
+    assert len(cb.calls) == 4 and len(jb.calls) == 12  # full, control (re-judged) and ablated
+    assert res["figures"]["full_accuracy"]["accuracy"]["estimate"] == 1.0
+    assert res["figures"]["control_accuracy"]["accuracy"]["estimate"] == 1.0
+    eff = res["figures"]["attributes"]["religion"]
+    assert eff["accuracy"]["accuracy"]["estimate"] == 0.0 and eff["changed_share"]["estimate"] == 1.0
 
 
 def test_loo_unknown_attribute(personas, prompts, scripted):
@@ -103,12 +135,13 @@ def test_intersections_groups_gap_and_validation(tmp_path, personas, prompts, sc
                            "education=Bachelor's degree",
                            "employment status=Civilian employed, at work,sex=Male"])
     g = res["figures"]["groups"]
-    assert g["sex=Female,race=Black or African American alone"]["estimate"] == 1.0
+    assert g["sex=Female,race=Black or African American alone"]["accuracy"]["estimate"] == 1.0
     assert g["sex=Female,race=Black or African American alone"]["personas"] == 1
-    assert g["sex=Male"]["estimate"] == 0.0
+    assert g["sex=Male"]["accuracy"]["estimate"] == 0.0
     assert g["employment status=Civilian employed, at work,sex=Male"]["personas"] == 2  # comma inside a value
     gap = res["figures"]["largest_gap"]
     assert gap["estimate"] == 1.0 and gap["lowest"] in ("sex=Male", "employment status=Civilian employed, at work,sex=Male")
+    assert gap["low"] <= 1.0 <= gap["high"] and 0 < gap["p_value"] <= 1
     groups_file = tmp_path / "groups.toml"
     groups_file.write_text('[groups."older men"]\nsex = "Male"\nage = "60..90"\n'
                            '[groups.grads]\neducation = ["Bachelor\'s degree", "Master\'s degree"]\n')

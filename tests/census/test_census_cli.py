@@ -71,3 +71,32 @@ def test_bad_dictionary_year_exits_2(cli, data_dir):
     dic.write_text(dic.read_text().replace("2018GQ", "2016GQ").replace("2018HU", "2016HU"))
     res = cli("census", "prepare", "--source", "acs2018", "--data-dir", data_dir)
     assert res.exit_code == 2 and "2016" in res.stderr
+
+
+@pytest.mark.parametrize("drop,missing", [(["PWGTP", "AGEP"], "PWGTP, AGEP"), (["SPORDER"], "SPORDER")])
+def test_prepare_rejects_person_file_without_required_columns(cli, data_dir, tmp_home, drop, missing):
+    from census_synth import make_persons, write_zip
+
+    acs = data_dir / "census" / "acs" / "2018" / "1-Year"
+    bad = write_zip(make_persons("50", 5, seed=9).drop(drop), acs / "csv_pvt.zip", "50")
+    res = cli("census", "prepare", "--source", "acs2018", "--data-dir", data_dir, "--json")
+    assert res.exit_code == 2, res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr
+    assert str(bad) in lines[0] and f"lacks required PUMS column{'s' if len(drop) > 1 else ''} {missing}" \
+        in lines[0], lines[0]
+    assert not list((tmp_home / "cache" / "census").glob("csv_pvt-*"))  # no decoded cache of the bad file
+    ok = cli("census", "prepare", "--source", "acs2018", "--states", "DE", "--data-dir", data_dir, "--json")
+    assert ok.exit_code == 0 and [f["state"] for f in json.loads(ok.stdout)["files"]] == ["DE"]  # the good file
+
+
+def test_parquet_person_file_without_required_columns_is_rejected(pums_parquet, tmp_path):
+    from persona_testbed.census.source import open_source
+    from persona_testbed.core.errors import UserError
+
+    d = tmp_path / "narrow"
+    d.mkdir()
+    pl.read_parquet(pums_parquet["dir"] / "p_50.parquet").drop("PWGTP").write_parquet(d / "p_50.parquet")
+    src = open_source(path=d, dictionary=pums_parquet["dictionary"])
+    with pytest.raises(UserError, match=r"p_50\.parquet: person file lacks required PUMS column PWGTP$"):
+        src.available_columns()

@@ -14,8 +14,8 @@ from persona_testbed.core import outputs
 from persona_testbed.core.errors import UserError
 from persona_testbed.core.outputs import MARKER
 from persona_testbed.feedback import FeedbackConfig, PairCounts, export_pairs
-from persona_testbed.pipeline.stages.feedback import generate_pairs
 from persona_testbed.llm import LLMClient, MockBackend, PermanentError
+from persona_testbed.pipeline.stages.feedback import generate_pairs
 
 
 @pytest.fixture

@@ -36,11 +36,11 @@ Public API (stable; see docs/census.md)::
 from .columns import RENAMES, canonical_name
 from .dictionary import PumsDictionary
 from .distributions import chi2_gof, chi2_gof_pvalue, kish_ess, tvd, weighted_shares
-from .raking import Cell, Margin, RakeResult, rake, rake_source
+from .raking import Cell, Margin, RakeResult, rake
 from .sampling import AGE_BANDS, DrawPlan, Filters, age_band_expr, plan_draws, sample_persons
 from .source import DEFAULT_SPEC, CensusSource, InputFile, open_source
 from .states import STATES, parse_states, state_fips
-from .targets import TARGETS, load_targets
+from .targets import TARGETS, load_targets, rake_source
 
 __all__ = [
     "AGE_BANDS", "DEFAULT_SPEC", "RENAMES", "STATES", "TARGETS", "Cell", "CensusSource", "DrawPlan", "Filters",

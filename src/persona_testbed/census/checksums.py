@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from ..core import settings
-from ..core.hashing import file_sha256
 from ..core.atomic import atomic_write_text
+from ..core.hashing import file_sha256
 
 INDEX = "census/sha256-index.json"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core import settings
 from ..core.errors import DataMissingError, UserError
+from ..data import resolve as data_resolve
 
 SPEC = re.compile(r"^acs(\d{4})$", re.IGNORECASE)
 LAYOUTS = ("1-Year", "1-Year-extract")
@@ -23,8 +24,6 @@ DICTIONARY_FALLBACK_YEARS = 1
 
 def resolve(relpath: str, data_dir: str | Path | None = None) -> Path:
     """Path of a known input file (``persona_testbed.data.resolve``: checksum-verified, clear fix)."""
-    from ..data import resolve as data_resolve
-
     return Path(data_resolve(relpath, data_dir=data_dir))
 
 

@@ -10,8 +10,6 @@ error, the Kish effective sample size before and after, and a per-cell fit table
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -19,9 +17,6 @@ from pydantic import BaseModel
 
 from ..core.errors import UserError
 from .distributions import kish_ess
-
-if TYPE_CHECKING:
-    from .source import CensusSource
 
 
 @dataclass
@@ -163,22 +158,3 @@ def rake(df: pl.DataFrame, margins: list[Margin], weight: str = "PWGTP", max_ite
                                after=float(after[j]), rel_error=float(rel)))
     return RakeResult(weights=w, converged=converged, iterations=it, max_rel_error=err,
                       ess=kish_ess(w), ess_before=kish_ess(w0), fit=fit, n_records=df.height)
-
-
-def rake_source(source: "CensusSource", targets: str | list[Margin] = "acs2018-us",
-                margins: list[str] | None = None, weight: str = "PWGTP", max_iter: int = 100,
-                tol: float = 1e-6, data_dir: str | Path | None = None) -> RakeResult:
-    """Rake a :class:`CensusSource`'s person weights; weights align with ``source.persons()`` rows.
-
-    ``targets``: a name from ``targets.TARGETS`` (``acs2018-us``, ``acs2024-s0101``), a path, or margins.
-    """
-    from .targets import load_targets
-
-    if isinstance(targets, list):
-        ms = targets
-    else:
-        ms = load_targets(targets, data_dir=data_dir, dictionary=source.dictionary, margins=margins,
-                          columns=source.available_columns())
-    cols = list(dict.fromkeys([weight] + [c for m in ms for c in m.columns]))
-    df = source.persons(cols).collect()
-    return rake(df, ms, weight=weight, max_iter=max_iter, tol=tol)

@@ -44,9 +44,9 @@ import polars as pl
 from pydantic import BaseModel, model_validator
 
 from ..core import settings
+from ..core.atomic import atomic_path
 from ..core.errors import UserError
 from ..core.hashing import content_hash
-from ..core.atomic import atomic_path
 from ..core.seeds import rng
 from .columns import canonical_name
 from .source import CensusSource

@@ -28,14 +28,15 @@ import polars as pl
 from pydantic import BaseModel
 
 from ..core import settings
+from ..core.atomic import atomic_path
 from ..core.errors import UserError
 from ..core.hashing import content_hash
-from ..core.atomic import atomic_path
 from .checksums import file_checksums, recall, remember
 from .columns import canonical_name, canonical_names
 from .dictionary import PumsDictionary
 from .locate import spec_directory, spec_year
 from .states import STATES, parse_states, state_fips
+from .locate import DICTIONARY_FALLBACK_YEARS
 
 CACHE_VERSION = "census-cache-v2"
 EAGER_MAX_BYTES = 256 << 20  # CSVs up to this size are decoded in one eager pass (faster than streaming)
@@ -745,7 +746,6 @@ def open_source(spec: str | None = DEFAULT_SPEC, states: str | list[str] | None 
 
 
 def _dictionary_for(year: int, dictionary, data_dir) -> PumsDictionary:  # type: ignore[no-untyped-def]
-    from .locate import DICTIONARY_FALLBACK_YEARS
 
     if isinstance(dictionary, PumsDictionary):
         dic = dictionary

@@ -19,14 +19,18 @@ import csv
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ..core.errors import UserError
 from .dictionary import PumsDictionary
 from .locate import resolve
-from .raking import Cell, Margin
+from .raking import Cell, Margin, RakeResult, rake
 from .states import STATES, parse_states
+
+if TYPE_CHECKING:
+    from .source import CensusSource
 
 TARGETS = {
     "acs2018-us": "census/targets/acs2018_1yr_us_targets.csv",
@@ -211,3 +215,20 @@ def load_s0101(path: Path, states: list[str] | None = None) -> Margin:
                             f"not the table's {sex_total:.0f}")
     geo = "US" if not states else ",".join(STATES[s][0] for s in states)
     return Margin(name=f"sex_x_age_s0101_{geo}", cells=cells, universe=None, columns=["SEX", "AGEP"])
+
+
+def rake_source(source: "CensusSource", targets: str | list[Margin] = "acs2018-us",
+                margins: list[str] | None = None, weight: str = "PWGTP", max_iter: int = 100,
+                tol: float = 1e-6, data_dir: str | Path | None = None) -> RakeResult:
+    """Rake a :class:`CensusSource`'s person weights; weights align with ``source.persons()`` rows.
+
+    ``targets``: a name from ``targets.TARGETS`` (``acs2018-us``, ``acs2024-s0101``), a path, or margins.
+    """
+    if isinstance(targets, list):
+        ms = targets
+    else:
+        ms = load_targets(targets, data_dir=data_dir, dictionary=source.dictionary, margins=margins,
+                          columns=source.available_columns())
+    cols = list(dict.fromkeys([weight] + [c for m in ms for c in m.columns]))
+    df = source.persons(cols).collect()
+    return rake(df, ms, weight=weight, max_iter=max_iter, tol=tol)

@@ -8,6 +8,9 @@ from typing import Optional
 import typer
 
 from ..bench.inputs import load_pairs, load_prompts
+from ..bench.plan import plan_many
+from ..bench.results import read_results
+from ..bench.runner import check_run_options
 from ..bench.tasks import TASKS
 from ..core.errors import UserError
 from ..core.output import emit
@@ -17,6 +20,9 @@ from ..personas.io import read_personas
 from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
 from ..pipeline.session import Session
 from ..pipeline.stages.bench import BenchTaskSpec, bench_stage
+from ..bench.export import export_items
+from ..bench.human import export_sheets
+from ..bench.human import import_sheets
 
 app = typer.Typer(no_args_is_help=True, help="PERSONA Bench: run tasks, export items, human-eval kit.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Bench tasks: list them, export their items as JSONL.")
@@ -24,14 +30,7 @@ human_app = typer.Typer(no_args_is_help=True, help="Human-eval kit: annotation s
 app.add_typer(tasks_app, name="tasks", help="Bench tasks: list them, export their items as JSONL.")
 app.add_typer(human_app, name="human", help="Human-eval kit: annotation sheets out, filled sheets in.")
 
-TASK_HELP = {
-    "main": "candidate answers for a persona, critic judge; accuracy per mode (baseline/persona/cot/summary)",
-    "passk": "n >= k independent samples per item, each judged; unbiased pass@k for k = 1..K",
-    "loo": "leave-one-out attribute ablation; kappa(full, without attribute) per attribute",
-    "intersections": "accuracy per attribute-filter group with CIs and the largest gap",
-    "fidelity": "candidate as persona picks chosen vs rejected in both orders; discrimination matrix",
-    "agreement": "human labels (majority of 3) vs model judges; kappa between annotators",
-}
+TASK_HELP = {name: t.help for name, t in TASKS.items()}
 
 
 @app.command("run")
@@ -75,6 +74,13 @@ def run_cmd(
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=MAX_CONCURRENCY, help="Concurrent calls per model."),
     ci_method: str = typer.Option("percentile", "--ci-method", help="Bootstrap CI: percentile or bca."),
     resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
+    cluster: str = typer.Option("persona", "--cluster", help="Resampling unit of every interval: persona, "
+                                "prompt or none (fidelity always keeps a pair's two orders together)."),
+    exclude_leaky: bool = typer.Option(False, "--exclude-leaky", help="Leave answers that name a persona "
+                                       "attribute out of the accuracies (they are flagged either way)."),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="main: human pass/fail labels of this "
+                                               "run's answers (CSV item_id, arm, annotator_id, label) for "
+                                               "judge-corrected accuracy."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Run one bench task; write results.json and items.parquet; print the figures.
@@ -91,7 +97,7 @@ def run_cmd(
         options["modes" if task == "main" else "mode"] = list(mode) if task == "main" else mode[0]
     for name, value in (("k", k), ("samples", samples), ("attributes", attribute), ("ablate", ablate),
                         ("groups", group), ("groups_file", groups_file), ("matrix_personas", matrix_personas),
-                        ("matrix_questions", matrix_questions), ("labels", labels)):
+                        ("matrix_questions", matrix_questions), ("labels", labels), ("calibration", calibration)):
         if value:
             options[name] = [str(v) for v in value] if isinstance(value, list) else (
                 str(value) if isinstance(value, Path) else value)
@@ -102,12 +108,14 @@ def run_cmd(
     for m in (candidate, *(judge or [])):
         if m is not None:
             parse_model(m)  # a bad model string fails before OUT is created
+    check_run_options(cluster=cluster, calibration=calibration)  # so do a bad --cluster and labels file
     spec = BenchTaskSpec(task=task, candidate=candidate, judges=list(judge or []), personas=str(personas),
                          prompts=str(prompts) if prompts else None, pairs=str(pairs) if pairs else None,
                          answers=str(answers) if answers else None, approach=approach, split=split, n=n, seed=seed,
                          candidate_params=ChatParams(temperature=temperature, max_tokens=max_tokens),
                          judge_params=ChatParams(temperature=judge_temperature, max_tokens=judge_max_tokens),
-                         concurrency=concurrency, run_options={"ci_method": ci_method, "n_resamples": resamples},
+                         concurrency=concurrency, run_options={"ci_method": ci_method, "n_resamples": resamples,
+                                                    "cluster": cluster, "exclude_leaky": exclude_leaky},
                          options=options)
     read_personas(personas)  # bad input fails before OUT is created
     out_dir = out or Path("bench-results") / task
@@ -139,8 +147,6 @@ def tasks_export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Write the items (system/user prompts, persona, question) to JSONL for answering elsewhere."""
-    from ..personas.io import read_personas
-    from ..bench.export import export_items
 
     count = export_items(read_personas(personas), load_prompts(prompts, split), out, n=n, seed=seed, mode=mode,
                          inputs=[personas, prompts])
@@ -163,8 +169,6 @@ def human_export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Write annotation sheets: a CSV and a self-contained HTML form per annotator, plus key.csv."""
-    from ..personas.io import read_personas
-    from ..bench.human import export_sheets
 
     info = export_sheets(load_pairs(pairs, split), read_personas(personas), out, n=n, annotators=annotators,
                          questions=questions, raters=raters, seed=seed, inputs=[pairs, personas], force=force)
@@ -179,9 +183,31 @@ def human_import_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Read filled sheets back into a labels CSV (persona_id, pair_id, annotator_id, choice)."""
-    from ..bench.human import import_sheets
-
     labels = import_sheets(sheets, key, out)
     counts = {c: sum(1 for x in labels if x.choice == c) for c in ("chosen", "rejected", "tie")}
     emit({"labels": len(labels), **counts, "annotators": len({x.annotator_id for x in labels}), "out": str(out)},
          as_json)
+
+
+@app.command("plan")
+def plan_cmd(
+    results: list[Path] = typer.Argument(..., help="Pilot results.json files, task directories, or a run's bench/ "
+                                         "directory (every TASK/results.json in it)."),
+    half_width: float = typer.Option(0.05, "--half-width", help="Target CI half-width (e.g. 0.05 for +-5 points)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Items needed per mode / group / k for a chosen CI half-width, scaled from a pilot run's intervals."""
+    files: list[Path] = []
+    for p in results:
+        if p.is_dir() and not (p / "results.json").exists():
+            found = sorted(p.glob("*/results.json"))
+            if not found:
+                raise UserError(f"{p}: no results.json in it or in its task directories")
+            files += found
+        else:
+            files.append(p)
+    rows = plan_many([read_results(f) for f in files], half_width)
+    emit([r.model_dump() for r in rows], as_json,
+         columns=["task", "figure", "estimate", "pilot n", "pilot +-", "design effect", "n needed", "unit"],
+         rows=[[r.task, r.figure, r.estimate, r.pilot_n, r.pilot_half_width, r.design_effect, r.n_needed, r.unit]
+               for r in rows], title=f"items for a +-{half_width} interval")

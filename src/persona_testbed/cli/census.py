@@ -17,6 +17,9 @@ from ..core.atomic import atomic_path
 from ..census.locate import available_specs
 from ..census.source import CensusSource, open_source
 from ..census.states import STATES
+from ..personas.fidelity import fidelity
+from ..census.raking import rake
+from ..census.targets import load_targets
 
 app = typer.Typer(no_args_is_help=True,
                   help="Census sources (ACS PUMS): what is available, decode cache, raking to "
@@ -132,8 +135,6 @@ def rake_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Rake the source's person weights to published totals; report convergence, ESS and fit per margin."""
-    from ..census.raking import rake
-    from ..census.targets import load_targets
 
     src = _open(source, states, data_dir)
     ms = load_targets(targets, data_dir=data_dir, dictionary=src.dictionary,
@@ -162,7 +163,21 @@ def rake_cmd(
          title="fit per margin")
 
 
-# `census fidelity` is implemented with the personas stage (it reads persona files).
-from ..personas.fidelity import fidelity_command  # noqa: E402
-
-app.command("fidelity")(fidelity_command)
+@app.command("fidelity")
+def fidelity_command(
+    personas: Path = typer.Option(..., "--personas", help="personas.jsonl / .parquet or a directory holding it."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+) -> None:
+    """Compare a persona sample with its census, GSS and Big Five sources, field by field."""
+    res = fidelity(personas, data_dir=data_dir)
+    if as_json:
+        emit(res, True)
+        return
+    rows = [(name, f.get("compare_on", "-"), f.get("tvd"), f.get("chi2_p"),
+             ", ".join(f"{k} {v}" for k, v in f["provenance"].items())) for name, f in res["fields"].items()]
+    rows += [(f"∩ {name}", "intersection", f["tvd"], f["chi2_p"], f"{f['categories']} cells")
+             for name, f in res["intersections"].items()]
+    emit(res, False, columns=("field", "compared on", "TVD", "chi2 p", "provenance"), rows=rows,
+         title=f"fidelity of {res['n']} personas vs {res['source']} (max TVD {res['max_tvd']} "
+               f"in {res['max_tvd_field']})")

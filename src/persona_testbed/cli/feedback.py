@@ -17,6 +17,9 @@ from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
 from ..pipeline.session import Session
 from ..pipeline.stages.feedback import FeedbackSpec, feedback_stage
 from ..prompts.io import read_prompts
+from ..feedback.export import export_pairs
+from ..feedback.io import read_pairs
+from ..feedback.stats import feedback_stats
 
 app = typer.Typer(no_args_is_help=True, help="Direct Principle Feedback pairs: generate, export, stats.")
 
@@ -80,8 +83,6 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export pairs as JSONL, Parquet, a Hugging Face dataset folder, or TRL preference JSONL."""
-    from ..feedback.export import export_pairs
-
     res = export_pairs(path, fmt, out, drop_leaky=drop_leaky, drop_flagged=drop_flagged, force=force)
     emit(res, as_json, ("format", "out", "counts", "dropped leaky", "unchecked leakage", "dropped flagged"),
          [(res["format"], res["out"], res["counts"], res["dropped_leaky"], res["unchecked_leakage"],
@@ -94,8 +95,6 @@ def stats_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Pairs per split, failures, validation, leakage, length / position giveaways, truncation, flags, format."""
-    from ..feedback.io import read_pairs
-    from ..feedback.stats import feedback_stats
 
     _print_stats(feedback_stats(read_pairs(path)), as_json, title=str(path))
 

@@ -87,7 +87,7 @@ def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dic
         "## Provenance", "",
         f"- models: {', '.join(stats['models'])}",
         f"- template version: {', '.join(stats['template_versions'])}",
-        f"- seed: {fb.get('seed', manifest.get('seed', 'unknown'))}",
+        f"- seed: {fb.get('seed', fb.get('summary', {}).get('seed', manifest.get('seed', 'unknown')))}",
         f"- persona-testbed version: {__version__}",
         f"- generation config: `{json.dumps(fb.get('config', {}), sort_keys=True)}`",
         f"- persona-judge validation (both orders): chosen preferred in {pct(v['chosen_preferred_rate'])} of "

@@ -24,7 +24,7 @@ from .backends import make_backend
 from .backends.base import Backend, PermanentError, TransientError
 from .breaker import FailureBreaker
 from .retry import RetryPolicy
-from .store import CallStore, cache_key, new_call_id
+from .store import CallStore, cache_key, new_call_id, ok_call_id
 from .structured import reask_message, structured_request, validate
 from .types import ChatParams, ChatResult, Message, Usage
 
@@ -91,6 +91,8 @@ class LLMClient:
             result, reasks = await self._call_with_reasks(messages, sample_params(params, sample_index),
                                                           schema, structured)
         result.latency_s = time.perf_counter() - start
+        if result.ok:  # an ok result is final for its key: its id is the key's, so reruns give identical artifacts
+            result.call_id = ok_call_id(key)
         if self.store is not None:
             self.store.record(key=key, backend=self.backend.kind, result=result, messages=messages,
                               params=params, schema=schema_json, sample_index=sample_index,

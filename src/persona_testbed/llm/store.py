@@ -73,6 +73,12 @@ def cache_key(backend: str, model: str, messages: list[Message], params: ChatPar
                          "sample_index": int(sample_index)})
 
 
+def ok_call_id(key: str) -> str:
+    """The id of the ok call for cache key ``key``: derived from the key (an ok result is final for its
+    key), so the same request gives the same id in any run and artifacts that cite it are reproducible."""
+    return key[:28]
+
+
 def new_call_id() -> str:
     """A unique, roughly time-ordered id (hex nanoseconds + random suffix)."""
     import time
@@ -220,7 +226,8 @@ class CallStore:
             self._cv.notify_all()
 
     def _write_loop(self) -> None:
-        sql = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        # OR IGNORE: two identical requests in flight at once both end ok with the key's id; one row is kept
+        sql = f"INSERT OR IGNORE INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         while True:
             with self._cv:
                 while not self._queue and not self._closed:

@@ -1,5 +1,6 @@
 """Personas: census-grounded records with the paper's 33 fields, each with provenance."""
 
+from . import sample
 from .io import read_personas, write_personas
 from .record import LLM_FIELDS, PERSONA_FIELDS, FieldValue, Persona, SourceKey
 from .render import render, render_full, render_list, render_summary
@@ -10,7 +11,5 @@ __all__ = ["PERSONA_FIELDS", "LLM_FIELDS", "FieldValue", "Persona", "SourceKey",
 
 def __getattr__(name: str):  # lazy: sampling pulls in census + survey code
     if name in ("sample_personas", "SampleResult"):
-        from . import sample
-
         return getattr(sample, name)
     raise AttributeError(name)

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ..census.source import open_source
 from ..core import settings
+from ..core.atomic import atomic_path
 from ..core.errors import UserError
 from ..core.hashing import content_hash
-from ..core.atomic import atomic_path
 from .bigfive import AGE_GROUPS, DOMAIN_NAMES, DOMAINS, LEVELS, Norms, draw_bigfive, load_norms
+from .hotdeck import set_cache_token
 from .household import household_fields
 from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing, match_columns
 from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
@@ -137,8 +139,6 @@ class MappingContext:
 
     def full_source(self) -> Any:
         """The same source with every state (donor states may lie outside the user's selection)."""
-        from ..census.source import open_source
-
         if self.spec and not Path(self.spec).expanduser().is_dir():
             return _cached_source(self.spec, self.data_dir,
                                   lambda: open_source(self.spec, None, data_dir=self.data_dir))
@@ -171,7 +171,6 @@ class MappingContext:
                                  if t == pl.Utf8 and c != "SERIALNO")
             with atomic_path(path) as tmp:
                 df.write_ipc(tmp, compression="uncompressed")
-        from .hotdeck import set_cache_token
 
         set_cache_token(df, f"donors-{tag}-{key}")  # the key names the content: hot-deck indexes cache on disk
         _DONORS[key] = df
@@ -179,8 +178,6 @@ class MappingContext:
 
     def ancestry_source(self) -> Any | None:
         """A source with ANC1P for ancestry donors (acs2018 in the data directory), or None."""
-        from ..census.source import open_source
-
         try:
             return _cached_source("acs2018", self.data_dir, lambda: open_source("acs2018", None, data_dir=self.data_dir))
         except UserError:

@@ -23,11 +23,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints, create_model
 
 from ..core.hashing import content_hash
-from ..llm.types import ChatParams, ChatResult
 from ..core.output import err_console
 from ..core.seeds import derive_int
-from .diversity import (DEFAULT_CATEGORIES_PER_PERSONA, NEAR_DUPLICATE_COSINE, diversity_report,
-                        near_duplicates, pick_categories)
+from ..llm.types import ChatParams, ChatResult
+from .diversity import (
+    DEFAULT_CATEGORIES_PER_PERSONA,
+    NEAR_DUPLICATE_COSINE,
+    diversity_report,
+    near_duplicates,
+    pick_categories,
+)
 from .judge import JudgeVerdict, judge_persona, prose_pattern
 from .record import LLM_FIELDS, PERSONA_FIELDS, FieldValue, Persona
 

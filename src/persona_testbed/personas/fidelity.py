@@ -13,17 +13,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import polars as pl
-import typer
 
+from ..census.distributions import chi2_gof_pvalue, tvd
+from ..census.source import open_source
 from ..core import settings
 from ..core.errors import UserError
-from ..core.output import emit
 from .bigfive import DOMAIN_NAMES, LEVELS
 from .io import read_personas, resolve_personas_path
-from .mapping import age_band, income_band
+from .mapping import age_band, income_band, place_of_birth_from_cit
 from .record import PERSONA_FIELDS, Persona
 from .survey import SURVEY_FIELDS, load_pool
 
@@ -57,8 +57,6 @@ def _shares(df: pl.DataFrame, key: str, weight: str | None) -> dict[str, float]:
 
 
 def _compare(sample_counts: dict[str, float], source_shares: dict[str, float]) -> dict[str, Any]:
-    from ..census.distributions import chi2_gof_pvalue, tvd  # scipy: imported when used
-
     total = sum(sample_counts.values())
     sample_shares = {k: v / total for k, v in sample_counts.items()} if total else {}
     top = sorted(set(source_shares) | set(sample_shares), key=lambda k: -source_shares.get(k, 0.0))[:8]
@@ -86,8 +84,6 @@ def _read_report(path: Path) -> dict[str, Any]:
 
 def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> dict[str, Any]:
     """The fidelity report of a persona file (see module docstring)."""
-    from ..census.source import open_source
-
     path = resolve_personas_path(personas_path)
     personas = read_personas(path)
     report = _read_report(path)
@@ -142,8 +138,6 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
     # place of birth: POBP codes, or the coarse CIT-derived value on both sides
     pob_var = "POBP" if "POBP" in have else "CIT"
     if pob_var == "CIT" and "CIT" in pop.columns:
-        from .mapping import place_of_birth_from_cit
-
         src_keys = pop.select(k=place_of_birth_from_cit(pl.col("CIT").cast(pl.Utf8)), w=pl.col("PWGTP"))
         sample = Counter(p.value("place of birth") for p in personas)
         fields["place of birth"].update(compare_on="value", **_compare(dict(sample), _shares(src_keys, "k", "w")))
@@ -230,30 +224,9 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
 
 
 
-def fidelity_command(
-    personas: Path = typer.Option(..., "--personas", help="personas.jsonl / .parquet or a directory holding it."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
-) -> None:
-    """Compare a persona sample with its census, GSS and Big Five sources, field by field."""
-    res = fidelity(personas, data_dir=data_dir)
-    if as_json:
-        emit(res, True)
-        return
-    rows = [(name, f.get("compare_on", "-"), f.get("tvd"), f.get("chi2_p"),
-             ", ".join(f"{k} {v}" for k, v in f["provenance"].items())) for name, f in res["fields"].items()]
-    rows += [(f"∩ {name}", "intersection", f["tvd"], f["chi2_p"], f"{f['categories']} cells")
-             for name, f in res["intersections"].items()]
-    emit(res, False, columns=("field", "compared on", "TVD", "chi2 p", "provenance"), rows=rows,
-         title=f"fidelity of {res['n']} personas vs {res['source']} (max TVD {res['max_tvd']} "
-               f"in {res['max_tvd_field']})")
-
-
 def frame_tvds(mapped: pl.DataFrame, src: Any, min_age: int = 18, max_age: int | None = None) -> dict[str, float]:
     """Per-field TVD of a ``build.map_frame`` result against the weighted source (census-coded fields,
     compared on codes as in :func:`fidelity`); vectorised, for large samples (benchmarks)."""
-    from ..census.distributions import tvd
-
     have = set(src.available_columns())
     cols = ["PWGTP", "AGEP", "STATE"] + [v for v in CODED.values() if v in have and v != "AGEP"]
     pop = src.persons(list(dict.fromkeys(cols))).filter(pl.col("AGEP") >= min_age)

@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 
 from ..core import settings
-from ..core.hashing import content_hash
 from ..core.atomic import atomic_path, atomic_write_text
+from ..core.hashing import content_hash
 
 #: bump when the on-disk layout of cell indexes or ranges changes
 CELL_CACHE_VERSION = 1

@@ -21,9 +21,9 @@ import polars as pl
 from pydantic import ValidationError
 
 from .. import __version__
+from ..core.atomic import atomic_path, atomic_write_text
 from ..core.errors import UserError
 from ..core.hashing import file_sha256
-from ..core.atomic import atomic_path, atomic_write_text
 from ..core.paths import resolve_artifact
 from .frames import KEY_COLUMNS as _KEY_COLUMNS
 from .frames import flat_frame, jsonl_lines, persona_ids, personas_frame

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..llm.types import ChatParams, ChatResult
 from ..core.seeds import derive_int
+from ..llm.types import ChatParams, ChatResult
 from .record import PERSONA_FIELDS, Persona
 from .render import render_full
 

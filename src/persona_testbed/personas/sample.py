@@ -11,6 +11,9 @@ from typing import Any, Sequence
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..census.sampling import Filters, plan_draws, sample_persons
+from ..census.source import open_source
+from ..census.targets import rake_source
 from ..core.errors import UserError
 from ..core.seeds import derive_int
 from . import build
@@ -32,8 +35,6 @@ class SampleResult(BaseModel):
 
 
 def _open(source: str | Path, states: Any, data_dir: Any) -> Any:
-    from ..census.source import open_source
-
     src = str(source)
     if Path(src).expanduser().is_dir():
         return open_source(None, states, data_dir=data_dir, path=src)
@@ -42,8 +43,6 @@ def _open(source: str | Path, states: Any, data_dir: Any) -> Any:
 
 def _rake_weights(src: Any, rake: Any, columns: list[str], data_dir: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Person records whose ``PWGTP`` holds weights raked to the ``rake`` targets, and the raking summary."""
-    from ..census.raking import rake_source
-
     res = rake_source(src, rake, data_dir=data_dir)
     frame = src.persons(columns).collect().with_columns(pl.Series("PWGTP", res.weights))
     summary = res.summary()
@@ -53,8 +52,6 @@ def _rake_weights(src: Any, rake: Any, columns: list[str], data_dir: Any) -> tup
 
 def _draw(src: Any, n: int, seed: int, *, replace: bool, filters: Any, quota_by: Any, columns: list[str],
           raked: pl.DataFrame | None, design: str = "systematic") -> pl.DataFrame:
-    from ..census.sampling import sample_persons
-
     if raked is not None:
         return sample_persons(raked, n, seed, replace=replace, filters=filters, quota_by=quota_by,
                               columns=columns, year=src.year, design=design)
@@ -79,8 +76,6 @@ class PersonaSampler:
                  adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
                  quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
                  data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS, design: str = "systematic"):
-        from ..census.sampling import Filters, plan_draws
-
         self.t0 = time.perf_counter()
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise UserError(f"n must be a positive integer, got {n!r}")
@@ -207,8 +202,6 @@ def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: s
 def _redraw_in_strata(src: Any, draws: pl.DataFrame, bad: list, attempt: int, n: int, seed: int, replace: bool,
                       filters: Any, quota_by: Any, columns: list[str], raked: Any) -> pl.DataFrame:
     """One replacement per rejected slot, drawn inside that slot's quota stratum."""
-    from ..census.sampling import Filters
-
     parts = []
     strata = draws["_stratum"].to_list() if "_stratum" in draws.columns else [None] * draws.height
     keys = [quota_by] if isinstance(quota_by, str) else list(quota_by)

@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..core import settings
+from ..core.atomic import atomic_path
 from ..core.errors import DataMissingError, UserError
+from ..core.hashing import content_hash, file_sha256
 from .geo import DIVISION_REGION, STATES
 from .hashrng import uniforms
 from .hotdeck import pick_with_backoff
+from .mapping import FieldColumn
 
 CROSS_SECTION = "survey/gss/gss_2016_2018_crosssection.csv"
 LONG_FILE = "survey/gss/gss_1972_2024_long.csv"
@@ -83,9 +87,6 @@ _LEVELS_LONG = [["ageband", "sex", "raceeth", "degree", "region"], ["ageband", "
 def load_pool(data_dir: str, census_year: int) -> GssPool:
     """The GSS respondents for a census year (cached per process, and on disk under
     ``<home>/cache/personas`` keyed by the GSS file's sha256: the CSV is parsed once)."""
-    from ..core import settings
-    from ..core.hashing import content_hash, file_sha256
-    from ..core.atomic import atomic_path
 
     root = Path(data_dir)
     path = root / (CROSS_SECTION if census_year <= 2019 else LONG_FILE)
@@ -202,8 +203,6 @@ def _cell_text(frame: pl.DataFrame) -> pl.Series:
 def draw_survey(df: pl.DataFrame, pool: GssPool, seed: int, keys: np.ndarray) -> tuple[dict, dict[int, int]]:
     """Field columns for religion, political views and ideology (one respondent per persona), and the
     count of personas per back-off level."""
-    from .mapping import FieldColumn
-
     cells = persona_cells(df)
     cells = cells.with_columns(raceeth=pl.col("raceeth_cs") if "native" in pool.levels[0]
                                else pl.col("raceeth_long"))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel, Field
 
 from ..core.seeds import derive_int
+from ..llm import ChatParams
 from .record import FilterVerdict, Prompt
 
 CONTROVERSY_TEMPLATE_VERSION = "controversy-v1"
@@ -43,8 +44,6 @@ def controversy_messages(question: str) -> list[dict[str, str]]:
 
 async def classify_one(client, prompt: Prompt, seed: int, max_tokens: int = 96) -> FilterVerdict:
     """Classify one prompt; never raises for model failures (they become an ``error`` verdict)."""
-    from ..llm import ChatParams
-
     params = ChatParams(temperature=0.0, max_tokens=max_tokens,
                         seed=derive_int(seed, "prompts.controversy", CONTROVERSY_TEMPLATE_VERSION, prompt.id))
     res = await client.chat(controversy_messages(prompt.text), params=params, schema=ControversyAnswer,

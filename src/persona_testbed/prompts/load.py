@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..data import resolve
 
 PRISM_RELPATH = "prompts/prism/prism_opening_prompts.json"
 PRISM_ATTRIBUTION = (
@@ -129,8 +130,6 @@ def load_prompt_file(path: str | Path) -> list[tuple[int, str]]:
 
 def prism_path(data_dir: str | Path | None = None) -> Path:
     """The PRISM opening prompts in the data directory (``DataMissingError`` when absent)."""
-    from ..data import resolve
-
     return Path(resolve(PRISM_RELPATH, data_dir))
 
 
