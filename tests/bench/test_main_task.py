@@ -47,7 +47,7 @@ def test_main_modes_scores_and_cis(tmp_path, personas, prompts, scripted, helper
         assert rows["score"].to_list() == expected
         # the interval resamples personas (clusters), one generator per metric
         ref, g = cluster_ci(mean_features(expected), ratio(), clusters=rows["persona_id"].to_list(),
-                            rng=rng(3, "bench.bootstrap", "main", f"accuracy.{mode}"))
+                            rng=rng(3, "bench.bootstrap", "main", f"accuracy.{mode}"), bounds=(0.0, 1.0))
         a = acc[mode]["accuracy"]
         assert (a["estimate"], a["low"], a["high"], a["clusters"]) == (ref.estimate, ref.low, ref.high, g)
         assert a["cluster"] == "persona" and g == rows["persona_id"].n_unique()

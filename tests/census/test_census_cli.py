@@ -6,6 +6,10 @@ import json
 
 import polars as pl
 import pytest
+from census_synth import make_persons, write_zip
+
+from persona_testbed.census.source import open_source
+from persona_testbed.core.errors import UserError
 
 
 def test_every_census_command_has_help(cli):
@@ -75,8 +79,6 @@ def test_bad_dictionary_year_exits_2(cli, data_dir):
 
 @pytest.mark.parametrize("drop,missing", [(["PWGTP", "AGEP"], "PWGTP, AGEP"), (["SPORDER"], "SPORDER")])
 def test_prepare_rejects_person_file_without_required_columns(cli, data_dir, tmp_home, drop, missing):
-    from census_synth import make_persons, write_zip
-
     acs = data_dir / "census" / "acs" / "2018" / "1-Year"
     bad = write_zip(make_persons("50", 5, seed=9).drop(drop), acs / "csv_pvt.zip", "50")
     res = cli("census", "prepare", "--source", "acs2018", "--data-dir", data_dir, "--json")
@@ -87,13 +89,10 @@ def test_prepare_rejects_person_file_without_required_columns(cli, data_dir, tmp
         in lines[0], lines[0]
     assert not list((tmp_home / "cache" / "census").glob("csv_pvt-*"))  # no decoded cache of the bad file
     ok = cli("census", "prepare", "--source", "acs2018", "--states", "DE", "--data-dir", data_dir, "--json")
-    assert ok.exit_code == 0 and [f["state"] for f in json.loads(ok.stdout)["files"]] == ["DE"]  # the good file
+    assert ok.exit_code == 0 and [f["state"] for f in json.loads(ok.stdout)["files"]] == ["DE"]
 
 
 def test_parquet_person_file_without_required_columns_is_rejected(pums_parquet, tmp_path):
-    from persona_testbed.census.source import open_source
-    from persona_testbed.core.errors import UserError
-
     d = tmp_path / "narrow"
     d.mkdir()
     pl.read_parquet(pums_parquet["dir"] / "p_50.parquet").drop("PWGTP").write_parquet(d / "p_50.parquet")

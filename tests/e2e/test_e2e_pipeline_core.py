@@ -4,6 +4,7 @@ retry only stages with recorded failures, status from manifest + calls.db, and t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 import textwrap
@@ -24,13 +25,13 @@ class Recorder:
         self.calls: list[str] = []
         self.flaky: set[int] = {2}
 
-    def stage_a(self, ctx):
+    def stage_a(self, ctx, cfg):
         self.calls.append("a")
         out = ctx.dir / "a.json"
-        out.write_text(json.dumps({"n": ctx.config.personas.n}))
+        out.write_text(json.dumps({"n": cfg.personas.n}))
         return StageOutcome(items=1, ok=1, artifacts=[ctx.rel(out)])
 
-    def stage_b(self, ctx):
+    def stage_b(self, ctx, cfg):
         self.calls.append("b")
         n = json.loads((ctx.run.path / "a" / "a.json").read_text())["n"]
         results = {i: ("fail" if i in self.flaky else "ok") for i in range(n)}
@@ -78,7 +79,7 @@ def test_interrupted_stage_resumes_and_status_says_so(tmp_path):
     rec = Recorder()
     run = RunDir(tmp_path / "run")
 
-    def boom(ctx):
+    def boom(ctx, cfg):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -90,7 +91,7 @@ def test_interrupted_stage_resumes_and_status_says_so(tmp_path):
 
 
 def test_user_error_in_first_stage_leaves_no_run_directory(tmp_path):
-    def bad(ctx):
+    def bad(ctx, cfg):
         (ctx.dir / "half.txt").write_text("x")
         raise UserError("psam_p10.csv: missing PUMS column 'AGEP'")
 
@@ -106,6 +107,8 @@ def test_status_cli_reads_manifest_and_calls(cli, tmp_path):
     rec = Recorder()
     run = RunDir(tmp_path / "run")
     run_pipeline(run, _cfg(), quiet=True, stages=rec.stages())
+    for suffix in ("", "-wal", "-shm"):  # a call log in a minimal layout of its own instead of the session's
+        Path(f"{run.calls_db}{suffix}").unlink(missing_ok=True)
     conn = sqlite3.connect(run.calls_db)
     conn.execute("CREATE TABLE calls (id TEXT, purpose TEXT, status TEXT, prompt_tokens INT, completion_tokens INT,"
                  " latency_s REAL)")
@@ -134,7 +137,7 @@ def test_second_run_on_locked_directory_is_a_clear_error(cli, tmp_path):
     run.update_manifest(name="locked", status="running", stages={})
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from persona_testbed.runs import RunDir
+        from persona_testbed.pipeline.rundir import RunDir
         with RunDir({str(run.path)!r}).locked():
             print("locked", flush=True)
             time.sleep(60)

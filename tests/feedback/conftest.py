@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ REJECTED = "Here is a plain and generic answer to the question you asked."
 
 
 def scripted_reply(messages) -> str:
-    """Deterministic replies keyed on the DPF templates; the judge always says "A" (position bias)."""
+    """Deterministic replies keyed on the DPF templates; the judge always says "A" (position bias); revisions
+    land in the requested word range."""
     system, user = messages[0]["content"], messages[-1]["content"]
     if "Which answer do you prefer" in user:
         return json.dumps({"choice": "A"})
@@ -25,7 +27,15 @@ def scripted_reply(messages) -> str:
         return REJECTED + " " + user[:20]
     if "role-playing" in system:
         return "As this person, I find 'plain and generic' too vague."
-    return "A plainer fitting answer."
+    return revision_in_band(user)
+
+
+def revision_in_band(user: str) -> str:
+    """"A plainer fitting answer ..." with as many words as the low end of the requested range."""
+    m = re.search(r"between (\d+) and (\d+) words", user)
+    n = int(m.group(1)) if m else 4
+    words = ["A", "plainer", "fitting", "answer"] + ["indeed"] * max(0, n - 4)
+    return " ".join(words[:n]) + "."
 
 
 def make_prompt_set(n_train: int, n_held: int):

@@ -60,13 +60,20 @@ def test_embedded_12_pairs_deterministic(tmp_path):
     for p in a.pairs:
         assert p.status == "ok", p.error
         assert p.rejected and p.critique and p.chosen and p.question and p.persona_text
-        assert len(p.chosen) <= len(p.rejected)
-        assert p.model == "embedded" and p.length_action in ("ok", "retried", "truncated")
+        assert p.model == "embedded" and p.length_action in ("ok", "retried", "trimmed", "out_of_band")
+        assert (p.length_action == "out_of_band") == ("length_out_of_band" in p.flags)
         assert {"rejected", "critique", "chosen", "judge_ab", "judge_ba"} <= set(p.call_ids)
+        # llama.cpp's finish reason is recorded for every call: "stop", or "length" at max_tokens (re-asked
+        # once with twice the budget; still cut off -> flagged)
+        assert all(r in ("stop", "length") for rs in p.finish_reasons.values() for r in rs), p.finish_reasons
+        for step in ("rejected", "critique", "chosen"):
+            cut = p.finish_reasons[step][-1] == "length"
+            assert (f"truncated:{step}" in p.flags) == cut or step == "chosen"
         assert p.validation is not None and p.validation.choice_ab in ("A", "B") and p.validation.choice_ba in ("A", "B")
     strip = [{k: v for k, v in p.model_dump().items() if k != "call_ids"} for p in a.pairs]
     assert strip == [{k: v for k, v in p.model_dump().items() if k != "call_ids"} for p in b.pairs]
     assert read_pairs(tmp_path / "a") == a.pairs
+    assert a.stats["truncation"]["by_step"]["rejected"]["truncated_calls"] > 0  # 16 tokens cut answers off
     v = a.stats["validation"]
     assert v["judgements"] == 24 and 0.0 <= v["chosen_preferred_rate"] <= 1.0
     json.dumps(a.stats)

@@ -13,7 +13,7 @@ import pytest
 from persona_testbed.core import outputs
 from persona_testbed.core.errors import UserError
 from persona_testbed.core.outputs import MARKER
-from persona_testbed.feedback import FeedbackConfig, PairCounts, export_pairs
+from persona_testbed.feedback import TEMPLATE_VERSION, FeedbackConfig, PairCounts, export_pairs
 from persona_testbed.llm import LLMClient, MockBackend, PermanentError
 from persona_testbed.pipeline.stages.feedback import generate_pairs
 
@@ -52,7 +52,7 @@ def test_hf_folder_loads_with_datasets(run_dir, tmp_path):
     for split in ("train", "test", "held_out"):
         assert f"split: {split}" in header and f"path: data/{split}-*.parquet" in header
     assert "CC-BY-4.0" in card and "Kirk" in card and "public domain" in card
-    assert "mock" in card and "seed: 3" in card and "dpf-v1" in card
+    assert "mock" in card and "seed: 3" in card and TEMPLATE_VERSION in card
     ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf_cache"))
     assert {k: len(v) for k, v in ds.items()} == {"train": 4, "test": 2, "held_out": 2}
     row = ds["train"][0]

@@ -28,9 +28,8 @@ def test_busy_lock_names_the_holding_process(tmp_path):
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "locked\n"  # the holder has the lock (and wrote its pid)
-        with pytest.raises(RunLockedError) as err:
-            with RunDir(run).locked():
-                pass
+        with pytest.raises(RunLockedError) as err, RunDir(run).locked():
+            pass
         msg = str(err.value)
         assert f"run directory {run} is in use by another persona-testbed process (pid {holder.pid};" in msg
         assert "\n" not in msg
@@ -52,8 +51,7 @@ def test_busy_lock_before_the_pid_is_written(tmp_path):
     fd = os.open(run / ".lock", os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(RunLockedError, match=r"\(pid not written yet; wait for it"):
-            with RunDir(run).locked():
-                pass
+        with pytest.raises(RunLockedError, match=r"\(pid not written yet; wait for it"), RunDir(run).locked():
+            pass
     finally:
         os.close(fd)

@@ -96,14 +96,15 @@ class Stats:
         return None
 
     def estimate(self, features: np.ndarray, statistic: Any, clusters: Sequence[Hashable] | None, metric: str,
-                 strata: Sequence[Hashable] | None = None, cluster: str | None = None) -> Estimate:
+                 strata: Sequence[Hashable] | None = None, cluster: str | None = None,
+                 bounds: tuple[float, float] = (-1.0, 1.0)) -> Estimate:
         ci, g = cluster_ci(features, statistic, clusters=clusters, rng=self.rng(metric), confidence=self.confidence,
-                           n_resamples=self.n_resamples, method=self.method, strata=strata)
+                           n_resamples=self.n_resamples, method=self.method, strata=strata, bounds=bounds)
         return Estimate.of(ci, clusters=g, cluster=cluster or self.cluster)
 
     def mean(self, x: np.ndarray, clusters: Sequence[Hashable] | None, metric: str,
-             cluster: str | None = None) -> Estimate:
-        return self.estimate(mean_features(x), ratio(), clusters, metric, cluster=cluster)
+             cluster: str | None = None, bounds: tuple[float, float] = (0.0, 1.0)) -> Estimate:
+        return self.estimate(mean_features(x), ratio(), clusters, metric, cluster=cluster, bounds=bounds)
 
 
 def _share(num: int, den: int) -> float | None:
@@ -184,36 +185,75 @@ def _kappa_diff(t: np.ndarray) -> np.ndarray:
     return k(t[..., :6]) - k(t[..., 6:])
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One ablated arm against the full arm, next to the control arm (all paired over items)."""
+
+    kappa: Estimate
+    kappa_difference: Estimate
+    changed_share: Estimate
+    changed_share_difference: Estimate
+    changed: int
+
+    @property
+    def matters(self) -> bool:
+        d = self.changed_share_difference
+        return d.low is not None and d.low > 0
+
+
+def compare_to_control(full: np.ndarray, ablated: np.ndarray, control: np.ndarray, clusters: np.ndarray | None,
+                       stats: Stats, name: str) -> Comparison:
+    """kappa(full, ablated), its difference from kappa(full, control), the changed shares and their difference."""
+    f, a, c = (np.asarray(x, dtype=np.int64) for x in (full, ablated, control))
+    changed, changed_ctl = (f != a).astype(float), (f != c).astype(float)
+    both = np.concatenate([kappa_features(f, a, 2), kappa_features(f, c, 2)], axis=1)
+    return Comparison(kappa=stats.estimate(kappa_features(f, a, 2), kappa_from_totals(2), clusters, f"kappa.{name}"),
+                      kappa_difference=stats.estimate(both, _kappa_diff, clusters, f"kappa.diff.{name}",
+                                                      bounds=(-2.0, 2.0)),
+                      changed_share=stats.mean(changed, clusters, f"changed.{name}"),
+                      changed_share_difference=stats.mean(changed - changed_ctl, clusters, f"changed.diff.{name}",
+                                                          bounds=(-1.0, 1.0)),
+                      changed=int(changed.sum()))
+
+
 def loo_figures(rows: Rows, attributes: Sequence[str], stats: Stats,
                 values: dict[str, Sequence[str]] | None = None) -> LooFigures:
     """Per attribute: kappa and changed share vs the full arm, each against the control arm (paired)."""
     full = rows.take(rows.arm == "full")
     order = {x: i for i, x in enumerate(full.item_id)}
     cl = stats.clusters(full)
-    f = full.itt.astype(np.int64)
-    ctl = _aligned(rows, "control", order).astype(np.int64)
-    kap = kappa_from_totals(2)
-    changed_ctl = (f != ctl).astype(float)
+    f = full.itt
+    ctl = _aligned(rows, "control", order)
     out: dict[str, AttributeEffect] = {}
     for a in attributes:
         arm = f"without:{a}"
-        abl = _aligned(rows, arm, order).astype(np.int64)
-        changed = (f != abl).astype(float)
-        both = np.concatenate([kappa_features(f, abl, 2), kappa_features(f, ctl, 2)], axis=1)
+        cmp = compare_to_control(f, _aligned(rows, arm, order), ctl, cl, stats, a)
         vals = list(values.get(a, [])) if values else []
         top = max((vals.count(v) for v in set(vals)), default=0)
-        diff = stats.mean(changed - changed_ctl, cl, f"changed.diff.{a}")
         out[a] = AttributeEffect(
             accuracy=arm_accuracy(rows.take(rows.arm == arm), stats, f"accuracy.without.{a}"),
-            kappa=stats.estimate(kappa_features(f, abl, 2), kap, cl, f"kappa.{a}"),
-            kappa_difference=stats.estimate(both, _kappa_diff, cl, f"kappa.diff.{a}"),
-            changed_share=stats.mean(changed, cl, f"changed.{a}"), changed_share_difference=diff,
-            matters=diff.low is not None and diff.low > 0, changed=int(changed.sum()), paired_items=len(f),
-            distinct_values=len(set(vals)), nearly_constant=bool(vals) and top >= 0.95 * len(vals))
+            kappa=cmp.kappa, kappa_difference=cmp.kappa_difference, changed_share=cmp.changed_share,
+            changed_share_difference=cmp.changed_share_difference, matters=cmp.matters, changed=cmp.changed,
+            paired_items=len(f), distinct_values=len(set(vals)), nearly_constant=bool(vals) and top >= 0.95 * len(vals))
+    fi, ci = f.astype(np.int64), ctl.astype(np.int64)
     return LooFigures(full_accuracy=arm_accuracy(full, stats, "accuracy.full"),
                       control_accuracy=arm_accuracy(rows.take(rows.arm == "control"), stats, "accuracy.control"),
-                      control_kappa=stats.estimate(kappa_features(f, ctl, 2), kap, cl, "kappa.control"),
-                      control_changed_share=stats.mean(changed_ctl, cl, "changed.control"), attributes=out)
+                      control_kappa=stats.estimate(kappa_features(fi, ci, 2), kappa_from_totals(2), cl, "kappa.control"),
+                      control_changed_share=stats.mean((fi != ci).astype(float), cl, "changed.control"),
+                      attributes=out)
+
+
+def gap_test(rows: Rows, groups: Sequence[str], stats: Stats) -> Gap | None:
+    """The largest gap between the groups' ITT accuracies (``stats.max_gap`` on the rows of ``groups``)."""
+    keep = np.isin(rows.arm, list(groups))
+    if stats.exclude_leaky:
+        keep &= rows.leaky != 1
+    sub = rows.take(keep)
+    test = max_gap(sub.itt, list(sub.arm), stats.clusters(sub), rng=stats.rng("gap"), confidence=stats.confidence,
+                   n_resamples=stats.n_resamples, n_permutations=stats.n_resamples)
+    return None if test is None else Gap(estimate=test.estimate, low=test.low, high=test.high, highest=test.highest,
+                                         lowest=test.lowest, p_value=test.p_value, critical=test.critical,
+                                         n_permutations=test.n_permutations, confidence=stats.confidence)
 
 
 def intersections_figures(rows: Rows, groups: Sequence[str], stats: Stats,
@@ -221,17 +261,9 @@ def intersections_figures(rows: Rows, groups: Sequence[str], stats: Stats,
     """Accuracy per group and the largest gap (simultaneous interval + permutation p-value)."""
     accs = {g: arm_accuracy(rows.take(rows.arm == g), stats, f"accuracy.{g}", GroupAccuracy,
                             **((extra or {}).get(g, {}))) for g in groups}
-    keep = np.isin(rows.arm, [g for g in groups if accs[g].items > 0])
-    if stats.exclude_leaky:
-        keep &= rows.leaky != 1
-    sub = rows.take(keep)
-    test = max_gap(sub.itt, list(sub.arm), stats.clusters(sub), rng=stats.rng("gap"), confidence=stats.confidence,
-                   n_resamples=stats.n_resamples, n_permutations=stats.n_resamples)
-    gap = None if test is None else Gap(estimate=test.estimate, low=test.low, high=test.high, highest=test.highest,
-                                        lowest=test.lowest, p_value=test.p_value, critical=test.critical,
-                                        n_permutations=test.n_permutations, confidence=stats.confidence)
-    return IntersectionsFigures(groups=accs, largest_gap=gap)
+    return IntersectionsFigures(groups=accs, largest_gap=gap_test(rows, [g for g in groups if accs[g].items > 0],
+                                                                  stats))
 
 
-__all__ = ["Rows", "Stats", "arm_accuracy", "intersections_figures", "loo_figures", "main_figures",
-           "passk_figures"]
+__all__ = ["Comparison", "Rows", "Stats", "arm_accuracy", "compare_to_control", "gap_test", "intersections_figures",
+           "loo_figures", "main_figures", "passk_figures"]

@@ -20,6 +20,7 @@ import polars as pl
 
 from .. import __version__
 from ..core.errors import UserError
+from ..llm import CallStore, LLMClient
 from ..llm.types import ChatParams
 from ..personas.io import read_personas
 from ..personas.record import Persona
@@ -66,14 +67,10 @@ def _client(model: Any, store: Any, concurrency: int) -> tuple[Any, bool]:
     """An LLMClient for a model string (owned: closed at the end) or the client given."""
     if model is None or not isinstance(model, str):
         return model, False
-    from ..llm import LLMClient
-
     return LLMClient(model, store=store, concurrency=concurrency), True
 
 
 def _store(store: Any, out_dir: Path | None) -> Any:
-    from ..llm import CallStore
-
     if store is None:
         return CallStore(out_dir / "calls.db") if out_dir is not None else None
     if isinstance(store, (str, Path)):

@@ -84,9 +84,11 @@ def export_cmd(
 ) -> None:
     """Export pairs as JSONL, Parquet, a Hugging Face dataset folder, or TRL preference JSONL."""
     res = export_pairs(path, fmt, out, drop_leaky=drop_leaky, drop_flagged=drop_flagged, force=force)
-    emit(res, as_json, ("format", "out", "counts", "dropped leaky", "unchecked leakage", "dropped flagged"),
-         [(res["format"], res["out"], res["counts"], res["dropped_leaky"], res["unchecked_leakage"],
-           res["dropped_flagged"])], title="export")
+    cols = ("format", "out", "counts", "dropped leaky", "unchecked leakage")
+    row = (res["format"], res["out"], res["counts"], res["dropped_leaky"], res["unchecked_leakage"])
+    if drop_flagged:
+        cols, row = cols + ("dropped flagged",), row + (res["dropped_flagged"],)
+    emit(res, as_json, cols, [row], title="export")
 
 
 @app.command("stats")
@@ -129,16 +131,17 @@ def _print_stats(stats: dict, as_json: bool, title: str) -> None:
     pr, ln, fl = stats["predictors"], stats["length"], stats["flags"]
     lo = pr["length_only"]
     emit(None, False, ("metric", "value"), [
-        ("length-only accuracy, pick the shorter (chars; goal 0.5)", lo["accuracy"]),
+        ("length-only accuracy: pick the shorter (chars)", lo["accuracy"]),
         ("length-only accuracy (words)", lo["accuracy_words"]),
         ("chosen shorter / tie / longer", f"{lo['chosen_shorter']} / {lo['ties']} / {lo['chosen_longer']}"),
-        ("position-only accuracy, pick the first shown", pr["position_only"]["accuracy"]),
+        ("position-only accuracy: pick the first shown", pr["position_only"]["accuracy"]),
         ("judge picks the shorter", pr["judge_picks_shorter_rate"]),
         ("judge picks the first shown", pr["judge_picks_first_rate"]),
         ("chosen/rejected words: median (p10-p90)", _ratio(ln["ratio_words"])),
         ("chosen in its length band", f"{ln['in_band']} of {ln['with_target']}"),
-        ("flagged pairs (--drop-flagged drops)", f"{fl['flagged_pairs']} {fl['by_flag'] or ''}".strip()),
-    ], title=f"giveaways ({pr['pairs']} ok pairs)")
+        ("flagged pairs (--drop-flagged drops)", fl["flagged_pairs"]),
+        *((f"  {flag}", n) for flag, n in fl["by_flag"].items()),
+    ], title=f"giveaways ({pr['pairs']} ok pairs; content-blind predictors should score 0.5)")
     tr = stats["truncation"]
     emit(None, False, ("step", "calls cut off", "pairs re-asked", "still cut off (flagged)"),
          [(step, r["truncated_calls"], r.get("pairs_reasked", "-"), r.get("flagged", "-"))

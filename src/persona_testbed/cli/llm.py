@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Optional
@@ -13,6 +14,7 @@ from ..core.output import console, emit, err_console, print_json
 from ..core.settings import home_dir
 from ..llm.client import LLMClient
 from ..llm.store import CallStore
+from ..llm.stub_server import StubServer
 from ..llm.types import ChatParams
 
 app = typer.Typer(no_args_is_help=True, help="Models: chat with a backend, browse the call log.")
@@ -106,9 +108,7 @@ def stub_server_cmd(
     retry_after: str = typer.Option("1", "--retry-after", help="Retry-After header sent with 429 faults."),
     slow_s: float = typer.Option(30.0, "--slow-s", help="How long a 'slow' fault stalls."),
 ) -> None:
-    """Serve a loopback OpenAI-compatible stub (echo replies, seeded faults) until Ctrl-C."""
-    from ..llm.stub_server import StubServer
-
+    """Serve a loopback OpenAI-compatible stub (echo replies, seeded faults) until Ctrl-C or SIGTERM."""
     if not 0.0 <= fault_rate <= 1.0:
         raise UserError(f"--fault-rate must be between 0 and 1, got {fault_rate}")
     try:
@@ -116,12 +116,14 @@ def stub_server_cmd(
                          retry_after=retry_after, slow_s=slow_s)
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
-    console.print(f"stub server on {srv.base_url} (fault rate {fault_rate}, latency {latency_ms:g} ms); "
-                  f"use OPENAI_BASE_URL={srv.base_url} with model openai/stub. Ctrl-C stops.")
     start = time.time()
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
+
+    def announce() -> None:  # once it listens and the stop signals are handled: one line, never wrapped
+        console.print(f"stub server on {srv.base_url} (fault rate {fault_rate}, latency {latency_ms:g} ms); "
+                      f"use OPENAI_BASE_URL={srv.base_url} with model openai/stub. Ctrl-C stops.",
+                      soft_wrap=True, highlight=False)
+
+    signum = srv.serve_until_signal(on_ready=announce)
     console.print(f"served {srv.stats.get('requests', 0)} requests in {time.time() - start:.0f}s: "
-                  f"{dict(srv.stats)}")
+                  f"{dict(srv.stats)} (stopped by {signal.Signals(signum).name})",
+                  soft_wrap=True, highlight=False)

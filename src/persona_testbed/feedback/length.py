@@ -4,8 +4,9 @@ A length difference would give the label away ("pick the shorter" would predict 
 have between ``low`` and ``high`` times the rejected answer's words (default 0.85-1.15, ``LengthBand``).
 It is asked for up to ``max_revision_attempts`` times; each retry tells the model how many words its
 previous revision had and the target (and uses a new ``sample_index``). If no attempt lands in the band, an
-attempt that is too long is cut back at a sentence end that lands in it (never mid-sentence; ``trimmed``);
-else the attempt nearest the band is kept and the pair is flagged ``length_out_of_band``.
+attempt that is too long is cut back at the sentence end inside the band nearest the rejected answer's word
+count (never mid-sentence; ``trimmed``); else the attempt nearest the band is kept whole and the pair is
+flagged ``length_out_of_band``.
 ``length_action``: ``ok`` (first attempt fit), ``retried`` (a later one fit), ``trimmed``, ``out_of_band``;
 files written before the band hold ``truncated`` (cut to the old character limit).
 
@@ -67,16 +68,17 @@ def band_distance(words: int, bounds: tuple[int, int]) -> int:
     return lo - words if words < lo else words - hi if words > hi else 0
 
 
-def trim_to_band(text: str, bounds: tuple[int, int]) -> str | None:
-    """``text`` cut at the last sentence end that leaves ``lo``-``hi`` words, or None when no sentence end
-    does (the text is never cut inside a sentence)."""
+def trim_to_band(text: str, bounds: tuple[int, int], target: float | None = None) -> str | None:
+    """``text`` cut at the sentence end that leaves ``lo``-``hi`` words, nearest ``target`` words (default: the
+    middle of the bounds), or None when no sentence end does (the text is never cut inside a sentence)."""
     lo, hi = bounds
-    best = None
+    target = (lo + hi) / 2 if target is None else target
+    best: tuple[float, str] | None = None
     for m in _SENTENCE_END.finditer(text):
         head = text[:m.end()].rstrip()
         n = count_words(head)
         if n > hi:
             break
-        if n >= lo:
-            best = head
-    return best
+        if n >= lo and (best is None or abs(n - target) <= best[0]):
+            best = (abs(n - target), head)
+    return best[1] if best else None

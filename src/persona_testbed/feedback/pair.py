@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from ..core.hashing import content_hash
 from ..core.seeds import derive_int
+from ..llm.types import ChatParams
 from . import templates
 from .leakage import check_pair
 from .length import DEFAULT_MAX_ATTEMPTS, LengthBand, band_distance, count_words, trim_to_band
@@ -56,9 +57,8 @@ class _Step:
             self.new_tokens += res.usage.completion_tokens
 
 
-def _params(gp: GenerationParams, item_id: str, step: str, max_tokens: int, temperature: float | None = None):
-    from ..llm import ChatParams
-
+def _params(gp: GenerationParams, item_id: str, step: str, max_tokens: int,
+            temperature: float | None = None) -> ChatParams:
     return ChatParams(temperature=gp.temperature if temperature is None else temperature, max_tokens=max_tokens,
                       seed=derive_int(gp.seed, "feedback", templates.TEMPLATE_VERSION, item_id, step))
 
@@ -185,9 +185,11 @@ async def _revise(client, gp: GenerationParams, acc: _Step, pair: PreferencePair
     if not attempts:
         return f"chosen: the model returned an empty revision {pair.revision_attempts} times"
     complete = [t for t, cut in attempts if not cut]
-    trimmed = [x for x in (trim_to_band(t, bounds) for t in complete) if x]
+    reference = count_words(pair.rejected)
+    trimmed = [x for x in (trim_to_band(t, bounds, reference) for t in complete) if x]
     if trimmed:  # too long, but a sentence end lands in the band: cut there, never inside a sentence
-        pair.chosen, pair.length_action = max(trimmed, key=count_words), "trimmed"
+        pair.chosen = min(trimmed, key=lambda t: abs(count_words(t) - reference))
+        pair.length_action = "trimmed"
         return None
     text, cut = min(attempts, key=lambda a: (a[1], band_distance(count_words(a[0]), bounds)))
     pair.chosen = text

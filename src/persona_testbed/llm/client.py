@@ -55,6 +55,7 @@ class LLMClient:
                                  max_delay_s=retry_max_delay_s, max_retry_after_s=max_retry_after_s)
         self.breaker = breaker  # shared by the clients of one stage; None: failures never raise
         self._semaphores: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        self._inflight: dict[int, dict[str, asyncio.Future[ChatResult]]] = {}
         self._sync_loop: asyncio.AbstractEventLoop | None = None
         self._sync_thread: threading.Thread | None = None
         self._sync_lock = threading.Lock()
@@ -84,6 +85,32 @@ class LLMClient:
                     breaker.record(True)
                 return hit
 
+        # single flight: an identical request already in flight on this loop is awaited, not sent again
+        inflight = self._inflight.setdefault(id(asyncio.get_running_loop()), {})
+        pending = inflight.get(key)
+        if pending is not None:
+            result = await asyncio.shield(pending)
+            if breaker is not None:
+                breaker.record(result.ok, result.error)
+                breaker.check()
+            return result
+        pending = inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            result = await self._fresh_call(key, messages, params, schema, structured, schema_json, sample_index,
+                                            purpose, breaker)
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved: waiters re-raise it, no "never retrieved" warning
+            raise
+        else:
+            pending.set_result(result)
+        finally:
+            inflight.pop(key, None)
+        return result
+
+    async def _fresh_call(self, key: str, messages: list[Message], params: ChatParams,
+                          schema: type[BaseModel] | None, structured: Any, schema_json: Any, sample_index: int,
+                          purpose: str, breaker: FailureBreaker | None) -> ChatResult:
         start = time.perf_counter()
         async with self._semaphore():
             if breaker is not None:

@@ -6,7 +6,9 @@ from ``responder(request_json) -> str | (str, finish_reason)`` (default: echo of
 ``varied_responder()``: seeded replies of varied lengths that follow length instructions). Seeded fault
 injection picks, for a ``fault_rate`` share of requests, one of ``FAULT_KINDS``: 429 with Retry-After, 500, 503,
 connection reset, slow (sleeps ``slow_s``, past a client's timeout), truncated body, invalid JSON body.
-``stats`` counts requests, faults by kind, and ok replies.
+``stats`` counts requests, faults by kind, and ok replies. ``serve_until_signal()`` is the foreground
+server of ``persona-testbed llm stub-server``: it stops on SIGINT or SIGTERM, whatever the inherited
+signal disposition.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import signal
 import socket
 import struct
 import threading
@@ -219,6 +222,10 @@ def _completion(request: dict[str, Any], text: str, model: str, finish_reason: s
     return body
 
 
+def _wakeup_only(signum: int, frame: object) -> None:
+    """Signal handler of :meth:`StubServer.serve_until_signal`: the wakeup fd carries the signal."""
+
+
 class StubServer:
     """Background OpenAI-compatible server on 127.0.0.1 (``port=0`` picks a free port)."""
 
@@ -270,17 +277,51 @@ class StubServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (the CLI's ``llm stub-server``)."""
+        """Serve in the calling thread until the process ends (a benchmark's server process)."""
         try:
             self._httpd.serve_forever()
         finally:
             self._httpd.server_close()
 
+    def serve_until_signal(self, on_ready: Callable[[], None] | None = None,
+                           signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> int:
+        """Serve from the background thread until one of ``signals`` arrives, stop, and return its number.
+
+        Call from the main thread. The handlers are installed here, before ``on_ready`` runs (where a caller
+        announces the address): a signal sent after that announcement always stops the server. They do not
+        rely on Python's KeyboardInterrupt, which is never raised when the process inherits SIGINT as ignored
+        (a shell starts background jobs that way, e.g. ``make test &``). The C-level handler writes the
+        signal number to a wakeup socket this method waits on, so a signal that lands in any thread, or
+        before the wait begins, is not lost.
+        """
+        wake_r, wake_w = socket.socketpair()
+        wake_w.setblocking(False)
+        old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        previous: dict[int, Any] = {}
+        try:
+            for s in signals:  # a Python-level handler: only those make the C handler write to the wakeup fd
+                previous[s] = signal.signal(s, _wakeup_only)
+            self.start()
+            if on_ready is not None:
+                on_ready()
+            while True:
+                for signum in wake_r.recv(64):
+                    if signum in signals:
+                        return signum
+        finally:
+            self.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            signal.set_wakeup_fd(old_wakeup)
+            wake_r.close()
+            wake_w.close()
+
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # shutdown() waits for serve_forever: only when a thread runs it
+            self._httpd.shutdown()
             self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
 
     def __enter__(self) -> "StubServer":
         return self.start()

@@ -31,7 +31,7 @@ from ..core.hashing import content_hash, file_sha256
 from ..core.output import err_console
 from ..llm.breaker import FailureBreaker
 from ..llm.client import LLMClient
-from ..llm.store import CallStore
+from ..llm.store import CallStore, connect_readonly
 from .config import LLMConfig
 from .rundir import RunDir
 
@@ -142,9 +142,14 @@ class Session:
                     self._discard_if_empty()
 
     def _discard_if_empty(self) -> None:
-        """A directory this session created for a command that failed before any model call is removed
-        (a failing command leaves nothing behind); once calls were made it stays, so a re-run resumes."""
-        if self.run.path.is_dir() and not made_calls(self.run.calls_db):
+        """A directory this session created for a command that failed before it finished any stage or made
+        any model call is removed (a failing command leaves nothing behind); once a stage finished or calls
+        were made it stays, so a re-run resumes."""
+        try:
+            done = any(rec.get("status") == "done" for rec in self.run.read_manifest().get("stages", {}).values())
+        except UserError:
+            done = False
+        if self.run.path.is_dir() and not done and not made_calls(self.run.calls_db):
             shutil.rmtree(self._created_root, ignore_errors=True)
 
     def close_clients(self) -> None:
@@ -215,14 +220,22 @@ class Session:
             if outcome.items and outcome.failed == outcome.items:
                 first = outcome.failures[0].reason if outcome.failures else "no reason recorded"
                 raise CallsFailingError(f"{name}: every one of {outcome.items} items failed (first: {first})")
-        except BaseException as exc:
+        except BaseException as caught:
+            exc = caught
+            if isinstance(exc, UserError) and not isinstance(exc, CallsFailingError):
+                try:  # e.g. "no prompt passed the filters" because every classifier call failed: say why
+                    ctx.breaker.check_final()
+                except CallsFailingError as why:
+                    exc = why
             rec = {"status": "failed", "input_hash": ih, "finished": now(),
                    "error": str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}",
                    "duration_s": round(time.perf_counter() - started, 3), "runs": prev.get("runs", 0) + 1}
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 rec["status"] = "interrupted"
             self.run.update_manifest(stages={name: rec}, status="failed", updated=now())
-            raise
+            if exc is caught:
+                raise
+            raise exc from caught
         artifacts = {rel: file_sha256(self.run.path / rel) for rel in outcome.artifacts}
         self.run.update_manifest(stages={name: {
             "status": "done", "input_hash": ih, "finished": now(),
@@ -250,7 +263,7 @@ def made_calls(calls_db: Path) -> bool:
     if not calls_db.exists():
         return False
     try:
-        conn = sqlite3.connect(f"file:{calls_db}?mode=ro", uri=True)
+        conn = connect_readonly(calls_db)  # leaves no -wal / -shm behind
         try:
             return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] > 0
         finally:

@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
+from ..feedback.plan import plan_pairs
 from ..llm.store import connect_readonly
+from ..personas import read_personas
+from ..prompts import read_prompts
+from .config import load_config
 from .rundir import RunDir
+from .stages.feedback import feedback_config, personas_path
 
 # Purpose tags in the call log start with the stage that made the call ("feedback.critique" ...).
 PURPOSE_STAGE = {"census": "census", "personas": "personas", "enrich": "enrich", "persona": "enrich",
@@ -130,11 +135,6 @@ def _feedback_progress(run: RunDir) -> dict[str, Any]:
     planned: set[str] | None = None
     key = None
     try:
-        from ..feedback.plan import plan_pairs
-        from ..personas import read_personas
-        from ..prompts import read_prompts
-        from .config import load_config
-        from .stages import feedback_config, personas_path
 
         cfg = load_config(run.config_path)
         fc = feedback_config(cfg)
@@ -157,8 +157,6 @@ def _bench_progress(run: RunDir, record: dict[str, Any]) -> dict[str, Any]:
 
     tasks: list[str] = []
     try:
-        from .config import load_config
-
         tasks = list(load_config(run.config_path).bench.tasks)
     except (UserError, OSError, ValueError):
         pass
