@@ -13,6 +13,7 @@ that says how many labels a +-0.05 interval needs.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,10 +44,16 @@ class HumanLabels:
     ties: int
 
 
-def _needed_hint(observed: float = 0.6, n_items: int = 400) -> str:
-    m = labels_needed(TARGET_HALF_WIDTH, observed=observed, sensitivity=0.85, specificity=0.85, n_items=n_items)
-    return (f"about {m} labelled answers give a +-{TARGET_HALF_WIDTH} corrected accuracy for a judge with "
-            f"85% sensitivity and specificity" if m else "more bench items are needed as well")
+def _needed_hint(observed: float = 0.6, n_items: int | None = None) -> str:
+    """How many labels a +-TARGET_HALF_WIDTH corrected accuracy needs, for a judge with 85% Se and Sp."""
+    se = sp = 0.85
+    j = se + sp - 1
+    z = 1.959963984540054
+    items_alone = math.ceil(observed * (1 - observed) / (TARGET_HALF_WIDTH * j / z) ** 2)  # infinitely many labels
+    n = max(n_items or 0, 2 * items_alone)
+    m = labels_needed(TARGET_HALF_WIDTH, observed=observed, sensitivity=se, specificity=sp, n_items=n)
+    return (f"about {m} labelled answers give a +-{TARGET_HALF_WIDTH} corrected accuracy for a judge with 85% "
+            f"sensitivity and specificity (with {n} bench items)")
 
 
 def read_human_labels(path: str | Path) -> HumanLabels:

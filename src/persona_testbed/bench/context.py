@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..core.errors import UserError
 from ..core.output import err_console
 from ..personas.record import Persona
-from ..core.seeds import rng
 from .analysis import Rows, Stats
 from .inputs import items_from_answers, select_items
 from .records import BenchItem, BenchPair, BenchPrompt, ItemResult

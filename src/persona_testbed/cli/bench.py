@@ -119,7 +119,9 @@ def run_cmd(
                          options=options)
     read_personas(personas)  # bad input fails before OUT is created
     out_dir = out or Path("bench-results") / task
-    with Session(out_dir, llm=LLMConfig(concurrency=concurrency), quiet=as_json) as session:
+    inputs = [personas, prompts, pairs, answers, labels, groups_file]
+    with Session(out_dir, kind="bench", inputs=inputs, llm=LLMConfig(concurrency=concurrency),
+                 quiet=as_json) as session:
         outcome = session.run_stage("bench", out_dir, lambda ctx: bench_stage(ctx, [spec], nested=False),
                                     inputs=spec)
     res = outcome.detail[task]

@@ -49,7 +49,8 @@ def enrich_command(
     spec = EnrichSpec(personas=str(input), model=model, judge_model=judge_model, seed=seed,
                       max_resamples=max_resamples, max_chars=max_chars, categories=categories, resample=resample,
                       data_dir=str(data_dir) if data_dir else None)
-    with Session(out, llm=LLMConfig(concurrency=concurrency), quiet=as_json or not progress) as session:
+    with Session(out, kind="enrich", inputs=[input], llm=LLMConfig(concurrency=concurrency),
+                 quiet=as_json or not progress) as session:
         outcome = session.run_stage("enrich", out, lambda ctx: enrich_stage(ctx, spec), inputs=spec)
     rows = enrich_summary_rows(outcome.detail)
     emit({k: v for k, v in rows} | {"out": str(out)}, as_json, columns=("figure", "value"), rows=rows,

@@ -57,7 +57,8 @@ def generate_cmd(
     validate_pair_config(config)
     spec = FeedbackSpec(personas=str(personas), prompts=str(prompts), model=model, config=config)
     plan_pairs(read_personas(personas), read_prompts(prompts), config.counts, config.seed)
-    with Session(out, llm=LLMConfig(concurrency=concurrency), quiet=as_json) as session:
+    with Session(out, kind="feedback", inputs=[personas, prompts], llm=LLMConfig(concurrency=concurrency),
+                 quiet=as_json) as session:
         outcome = session.run_stage("feedback", out, lambda ctx: feedback_stage(ctx, spec), inputs=spec)
     result = outcome.detail
     _print_stats(result.stats, as_json, title=f"{out} ({result.reused} reused from checkpoint)")

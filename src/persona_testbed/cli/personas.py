@@ -107,7 +107,7 @@ def sample_cmd(
                       if states else None, adults_only=adults_only, min_age=min_age, max_age=max_age,
                       quota_by=quota_by, rake=rake, replace=replace, design=design,
                       data_dir=str(data_dir) if data_dir else None, formats=kinds, fidelity=fidelity)
-    with Session(out, quiet=as_json) as session:
+    with Session(out, kind="personas", quiet=as_json) as session:
         outcome = session.run_stage("personas", out, lambda ctx: personas_stage(ctx, spec), inputs=spec)
         report, paths = outcome.detail["report"], outcome.detail["paths"]
         if enrich:  # issue 4: enrich in place; judge-rejected personas are resampled with the same options

@@ -59,7 +59,8 @@ def build_cmd(
                                                clusters=clusters, concurrency=concurrency, controversy=controversy))
     validate_build_config(spec.build)
     load_source(spec.source, spec.data_dir)  # bad input fails before OUT is created
-    with Session(out, llm=LLMConfig(concurrency=concurrency), quiet=as_json) as session:
+    with Session(out, kind="prompts", inputs=[source], llm=LLMConfig(concurrency=concurrency),
+                 quiet=as_json) as session:
         outcome = session.run_stage("prompts", out, lambda ctx: prompts_stage(ctx, spec), inputs=spec)
     _print_stats(outcome.detail, as_json, title=f"prompts written to {out}")
 

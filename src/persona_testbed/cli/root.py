@@ -15,6 +15,11 @@ import typer.main
 from rich.markup import escape
 from typer.core import TyperGroup
 
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer on click
+    from click.exceptions import NoArgsIsHelpError, UsageError
+
 from .. import __version__
 from ..core.errors import UserError
 from ..core.output import err_console
@@ -77,6 +82,11 @@ class _Group(TyperGroup):
         except UserError as exc:
             err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except NoArgsIsHelpError:
+            raise  # a group named alone prints its help
+        except UsageError as exc:  # a bad option value: one line like every other input error
+            err_console.print(f"[red]error:[/red] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+            raise typer.Exit(UserError.exit_code) from None
         except BrokenPipeError:
             raise  # click handles a closed stdout (`| head`) itself
         except OSError as exc:

@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from ..core.errors import UserError
 from ..personas import Persona, render
 from ..prompts import Prompt
-from . import templates
 from .io import Checkpoint
 from .leakage import check_pair
 from .length import check_band

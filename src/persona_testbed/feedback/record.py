@@ -100,7 +100,7 @@ class PreferencePair(BaseModel):
     error: str | None = None
 
     @model_validator(mode="after")
-    def _judge_flag(self) -> "PreferencePair":
+    def _judge_flag(self) -> PreferencePair:
         """Files written before ``flags`` existed: their judge verdict becomes the flag it is now."""
         if self.flagged and FLAG_JUDGE not in self.flags:
             self.flags = sorted({*self.flags, FLAG_JUDGE})

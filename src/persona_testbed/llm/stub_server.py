@@ -43,8 +43,8 @@ def echo_responder(request: dict[str, Any]) -> str:
 _VOCAB = ("the", "a", "policy", "people", "often", "should", "weigh", "cost", "local", "family", "time", "rules",
           "can", "help", "community", "work", "change", "view", "and", "of", "to", "is", "it", "their", "many",
           "some", "consider", "balance", "practical", "values", "everyday", "fair", "choices", "support")
-_BETWEEN = re.compile(r"between (\d+) and (\d+) (words|characters)", re.I)
-_AT_MOST = re.compile(r"at most (\d+) (words|characters)", re.I)
+_BETWEEN = re.compile(r"between (\d+) and (\d+) (words|characters)", re.IGNORECASE)
+_AT_MOST = re.compile(r"at most (\d+) (words|characters)", re.IGNORECASE)
 
 
 def varied_responder(seed: int = 0, min_words: int = 8, max_words: int = 160,

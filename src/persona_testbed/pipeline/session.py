@@ -18,7 +18,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from ..core.errors import CallsFailingError, UserError
 from ..core.hashing import content_hash, file_sha256
+from ..core.outputs import claim_dir
 from ..core.output import err_console
 from ..llm.breaker import FailureBreaker
 from ..llm.client import LLMClient
@@ -106,7 +107,13 @@ class StageContext:
 class Session:
     """Open with ``with Session(path, llm=...) as s:``; every write to the run happens inside."""
 
-    def __init__(self, path: str | os.PathLike[str], *, llm: LLMConfig | None = None, quiet: bool = False):
+    def __init__(self, path: str | os.PathLike[str], *, kind: str = "run", inputs: Sequence[Any] = (),
+                 llm: LLMConfig | None = None, quiet: bool = False):
+        """``kind``: what the directory holds (``run``, or a stage name for a stage command's ``--out``);
+        an existing directory is used only when it is empty or already a ``kind`` output of this tool.
+        ``inputs``: paths the command reads, which the directory may neither be nor contain."""
+        self.kind = kind
+        self.inputs = [Path(i) for i in inputs if i is not None]
         self.run = RunDir(path)
         self.llm = llm or LLMConfig()
         self.quiet = quiet
@@ -119,6 +126,7 @@ class Session:
     def __enter__(self) -> "Session":
         self._created_root = _first_missing(self.run.path)
         self.created = self._created_root is not None
+        claim_dir(self.run.path, self.kind, inputs=self.inputs, recognise=_earlier_output)
         self._lock = self.run.locked()
         self._lock.__enter__()
         try:
@@ -244,6 +252,11 @@ class Session:
             "failures": [f.model_dump() for f in outcome.failures[:MAX_RECORDED_FAILURES]],
             "artifacts": artifacts, "summary": outcome.summary}}, updated=now())
         return outcome
+
+
+def _earlier_output(path: Path) -> bool:
+    """A directory this tool wrote before outputs carried a marker: it has a run manifest."""
+    return (path / "manifest.json").is_file()
 
 
 def _first_missing(path: Path) -> Path | None:

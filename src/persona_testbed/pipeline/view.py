@@ -28,6 +28,7 @@ from typing import Any
 
 from ..core.atomic import atomic_write_text
 from ..core.errors import UserError
+from ..core.outputs import translate_os_errors
 from ..report.build import render_html
 from .rundir import RunDir
 from .status import run_status
@@ -168,6 +169,21 @@ def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
     }
 
 
+#: how a report this tool wrote starts (``report.html.j2``); any other existing file is never overwritten
+REPORT_SIGNATURE = b'<meta name="generator" content="persona-testbed'
+
+
+def _check_report_target(target: Path) -> None:
+    """Refuse to overwrite a file that is not a report this tool wrote (one line naming it)."""
+    if target.is_dir():
+        raise UserError(f"{target}: is a directory; choose an .html file for --out")
+    if target.exists():
+        with target.open("rb") as fh:
+            head = fh.read(4096)
+        if REPORT_SIGNATURE not in head:
+            raise UserError(f"{target}: exists and is not a persona-testbed report; choose another --out")
+
+
 def write_report(path: str | Path, out: str | Path | None = None, writer: str | None = None) -> dict[str, Any]:
     """Write the report of the run at ``path`` (default ``RUN/report/index.html``) atomically.
 
@@ -186,8 +202,10 @@ def write_report(path: str | Path, out: str | Path | None = None, writer: str | 
                     max_pairs=int(cfg.get("max_pairs", 500)), writer=writer)
     html = render_html(data)
     target = Path(out) if out else run.path / "report" / "index.html"
-    if target.exists() and target.is_dir():
+    if target.is_dir():
         target = target / "index.html"
-    atomic_write_text(target, html)
+    _check_report_target(target)
+    with translate_os_errors(target):
+        atomic_write_text(target, html)
     return {"report": str(target), "bytes": target.stat().st_size,
             "render_s": round(time.perf_counter() - start, 3)}

@@ -86,7 +86,8 @@ async def run(ctx: BenchContext, *, attributes: Sequence[str] | None = None, abl
                      e.accuracy.accuracy.estimate, e.paired_items])
     return TaskOutput(items=full + rest, figures=figures,
                       table_columns=["attribute removed", "kappa", "kappa - control", "changed share",
-                                     "changed - control", "95% CI (* matters)", "accuracy (ITT)", "items"],
+                                     "changed - control", f"{round(100 * ctx.confidence)}% CI (* matters)",
+                                     "accuracy (ITT)", "items"],
                       table_rows=rows, config={"attributes": attrs, "ablate": ablate, "mode": arm_mode,
                                                "items": len(items)})
 

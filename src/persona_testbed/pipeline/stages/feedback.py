@@ -113,7 +113,8 @@ def generate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt], *, ou
     plan_pairs(personas, prompts, config.counts, config.seed)
     if client is None and model is None:
         raise UserError("generate_pairs needs a model or a client")
-    with Session(out_dir, llm=LLMConfig(concurrency=config.concurrency), quiet=not progress) as session:
+    with Session(out_dir, kind="feedback", llm=LLMConfig(concurrency=config.concurrency),
+                 quiet=not progress) as session:
         outcome = session.run_stage("feedback", out_dir, lambda ctx: pairs_stage(
             ctx, personas, prompts, ctx.client(client if client is not None else model), config),
             inputs={"config": config.model_dump(mode="json"), "personas": [p.id for p in personas],

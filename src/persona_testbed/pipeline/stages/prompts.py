@@ -104,6 +104,7 @@ def build_prompts(source: str | Path | None = None, *, out_dir: str | Path, mode
                        model=model, build=config or PromptBuildConfig())
     validate_build_config(spec.build)
     load_source(spec.source, spec.data_dir)  # bad input fails before anything is created
-    with Session(out_dir, llm=LLMConfig(concurrency=spec.build.concurrency), quiet=not progress) as session:
+    with Session(out_dir, kind="prompts", inputs=[source], llm=LLMConfig(concurrency=spec.build.concurrency),
+                 quiet=not progress) as session:
         session.run_stage("prompts", out_dir, lambda ctx: prompts_stage(ctx, spec, client), inputs=spec)
     return read_prompts(out_dir)
