@@ -62,7 +62,7 @@ def test_embedded_passk_loo_intersections(model, tmp_path, personas, prompts):
     assert set(res["figures"]["pass_at_k"]) == {"1", "2"}
     res, items = _run("loo", model, tmp_path, personas=personas, prompts=prompts, n=1, seed=2,
                       attributes=["religion"], ablate="judge")
-    assert set(items["arm"]) == {"full", "without:religion"}
+    assert set(items["arm"]) == {"full", "control", "without:religion"}
     res, items = _run("intersections", model, tmp_path, personas=personas, prompts=prompts, n=1, seed=2,
                       groups=["sex=Female,race=White alone"])
     assert res["figures"]["groups"]["sex=Female,race=White alone"]["personas"] == 1

@@ -8,20 +8,30 @@ import typer
 
 from ..core.errors import UserError
 from ..core.output import emit
+from ..feedback.export import export_pairs
 from ..feedback.generate import FeedbackConfig as PairConfig
 from ..feedback.generate import validate_pair_config
+from ..feedback.io import read_pairs
+from ..feedback.length import LengthBand
 from ..feedback.plan import PairCounts, plan_pairs
+from ..feedback.stats import feedback_stats
 from ..llm.models import parse_model
 from ..personas.io import read_personas
 from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
 from ..pipeline.session import Session
 from ..pipeline.stages.feedback import FeedbackSpec, feedback_stage
 from ..prompts.io import read_prompts
-from ..feedback.export import export_pairs
-from ..feedback.io import read_pairs
-from ..feedback.stats import feedback_stats
 
 app = typer.Typer(no_args_is_help=True, help="Direct Principle Feedback pairs: generate, export, stats.")
+
+
+def length_band(low: float, high: float) -> LengthBand:
+    """The band from two option values; a bad pair is one line naming both options."""
+    try:
+        return LengthBand(low=low, high=high)
+    except ValueError as exc:
+        raise UserError(f"--length-band-low {low} / --length-band-high {high}: "
+                        f"{str(exc).splitlines()[-1].strip()}") from None
 
 
 @app.command("generate")
@@ -41,6 +51,10 @@ def generate_cmd(
     persona_format: str = typer.Option("summary", "--persona-format", help="Persona rendering: full, list or summary."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Token limit for answers and revisions."),
     critique_max_tokens: int = typer.Option(160, "--critique-max-tokens", help="Token limit for critiques."),
+    length_band_low: float = typer.Option(0.85, "--length-band-low", help="Shortest chosen answer, as a share "
+                                          "of the rejected answer's words (re-asked outside the band)."),
+    length_band_high: float = typer.Option(1.15, "--length-band-high", help="Longest chosen answer, as a share "
+                                           "of the rejected answer's words."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
 ) -> None:
     """Generate rejected -> critique -> chosen pairs per persona; resumable (re-run to continue).
@@ -53,7 +67,8 @@ def generate_cmd(
     parse_model(model)  # bad input fails before OUT is created
     config = PairConfig(seed=seed, counts=PairCounts(train=train, test=test, held_out=held_out),
                         concurrency=concurrency, validate_pairs=validate, persona_format=persona_format,
-                        max_tokens=max_tokens, critique_max_tokens=critique_max_tokens)
+                        max_tokens=max_tokens, critique_max_tokens=critique_max_tokens,
+                        length_band=length_band(length_band_low, length_band_high))
     validate_pair_config(config)
     spec = FeedbackSpec(personas=str(personas), prompts=str(prompts), model=model, config=config)
     plan_pairs(read_personas(personas), read_prompts(prompts), config.counts, config.seed)

@@ -44,10 +44,10 @@ def _print_status(doc: dict, as_json: bool, failures: int = 5) -> None:
     if as_json:
         emit(doc, True)
         return
-    rows = [(s["stage"], s["status"], s["items"], s["ok"], s["failed"], s["calls"], s["tokens"],
-             s["duration_s"]) for s in doc["stages"]]
+    rows = [(s["stage"], s["status"], s["items"], s["ok"], s["failed"], s["calls"], s.get("calls_failed", 0),
+             s["tokens"], s["duration_s"]) for s in doc["stages"]]
     t = doc["totals"]
-    emit(doc, False, columns=("stage", "status", "items", "ok", "failed", "calls", "tokens", "time s"),
+    emit(doc, False, columns=("stage", "status", "items", "ok", "failed", "calls", "calls failed", "tokens", "time s"),
          rows=rows, title=f"run {doc['name']} ({doc['status']}) — {doc['run']}")
     console.print(f"calls {t['calls']} ({t['failed']} failed), tokens {t['prompt_tokens']} in / "
                   f"{t['completion_tokens']} out, model time {t['model_s']} s, stage time {t['stage_s']} s, "

@@ -28,7 +28,6 @@ from typing import Any, Literal
 from .. import __version__
 from ..core.errors import UserError
 from ..core.outputs import MARKER, check_out, staged_dir, staged_file
-from ..pipeline.rundir import RunDir
 from .io import pairs_to_frame, read_pairs
 from .record import SPLITS, PreferencePair
 from .stats import feedback_stats, leakage_stats
@@ -133,6 +132,18 @@ def _inputs(source: Path) -> list[Path]:
     return [source, parent] if made_here else [source]
 
 
+def _run_manifest(directory: Path) -> dict[str, Any]:
+    """The ``manifest.json`` of the run (or ``feedback generate`` directory) holding the pairs; ``{}`` if none."""
+    path = directory / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    return data if isinstance(data, dict) else {}
+
+
 def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: bool = False,
                  drop_flagged: bool = False,
                  force: bool = False) -> dict[str, Any]:
@@ -169,7 +180,7 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: b
             raise UserError(f"{source}: every pair is flagged; nothing left to export with --drop-flagged")
     info = {"dropped_leaky": n_dropped, "unchecked_leakage": sum(p.leakage is None for p in pairs),
             "dropped_flagged": n_flagged}
-    manifest = RunDir(src if src.is_dir() else src.parent).read_manifest()
+    manifest = _run_manifest(src if src.is_dir() else src.parent)
     ok = _ok(pairs)
     counts = {s: sum(p.split == s for p in ok) for s in SPLITS}
     if fmt == "jsonl":

@@ -28,8 +28,8 @@ from pydantic import BaseModel, Field
 
 from ..core.errors import CallsFailingError, UserError
 from ..core.hashing import content_hash, file_sha256
-from ..core.outputs import claim_dir
 from ..core.output import err_console
+from ..core.outputs import claim_dir
 from ..llm.breaker import FailureBreaker
 from ..llm.client import LLMClient
 from ..llm.store import CallStore, connect_readonly
@@ -254,9 +254,13 @@ class Session:
         return outcome
 
 
+#: files by which a directory written before outputs carried a marker is recognised as this tool's
+EARLIER_OUTPUT_FILES = ("manifest.json", "pairs.checkpoint.jsonl", "pairs.jsonl", "prompts.jsonl", "personas.jsonl")
+
+
 def _earlier_output(path: Path) -> bool:
-    """A directory this tool wrote before outputs carried a marker: it has a run manifest."""
-    return (path / "manifest.json").is_file()
+    """A directory this tool wrote before outputs carried a marker (a run manifest or a stage artifact)."""
+    return any((path / name).is_file() for name in EARLIER_OUTPUT_FILES)
 
 
 def _first_missing(path: Path) -> Path | None:

@@ -16,6 +16,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from ..core.errors import UserError
 from ..feedback.plan import plan_pairs
 from ..llm.store import connect_readonly
@@ -237,8 +239,85 @@ def format_progress(p: dict[str, Any] | None) -> str:
     return text
 
 
+STATUS_SCHEMA_VERSION = 1
+
+
+class StageStatus(BaseModel):
+    """One stage of a run, as ``status`` shows it."""
+
+    stage: str
+    """Stage name (census, personas, enrich, prompts, feedback, bench, report)."""
+    status: str
+    """pending, running, done, failed or interrupted (running with no live writer)."""
+    items: int = 0
+    """Work items the stage attempted."""
+    ok: int = 0
+    """Items that ended as a result."""
+    failed: int = 0
+    """Items that ended as a recorded failure."""
+    duration_s: float | None = None
+    """Wall time of the stage's last run."""
+    calls: int = 0
+    """Model calls logged for this stage (by purpose tag)."""
+    calls_failed: int = 0
+    """Of those, calls that failed after retries."""
+    tokens: int = 0
+    """Prompt + completion tokens of those calls."""
+    error: str | None = None
+    """Why the stage failed, one line."""
+    failures: list[dict[str, Any]] = Field(default_factory=list)
+    """Recorded item failures (``item``, ``reason``)."""
+    progress: dict[str, Any] | None = None
+    """Items done so far inside a running or interrupted stage."""
+
+
+class StatusTotals(BaseModel):
+    """Sums over the whole run."""
+
+    calls: int = 0
+    """Model calls logged."""
+    ok: int = 0
+    """Calls that succeeded."""
+    failed: int = 0
+    """Calls that failed after retries."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_s: float = 0.0
+    """Sum of request durations (model latency, not wall time)."""
+    stage_s: float = 0.0
+    """Sum of stage wall times."""
+    failed_items: int = 0
+    """Work items recorded as failures, all stages."""
+
+
+class RunStatus(BaseModel):
+    """What ``persona-testbed status --json`` prints (``schema_version`` changes with the layout)."""
+
+    schema_version: int = STATUS_SCHEMA_VERSION
+    run: str
+    """The run directory."""
+    name: str | None = None
+    status: str
+    """pending, running, done, failed or interrupted."""
+    pid: int | None = None
+    """The process holding the run lock, if any."""
+    package_version: str | None = None
+    seed: int | None = None
+    models: dict[str, Any] = Field(default_factory=dict)
+    """Model string per role."""
+    stages: list[StageStatus] = Field(default_factory=list)
+    calls: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Call counts per stage (from the call log)."""
+    totals: StatusTotals = Field(default_factory=StatusTotals)
+
+
 def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
-    """The status document of a run directory (what ``persona-testbed status --json`` prints).
+    """``run_status_record`` as JSON-ready data (what ``status --json`` prints)."""
+    return run_status_record(path, writer).model_dump(mode="json")
+
+
+def run_status_record(path: str | Path, writer: str | None = None) -> RunStatus:
+    """The typed status of a run directory.
 
     Each stage row counts its work items (``items``, ``ok``, ``failed``) and its logged model calls
     (``calls``, ``calls_failed``: calls whose purpose tag belongs to the stage, see ``stage_of_purpose``);
@@ -289,9 +368,10 @@ def run_status(path: str | Path, writer: str | None = None) -> dict[str, Any]:
         run_state = "running"
     elif run_state == "running":
         run_state = "interrupted"
-    return {"run": str(run.path), "name": manifest.get("name"), "status": run_state, "pid": holder,
-            "package_version": manifest.get("package_version"), "seed": manifest.get("seed"),
-            "models": manifest.get("models", {}), "stages": stages, "calls": calls, "totals": totals}
+    return RunStatus(run=str(run.path), name=manifest.get("name"), status=run_state, pid=holder,
+                     package_version=manifest.get("package_version"), seed=manifest.get("seed"),
+                     models=manifest.get("models", {}), stages=[StageStatus(**s) for s in stages], calls=calls,
+                     totals=StatusTotals(**totals))
 
 
-__all__ = ["call_stats", "format_progress", "lock_holder", "run_status", "stage_of_purpose", "stage_progress"]
+__all__ = ["RunStatus", "StageStatus", "StatusTotals", "run_status_record", "call_stats", "format_progress", "lock_holder", "run_status", "stage_of_purpose", "stage_progress"]

@@ -1,9 +1,10 @@
 """Task ``fidelity``: role-play fidelity of the candidate playing a persona.
 
 1. Pairs: the candidate, as the pair's persona, picks between chosen and rejected, shown in both orders
-   (AB = chosen first, BA = chosen second). Accuracy vs the pair labels, Cohen's kappa between the
-   label's position and the picked position, position bias (share of "A" picks minus 0.5), and the
-   share of pairs answered consistently in both orders.
+   (AB = chosen first, BA = chosen second). Accuracy vs the pair labels (intent-to-treat: a failed pick
+   is wrong; and among answered judgements), Cohen's kappa between the label's position and the picked
+   position, position bias (share of "A" picks minus 0.5), and the share of pairs answered consistently
+   in both orders. Intervals resample whole pairs (both orders together), or personas / prompts.
 2. Discrimination matrix: for m sampled personas and a few questions, the judge model writes an answer
    tailored to each persona; the candidate as persona i compares every ordered pair of answers. P[i][j]
    is the win rate of the answer tailored to j under judge i; the diagonal rank (1 = own answer

@@ -13,6 +13,7 @@ from ...core.hashing import file_sha256
 from ...feedback.generate import PAIR_ATTRIBUTION, FeedbackResult, agenerate_pairs, validate_pair_config
 from ...feedback.generate import FeedbackConfig as PairConfig
 from ...feedback.io import CHECKPOINT_NAME, Checkpoint, write_pairs
+from ...feedback.length import LengthBand
 from ...feedback.plan import PairCounts, plan_pairs
 from ...feedback.progress import PairProgress
 from ...feedback.stats import feedback_stats
@@ -41,7 +42,8 @@ def feedback_config(cfg: RunConfig) -> PairConfig:
     """The pair-generation config a run uses (also read by ``status`` for its checkpoint key)."""
     return PairConfig(seed=cfg.seed, persona_format=cfg.personas.render, temperature=cfg.llm.temperature,
                       max_tokens=cfg.llm.max_tokens, validate_pairs=cfg.feedback.validate_pairs,
-                      counts=PairCounts(**cfg.feedback.pairs.model_dump()), concurrency=cfg.llm.concurrency)
+                      counts=PairCounts(**cfg.feedback.pairs.model_dump()), concurrency=cfg.llm.concurrency,
+                      length_band=LengthBand(low=cfg.feedback.length_band[0], high=cfg.feedback.length_band[1]))
 
 
 def personas_path(run_path: Path, cfg: RunConfig) -> Path:
