@@ -101,10 +101,10 @@ def test_plan_scales_the_pilot_interval(tmp_path, crowd, questions, cli):
     rows = {r.figure: r for r in plan(res, 0.05)}
     e = res.figures.modes["persona"].accuracy
     half = (e.high - e.low) / 2
-    assert rows["accuracy[persona]"].n_needed == math.ceil(60 * (half / 0.05) ** 2)
-    assert rows["accuracy[persona]"].basis == "pilot-scaled" and rows["accuracy[persona]"].design_effect >= 1
-    assert rows["accuracy[baseline]"].basis == "binomial"  # 0.0 exactly: a degenerate pilot interval
-    assert rows["accuracy[baseline]"].n_needed == math.ceil(1.959963984540054**2 * 0.05 * 0.95 / 0.0025)
+    assert rows["accuracy (persona)"].n_needed == math.ceil(60 * (half / 0.05) ** 2)
+    assert rows["accuracy (persona)"].basis == "pilot-scaled" and rows["accuracy (persona)"].design_effect >= 1
+    assert rows["accuracy (baseline)"].basis == "binomial"  # 0.0 exactly: a degenerate pilot interval
+    assert rows["accuracy (baseline)"].n_needed == math.ceil(1.959963984540054**2 * 0.05 * 0.95 / 0.0025)
     r = cli("bench", "plan", tmp_path, "--half-width", "0.1", "--json")
     assert r.exit_code == 0, r.stderr
     got = json.loads(r.stdout)

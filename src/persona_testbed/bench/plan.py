@@ -28,7 +28,7 @@ class PlanRow(BaseModel):
     task: str
     """Task of the pilot."""
     figure: str
-    """The figure planned for (e.g. ``accuracy[persona]``)."""
+    """The figure planned for (e.g. ``accuracy (persona)``)."""
     estimate: float | None
     """Pilot estimate."""
     pilot_n: int
@@ -68,10 +68,10 @@ def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
     rows: list[PlanRow] = []
     if isinstance(f, MainFigures):
         for m, a in f.modes.items():
-            rows.append(_row(t, f"accuracy[{m}]", a.accuracy, half_width, "items"))
+            rows.append(_row(t, f"accuracy ({m})", a.accuracy, half_width, "items"))
             if a.calibrated is not None:
                 c = a.calibrated
-                rows.append(PlanRow(task=t, figure=f"judge-corrected accuracy[{m}]", estimate=c.corrected.estimate,
+                rows.append(PlanRow(task=t, figure=f"judge-corrected accuracy ({m})", estimate=c.corrected.estimate,
                                     pilot_n=c.labelled_positive + c.labelled_negative,
                                     pilot_half_width=None, design_effect=1.0, n_needed=c.labels_needed,
                                     unit=f"labelled answers (+-{c.target_half_width})", basis="delta method"))
@@ -79,13 +79,13 @@ def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
         for k, e in f.pass_at_k.items():
             rows.append(_row(t, f"pass@{k}", e, half_width, "items"))
     elif isinstance(f, LooFigures):
-        rows.append(_row(t, "accuracy[full]", f.full_accuracy.accuracy, half_width, "items"))
+        rows.append(_row(t, "accuracy (full)", f.full_accuracy.accuracy, half_width, "items"))
         for a, eff in f.attributes.items():
-            rows.append(_row(t, f"changed share - control[{a}]", eff.changed_share_difference, half_width, "items",
+            rows.append(_row(t, f"changed share - control ({a})", eff.changed_share_difference, half_width, "items",
                              binomial=False))
     elif isinstance(f, IntersectionsFigures):
         for g, a in f.groups.items():
-            rows.append(_row(t, f"accuracy[{g}]", a.accuracy, half_width, "items per group"))
+            rows.append(_row(t, f"accuracy ({g})", a.accuracy, half_width, "items per group"))
     elif isinstance(f, FidelityFigures):
         rows.append(_row(t, "accuracy", f.accuracy, half_width, "judgements (2 per pair)"))
     else:

@@ -147,14 +147,15 @@ class Session:
             finally:
                 self._lock.__exit__(*exc)
                 if exc[0] is not None and self.created:
-                    self._discard_if_empty()
+                    self._discard_if_empty(bad_input=issubclass(exc[0], UserError))
 
-    def _discard_if_empty(self) -> None:
-        """A directory this session created for a command that failed before it finished any stage or made
-        any model call is removed (a failing command leaves nothing behind); once a stage finished or calls
-        were made it stays, so a re-run resumes."""
+    def _discard_if_empty(self, bad_input: bool) -> None:
+        """A directory this session created is removed when the command failed before any model call:
+        on bad input (``UserError``) always, after an interruption or crash only if no stage had finished.
+        Once calls were made it stays, so a re-run resumes from the call log."""
         try:
-            done = any(rec.get("status") == "done" for rec in self.run.read_manifest().get("stages", {}).values())
+            done = not bad_input and any(rec.get("status") == "done"
+                                         for rec in self.run.read_manifest().get("stages", {}).values())
         except UserError:
             done = False
         if self.run.path.is_dir() and not done and not made_calls(self.run.calls_db):

@@ -77,12 +77,12 @@ async def run(ctx: BenchContext, *, attributes: Sequence[str] | None = None, abl
                                 f"({eff.distinct_values} distinct value(s)): removing it can hardly change anything")
     fa, ca = figures.full_accuracy, figures.control_accuracy
     rows: list[list] = [["(full persona)", None, None, None, None, None, fa.accuracy.estimate, fa.items],
-                        ["(control: full persona again)", figures.control_kappa.estimate, None, None,
-                         figures.control_changed_share.estimate, None, ca.accuracy.estimate, ca.items]]
+                        ["(control: full persona again)", figures.control_kappa.estimate, None,
+                         figures.control_changed_share.estimate, None, None, ca.accuracy.estimate, ca.items]]
     for a, e in figures.attributes.items():
         d = e.changed_share_difference
         rows.append([a, e.kappa.estimate, e.kappa_difference.estimate, e.changed_share.estimate,
-                     d.estimate, f"[{_f(d.low)}, {_f(d.high)}]" + (" *" if e.matters else ""),
+                     d.estimate, f"({_f(d.low)}, {_f(d.high)})" + (" *" if e.matters else ""),
                      e.accuracy.accuracy.estimate, e.paired_items])
     return TaskOutput(items=full + rest, figures=figures,
                       table_columns=["attribute removed", "kappa", "kappa - control", "changed share",
