@@ -1,7 +1,8 @@
 """``bench tasks export``: the bench items as JSONL so anyone can answer them with their own stack.
 
 Each line holds the item id, persona id, prompt id, mode, the exact system and user prompts the
-candidate would get, the persona fields and the question. The items are the ones ``main`` selects for
+candidate would get, the persona fields and the question (and ``persona_text`` for a text-only persona,
+whose fields are empty). The items are the ones ``main`` selects for
 the same personas, prompts, ``n`` and seed, so the answers file (``persona_id, prompt_id, answer``)
 can be scored with ``bench run main --answers FILE``.
 
@@ -37,11 +38,14 @@ def export_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], ou
     lines = []
     for item in select_items(personas, prompts, n, seed):
         msgs = candidate_messages(mode, item.persona, item.question)
-        lines.append(json.dumps({
+        row = {
             "item_id": item.id, "persona_id": item.persona.id, "prompt_id": item.prompt_id, "mode": mode,
             "system": msgs[0]["content"], "user": msgs[1]["content"], "messages": msgs,
             "persona": item.persona.values(), "question": item.question,
-        }, ensure_ascii=False))
+        }
+        if item.persona.text_only:  # its fields are empty: the text is the persona
+            row["persona_text"] = item.persona.text
+        lines.append(json.dumps(row, ensure_ascii=False))
     with staged_file(out, "bench items", inputs=inputs) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)

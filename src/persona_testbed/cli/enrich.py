@@ -10,7 +10,7 @@ import typer
 from ..core.output import console, emit, print_json, table
 from ..llm.models import parse_model
 from ..personas.io import resolve_personas_path
-from ..personas.record import PERSONA_FIELDS
+from ..personas.record import PERSONA_FIELDS, PROVENANCES
 from ..personas.stats import enrich_summary_rows, persona_stats
 from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
 from ..pipeline.session import Session
@@ -66,7 +66,7 @@ def stats_command(
     if as_json:
         print_json(stats)
         return
-    provs = ["census", "derived", "imputed", "survey", "procedural", "llm", "pending"]
+    provs = list(PROVENANCES)
     console.print(table(f"provenance per field ({stats['personas']} personas)", ["field", *provs],
                         [[name, *[stats["provenance"][name].get(k, 0) for k in provs]] for name in PERSONA_FIELDS]))
     console.print(table("rejection rates", ["source", "reason", "rejected", "checked", "rate"],

@@ -81,6 +81,11 @@ def _print_stats(stats: dict, as_json: bool, title: str) -> None:
     emit(None, False, ("filter", "evaluated", "pass", "fail", "error"),
          [(f["filter"], f["evaluated"], f["pass"], f["fail"], f["error"]) for f in stats["filters"]],
          title=f"{title}: {stats['prompts']} prompts, {stats['kept']} kept")
+    scripts = stats.get("scripts") or []
+    ran = list(scripts[0]["passed"]) if scripts else []
+    emit(None, False, ("script", "prompts", *ran, "kept"),
+         [(s["script"], s["prompts"], *(s["passed"].get(f, 0) for f in ran), s["kept"]) for s in scripts],
+         title="funnel per script (prompts passing each filter)")
     emit(None, False, ("cluster", "label", "train", "held_out", "total"),
          [(c["cluster"], c["label"], c["train"], c["held_out"], c["total"]) for c in stats["clusters"]],
          title="clusters")

@@ -18,7 +18,7 @@ from ..core.errors import UserError
 from ..personas import Persona, render
 from ..prompts import Prompt
 from .io import Checkpoint
-from .leakage import check_pair
+from .leakage import can_check, check_pair
 from .length import check_band
 from .pair import GenerationParams, make_pair
 from .plan import PairCounts, PlannedPair, plan_pairs
@@ -75,7 +75,7 @@ async def agenerate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt]
     todo = [p for p in planned if p.id not in done]
     results = {pid: done[pid] for pid in planned_ids & done.keys()}
     for pid, pair in results.items():  # checkpointed before the leakage check existed: check now (offline)
-        if pair.leakage is None and pair.persona_id in by_persona:
+        if pair.leakage is None and pair.persona_id in by_persona and can_check(by_persona[pair.persona_id]):
             results[pid] = pair.model_copy(update={"leakage": check_pair(
                 by_persona[pair.persona_id], pair.question, pair.rejected, pair.chosen)})
     if on_pair is not None:

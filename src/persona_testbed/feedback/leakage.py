@@ -236,8 +236,17 @@ def _free_items(value: str) -> list[str]:
 def persona_terms(persona: Persona) -> tuple[Term, ...]:
     """Every term of ``persona`` that counts as naming one of its attributes (see the module docstring).
 
-    Cached on the persona's field values (a persona's pairs share one build)."""
+    Cached on the persona's field values (a persona's pairs share one build). A text-only persona
+    (provenance external) has no attribute values, hence no terms: use :func:`can_check` first."""
+    if persona.text_only:
+        return ()
     return _terms_for(tuple(persona.values().items()))
+
+
+def can_check(persona: Persona) -> bool:
+    """Whether the detector can check answers for ``persona``: not for a text-only persona, whose
+    attributes are only in its free text (its pairs stay unchecked, ``leakage = None``)."""
+    return not persona.text_only
 
 
 @functools.lru_cache(maxsize=4096)
@@ -627,6 +636,7 @@ __all__ = [
     "LeakageFinding",
     "PairLeakage",
     "Term",
+    "can_check",
     "check_pair",
     "find_leakage",
     "find_mentions",

@@ -10,7 +10,7 @@ from ..core.hashing import content_hash
 from ..core.seeds import derive_int
 from ..llm.types import ChatParams
 from . import templates
-from .leakage import check_pair
+from .leakage import can_check, check_pair
 from .length import DEFAULT_MAX_ATTEMPTS, LengthBand, band_distance, count_words, trim_to_band
 from .record import FLAG_JUDGE, FLAG_LENGTH, PairValidation, PreferencePair, truncated_flag
 
@@ -144,7 +144,7 @@ async def make_pair(client, gp: GenerationParams, *, pair_id: str, persona_id: s
     if error:
         return fail(error)
 
-    if persona is not None:
+    if persona is not None and can_check(persona):  # text-only personas: unchecked (leakage None)
         pair.leakage = check_pair(persona, question, pair.rejected, pair.chosen)
     if gp.validate_pairs:
         pair.validation = await _judge(client, gp, pair, acc)

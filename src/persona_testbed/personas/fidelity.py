@@ -24,7 +24,7 @@ from ..core.errors import UserError
 from .bigfive import DOMAIN_NAMES, LEVELS
 from .io import read_personas, resolve_personas_path
 from .mapping import age_band, income_band, place_of_birth_from_cit
-from .record import PERSONA_FIELDS, Persona
+from .record import PERSONA_FIELDS, Persona, require_structured
 from .survey import SURVEY_FIELDS, load_pool
 
 #: census-coded fields compared on codes: field -> variable
@@ -86,13 +86,14 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
     """The fidelity report of a persona file (see module docstring)."""
     path = resolve_personas_path(personas_path)
     personas = read_personas(path)
+    require_structured(personas, "census fidelity")  # text-only personas have no census record
     report = _read_report(path)
-    years = {p.source.year for p in personas}
+    years = {p.source.year for p in personas if p.source is not None}
     if len(years) != 1:
         raise UserError(f"{path}: personas come from several census years {sorted(years)}")
     year = years.pop()
     spec = report.get("source") or f"acs{year}"
-    states = report.get("states") or sorted({p.source.state for p in personas})
+    states = report.get("states") or sorted({p.source.state for p in personas if p.source is not None})
     src = open_source(None, states, data_dir=data_dir, path=spec) if Path(str(spec)).is_dir() else \
         open_source(spec, states, data_dir=data_dir)
     ages = [int(p.value("age")) for p in personas if p.value("age").isdigit()]
@@ -127,7 +128,8 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
             src_rows = pop.filter(pl.col("STATE").is_in(with_var))
             src_keys = src_rows.select(k=_key_expr(var, pl.col(var), lab), w=pl.col("PWGTP"))
             # records whose file lacks the variable were imputed: compare like with like
-            sample = pl.DataFrame({"c": [_code(p, name) for p in personas if p.source.state in with_var]},
+            sample = pl.DataFrame({"c": [_code(p, name) for p in personas
+                                         if p.source is not None and p.source.state in with_var]},
                                   schema={"c": pl.Utf8})
             smp_keys = sample.select(k=_key_expr(var, pl.col("c"), lab))
             entry.update(compare_on="code" + (" band" if var in ("AGEP", "PINCP") else

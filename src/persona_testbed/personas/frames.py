@@ -22,6 +22,8 @@ from .tags import TAG_KINDS
 #: flat Parquet key columns (``io``'s layout), in order
 KEY_COLUMNS = ("id", "schema_version", "source_year", "source_state", "source_serialno", "source_sporder",
                "weight")
+#: the text of text-only personas (``Persona.text``): a column only in frames and files that hold one
+TEXT_COLUMN = "text"
 
 
 def _compact(obj: object) -> str:
@@ -30,12 +32,13 @@ def _compact(obj: object) -> str:
 
 def personas_frame(personas: Sequence[Persona]) -> pl.DataFrame:
     """The mapped-frame layout of ``Persona`` records (their ids in an ``id`` column)."""
+    src = [p.source for p in personas]  # None for text-only personas: null key columns
     data: dict[str, pl.Series] = {
         "id": pl.Series([p.id for p in personas], dtype=pl.Utf8),
-        "_year": pl.Series([p.source.year for p in personas], dtype=pl.Int64),
-        "_state": pl.Series([p.source.state for p in personas], dtype=pl.Utf8),
-        "SERIALNO": pl.Series([p.source.serialno for p in personas], dtype=pl.Utf8),
-        "SPORDER": pl.Series([p.source.sporder for p in personas], dtype=pl.Int64),
+        "_year": pl.Series([s.year if s else None for s in src], dtype=pl.Int64),
+        "_state": pl.Series([s.state if s else None for s in src], dtype=pl.Utf8),
+        "SERIALNO": pl.Series([s.serialno if s else None for s in src], dtype=pl.Utf8),
+        "SPORDER": pl.Series([s.sporder if s else None for s in src], dtype=pl.Int64),
         "_weight": pl.Series([float(p.weight) for p in personas], dtype=pl.Float64),
     }
     for name in PERSONA_FIELDS:
@@ -45,6 +48,8 @@ def personas_frame(personas: Sequence[Persona]) -> pl.DataFrame:
     kinds = list(dict.fromkeys([*TAG_KINDS, *(k for p in personas for k in p.tags)]))
     for kind in kinds:
         data[f"t:{kind}"] = pl.Series([p.tags.get(kind) for p in personas], dtype=pl.List(pl.Utf8))
+    if any(p.text is not None for p in personas):  # text-only personas (census frames have no such column)
+        data[TEXT_COLUMN] = pl.Series([p.text for p in personas], dtype=pl.Utf8)
     return pl.DataFrame(data)
 
 
@@ -106,13 +111,21 @@ def jsonl_lines(frame: pl.DataFrame) -> pl.Series:
         fields += [pl.lit(("{" if i == 0 else ",") + f'{_compact(name)}:{{"value":'), _json_text(f"v:{name}", frame),
                    pl.lit(',"provenance":'), _json_text(f"p:{name}", frame), pl.lit(',"detail":'), pl.col(f"d:{name}"),
                    pl.lit("}")]
+    source = pl.concat_str([
+        pl.lit('{"year":'), pl.col("_year").cast(pl.Int64).cast(pl.Utf8),
+        pl.lit(',"state":'), _json_text("_state", frame), pl.lit(',"serialno":'), _json_text("SERIALNO", frame),
+        pl.lit(',"sporder":'), pl.col("SPORDER").cast(pl.Int64).cast(pl.Utf8), pl.lit("}")])
+    if frame["_year"].null_count():  # text-only personas have no census source
+        source = pl.when(pl.col("_year").is_null()).then(pl.lit("null")).otherwise(source)
+    text = pl.lit("")
+    if TEXT_COLUMN in frame.columns:  # only text-only personas carry "text" (census lines stay as they were)
+        text = pl.when(pl.col(TEXT_COLUMN).is_not_null()).then(
+            pl.concat_str([pl.lit(',"text":'), _json_text(TEXT_COLUMN)])).otherwise(pl.lit(""))
     return frame.with_columns(id=persona_ids(frame)).select(pl.concat_str([
         pl.lit(f'{{"schema_version":{SCHEMA_VERSION},"id":'), pl.concat_str([pl.lit('"'), pl.col("id"), pl.lit('"')]),
-        pl.lit(',"source":{"year":'), pl.col("_year").cast(pl.Int64).cast(pl.Utf8),
-        pl.lit(',"state":'), _json_text("_state", frame), pl.lit(',"serialno":'), _json_text("SERIALNO", frame),
-        pl.lit(',"sporder":'), pl.col("SPORDER").cast(pl.Int64).cast(pl.Utf8),
-        pl.lit('},"fields":'), *fields, pl.lit('},"tags":'), _tags_json(frame),
-        pl.lit(',"weight":'), _float_text("_weight"), pl.lit("}"),
+        pl.lit(',"source":'), source,
+        pl.lit(',"fields":'), *fields, pl.lit('},"tags":'), _tags_json(frame),
+        pl.lit(',"weight":'), _float_text("_weight"), text, pl.lit("}"),
     ]).alias("line"))["line"]
 
 
@@ -124,7 +137,8 @@ def _float_text(col: str) -> pl.Expr:
 
 def flat_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """The flat Parquet layout: key columns, one value column per field (named exactly as the field),
-    ``provenance:<field>`` and ``detail:<field>`` (JSON text) per field, and the ``tags`` JSON object."""
+    ``provenance:<field>`` and ``detail:<field>`` (JSON text) per field, the ``tags`` JSON object, and
+    ``text`` when the frame holds text-only personas."""
     return frame.with_columns(id=persona_ids(frame)).select(
         "id", pl.lit(SCHEMA_VERSION, dtype=pl.Int64).alias("schema_version"),
         pl.col("_year").cast(pl.Int64).alias("source_year"), pl.col("_state").cast(pl.Utf8).alias("source_state"),
@@ -134,4 +148,5 @@ def flat_frame(frame: pl.DataFrame) -> pl.DataFrame:
         *[pl.col(f"p:{name}").alias(f"provenance:{name}") for name in PERSONA_FIELDS],
         *[pl.col(f"d:{name}").alias(f"detail:{name}") for name in PERSONA_FIELDS],
         _tags_json(frame).alias("tags"),
+        *([pl.col(TEXT_COLUMN).cast(pl.Utf8)] if TEXT_COLUMN in frame.columns else []),
     )

@@ -2,7 +2,8 @@
 
 The Parquet file is flat for analysis: source key columns, weight, one column per field value (named
 exactly as the field), ``provenance:<field>`` and ``detail:<field>`` (JSON text) per field, and ``tags``
-(JSON); it round-trips to the same records as the JSONL file. Files of the first layout (JSON objects
+(JSON), and ``text`` when the file holds text-only personas (``Persona.text``; their source columns are
+null); it round-trips to the same records as the JSONL file. Files of the first layout (JSON objects
 ``provenance`` and ``detail`` over all fields) are still read.
 
 Both files are written from the mapped-frame layout (``frames.py``) chunk by chunk, so a million
@@ -26,6 +27,7 @@ from ..core.errors import UserError
 from ..core.hashing import file_sha256
 from ..core.paths import resolve_artifact
 from .frames import KEY_COLUMNS as _KEY_COLUMNS
+from .frames import TEXT_COLUMN
 from .frames import flat_frame, jsonl_lines, persona_ids, personas_frame
 from .record import PERSONA_FIELDS, SCHEMA_VERSION, Persona
 
@@ -122,13 +124,16 @@ def _read_parquet(path: Path) -> list[Persona]:
         obj = {
             "schema_version": row["schema_version"],
             "id": row["id"],
-            "source": {"year": row["source_year"], "state": row["source_state"],
-                       "serialno": row["source_serialno"], "sporder": row["source_sporder"]},
+            "source": None if row["source_year"] is None else {
+                "year": row["source_year"], "state": row["source_state"], "serialno": row["source_serialno"],
+                "sporder": row["source_sporder"]},
             "weight": row["weight"],
             "tags": tags,
             "fields": {n: {"value": row[n], "provenance": prov.get(n), "detail": detail.get(n, {})}
                        for n in PERSONA_FIELDS},
         }
+        if row.get(TEXT_COLUMN) is not None:  # a text-only persona
+            obj["text"] = row[TEXT_COLUMN]
         out.append(persona_from_obj(obj, where))
     return out
 

@@ -5,6 +5,9 @@
 - ``render_summary``: a compact paragraph built from a fixed template.
 
 Every renderer takes ``without``: field names left out (leave-one-out ablations).
+
+A text-only persona (``Persona.text``, provenance ``external``) renders as its text in every format; it has
+no fields to leave out, so a non-empty ``without`` is a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -27,13 +30,28 @@ def _kept(p: Persona, without: Iterable[str] | None) -> list[tuple[str, str]]:
     return [(name, p.fields[name].value) for name in PERSONA_FIELDS if name not in drop]
 
 
+def _text(p: Persona, without: Iterable[str] | None) -> str | None:
+    """The text of a text-only persona (None for others); leaving fields out of it is an error."""
+    if p.text is None:
+        return None
+    if _check_without(without):
+        raise ValueError(f"persona {p.id} is text-only (provenance external): no fields to leave out")
+    return p.text
+
+
 def render_full(p: Persona, without: Iterable[str] | None = None) -> str:
     """All fields (minus ``without``) as ``field: value`` lines in the paper's order."""
+    text = _text(p, without)
+    if text is not None:
+        return text
     return "\n".join(f"{name}: {value}" for name, value in _kept(p, without))
 
 
 def render_list(p: Persona, without: Iterable[str] | None = None) -> str:
     """All fields (minus ``without``) as a markdown attribute list: ``- age: 34``."""
+    text = _text(p, without)
+    if text is not None:
+        return text
     return "\n".join(f"- {name}: {value}" for name, value in _kept(p, without))
 
 
@@ -87,6 +105,9 @@ def render_summary(p: Persona, without: Iterable[str] | None = None) -> str:
     Fields whose value is "N/A …" or pending are skipped (they carry no information for a reader);
     ``without`` removes fields as in the other renderers.
     """
+    text = _text(p, without)
+    if text is not None:
+        return text
     drop = _check_without(without)
     parts = []
     for name, template in _SUMMARY:

@@ -1,5 +1,13 @@
 """Cheap deterministic filters: question mark, word count, exact and near duplicates.
 
+Unicode-aware: the question-mark filter accepts every script's question mark (``QUESTION_MARKS``:
+ASCII ``?``, Arabic ``؟``, full-width ``？``, Greek ``;``, Armenian ``՞``, Spanish ``¿`` …), and
+``word_count`` counts one word per character in scripts written without spaces between words (Han,
+Hiragana, Katakana, Thai, Lao, Khmer, Myanmar; combining marks not counted) and, elsewhere, one word
+per whitespace-separated token as before (inside a token of a space-less script, each embedded run of
+letters / digits such as "AI" is one more word; its punctuation is not).
+``script_of`` names a text's main script (for the per-script counts of ``prompt_stats``).
+
 Each filter takes the prompts still in play and writes a verdict into each one; none of them removes
 anything from the list, so every prompt keeps a record of why it was (not) kept.
 
@@ -12,6 +20,8 @@ whose cosine similarity to an EARLIER prompt that is still in play is at least `
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,15 +40,105 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", _PUNCT.sub(" ", text.lower())).strip()
 
 
+# Question marks of every script that has one (Unicode names "... QUESTION MARK", interrobangs);
+# not the mathematical "≟"-style symbols or the invisible TAG QUESTION MARK.
+QUESTION_MARKS = frozenset(
+    "?"          # QUESTION MARK
+    "\u00bf"     # ¿ INVERTED QUESTION MARK (Spanish)
+    "\u037e"     # ; GREEK QUESTION MARK
+    "\u055e"     # ՞ ARMENIAN QUESTION MARK
+    "\u061f"     # ؟ ARABIC QUESTION MARK (Arabic, Persian, Urdu)
+    "\u1367"     # ፧ ETHIOPIC QUESTION MARK
+    "\u1945"     # ᥅ LIMBU QUESTION MARK
+    "\u203d\u2e18"  # ‽ ⸘ interrobangs
+    "\u2047\u2048\u2049"  # ⁇ ⁈ ⁉
+    "\u2753\u2754"  # ❓ ❔ ornaments
+    "\u2cfa\u2cfb"  # Old Nubian question marks
+    "\u2e2e\u2e54"  # ⸮ reversed, medieval
+    "\ua60f\ua6f7"  # Vai, Bamum
+    "\ufe16\ufe56\uff1f"  # vertical, small, FULLWIDTH QUESTION MARK (Chinese, Japanese)
+    "\U00011143"  # Chakma
+    "\U0001e95f"  # Adlam initial
+)
+
+# Scripts written without spaces between words: each character counts as one word.
+_NO_SPACE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0E00, 0x0EFF),    # Thai, Lao
+    (0x1000, 0x109F),    # Myanmar
+    (0x1780, 0x17FF),    # Khmer
+    (0x2E80, 0x2FDF),    # CJK radicals
+    (0x3005, 0x3007),    # 々 〆 〇
+    (0x3040, 0x30FF),    # Hiragana, Katakana
+    (0x31F0, 0x31FF),    # Katakana phonetic extensions
+    (0x3400, 0x4DBF),    # CJK extension A
+    (0x4E00, 0x9FFF),    # CJK unified ideographs
+    (0xF900, 0xFAFF),    # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),    # half-width Katakana
+    (0x20000, 0x3134F),  # CJK extensions B-G
+)
+
+
+def _no_space(ch: str) -> bool:
+    o = ord(ch)
+    return any(lo <= o <= hi for lo, hi in _NO_SPACE_RANGES)
+
+
 def word_count(text: str) -> int:
-    return len(text.split())
+    """Words of ``text`` in any script (see the module docstring for the rule)."""
+    n = 0
+    for token in text.split():
+        if not any(map(_no_space, token)):
+            n += 1  # a whitespace-separated word, as before
+            continue
+        in_run = False  # inside a run of other-script characters that holds a letter / digit ("AI")
+        for ch in token:
+            if _no_space(ch):
+                in_run = False
+                n += not unicodedata.category(ch).startswith("M")
+            elif ch.isalnum():
+                n += not in_run
+                in_run = True
+    return n
+
+
+_SCRIPT_ALIASES = {"CJK": "Han", "FULLWIDTH": "Latin", "HALFWIDTH": "Katakana"}
+
+
+def _char_script(ch: str) -> str | None:
+    if not ch.isalpha():
+        return None
+    name = unicodedata.name(ch, "")
+    if not name:
+        return None
+    first = name.split(" ", 1)[0]
+    if first == "HALFWIDTH" and "HANGUL" in name:
+        return "Hangul"
+    return _SCRIPT_ALIASES.get(first, first.title())
+
+
+def script_of(text: str) -> str:
+    """The script of most of ``text``'s letters (Unicode name prefix: Latin, Han, Arabic, Cyrillic, …).
+
+    Hiragana / Katakana with Han count as "Japanese" (Japanese text mixes them); no letters: "None".
+    """
+    counts = Counter(s for s in map(_char_script, text) if s is not None)
+    if not counts:
+        return "None"
+    if (counts["Hiragana"] or counts["Katakana"]) and counts["Hiragana"] + counts["Katakana"] + counts["Han"] >= max(
+            counts.values()):
+        return "Japanese"
+    return counts.most_common(1)[0][0]
+
+
+def has_question_mark(text: str) -> bool:
+    return any(ch in QUESTION_MARKS for ch in text)
 
 
 def apply_question_mark(prompts: Sequence[Prompt]) -> None:
     for p in prompts:
-        ok = "?" in p.text
+        ok = has_question_mark(p.text)
         p.verdicts["question_mark"] = FilterVerdict(
-            verdict="pass" if ok else "fail", reason="contains '?'" if ok else "no question mark")
+            verdict="pass" if ok else "fail", reason="contains a question mark" if ok else "no question mark")
 
 
 def apply_min_words(prompts: Sequence[Prompt], min_words: int = MIN_WORDS) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ...personas.record import require_structured
 from ..analysis import intersections_figures
 from ..context import BenchContext
 from ..groups import Group, load_groups_file, parse_group_spec, validate_groups
@@ -20,6 +21,7 @@ from .common import candidate_modes, solve_and_judge
 async def run(ctx: BenchContext, *, groups: Sequence[str] | None = None, groups_file: str | Path | None = None,
               mode: str | None = None) -> TaskOutput:
     """Accuracy per group (persona mode by default) and the largest gap with a simultaneous CI and p-value."""
+    require_structured(ctx.personas, "bench task intersections")  # groups are defined on attribute values
     parsed: list[Group] = [parse_group_spec(s) for s in (groups or [])]
     if groups_file:
         parsed += load_groups_file(groups_file)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...core.errors import UserError
-from ...personas.record import PERSONA_FIELDS
+from ...personas.record import PERSONA_FIELDS, require_structured
 from ..analysis import loo_figures
 from ..context import BenchContext
 from ..records import BenchItem, ItemResult, TaskOutput
@@ -42,6 +42,7 @@ def check_attributes(attributes: Sequence[str] | None) -> list[str]:
 async def run(ctx: BenchContext, *, attributes: Sequence[str] | None = None, ablate: str = "candidate",
               mode: str | None = None) -> TaskOutput:
     """Per attribute: kappa and changed share vs full, each against the control arm."""
+    require_structured(ctx.personas, "bench task loo")  # a text-only persona has no attribute to remove
     attrs = check_attributes(attributes)
     if ablate not in ("candidate", "judge"):
         raise UserError(f"--ablate must be 'candidate' or 'judge' (got {ablate!r})")

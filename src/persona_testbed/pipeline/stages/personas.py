@@ -31,6 +31,7 @@ from ...personas.io import (
     write_persona_frames,
     write_personas,
 )
+from ...personas.record import require_structured
 from ...personas.resample import REPORT_NAME as ENRICH_REPORT_NAME
 from ...personas.resample import _load_json, census_resampler, find_sample_report, sample_kwargs_from_report
 from ...personas.sample import PersonaSampler, sample_personas
@@ -165,6 +166,7 @@ def enrich_stage(ctx: StageContext, spec: EnrichSpec) -> StageOutcome:
     """
     in_file = resolve_personas_path(spec.personas)
     personas = read_personas(in_file)
+    require_structured(personas, "enrichment")  # writes fields from the census ones; text-only have none
     sample_report = find_sample_report(in_file) or {}
     client = ctx.client(spec.model)
     judge = ctx.client(spec.judge_model) if spec.judge_model else None
