@@ -106,7 +106,7 @@ def test_unknown_target_is_user_error(tmp_path):
 
 def test_no_url_without_mirror_says_mirror_only(tmp_path, monkeypatch):
     monkeypatch.delenv("PERSONA_TESTBED_MIRROR", raising=False)
-    rel = "prompts/prism/prism_opening_prompts.json"
+    rel = "census/targets/acs2018_1yr_state_population.csv"  # compiled table: no public origin
     with pytest.raises(UserError) as exc:
         fetch([rel], data_dir=tmp_path, show_progress=False)
     msg = str(exc.value)
@@ -115,12 +115,17 @@ def test_no_url_without_mirror_says_mirror_only(tmp_path, monkeypatch):
 
 
 def test_resolve_missing_names_file_and_fix(tmp_path, tmp_home):
-    rel = "survey/gss/gss_1972_2024_long.csv"
+    rel = "census/targets/acs_S0101_state_2024.json"
     with pytest.raises(DataMissingError) as exc:
         resolve(rel)
     msg = str(exc.value)
     assert rel in msg and str(tmp_home / "data") in msg
     assert f"persona-testbed data fetch {rel} --mirror DIR" in msg
+    # a file with a public origin (NORC's GSS file) needs no mirror
+    gss = "survey/gss/gss_1972_2024_long.csv"
+    with pytest.raises(DataMissingError) as exc:
+        resolve(gss)
+    assert str(exc.value).endswith(f"persona-testbed data fetch {gss}")
     # explicit data dir goes into the command; a file with an official URL needs no mirror
     rel2 = "census/acs/2018/1-Year/csv_pde.zip"
     with pytest.raises(DataMissingError) as exc:
@@ -200,12 +205,18 @@ def test_fetch_all_from_real_mirror_then_list_all_ok(cli, mirror, tmp_path):
 
 
 def test_cli_fetch_many_mirror_only_summary(cli, tmp_path):
-    r = cli("data", "fetch", "bigfive", "--data-dir", tmp_path)
+    rels = ["census/targets/acs2018_1yr_us_targets.csv", "census/targets/acs2018_1yr_state_population.csv",
+            "census/targets/acs_S0101_state_2024.json"]
+    r = cli("data", "fetch", *rels, "--data-dir", tmp_path)
     assert r.exit_code == 2
     err = r.stderr.strip()
     assert "\n" not in err and err.startswith("error: 3 of 3 files could not be fetched")
     assert "3 have no official download URL and come only from a data mirror" in err
     assert r.stdout.count("mirror only (no URL)") == 3
+    # swept in by a group, such files are skipped; a group of nothing but them is still an error
+    r = cli("data", "fetch", "targets", "--data-dir", tmp_path)
+    assert r.exit_code == 2 and "none with a public origin" in r.stderr
+    assert "5 skipped" in r.stdout and r.stdout.count("mirror only") == 5
 
 
 def test_second_fetch_into_same_dir_is_refused(small_mirror, tmp_path):

@@ -153,6 +153,33 @@ def _no_religion_with_denomination(p: Persona) -> str | None:
     return None
 
 
+def _living_alone(p: Persona) -> bool:
+    hht = _low(p, "household type")
+    return "living alone" in hht and "not living alone" not in hht
+
+
+def _married_living_alone(p: Persona) -> str | None:
+    donor_home = p.fields["marital status"].detail.get("donor_household") or ""
+    if _low(p, "marital status") == "married" and _living_alone(p) and donor_home not in ("", "living alone"):
+        return f"married and living alone, but the marital status came from a donor in a {donor_home} household"
+    return None
+
+
+def _married_couple_household_unmarried(p: Persona) -> str | None:
+    detail = p.fields["household type"].detail
+    role = detail.get("role") or ""
+    persons = detail.get("persons")
+    try:
+        two = int(str(persons)) == 2
+    except ValueError:
+        two = False
+    member = role in ("householder", "spouse") if role else two
+    if _low(p, "household type") == "married couple household" and member and _low(p, "marital status") != "married":
+        who = role or "householder or spouse (2 persons)"
+        return f"'{p.value('marital status')}' but the {who} of a married-couple household"
+    return None
+
+
 def _survey_cell_mismatch(p: Persona) -> str | None:
     """The GSS respondent must match the persona on the cell variables of its back-off level."""
     detail = p.fields["religion"].detail
@@ -210,6 +237,10 @@ RULES: tuple[Rule, ...] = (
     Rule("english_only_household_speaks_other", "English-only household but the person speaks another language",
          _english_only_household_speaks_other),
     Rule("alone_with_children", "living alone yet living with children", _alone_with_children),
+    Rule("married_living_alone", "married and living alone without an absent spouse on record",
+         _married_living_alone),
+    Rule("married_couple_household_unmarried", "householder or spouse of a married-couple household not married",
+         _married_couple_household_unmarried),
     Rule("no_religion_with_denomination", "no religion but a denomination", _no_religion_with_denomination),
     Rule("survey_cell_mismatch", "GSS respondent differs from the persona on a matched cell variable",
          _survey_cell_mismatch),

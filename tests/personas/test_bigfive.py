@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from persona_testbed.personas.bigfive import DOMAINS, Norms, draw_bigfive, level_of, load_norms
+from scipy.special import ndtr
+
+from persona_testbed.core.errors import UserError
+from persona_testbed.personas.bigfive import (DOMAINS, LEVELS, POOLED_WEIGHTS, Norms, draw_bigfive, level_of, level_probabilities,
+                                              load_norms)
 
 CORR = np.array([[1.0, -0.013, 0.413, -0.013, 0.019],  # O C E A N order
                  [-0.013, 1.0, 0.281, 0.244, -0.544],
@@ -40,3 +44,65 @@ def test_load_norms_from_mirror(mirror):
     norms = load_norms(mirror)
     assert norms.means.shape == (2, 4, 5)
     assert norms.corr[DOMAINS.index("N"), DOMAINS.index("C")] == pytest.approx(-0.544)
+
+
+def _grouped_norms():
+    """Norm groups whose means differ (by sex and by age group), as in the real IPIP-NEO-120 tables."""
+    means = np.full((2, 4, 5), 80.0)
+    means[1] += 6.0
+    means[:, :, DOMAINS.index("A")] += np.array([0.0, 3.0, 6.0, 9.0])
+    sds = np.full((2, 4, 5), 12.0)
+    sds[:, 3] = 10.0
+    return Norms(means, sds, CORR)
+
+
+def _pooled_population(n):
+    """Sex / age arrays whose norm groups follow POOLED_WEIGHTS (the population the pooled norms describe)."""
+    rng = np.random.default_rng(1)
+    cell = rng.choice(8, size=n, p=POOLED_WEIGHTS.ravel())
+    ages = np.array([19, 30, 50, 70])[cell % 4]
+    return cell // 4 == 1, ages
+
+
+def test_pooled_reference_levels_are_percentile_bands_over_the_adult_population():
+    n = 200_000
+    female, ages = _pooled_population(n)
+    norms = _grouped_norms()
+    res = draw_bigfive(norms, female, ages, seed=0, keys=np.arange(n), reference="pooled")
+    for j in range(5):  # over the whole adult population, the pooled levels have the band probabilities
+        assert abs((res["level"][:, j] == "Average").mean() - 0.40) < 0.006
+        assert abs((res["level"][:, j] == "Extremely Low").mean() - 0.025) < 0.003
+    # ... but not within a group: older women score higher on Agreeableness, so they are "High" more often
+    a = DOMAINS.index("A")
+    high = np.isin(res["level"][:, a], ["High", "Very High", "Extremely High"])
+    old_f, young_m = female & (ages > 60), ~female & (ages < 21)
+    assert high[old_f].mean() > 0.45 and high[young_m].mean() < 0.2
+    grp = draw_bigfive(norms, female, ages, seed=0, keys=np.arange(n), reference="group")
+    assert np.array_equal(grp["score"], res["score"])  # the reference changes levels, never scores
+    g_high = np.isin(grp["level"][:, a], ["High", "Very High", "Extremely High"])
+    assert abs(g_high[old_f].mean() - 0.30) < 0.02 and abs(g_high[young_m].mean() - 0.30) < 0.03
+
+
+def test_group_reference_is_the_within_group_percentile():
+    norms = _grouped_norms()
+    res = draw_bigfive(norms, np.array([True, False]), np.array([70, 19]), 5, np.array([1, 2]), reference="group")
+    mu, sd = norms.means[[1, 0], [3, 0]], norms.sds[[1, 0], [3, 0]]
+    assert np.allclose(res["percentile"], ndtr((res["score"] - mu) / sd) * 100)
+
+
+def test_level_probabilities_match_draws_and_sum_to_one():
+    norms = _grouped_norms()
+    n = 100_000
+    for female, group, age in ((1, 3, 70), (0, 0, 19)):
+        probs = level_probabilities(norms, "pooled", female, group)
+        assert probs.shape == (5, len(LEVELS)) and np.allclose(probs.sum(axis=1), 1.0)
+        res = draw_bigfive(norms, np.full(n, bool(female)), np.full(n, age), seed=2, keys=np.arange(n))
+        for k, (_, level) in enumerate(LEVELS):
+            assert abs((res["level"][:, 2] == level).mean() - probs[2, k]) < 0.006
+    assert np.allclose(level_probabilities(None, "group", 0, 0)[0],
+                       [0.025, 0.075, 0.2, 0.4, 0.2, 0.075, 0.025])
+
+
+def test_unknown_reference_is_a_user_error():
+    with pytest.raises(UserError, match="unknown Big Five reference 'own'"):
+        draw_bigfive(_norms(), np.array([True]), np.array([30]), 0, np.array([0]), reference="own")

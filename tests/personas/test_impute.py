@@ -1,7 +1,8 @@
 import numpy as np
 import polars as pl
+import pytest
 
-from persona_testbed.personas.hotdeck import pick_by_cell, pick_with_backoff
+from persona_testbed.personas.hotdeck import pick_by_cell, pick_with_backoff, pick_with_backoff_counts
 from persona_testbed.personas.impute import impute_missing
 from synth import persons
 
@@ -82,3 +83,21 @@ def test_pick_with_backoff_recipient_codes_outside_donor_range():
     assert rows[1] in (1, 2)
     again, _ = pick_with_backoff(rec, don, [["x", "y"], ["y"], []], np.array([0.9, 0.1, 0.5]), "w")
     assert again.tolist() == rows.tolist()
+
+
+@pytest.mark.parametrize("as_text", [False, True])  # Int64-packed cell keys and string cell keys
+def test_pick_with_backoff_min_count_skips_small_cells(as_text):
+    # cell x=1 holds 2 donors (one of zero weight: not counted), cell x=2 holds 4
+    don = pl.DataFrame({"x": [1, 1, 1, 2, 2, 2, 2], "y": [5, 5, 5, 5, 5, 5, 6],
+                        "w": [1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0]})
+    rec = pl.DataFrame({"x": [1, 2, 3], "y": [5, 5, 5]})
+    if as_text:
+        don, rec = (f.with_columns(pl.col("x").cast(pl.Utf8), pl.col("y").cast(pl.Utf8)) for f in (don, rec))
+    u = np.array([0.3, 0.3, 0.3])
+    rows, level, count = pick_with_backoff_counts(rec, don, [["x", "y"], ["x"], []], u, "w")
+    assert level.tolist() == [0, 0, 2] and count.tolist() == [2, 3, 6]
+    rows, level, count = pick_with_backoff_counts(rec, don, [["x", "y"], ["x"], []], u, "w", min_count=3)
+    assert level.tolist() == [2, 0, 2] and count.tolist() == [6, 3, 6]  # x=1 too small at every level but the last
+    rows, level, count = pick_with_backoff_counts(rec, don, [["x", "y"], ["x"], []], u, "w", min_count=4)
+    assert level.tolist() == [2, 1, 2] and count.tolist() == [6, 4, 6]
+    assert don["x"][int(rows[1])] == (2 if not as_text else "2")

@@ -28,6 +28,15 @@ BREAKERS = {
     "english_only_household_speaks_other": lambda: make_persona(ability_to_speak_english="Not well"),
     "alone_with_children": lambda: make_persona(
         household_type="Nonfamily household: Female householder: Living alone"),
+    # an imputed "Married" from a donor who lived with a spouse, in the recipient's one-person home
+    "married_living_alone": lambda: _with_detail(
+        make_persona(household_type="Nonfamily household: Female householder: Living alone",
+                     family_presence_and_age="No children under 18 years in household", marital_status="Married"),
+        "marital status", donor_household="married couple"),
+    # never married, yet one of the two persons of a married-couple household
+    "married_couple_household_unmarried": lambda: _with_detail(
+        make_persona(household_type="Married couple household",
+                     marital_status="Never married or under 15 years old"), "household type", persons=2),
     "no_religion_with_denomination": lambda: _with_detail(make_persona(), "religion", "No religion",
                                                           denomination="southern baptist convention"),
     "survey_cell_mismatch": lambda: _with_detail(make_persona(), "religion", cell="ageband,sex",

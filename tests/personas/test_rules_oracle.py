@@ -55,6 +55,11 @@ DETAILS = {
                  {"cell": "ageband", "respondent": "18-29|male|x|1|W", "persona_cell": "18-29|female|x|1|W"}],
     "big five scores": [{}, {"norm_group": "M >60"}, {"norm_group": "F 21-40"}, {"norm_group": "M <21"},
                         {"norm_group": "F 41-60"}, {"norm_group": ""}],
+    "household type": [{}, {"persons": 2}, {"persons": 1}, {"persons": "2"}, {"persons": None},
+                       {"persons": 2, "role": "child"}, {"persons": 4, "role": "spouse"}, {"role": "householder"},
+                       {"persons": 3, "role": None}, {"persons": 2, "role": ""}],
+    "marital status": [{}, {"donor_household": "married couple"}, {"donor_household": "living alone"},
+                       {"donor_household": None}, {"donor_household": "group quarters"}, {"var": "MAR", "code": "1"}],
 }
 TAGS = [{}, {"hobbies": ["wine tasting", "golf"]}, {"hobbies": ["golf"]}, {"lifestyle": ["gardening"]}]
 

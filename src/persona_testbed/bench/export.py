@@ -22,7 +22,7 @@ from ..core.outputs import check_out, staged_file
 from ..personas.record import Persona
 from .inputs import select_items
 from .records import BenchPrompt
-from .templates import MODES, candidate_messages
+from .templates import MODES, SHOT_MODES, candidate_messages
 
 
 def export_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], out: str | Path, *, n: int,
@@ -31,8 +31,10 @@ def export_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], ou
 
     ``inputs``: the files or directories the personas and prompts came from (``out`` must not touch them).
     """
-    if mode not in MODES:
-        raise UserError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+    if mode not in MODES or mode in SHOT_MODES:
+        plain = [m for m in MODES if m not in SHOT_MODES]
+        raise UserError(f"unknown mode {mode!r} for exported items (choose from {', '.join(plain)}; the few-shot "
+                        "modes run in bench run main)")
     inputs = list(inputs)
     check_out(out, "bench items", inputs=inputs, file=True)
     lines = []

@@ -135,7 +135,8 @@ async def arun_task(name: str, *, candidate: Any = None, judge: Any = None, pers
     out = Path(out_dir) if out_dir is not None else None
     persona_list = _personas(personas)
     prompt_list = _prompts(prompts, split)
-    pair_list = _pairs(pairs, pairs_split or split)
+    # main reads pairs only for its few-shot modes, which keep the train split themselves (bench/fewshot.py)
+    pair_list = _pairs(pairs, pairs_split or (SPLIT_ALL if name == "main" else split))
     judges = judge if isinstance(judge, (list, tuple)) else ([judge] if judge is not None else [])
     solver: Any = None
     if answers is not None:

@@ -6,14 +6,16 @@ pass@k judge saw neither the question nor anything but the last sample).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ..llm.types import Message
 from ..personas.record import Persona
 from ..personas.render import render_full
 from .records import CotAnswer, SummaryAnswer
 
-MODES: tuple[str, ...] = ("baseline", "persona", "cot", "summary")
+MODES: tuple[str, ...] = ("baseline", "persona", "cot", "summary", "fewshot", "fewshot-retrieved")
+#: modes that show the persona's own train pairs (bench/fewshot.py); they need ``shots``
+SHOT_MODES: tuple[str, ...] = ("fewshot", "fewshot-retrieved")
 
 # Modes whose candidate output has parts; only ``answer`` is scored.
 MODE_SCHEMAS = {"cot": CotAnswer, "summary": SummaryAnswer}
@@ -26,20 +28,34 @@ _MODE_SUFFIX = {
     "persona": "\n\nAnswer the question directly.",
     "cot": ("\n\nFirst think step by step about what this user needs, then answer. Reply with a JSON "
             'object: {"reasoning": "...", "answer": "..."}.'),
+    "fewshot": "\n\nAnswer the question directly, in the way this user preferred in the examples.",
+    "fewshot-retrieved": "\n\nAnswer the question directly, in the way this user preferred in the examples.",
     "summary": ("\n\nFirst summarise the attributes of this user that are relevant to the question, then "
                 'answer. Reply with a JSON object: {"summary": "...", "answer": "..."}.'),
 }
 
 
-def candidate_messages(mode: str, persona: Persona, question: str,
-                       without: Iterable[str] | None = None) -> list[Message]:
-    """Messages for the candidate in ``mode`` (baseline sees no persona)."""
+EXAMPLES_TITLE = "Answers this user preferred to earlier questions:"
+
+
+def candidate_messages(mode: str, persona: Persona, question: str, without: Iterable[str] | None = None,
+                       shots: Sequence[tuple[str, str]] | None = None) -> list[Message]:
+    """Messages for the candidate in ``mode`` (baseline sees no persona).
+
+    The few-shot modes add ``shots`` (question, preferred answer) after the profile.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
+    if (mode in SHOT_MODES) != (shots is not None):
+        raise ValueError(f"mode {mode!r} {'needs' if mode in SHOT_MODES else 'takes no'} shots")
     if mode == "baseline":
         system = "You are a helpful assistant. Answer the user's question helpfully and harmlessly."
     else:
-        system = _PERSONA_SYSTEM.format(profile=render_full(persona, without=without)) + _MODE_SUFFIX[mode]
+        system = _PERSONA_SYSTEM.format(profile=render_full(persona, without=without))
+        if shots is not None:
+            system += f"\n\n{EXAMPLES_TITLE}" + "".join(
+                f"\n\nExample {i}\nQuestion: {q}\nPreferred answer: {a}" for i, (q, a) in enumerate(shots, 1))
+        system += _MODE_SUFFIX[mode]
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
@@ -76,5 +92,5 @@ def preference_messages(persona: Persona, question: str, answer_a: str, answer_b
             {"role": "user", "content": user}]
 
 
-__all__ = ["CRITIC_SYSTEM", "MODES", "MODE_SCHEMAS", "candidate_messages", "critic_messages",
+__all__ = ["CRITIC_SYSTEM", "EXAMPLES_TITLE", "MODES", "SHOT_MODES", "MODE_SCHEMAS", "candidate_messages", "critic_messages",
            "preference_messages"]

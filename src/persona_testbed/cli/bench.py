@@ -7,7 +7,11 @@ from typing import Optional
 
 import typer
 
+from ..bench.compare import compare_runs
+from ..bench.export import export_items
+from ..bench.human import export_sheets, import_sheets
 from ..bench.inputs import load_pairs, load_prompts
+from ..bench.leaderboard import Comparison, differences_table, leaderboard_table
 from ..bench.plan import plan_many
 from ..bench.results import read_results
 from ..bench.runner import check_run_options
@@ -17,12 +21,9 @@ from ..core.output import emit
 from ..llm.models import parse_model
 from ..llm.types import ChatParams
 from ..personas.io import read_personas
-from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
+from ..pipeline.config import MAX_CONCURRENCY, LLMConfig, execution_config
 from ..pipeline.session import Session
-from ..pipeline.stages.bench import BenchTaskSpec, bench_stage
-from ..bench.export import export_items
-from ..bench.human import export_sheets
-from ..bench.human import import_sheets
+from ..pipeline.stages.bench import BenchTaskSpec, bench_stage, check_candidates
 
 app = typer.Typer(no_args_is_help=True, help="PERSONA Bench: run tasks, export items, human-eval kit.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Bench tasks: list them, export their items as JSONL.")
@@ -36,18 +37,23 @@ TASK_HELP = {name: t.help for name, t in TASKS.items()}
 @app.command("run")
 def run_cmd(
     task: str = typer.Argument(..., help=f"Task: {', '.join(TASK_HELP)}."),
-    candidate: Optional[str] = typer.Option(None, "--candidate", "-c", help="Candidate model string."),
+    candidate: Optional[list[str]] = typer.Option(None, "--candidate", "-c", help="Candidate model string (repeat "
+                                                  "to compare several on the same items, seeds and judge)."),
     judge: Optional[list[str]] = typer.Option(None, "--judge", "-j", help="Judge model string (repeat for "
                                               "several judges in agreement)."),
     personas: Path = typer.Option(..., "--personas", "-p", help="Personas (personas.jsonl/.parquet or its directory)."),
     prompts: Optional[Path] = typer.Option(None, "--prompts", "-q", help="Prompt set (prompts.parquet/.jsonl or dir)."),
-    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Feedback pairs (fidelity, agreement)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Feedback pairs (fidelity, agreement; main's "
+                                         "few-shot modes read the train split)."),
     answers: Optional[Path] = typer.Option(None, "--answers", help="Score precomputed answers (JSONL: persona_id, "
                                            "prompt_id, answer[, sample_index]) instead of a candidate model."),
     approach: Optional[str] = typer.Option(None, "--approach", help="Score a Python function "
                                            "'package.module:function' (persona, question) -> answer."),
     mode: Optional[list[str]] = typer.Option(None, "--mode", "-m", help="Candidate mode(s): baseline, persona, "
-                                             "cot, summary (main: all by default; others: persona)."),
+                                             "cot, summary, and for main fewshot, fewshot-retrieved (main: the "
+                                             "first four by default; others: persona)."),
+    shots: Optional[int] = typer.Option(None, "--shots", help="main, few-shot modes: the persona's own train "
+                                        "pairs shown per answer (default 4)."),
     n: Optional[int] = typer.Option(None, "--n", help="Items (per group for intersections; pairs for "
                                     "fidelity/agreement). Default 20 items, all pairs."),
     k: Optional[int] = typer.Option(None, "--k", help="passk: largest k."),
@@ -82,6 +88,8 @@ def run_cmd(
                                                "run's answers (CSV item_id, arm, annotator_id, label) for "
                                                "judge-corrected accuracy."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="How model calls run: local (default) or "
+                                           "batch (write waves for a batch endpoint; see docs/execution.md)."),
 ) -> None:
     """Run one bench task; write results.json and items.parquet; print the figures.
 
@@ -95,6 +103,10 @@ def run_cmd(
     options: dict = {}
     if mode:
         options["modes" if task == "main" else "mode"] = list(mode) if task == "main" else mode[0]
+    if shots is not None:
+        if task != "main":
+            raise UserError("--shots applies to task main (modes fewshot, fewshot-retrieved) only")
+        options["shots"] = shots
     for name, value in (("k", k), ("samples", samples), ("attributes", attribute), ("ablate", ablate),
                         ("groups", group), ("groups_file", groups_file), ("matrix_personas", matrix_personas),
                         ("matrix_questions", matrix_questions), ("labels", labels), ("calibration", calibration)):
@@ -105,11 +117,14 @@ def run_cmd(
         options["k"] = 3
     if task == "fidelity" and matrix_personas == 0:
         options["matrix_personas"] = 0
-    for m in (candidate, *(judge or [])):
-        if m is not None:
-            parse_model(m)  # a bad model string fails before OUT is created
+    candidates = list(candidate or [])
+    check_candidates(candidates)
+    for m in (*candidates, *(judge or [])):
+        parse_model(m)  # a bad model string fails before OUT is created
     check_run_options(cluster=cluster, calibration=calibration)  # so do a bad --cluster and labels file
-    spec = BenchTaskSpec(task=task, candidate=candidate, judges=list(judge or []), personas=str(personas),
+    spec = BenchTaskSpec(task=task, candidate=candidates[0] if len(candidates) == 1 else None,
+                         candidates=candidates if len(candidates) > 1 else [], judges=list(judge or []),
+                         personas=str(personas),
                          prompts=str(prompts) if prompts else None, pairs=str(pairs) if pairs else None,
                          answers=str(answers) if answers else None, approach=approach, split=split, n=n, seed=seed,
                          candidate_params=ChatParams(temperature=temperature, max_tokens=max_tokens),
@@ -121,13 +136,45 @@ def run_cmd(
     out_dir = out or Path("bench-results") / task
     inputs = [personas, prompts, pairs, answers, labels, groups_file]
     with Session(out_dir, kind="bench", inputs=inputs, llm=LLMConfig(concurrency=concurrency),
+                 execution=execution_config(executor),
                  quiet=as_json) as session:
         outcome = session.run_stage("bench", out_dir, lambda ctx: bench_stage(ctx, [spec], nested=False),
                                     inputs=spec)
     res = outcome.detail[task]
+    if "comparison" in res:
+        _emit_comparison(Comparison.model_validate(res["comparison"]), as_json)
+        return
     title = (f"{task}: candidate {res['models']['candidate']}, judge {res['models']['judge']}, "
              f"{res['counts']['failed']} failures, {res['counts']['llm_calls_total']} LLM calls")
     emit(res, as_json, columns=res["table"]["columns"], rows=res["table"]["rows"], title=title)
+
+
+def _emit_comparison(c: Comparison, as_json: bool) -> None:
+    if as_json:
+        emit(c.model_dump(mode="json"), True)
+        return
+    board, diffs = leaderboard_table(c), differences_table(c)
+    emit(None, False, columns=board.columns, rows=board.rows,
+         title=f"{c.task} leaderboard: {len(c.candidates)} candidates, judge {c.judge}, {c.items} shared items "
+               f"(95% CIs resample {c.cluster}s)")
+    emit(None, False, columns=diffs.columns, rows=diffs.rows,
+         title="paired differences (clusters drawn once for both; unpaired = drawn independently)")
+    for w in c.warnings:
+        typer.echo(f"warning: {w}", err=True)
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., help="Finished bench task directories (results.json + items.parquet), "
+                                      "their results.json files, or multi-candidate task directories."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Compare finished runs on the items they share: leaderboard, paired differences, McNemar.
+
+    Refuses (exit 2, one line) runs of different tasks or judges, runs whose shared items or logged
+    prompts differ, and runs without judged items. Writes nothing.
+    """
+    _emit_comparison(compare_runs(runs), as_json)
 
 
 @tasks_app.command("list")

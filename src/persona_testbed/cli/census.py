@@ -181,3 +181,16 @@ def fidelity_command(
     emit(res, False, columns=("field", "compared on", "TVD", "chi2 p", "provenance"), rows=rows,
          title=f"fidelity of {res['n']} personas vs {res['source']} (max TVD {res['max_tvd']} "
                f"in {res['max_tvd_field']})")
+    cells = res.get("survey_cells") or {}
+    if cells.get("personas"):
+        eff, cnt = cells["cell_effective_respondents"], cells["cell_respondents"]
+        rows = [("minimum cell size (k)", cells["min_cell"] if cells["min_cell"] is not None else "not recorded"),
+                ("respondents used", f"{cells['respondents']} for {cells['personas']} personas"),
+                ("max reuse of one respondent", f"{cells['max_reuse']} ({cells['max_reuse_respondent']})"),
+                ("respondents per cell (min / p10 / median)", f"{cnt['min']:g} / {cnt['p10']:g} / {cnt['median']:g}"),
+                ("effective respondents per cell (Kish; min / p10 / median)",
+                 f"{eff['min']:g} / {eff['p10']:g} / {eff['median']:g}"),
+                ("personas from cells under 5 respondents", f"{cells['share_in_cells_under_5']:.1%}")]
+        rows += [(f"back-off level {b['level']} ({b['cell']})", f"{b['personas']} ({b['share']:.1%})")
+                 for b in cells["backoff_levels"]]
+        emit(None, False, columns=("survey cells", "value"), rows=rows, title=f"GSS respondents ({cells['source']})")

@@ -12,7 +12,7 @@ from ..llm.models import parse_model
 from ..personas.io import resolve_personas_path
 from ..personas.record import PERSONA_FIELDS, PROVENANCES
 from ..personas.stats import enrich_summary_rows, persona_stats
-from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
+from ..pipeline.config import MAX_CONCURRENCY, LLMConfig, execution_config
 from ..pipeline.session import Session
 from ..pipeline.stages.personas import EnrichSpec, enrich_stage
 
@@ -36,6 +36,8 @@ def enrich_command(
                                             "(default: the tool's home)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="How model calls run: local (default) or "
+                                           "batch (write waves for a batch endpoint; see docs/execution.md)."),
 ) -> None:
     """Write the pending / procedural persona fields with an LLM; optionally judge and resample.
 
@@ -50,6 +52,7 @@ def enrich_command(
                       max_resamples=max_resamples, max_chars=max_chars, categories=categories, resample=resample,
                       data_dir=str(data_dir) if data_dir else None)
     with Session(out, kind="enrich", inputs=[input], llm=LLMConfig(concurrency=concurrency),
+                 execution=execution_config(executor),
                  quiet=as_json or not progress) as session:
         outcome = session.run_stage("enrich", out, lambda ctx: enrich_stage(ctx, spec), inputs=spec)
     rows = enrich_summary_rows(outcome.detail)

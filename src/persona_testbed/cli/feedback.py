@@ -17,7 +17,7 @@ from ..feedback.plan import PairCounts, plan_pairs
 from ..feedback.stats import feedback_stats
 from ..llm.models import parse_model
 from ..personas.io import read_personas
-from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
+from ..pipeline.config import MAX_CONCURRENCY, LLMConfig, execution_config
 from ..pipeline.session import Session
 from ..pipeline.stages.feedback import FeedbackSpec, feedback_stage
 from ..prompts.io import read_prompts
@@ -56,6 +56,8 @@ def generate_cmd(
     length_band_high: float = typer.Option(1.15, "--length-band-high", help="Longest chosen answer, as a share "
                                            "of the rejected answer's words."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
+    executor: str | None = typer.Option(None, "--executor", help="How model calls run: local (default) or "
+                                           "batch (write waves for a batch endpoint; see docs/execution.md)."),
 ) -> None:
     """Generate rejected -> critique -> chosen pairs per persona; resumable (re-run to continue).
 
@@ -73,6 +75,7 @@ def generate_cmd(
     spec = FeedbackSpec(personas=str(personas), prompts=str(prompts), model=model, config=config)
     plan_pairs(read_personas(personas), read_prompts(prompts), config.counts, config.seed)
     with Session(out, kind="feedback", inputs=[personas, prompts], llm=LLMConfig(concurrency=concurrency),
+                 execution=execution_config(executor),
                  quiet=as_json) as session:
         outcome = session.run_stage("feedback", out, lambda ctx: feedback_stage(ctx, spec), inputs=spec)
     result = outcome.detail
@@ -82,12 +85,15 @@ def generate_cmd(
 @app.command("export")
 def export_cmd(
     path: Path = typer.Argument(..., help="Feedback run directory (holds pairs.jsonl) or a pairs.jsonl file."),
-    fmt: str = typer.Option(..., "--format", help="jsonl, parquet, hf (dataset folder + card) or trl."),
-    out: Path = typer.Option(..., "--out", help="Output file (jsonl, parquet) or directory (hf, trl); "
-                                               "never the feedback directory or a folder inside it."),
+    fmt: str = typer.Option(..., "--format", help="jsonl, parquet, hf (dataset folder + card), trl, or "
+                            "persona-release (the PERSONA authors' layout)."),
+    out: Path = typer.Option(..., "--out", help="Output file (jsonl, parquet; persona-release when it ends in "
+                                               ".parquet) or directory (hf, trl, persona-release); never the "
+                                               "feedback directory or a folder inside it."),
     force: bool = typer.Option(False, "--force",
-                               help="Replace a previous hf/trl export of the same format at --out (recognised "
-                                    "by its .persona-testbed.json marker); other directories are never replaced."),
+                               help="Replace a previous folder export (hf, trl, persona-release) of the same format "
+                                    "at --out (recognised by its .persona-testbed.json marker); other directories "
+                                    "are never replaced."),
     drop_leaky: bool = typer.Option(False, "--drop-leaky/--keep-leaky",
                                     help="Leave out pairs whose chosen answer names a persona attribute "
                                          "(default: keep; the dropped count is printed and put in the HF card)."),
@@ -98,10 +104,13 @@ def export_cmd(
                                            "(default: keep; the dropped count is printed)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Export pairs as JSONL, Parquet, a Hugging Face dataset folder, or TRL preference JSONL."""
+    """Export pairs as JSONL, Parquet, a Hugging Face dataset folder, TRL preference JSONL, or in the layout of
+    the PERSONA authors' release."""
     res = export_pairs(path, fmt, out, drop_leaky=drop_leaky, drop_flagged=drop_flagged, force=force)
     cols = ("format", "out", "counts", "dropped leaky", "unchecked leakage")
     row = (res["format"], res["out"], res["counts"], res["dropped_leaky"], res["unchecked_leakage"])
+    if "held_out_as_test" in res:
+        cols, row = cols + ("held out as test",), row + (res["held_out_as_test"],)
     if drop_flagged:
         cols, row = cols + ("dropped flagged",), row + (res["dropped_flagged"],)
     emit(res, as_json, cols, [row], title="export")

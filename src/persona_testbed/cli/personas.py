@@ -17,9 +17,11 @@ from typer.core import TyperGroup
 from ..core.errors import UserError
 from ..core.output import emit, err_console
 from ..llm.models import parse_model
+from ..personas.bigfive import REFERENCES
 from ..personas.io import FORMATS, read_personas
 from ..personas.record import PERSONA_FIELDS
 from ..personas.render import RENDERERS, render
+from ..personas.survey import MIN_CELL
 from ..personas.resample import REPORT_NAME as ENRICH_REPORT
 from ..personas.stats import enrich_summary_rows
 from ..pipeline.session import Session
@@ -74,6 +76,8 @@ def sample_cmd(
     rake: Optional[str] = typer.Option(None, "--rake", help="Rake weights to published targets first (acs2018-us, acs2024-s0101 or a targets file)."),
     replace: bool = typer.Option(True, "--replace/--no-replace", help="Draw with replacement (default)."),
     design: str = typer.Option("systematic", "--design", help="Draw design with replacement: systematic (balanced PPS, default) or independent (iid PPS draws)."),
+    big_five_reference: str = typer.Option("pooled", "--big-five-reference", help="Big Five levels relative to all US adults (pooled norms, default) or to the persona's own sex x age group (group)."),
+    gss_min_cell: int = typer.Option(MIN_CELL, "--gss-min-cell", help="Fewest GSS respondents in the cell religion, party and ideology are drawn from; smaller cells back off to coarser ones (default 20)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
     formats: str = typer.Option("jsonl,parquet", "--formats", help="Files to write: jsonl, parquet or both (a million personas: ~6 GB of JSON Lines, ~0.2 GB of Parquet)."),
     fidelity: bool = typer.Option(False, "--fidelity/--no-fidelity", help="Also write fidelity.json (census fidelity of the sample, as `run` does)."),
@@ -94,6 +98,10 @@ def sample_cmd(
         raise UserError(f"--quota-by {quota_by!r}: use STATE, age_band or a PUMS column name")
     if design not in ("systematic", "independent"):
         raise UserError(f"--design {design!r}: use systematic or independent")
+    if big_five_reference not in REFERENCES:
+        raise UserError(f"--big-five-reference {big_five_reference!r}: use {' or '.join(REFERENCES)}")
+    if gss_min_cell < 1:
+        raise UserError(f"--gss-min-cell must be at least 1 (got {gss_min_cell})")
     kinds = [f.strip() for f in formats.split(",") if f.strip()]
     if not kinds or any(k not in FORMATS for k in kinds):
         raise UserError(f"--formats {formats!r}: use jsonl, parquet or jsonl,parquet")
@@ -106,7 +114,7 @@ def sample_cmd(
     spec = SampleSpec(n=n, seed=seed, source=source, states=[s.strip() for s in states.split(",") if s.strip()]
                       if states else None, adults_only=adults_only, min_age=min_age, max_age=max_age,
                       quota_by=quota_by, rake=rake, replace=replace, design=design,
-                      data_dir=str(data_dir) if data_dir else None, formats=kinds, fidelity=fidelity)
+                      big_five_reference=big_five_reference, gss_min_cell=gss_min_cell, data_dir=str(data_dir) if data_dir else None, formats=kinds, fidelity=fidelity)
     with Session(out, kind="personas", quiet=as_json) as session:
         outcome = session.run_stage("personas", out, lambda ctx: personas_stage(ctx, spec), inputs=spec)
         report, paths = outcome.detail["report"], outcome.detail["paths"]
@@ -129,6 +137,8 @@ def sample_cmd(
     rows += [("imputed records", report["imputation"]["rows"]), ("ancestry", report["ancestry"]["method"]),
              ("survey", report["survey"]["source"]),
              ("survey back-off levels", json.dumps(report["survey"]["backoff_levels"])),
+             ("survey min cell", report["survey"].get("min_cell")),
+             ("big five reference", (report.get("big_five") or {}).get("reference")),
              ("seconds", report["seconds"]), ("written", ", ".join(str(paths[k]) for k in kinds))]
     emit(report, False, columns=("item", "value"), rows=rows, title="personas sample")
 

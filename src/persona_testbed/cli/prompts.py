@@ -10,7 +10,7 @@ import typer
 from ..core.errors import UserError
 from ..core.output import emit
 from ..llm.models import parse_model
-from ..pipeline.config import MAX_CONCURRENCY, LLMConfig
+from ..pipeline.config import MAX_CONCURRENCY, LLMConfig, execution_config
 from ..pipeline.session import Session
 from ..pipeline.stages.prompts import PromptsSpec, prompts_stage
 from ..prompts.build import PromptBuildConfig, validate_build_config
@@ -43,6 +43,8 @@ def build_cmd(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory holding PRISM "
                                             "(default: $PERSONA_TESTBED_HOME/data)."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="How model calls run: local (default) or "
+                                           "batch (write waves for a batch endpoint; see docs/execution.md)."),
 ) -> None:
     """Load prompts, record every filter verdict, cluster by topic and split train / held-out.
 
@@ -60,6 +62,7 @@ def build_cmd(
     validate_build_config(spec.build)
     load_source(spec.source, spec.data_dir)  # bad input fails before OUT is created
     with Session(out, kind="prompts", inputs=[source], llm=LLMConfig(concurrency=concurrency),
+                 execution=execution_config(executor),
                  quiet=as_json) as session:
         outcome = session.run_stage("prompts", out, lambda ctx: prompts_stage(ctx, spec), inputs=spec)
     _print_stats(outcome.detail, as_json, title=f"prompts written to {out}")

@@ -7,7 +7,11 @@ that is a file) — into one line on stderr with exit code 2.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.resources
+import json
+import platform
 import sys
 
 import typer
@@ -45,6 +49,12 @@ _LAZY: dict[str, tuple[str, str, str]] = {
     "feedback": ("persona_testbed.cli.feedback", "app",
                  "Direct Principle Feedback pairs: generate, export, stats."),
     "bench": ("persona_testbed.cli.bench", "app", "PERSONA Bench: run tasks, export items, human-eval kit."),
+    "plan": ("persona_testbed.cli.plan", "plan_command",
+             "Project a config's calls, tokens, wall time and cost before running it (pilot or a run's log)."),
+    "batch": ("persona_testbed.cli.batch", "app",
+              "Batch executor: submit waves to a batch endpoint (OpenAI, vllm run-batch), follow, ingest."),
+    "import": ("persona_testbed.cli.imports", "app",
+               "Import published data (the PERSONA authors' release) as our personas and pairs."),
 }
 
 
@@ -107,8 +117,16 @@ app = typer.Typer(
 
 
 def _version(value: bool) -> None:
+    """``--version``: the package, the packaged data manifest (format, file count, sha256 of the file, so
+    two installs can be compared) and the interpreter. Reads the manifest as plain JSON through the root
+    package, so no stage (nor pydantic) is imported."""
     if value:
+        raw = importlib.resources.files("persona_testbed").joinpath("data/manifest.json").read_bytes()
+        doc = json.loads(raw)
         typer.echo(f"persona-testbed {__version__}")
+        typer.echo(f"data manifest format {doc.get('format', '?')}, {len(doc.get('files', []))} files, "
+                   f"sha256 {hashlib.sha256(raw).hexdigest()[:12]}")
+        typer.echo(f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.executable})")
         raise typer.Exit()
 
 

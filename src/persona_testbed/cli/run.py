@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..core.output import console, emit
+from ..pipeline.config import execution_config
 from ..pipeline.engine import prepare_run, run_pipeline
 from ..pipeline.status import format_progress, run_status
 
@@ -20,6 +21,8 @@ def run_command(
         None, "--retry-failed", help="Re-run only the recorded failures of the run in this directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
     as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="How model calls run: local or batch (default: "
+                                           "the config's [execution] backend; see docs/execution.md)."),
 ) -> None:
     """Run census → personas (→ enrichment) → prompts → feedback → bench → report into one directory.
 
@@ -27,6 +30,7 @@ def run_command(
     resume from the run's call cache. The config is validated (every problem at once) before any work.
     """
     run, cfg, retry = prepare_run(config, out, resume, retry_failed)
+    cfg = cfg.model_copy(update={"execution": execution_config(executor, cfg.execution)})
     run_pipeline(run, cfg, retry_failed=retry, quiet=quiet or as_json)
     _print_status(run_status(run.path), as_json)
 

@@ -3,6 +3,8 @@
 - ``SHA256SUMS.local`` in the data directory (``sha256sum -c`` format): the sha256 recorded when a
   file without a manifest checksum (e.g. ``pums:2019:p:ca``) was first fetched. Later reads verify
   against it, so a file that changes on disk is noticed.
+- ``PROVENANCE.local.json`` in the data directory: for files derived from a public origin (no mirror),
+  the URL and sha256 of the file they were made from.
 - ``<cache dir>/data-hashes.json``: sha256 of files keyed by (absolute path, size, mtime), so listing
   or resolving an unchanged file does not re-hash it. Disposable; a read-only data directory works.
 """
@@ -21,6 +23,7 @@ from ..core.hashing import file_sha256
 from ..core.atomic import atomic_write_text
 
 LOCAL_SUMS = "SHA256SUMS.local"
+PROVENANCE = "PROVENANCE.local.json"
 HASH_CACHE = "data-hashes.json"
 
 
@@ -53,14 +56,46 @@ def _locked(data_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def record_sum(data_dir: Path, relpath: str, sha256: str) -> None:
-    """Record (or replace) the checksum of ``relpath`` in ``SHA256SUMS.local``."""
+def record_sum(data_dir: Path, relpath: str, sha256: str | None) -> None:
+    """Record (or replace) the checksum of ``relpath`` in ``SHA256SUMS.local``; ``None`` removes it."""
     data_dir = Path(data_dir)
     with _locked(data_dir):
         sums = local_sums(data_dir)
-        sums[relpath] = sha256
+        if sha256 is None and relpath not in sums:
+            return
+        if sha256 is None:
+            del sums[relpath]
+        else:
+            sums[relpath] = sha256
         text = "".join(f"{sha}  {rel}\n" for rel, sha in sorted(sums.items()))
         atomic_write_text(data_dir / LOCAL_SUMS, text)
+
+
+def expected_sha256(relpath: str, manifest_sha: str | None, recorded: dict[str, str]) -> str | None:
+    """The checksum a file must have: the one recorded in ``SHA256SUMS.local`` (a file derived from a
+    public origin, or one no manifest knows) wins over the manifest's (the mirror's bytes)."""
+    return recorded.get(relpath) or manifest_sha
+
+
+def provenance(data_dir: Path) -> dict[str, dict]:
+    """Where derived files came from: relpath -> {origin, url, download_sha256, derived}."""
+    try:
+        return json.loads((Path(data_dir) / PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def record_provenance(data_dir: Path, entries: dict[str, dict | None]) -> None:
+    """Add (or, with ``None``, drop) provenance entries."""
+    data_dir = Path(data_dir)
+    with _locked(data_dir):
+        doc = provenance(data_dir)
+        for rel, entry in entries.items():
+            if entry is None:
+                doc.pop(rel, None)
+            else:
+                doc[rel] = entry
+        atomic_write_text(data_dir / PROVENANCE, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 class HashCache:

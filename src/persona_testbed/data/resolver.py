@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core import settings
 from ..core.errors import DataMissingError, UserError
-from .checksums import HashCache, local_sums
+from .checksums import HashCache, expected_sha256, local_sums
 from .fetcher import fix_command
 from .manifest import MANIFEST
 from .targets import entry_for, normalize_relpath
@@ -29,7 +29,7 @@ def resolve(relpath: str, data_dir: str | os.PathLike[str] | None = None, *, ver
         raise DataMissingError(f"data file {rel} is missing from {ddir}; fetch it with: "
                                f"{fix_command(rel, entry, data_dir)}")
     if verify:
-        expected = (entry.sha256 if entry else None) or local_sums(ddir).get(rel)
+        expected = expected_sha256(rel, entry.sha256 if entry else None, local_sums(ddir))
         if expected is not None:
             cache = HashCache()
             got = cache.sha256(path)

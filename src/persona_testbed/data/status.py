@@ -8,9 +8,10 @@ from typing import Iterable, Literal, Mapping
 from pydantic import BaseModel
 
 from ..core import settings
-from .checksums import HashCache, local_sums
+from .checksums import HashCache, local_sums, provenance
 from .manifest import MANIFEST, DataFile
-from .targets import entry_for, expand
+from .origins import CITATIONS, origin_for
+from .targets import entry_for, expand_targets
 
 Status = Literal["ok", "mismatch", "missing", "unverified"]
 
@@ -29,6 +30,13 @@ class FileStatus(BaseModel):
     checksum_source: Literal["manifest", "recorded", "none"]
     path: str
     url: str | None
+    origin: str | None = None
+    """Without a mirror: the official URL, or the public file it is derived from (``package`` for
+    tables shipped in the package); ``None`` when only a mirror has it."""
+    fetched_from: str | None = None
+    """For a file derived from a public origin: the URL it was made from (``PROVENANCE.local.json``)."""
+    licence: str = ""
+    citation: str = ""
 
 
 def known_files(data_dir: str | os.PathLike[str] | None = None,
@@ -49,22 +57,26 @@ def verify(targets: Iterable[str] | None = None, data_dir: str | os.PathLike[str
     ``hash_files=False`` only cached hashes and sizes are used (status ``unverified`` otherwise).
     """
     ddir = settings.data_dir(data_dir)
-    files = known_files(data_dir, manifest) if targets is None else expand(targets, manifest,
-                                                                         allow_unknown=True)
+    mirror = bool(os.environ.get("PERSONA_TESTBED_MIRROR"))
+    files = known_files(data_dir, manifest) if targets is None else [
+        f for f, _ in expand_targets(targets, manifest, allow_unknown=True, mirror=mirror)]
     recorded = local_sums(ddir)
+    prov = provenance(ddir)
     cache = HashCache()
     out = []
     try:
         for f in files:
-            out.append(_status(f, ddir / f.relpath, recorded.get(f.relpath), cache, hash_files))
+            out.append(_status(f, ddir / f.relpath, recorded.get(f.relpath), cache, hash_files,
+                               prov.get(f.relpath, {})))
     finally:
         cache.save()
     return out
 
 
-def _status(f: DataFile, path, recorded: str | None, cache: HashCache, hash_files: bool) -> FileStatus:
-    expected = f.sha256 or recorded
-    source = "manifest" if f.sha256 else ("recorded" if recorded else "none")
+def _status(f: DataFile, path, recorded: str | None, cache: HashCache, hash_files: bool,
+            prov: dict) -> FileStatus:
+    expected = recorded or f.sha256  # a recorded checksum (derived file, unknown file) wins
+    source = "recorded" if recorded else ("manifest" if f.sha256 else "none")
     present = path.is_file()
     size = path.stat().st_size if present else None
     sha = None
@@ -74,12 +86,17 @@ def _status(f: DataFile, path, recorded: str | None, cache: HashCache, hash_file
         sha = cache.sha256(path) if hash_files else cache.cached(path)
         if expected is None:
             status = "unverified"
-        elif f.size is not None and size != f.size:
+        elif source == "manifest" and f.size is not None and size != f.size:
             status = "mismatch"
         elif sha is None:
             status = "unverified"
         else:
             status = "ok" if sha == expected else "mismatch"
+    origin = origin_for(f.relpath)
+    where = f.url or (origin.url or "package" if origin else None)
     return FileStatus(relpath=f.relpath, group=f.group, present=present, size=size,
-                      expected_size=f.size, status=status, sha256=sha, checksum_source=source,
-                      path=str(path), url=f.url)
+                      expected_size=f.size if source == "manifest" else None, status=status, sha256=sha,
+                      checksum_source=source, path=str(path), url=f.url, origin=where,
+                      fetched_from=prov.get("fetched_from"),
+                      licence=f.licence or (origin.licence if origin else ""),
+                      citation=CITATIONS.get(f.group) or (origin.citation if origin else ""))

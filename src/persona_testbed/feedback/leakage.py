@@ -2,7 +2,9 @@
 
 The DPF ``chosen`` answer must be a *subtle, indirect* revision: it may fit the persona, but must not say
 "as a 45-year-old Catholic nurse". This module finds such explicit mentions deterministically (regular
-expressions built from the persona's own field values; no model).
+expressions built from the persona's own field values; no model). A text-only persona (provenance
+``external``, e.g. from the PERSONA release) has no field values: it gives no terms and its pairs stay
+unchecked (:func:`can_check`).
 
 Each persona field yields *terms*, in one of two modes:
 

@@ -13,7 +13,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -23,6 +23,7 @@ from ..core.seeds import derive_int
 from .backends import make_backend
 from .backends.base import Backend, PermanentError, TransientError
 from .breaker import FailureBreaker
+from .deferred import DeferredCall, is_pending
 from .retry import RetryPolicy
 from .store import CallStore, cache_key, new_call_id, ok_call_id
 from .structured import reask_message, structured_request, validate
@@ -90,7 +91,7 @@ class LLMClient:
         pending = inflight.get(key)
         if pending is not None:
             result = await asyncio.shield(pending)
-            if breaker is not None:
+            if breaker is not None and not is_pending(result):
                 breaker.record(result.ok, result.error)
                 breaker.check()
             return result
@@ -98,6 +99,9 @@ class LLMClient:
         try:
             result = await self._fresh_call(key, messages, params, schema, structured, schema_json, sample_index,
                                             purpose, breaker)
+        except DeferredCall as deferred:  # batch executor: the request waits for its wave (no row, not counted)
+            result = deferred.result(self.model)
+            pending.set_result(result)
         except BaseException as exc:
             pending.set_exception(exc)
             pending.exception()  # retrieved: waiters re-raise it, no "never retrieved" warning
@@ -113,11 +117,13 @@ class LLMClient:
                           purpose: str, breaker: FailureBreaker | None) -> ChatResult:
         start = time.perf_counter()
         async with self._semaphore():
+            acquired = time.perf_counter()  # queue wait (for a concurrency slot) ends, the request starts
             if breaker is not None:
                 breaker.check()  # the stage stopped while this call waited for a slot
             result, reasks = await self._call_with_reasks(messages, sample_params(params, sample_index),
                                                           schema, structured)
-        result.latency_s = time.perf_counter() - start
+        result.latency_s = time.perf_counter() - acquired
+        result.queue_s = acquired - start
         if result.ok:  # an ok result is final for its key: its id is the key's, so reruns give identical artifacts
             result.call_id = ok_call_id(key)
         if self.store is not None:
@@ -208,7 +214,8 @@ class LLMClient:
             reasks += 1
             convo = convo + reask_message(reply.text, reason or "invalid", structured.schema)
 
-    async def _call_with_retries(self, messages: list[Message], params: ChatParams, structured: Any):
+    async def _call_with_retries(self, messages: list[Message], params: ChatParams,
+                                 structured: Any) -> tuple[Any, str | None, int]:
         """Return ``(reply, None, attempts)`` or ``(None, reason, attempts)``."""
         attempt = 0
         while True:
@@ -225,12 +232,12 @@ class LLMClient:
                     self.breaker.check()
             except PermanentError as exc:
                 return None, f"permanent error: {exc}", attempt
-            except (asyncio.CancelledError, UserError):
+            except (asyncio.CancelledError, UserError, DeferredCall):
                 raise
             except Exception as exc:  # a backend bug or library error: recorded, never raised
                 return None, f"backend error: {type(exc).__name__}: {exc}", attempt
 
-    def _result(self, status: str, *, text: str = "", parsed: Any = None, error: str | None = None,
+    def _result(self, status: Literal["ok", "failed"], *, text: str = "", parsed: Any = None, error: str | None = None,
                 usage: Usage | None = None, attempts: int = 1, logprobs: Any = None,
                 finish_reason: str | None = None) -> ChatResult:
         return ChatResult(call_id=new_call_id(), model=self.model, status=status, text=text, parsed=parsed,

@@ -2,7 +2,7 @@
 
 Schema (table ``calls``; see docs/llm.md): id, created, cache_key, backend, model, purpose, messages,
 params, schema, sample_index, response, parsed, logprobs, prompt_tokens, completion_tokens, latency_s,
-status, error, attempts, reasks, finish_reason. Migrations are append-only and named; applied ones are
+status, error, attempts, reasks, finish_reason, queue_s. Migrations are append-only and named; applied ones are
 listed in table ``migrations``. API keys and base URLs never enter the database.
 """
 
@@ -58,11 +58,16 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("003_add_finish_reason", """
         ALTER TABLE calls ADD COLUMN finish_reason TEXT;
     """),
+    # wait for a concurrency slot, apart from latency_s (the request itself); NULL in rows logged before,
+    # whose latency_s includes that wait
+    ("004_add_queue_s", """
+        ALTER TABLE calls ADD COLUMN queue_s REAL;
+    """),
 ]
 
 _COLUMNS = ("id", "created", "cache_key", "backend", "model", "purpose", "messages", "params", "schema",
             "sample_index", "response", "parsed", "logprobs", "prompt_tokens", "completion_tokens",
-            "latency_s", "status", "error", "attempts", "reasks", "finish_reason")
+            "latency_s", "status", "error", "attempts", "reasks", "finish_reason", "queue_s")
 
 
 def cache_key(backend: str, model: str, messages: list[Message], params: ChatParams,
@@ -213,7 +218,8 @@ class CallStore:
                canonical_json(result.parsed) if result.parsed is not None else None,
                canonical_json(result.logprobs) if result.logprobs is not None else None,
                result.usage.prompt_tokens, result.usage.completion_tokens, float(result.latency_s),
-               result.status, result.error, int(result.attempts), int(reasks), result.finish_reason)
+               result.status, result.error, int(result.attempts), int(reasks), result.finish_reason,
+               float(result.queue_s))
         with self._cv:
             if self._closed:
                 raise RuntimeError(f"call log {self.path} is closed")
@@ -286,8 +292,8 @@ class CallStore:
         self.flush()
         with self._read_lock:
             if status is None:
-                return self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
-            return self._conn.execute("SELECT COUNT(*) FROM calls WHERE status = ?", (status,)).fetchone()[0]
+                return int(self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+            return int(self._conn.execute("SELECT COUNT(*) FROM calls WHERE status = ?", (status,)).fetchone()[0])
 
     def migrations(self) -> list[str]:
         with self._read_lock:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.errors import UserError
 
 PREFIX = "scripted"
 MODES = ("persona", "cot", "summary")
+SHOT_MODE = "fewshot"  # the bench's few-shot modes; only when named (p.fewshot=…), else as persona
+EXAMPLES_TITLE = "Answers this user preferred to earlier questions:"  # = bench.templates.EXAMPLES_TITLE
 _NAME = re.compile(r"^[a-z][a-z _-]*$")
 
 
@@ -32,12 +35,17 @@ class WorldSpec:
 
     def p_for(self, mode: str, profile: dict[str, str]) -> float:
         """Personalisation probability in ``mode`` for a persona shown with ``profile``."""
+        mode = self.mode_of(mode)
         if mode not in self.p:
             return 0.0
         q = self.p[mode]
         if self.gap is not None and profile.get(self.gap[0]) == self.gap[1]:
             q += self.gap[2]
         return min(1.0, max(0.0, q))
+
+    def mode_of(self, mode: str, table: str = "p") -> str:
+        """``fewshot`` reads ``persona``'s entry of ``table`` (p or fail) unless ``p.fewshot`` / ``fail.fewshot``."""
+        return "persona" if mode == SHOT_MODE and mode not in getattr(self, table) else mode
 
     def marker(self, profile: dict[str, str]) -> str:
         """The persona's marker from its ``uses`` values (a missing one gives a different marker)."""
@@ -70,7 +78,7 @@ def parse_world(model: str) -> WorldSpec:
     body = s[len(PREFIX) + 1:] if s != PREFIX else ""
     p = {m: 0.6 for m in MODES}
     fail = {m: 0.0 for m in MODES}
-    kw: dict = {}
+    kw: dict[str, Any] = {}
     for part in filter(None, (x.strip() for x in body.split(","))):
         key, eq, value = part.partition("=")
         key, value = key.strip(), value.strip()
@@ -79,7 +87,7 @@ def parse_world(model: str) -> WorldSpec:
         base, _, mode = key.partition(".")
         if base in ("p", "fail"):
             target = p if base == "p" else fail
-            if mode and mode not in MODES:
+            if mode and mode not in MODES and mode != SHOT_MODE:
                 raise UserError(f"scripted world {model!r}: unknown mode {mode!r} in {key!r} "
                                 f"(modes: {', '.join(MODES)})")
             x = _prob(model, key, value)
@@ -117,4 +125,4 @@ def uniform(*parts: object) -> float:
     return int.from_bytes(h[:8], "little") / 2.0**64
 
 
-__all__ = ["MODES", "PREFIX", "WorldSpec", "parse_world", "uniform"]
+__all__ = ["EXAMPLES_TITLE", "MODES", "PREFIX", "SHOT_MODE", "WorldSpec", "parse_world", "uniform"]

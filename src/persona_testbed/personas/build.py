@@ -23,13 +23,23 @@ from ..core import settings
 from ..core.atomic import atomic_path
 from ..core.errors import UserError
 from ..core.hashing import content_hash
-from .bigfive import AGE_GROUPS, DOMAIN_NAMES, DOMAINS, LEVELS, Norms, draw_bigfive, load_norms
+from .bigfive import (
+    AGE_GROUPS,
+    DOMAIN_NAMES,
+    DOMAINS,
+    LEVELS,
+    REFERENCE_LABELS,
+    Norms,
+    check_reference,
+    draw_bigfive,
+    load_norms,
+)
 from .hotdeck import set_cache_token
 from .household import household_fields
-from .impute import IMPUTE_VARS, MATCH_VARS, impute_ancestry, impute_missing, match_columns
+from .impute import IMPUTE_VARS, MATCH_VARS, MATCHED_ON, impute_ancestry, impute_missing, match_columns
 from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
 from .record import PERSONA_FIELDS, Persona, SourceKey
-from .survey import GssPool, draw_survey, load_pool
+from .survey import MIN_CELL, GssPool, check_min_cell, draw_survey, load_pool
 from .tags import TAG_KINDS, draw_tag_indices, vocabulary
 
 PENDING_JOB = "pending: LLM enrichment"
@@ -39,6 +49,8 @@ FIELD_VAR = dict(CENSUS_VARS, income="PINCP")
 PERSON_COLUMNS: tuple[str, ...] = ("SERIALNO", "SPORDER", "STATE", "PWGTP", *MATCH_VARS, *IMPUTE_VARS,
                                    "ANC1P", "POBP", "PAOC", "RELSHIPP", "LANP")
 MEMBER_COLUMNS: tuple[str, ...] = ("AGEP", "SEX", "RELSHIPP", "LANX", "LANP")
+#: housing columns read when present: household language, type and size (NP, number of persons)
+HOUSEHOLD_COLUMNS: tuple[str, ...] = ("HHL", "HHT", "NP")
 _DONORS: dict[str, pl.DataFrame] = {}
 _SOURCES: dict[tuple[str, str], Any] = {}
 
@@ -61,6 +73,7 @@ class MapStats:
     ancestry: str = ""
     ancestry_levels: dict[int, int] = field(default_factory=dict)
     survey_source: str = ""
+    survey_min_cell: int | None = None
     survey_levels: dict[int, int] = field(default_factory=dict)
     decode: DecodeReport = field(default_factory=DecodeReport)
 
@@ -74,6 +87,7 @@ class MapStats:
                 mine[k] = mine.get(k, 0) + v
         self.ancestry = self.ancestry or other.ancestry
         self.survey_source = self.survey_source or other.survey_source
+        self.survey_min_cell = self.survey_min_cell or other.survey_min_cell
         for var, codes in other.decode.undecodable.items():
             for c in codes:
                 self.decode.add(var, c)
@@ -83,7 +97,7 @@ class MapStats:
                                "backoff_levels": {str(k): v for k, v in sorted(self.imputation_levels.items())}},
                 "ancestry": {"method": self.ancestry,
                              "backoff_levels": {str(k): v for k, v in sorted(self.ancestry_levels.items())}},
-                "survey": {"source": self.survey_source,
+                "survey": {"source": self.survey_source, "min_cell": self.survey_min_cell,
                            "backoff_levels": {str(k): v for k, v in sorted(self.survey_levels.items())}},
                 "undecodable_codes": self.decode.undecodable}
 
@@ -91,9 +105,12 @@ class MapStats:
 class MappingContext:
     """Everything the mapping needs besides the drawn rows: the source, donors, GSS pool, norms."""
 
-    def __init__(self, source: Any, seed: int, data_dir: str | Path | None, spec: str | None):
+    def __init__(self, source: Any, seed: int, data_dir: str | Path | None, spec: str | None,
+                 big_five_reference: str = "pooled", gss_min_cell: int = MIN_CELL):
         self.source = source
         self.seed = seed
+        self.big_five_reference = check_reference(big_five_reference)
+        self.gss_min_cell = check_min_cell(gss_min_cell)
         self.data_dir = settings.data_dir(data_dir)
         self.spec = spec
         self.year = int(source.year)
@@ -152,7 +169,7 @@ class MappingContext:
             raise UserError(f"no state of source {src.name} has {', '.join(need)} to impute from")
         cols = list(dict.fromkeys(["SERIALNO", "SPORDER", "STATE", "PWGTP",
                                    *[c for c in MATCH_VARS if c in src.available_columns()], *need]))
-        key = content_hash({"v": 6, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
+        key = content_hash({"v": 7, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
         if key in _DONORS:
             return _DONORS[key]
         path = settings.cache_dir() / "personas" / f"donors-{tag}-{key}.arrow"
@@ -160,11 +177,12 @@ class MappingContext:
         if df is None:
             df = (src.persons(cols).filter(pl.col("STATE").is_in(states)).filter(pl.col("PWGTP") > 0)
                   .collect())
-            if "HHL" in _housing_columns(src):
-                hh = src.housing(["SERIALNO", "HHL"]).collect().unique("SERIALNO")
+            hcols = [c for c in HOUSEHOLD_COLUMNS if c in _housing_columns(src)]
+            if hcols:  # household language, type and size of each donor's home (matching columns)
+                hh = src.housing(["SERIALNO", *hcols]).collect().unique("SERIALNO")
                 df = df.join(hh, on="SERIALNO", how="left", maintain_order="left")
             # cached with the matching columns (the raw codes they came from are dropped): one read next time
-            df = match_columns(df).drop([c for c in MATCH_VARS if c not in need], strict=False)
+            df = match_columns(df).drop([c for c in (*MATCH_VARS, "HHT", "NP") if c not in need], strict=False)
             # codes as categoricals: the 2.7 M national donors take ~0.45 GB instead of ~1.1 GB in memory;
             # an uncompressed Arrow file is memory-mapped on the next load (0.1 s instead of 0.5 s of Parquet)
             df = df.with_columns(pl.col(c).cast(pl.Categorical) for c, t in df.schema.items()
@@ -266,11 +284,13 @@ MAP_CHUNK_ROWS = 50_000
 
 
 def _households(serials: pl.Series, src: Any) -> tuple[pl.DataFrame | None, pl.DataFrame]:
-    """Housing records (HHT, HHL; None without housing files) and all members of the ``serials``."""
+    """Housing records (HHT, HHL and NP when present; None without housing files) and all members of the
+    ``serials``."""
     housing = None
-    if {"HHT", "HHL"} <= set(_housing_columns(src)):
-        housing = src.records_for_serials(serials, ["SERIALNO", "HHT", "HHL"], "housing").unique(
-            "SERIALNO", maintain_order=True)
+    have_h = _housing_columns(src)
+    if {"HHT", "HHL"} <= set(have_h):
+        cols = ["SERIALNO", *(c for c in HOUSEHOLD_COLUMNS if c in have_h)]
+        housing = src.records_for_serials(serials, cols, "housing").unique("SERIALNO", maintain_order=True)
     have = set(src.available_columns())
     members = src.household_members(serials, [c for c in MEMBER_COLUMNS if c in have])
     return housing, members
@@ -313,8 +333,9 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
     tag_picks = _TAG_THREAD.submit(draw_tag_indices, ctx.seed, keys, ages)
 
     housing, members = _households(df["SERIALNO"].unique(), src)
-    if housing is not None:
-        df = df.join(housing.select("SERIALNO", "HHL"), on="SERIALNO", how="left").sort("_row")
+    if housing is not None:  # household language, type and size: imputation matching columns
+        df = df.join(housing.select([c for c in ("SERIALNO", *HOUSEHOLD_COLUMNS) if c in housing.columns]),
+                     on="SERIALNO", how="left").sort("_row")
 
     # 1. impute variables a record's file lacks, jointly from one donor of a richer state
     missing = ctx.missing_by_state()
@@ -338,8 +359,7 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
         # detail JSON is row-local, so it is built for the imputed rows only and scattered into place
         rows = imputed_mask.arg_true()
         m = len(rows)
-        matched_on = pl.repeat("age band, sex, race, Hispanic origin, education, citizenship, disability, "
-                               "division, household language English only", m, eager=True, dtype=pl.Utf8)
+        matched_on = pl.repeat(MATCHED_ON, m, eager=True, dtype=pl.Utf8)
         own = {name: (cols[name].value[rows],
                       pl.DataFrame({"var": pl.repeat(var, m, eager=True, dtype=pl.Utf8),
                                     "code": df[var].cast(pl.Utf8)[rows], "matched_on": matched_on}))
@@ -375,14 +395,16 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
     cols.update(household_fields(df, members, housing, src.dictionary, ctx.year, stats.decode))
 
     # 5. survey fields from matching GSS respondents
-    survey, levels = draw_survey(df, ctx.pool, ctx.seed, keys)
+    survey, levels = draw_survey(df, ctx.pool, ctx.seed, keys, ctx.gss_min_cell)
     cols.update(survey)
     stats.survey_source = ctx.pool.label
+    stats.survey_min_cell = ctx.gss_min_cell
     for k, v in levels.items():
         stats.survey_levels[k] = stats.survey_levels.get(k, 0) + v
 
     # 6. procedural: Big Five and tags
-    b5 = draw_bigfive(ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys)
+    b5 = draw_bigfive(ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys,
+                      ctx.big_five_reference)
     # level names gathered by index (the same lookup as bigfive.level_of, without per-row Python strings)
     level_names = pl.Series([name for _, name in LEVELS], dtype=pl.Utf8)
     level_idx = np.searchsorted(np.array([b for b, _ in LEVELS]), b5["percentile"], side="right")
@@ -396,6 +418,7 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
         "percentiles": pl.DataFrame({d: np.round(b5["percentile"][:, j], 1)
                                      for j, d in enumerate(DOMAINS)}).to_struct(),
         "norm_group": group_names.gather(female * len(AGE_GROUPS) + b5["group"]),
+        "reference": _const(ctx.big_five_reference, n),
         "norms": _const("IPIP-NEO-120 sum scores (Johnson) by sex x age; NEO-PI-R domain correlations", n),
     })
     cols["big five scores"] = FieldColumn.make(text, "procedural", bdetail)

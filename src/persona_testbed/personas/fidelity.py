@@ -5,7 +5,8 @@ goodness-of-fit p-value, and the provenance mix. Census-coded fields are compare
 (coarsened where the code list is long: age and income in bands, occupation and industry by their
 3-letter group), on both sides, so labels never have to be parsed back. Top intersections (age band x
 sex x race/Hispanic, education x income band) are compared the same way; survey fields against the
-weighted GSS respondents; Big Five levels against their percentile-band probabilities.
+weighted GSS respondents; Big Five levels against the level probabilities of each persona's norm group
+under the sample's reference (pooled adults or the persona's own group).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..census.distributions import chi2_gof_pvalue, tvd
 from ..census.source import open_source
 from ..core import settings
 from ..core.errors import UserError
-from .bigfive import DOMAIN_NAMES, LEVELS
+from .bigfive import AGE_GROUPS, DOMAIN_NAMES, DOMAINS, LEVELS, level_probabilities, load_norms
 from .io import read_personas, resolve_personas_path
 from .mapping import age_band, income_band, place_of_birth_from_cit
 from .record import PERSONA_FIELDS, Persona, require_structured
@@ -160,22 +162,10 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
         sample = Counter(p.value(name) for p in personas)
         fields[name].update(compare_on=f"value vs {pool.label}",
                             **_compare(dict(sample), _shares(pool.frame, name, "weight")))
+    survey = survey_cells(personas, pool, (report.get("survey") or {}).get("min_cell"))
 
-    # Big Five levels against percentile-band probabilities, per domain
-    probs, prev = {}, 0.0
-    for bound, level in LEVELS:
-        probs[level] = (min(bound, 100.0) - prev) / 100.0
-        prev = min(bound, 100.0)
-    b5 = {}
-    for dom, dname in DOMAIN_NAMES.items():
-        counts = Counter()
-        for p in personas:
-            part = [s for s in p.value("big five scores").split(", ") if s.startswith(dname + ":")]
-            if part:
-                counts[part[0].split(": ", 1)[1]] += 1
-        b5[dname] = _compare(dict(counts), probs)
-    fields["big five scores"].update(compare_on="levels vs percentile bands", domains=b5,
-                                     tvd=max(d["tvd"] for d in b5.values()))
+    # Big Five levels against the level probabilities of each persona's norm group under its reference
+    fields["big five scores"].update(bigfive_fidelity(personas, data_dir))
 
     # intersections
     inter = {}
@@ -216,7 +206,7 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
     worst = max(compared, key=compared.get) if compared else None
     return {"personas": str(path), "n": n, "source": src.name, "year": year, "states": len(src.states),
             "age_range": [lo, hi], "max_tvd": compared.get(worst) if worst else None, "max_tvd_field": worst,
-            "fields": fields, "intersections": inter,
+            "fields": fields, "intersections": inter, "survey_cells": survey,
             "notes": ["census fields compare the sample's records from states whose file has the variable with those "
                       "states' population (imputed records are counted in the provenance mix)",
                       "income and age compared in bands; occupation and industry by their 3-letter group",
@@ -224,6 +214,99 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
                       "sample TVD includes sampling noise: about 0.5*sqrt(2K/(pi*n)) for K even categories"]}
 
 
+
+
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"min": None, "p10": None, "median": None, "mean": None}
+    arr = np.asarray(values, dtype=np.float64)
+    return {"min": round(float(arr.min()), 1), "p10": round(float(np.quantile(arr, 0.1)), 1),
+            "median": round(float(np.median(arr)), 1), "mean": round(float(arr.mean()), 1)}
+
+
+def survey_cells(personas: list[Persona], pool: Any, min_cell: int | None = None) -> dict[str, Any]:
+    """How the GSS respondents behind the survey fields were used: per persona, the respondents in the
+    cell it was drawn from (count and Kish effective number ``(sum w)^2 / sum w^2``), the back-off level
+    mix, and how often one respondent was reused. Cells are recomputed from the pool (the respondent's
+    values on the level's cell variables), so files written before the minimum cell size existed are
+    measured too."""
+    frame = pool.frame.with_row_index("_r")
+    where = {(int(y), str(i)): int(r) for y, i, r in zip(frame["year"].to_list(), frame["gss_id"].to_list(),
+                                                          frame["_r"].to_list())}
+    picks: list[tuple[int, str]] = []
+    for p in personas:
+        d = p.fields["religion"].detail
+        if p.fields["religion"].provenance != "survey" or d.get("gss_id") is None:
+            continue
+        row = where.get((int(d.get("gss_year") or 0), str(d["gss_id"])))
+        if row is not None:
+            picks.append((row, str(d.get("cell") or "")))
+    counts: list[float] = []
+    ess: list[float] = []
+    by_cell: dict[str, list[int]] = {}
+    for row, cell in picks:
+        by_cell.setdefault(cell, []).append(row)
+    for cell, rows in by_cell.items():
+        cols = [c for c in cell.split(",") if c]
+        stats = frame.group_by(cols or pl.lit(0).alias("_all")).agg(
+            n=pl.len(), ess=pl.col("weight").sum() ** 2 / (pl.col("weight") ** 2).sum())
+        picked = frame[rows].select(cols or pl.lit(0).alias("_all"))
+        joined = picked.join(stats, on=cols or ["_all"], how="left", nulls_equal=True, maintain_order="left")
+        counts += joined["n"].cast(pl.Float64).to_list()
+        ess += joined["ess"].to_list()
+    reuse = Counter(row for row, _ in picks)
+    top = reuse.most_common(1)
+    levels = Counter(p.fields["religion"].detail.get("backoff_level") for p in personas
+                     if p.fields["religion"].provenance == "survey")
+    cells = {p.fields["religion"].detail.get("backoff_level"): p.fields["religion"].detail.get("cell")
+             for p in personas if p.fields["religion"].provenance == "survey"}
+    n = len(picks)
+    return {
+        "source": pool.label, "min_cell": min_cell, "personas": n, "respondents": len(reuse),
+        "max_reuse": top[0][1] if top else 0,
+        "max_reuse_respondent": (f"{frame['year'][top[0][0]]}/{frame['gss_id'][top[0][0]]}" if top else None),
+        "cell_respondents": _quantiles(counts), "cell_effective_respondents": _quantiles(ess),
+        "share_in_cells_under_5": round(sum(c < 5 for c in counts) / n, 4) if n else None,
+        "share_in_cells_under_min": (round(sum(c < min_cell for c in counts) / n, 4) if n and min_cell else None),
+        "backoff_levels": [{"level": lv, "cell": cells.get(lv) or "(all)", "personas": c,
+                            "share": round(c / max(sum(levels.values()), 1), 4)}
+                           for lv, c in sorted(levels.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))],
+    }
+
+
+def bigfive_fidelity(personas: list[Persona], data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Big Five levels per domain against their expected shares: the mean over personas of the level
+    probabilities of the persona's norm group under its reference (``pooled``: relative to all adults, so
+    the expected shares follow the sample's sex x age mix; ``group``: the percentile bands themselves).
+    Personas without a norm group (older files) count as ``group``."""
+    norms = None
+    mix: Counter = Counter()
+    for p in personas:
+        d = p.fields["big five scores"].detail
+        group = str(d.get("norm_group") or "")
+        sex, _, band = group.partition(" ")
+        mix[(d.get("reference") or "group", int(sex == "F"), AGE_GROUPS.index(band) if band in AGE_GROUPS else -1)] += 1
+    expected = np.zeros((len(DOMAINS), len(LEVELS)))
+    for (reference, female, band), count in mix.items():
+        if reference == "group" or band < 0:
+            probs = level_probabilities(None, "group", 0, 0)
+        else:
+            norms = norms if norms is not None else load_norms(settings.data_dir(data_dir))
+            probs = level_probabilities(norms, reference, female, band)
+        expected += probs * count
+    expected /= max(sum(mix.values()), 1)
+    b5 = {}
+    for j, dom in enumerate(DOMAINS):
+        dname = DOMAIN_NAMES[dom]
+        counts: Counter = Counter()
+        for p in personas:
+            part = [s for s in p.value("big five scores").split(", ") if s.startswith(dname + ":")]
+            if part:
+                counts[part[0].split(": ", 1)[1]] += 1
+        b5[dname] = _compare(dict(counts), {level: float(expected[j, k]) for k, (_, level) in enumerate(LEVELS)})
+    references = Counter(ref for ref, _, _ in mix.elements())
+    return {"compare_on": "levels vs expected shares under the reference", "domains": b5,
+            "references": dict(references), "tvd": max(d["tvd"] for d in b5.values())}
 
 
 def frame_tvds(mapped: pl.DataFrame, src: Any, min_age: int = 18, max_age: int | None = None) -> dict[str, float]:

@@ -190,7 +190,8 @@ class _CellIndex:
         cum = donors["w"].cum_sum().to_numpy()
         rows = donors["row"].to_numpy()
         cells = (donors.with_columns(cum=pl.Series(cum))
-                 .group_by("key").agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum()))
+                 .group_by("key").agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum(),
+                                      count=pl.len()))
         if donors.schema["key"] == pl.Int64 and donors["key"].null_count() == 0:
             cells = cells.sort("key")
             return cls(cum, donors["key"].to_numpy(), rows,
@@ -230,10 +231,13 @@ class _CellIndex:
         return cls(part[0].view(np.float64), part[1], part[2],
                    (cpart[0], cpart[1].view(np.float64), cpart[2].view(np.float64)))
 
-    def pick(self, recipient_keys: pl.Series, u: np.ndarray) -> np.ndarray:
+    def pick(self, recipient_keys: pl.Series, u: np.ndarray, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(donor row or -1, donors in the recipient's cell) per recipient; a cell with fewer than
+        ``min_count`` donors (of positive weight) counts as empty (row -1, its count still reported)."""
         out = np.full(len(recipient_keys), -1, dtype=np.int64)
+        count = np.zeros(len(recipient_keys), dtype=np.int64)
         if len(self.cum) == 0:
-            return out
+            return out, count
         if self.int_keys:  # cells by binary search on the sorted cell keys (null keys match nothing)
             ck, cs, ct = self.cells  # type: ignore[misc]
             rk_s = recipient_keys.cast(pl.Int64)
@@ -241,6 +245,8 @@ class _CellIndex:
             ci = np.minimum(np.searchsorted(ck, rk_all), len(ck) - 1)
             found = rk_s.is_not_null().to_numpy() & (np.asarray(ck[ci]) == rk_all)
             start, total, rk = np.asarray(cs[ci[found]]), np.asarray(ct[ci[found]]), rk_all[found]
+            if found.any():  # donors per cell: the width of the cell's run in the sorted donor keys
+                count[found] = np.searchsorted(self.keys, rk, side="right") - np.searchsorted(self.keys, rk, side="left")
         else:
             rec = pl.DataFrame({"key": recipient_keys.cast(self.keys.dtype),
                                 "i": np.arange(len(recipient_keys))}).join(
@@ -249,6 +255,12 @@ class _CellIndex:
             found = ~np.isnan(start_all.astype(np.float64))
             start, total = start_all[found], rec["total"].to_numpy()[found]
             rk = rec["key"].to_numpy()[found]
+            count[found] = rec["count"].to_numpy()[found]
+        if min_count > 1:  # cells below the minimum are treated as empty
+            big = count[found] >= min_count
+            found_idx = np.flatnonzero(found)
+            found[found_idx[~big]] = False
+            start, total, rk = start[big], total[big], rk[big]
         if found.any():
             target = start + np.asarray(u, dtype=np.float64)[found] * total
             pos = np.clip(np.searchsorted(self.cum, target, side="right"), 0, len(self.cum) - 1)
@@ -257,7 +269,7 @@ class _CellIndex:
             bad = got != rk
             pos[bad] = np.searchsorted(self.cum, target[bad], side="left")
             out[found] = np.asarray(self.rows[pos])
-        return out
+        return out, count
 
 
 def _cell_index(donors: pl.DataFrame, cols: list[str], bits: dict[str, int] | None, weights: np.ndarray,
@@ -317,15 +329,25 @@ def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series
 
 
 def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: list[list[str]],
-                      u: np.ndarray, weight_col: str) -> tuple[np.ndarray, np.ndarray]:
+                      u: np.ndarray, weight_col: str, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Try each cell definition in ``levels`` (finest first); returns (donor row, level used).
 
-    The last level may be ``[]`` (every donor in one cell). Recipients with no donor at any level get
-    row -1 and level -1.
+    A cell with fewer than ``min_count`` donors (of positive weight) is skipped like an empty one, except
+    at the last level. The last level may be ``[]`` (every donor in one cell). Recipients with no donor
+    at any level get row -1 and level -1.
     """
+    rows, used, _ = pick_with_backoff_counts(recipients, donors, levels, u, weight_col, min_count)
+    return rows, used
+
+
+def pick_with_backoff_counts(recipients: pl.DataFrame, donors: pl.DataFrame, levels: list[list[str]],
+                             u: np.ndarray, weight_col: str,
+                             min_count: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pick_with_backoff` plus, per recipient, the number of donors in the cell it was drawn from."""
     n = recipients.height
     rows = np.full(n, -1, dtype=np.int64)
     used = np.full(n, -1, dtype=np.int64)
+    cell_donors = np.zeros(n, dtype=np.int64)
     weights = donors[weight_col].to_numpy()
     for level, cols in enumerate(levels):
         todo = np.flatnonzero(rows < 0)
@@ -336,8 +358,9 @@ def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: li
         bits_key = tuple(sorted(bits.items())) if bits is not None else None
         index = _memo(donors, ("cells", weight_col, tuple(cols), bits_key),
                       lambda cols=cols, bits=bits: _cell_index(donors, cols, bits, weights, weight_col))
-        got = index.pick(rkeys, u[todo])
+        got, count = index.pick(rkeys, u[todo], min_count if level < len(levels) - 1 else 1)
         ok = got >= 0
         rows[todo[ok]] = got[ok]
         used[todo[ok]] = level
-    return rows, used
+        cell_donors[todo[ok]] = count[ok]
+    return rows, used, cell_donors

@@ -87,6 +87,22 @@ def member_summary(draws: pl.DataFrame, members: pl.DataFrame, year: int) -> pl.
     return agg.with_columns(hht_code=hht, lang_code=lang).sort("_row")
 
 
+def _role(self_rel: pl.Series, year: int) -> pl.Series:
+    """The persona's relationship to the householder (householder, spouse, partner, child, other relative,
+    group quarters, nonrelative), or null where the source has no relationship code."""
+    rel = relationship_codes(year)
+    r = pl.col("r")
+    expr = (pl.when(r.is_null()).then(pl.lit(None, dtype=pl.Utf8))
+            .when(r.is_in(list(rel["ref"]))).then(pl.lit("householder"))
+            .when(r.is_in(list(rel["spouse"]))).then(pl.lit("spouse"))
+            .when(r.is_in(list(rel["partner"]))).then(pl.lit("partner"))
+            .when(r.is_in(list(rel["child"]))).then(pl.lit("child"))
+            .when(r.is_in(list(rel["related"]))).then(pl.lit("other relative"))
+            .when(r.is_in(list(rel["gq"]))).then(pl.lit("group quarters"))
+            .otherwise(pl.lit("nonrelative")))
+    return pl.DataFrame({"r": self_rel.cast(pl.Utf8)}).select(expr.alias("role"))["role"]
+
+
 def _children_label(u6: str, k617: str, labels: dict[tuple[bool, bool], str]) -> pl.Expr:
     a, b = pl.col(u6), pl.col(k617)
     return (pl.when(a & b).then(pl.lit(labels[(True, True)])).when(a).then(pl.lit(labels[(True, False)]))
@@ -113,17 +129,21 @@ def household_fields(draws: pl.DataFrame, members: pl.DataFrame | None, housing:
 
     # household type and language
     use_housing = housing is not None and "HHT" in housing.columns
+    size = frame["size"].cast(pl.Int64)  # person records sharing the SERIALNO
     if use_housing:
-        h = base.join(housing.select("SERIALNO", pl.col("HHT").cast(pl.Utf8), pl.col("HHL").cast(pl.Utf8))
-                      .unique("SERIALNO"), on="SERIALNO", how="left").sort("_row")
+        np_col = pl.col("NP").cast(pl.Int64) if "NP" in housing.columns else pl.lit(None, dtype=pl.Int64)
+        h = base.join(housing.select("SERIALNO", pl.col("HHT").cast(pl.Utf8), pl.col("HHL").cast(pl.Utf8),
+                                     NP=np_col).unique("SERIALNO"), on="SERIALNO", how="left").sort("_row")
         hht_code, hhl_code = h["HHT"], h["HHL"]
+        size = h["NP"].fill_null(size)
         how = "housing record"
     else:
         hht_code, hhl_code = frame["hht_code"], frame["lang_code"]
         how = "members of the same SERIALNO"
     hht = decode(hht_code, "HHT", dictionary, report, year)
     out["household type"] = FieldColumn.make(hht, "derived", pl.DataFrame(
-        {"var": ["HHT"] * n, "code": hht_code, "from": [how] * n}))
+        {"var": ["HHT"] * n, "code": hht_code, "from": [how] * n, "persons": size,
+         "role": _role(frame["self_rel"], year)}))
     if use_housing:
         hhl = decode(hhl_code, "HHL", dictionary, report, year)
     else:

@@ -27,8 +27,7 @@ from ..core.errors import UserError
 from ..core.hashing import file_sha256
 from ..core.paths import resolve_artifact
 from .frames import KEY_COLUMNS as _KEY_COLUMNS
-from .frames import TEXT_COLUMN
-from .frames import flat_frame, jsonl_lines, persona_ids, personas_frame
+from .frames import TEXT_COLUMN, flat_frame, jsonl_lines, persona_ids, personas_frame
 from .record import PERSONA_FIELDS, SCHEMA_VERSION, Persona
 
 JSONL_NAME = "personas.jsonl"

@@ -131,7 +131,7 @@ class Persona(BaseModel):
         return self.text is not None
 
     @classmethod
-    def from_text(cls, text: str) -> "Persona":
+    def from_text(cls, text: str) -> Persona:
         """A text-only persona: id ``x-`` + hash of the text (line ends normalised, ends stripped), every
         field empty with provenance ``external``."""
         text = normalise_text(text)

@@ -71,6 +71,12 @@ def sample_kwargs_from_report(personas_path: Path) -> dict[str, Any]:
         kwargs["max_age"] = None if m.group(2) == "∞" else int(m.group(2))
     if "replace" in report:
         kwargs["replace"] = bool(report["replace"])
+    reference = (report.get("big_five") or {}).get("reference")
+    if isinstance(reference, str):
+        kwargs["big_five_reference"] = reference
+    min_cell = (report.get("survey") or {}).get("min_cell")
+    if isinstance(min_cell, int) and min_cell >= 1:
+        kwargs["gss_min_cell"] = min_cell
     return kwargs
 
 

@@ -25,6 +25,8 @@ DETAIL_KEYS: dict[str, tuple[str, ...]] = {
     "place of birth": ("var", "code"),
     "religion": ("denomination", "cell", "respondent", "persona_cell", "gss_id"),
     "big five scores": ("norm_group",),
+    "household type": ("persons", "role"),
+    "marital status": ("donor_household",),
 }
 #: GSS cell variables in the order of the ``respondent`` / ``persona_cell`` texts (survey.py)
 CELL_NAMES = ("ageband", "sex", "raceeth", "degree", "region")
@@ -148,6 +150,35 @@ def _alone_with_children() -> pl.Expr:
         & (fam.str.starts_with("with ") | fam.str.starts_with("lives with")) & ~fam.str.starts_with("with no ")
 
 
+def _married() -> pl.Expr:
+    return _low("marital status") == "married"
+
+
+def _living_alone() -> pl.Expr:
+    hht = _low("household type")
+    return hht.str.contains("living alone", literal=True) & ~hht.str.contains("not living alone", literal=True)
+
+
+def _married_living_alone() -> pl.Expr:
+    """Married and living alone is a married person whose spouse lives elsewhere (spouse absent): the
+    census says so when it codes both on the person's own record, an imputed marital status only when
+    its donor also lived alone."""
+    donor_home = _detail("marital status", "donor_household").fill_null("")
+    return _married() & _living_alone() & (donor_home != "") & (donor_home != "living alone")
+
+
+def _couple_member() -> pl.Expr:
+    """The persona is the householder or the spouse: by relationship code where the source has one, else
+    because a married-couple household of two persons is the couple."""
+    role = _detail("household type", "role").fill_null("")
+    persons = _detail("household type", "persons").cast(pl.Int64, strict=False)
+    return pl.when(role != "").then(role.is_in(["householder", "spouse"])).otherwise((persons == 2).fill_null(False))
+
+
+def _married_couple_household_unmarried() -> pl.Expr:
+    return (_low("household type") == "married couple household") & _couple_member() & ~_married()
+
+
 _NOT_A_DENOMINATION = ("no denomination", "not applicable", "iap", "don't know", "no answer")
 
 
@@ -251,6 +282,17 @@ RULES: tuple[Rule, ...] = (
                                 _quoted(_v("ability to speak english"))])),
     Rule("alone_with_children", "living alone yet living with children", _alone_with_children,
          lambda: pl.concat_str([_v("household type"), pl.lit(" but "), _v("family presence and age")])),
+    Rule("married_living_alone", "married and living alone without an absent spouse on record",
+         _married_living_alone,
+         lambda: pl.concat_str([pl.lit("married and living alone, but the marital status came from a donor in a "),
+                                _detail("marital status", "donor_household"), pl.lit(" household")])),
+    Rule("married_couple_household_unmarried", "householder or spouse of a married-couple household not married",
+         _married_couple_household_unmarried,
+         lambda: pl.concat_str([_quoted(_v("marital status")), pl.lit(" but the "),
+                                pl.when(_detail("household type", "role").fill_null("") != "")
+                                .then(_detail("household type", "role"))
+                                .otherwise(pl.lit("householder or spouse (2 persons)")),
+                                pl.lit(" of a married-couple household")])),
     Rule("no_religion_with_denomination", "no religion but a denomination", _no_religion_with_denomination,
          lambda: pl.concat_str([pl.lit("no religion but denomination "),
                                 _quoted(_detail("religion", "denomination"))])),

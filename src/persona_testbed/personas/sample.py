@@ -17,10 +17,12 @@ from ..census.targets import rake_source
 from ..core.errors import UserError
 from ..core.seeds import derive_int
 from . import build
+from .bigfive import REFERENCE_LABELS, check_reference
 from .build import MappingContext, MapStats, frame_to_personas, map_frame
 from .frames import persona_ids
 from .record import Persona
 from .rules import RULE_NAMES, broken_matrix
+from .survey import MIN_CELL, check_min_cell
 
 MAX_ATTEMPTS = 5
 
@@ -75,15 +77,19 @@ class PersonaSampler:
     def __init__(self, n: int, seed: int, source: str | Path = "acs2024", states: str | Sequence[str] | None = None,
                  adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
                  quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
-                 data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS, design: str = "systematic"):
+                 data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS, design: str = "systematic",
+                 big_five_reference: str = "pooled", gss_min_cell: int = MIN_CELL):
         self.t0 = time.perf_counter()
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise UserError(f"n must be a positive integer, got {n!r}")
+        check_reference(big_five_reference)
+        check_min_cell(gss_min_cell)
         self.n, self.seed, self.quota_by, self.replace = n, seed, quota_by, replace
         self.max_attempts, self.design = max_attempts, design
         self.src = _open(source, states, data_dir)
         self.filters = Filters(adults_only=adults_only, min_age=min_age, max_age=max_age)
-        self.ctx = MappingContext(self.src, seed, data_dir, str(source))
+        self.ctx = MappingContext(self.src, seed, data_dir, str(source), big_five_reference=big_five_reference,
+                                  gss_min_cell=gss_min_cell)
         self.columns = self.ctx.person_columns()
         self.raked, self.rake_report = (None, None)
         if rake:
@@ -168,6 +174,8 @@ class PersonaSampler:
             "rules": {"checked": checked, "rejections": self.rejections,
                       "rejection_rate": {k: (v / checked if checked else 0.0) for k, v in self.rejections.items()}},
             **self.stats.as_dict(),
+            "big_five": {"reference": self.ctx.big_five_reference,
+                         "reference_label": REFERENCE_LABELS[self.ctx.big_five_reference]},
             "raking": self.rake_report,
             "gss_sha256": self.ctx.pool.sha256_file,
             "seconds": round(time.perf_counter() - self.t0, 3),
@@ -189,12 +197,14 @@ def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: s
                     adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
                     quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
                     data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS,
-                    design: str = "systematic") -> SampleResult:
+                    design: str = "systematic", big_five_reference: str = "pooled",
+                    gss_min_cell: int = MIN_CELL) -> SampleResult:
     """:class:`PersonaSampler` as ``Persona`` records (for counts that fit in memory; ``personas sample``
     streams the frames to disk instead)."""
     sampler = PersonaSampler(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
                              max_age=max_age, quota_by=quota_by, rake=rake, replace=replace, data_dir=data_dir,
-                             max_attempts=max_attempts, design=design)
+                             max_attempts=max_attempts, design=design, big_five_reference=big_five_reference,
+                             gss_min_cell=gss_min_cell)
     personas = [p for frame in sampler.frames() for p in frame_to_personas(frame)]
     return SampleResult(personas=personas, report=sampler.report())
 

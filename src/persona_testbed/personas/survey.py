@@ -1,9 +1,10 @@
 """Survey-grounded fields: religion, political views (party identification) and ideology (7-point
 liberal-conservative scale), drawn jointly from one GSS respondent who matches the persona's cell.
 
-Cells, finest first: age band x sex x race/Hispanic origin x degree x region x nativity; empty cells back
-off (drop nativity, then region, degree, race, sex) to the whole year range. Respondents are drawn with
-probability proportional to the GSS weight. GSS years: the 2016/2018 cross-section for census years up
+Cells, finest first: age band x sex x race/Hispanic origin x degree x region x nativity; a cell with
+fewer than ``min_cell`` respondents (default :data:`MIN_CELL` = 20) backs off (drop nativity, then region,
+degree, race, sex) up to the whole year range, so no small cell hands the same few respondents to many
+personas. Respondents are drawn with probability proportional to the GSS weight. GSS years: the 2016/2018 cross-section for census years up
 to 2019 (has Hispanic origin, nativity and the 9 census divisions); the long file's 2021-2024 waves for
 later years (race white/black/other, 4 regions, no nativity or Hispanic column).
 """
@@ -23,12 +24,14 @@ from ..core.errors import DataMissingError, UserError
 from ..core.hashing import content_hash, file_sha256
 from .geo import DIVISION_REGION, STATES
 from .hashrng import uniforms
-from .hotdeck import pick_with_backoff
+from .hotdeck import pick_with_backoff_counts
 from .mapping import FieldColumn
 
 CROSS_SECTION = "survey/gss/gss_2016_2018_crosssection.csv"
 LONG_FILE = "survey/gss/gss_1972_2024_long.csv"
 SURVEY_FIELDS = ("religion", "political views", "ideology")
+#: default minimum number of GSS respondents in the cell a persona's respondent is drawn from
+MIN_CELL = 20
 
 _DEGREE = {"less than high school": 0, "high school": 1, "associate/junior college": 2,
            "associate / jr college": 2, "bachelor's": 3, "graduate": 4}
@@ -200,14 +203,23 @@ def _cell_text(frame: pl.DataFrame) -> pl.Series:
                                       separator="|"))[:, 0]
 
 
-def draw_survey(df: pl.DataFrame, pool: GssPool, seed: int, keys: np.ndarray) -> tuple[dict, dict[int, int]]:
-    """Field columns for religion, political views and ideology (one respondent per persona), and the
-    count of personas per back-off level."""
+def check_min_cell(min_cell: int) -> int:
+    """``min_cell`` if it is a whole number of at least 1, else a one-line ``UserError``."""
+    if isinstance(min_cell, bool) or not isinstance(min_cell, int) or min_cell < 1:
+        raise UserError(f"GSS minimum cell size must be a whole number of at least 1 (got {min_cell!r})")
+    return min_cell
+
+
+def draw_survey(df: pl.DataFrame, pool: GssPool, seed: int, keys: np.ndarray,
+                min_cell: int = MIN_CELL) -> tuple[dict, dict[int, int]]:
+    """Field columns for religion, political views and ideology (one respondent per persona, from the
+    finest cell holding at least ``min_cell`` respondents), and the count of personas per back-off level."""
     cells = persona_cells(df)
     cells = cells.with_columns(raceeth=pl.col("raceeth_cs") if "native" in pool.levels[0]
                                else pl.col("raceeth_long"))
     u = uniforms(seed, "personas.survey", keys, 1)[:, 0]
-    rows, level = pick_with_backoff(cells, pool.frame, pool.levels, u, "weight")
+    rows, level, in_cell = pick_with_backoff_counts(cells, pool.frame, pool.levels, u, "weight",
+                                                    check_min_cell(min_cell))
     if (rows < 0).any():  # only possible with an empty pool
         raise UserError("GSS pool is empty: no respondent has religion, party and ideology")
     picked = pool.frame[rows]
@@ -217,6 +229,7 @@ def draw_survey(df: pl.DataFrame, pool: GssPool, seed: int, keys: np.ndarray) ->
         "backoff_level": pl.Series(level, dtype=pl.Int64),
         "cell": pl.Series([",".join(cols) for cols in pool.levels], dtype=pl.Utf8).gather(level),
         "respondent": _cell_text(picked), "persona_cell": _cell_text(cells),
+        "cell_respondents": pl.Series(in_cell, dtype=pl.Int64),
     })
     own = {name: (picked[name], pl.DataFrame({"var": pl.repeat(var, n, eager=True, dtype=pl.Utf8)}))
            for name, var in (("religion", "relig"), ("political views", "partyid"), ("ideology", "polviews"))}

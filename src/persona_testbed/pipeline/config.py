@@ -106,6 +106,27 @@ class LLMConfig(_Section):
         return data
 
 
+EXECUTORS = ("local", "batch")
+
+
+class ExecutionConfig(_Section):
+    """How a stage's model calls are executed (``--executor`` on the commands wins); see docs/execution.md."""
+
+    backend: Literal["local", "batch"] = "local"
+    batch_max_requests: int = Field(50_000, ge=1, le=50_000)
+    batch_max_mb: int = Field(200, ge=1, le=200)
+
+
+def execution_config(executor: str | None, base: ExecutionConfig | None = None) -> ExecutionConfig:
+    """``base`` (or the defaults) with ``--executor`` applied; an unknown executor is a ``ConfigError``."""
+    base = base or ExecutionConfig()
+    if executor is None:
+        return base
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
+    return base.model_copy(update={"backend": executor})
+
+
 class DataConfig(_Section):
     """Where input files are read from (laid out like the offline mirror)."""
 
@@ -158,6 +179,8 @@ class PersonasConfig(_Section):
 
     n: int = Field(3, ge=1)
     render: Literal["full", "list", "summary"] = "full"
+    big_five_reference: Literal["pooled", "group"] = "pooled"
+    gss_min_cell: int = Field(20, ge=1)
     enrich: EnrichConfig = Field(default_factory=EnrichConfig)
 
 
@@ -211,7 +234,9 @@ class FeedbackConfig(_Section):
 
 class MainTask(_Section):
     n: int = Field(4, ge=1)
-    modes: list[Literal["baseline", "persona", "cot", "summary"]] = Field(default_factory=lambda: list(MAIN_MODES))
+    modes: list[Literal["baseline", "persona", "cot", "summary", "fewshot", "fewshot-retrieved"]] = Field(
+        default_factory=lambda: list(MAIN_MODES))
+    shots: int = Field(4, ge=1)
 
     @field_validator("modes")
     @classmethod
@@ -289,6 +314,7 @@ class BenchConfig(_Section):
     tasks: list[Literal["main", "passk", "loo", "intersections", "fidelity", "agreement"]] = Field(
         default_factory=lambda: ["main", "passk", "loo", "intersections", "fidelity"])
     split: Literal["train", "test", "held_out"] = "held_out"
+    candidates: list[str] = Field(default_factory=list)
     judge_max_tokens: int = Field(192, ge=16)
     main: MainTask = Field(default_factory=MainTask)
     passk: PassKTask = Field(default_factory=PassKTask)
@@ -296,6 +322,15 @@ class BenchConfig(_Section):
     intersections: IntersectionsTask = Field(default_factory=IntersectionsTask)
     fidelity: FidelityTask = Field(default_factory=FidelityTask)
     agreement: AgreementTask = Field(default_factory=AgreementTask)
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_once(cls, v: list[str]) -> list[str]:
+        for i, m in enumerate(v):
+            if m in v[:i]:
+                raise ValueError(f"candidate {m!r} is listed twice; list each candidate once")
+            _check_model(m)
+        return v
 
     @model_validator(mode="after")
     def _agreement_needs_labels(self) -> "BenchConfig":
@@ -319,6 +354,7 @@ class RunConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**63)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     census: CensusConfig = Field(default_factory=CensusConfig)
     personas: PersonasConfig = Field(default_factory=PersonasConfig)
@@ -326,6 +362,15 @@ class RunConfig(_Section):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @model_validator(mode="after")
+    def _shots(self) -> "RunConfig":
+        few = [m for m in self.bench.main.modes if m in ("fewshot", "fewshot-retrieved")]
+        if few and "main" in self.bench.tasks and self.bench.main.shots > self.feedback.pairs.train:
+            raise ValueError(f"bench.main.shots: {self.bench.main.shots} is more than the "
+                             f"{self.feedback.pairs.train} train pairs per persona (feedback.pairs.train) that "
+                             f"mode {few[0]!r} draws its examples from")
+        return self
 
     def to_toml(self) -> str:
         """The resolved configuration as TOML (paths absolute, defaults filled in)."""
@@ -413,6 +458,7 @@ def load_config(path: str | Path) -> RunConfig:
     return parse_config(data, base_dir=p.resolve().parent, where=str(p))
 
 
-__all__ = ["RunConfig", "ModelsConfig", "LLMConfig", "DataConfig", "CensusConfig", "PersonasConfig",
+__all__ = ["RunConfig", "ModelsConfig", "LLMConfig", "ExecutionConfig", "EXECUTORS", "execution_config",
+           "DataConfig", "CensusConfig", "PersonasConfig",
            "EnrichConfig", "PromptsConfig", "PairsConfig", "FeedbackConfig", "BenchConfig", "ReportConfig",
            "load_config", "parse_config", "config_errors", "BENCH_TASKS", "MAIN_MODES", "STAGES"]

@@ -275,7 +275,7 @@ def run_pipeline(run: RunDir, cfg: RunConfig, retry_failed: bool = False, quiet:
             pass
     pipeline = Pipeline(run, cfg, stages=stages, quiet=quiet)
     pipeline.preflight()
-    with Session(run.path, llm=cfg.llm, quiet=quiet) as session:
+    with Session(run.path, llm=cfg.llm, quiet=quiet, execution=cfg.execution) as session:
         atomic_write_text(run.config_path, cfg.to_toml())
         return pipeline.execute(session, retry_failed=retry_failed)
 

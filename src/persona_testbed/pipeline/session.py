@@ -29,11 +29,12 @@ from pydantic import BaseModel, Field
 from ..core.errors import CallsFailingError, UserError
 from ..core.hashing import content_hash, file_sha256
 from ..core.output import err_console
-from ..core.outputs import claim_dir
+from ..core.outputs import MARKER, claim_dir
 from ..llm.breaker import FailureBreaker
 from ..llm.client import LLMClient
+from ..llm.deferred import BatchBackend, BatchStore, WaitingForBatch, WaveRecorder
 from ..llm.store import CallStore, connect_readonly
-from .config import LLMConfig
+from .config import ExecutionConfig, LLMConfig
 from .rundir import RunDir
 
 T = TypeVar("T")
@@ -108,15 +109,18 @@ class Session:
     """Open with ``with Session(path, llm=...) as s:``; every write to the run happens inside."""
 
     def __init__(self, path: str | os.PathLike[str], *, kind: str = "run", inputs: Sequence[Any] = (),
-                 llm: LLMConfig | None = None, quiet: bool = False):
+                 llm: LLMConfig | None = None, quiet: bool = False, execution: ExecutionConfig | None = None):
         """``kind``: what the directory holds (``run``, or a stage name for a stage command's ``--out``);
         an existing directory is used only when it is empty or already a ``kind`` output of this tool.
-        ``inputs``: paths the command reads, which the directory may neither be nor contain."""
+        ``inputs``: paths the command reads, which the directory may neither be nor contain.
+        ``execution``: how calls run (``local``; ``batch``: a stage run is a wave, see docs/execution.md)."""
         self.kind = kind
         self.inputs = [Path(i) for i in inputs if i is not None]
         self.run = RunDir(path)
         self.llm = llm or LLMConfig()
         self.quiet = quiet
+        self.execution = execution or ExecutionConfig()
+        self._waves: WaveRecorder | None = None  # batch executor: requests deferred by the running stage
         self.store: CallStore | None = None
         self._clients: dict[str, LLMClient] = {}
         self._lock: Any = None
@@ -145,8 +149,10 @@ class Session:
                     self.store.close()
                     self.store = None
             finally:
+                if self._waves is not None:
+                    self._waves.store.close()
                 self._lock.__exit__(*exc)
-                if exc[0] is not None and self.created:
+                if exc[0] is not None and self.created and not issubclass(exc[0], WaitingForBatch):
                     self._discard_if_empty(bad_input=issubclass(exc[0], UserError))
 
     def _discard_if_empty(self, bad_input: bool) -> None:
@@ -182,8 +188,13 @@ class Session:
         client = self._clients.get(model)
         if client is None:
             llm = self.llm
+            backend = None
+            if self.execution.backend == "batch":
+                if self._waves is None:
+                    self._waves = WaveRecorder(BatchStore(self.run.path))
+                backend = BatchBackend(model, self._waves)
             client = LLMClient(model, store=self.store, concurrency=llm.concurrency, max_retries=llm.max_retries,
-                               timeout_s=llm.timeout_s, base_url=llm.base_url)
+                               timeout_s=llm.timeout_s, base_url=llm.base_url, backend=backend)
             self._clients[model] = client
         client.breaker = breaker
         return client
@@ -223,14 +234,32 @@ class Session:
             **{k: v for k, v in prev.items() if k in ("runs",)},
             "status": "running", "input_hash": ih, "started": now(), "pid": os.getpid()}})
         ctx = StageContext(self, name, out, FailureBreaker(name))
+        before = _files(out, self.run.path) if self._waves is not None else {}
+        if self._waves is not None:
+            self._waves.reset()
         try:
             outcome = fn(ctx)
+            self._raise_if_waiting(name)
             ctx.breaker.check_final()  # every call of the stage failed: say why, exit 3
             if outcome.items and outcome.failed == outcome.items:
                 first = outcome.failures[0].reason if outcome.failures else "no reason recorded"
                 raise CallsFailingError(f"{name}: every one of {outcome.items} items failed (first: {first})")
         except BaseException as caught:
             exc = caught
+            if not isinstance(exc, (KeyboardInterrupt, SystemExit, WaitingForBatch)):
+                try:  # a stage that stopped on its placeholders (e.g. "no prompt passed") waits for its wave
+                    self._raise_if_waiting(name)
+                except WaitingForBatch as waiting:
+                    exc = waiting
+            if isinstance(exc, WaitingForBatch):
+                _discard_written(out, self.run.path, before)  # partial artifacts would cite placeholders
+                self.run.update_manifest(stages={name: {
+                    "status": "waiting_for_batch", "input_hash": ih, "finished": now(), "error": str(exc),
+                    "duration_s": round(time.perf_counter() - started, 3), "runs": prev.get("runs", 0) + 1,
+                    "pending": getattr(exc, "pending", 0)}}, status="waiting_for_batch", updated=now())
+                if exc is caught:
+                    raise
+                raise exc from None
             if isinstance(exc, UserError) and not isinstance(exc, CallsFailingError):
                 try:  # e.g. "no prompt passed the filters" because every classifier call failed: say why
                     ctx.breaker.check_final()
@@ -253,6 +282,37 @@ class Session:
             "failures": [f.model_dump() for f in outcome.failures[:MAX_RECORDED_FAILURES]],
             "artifacts": artifacts, "summary": outcome.summary}}, updated=now())
         return outcome
+
+    def _raise_if_waiting(self, name: str) -> None:
+        """Batch executor: when the stage deferred requests, write them as a wave and raise ``WaitingForBatch``."""
+        waves = self._waves
+        if waves is not None and waves.pending:
+            ex = self.execution
+            raise waves.finish(name, max_lines=ex.batch_max_requests, max_bytes=ex.batch_max_mb * 1024 * 1024)
+
+
+#: what a waiting stage keeps in its run directory (the call log, manifest, lock, marker, config, batch/)
+_RUN_FILES = ("manifest.json", "calls.db", "calls.db-wal", "calls.db-shm", ".lock", MARKER, "config.toml", "batch")
+
+
+def _files(out: Path, root: Path) -> dict[Path, tuple[int, int]]:
+    """Files under ``out`` (except the run's own files) with their mtime and size."""
+    found = {}
+    for p in out.rglob("*"):
+        rel = p.relative_to(root) if p.is_relative_to(root) else p
+        if rel.parts and rel.parts[0] in _RUN_FILES or not p.is_file():
+            continue
+        st = p.stat()
+        found[p] = (st.st_mtime_ns, st.st_size)
+    return found
+
+
+def _discard_written(out: Path, root: Path, before: dict[Path, tuple[int, int]]) -> None:
+    """Batch executor: remove what a stage wrote during a wave that stopped for its batch (checkpoints and
+    artifacts holding placeholders of deferred calls); the next wave rebuilds them from the call log."""
+    for p, sig in _files(out, root).items():
+        if before.get(p) != sig:
+            p.unlink(missing_ok=True)
 
 
 #: files by which a directory written before outputs carried a marker is recognised as this tool's

@@ -82,29 +82,39 @@ def _query_calls(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[A
 
 
 def call_stats(db: Path) -> dict[str, dict[str, Any]]:
-    """Per stage (from the purpose tag): calls, ok, failed, prompt/completion tokens, model seconds.
+    """Per stage (from the purpose tag): calls, ok, failed, prompt/completion tokens, model and queue seconds.
 
     ``failed`` counts logged calls whose status is not ``ok`` (after their retries and re-asks).
+    ``model_s`` is model latency, the sum of request durations (from getting a concurrency slot to the
+    result); ``queue_s`` the sum of the calls' waits for a slot (``None`` for a log written before the
+    call log kept it, migration 004, whose latencies include that wait).
     """
     if not db.exists():
         return {}
+    base = ("SELECT purpose, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s){}"
+            " FROM calls GROUP BY purpose, status")
     try:
-        rows = _query_calls(
-            db, "SELECT purpose, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s)"
-                " FROM calls GROUP BY purpose, status")
+        try:
+            rows = _query_calls(db, base.format(", SUM(queue_s), COUNT(queue_s)"))
+        except sqlite3.OperationalError as exc:
+            if "queue_s" not in str(exc):
+                raise
+            rows = [(*r, None, 0) for r in _query_calls(db, base.format(""))]
     except sqlite3.Error as exc:
         if "no such table" in str(exc):
             return {}
         raise UserError(f"{db}: not a readable call log ({exc})") from None
     out: dict[str, dict[str, Any]] = {}
-    for purpose, status, n, pt, ct, lat in rows:
+    for purpose, status, n, pt, ct, lat, queue, with_queue in rows:
         s = out.setdefault(stage_of_purpose(purpose), {"calls": 0, "ok": 0, "failed": 0, "prompt_tokens": 0,
-                                                       "completion_tokens": 0, "model_s": 0.0})
+                                                       "completion_tokens": 0, "model_s": 0.0, "queue_s": None})
         s["calls"] += n
         s["ok" if status == "ok" else "failed"] += n
         s["prompt_tokens"] += int(pt or 0)
         s["completion_tokens"] += int(ct or 0)
         s["model_s"] = round(s["model_s"] + float(lat or 0.0), 3)
+        if with_queue:
+            s["queue_s"] = round((s["queue_s"] or 0.0) + float(queue or 0.0), 3)
     return out
 
 
@@ -283,7 +293,9 @@ class StatusTotals(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model_s: float = 0.0
-    """Sum of request durations (model latency, not wall time)."""
+    """Sum of request durations (model latency, not wall time; queue wait apart)."""
+    queue_s: float | None = None
+    """Sum of the calls' waits for a concurrency slot (None: call log written before it was kept)."""
     stage_s: float = 0.0
     """Sum of stage wall times."""
     failed_items: int = 0
@@ -359,6 +371,8 @@ def run_status_record(path: str | Path, writer: str | None = None) -> RunStatus:
     totals = {k: sum(v.get(k, 0) for v in calls.values())
               for k in ("calls", "ok", "failed", "prompt_tokens", "completion_tokens")}
     totals["model_s"] = round(sum(v.get("model_s", 0.0) for v in calls.values()), 3)
+    queues = [v["queue_s"] for v in calls.values() if v.get("queue_s") is not None]
+    totals["queue_s"] = round(sum(queues), 3) if queues else None
     totals["stage_s"] = round(sum(float(r.get("duration_s") or 0) for r in records.values()), 3)
     totals["failed_items"] = sum(s["failed"] for s in stages)
     run_state = manifest.get("status", "pending")

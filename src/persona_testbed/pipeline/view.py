@@ -9,13 +9,18 @@ The report reads files, never stage code, so it can be built (and tested) from s
 - ``prompts/summary.json``   ``{"funnel": [{"step", "count"}], "clusters": [{"cluster", "label", "size",
                               "train", "held_out"}]}``
 - ``feedback/pairs.jsonl``   ``{"persona_id", "prompt_id", "question", "split", "rejected", "critique",
-                              "chosen", "status", "error"}`` per line
+                              "chosen", "status", "error", "flags", "leaky"}`` per line
 - ``bench/summary.json``     ``{"main": {"modes": [{"mode", "accuracy", "ci_low", "ci_high", "n"}]},
                               "passk": {"k": [...], "pass_at_k": [...]}, "loo": {"full_accuracy",
                               "attributes": [{"attribute", "kappa", "ci_low", "ci_high", "n"}]},
                               "intersections": {"groups": [{"group", "accuracy", "ci_low", "ci_high", "n"}],
                               "max_gap"}, "fidelity": {"accuracy", "kappa", "position_bias",
-                              "labels": [...], "matrix": [[...]], "mean_diagonal_rank"}}``
+                              "labels": [...], "matrix": [[...]], "mean_diagonal_rank"}, "leaderboards":
+                              {task: {"candidates", "leaderboard": [...], "differences": [...]}}}``
+
+Limits: ``max_personas`` / ``max_pairs`` records (evenly spread over the file when there are more); each
+pair text is cut at ``TEXT_CHARS`` (the JSONL file keeps it whole). The report embeds them once, compactly,
+and pages and filters them in the browser.
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ else:  # pragma: no cover
 
 
 DETAIL_CHARS = 400  # provenance details shown on hover; long ones are cut (the JSONL file has them all)
+TEXT_CHARS = 2000  # a pair's answers and critique in the report; longer ones are cut (pairs.jsonl has them)
+MAX_PERSONAS = 2000  # default limits of a report (config [report] max_personas / max_pairs)
+MAX_PAIRS = 10000
+
+
+def _cut(text: str, limit: int = TEXT_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _json(path: Path) -> Any | None:
@@ -112,6 +124,7 @@ def _persona_rows(path: Path | None, limit: int) -> tuple[list[dict[str, Any]], 
         src = obj.get("source") or {}
         out.append({"id": str(obj.get("id", "")), "source": src, "fields": rows,
                     "provenances": sorted({r["provenance"] for r in rows}),
+                    "flagged": any(r["provenance"] == "pending" or not r["value"] for r in rows),
                     "headline": {r["name"]: r["value"] for r in rows
                                  if r["name"] in ("age", "sex", "race", "education", "religion")}})
     return out, total
@@ -126,16 +139,17 @@ def _pairs(path: Path, limit: int) -> tuple[list[dict[str, Any]], int]:
             "prompt_id": str(obj.get("prompt_id", "")),
             "question": str(obj.get("question") or obj.get("prompt") or obj.get("prompt_text") or ""),
             "split": str(obj.get("split", "")),
-            "rejected": str(obj.get("rejected") or ""),
-            "critique": str(obj.get("critique") or ""),
-            "chosen": str(obj.get("chosen") or ""),
+            "rejected": _cut(str(obj.get("rejected") or "")),
+            "critique": _cut(str(obj.get("critique") or "")),
+            "chosen": _cut(str(obj.get("chosen") or "")),
             "status": str(obj.get("status") or "ok"),
             "error": str(obj.get("error") or ""),
+            "flags": [str(f) for f in (obj.get("flags") or [])] + (["leaky"] if obj.get("leaky") else []),
         })
     return pairs, total
 
 
-def load_run(path: str | Path, max_personas: int = 2000, max_pairs: int = 500,
+def load_run(path: str | Path, max_personas: int = MAX_PERSONAS, max_pairs: int = MAX_PAIRS,
              writer: str | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data; a section is ``None`` when its stage did not run."""
 
@@ -198,8 +212,8 @@ def write_report(path: str | Path, out: str | Path | None = None, writer: str | 
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         cfg = {}
     start = time.perf_counter()
-    data = load_run(run.path, max_personas=int(cfg.get("max_personas", 2000)),
-                    max_pairs=int(cfg.get("max_pairs", 500)), writer=writer)
+    data = load_run(run.path, max_personas=int(cfg.get("max_personas", MAX_PERSONAS)),
+                    max_pairs=int(cfg.get("max_pairs", MAX_PAIRS)), writer=writer)
     html = render_html(data)
     target = Path(out) if out else run.path / "report" / "index.html"
     if target.is_dir():

@@ -65,6 +65,32 @@ def bars(labels: Sequence[Any], values: Sequence[float | None], *, lo: Sequence[
     return _png(fig)
 
 
+def paired_bars(labels: Sequence[Any], series: dict[str, Sequence[float | None]], *,
+                lo: dict[str, Sequence[Any]] | None = None, hi: dict[str, Sequence[Any]] | None = None,
+                title: str = "", xlabel: str = "", xlim: tuple[float, float] | None = None) -> str:
+    """Horizontal grouped bars: one group per label, one bar per series (optionally with CI error bars)."""
+    n, k = max(1, len(labels)), max(1, len(series))
+    fig, ax = plt.subplots(figsize=(6.8, max(2.4, 0.22 * n * k + 0.25 * n + 1.2)))
+    height = 0.8 / k
+    colors = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#bab0ac"]
+    for j, (name, values) in enumerate(series.items()):
+        vals = [float(v) if v is not None else 0.0 for v in values]
+        err = None
+        if lo is not None and hi is not None and name in lo and name in hi:
+            err = _err(vals, lo[name], hi[name])
+        ys = [i - 0.4 + height * (j + 0.5) for i in range(len(vals))]
+        ax.barh(ys, vals, height=height * 0.92, xerr=err, capsize=2, label=_short(name, 40),
+                color=colors[j % len(colors)])
+    ax.set_yticks(range(len(labels)), [_short(x) for x in labels], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    if xlim:
+        ax.set_xlim(*xlim)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
 def compare_distributions(field: str, source: dict[str, float], sample: dict[str, float], top: int = 10) -> str:
     """Census (source) vs persona (sample) shares for one attribute, largest categories first."""
     cats = sorted(set(source) | set(sample), key=lambda c: -(source.get(c, 0.0) + sample.get(c, 0.0)))[:top]

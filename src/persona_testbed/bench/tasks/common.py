@@ -9,7 +9,7 @@ from ..context import BenchContext
 from ..leaks import check_answer
 from ..records import BenchItem, ItemResult
 from ..solvers import ModelSolver, Solution
-from ..templates import MODES
+from ..templates import MODES, SHOT_MODES
 
 
 async def solve_and_judge(ctx: BenchContext, item: BenchItem, *, arm: str, mode: str, sample_index: int = 0,
@@ -59,4 +59,7 @@ def candidate_modes(ctx: BenchContext, modes: Iterable[str] | None, default: Ite
         raise UserError(f"unknown mode {bad[0]!r} (choose from {', '.join(MODES)})")
     if not chosen:
         raise UserError("no modes selected")
+    shot = [m for m in chosen if m in SHOT_MODES]
+    if shot and ctx.task != "main":
+        raise UserError(f"mode {shot[0]!r} is available in task main only (it needs --pairs and --shots)")
     return list(dict.fromkeys(chosen))

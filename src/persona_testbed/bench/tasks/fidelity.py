@@ -20,40 +20,51 @@ from scipy.stats import rankdata
 
 from ...core.errors import UserError
 from ...core.seeds import rng
+from ...personas.record import Persona
 from ..context import BenchContext
-from ..records import BenchItem, ItemResult, TaskOutput
+from ..records import BenchItem, BenchPair, ItemResult, TaskOutput
 from ..results import FidelityFigures, Matrix
 from ..roles import Role
 from ..scorers import PreferenceJudge
 from ..solvers import ModelSolver
 
+ARMS = ("AB", "BA")  # chosen shown first, chosen shown second
 
-async def _pair_judgements(ctx: BenchContext, judge: PreferenceJudge) -> list[ItemResult]:
+
+def select_pairs(ctx: BenchContext) -> list[BenchPair]:
+    """The task's pairs: the first ``n`` (all when None) in a seeded order; each pair's persona must exist."""
     pairs = ctx.require_pairs()
-    by_id = {p.id: p for p in ctx.personas}
+    by_id = {p.id for p in ctx.personas}
     for pair in pairs:
         if pair.persona_id not in by_id:
             raise UserError(f"pair {pair.id}: persona_id {pair.persona_id!r} is not in the persona set")
     order = rng(ctx.seed, "bench.fidelity.pairs").permutation(len(pairs))
-    chosen_pairs = [pairs[int(i)] for i in order[: (ctx.n or len(pairs))]]
+    return [pairs[int(i)] for i in order[: (ctx.n or len(pairs))]]
 
-    async def one(pair, arm: str) -> ItemResult:
-        a, b = (pair.chosen, pair.rejected) if arm == "AB" else (pair.rejected, pair.chosen)
-        pick = await judge.pick(by_id[pair.persona_id], pair.question, a, b, key=(pair.id, arm),
-                                purpose="bench.fidelity.persona_judge")
-        base = dict(task=ctx.task, item_id=f"{pair.id}:{arm}", arm=arm, persona_id=pair.persona_id,
-                    prompt_id=pair.prompt_id, pair_id=pair.id, question=pair.question,
-                    judge_call_id=pick.call_id, judge_raw=pick.raw)
-        correct = "A" if arm == "AB" else "B"
-        if not pick.ok:
-            return ItemResult(**base, status="failed", failed_stage="judge", error=pick.error,
-                              extra={"correct_position": correct})
-        label = "chosen" if pick.preferred == correct else "rejected"
-        return ItemResult(**base, score=float(label == "chosen"), label=label, judge_reasoning=pick.reasoning,
-                          extra={"correct_position": correct, "picked_position": pick.preferred})
 
+async def judge_pair(ctx: BenchContext, judge: PreferenceJudge, persona: Persona, pair: BenchPair,
+                     arm: str) -> ItemResult:
+    """The candidate as ``persona`` picks between the pair's answers in order ``arm`` (AB: chosen first)."""
+    a, b = (pair.chosen, pair.rejected) if arm == "AB" else (pair.rejected, pair.chosen)
+    pick = await judge.pick(persona, pair.question, a, b, key=(pair.id, arm),
+                            purpose="bench.fidelity.persona_judge")
+    base = dict(task=ctx.task, item_id=f"{pair.id}:{arm}", arm=arm, persona_id=pair.persona_id,
+                prompt_id=pair.prompt_id, pair_id=pair.id, question=pair.question,
+                judge_call_id=pick.call_id, judge_raw=pick.raw)
+    correct = "A" if arm == "AB" else "B"
+    if not pick.ok:
+        return ItemResult(**base, status="failed", failed_stage="judge", error=pick.error,
+                          extra={"correct_position": correct})
+    label = "chosen" if pick.preferred == correct else "rejected"
+    return ItemResult(**base, score=float(label == "chosen"), label=label, judge_reasoning=pick.reasoning,
+                      extra={"correct_position": correct, "picked_position": pick.preferred})
+
+
+async def _pair_judgements(ctx: BenchContext, judge: PreferenceJudge) -> list[ItemResult]:
+    by_id = {p.id: p for p in ctx.personas}
     return await ctx.gather("pairs (both orders)",
-                            [(lambda p=p, arm=arm: one(p, arm)) for p in chosen_pairs for arm in ("AB", "BA")])
+                            [(lambda p=p, arm=arm: judge_pair(ctx, judge, by_id[p.persona_id], p, arm))
+                             for p in select_pairs(ctx) for arm in ARMS])
 
 
 def _pair_clusters(ctx: BenchContext, rows: list[ItemResult]) -> tuple[list[str], str]:
@@ -65,7 +76,7 @@ def _pair_clusters(ctx: BenchContext, rows: list[ItemResult]) -> tuple[list[str]
     return [r.pair_id for r in rows], "pair"
 
 
-def _pair_figures(ctx: BenchContext, results: list[ItemResult]) -> FidelityFigures:
+def pair_figures(ctx: BenchContext, results: list[ItemResult]) -> FidelityFigures:
     ok = [r for r in results if r.status == "ok"]
     stats = ctx.stats
     cl_all, unit = _pair_clusters(ctx, results)
@@ -165,7 +176,7 @@ async def run(ctx: BenchContext, *, matrix_personas: int = 3, matrix_questions: 
     """Pair accuracy, kappa and position bias; discrimination matrix over ``matrix_personas`` (0 = off)."""
     judge = ctx.require_persona_judge()
     results = await _pair_judgements(ctx, judge)
-    figures = _pair_figures(ctx, results)
+    figures = pair_figures(ctx, results)
     matrix: Matrix | None = None
     mrows: list[ItemResult] = []
     if matrix_personas:

@@ -39,6 +39,17 @@ def check_attributes(attributes: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+async def rejudge(ctx: BenchContext, item: BenchItem, full: ItemResult, arm: str, drop: list[str],
+                  mode: str) -> ItemResult:
+    """``ablate="judge"``: the critic re-judges the full-persona answer ``full`` without ``drop``."""
+    if full.status == "failed" and full.failed_stage == "candidate":
+        return ItemResult(task=ctx.task, item_id=item.id, arm=arm, persona_id=item.persona.id,
+                          prompt_id=item.prompt_id, question=item.question, status="failed",
+                          failed_stage="candidate", error="no full-persona answer to re-judge")
+    sol = Solution(True, answer=full.answer, raw=full.candidate_raw, call_id=full.candidate_call_id)
+    return await solve_and_judge(ctx, item, arm=arm, mode=mode, judge_without=drop, solution=sol)
+
+
 async def run(ctx: BenchContext, *, attributes: Sequence[str] | None = None, ablate: str = "candidate",
               mode: str | None = None) -> TaskOutput:
     """Per attribute: kappa and changed share vs full, each against the control arm."""
@@ -59,13 +70,7 @@ async def run(ctx: BenchContext, *, attributes: Sequence[str] | None = None, abl
         if ablate == "candidate":
             return await solve_and_judge(ctx, it, arm=arm, mode=arm_mode, candidate_without=drop,
                                          candidate_tag=CONTROL if arm == CONTROL else "")
-        base = by_item[it.id]
-        if base.status == "failed" and base.failed_stage == "candidate":
-            return ItemResult(task=ctx.task, item_id=it.id, arm=arm, persona_id=it.persona.id,
-                              prompt_id=it.prompt_id, question=it.question, status="failed",
-                              failed_stage="candidate", error="no full-persona answer to re-judge")
-        sol = Solution(True, answer=base.answer, raw=base.candidate_raw, call_id=base.candidate_call_id)
-        return await solve_and_judge(ctx, it, arm=arm, mode=arm_mode, judge_without=drop, solution=sol)
+        return await rejudge(ctx, it, by_item[it.id], arm, drop, arm_mode)
 
     arms = [(CONTROL, [])] + [(f"without:{a}", [a]) for a in attrs]
     rest = await ctx.gather("control + ablations", [(lambda it=it, arm=arm, drop=drop: arm_of(it, arm, drop))

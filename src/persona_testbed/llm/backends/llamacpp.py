@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def embedded_model_path() -> Path:
 
 
 @contextmanager
-def model_params_without_extra_bufts():
+def model_params_without_extra_bufts() -> Iterator[None]:
     """While active, ``llama_cpp.Llama(...)`` loads weights without extra buffer types (no repacking).
 
     llama-cpp-python exposes no constructor argument for ``use_extra_bufts``, so the default-params
@@ -57,7 +58,7 @@ def model_params_without_extra_bufts():
     if os.environ.get(ENV_EXTRA_BUFTS, "") in ("1", "true", "yes"):
         yield
         return
-    lib = llama_module.llama_cpp
+    lib: Any = llama_module.llama_cpp  # type: ignore[attr-defined]  # re-exported by llama_cpp.llama
     original = lib.llama_model_default_params
 
     def patched():  # type: ignore[no-untyped-def]

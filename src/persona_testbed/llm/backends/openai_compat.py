@@ -104,7 +104,7 @@ class OpenAIBackend:
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             root = _os_error(cause)
-            why = f" [{type(root).__name__}: {os.strerror(root.errno)}]" if root is not None else ""
+            why = f" [{type(root).__name__}: {os.strerror(root.errno or 0)}]" if root is not None else ""
             raise TransientError(f"connection error ({self.base_url or 'api.openai.com'}): "
                                  f"{type(cause).__name__}: {_short(str(cause))}{why}") from None
         except (json.JSONDecodeError, ValueError) as exc:  # body not JSON / not a completion

@@ -8,7 +8,8 @@ are known in closed form:
   ``p`` + DELTA for personas matching ``gap=ATTR=VALUE:DELTA``), which means writing the persona's
   *marker* into the answer. The marker is a hash of the persona's values of the ``uses`` attributes, so
   an answer written without one of them (leave-one-out) carries a wrong marker; attributes outside
-  ``uses`` are ignored. The baseline mode sees no profile and never personalises. With probability
+  ``uses`` are ignored. The baseline mode sees no profile and never personalises. A prompt with the
+  bench's few-shot examples is mode ``fewshot`` (``p.fewshot`` / ``fail.fewshot``; persona's otherwise). With probability
   ``leak`` an answer opens with "As a 45-year-old ..." (names the age: a leak). In cot / summary mode the
   reply is the requested JSON.
 - **critic judge** (``Answer to review:``): passes an answer iff it carries the marker of the profile the
@@ -33,7 +34,7 @@ from __future__ import annotations
 import json
 
 from ..types import ChatParams, Message, Usage
-from ..world import PREFIX, WorldSpec, parse_world, uniform
+from ..world import EXAMPLES_TITLE, PREFIX, SHOT_MODE, WorldSpec, parse_world, uniform
 from .base import BackendReply, PermanentError, StructuredRequest
 
 def _profile(text: str, title: str) -> dict[str, str] | None:
@@ -72,7 +73,9 @@ class ScriptedBackend:
         mode = "summary" if "summary" in props else ("cot" if "reasoning" in props else "persona")
         if profile is None:
             mode = "baseline"
-        if uniform(seed, "fail") < spec.fail.get(mode, 0.0):
+        elif mode == "persona" and EXAMPLES_TITLE in system:
+            mode = SHOT_MODE  # the bench's few-shot modes (p.fewshot; persona's p unless given)
+        if uniform(seed, "fail") < spec.fail.get(spec.mode_of(mode, "fail"), 0.0):
             raise PermanentError(f"scripted world: candidate failure ({mode})")
         shown = profile or {}
         latent = uniform(spec.world, "persona", spec.marker(shown)) if profile is not None else 1.0

@@ -35,6 +35,7 @@ from ...personas.record import require_structured
 from ...personas.resample import REPORT_NAME as ENRICH_REPORT_NAME
 from ...personas.resample import _load_json, census_resampler, find_sample_report, sample_kwargs_from_report
 from ...personas.sample import PersonaSampler, sample_personas
+from ...personas.survey import MIN_CELL
 from ..config import RunConfig
 from ..session import ItemFailure, StageContext, StageOutcome
 from .base import Spec, write_json
@@ -57,6 +58,10 @@ class SampleSpec(Spec):
     rake: str | None = None
     replace: bool = True
     design: Literal["systematic", "independent"] = "systematic"
+    big_five_reference: Literal["pooled", "group"] = "pooled"
+    """Big Five levels relative to all adults (``pooled``) or to the persona's own sex x age group."""
+    gss_min_cell: int = Field(MIN_CELL, ge=1)
+    """Fewest GSS respondents in the cell a persona's survey fields are drawn from (else back off)."""
     data_dir: str | None = None
     formats: list[str] = Field(default_factory=lambda: list(FORMATS))
     fidelity: bool = False
@@ -70,13 +75,15 @@ def sample_spec(cfg: RunConfig) -> SampleSpec:
     return SampleSpec(n=cfg.personas.n, seed=cfg.seed, source=c.source, states=c.states or None,
                       adults_only=c.adults_only, min_age=c.min_age, max_age=c.max_age,
                       quota_by=c.quota_by or None, rake=c.rake, replace=c.replacement, data_dir=cfg.data.dir,
-                      fidelity=True, fidelity_reference=c.fidelity_reference)
+                      big_five_reference=cfg.personas.big_five_reference,
+                      gss_min_cell=cfg.personas.gss_min_cell, fidelity=True, fidelity_reference=c.fidelity_reference)
 
 
 def _sampler_kwargs(spec: SampleSpec) -> dict[str, Any]:
     return dict(source=spec.source, states=spec.states, adults_only=spec.adults_only, min_age=spec.min_age,
                 max_age=spec.max_age, quota_by=spec.quota_by, rake=spec.rake, replace=spec.replace,
-                data_dir=spec.data_dir, design=spec.design)
+                data_dir=spec.data_dir, design=spec.design, big_five_reference=spec.big_five_reference,
+                gss_min_cell=spec.gss_min_cell)
 
 
 def _fidelity_doc(spec: SampleSpec, personas_file: Path) -> dict[str, Any]:
