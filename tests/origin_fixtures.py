@@ -21,11 +21,11 @@ import json
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -36,6 +36,7 @@ DICTIONARY_EXCERPT = FIXTURES / "PUMS_Data_Dictionary_2024_excerpt.csv"
 
 
 # -- the server ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class FileServer:
@@ -140,6 +141,7 @@ def file_server_running() -> Iterator[FileServer]:
 
 # -- Census PUMS -----------------------------------------------------------------------------------------
 
+
 def dictionary_codes() -> dict[str, list[str]]:
     """Single codes (``from == to``, not blank) of each variable in the dictionary excerpt."""
     codes: dict[str, list[str]] = {}
@@ -150,13 +152,62 @@ def dictionary_codes() -> dict[str, list[str]]:
     return codes
 
 
-PERSON_HEADER = (["RT", "SERIALNO", "DIVISION", "SPORDER", "PUMA", "REGION", "STATE", "ADJINC", "PWGTP",
-                  "AGEP", "CIT", "COW", "DEAR", "DEYE", "DREM", "ENG", "FER", "LANX", "MAR", "MIL",
-                  "RELSHIPP", "SCHL", "SEX", "ANC1P", "DIS", "ESR", "HICOV", "HISP", "INDP", "LANP",
-                  "NATIVITY", "OCCP", "PAOC", "PINCP", "POBP", "RAC1P", "FAGEP", "FSEXP"]
-                 + [f"PWGTP{i}" for i in range(1, 81)])
-HOUSING_HEADER = (["RT", "SERIALNO", "DIVISION", "PUMA", "REGION", "STATE", "ADJHSG", "ADJINC", "WGTP", "NP",
-                   "TYPEHUGQ", "HHL", "HHT", "FHHLP"] + [f"WGTP{i}" for i in range(1, 81)])
+PERSON_HEADER = [
+    "RT",
+    "SERIALNO",
+    "DIVISION",
+    "SPORDER",
+    "PUMA",
+    "REGION",
+    "STATE",
+    "ADJINC",
+    "PWGTP",
+    "AGEP",
+    "CIT",
+    "COW",
+    "DEAR",
+    "DEYE",
+    "DREM",
+    "ENG",
+    "FER",
+    "LANX",
+    "MAR",
+    "MIL",
+    "RELSHIPP",
+    "SCHL",
+    "SEX",
+    "ANC1P",
+    "DIS",
+    "ESR",
+    "HICOV",
+    "HISP",
+    "INDP",
+    "LANP",
+    "NATIVITY",
+    "OCCP",
+    "PAOC",
+    "PINCP",
+    "POBP",
+    "RAC1P",
+    "FAGEP",
+    "FSEXP",
+] + [f"PWGTP{i}" for i in range(1, 81)]
+HOUSING_HEADER = [
+    "RT",
+    "SERIALNO",
+    "DIVISION",
+    "PUMA",
+    "REGION",
+    "STATE",
+    "ADJHSG",
+    "ADJINC",
+    "WGTP",
+    "NP",
+    "TYPEHUGQ",
+    "HHL",
+    "HHT",
+    "FHHLP",
+] + [f"WGTP{i}" for i in range(1, 81)]
 
 
 def pums_records(fips: str, n_households: int, seed: int, year: int = 2024) -> tuple[str, str]:
@@ -177,29 +228,63 @@ def pums_records(fips: str, n_households: int, seed: int, year: int = 2024) -> t
             sex = pick("SEX")
             worker = age >= 16 and g.random() < 0.7
             row = {
-                "RT": "P", "SERIALNO": serial, "DIVISION": "1", "SPORDER": str(p + 1), "PUMA": "00100",
-                "REGION": "1", "STATE": fips, "ADJINC": "1019518", "PWGTP": str(int(g.integers(5, 300))),
-                "AGEP": str(age), "CIT": pick("CIT"), "COW": pick("COW") if worker else "",
-                "DEAR": pick("DEAR"), "DEYE": pick("DEAR"), "DREM": pick("DEAR") if age >= 5 else "",
+                "RT": "P",
+                "SERIALNO": serial,
+                "DIVISION": "1",
+                "SPORDER": str(p + 1),
+                "PUMA": "00100",
+                "REGION": "1",
+                "STATE": fips,
+                "ADJINC": "1019518",
+                "PWGTP": str(int(g.integers(5, 300))),
+                "AGEP": str(age),
+                "CIT": pick("CIT"),
+                "COW": pick("COW") if worker else "",
+                "DEAR": pick("DEAR"),
+                "DEYE": pick("DEAR"),
+                "DREM": pick("DEAR") if age >= 5 else "",
                 "ENG": pick("ENG") if langs == "1" and age >= 5 else "",
-                "FER": pick("FER") if sex == "2" and 15 <= age <= 50 else "", "LANX": langs if age >= 5 else "",
-                "MAR": pick("MAR") if age >= 15 else "5", "MIL": pick("MIL") if age >= 17 else "",
+                "FER": pick("FER") if sex == "2" and 15 <= age <= 50 else "",
+                "LANX": langs if age >= 5 else "",
+                "MAR": pick("MAR") if age >= 15 else "5",
+                "MIL": pick("MIL") if age >= 17 else "",
                 "RELSHIPP": "20" if p == 0 else ("21" if p == 1 else "25"),
-                "SCHL": f"{int(g.integers(1, 25)):02d}" if age >= 3 else "", "SEX": sex,
-                "ANC1P": pick("ANC1P"), "DIS": pick("DIS"), "ESR": pick("ESR") if age >= 16 else "",
-                "HICOV": pick("HICOV"), "HISP": "01" if g.random() < 0.8 else pick("HISP"),
-                "INDP": pick("INDP") if worker else "", "LANP": pick("LANP") if langs == "1" and age >= 5 else "",
-                "NATIVITY": pick("NATIVITY"), "OCCP": pick("OCCP") if worker else "",
+                "SCHL": f"{int(g.integers(1, 25)):02d}" if age >= 3 else "",
+                "SEX": sex,
+                "ANC1P": pick("ANC1P"),
+                "DIS": pick("DIS"),
+                "ESR": pick("ESR") if age >= 16 else "",
+                "HICOV": pick("HICOV"),
+                "HISP": "01" if g.random() < 0.8 else pick("HISP"),
+                "INDP": pick("INDP") if worker else "",
+                "LANP": pick("LANP") if langs == "1" and age >= 5 else "",
+                "NATIVITY": pick("NATIVITY"),
+                "OCCP": pick("OCCP") if worker else "",
                 "PAOC": pick("PAOC") if sex == "2" and age >= 16 else "",
-                "PINCP": str(int(g.integers(-500, 150000))) if age >= 15 else "", "POBP": pick("POBP"),
-                "RAC1P": pick("RAC1P"), "FAGEP": "0", "FSEXP": "0",
+                "PINCP": str(int(g.integers(-500, 150000))) if age >= 15 else "",
+                "POBP": pick("POBP"),
+                "RAC1P": pick("RAC1P"),
+                "FAGEP": "0",
+                "FSEXP": "0",
             }
             row.update({f"PWGTP{i}": str(int(g.integers(0, 400))) for i in range(1, 81)})
             persons.append(row)
-        house = {"RT": "H", "SERIALNO": serial, "DIVISION": "1", "PUMA": "00100", "REGION": "1", "STATE": fips,
-                 "ADJHSG": "1000000", "ADJINC": "1019518", "WGTP": str(int(g.integers(5, 300))), "NP": str(size),
-                 "TYPEHUGQ": "1", "HHL": pick("HHL"), "HHT": "1" if size > 1 else str(g.choice(["4", "6"])),
-                 "FHHLP": "0"}
+        house = {
+            "RT": "H",
+            "SERIALNO": serial,
+            "DIVISION": "1",
+            "PUMA": "00100",
+            "REGION": "1",
+            "STATE": fips,
+            "ADJHSG": "1000000",
+            "ADJINC": "1019518",
+            "WGTP": str(int(g.integers(5, 300))),
+            "NP": str(size),
+            "TYPEHUGQ": "1",
+            "HHL": pick("HHL"),
+            "HHT": "1" if size > 1 else str(g.choice(["4", "6"])),
+            "FHHLP": "0",
+        }
         house.update({f"WGTP{i}": str(int(g.integers(0, 400))) for i in range(1, 81)})
         houses.append(house)
 
@@ -224,6 +309,7 @@ def pums_zip(kind: str, fips: str, csv_text: str, year: int = 2024) -> bytes:
 
 # -- PRISM -----------------------------------------------------------------------------------------------
 
+
 def prism_jsonl(prompts: list[str], seed: int = 0) -> bytes:
     """``conversations.jsonl`` of the PRISM dataset: one conversation per line, ``conversation_history``
     with the user's opening prompt, four scored model answers, and for some a second turn."""
@@ -232,21 +318,48 @@ def prism_jsonl(prompts: list[str], seed: int = 0) -> bytes:
     for i, prompt in enumerate(prompts):
         history = [{"turn": 0, "role": "user", "content": prompt}]
         for j in range(4):
-            history.append({"turn": 0, "role": "model", "content": f"Answer {j} to: {prompt[:30]}",
-                            "model_provider": "hf_api", "model_name": f"model-{j}",
-                            "score": int(g.integers(1, 101)), "if_chosen": j == 0, "within_turn_id": j})
+            history.append(
+                {
+                    "turn": 0,
+                    "role": "model",
+                    "content": f"Answer {j} to: {prompt[:30]}",
+                    "model_provider": "hf_api",
+                    "model_name": f"model-{j}",
+                    "score": int(g.integers(1, 101)),
+                    "if_chosen": j == 0,
+                    "within_turn_id": j,
+                }
+            )
         if i % 2:
             history.append({"turn": 1, "role": "user", "content": "Can you say more?"})
-            history.append({"turn": 1, "role": "model", "content": "More.", "model_provider": "hf_api",
-                            "model_name": "model-0", "score": 50, "if_chosen": True, "within_turn_id": 0})
+            history.append(
+                {
+                    "turn": 1,
+                    "role": "model",
+                    "content": "More.",
+                    "model_provider": "hf_api",
+                    "model_name": "model-0",
+                    "score": 50,
+                    "if_chosen": True,
+                    "within_turn_id": 0,
+                }
+            )
         record = {
-            "conversation_id": f"c{i}", "user_id": f"user{i // 3}", "generated_datetime": "2023-11-22 15:00:00",
-            "timing_duration_s": 300.0, "timing_duration_mins": 5.0,
+            "conversation_id": f"c{i}",
+            "user_id": f"user{i // 3}",
+            "generated_datetime": "2023-11-22 15:00:00",
+            "timing_duration_s": 300.0,
+            "timing_duration_mins": 5.0,
             "conversation_type": ["unguided", "values guided", "controversy guided"][i % 3],
-            "opening_prompt": prompt, "conversation_turns": 1 + i % 2, "conversation_history": history,
-            "performance_attributes": {"values": 50, "fluency": 80}, "choice_attributes": {"values": 40},
-            "open_feedback": "fine", "included_in_US_REP": bool(i % 2),
-            "included_in_UK_REP": not i % 2, "included_in_balanced_subset": True,
+            "opening_prompt": prompt,
+            "conversation_turns": 1 + i % 2,
+            "conversation_history": history,
+            "performance_attributes": {"values": 50, "fluency": 80},
+            "choice_attributes": {"values": 40},
+            "open_feedback": "fine",
+            "included_in_US_REP": bool(i % 2),
+            "included_in_UK_REP": not i % 2,
+            "included_in_balanced_subset": True,
         }
         lines.append(json.dumps(record, ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode("utf-8")
@@ -258,40 +371,80 @@ GSS_LABELS: dict[str, dict[int, str]] = {
     "sex": {1: "male", 2: "female"},
     "race": {1: "white", 2: "black", 3: "other"},
     "hispanic": {1: "not hispanic", 2: "mexican, mexican american, chicano/a", 3: "puerto rican"},
-    "degree": {0: "less than high school", 1: "high school", 2: "associate/junior college", 3: "bachelor's",
-               4: "graduate"},
-    "region": {1: "new england", 2: "middle atlantic", 3: "e. nor. central", 4: "w. nor. central",
-               5: "south atlantic", 6: "e. sou. central", 7: "w. sou. central", 8: "mountain", 9: "pacific"},
+    "degree": {
+        0: "less than high school",
+        1: "high school",
+        2: "associate/junior college",
+        3: "bachelor's",
+        4: "graduate",
+    },
+    "region": {
+        1: "new england",
+        2: "middle atlantic",
+        3: "e. nor. central",
+        4: "w. nor. central",
+        5: "south atlantic",
+        6: "e. sou. central",
+        7: "w. sou. central",
+        8: "mountain",
+        9: "pacific",
+    },
     "born": {1: "yes", 2: "no"},
     "relig": {1: "protestant", 2: "catholic", 3: "jewish", 4: "none", 5: "other", 11: "christian"},
     "denom": {10: "american baptist association", 14: "southern baptist", 70: "no denomination"},
-    "partyid": {0: "strong democrat", 1: "not very strong democrat", 2: "independent, close to democrat",
-                3: "independent (neither, no response)", 4: "independent, close to republican",
-                5: "not very strong republican", 6: "strong republican", 7: "other party"},
-    "polviews": {1: "extremely liberal", 2: "liberal", 3: "slightly liberal", 4: "moderate, middle of the road",
-                 5: "slightly conservative", 6: "conservative", 7: "extremely conservative"},
+    "partyid": {
+        0: "strong democrat",
+        1: "not very strong democrat",
+        2: "independent, close to democrat",
+        3: "independent (neither, no response)",
+        4: "independent, close to republican",
+        5: "not very strong republican",
+        6: "strong republican",
+        7: "other party",
+    },
+    "polviews": {
+        1: "extremely liberal",
+        2: "liberal",
+        3: "slightly liberal",
+        4: "moderate, middle of the road",
+        5: "slightly conservative",
+        6: "conservative",
+        7: "extremely conservative",
+    },
     "age": {89: "89 or older"},
 }
 
 
-def gss_frame(per_year: int = 40, years: tuple[int, ...] = (2016, 2018, 2021, 2022, 2024),
-              seed: int = 0) -> pl.DataFrame:
+def gss_frame(
+    per_year: int = 40, years: tuple[int, ...] = (2016, 2018, 2021, 2022, 2024), seed: int = 0
+) -> pl.DataFrame:
     """Respondents with NORC's variables (numeric codes; missing answers as Stata missing values)."""
     g = np.random.default_rng(seed)
     rows = []
     for year in years:
         for i in range(1, per_year + 1):
-            rows.append({
-                "year": float(year), "id": float(i), "age": float(g.integers(18, 90)),
-                "sex": float(g.integers(1, 3)), "race": float(g.integers(1, 4)),
-                "hispanic": float(g.choice([1, 1, 1, 2, 3])), "degree": float(g.integers(0, 5)),
-                "region": float(g.integers(1, 10)), "born": float(g.choice([1, 1, 2])),
-                "relig": float(g.choice([1, 2, 3, 4, 5, 11])), "denom": float(g.choice([10, 14, 70])),
-                "partyid": float(g.integers(0, 8)), "polviews": None if i % 17 == 0 else float(g.integers(1, 8)),
-                "wtssall": float(g.uniform(0.4, 2.5)) if year < 2021 else None,
-                "wtssnr": float(g.uniform(0.4, 2.5)), "wtssps": float(g.uniform(0.3, 3.0)),
-                "abany": float(g.integers(1, 3)), "happy": float(g.integers(1, 4)),
-            })
+            rows.append(
+                {
+                    "year": float(year),
+                    "id": float(i),
+                    "age": float(g.integers(18, 90)),
+                    "sex": float(g.integers(1, 3)),
+                    "race": float(g.integers(1, 4)),
+                    "hispanic": float(g.choice([1, 1, 1, 2, 3])),
+                    "degree": float(g.integers(0, 5)),
+                    "region": float(g.integers(1, 10)),
+                    "born": float(g.choice([1, 1, 2])),
+                    "relig": float(g.choice([1, 2, 3, 4, 5, 11])),
+                    "denom": float(g.choice([10, 14, 70])),
+                    "partyid": float(g.integers(0, 8)),
+                    "polviews": None if i % 17 == 0 else float(g.integers(1, 8)),
+                    "wtssall": float(g.uniform(0.4, 2.5)) if year < 2021 else None,
+                    "wtssnr": float(g.uniform(0.4, 2.5)),
+                    "wtssps": float(g.uniform(0.3, 3.0)),
+                    "abany": float(g.integers(1, 3)),
+                    "happy": float(g.integers(1, 4)),
+                }
+            )
     return pl.DataFrame(rows, schema={k: pl.Float64 for k in rows[0]})
 
 
@@ -302,9 +455,13 @@ def gss_stata_zip(frame: pl.DataFrame | None = None) -> bytes:
     df = gss_frame() if frame is None else frame
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gss7224_r1.dta"
-        pyreadstat.write_dta(df, str(path), file_label="GSS 1972-2024 Cumulative Data (release 1)",
-                             variable_value_labels={k: v for k, v in GSS_LABELS.items() if k in df.columns},
-                             version=14)
+        pyreadstat.write_dta(
+            df,
+            str(path),
+            file_label="GSS 1972-2024 Cumulative Data (release 1)",
+            variable_value_labels={k: v for k, v in GSS_LABELS.items() if k in df.columns},
+            version=14,
+        )
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.write(path, "GSS_stata/gss7224_r1.dta")
@@ -330,8 +487,9 @@ QUESTIONS = [
 ]
 
 
-def serve_origins(server: FileServer, states: tuple[str, ...] = ("50", "38", "10", "56"),
-                  households: int = 60) -> dict[str, bytes]:
+def serve_origins(
+    server: FileServer, states: tuple[str, ...] = ("50", "38", "10", "56"), households: int = 60
+) -> dict[str, bytes]:
     """Put every public origin's files on ``server`` (official paths below ``/<host>``); returns them."""
     from persona_testbed.data.census_urls import dictionary_file, pums_file
     from persona_testbed.data.origins import GSS_URL, PRISM_URL

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from origin_fixtures import file_server_running
 
 _MIRROR_ENV = os.environ.get("PERSONA_TESTBED_MIRROR")
@@ -17,7 +18,12 @@ def _no_mirror_env(monkeypatch):
     No test reaches a real origin: every official host points at a closed port on 127.0.0.1 unless the
     test moves it to its own loopback server."""
     monkeypatch.delenv("PERSONA_TESTBED_MIRROR", raising=False)
-    for var in ("PERSONA_TESTBED_CENSUS_URL", "PERSONA_TESTBED_HF_URL", "HF_ENDPOINT", "PERSONA_TESTBED_GSS_URL"):
+    for var in (
+        "PERSONA_TESTBED_CENSUS_URL",
+        "PERSONA_TESTBED_HF_URL",
+        "HF_ENDPOINT",
+        "PERSONA_TESTBED_GSS_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PERSONA_TESTBED_ORIGINS_URL", "http://127.0.0.1:9")
 

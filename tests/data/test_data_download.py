@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from persona_testbed.core.errors import UserError
 from persona_testbed.data import DataFile, FetchFailed, fetch, resolve, verify
 from persona_testbed.data.checksums import LOCAL_SUMS, local_sums
-from persona_testbed.core.errors import UserError
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, position-dependent so a bad resume changes the hash
 REL = "extra/blob.bin"
@@ -30,8 +30,11 @@ def leftovers(data_dir: Path) -> list[str]:
     """Files under the data dir other than bookkeeping (checksum registry, lock files)."""
     if not data_dir.exists():
         return []
-    return sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
-                  if p.is_file() and p.name not in (LOCAL_SUMS, ".sums.lock", ".fetch.lock"))
+    return sorted(
+        str(p.relative_to(data_dir))
+        for p in data_dir.rglob("*")
+        if p.is_file() and p.name not in (LOCAL_SUMS, ".sums.lock", ".fetch.lock")
+    )
 
 
 def test_download_ok_checksum_verified(file_server, tmp_path):
@@ -109,8 +112,14 @@ def test_transient_errors_retried_then_clear_error(file_server, tmp_path):
     url2 = file_server.add("/f/down.bin", PAYLOAD)
     file_server.fail["/f/down.bin"] = [503] * 10
     with pytest.raises(UserError, match=r"failed after 3 attempts: HTTP 503"):
-        fetch(["extra/down.bin"], data_dir=tmp_path, retries=2, backoff=0.01, show_progress=False,
-              manifest={"extra/down.bin": DataFile(relpath="extra/down.bin", url=url2)})
+        fetch(
+            ["extra/down.bin"],
+            data_dir=tmp_path,
+            retries=2,
+            backoff=0.01,
+            show_progress=False,
+            manifest={"extra/down.bin": DataFile(relpath="extra/down.bin", url=url2)},
+        )
     assert len([q for q in file_server.requests if q[0] == "/f/down.bin"]) == 3
 
 
@@ -120,8 +129,14 @@ def test_http_404_and_unreachable_are_one_line(file_server, tmp_path):
         fetch([REL], data_dir=tmp_path, manifest=manifest_for(url), show_progress=False)
     dead = "http://127.0.0.1:9/blob.bin"  # discard port: connection refused
     with pytest.raises(UserError) as exc:
-        fetch([REL], data_dir=tmp_path, manifest=manifest_for(dead), retries=1, backoff=0.01,
-              show_progress=False)
+        fetch(
+            [REL],
+            data_dir=tmp_path,
+            manifest=manifest_for(dead),
+            retries=1,
+            backoff=0.01,
+            show_progress=False,
+        )
     assert "failed after 2 attempts" in str(exc.value) and "\n" not in str(exc.value)
     assert leftovers(tmp_path) == []
 
@@ -154,8 +169,10 @@ def test_pums_target_from_census_url_env_records_checksum(file_server, tmp_path,
 
 def test_cli_fetch_corrupt_official_file_exit_2_nothing_left(file_server, cli, tmp_path, monkeypatch):
     """End to end through the packaged manifest: the 2018 dictionary served corrupt -> exit 2."""
-    file_server.add("/programs-surveys/acs/tech_docs/pums/data_dict/PUMS_Data_Dictionary_2018.csv",
-                    b"NAME,RT,C,1,\"Record Type\"\n")
+    file_server.add(
+        "/programs-surveys/acs/tech_docs/pums/data_dict/PUMS_Data_Dictionary_2018.csv",
+        b'NAME,RT,C,1,"Record Type"\n',
+    )
     monkeypatch.setenv("PERSONA_TESTBED_CENSUS_URL", file_server.base)
     rel = "census/dictionaries/PUMS_Data_Dictionary_2018.csv"
     r = cli("data", "fetch", rel, "--data-dir", tmp_path)
@@ -167,8 +184,13 @@ def test_cli_fetch_corrupt_official_file_exit_2_nothing_left(file_server, cli, t
 
 def test_http_mirror(file_server, tmp_path):
     file_server.add("/mirror/" + REL, PAYLOAD)
-    [r] = fetch([REL], mirror=file_server.base + "/mirror/", data_dir=tmp_path,
-                manifest=manifest_for(None), show_progress=False)
+    [r] = fetch(
+        [REL],
+        mirror=file_server.base + "/mirror/",
+        data_dir=tmp_path,
+        manifest=manifest_for(None),
+        show_progress=False,
+    )
     assert r.status == "downloaded" and r.source == file_server.base + "/mirror/" + REL
     assert (tmp_path / REL).read_bytes() == PAYLOAD
 
@@ -206,6 +228,7 @@ def test_progress_bar_counts_bytes_across_resume(file_server, tmp_path, monkeypa
             [task] = progress.tasks
             seen.append((task.description, task.completed, task.total))
             done()
+
         return cb, finish
 
     monkeypatch.setattr(fetcher, "_task", spy)

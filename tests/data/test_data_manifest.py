@@ -7,11 +7,11 @@ from importlib import resources
 
 import pytest
 
+from persona_testbed.core.errors import UserError
 from persona_testbed.data import GROUPS, MANIFEST, STATES, parse_target, state
 from persona_testbed.data.build_manifest import build
 from persona_testbed.data.census_urls import census_file_for_relpath, dictionary_file, pums_file
 from persona_testbed.data.checksums import read_sums
-from persona_testbed.core.errors import UserError
 
 
 def test_states_table():
@@ -33,7 +33,8 @@ def test_manifest_covers_groups_and_urls():
         else:
             assert f.url is None
     assert MANIFEST["census/acs/2018/1-Year/csv_pvt.zip"].url == (
-        "https://www2.census.gov/programs-surveys/acs/data/pums/2018/1-Year/csv_pvt.zip")
+        "https://www2.census.gov/programs-surveys/acs/data/pums/2018/1-Year/csv_pvt.zip"
+    )
     assert "CC-BY-4.0" in MANIFEST["prompts/prism/prism_opening_prompts.json"].licence
     # the 2024 extract covers 50 states + DC, person and housing, named by FIPS from the table
     fips = {f.relpath[-10:-8] for f in MANIFEST.values() if f.group == "census-2024"}
@@ -61,21 +62,30 @@ def test_pums_targets():
     allp = parse_target("pums:2022:p:all")
     assert len(allp) == 52 and allp[-1].relpath.endswith("csv_ppr.zip")
     [d] = parse_target("pums:2023:dict")
-    assert d.url == ("https://www2.census.gov/programs-surveys/acs/tech_docs/pums/data_dict/"
-                     "PUMS_Data_Dictionary_2023.csv")
+    assert d.url == (
+        "https://www2.census.gov/programs-surveys/acs/tech_docs/pums/data_dict/PUMS_Data_Dictionary_2023.csv"
+    )
     [d5] = parse_target("pums:2019:dict:5")
     assert d5.relpath == "census/dictionaries/PUMS_Data_Dictionary_2015-2019.csv"
     assert parse_target("pums:2019:p:us")[0].relpath.endswith("csv_pus.zip")
-    for bad, why in [("pums:2019:x:ca", "record type"), ("pums:2019:p:zz", "unknown state"),
-                     ("pums:1999:p:ca", "first is 2005"), ("pums:2019:p:ca:3", "period"),
-                     ("pums:abc", "expected pums:YEAR")]:
+    for bad, why in [
+        ("pums:2019:x:ca", "record type"),
+        ("pums:2019:p:zz", "unknown state"),
+        ("pums:1999:p:ca", "first is 2005"),
+        ("pums:2019:p:ca:3", "period"),
+        ("pums:abc", "expected pums:YEAR"),
+    ]:
         with pytest.raises(UserError, match=why):
             parse_target(bad)
 
 
 def test_relpath_round_trip_and_census_url_env(monkeypatch):
-    for f in [pums_file(2017, "h", "wy"), pums_file(2020, "p", "dc", "5-Year"), dictionary_file(2016),
-              dictionary_file(2022, "5-Year")]:
+    for f in [
+        pums_file(2017, "h", "wy"),
+        pums_file(2020, "p", "dc", "5-Year"),
+        dictionary_file(2016),
+        dictionary_file(2022, "5-Year"),
+    ]:
         assert census_file_for_relpath(f.relpath) == f
     assert census_file_for_relpath("census/acs/2019/1-Year/csv_pzz.zip") is None
     assert census_file_for_relpath("norms/bigfive/x.csv") is None
@@ -84,5 +94,8 @@ def test_relpath_round_trip_and_census_url_env(monkeypatch):
     url = pums_file(2019, "p", "ca").url
     assert rebase_census_url(url) == url
     monkeypatch.setenv("PERSONA_TESTBED_CENSUS_URL", "http://census.local:8080/")
-    assert rebase_census_url(url) == "http://census.local:8080/programs-surveys/acs/data/pums/2019/1-Year/csv_pca.zip"
+    assert (
+        rebase_census_url(url)
+        == "http://census.local:8080/programs-surveys/acs/data/pums/2019/1-Year/csv_pca.zip"
+    )
     assert rebase_census_url("https://example.org/x") == "https://example.org/x"

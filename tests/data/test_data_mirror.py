@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from persona_testbed.core.errors import UserError
 from persona_testbed.data import MANIFEST, DataFile, DataMissingError, FetchFailed, fetch, resolve, verify
 from persona_testbed.data.checksums import HashCache, local_sums
-from persona_testbed.core.errors import UserError
 
 A = "norms/test/a.csv"
 B = "norms/test/b.csv"
@@ -37,11 +37,14 @@ def test_mirror_copy_ok_and_group(small_mirror, tmp_path):
     ddir = tmp_path / "data"
     results = fetch(["testgroup"], mirror=root, data_dir=ddir, manifest=manifest, show_progress=False)
     assert [(r.relpath, r.status, r.checksum) for r in results] == [
-        (A, "copied", "manifest"), (B, "copied", "manifest")]
+        (A, "copied", "manifest"),
+        (B, "copied", "manifest"),
+    ]
     assert (ddir / B).read_bytes() == (root / B).read_bytes()
     assert not list(ddir.rglob("*.part"))
-    assert [r.relpath for r in fetch(A, mirror=root, data_dir=ddir, manifest=manifest,
-                                     show_progress=False)] == [A]  # a bare string is one target
+    assert [
+        r.relpath for r in fetch(A, mirror=root, data_dir=ddir, manifest=manifest, show_progress=False)
+    ] == [A]  # a bare string is one target
     again = fetch(["all"], mirror=root, data_dir=ddir, manifest=manifest, show_progress=False)
     assert {r.status for r in again} == {"present"}
 
@@ -85,16 +88,26 @@ def test_unknown_file_from_mirror_uses_mirror_sums_or_records(small_mirror, tmp_
     (root / "extra" / "unlisted.txt").write_bytes(b"unlisted")
     (root / "SHA256SUMS").write_text(f"{sha(b'listed')}  extra/listed.txt\n")
     ddir = tmp_path / "data"
-    r1, r2 = fetch(["extra/listed.txt", "extra/unlisted.txt"], mirror=root, data_dir=ddir,
-                   manifest=manifest, show_progress=False)
+    r1, r2 = fetch(
+        ["extra/listed.txt", "extra/unlisted.txt"],
+        mirror=root,
+        data_dir=ddir,
+        manifest=manifest,
+        show_progress=False,
+    )
     assert (r1.checksum, r2.checksum) == ("mirror", "recorded")
     assert local_sums(ddir) == {"extra/unlisted.txt": sha(b"unlisted"), "extra/listed.txt": sha(b"listed")}
     assert {s.relpath: s.status for s in verify(None, ddir, manifest=manifest)}["extra/listed.txt"] == "ok"
     # a mirror SHA256SUMS entry that disagrees with the file is a mismatch
     (root / "extra" / "listed.txt").write_bytes(b"tampered")
     with pytest.raises(UserError, match="checksum mismatch"):
-        fetch(["extra/listed.txt"], mirror=root, data_dir=tmp_path / "d2", manifest=manifest,
-              show_progress=False)
+        fetch(
+            ["extra/listed.txt"],
+            mirror=root,
+            data_dir=tmp_path / "d2",
+            manifest=manifest,
+            show_progress=False,
+        )
 
 
 def test_unknown_target_is_user_error(tmp_path):
@@ -205,8 +218,11 @@ def test_fetch_all_from_real_mirror_then_list_all_ok(cli, mirror, tmp_path):
 
 
 def test_cli_fetch_many_mirror_only_summary(cli, tmp_path):
-    rels = ["census/targets/acs2018_1yr_us_targets.csv", "census/targets/acs2018_1yr_state_population.csv",
-            "census/targets/acs_S0101_state_2024.json"]
+    rels = [
+        "census/targets/acs2018_1yr_us_targets.csv",
+        "census/targets/acs2018_1yr_state_population.csv",
+        "census/targets/acs_S0101_state_2024.json",
+    ]
     r = cli("data", "fetch", *rels, "--data-dir", tmp_path)
     assert r.exit_code == 2
     err = r.stderr.strip()
@@ -233,10 +249,18 @@ def test_second_fetch_into_same_dir_is_refused(small_mirror, tmp_path):
             fetch([A], mirror=root, data_dir=ddir, manifest=manifest, show_progress=False)
     finally:
         os.close(fd)
-    assert fetch([A], mirror=root, data_dir=ddir, manifest=manifest, show_progress=False)[0].status == "copied"
+    assert (
+        fetch([A], mirror=root, data_dir=ddir, manifest=manifest, show_progress=False)[0].status == "copied"
+    )
 
 
 def test_bad_mirror_url_is_a_recorded_failure(tmp_path):
     with pytest.raises(UserError, match="could not be fetched|failed"):
-        fetch(["bigfive"], mirror="http://exa mple.invalid:xx/", data_dir=tmp_path, retries=0,
-              backoff=0, show_progress=False)
+        fetch(
+            ["bigfive"],
+            mirror="http://exa mple.invalid:xx/",
+            data_dir=tmp_path,
+            retries=0,
+            backoff=0,
+            show_progress=False,
+        )

@@ -11,13 +11,20 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from origin_fixtures import (QUESTIONS, gss_frame, gss_stata_zip, prism_jsonl, pums_records, pums_zip,
-                             DICTIONARY_EXCERPT)
 
+from origin_fixtures import (
+    DICTIONARY_EXCERPT,
+    QUESTIONS,
+    gss_frame,
+    gss_stata_zip,
+    prism_jsonl,
+    pums_records,
+    pums_zip,
+)
 from persona_testbed.core.errors import UserError
-from persona_testbed.data import MANIFEST, FetchFailed, fetch, resolve, verify
-from persona_testbed.data.checksums import local_sums, provenance
+from persona_testbed.data import MANIFEST, fetch, resolve, verify
 from persona_testbed.data.census_urls import dictionary_file, pums_file
+from persona_testbed.data.checksums import local_sums, provenance
 from persona_testbed.data.derive import title_label
 from persona_testbed.data.origins import GSS_URL, PRISM_URL, origin_for, rebase_url
 
@@ -56,18 +63,21 @@ def serve_state(server, fips: str, abbr: str, households: int = 20, year: int = 
 
 # -- URLs ------------------------------------------------------------------------------------------------
 
+
 def test_official_hosts_move_by_environment(monkeypatch):
     for var in ("PERSONA_TESTBED_ORIGINS_URL", "PERSONA_TESTBED_HF_URL", "HF_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     census = pums_file(2024, "p", "vt").url
     assert rebase_url(PRISM_URL) == PRISM_URL and rebase_url(census) == census
     monkeypatch.setenv("PERSONA_TESTBED_ORIGINS_URL", "http://127.0.0.1:8000/")
-    assert rebase_url(census) == ("http://127.0.0.1:8000/www2.census.gov/programs-surveys/acs/data/pums/2024/"
-                                  "1-Year/csv_pvt.zip")
+    assert rebase_url(census) == (
+        "http://127.0.0.1:8000/www2.census.gov/programs-surveys/acs/data/pums/2024/1-Year/csv_pvt.zip"
+    )
     assert rebase_url(GSS_URL).startswith("http://127.0.0.1:8000/gss.norc.org/content/dam/gss/")
     monkeypatch.setenv("HF_ENDPOINT", "http://hf-mirror.local")  # huggingface_hub's own variable
-    assert rebase_url(PRISM_URL) == ("http://hf-mirror.local/datasets/HannahRoseKirk/prism-alignment/resolve/"
-                                     "main/conversations.jsonl")
+    assert rebase_url(PRISM_URL) == (
+        "http://hf-mirror.local/datasets/HannahRoseKirk/prism-alignment/resolve/main/conversations.jsonl"
+    )
     monkeypatch.setenv("PERSONA_TESTBED_HF_URL", "http://hf.local:1/")  # ours wins
     assert rebase_url(PRISM_URL).startswith("http://hf.local:1/datasets/")
     monkeypatch.setenv("PERSONA_TESTBED_CENSUS_URL", "http://census.local")
@@ -78,6 +88,7 @@ def test_official_hosts_move_by_environment(monkeypatch):
 
 # -- ACS PUMS 2024 ---------------------------------------------------------------------------------------
 
+
 def test_pums_2024_states_decoded_with_all_columns(origin, tmp_path, tmp_home):
     person, _ = serve_state(origin, "50", "vt")
     serve_state(origin, "56", "wy", seed=2)
@@ -85,11 +96,17 @@ def test_pums_2024_states_decoded_with_all_columns(origin, tmp_path, tmp_home):
     ddir = tmp_path / "data"
     results = fetch(["census-2024"], data_dir=ddir, states=["vt", "56"], show_progress=False)
     got = {r.relpath: r for r in results}
-    assert set(got) == {P_VT, H_VT, "census/acs/2024/1-Year-extract/p_56.parquet",
-                        "census/acs/2024/1-Year-extract/h_56.parquet",
-                        "census/dictionaries/PUMS_Data_Dictionary_2024.csv"}
+    assert set(got) == {
+        P_VT,
+        H_VT,
+        "census/acs/2024/1-Year-extract/p_56.parquet",
+        "census/acs/2024/1-Year-extract/h_56.parquet",
+        "census/dictionaries/PUMS_Data_Dictionary_2024.csv",
+    }
     assert got[P_VT].status == "derived" and got[P_VT].checksum == "recorded"
-    assert got[P_VT].source.endswith("/www2.census.gov/programs-surveys/acs/data/pums/2024/1-Year/csv_pvt.zip")
+    assert got[P_VT].source.endswith(
+        "/www2.census.gov/programs-surveys/acs/data/pums/2024/1-Year/csv_pvt.zip"
+    )
     df = pl.read_parquet(ddir / P_VT)
     raw = pl.read_csv(person.encode(), infer_schema=False)
     assert df.height == raw.height  # every record kept
@@ -171,6 +188,7 @@ def test_empty_answer_is_retried(origin, tmp_path):
 
 # -- PRISM -----------------------------------------------------------------------------------------------
 
+
 def test_prism_first_user_turns_in_order(origin, tmp_path):
     origin.add_official(PRISM_URL, prism_jsonl(QUESTIONS))
     [r] = fetch(["prism"], data_dir=tmp_path, show_progress=False)
@@ -220,6 +238,7 @@ def test_prism_advertised_checksum_and_bad_lines(origin, tmp_path, cli):
 
 # -- GSS -------------------------------------------------------------------------------------------------
 
+
 def test_gss_cumulative_file_projected_with_labels_and_weights(origin, tmp_path):
     origin.add_official(GSS_URL, gss_stata_zip())
     results = fetch(["gss"], data_dir=tmp_path, show_progress=False, strict=False)
@@ -228,15 +247,31 @@ def test_gss_cumulative_file_projected_with_labels_and_weights(origin, tmp_path)
     long = pl.read_csv(tmp_path / LONG, infer_schema_length=0)
     frame = gss_frame()
     assert long.height == frame.height
-    assert {"year", "id", "age", "sex", "race", "degree", "bigregion", "relig_label", "partyid", "polviews",
-            "wtssall", "wtssps"} <= set(long.columns)
-    assert set(long["sex"]) == {"Male", "Female"} and "Independent (Neither, No Response)" in set(long["partyid"])
+    assert {
+        "year",
+        "id",
+        "age",
+        "sex",
+        "race",
+        "degree",
+        "bigregion",
+        "relig_label",
+        "partyid",
+        "polviews",
+        "wtssall",
+        "wtssps",
+    } <= set(long.columns)
+    assert set(long["sex"]) == {"Male", "Female"} and "Independent (Neither, No Response)" in set(
+        long["partyid"]
+    )
     assert set(long["relig_label"]) <= {"protestant", "catholic", "jewish", "none", "other", "christian"}
     assert set(long["bigregion"]) == {"Northeast", "Midwest", "South", "West"}
     assert long["polviews"].null_count() == frame["polviews"].null_count()  # missing stays missing
     assert abs(long["wtssps"].cast(pl.Float64).sum() - frame["wtssps"].sum()) < 1e-6
     cross = pl.read_csv(tmp_path / CROSS, infer_schema_length=0)
-    assert set(cross["year"]) == {"2016", "2018"} and {"born_label", "hispanic", "denom_label"} <= set(cross.columns)
+    assert set(cross["year"]) == {"2016", "2018"} and {"born_label", "hispanic", "denom_label"} <= set(
+        cross.columns
+    )
     assert set(cross["sex_label"]) == {"male", "female"}
     # the survey layer builds its donor pools from both files
     from persona_testbed.personas.survey import _build_pool
@@ -275,12 +310,15 @@ def test_title_labels_match_the_mirror_casing():
 
 # -- Big Five and the dictionaries -----------------------------------------------------------------------
 
+
 def test_bigfive_tables_come_from_the_package_as_the_mirror_has_them(tmp_path):
     results = fetch(["bigfive"], data_dir=tmp_path, show_progress=False)
     got = {r.relpath: (r.status, r.checksum) for r in results}
-    assert got == {"norms/bigfive/ipipneo120_norms_by_sex_age.csv": ("derived", "manifest"),
-                   "norms/bigfive/neo_pi_r_domain_correlations.csv": ("derived", "manifest"),
-                   "norms/bigfive/sapa_bfi25_items.csv": ("skipped", "none")}
+    assert got == {
+        "norms/bigfive/ipipneo120_norms_by_sex_age.csv": ("derived", "manifest"),
+        "norms/bigfive/neo_pi_r_domain_correlations.csv": ("derived", "manifest"),
+        "norms/bigfive/sapa_bfi25_items.csv": ("skipped", "none"),
+    }
     from persona_testbed.personas.bigfive import load_norms
 
     norms = load_norms(tmp_path)
@@ -303,6 +341,7 @@ def test_dictionary_2023_official_copy_is_content_checked(origin, tmp_path, cli)
 
 # -- groups, quickstart, listing -------------------------------------------------------------------------
 
+
 def test_mirror_copy_replaces_a_derived_file_and_its_record(origin, tmp_path):
     origin.add_official(PRISM_URL, prism_jsonl(QUESTIONS))
     ddir = tmp_path / "data"
@@ -311,8 +350,9 @@ def test_mirror_copy_replaces_a_derived_file_and_its_record(origin, tmp_path):
     mirror = tmp_path / "mirror"
     (mirror / PRISM_REL).parent.mkdir(parents=True)
     (mirror / PRISM_REL).write_text(json.dumps(["one"], indent=4))
-    manifest = {PRISM_REL: MANIFEST[PRISM_REL].model_copy(update={"sha256": sha(b'[\n    "one"\n]'),
-                                                                   "size": 13})}
+    manifest = {
+        PRISM_REL: MANIFEST[PRISM_REL].model_copy(update={"sha256": sha(b'[\n    "one"\n]'), "size": 13})
+    }
     [r] = fetch(["prism"], mirror=mirror, data_dir=ddir, manifest=manifest, show_progress=False)
     assert r.status == "present"  # the derived file is good: kept
     [r] = fetch(["prism"], mirror=mirror, data_dir=ddir, manifest=manifest, force=True, show_progress=False)
@@ -328,8 +368,10 @@ def test_quickstart_and_states_selection():
     assert sorted(r[-10:-8] for r in rels if "1-Year-extract" in r) == sorted(["10", "38", "50", "56"] * 2)
     with_mirror = [f.relpath for f, _ in expand_targets(["quickstart"], states=["ca"])]
     assert "census/dictionaries/PUMS_Data_Dictionary_2023.csv" in with_mirror
-    assert [r for r in with_mirror if "1-Year-extract" in r] == ["census/acs/2024/1-Year-extract/h_06.parquet",
-                                                                 "census/acs/2024/1-Year-extract/p_06.parquet"]
+    assert [r for r in with_mirror if "1-Year-extract" in r] == [
+        "census/acs/2024/1-Year-extract/h_06.parquet",
+        "census/acs/2024/1-Year-extract/p_06.parquet",
+    ]
     only = [f.relpath for f, _ in expand_targets(["census-2018"], states=["de", "wy"])]
     assert only == ["census/acs/2018/1-Year/csv_pde.zip", "census/acs/2018/1-Year/csv_pwy.zip"]
     with pytest.raises(UserError, match="unknown state 'zz'"):

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from origin_fixtures import file_server_running, serve_origins
-
 from e2e_tools import stub  # noqa: F401 (fixture)
+
+from origin_fixtures import file_server_running, serve_origins
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,8 +20,13 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def origins(monkeypatch):
     """The loopback origins; no mirror and no real host reachable."""
-    for var in ("PERSONA_TESTBED_MIRROR", "PERSONA_TESTBED_CENSUS_URL", "PERSONA_TESTBED_HF_URL", "HF_ENDPOINT",
-                "PERSONA_TESTBED_GSS_URL"):
+    for var in (
+        "PERSONA_TESTBED_MIRROR",
+        "PERSONA_TESTBED_CENSUS_URL",
+        "PERSONA_TESTBED_HF_URL",
+        "HF_ENDPOINT",
+        "PERSONA_TESTBED_GSS_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     with file_server_running() as server:
         serve_origins(server)
@@ -35,7 +40,6 @@ def quickstart_config(tmp: Path, data_dir: Path, base_url: str) -> Path:
     text = text.replace('default = "embedded"', 'default = "openai/stub"')
     text = re.sub(r"\[llm\]\n", f'[llm]\nbase_url = "{base_url}"\n', text, count=1)
     text += f'\n[data]\ndir = "{data_dir}"\n'
-    text = text.replace("[report]\nenabled = true", "[report]\nenabled = false")  # TEMP
     cfg = tmp / "quickstart.toml"
     cfg.write_text(text, encoding="utf-8")
     return cfg
@@ -59,8 +63,10 @@ def test_quickstart_from_public_origins_only(cli, origins, stub, tmp_path, monke
     assert not list((ddir / ".downloads").rglob("*.*"))  # raw downloads removed once derived
     listed = cli("data", "list", "quickstart", "--json", "--data-dir", ddir)
     assert {x["status"] for x in json.loads(listed.stdout)} == {"ok"}
-    print(f"\nno-mirror quickstart fetch: {origins.bytes_served():,} bytes from loopback origins "
-          f"in {fetch_s:.2f} s")
+    print(
+        f"\nno-mirror quickstart fetch: {origins.bytes_served():,} bytes from loopback origins "
+        f"in {fetch_s:.2f} s"
+    )
 
     cfg = quickstart_config(tmp_path, ddir, stub.base_url)
     out = tmp_path / "run"
@@ -76,7 +82,7 @@ def test_quickstart_from_public_origins_only(cli, origins, stub, tmp_path, monke
     assert source["year"] == 2024 and sorted(source["states"]) == ["10", "38", "50", "56"]
     personas = [json.loads(x) for x in (out / "personas" / "personas.jsonl").read_text().splitlines()]
     assert len(personas) == 3 and all(p["fields"]["religion"]["provenance"] == "survey" for p in personas)
-    # TEMP assert (out / "report" / "index.html").is_file()
+    assert (out / "report" / "index.html").is_file()
 
 
 def test_captive_portal_is_refused_and_nothing_written(cli, origins, tmp_path):

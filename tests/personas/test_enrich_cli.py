@@ -88,13 +88,15 @@ def test_enrich_with_judge_records_rejections_and_stats_reports_them(cli, stub, 
     assert table.exit_code == 0 and "provenance per field" in table.stdout and "llm judge" in table.stdout
 
 
-def test_model_that_never_returns_json_fails_every_persona_exit_2(cli, persona_dir, tmp_path, monkeypatch):
+def test_model_that_never_returns_json_fails_every_persona_exit_3(cli, persona_dir, tmp_path, monkeypatch):
+    # every call fails (no valid JSON after the re-asks): the stage stops with the cause, exit 3 (issue 13)
     with StubServer(responder=lambda req: "sorry, no JSON today") as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         out = tmp_path / "out"
         r = cli("personas", "enrich", "--model", "openai/bad", persona_dir, out, "--no-progress")
-    assert r.exit_code == 2
-    assert r.stderr.startswith("error: all 3 personas failed enrichment") and len(r.stderr.strip().splitlines()) == 1
+    assert r.exit_code == 3, r.stderr
+    assert r.stderr.startswith("error: enrich: invalid structured output") and len(r.stderr.strip().splitlines()) == 1
+    assert "for 3 of 3 calls" in r.stderr
     report = json.loads((out / "enrich_report.json").read_text())
     assert [f["persona_id"] for f in report["failures"]] == ["p-a", "p-b", "p-c"]
     assert not (out / "personas.jsonl").exists()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ..core import settings
@@ -13,13 +11,17 @@ from ..data.fetcher import FetchFailed, fetch
 from ..data.resolver import resolve
 from ..data.status import verify
 
-app = typer.Typer(no_args_is_help=True,
-                  help="Input data: list, fetch from a mirror or from the public origins (Census, Hugging "
-                       "Face, NORC, package tables).")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Input data: list, fetch from a mirror or from the public origins (Census, Hugging "
+    "Face, NORC, package tables).",
+)
 
-WHAT_HELP = ("What to fetch: all (default), quickstart (what configs/quickstart.toml reads), a group "
-             "(census-2018, census-2024, dictionaries, targets, gss, bigfive, prism), a relative path, or a "
-             "PUMS target pums:YEAR:p|h:STATE[:1|5] / pums:YEAR:dict (e.g. pums:2019:p:ca, pums:2022:h:all:5).")
+WHAT_HELP = (
+    "What to fetch: all (default), quickstart (what configs/quickstart.toml reads), a group "
+    "(census-2018, census-2024, dictionaries, targets, gss, bigfive, prism), a relative path, or a "
+    "PUMS target pums:YEAR:p|h:STATE[:1|5] / pums:YEAR:dict (e.g. pums:2019:p:ca, pums:2022:h:all:5)."
+)
 DATA_DIR_HELP = "Data directory (default: $PERSONA_TESTBED_HOME/data or the user cache dir)."
 
 
@@ -36,15 +38,21 @@ def _human(n: int | None) -> str:
 
 @app.command("fetch")
 def fetch_cmd(
-    what: Optional[list[str]] = typer.Argument(None, help=WHAT_HELP, show_default=False),
-    mirror: Optional[str] = typer.Option(
-        None, "--mirror", help="Copy from this mirror (a directory laid out like the data directory, or an "
-        "http(s):// URL) instead of the official URLs. Default: $PERSONA_TESTBED_MIRROR."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    what: list[str] | None = typer.Argument(None, help=WHAT_HELP, show_default=False),
+    mirror: str | None = typer.Option(
+        None,
+        "--mirror",
+        help="Copy from this mirror (a directory laid out like the data directory, or an "
+        "http(s):// URL) instead of the official URLs. Default: $PERSONA_TESTBED_MIRROR.",
+    ),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     force: bool = typer.Option(False, "--force", help="Fetch again even if present with a good checksum."),
-    states: Optional[str] = typer.Option(
-        None, "--states", help="Only these states' census files (comma-separated abbreviations or FIPS "
-        "codes, e.g. ca,tx) of groups, all and quickstart; quickstart defaults to VT,ND,DE,WY."),
+    states: str | None = typer.Option(
+        None,
+        "--states",
+        help="Only these states' census files (comma-separated abbreviations or FIPS "
+        "codes, e.g. ca,tx) of groups, all and quickstart; quickstart defaults to VT,ND,DE,WY.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Copy input files from a mirror, or download them from their public origins (resumable,
@@ -58,13 +66,28 @@ def fetch_cmd(
     except FetchFailed as exc:
         results, failure = exc.results, exc
     if len(results) > 1 or as_json:
-        rows = [(r.relpath, r.status, _human(r.size), "" if r.status in ("failed", "skipped") else r.checksum,
-                 r.note) for r in results]
-        counts = {s: sum(r.status == s for r in results)
-                  for s in ("present", "copied", "downloaded", "derived", "skipped", "failed")}
+        rows = [
+            (
+                r.relpath,
+                r.status,
+                _human(r.size),
+                "" if r.status in ("failed", "skipped") else r.checksum,
+                r.note,
+            )
+            for r in results
+        ]
+        counts = {
+            s: sum(r.status == s for r in results)
+            for s in ("present", "copied", "downloaded", "derived", "skipped", "failed")
+        }
         title = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" → {settings.data_dir(data_dir)}"
-        emit([r.model_dump() for r in results], as_json,
-             columns=("file", "status", "size", "checksum", "note"), rows=rows, title=title)
+        emit(
+            [r.model_dump() for r in results],
+            as_json,
+            columns=("file", "status", "size", "checksum", "note"),
+            rows=rows,
+            title=title,
+        )
     elif results and failure is None:
         r = results[0]
         typer.echo(f"{r.relpath}: {r.status} ({_human(r.size)}, checksum {r.checksum})", err=True)
@@ -74,12 +97,15 @@ def fetch_cmd(
 
 @app.command("list")
 def list_cmd(
-    what: Optional[list[str]] = typer.Argument(
-        None, help="Limit to these files / groups / PUMS targets (default: every known file).",
-        show_default=False),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    check: bool = typer.Option(True, "--verify/--no-verify",
-                               help="Hash files to check them (cached by path, size and mtime)."),
+    what: list[str] | None = typer.Argument(
+        None,
+        help="Limit to these files / groups / PUMS targets (default: every known file).",
+        show_default=False,
+    ),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    check: bool = typer.Option(
+        True, "--verify/--no-verify", help="Hash files to check them (cached by path, size and mtime)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
 ) -> None:
     """Show every known input file: present?, size, checksum status (ok/mismatch/missing/unverified), group,
@@ -87,16 +113,27 @@ def list_cmd(
     statuses = verify(what or None, data_dir, hash_files=check)
     counts = {s: sum(x.status == s for x in statuses) for s in ("ok", "mismatch", "missing", "unverified")}
     title = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" in {settings.data_dir(data_dir)}"
-    rows = [(s.relpath, s.group, _human(s.size or s.expected_size), s.status, _origin(s.origin))
-            for s in statuses]
-    emit([s.model_dump() for s in statuses], as_json,
-         columns=("file", "group", "size", "checksum", "public origin"), rows=rows, title=title)
+    rows = [
+        (s.relpath, s.group, _human(s.size or s.expected_size), s.status, _origin(s.origin)) for s in statuses
+    ]
+    emit(
+        [s.model_dump() for s in statuses],
+        as_json,
+        columns=("file", "group", "size", "checksum", "public origin"),
+        rows=rows,
+        title=title,
+    )
     if not as_json:
         groups: dict[str, tuple[str, str]] = {}
         for s in statuses:
             groups.setdefault(s.group, (s.licence, s.citation))
-        console.print(table("licences and citations", ("group", "licence", "cite"),
-                            [(g, lic, cite) for g, (lic, cite) in groups.items() if lic or cite]))
+        console.print(
+            table(
+                "licences and citations",
+                ("group", "licence", "cite"),
+                [(g, lic, cite) for g, (lic, cite) in groups.items() if lic or cite],
+            )
+        )
 
 
 def _origin(url: str | None) -> str:
@@ -111,7 +148,7 @@ def _origin(url: str | None) -> str:
 @app.command("path")
 def path_cmd(
     relpath: str = typer.Argument(..., help="File path relative to the data directory."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     check: bool = typer.Option(True, "--verify/--no-verify", help="Check the file's sha256 first."),
 ) -> None:
     """Print the absolute path of a data file (for scripts); exit 2 with the fetch command if missing."""

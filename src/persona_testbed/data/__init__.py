@@ -15,7 +15,22 @@ from .states import STATES, State, state
 from .status import FileStatus, verify
 
 __all__ = [
-    "DataFile", "DataMissingError", "FetchFailed", "FetchResult", "FileStatus", "GROUPS", "MANIFEST",
-    "STATES", "State", "census_base_url", "dictionary_file", "fetch", "group_files", "parse_target",
-    "pums_file", "resolve", "state", "verify",
+    "DataFile",
+    "DataMissingError",
+    "FetchFailed",
+    "FetchResult",
+    "FileStatus",
+    "GROUPS",
+    "MANIFEST",
+    "STATES",
+    "State",
+    "census_base_url",
+    "dictionary_file",
+    "fetch",
+    "group_files",
+    "parse_target",
+    "pums_file",
+    "resolve",
+    "state",
+    "verify",
 ]

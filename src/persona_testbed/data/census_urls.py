@@ -45,7 +45,7 @@ def census_base_url() -> str:
 def rebase_census_url(url: str) -> str:
     """Point an official ``www2.census.gov`` URL at ``census_base_url()`` (other URLs unchanged)."""
     if url.startswith(CENSUS_BASE_URL + "/"):
-        return census_base_url() + url[len(CENSUS_BASE_URL):]
+        return census_base_url() + url[len(CENSUS_BASE_URL) :]
     return url
 
 
@@ -93,7 +93,7 @@ def parse_target(target: str) -> list[CensusFile]:
     STATE is a postal abbreviation, a FIPS code, ``us`` (the national file) or ``all`` (50 states, DC, PR).
     """
     parts = target.split(":")
-    usage = ("expected pums:YEAR:p|h:STATE[:1|5] (e.g. pums:2019:p:ca) or pums:YEAR:dict[:1|5]")
+    usage = "expected pums:YEAR:p|h:STATE[:1|5] (e.g. pums:2019:p:ca) or pums:YEAR:dict[:1|5]"
     if len(parts) < 3 or parts[0] != "pums" or not parts[1].isdigit():
         raise UserError(f"bad PUMS target {target!r}: {usage}")
     year = int(parts[1])

@@ -14,13 +14,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from ..core import settings
-from ..core.hashing import file_sha256
 from ..core.atomic import atomic_write_text
+from ..core.hashing import file_sha256
 
 LOCAL_SUMS = "SHA256SUMS.local"
 PROVENANCE = "PROVENANCE.local.json"
@@ -77,15 +78,16 @@ def expected_sha256(relpath: str, manifest_sha: str | None, recorded: dict[str, 
     return recorded.get(relpath) or manifest_sha
 
 
-def provenance(data_dir: Path) -> dict[str, dict]:
-    """Where derived files came from: relpath -> {origin, url, download_sha256, derived}."""
+def provenance(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """Where derived files came from: relpath -> {origin, url, fetched_from, download_sha256, derived...}."""
     try:
-        return json.loads((Path(data_dir) / PROVENANCE).read_text(encoding="utf-8"))
+        doc = json.loads((Path(data_dir) / PROVENANCE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
-def record_provenance(data_dir: Path, entries: dict[str, dict | None]) -> None:
+def record_provenance(data_dir: Path, entries: dict[str, dict[str, Any] | None]) -> None:
     """Add (or, with ``None``, drop) provenance entries."""
     data_dir = Path(data_dir)
     with _locked(data_dir):
@@ -105,7 +107,7 @@ class HashCache:
         self.path = path or settings.cache_dir() / HASH_CACHE
         self._dirty = False
         try:
-            self._entries: dict[str, dict] = json.loads(self.path.read_text(encoding="utf-8"))
+            self._entries: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             self._entries = {}
 
@@ -124,7 +126,10 @@ class HashCache:
         """Store the sha256 of ``path`` as it is now on disk."""
         st = Path(path).stat()
         self._entries[str(Path(path).resolve())] = {
-            "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": sha256,
+        }
         self._dirty = True
 
     def sha256(self, path: Path) -> str:

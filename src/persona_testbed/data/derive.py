@@ -23,9 +23,10 @@ import json
 import re
 import shutil
 import zipfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import polars as pl
 
@@ -35,29 +36,149 @@ from ..core.errors import UserError
 #: persona mapping, imputation, household derivation, fidelity and census commands read, and a few
 #: close relatives; not the 80 replicate weights or the allocation flags.
 PERSON_COLUMNS: tuple[str, ...] = (
-    "RT", "SERIALNO", "SPORDER", "DIVISION", "REGION", "STATE", "ST", "PUMA", "ADJINC", "PWGTP",
-    "AGEP", "SEX", "RAC1P", "RAC2P", "RAC3P", "HISP", "ANC1P", "ANC2P", "POBP", "WAOB", "CIT", "CITWP",
-    "NATIVITY", "YOEP", "LANX", "LANP", "ENG", "SCHL", "SCHG", "FOD1P", "MAR", "MSP", "FER", "ESR", "COW",
-    "INDP", "OCCP", "NAICSP", "SOCP", "WKHP", "WKWN", "JWMNP", "JWTRNS", "JWTR", "PINCP", "WAGP", "POVPIP",
-    "MIGSP", "HICOV", "PRIVCOV", "PUBCOV", "DIS", "DEAR", "DEYE", "DREM", "DPHY", "DOUT", "DDRS", "MIL",
-    "RELSHIPP", "RELP", "PAOC", "GCL",
+    "RT",
+    "SERIALNO",
+    "SPORDER",
+    "DIVISION",
+    "REGION",
+    "STATE",
+    "ST",
+    "PUMA",
+    "ADJINC",
+    "PWGTP",
+    "AGEP",
+    "SEX",
+    "RAC1P",
+    "RAC2P",
+    "RAC3P",
+    "HISP",
+    "ANC1P",
+    "ANC2P",
+    "POBP",
+    "WAOB",
+    "CIT",
+    "CITWP",
+    "NATIVITY",
+    "YOEP",
+    "LANX",
+    "LANP",
+    "ENG",
+    "SCHL",
+    "SCHG",
+    "FOD1P",
+    "MAR",
+    "MSP",
+    "FER",
+    "ESR",
+    "COW",
+    "INDP",
+    "OCCP",
+    "NAICSP",
+    "SOCP",
+    "WKHP",
+    "WKWN",
+    "JWMNP",
+    "JWTRNS",
+    "JWTR",
+    "PINCP",
+    "WAGP",
+    "POVPIP",
+    "MIGSP",
+    "HICOV",
+    "PRIVCOV",
+    "PUBCOV",
+    "DIS",
+    "DEAR",
+    "DEYE",
+    "DREM",
+    "DPHY",
+    "DOUT",
+    "DDRS",
+    "MIL",
+    "RELSHIPP",
+    "RELP",
+    "PAOC",
+    "GCL",
 )
 HOUSING_COLUMNS: tuple[str, ...] = (
-    "RT", "SERIALNO", "DIVISION", "REGION", "STATE", "ST", "PUMA", "ADJHSG", "ADJINC", "WGTP", "NP",
-    "TYPEHUGQ", "TEN", "VALP", "RNTP", "GRPIP", "OCPIP", "HINCP", "FINCP", "MV", "BDSP", "RMSP", "YRBLT",
-    "BLD", "HHT", "HHT2", "HHL", "HHLANP", "LNGI", "MULTG", "NPF", "NOC", "NRC", "FPARC", "HUPAC",
-    "HUPAOC", "HUPARC", "PARTNER", "R18", "R60", "R65", "SSMC", "WIF", "WKEXREL", "WORKSTAT", "FS", "VACS",
+    "RT",
+    "SERIALNO",
+    "DIVISION",
+    "REGION",
+    "STATE",
+    "ST",
+    "PUMA",
+    "ADJHSG",
+    "ADJINC",
+    "WGTP",
+    "NP",
+    "TYPEHUGQ",
+    "TEN",
+    "VALP",
+    "RNTP",
+    "GRPIP",
+    "OCPIP",
+    "HINCP",
+    "FINCP",
+    "MV",
+    "BDSP",
+    "RMSP",
+    "YRBLT",
+    "BLD",
+    "HHT",
+    "HHT2",
+    "HHL",
+    "HHLANP",
+    "LNGI",
+    "MULTG",
+    "NPF",
+    "NOC",
+    "NRC",
+    "FPARC",
+    "HUPAC",
+    "HUPAOC",
+    "HUPARC",
+    "PARTNER",
+    "R18",
+    "R60",
+    "R65",
+    "SSMC",
+    "WIF",
+    "WKEXREL",
+    "WORKSTAT",
+    "FS",
+    "VACS",
 )
 #: always text: identifiers and codes with letters or leading zeros that matter
 TEXT_COLUMNS = frozenset({"RT", "SERIALNO", "STATE", "ST", "PUMA", "NAICSP", "SOCP"})
 REQUIRED = {"p": ("SERIALNO", "SPORDER", "PWGTP", "AGEP"), "h": ("SERIALNO",)}
 
-GSS_REQUIRED = ("year", "id", "age", "sex", "race", "degree", "region", "relig", "partyid", "polviews",
-                "wtssps")
+GSS_REQUIRED = (
+    "year",
+    "id",
+    "age",
+    "sex",
+    "race",
+    "degree",
+    "region",
+    "relig",
+    "partyid",
+    "polviews",
+    "wtssps",
+)
 GSS_OPTIONAL = ("hispanic", "born", "denom", "wtssall", "wtssnr", "ballot")
 #: GSS region (9 census divisions) -> 4 census regions
-BIG_REGION = {1: "Northeast", 2: "Northeast", 3: "Midwest", 4: "Midwest", 5: "South", 6: "South",
-              7: "South", 8: "West", 9: "West"}
+BIG_REGION = {
+    1: "Northeast",
+    2: "Northeast",
+    3: "Midwest",
+    4: "Midwest",
+    5: "South",
+    6: "South",
+    7: "South",
+    8: "West",
+    9: "West",
+}
 CROSS_SECTION_YEARS = (2016, 2018)
 _SMALL_WORDS = {"a", "an", "and", "as", "at", "for", "in", "of", "on", "or", "than", "the", "to"}
 
@@ -68,6 +189,7 @@ class ContentError(UserError):
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
+
 def _sniff(raw: Path, label: str) -> None:
     """Reject an HTML page (captive portal, login, error page) or an empty file before parsing."""
     with open(raw, "rb") as f:
@@ -76,8 +198,9 @@ def _sniff(raw: Path, label: str) -> None:
         raise ContentError(f"{label} is empty")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")):
-        raise ContentError(f"{label} is an HTML/XML page, not the data file (a captive portal, login or error "
-                           "page?)")
+        raise ContentError(
+            f"{label} is an HTML/XML page, not the data file (a captive portal, login or error page?)"
+        )
 
 
 def _open_zip(raw: Path, label: str) -> zipfile.ZipFile:
@@ -114,6 +237,7 @@ def title_label(text: str) -> str:
 
 # -- PUMS ------------------------------------------------------------------------------------------------
 
+
 def derive_pums(raw: Path, out: Path, *, kind: str, fips: str, year: int, label: str, work: Path) -> int:
     """Decode one official PUMS zip into ``out`` (Parquet); returns the number of records."""
     with _open_zip(raw, label) as zf:
@@ -131,8 +255,10 @@ def derive_pums(raw: Path, out: Path, *, kind: str, fips: str, year: int, label:
     upper = {h.strip().upper(): h for h in header}
     missing = [c for c in REQUIRED[kind] if c not in upper]
     if missing:
-        raise ContentError(f"{label}: {want} lacks PUMS column{'s' if len(missing) > 1 else ''} "
-                           f"{', '.join(missing)} (is it a PUMS {'person' if kind == 'p' else 'housing'} file?)")
+        raise ContentError(
+            f"{label}: {want} lacks PUMS column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (is it a PUMS {'person' if kind == 'p' else 'housing'} file?)"
+        )
     keep = [c for c in (PERSON_COLUMNS if kind == "p" else HOUSING_COLUMNS) if c in upper]
     try:
         text = {c: pl.col(upper[c]).str.strip_chars() for c in keep}
@@ -158,6 +284,7 @@ def derive_pums(raw: Path, out: Path, *, kind: str, fips: str, year: int, label:
 
 # -- PUMS data dictionary -------------------------------------------------------------------------------
 
+
 def derive_dictionary(raw: Path, out: Path, *, label: str) -> int:
     """Check that ``raw`` is a PUMS data dictionary (``NAME`` / ``VAL`` rows) and copy it to ``out``."""
     _sniff(raw, label)
@@ -168,14 +295,19 @@ def derive_dictionary(raw: Path, out: Path, *, label: str) -> int:
         raise ContentError(f"{label} is not a PUMS data dictionary CSV ({exc})") from None
     kinds = {r[0] for r in rows if r}
     names = sum(1 for r in rows if r and r[0] == "NAME")
-    if not rows or not kinds <= {"NAME", "VAL"} or names == 0 or not any(
-            r[:2] == ["NAME", "SERIALNO"] for r in rows):
+    if (
+        not rows
+        or not kinds <= {"NAME", "VAL"}
+        or names == 0
+        or not any(r[:2] == ["NAME", "SERIALNO"] for r in rows)
+    ):
         raise ContentError(f"{label} is not a PUMS data dictionary (expected NAME/VAL rows with SERIALNO)")
     shutil.copyfile(raw, out)
     return names
 
 
 # -- PRISM -----------------------------------------------------------------------------------------------
+
 
 def first_user_turn(conversation: object) -> str | None:
     """The first user message of a PRISM conversation record (``conversation_history``), else None."""
@@ -184,8 +316,11 @@ def first_user_turn(conversation: object) -> str | None:
     history = conversation.get("conversation_history")
     if not isinstance(history, list):
         return None
-    users = [(t.get("turn") if isinstance(t.get("turn"), int) else 10 ** 9, i, t.get("content"))
-             for i, t in enumerate(history) if isinstance(t, dict) and t.get("role") == "user"]
+    users = [
+        (t.get("turn") if isinstance(t.get("turn"), int) else 10**9, i, t.get("content"))
+        for i, t in enumerate(history)
+        if isinstance(t, dict) and t.get("role") == "user"
+    ]
     if not users:
         return None
     text = min(users)[2]
@@ -203,8 +338,9 @@ def derive_prism(raw: Path, out: Path, *, label: str) -> int:
             try:
                 record = json.loads(line)
             except ValueError:
-                raise ContentError(f"{label} line {n}: not a JSON object (expected one PRISM conversation "
-                                   "per line)") from None
+                raise ContentError(
+                    f"{label} line {n}: not a JSON object (expected one PRISM conversation per line)"
+                ) from None
             text = first_user_turn(record)
             if text is None:
                 raise ContentError(f"{label} line {n}: no user turn with text in conversation_history")
@@ -217,7 +353,8 @@ def derive_prism(raw: Path, out: Path, *, label: str) -> int:
 
 # -- GSS -------------------------------------------------------------------------------------------------
 
-def _read_dta(path: Path, label: str) -> tuple[pl.DataFrame, dict[str, dict]]:
+
+def _read_dta(path: Path, label: str) -> tuple[pl.DataFrame, dict[str, dict[Any, str]]]:
     try:
         import pyreadstat
     except ImportError:  # a dependency; only a broken install lacks it
@@ -229,8 +366,10 @@ def _read_dta(path: Path, label: str) -> tuple[pl.DataFrame, dict[str, dict]]:
     have = {c.lower(): c for c in meta.column_names}
     missing = [c for c in GSS_REQUIRED if c not in have]
     if missing:
-        raise ContentError(f"{label}: the Stata file lacks GSS variable{'s' if len(missing) > 1 else ''} "
-                           f"{', '.join(missing)}")
+        raise ContentError(
+            f"{label}: the Stata file lacks GSS variable{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}"
+        )
     use = [have[c] for c in (*GSS_REQUIRED, *GSS_OPTIONAL) if c in have]
     try:
         df, meta = pyreadstat.read_dta(str(path), usecols=use, output_format="polars")
@@ -241,9 +380,14 @@ def _read_dta(path: Path, label: str) -> tuple[pl.DataFrame, dict[str, dict]]:
     return df, labels
 
 
-def _labelled(df: pl.DataFrame, var: str, labels: dict[str, dict], fmt: Callable[[str], str]) -> pl.Series:
-    mapping = {float(k): fmt(v) for k, v in labels.get(var, {}).items()
-               if isinstance(k, (int, float)) and not isinstance(k, bool)}
+def _labelled(
+    df: pl.DataFrame, var: str, labels: dict[str, dict[Any, str]], fmt: Callable[[str], str]
+) -> pl.Series:
+    mapping = {
+        float(k): fmt(v)
+        for k, v in labels.get(var, {}).items()
+        if isinstance(k, (int, float)) and not isinstance(k, bool)
+    }
     col = df[var].cast(pl.Float64, strict=False)
     return col.replace_strict(mapping, default=None, return_dtype=pl.String).alias(var)
 
@@ -255,8 +399,11 @@ def _code(df: pl.DataFrame, var: str) -> pl.Series:
 def derive_gss(raw: Path, outputs: dict[str, Path], *, label: str, work: Path) -> int:
     """GSS cumulative Stata zip -> the long file (all years) and the 2016+2018 cross-section."""
     with _open_zip(raw, label) as zf:
-        members = sorted((i for i in zf.infolist() if i.filename.lower().endswith(".dta")),
-                         key=lambda i: i.file_size, reverse=True)
+        members = sorted(
+            (i for i in zf.infolist() if i.filename.lower().endswith(".dta")),
+            key=lambda i: i.file_size,
+            reverse=True,
+        )
         if not members:
             found = ", ".join(Path(n).name for n in zf.namelist()[:5]) or "nothing"
             raise ContentError(f"{label} holds no Stata .dta file (found: {found})")
@@ -266,19 +413,29 @@ def derive_gss(raw: Path, outputs: dict[str, Path], *, label: str, work: Path) -
     if df.height == 0:
         raise ContentError(f"{label}: the Stata file has no respondents")
     year = _code(df, "year")
-    if year.null_count() or year.min() < 1972:
+    first = year.min()
+    if year.null_count() or not isinstance(first, int) or first < 1972:
         raise ContentError(f"{label}: variable year holds values that are not survey years")
     weight_all = df["wtssall"] if "wtssall" in df.columns else df["wtssps"]
     region = _code(df, "region")
-    long = pl.DataFrame([
-        year, _code(df, "id"), _code(df, "age"),
-        _labelled(df, "sex", labels, title_label), _labelled(df, "race", labels, title_label),
-        _labelled(df, "degree", labels, title_label),
-        region.replace_strict(BIG_REGION, default=None, return_dtype=pl.String).alias("bigregion"), region,
-        _code(df, "relig"), _labelled(df, "relig", labels, str.lower).alias("relig_label"),
-        _labelled(df, "partyid", labels, title_label), _labelled(df, "polviews", labels, title_label),
-        weight_all.cast(pl.Float64).alias("wtssall"), df["wtssps"].cast(pl.Float64).alias("wtssps"),
-    ])
+    long = pl.DataFrame(
+        [
+            year,
+            _code(df, "id"),
+            _code(df, "age"),
+            _labelled(df, "sex", labels, title_label),
+            _labelled(df, "race", labels, title_label),
+            _labelled(df, "degree", labels, title_label),
+            region.replace_strict(BIG_REGION, default=None, return_dtype=pl.String).alias("bigregion"),
+            region,
+            _code(df, "relig"),
+            _labelled(df, "relig", labels, str.lower).alias("relig_label"),
+            _labelled(df, "partyid", labels, title_label),
+            _labelled(df, "polviews", labels, title_label),
+            weight_all.cast(pl.Float64).alias("wtssall"),
+            df["wtssps"].cast(pl.Float64).alias("wtssps"),
+        ]
+    )
     outputs_written = 0
     if "survey/gss/gss_1972_2024_long.csv" in outputs:
         long.write_csv(outputs["survey/gss/gss_1972_2024_long.csv"])
@@ -286,21 +443,36 @@ def derive_gss(raw: Path, outputs: dict[str, Path], *, label: str, work: Path) -
     cross_path = outputs.get("survey/gss/gss_2016_2018_crosssection.csv")
     if cross_path is not None:
         cols = [year, _code(df, "id"), _code(df, "age")]
-        for var in ("sex", "race", "hispanic", "degree", "region", "born", "relig", "denom", "partyid",
-                    "polviews"):
+        for var in (
+            "sex",
+            "race",
+            "hispanic",
+            "degree",
+            "region",
+            "born",
+            "relig",
+            "denom",
+            "partyid",
+            "polviews",
+        ):
             if var not in df.columns:
-                cols += [pl.Series(var, [None] * df.height, dtype=pl.Int64),
-                         pl.Series(f"{var}_label", [None] * df.height, dtype=pl.String)]
+                cols += [
+                    pl.Series(var, [None] * df.height, dtype=pl.Int64),
+                    pl.Series(f"{var}_label", [None] * df.height, dtype=pl.String),
+                ]
                 continue
             cols += [_code(df, var), _labelled(df, var, labels, str.lower).alias(f"{var}_label")]
-        cols += [weight_all.cast(pl.Float64).alias("wtssall"),
-                 (df["wtssnr"] if "wtssnr" in df.columns else df["wtssps"]).cast(pl.Float64).alias("wtssnr")]
+        cols += [
+            weight_all.cast(pl.Float64).alias("wtssall"),
+            (df["wtssnr"] if "wtssnr" in df.columns else df["wtssps"]).cast(pl.Float64).alias("wtssnr"),
+        ]
         cross = pl.DataFrame(cols).filter(pl.col("year").is_in(list(CROSS_SECTION_YEARS)))
         cross.write_csv(cross_path)
     return long.height
 
 
 # -- Big Five package tables -----------------------------------------------------------------------------
+
 
 def package_table(name: str) -> str:
     """A cited table shipped in ``persona_testbed/data/tables`` (CSV text with a ``source`` column)."""
@@ -315,7 +487,7 @@ def derive_package(outputs: dict[str, Path]) -> int:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         for row in rows:
-            writer.writerow(row[:drop] + row[drop + 1:])
+            writer.writerow(row[:drop] + row[drop + 1 :])
         out.write_text(buf.getvalue(), encoding="utf-8")
     return len(outputs)
 

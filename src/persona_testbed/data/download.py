@@ -18,8 +18,8 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 
@@ -27,7 +27,6 @@ from ..core.errors import UserError
 from ..core.hashing import file_sha256
 
 RETRY_STATUS = {204, 408, 425, 429, 500, 502, 503, 504}
-CHUNK = 1 << 16
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head")
 _SHA256 = re.compile(r'^(?:W/)?"?([0-9a-f]{64})"?$', re.IGNORECASE)
 
@@ -54,9 +53,18 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
-def download(url: str, dest: Path, *, label: str, sha256: str | None = None, size: int | None = None,
-             client: httpx.Client, retries: int = 4, backoff: float = 0.5,
-             progress: ProgressFn | None = None) -> str:
+def download(
+    url: str,
+    dest: Path,
+    *,
+    label: str,
+    sha256: str | None = None,
+    size: int | None = None,
+    client: httpx.Client,
+    retries: int = 4,
+    backoff: float = 0.5,
+    progress: ProgressFn | None = None,
+) -> str:
     """Download ``url`` to ``dest`` (resuming, retrying, verifying ``sha256`` if given); return its sha256.
 
     Raises ``UserError`` with one line naming ``label`` and ``url`` on a checksum mismatch, an HTTP
@@ -76,23 +84,29 @@ def download(url: str, dest: Path, *, label: str, sha256: str | None = None, siz
             after = part.stat().st_size if part.exists() else 0
             failures = 0 if after > before else failures + 1
             if failures > retries:
-                raise DownloadError(f"download of {label} from {url} failed after {retries + 1} attempts: "
-                                    f"{_describe(exc)} (run the command again to resume)",
-                                    f"network: {_describe(exc)[:40]}") from None
+                raise DownloadError(
+                    f"download of {label} from {url} failed after {retries + 1} attempts: "
+                    f"{_describe(exc)} (run the command again to resume)",
+                    f"network: {_describe(exc)[:40]}",
+                ) from None
             wait = backoff * 2 ** max(failures - 1, 0)
             if isinstance(exc, _Transient) and exc.retry_after is not None:
                 wait = max(wait, min(exc.retry_after, 60.0))
             time.sleep(wait)
     if not part.exists() or part.stat().st_size == 0:
         part.unlink(missing_ok=True)
-        raise DownloadError(f"download of {label} from {url} returned an empty file; nothing was saved",
-                            "empty file")
+        raise DownloadError(
+            f"download of {label} from {url} returned an empty file; nothing was saved", "empty file"
+        )
     got = file_sha256(part)
     want, whose = (sha256, "expected") if sha256 is not None else (advertised, "the server advertised")
     if want is not None and got != want.lower():
         part.unlink(missing_ok=True)
-        raise DownloadError(f"checksum mismatch for {label} downloaded from {url}: {whose} sha256 "
-                            f"{want[:12]}…, got {got[:12]}…; the file was discarded", "checksum mismatch")
+        raise DownloadError(
+            f"checksum mismatch for {label} downloaded from {url}: {whose} sha256 "
+            f"{want[:12]}…, got {got[:12]}…; the file was discarded",
+            "checksum mismatch",
+        )
     os.replace(part, dest)
     return got
 
@@ -106,8 +120,9 @@ def _advertised_sha256(r: httpx.Response) -> str | None:
     return None
 
 
-def _attempt(url: str, part: Path, *, label: str, size: int | None, client: httpx.Client,
-             progress: ProgressFn | None) -> str | None:
+def _attempt(
+    url: str, part: Path, *, label: str, size: int | None, client: httpx.Client, progress: ProgressFn | None
+) -> str | None:
     """One GET into ``part`` (resuming); returns the sha256 the server advertised, if any."""
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
@@ -125,10 +140,12 @@ def _attempt(url: str, part: Path, *, label: str, size: int | None, client: http
             what = "HTTP 204 (empty answer)" if r.status_code == 204 else f"HTTP {r.status_code}"
             raise _Transient(what, _retry_after(r.headers.get("retry-after")))
         if r.status_code >= 400:
-            raise DownloadError(f"download of {label} failed: HTTP {r.status_code} from {url}",
-                                f"HTTP {r.status_code}")
+            raise DownloadError(
+                f"download of {label} failed: HTTP {r.status_code} from {url}", f"HTTP {r.status_code}"
+            )
         if "text/html" in r.headers.get("content-type", "").lower() and not label.lower().endswith(
-                (".html", ".htm")):
+            (".html", ".htm")
+        ):
             raise _html_error(label, url)
         if r.status_code == 206:
             start = _content_range_start(r.headers.get("content-range", ""))
@@ -144,8 +161,11 @@ def _attempt(url: str, part: Path, *, label: str, size: int | None, client: http
             progress(0, total, offset)
         chunks = r.iter_bytes()  # pieces as they arrive: a dropped connection loses none
         first = next(chunks, b"")
-        if offset == 0 and first.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith(HTML_STARTS) \
-                and not label.lower().endswith((".html", ".htm")):
+        if (
+            offset == 0
+            and first.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith(HTML_STARTS)
+            and not label.lower().endswith((".html", ".htm"))
+        ):
             raise _html_error(label, url)
         with open(part, mode) as f:
             for chunk in _chain(first, chunks):
@@ -161,9 +181,12 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _html_error(label: str, url: str) -> "DownloadError":
-    return DownloadError(f"download of {label} from {url} returned an HTML page instead of the file (a "
-                         "captive portal, login or error page?); nothing was saved", "HTML instead of data")
+def _html_error(label: str, url: str) -> DownloadError:
+    return DownloadError(
+        f"download of {label} from {url} returned an HTML page instead of the file (a "
+        "captive portal, login or error page?); nothing was saved",
+        "HTML instead of data",
+    )
 
 
 def _content_range_start(value: str) -> int | None:
@@ -194,8 +217,9 @@ def _describe(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def copy_verified(src: Path, dest: Path, *, label: str, sha256: str | None,
-                  progress: ProgressFn | None = None) -> str:
+def copy_verified(
+    src: Path, dest: Path, *, label: str, sha256: str | None, progress: ProgressFn | None = None
+) -> str:
     """Copy ``src`` to ``dest`` via ``<dest>.part`` (hashing on the way); on mismatch keep nothing."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +240,10 @@ def copy_verified(src: Path, dest: Path, *, label: str, sha256: str | None,
     got = h.hexdigest()
     if sha256 is not None and got != sha256.lower():
         part.unlink(missing_ok=True)
-        raise DownloadError(f"checksum mismatch for {label} in mirror file {src}: expected sha256 "
-                            f"{sha256[:12]}…, got {got[:12]}…; nothing was copied", "checksum mismatch")
+        raise DownloadError(
+            f"checksum mismatch for {label} in mirror file {src}: expected sha256 "
+            f"{sha256[:12]}…, got {got[:12]}…; nothing was copied",
+            "checksum mismatch",
+        )
     os.replace(part, dest)
     return got

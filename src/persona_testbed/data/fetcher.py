@@ -12,27 +12,40 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Mapping
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from ..core import settings
 from ..core.errors import UserError
 from ..core.hashing import file_sha256
 from ..core.output import err_console
-from .checksums import (HashCache, expected_sha256, local_sums, read_sums, record_provenance,
-                        record_sum)
-from .derive import (ContentError, derive_dictionary, derive_gss, derive_package, derive_prism, derive_pums,
-                     pums_output)
-from .download import DownloadError, copy_verified, download
+from .checksums import HashCache, expected_sha256, local_sums, read_sums, record_provenance, record_sum
+from .derive import (
+    ContentError,
+    derive_dictionary,
+    derive_gss,
+    derive_package,
+    derive_prism,
+    derive_pums,
+    pums_output,
+)
+from .download import DownloadError, ProgressFn, copy_verified, download
 from .manifest import MANIFEST, DataFile
 from .origins import DOWNLOADS, Origin, origin_for, rebase_url
 from .targets import entry_for, expand_targets
@@ -101,12 +114,20 @@ class _Ctx:
     explicit_dir: str | os.PathLike[str] | None
 
 
-def fetch(targets: Iterable[str] = ("all",), mirror: str | os.PathLike[str] | None = None,
-          data_dir: str | os.PathLike[str] | None = None, *, force: bool = False,
-          states: Iterable[str | int] | None = None,
-          manifest: Mapping[str, DataFile] = MANIFEST, retries: int = 4, backoff: float = 0.5,
-          show_progress: bool = True, strict: bool = True,
-          client: httpx.Client | None = None) -> list[FetchResult]:
+def fetch(
+    targets: Iterable[str] = ("all",),
+    mirror: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    states: Iterable[str | int] | None = None,
+    manifest: Mapping[str, DataFile] = MANIFEST,
+    retries: int = 4,
+    backoff: float = 0.5,
+    show_progress: bool = True,
+    strict: bool = True,
+    client: httpx.Client | None = None,
+) -> list[FetchResult]:
     """Bring ``targets`` (``all``, ``quickstart``, groups, relpaths, ``pums:`` targets) into the data directory.
 
     From ``mirror`` (a directory or http(s) URL; default ``$PERSONA_TESTBED_MIRROR``) files are copied.
@@ -123,19 +144,31 @@ def fetch(targets: Iterable[str] = ("all",), mirror: str | os.PathLike[str] | No
     mirror_is_url = bool(where and where.startswith(("http://", "https://")))
     if where and not mirror_is_url and not Path(where).is_dir():
         raise UserError(f"mirror directory {where} does not exist")
-    planned = expand_targets(targets, manifest, allow_unknown=where is not None, mirror=where is not None,
-                             states=states)
+    planned = expand_targets(
+        targets, manifest, allow_unknown=where is not None, mirror=where is not None, states=states
+    )
     own_client = client is None
     if own_client:
-        client = httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=15.0),
-                              headers={"User-Agent": "persona-testbed"})
-    ctx = _Ctx(ddir=ddir, where=where, mirror_is_url=mirror_is_url,
-               mirror_sums=read_sums(Path(where) / "SHA256SUMS") if where and not mirror_is_url else {},
-               recorded=local_sums(ddir), cache=HashCache(), manifest=manifest, force=force,
-               client=client,  # type: ignore[arg-type]
-               retries=retries, backoff=backoff,
-               progress=_progress() if show_progress and err_console.is_terminal else None,
-               explicit_dir=data_dir)
+        client = httpx.Client(
+            follow_redirects=True,
+            timeout=httpx.Timeout(60.0, connect=15.0),
+            headers={"User-Agent": "persona-testbed"},
+        )
+    ctx = _Ctx(
+        ddir=ddir,
+        where=where,
+        mirror_is_url=mirror_is_url,
+        mirror_sums=read_sums(Path(where) / "SHA256SUMS") if where and not mirror_is_url else {},
+        recorded=local_sums(ddir),
+        cache=HashCache(),
+        manifest=manifest,
+        force=force,
+        client=client,  # type: ignore[arg-type]
+        retries=retries,
+        backoff=backoff,
+        progress=_progress() if show_progress and err_console.is_terminal else None,
+        explicit_dir=data_dir,
+    )
     # without a mirror, files with no URL of their own come from their origin, one job per origin
     jobs: dict[str, tuple[Origin | None, list[tuple[DataFile, bool]]]] = {}
     for f, explicit in planned:
@@ -160,9 +193,11 @@ def fetch(targets: Iterable[str] = ("all",), mirror: str | os.PathLike[str] | No
     if strict and failed:
         raise FetchFailed(_summary(results, failed), results)
     if strict and results and all(r.status == "skipped" for r in results):
-        raise FetchFailed(f"{len(results)} file{'s' if len(results) > 1 else ''} requested, none with a public "
-                          f"origin: they come only from a data mirror (add --mirror DIR or set {ENV_MIRROR})",
-                          results)
+        raise FetchFailed(
+            f"{len(results)} file{'s' if len(results) > 1 else ''} requested, none with a public "
+            f"origin: they come only from a data mirror (add --mirror DIR or set {ENV_MIRROR})",
+            results,
+        )
     return results
 
 
@@ -175,10 +210,24 @@ def _present(f: DataFile, dest: Path, ctx: _Ctx, mirror_sha: str | None = None) 
     want = expected_sha256(f.relpath, f.sha256 or mirror_sha, ctx.recorded)
     if want is not None and have != want:
         return None
-    kind = ("recorded" if recorded and want == recorded else
-            "manifest" if f.sha256 else "mirror" if mirror_sha else "none")
-    return FetchResult(relpath=f.relpath, group=f.group, status="present", source=str(dest),
-                       size=dest.stat().st_size, sha256=have, checksum=kind)
+    kind = (
+        "recorded"
+        if recorded and want == recorded
+        else "manifest"
+        if f.sha256
+        else "mirror"
+        if mirror_sha
+        else "none"
+    )
+    return FetchResult(
+        relpath=f.relpath,
+        group=f.group,
+        status="present",
+        source=str(dest),
+        size=dest.stat().st_size,
+        sha256=have,
+        checksum=kind,
+    )
 
 
 def _fetch_one(f: DataFile, explicit: bool, ctx: _Ctx) -> FetchResult:
@@ -207,11 +256,23 @@ def _fetch_one(f: DataFile, explicit: bool, ctx: _Ctx) -> FetchResult:
         else:
             url = f"{where.rstrip('/')}/{f.relpath}" if where else (rebase_url(f.url) if f.url else None)
             if url is None:
-                raise DownloadError(f"{f.relpath} has no official download URL (it is distributed only via "
-                                    f"a data mirror): run {fix_command(f.relpath, f, ctx.explicit_dir)} "
-                                    f"or set {ENV_MIRROR}", MIRROR_ONLY)
-            sha = download(url, dest, label=f.relpath, sha256=expected, size=f.size if expected else None,
-                           client=ctx.client, retries=ctx.retries, backoff=ctx.backoff, progress=cb)
+                raise DownloadError(
+                    f"{f.relpath} has no official download URL (it is distributed only via "
+                    f"a data mirror): run {fix_command(f.relpath, f, ctx.explicit_dir)} "
+                    f"or set {ENV_MIRROR}",
+                    MIRROR_ONLY,
+                )
+            sha = download(
+                url,
+                dest,
+                label=f.relpath,
+                sha256=expected,
+                size=f.size if expected else None,
+                client=ctx.client,
+                retries=ctx.retries,
+                backoff=ctx.backoff,
+                progress=cb,
+            )
             status, source = "downloaded", url
     except (DownloadError, UserError, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         return FetchResult(**base, status="failed", **_failure(exc, f.relpath))
@@ -224,8 +285,9 @@ def _fetch_one(f: DataFile, explicit: bool, ctx: _Ctx) -> FetchResult:
         record_sum(ctx.ddir, f.relpath, sha)
         ctx.recorded[f.relpath] = sha
         kind = "mirror" if kind == "mirror" else "recorded"
-    return FetchResult(**base, status=status, source=source, size=dest.stat().st_size, sha256=sha,
-                       checksum=kind)
+    return FetchResult(
+        **base, status=status, source=source, size=dest.stat().st_size, sha256=sha, checksum=kind
+    )
 
 
 def _fetch_origin(origin: Origin, files: list[DataFile], ctx: _Ctx) -> list[FetchResult]:
@@ -249,8 +311,15 @@ def _fetch_origin(origin: Origin, files: list[DataFile], ctx: _Ctx) -> list[Fetc
         raw_sha = None
         if raw is not None and url is not None:
             if ctx.force or not raw.is_file():
-                raw_sha = download(url, raw, label=raw.name, client=ctx.client, retries=ctx.retries,
-                                   backoff=ctx.backoff, progress=cb)
+                raw_sha = download(
+                    url,
+                    raw,
+                    label=raw.name,
+                    client=ctx.client,
+                    retries=ctx.retries,
+                    backoff=ctx.backoff,
+                    progress=cb,
+                )
             else:  # downloaded by an earlier run whose derivation did not finish
                 raw_sha = ctx.cache.sha256(raw)
         shutil.rmtree(work, ignore_errors=True)
@@ -261,11 +330,17 @@ def _fetch_origin(origin: Origin, files: list[DataFile], ctx: _Ctx) -> list[Fetc
     except ContentError as exc:  # not the data the origin serves: discard it, the next run downloads again
         if raw is not None:
             _discard(raw, ctx.ddir / DOWNLOADS)
-        return [FetchResult(relpath=rel, group=f.group, status="failed", error=str(exc),
-                            note="not the expected data") for rel, f in entries.items()]
+        return [
+            FetchResult(
+                relpath=rel, group=f.group, status="failed", error=str(exc), note="not the expected data"
+            )
+            for rel, f in entries.items()
+        ]
     except (DownloadError, UserError, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-        return [FetchResult(relpath=rel, group=f.group, status="failed", **_failure(exc, rel))
-                for rel, f in entries.items()]
+        return [
+            FetchResult(relpath=rel, group=f.group, status="failed", **_failure(exc, rel))
+            for rel, f in entries.items()
+        ]
     finally:
         done()
         shutil.rmtree(work, ignore_errors=True)
@@ -274,8 +349,14 @@ def _fetch_origin(origin: Origin, files: list[DataFile], ctx: _Ctx) -> list[Fetc
     return results
 
 
-def _install(origin: Origin, entries: dict[str, DataFile], outs: dict[str, Path], url: str | None,
-             raw_sha: str | None, ctx: _Ctx) -> list[FetchResult]:
+def _install(
+    origin: Origin,
+    entries: dict[str, DataFile],
+    outs: dict[str, Path],
+    url: str | None,
+    raw_sha: str | None,
+    ctx: _Ctx,
+) -> list[FetchResult]:
     """Move derived files into place (each atomically) and record their checksums and provenance."""
     results = []
     for rel, tmp in outs.items():
@@ -292,14 +373,34 @@ def _install(origin: Origin, entries: dict[str, DataFile], outs: dict[str, Path]
             record_sum(ctx.ddir, rel, sha)
             ctx.recorded[rel] = sha
             kind = "recorded"
-        results.append(FetchResult(relpath=rel, group=f.group, status="derived", source=url or "package",
-                                   size=dest.stat().st_size, sha256=sha, checksum=kind,
-                                   note=f"from {Path(urlsplit(origin.url).path).name}" if origin.url
-                                   else "package tables"))
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record_provenance(ctx.ddir, {r.relpath: {
-        "origin": origin.key, "url": origin.url, "fetched_from": url, "download_sha256": raw_sha,
-        "licence": origin.licence, "citation": origin.citation, "derived": when} for r in results})
+        results.append(
+            FetchResult(
+                relpath=rel,
+                group=f.group,
+                status="derived",
+                source=url or "package",
+                size=dest.stat().st_size,
+                sha256=sha,
+                checksum=kind,
+                note=f"from {Path(urlsplit(origin.url).path).name}" if origin.url else "package tables",
+            )
+        )
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    record_provenance(
+        ctx.ddir,
+        {
+            r.relpath: {
+                "origin": origin.key,
+                "url": origin.url,
+                "fetched_from": url,
+                "download_sha256": raw_sha,
+                "licence": origin.licence,
+                "citation": origin.citation,
+                "derived": when,
+            }
+            for r in results
+        },
+    )
     return results
 
 
@@ -364,8 +465,9 @@ def _fetch_lock(ddir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"another `persona-testbed data fetch` is writing to {ddir}; "
-                            "wait for it to finish") from None
+            raise UserError(
+                f"another `persona-testbed data fetch` is writing to {ddir}; wait for it to finish"
+            ) from None
         yield
     finally:
         os.close(fd)
@@ -381,17 +483,26 @@ def _summary(results: list[FetchResult], failed: list[FetchResult]) -> str:
     if other:
         parts.append(f"first error: {other[0].error}")
     if mirror_only:
-        parts.append(f"{len(mirror_only)} have no official download URL and come only from a data mirror "
-                     f"(add --mirror DIR or set {ENV_MIRROR})")
+        parts.append(
+            f"{len(mirror_only)} have no official download URL and come only from a data mirror "
+            f"(add --mirror DIR or set {ENV_MIRROR})"
+        )
     return "; ".join(parts)
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}", style="cyan"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True)
+    return Progress(
+        TextColumn("{task.description}", style="cyan"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
 
 
-def _task(progress: Progress | None, label: str):
+def _task(progress: Progress | None, label: str) -> tuple[ProgressFn | None, Callable[[], None]]:
     """A progress callback bound to a new task (or ``None``), and a function removing the task."""
     if progress is None:
         return None, lambda: None

@@ -35,25 +35,31 @@ HOST_ENV: dict[str, tuple[str, ...]] = {
     "gss.norc.org": (ENV_GSS_URL,),
 }
 
-PRISM_URL = ("https://huggingface.co/datasets/HannahRoseKirk/prism-alignment/resolve/main/"
-             "conversations.jsonl")
+PRISM_URL = "https://huggingface.co/datasets/HannahRoseKirk/prism-alignment/resolve/main/conversations.jsonl"
 GSS_URL = "https://gss.norc.org/content/dam/gss/get-the-data/documents/stata/GSS_stata.zip"
 #: where raw downloads wait to be derived (resumable ``.part`` files live here too)
 DOWNLOADS = ".downloads"
 
 CENSUS_PD = "public domain (U.S. Census Bureau)"
 CENSUS_CITATION = "U.S. Census Bureau, American Community Survey Public Use Microdata Sample (PUMS)"
-GSS_LICENCE = ("GSS public-use data distributed by NORC; cite: General Social Survey, "
-               "NORC at the University of Chicago")
-GSS_CITATION = ("Davern, M., Bautista, R., Freese, J., Herd, P., and Morgan, S. L.; General Social Survey "
-                "1972-2024 [machine-readable data file]. NORC at the University of Chicago; gss.norc.org")
+GSS_LICENCE = (
+    "GSS public-use data distributed by NORC; cite: General Social Survey, NORC at the University of Chicago"
+)
+GSS_CITATION = (
+    "Davern, M., Bautista, R., Freese, J., Herd, P., and Morgan, S. L.; General Social Survey "
+    "1972-2024 [machine-readable data file]. NORC at the University of Chicago; gss.norc.org"
+)
 PRISM_LICENCE = "CC-BY-4.0 (human-written text)"
-PRISM_CITATION = ("Kirk, H. R., et al. (2024), The PRISM Alignment Project, arXiv 2404.16019; "
-                  "dataset HannahRoseKirk/prism-alignment (Hugging Face)")
-BIGFIVE_CITATION = ("Johnson, J. A. (2014), Measuring thirty facets of the Five Factor Model with a 120-item "
-                    "public domain inventory: development of the IPIP-NEO-120, J. Res. Pers. 51, 78-89 (norms, "
-                    "via the MIT-licensed package five-factor-e); Costa, P. T. & McCrae, R. R. (1992), NEO PI-R "
-                    "manual (domain correlations, via psychTools `neo`, Revelle); SAPA: Revelle et al. (psych `bfi`)")
+PRISM_CITATION = (
+    "Kirk, H. R., et al. (2024), The PRISM Alignment Project, arXiv 2404.16019; "
+    "dataset HannahRoseKirk/prism-alignment (Hugging Face)"
+)
+BIGFIVE_CITATION = (
+    "Johnson, J. A. (2014), Measuring thirty facets of the Five Factor Model with a 120-item "
+    "public domain inventory: development of the IPIP-NEO-120, J. Res. Pers. 51, 78-89 (norms, "
+    "via the MIT-licensed package five-factor-e); Costa, P. T. & McCrae, R. R. (1992), NEO PI-R "
+    "manual (domain correlations, via psychTools `neo`, Revelle); SAPA: Revelle et al. (psych `bfi`)"
+)
 
 #: group -> citation shown by ``data list`` (licences are per file, in the manifest)
 CITATIONS: dict[str, str] = {
@@ -95,21 +101,35 @@ class Origin:
 
 
 PRISM = Origin(
-    key="prism", kind="prism", url=PRISM_URL,
+    key="prism",
+    kind="prism",
+    url=PRISM_URL,
     outputs=("prompts/prism/prism_opening_prompts.json",),
-    licence=PRISM_LICENCE, citation=PRISM_CITATION,
-    description="first user turn of each conversation in conversations.jsonl, in file order")
+    licence=PRISM_LICENCE,
+    citation=PRISM_CITATION,
+    description="first user turn of each conversation in conversations.jsonl, in file order",
+)
 GSS = Origin(
-    key="gss", kind="gss", url=GSS_URL,
+    key="gss",
+    kind="gss",
+    url=GSS_URL,
     outputs=("survey/gss/gss_1972_2024_long.csv", "survey/gss/gss_2016_2018_crosssection.csv"),
-    licence=GSS_LICENCE, citation=GSS_CITATION,
-    description="NORC GSS cumulative data file (Stata), projected to the columns persona-testbed uses")
+    licence=GSS_LICENCE,
+    citation=GSS_CITATION,
+    description="NORC GSS cumulative data file (Stata), projected to the columns persona-testbed uses",
+)
 BIGFIVE = Origin(
-    key="bigfive", kind="package", url=None,
-    outputs=("norms/bigfive/ipipneo120_norms_by_sex_age.csv", "norms/bigfive/neo_pi_r_domain_correlations.csv"),
+    key="bigfive",
+    kind="package",
+    url=None,
+    outputs=(
+        "norms/bigfive/ipipneo120_norms_by_sex_age.csv",
+        "norms/bigfive/neo_pi_r_domain_correlations.csv",
+    ),
     licence="norms: MIT (five-factor-e), IPIP items public domain; correlations: published values, cited",
     citation=BIGFIVE_CITATION,
-    description="cited tables shipped in persona_testbed/data/tables")
+    description="cited tables shipped in persona_testbed/data/tables",
+)
 
 _EXTRACT = re.compile(r"^census/acs/(\d{4})/1-Year-extract/([ph])_(\d{2})\.parquet$")
 #: manifest files with an official URL whose mirror copy is not that file byte for byte (the 2023
@@ -126,19 +146,31 @@ def origin_for(relpath: str) -> Origin | None:
             return o
     if relpath in NOT_BYTE_IDENTICAL:
         official = dictionary_file(NOT_BYTE_IDENTICAL[relpath])
-        return Origin(key=f"dictionary-{NOT_BYTE_IDENTICAL[relpath]}", kind="dictionary", url=official.url,
-                      outputs=(relpath,), licence=CENSUS_PD, citation=CENSUS_CITATION,
-                      description=f"{official.description} (official CSV, content-checked)")
+        return Origin(
+            key=f"dictionary-{NOT_BYTE_IDENTICAL[relpath]}",
+            kind="dictionary",
+            url=official.url,
+            outputs=(relpath,),
+            licence=CENSUS_PD,
+            citation=CENSUS_CITATION,
+            description=f"{official.description} (official CSV, content-checked)",
+        )
     m = _EXTRACT.match(relpath)
     if m and m.group(3) in BY_FIPS:
         year, kind, fips = int(m.group(1)), m.group(2), m.group(3)
         s = BY_FIPS[fips]
         official = pums_file(year, kind, s.abbr)
         what = "person" if kind == "p" else "housing"
-        return Origin(key=f"pums-{year}-{kind}-{fips}", kind="pums", url=official.url, outputs=(relpath,),
-                      licence=CENSUS_PD, citation=CENSUS_CITATION,
-                      description=f"ACS {year} 1-year PUMS {what} records of {s.name}, decoded from "
-                                  f"{official.url.rsplit('/', 1)[1]} (columns persona-testbed uses)")
+        return Origin(
+            key=f"pums-{year}-{kind}-{fips}",
+            kind="pums",
+            url=official.url,
+            outputs=(relpath,),
+            licence=CENSUS_PD,
+            citation=CENSUS_CITATION,
+            description=f"ACS {year} 1-year PUMS {what} records of {s.name}, decoded from "
+            f"{official.url.rsplit('/', 1)[1]} (columns persona-testbed uses)",
+        )
     return None
 
 
@@ -166,5 +198,17 @@ def rebase_url(url: str) -> str:
     return url
 
 
-__all__ = ["BIGFIVE", "CENSUS_BASE_URL", "CITATIONS", "DOWNLOADS", "GSS", "Origin", "PRISM", "QUICKSTART",
-           "QUICKSTART_STATES", "extra_without_mirror", "origin_for", "rebase_url"]
+__all__ = [
+    "BIGFIVE",
+    "CENSUS_BASE_URL",
+    "CITATIONS",
+    "DOWNLOADS",
+    "GSS",
+    "Origin",
+    "PRISM",
+    "QUICKSTART",
+    "QUICKSTART_STATES",
+    "extra_without_mirror",
+    "origin_for",
+    "rebase_url",
+]

@@ -26,8 +26,9 @@ def resolve(relpath: str, data_dir: str | os.PathLike[str] | None = None, *, ver
     path = ddir / rel
     entry = entry_for(rel, MANIFEST)
     if not path.is_file():
-        raise DataMissingError(f"data file {rel} is missing from {ddir}; fetch it with: "
-                               f"{fix_command(rel, entry, data_dir)}")
+        raise DataMissingError(
+            f"data file {rel} is missing from {ddir}; fetch it with: {fix_command(rel, entry, data_dir)}"
+        )
     if verify:
         expected = expected_sha256(rel, entry.sha256 if entry else None, local_sums(ddir))
         if expected is not None:
@@ -35,6 +36,8 @@ def resolve(relpath: str, data_dir: str | os.PathLike[str] | None = None, *, ver
             got = cache.sha256(path)
             cache.save()
             if got != expected:
-                raise UserError(f"data file {path} does not match its sha256 (corrupt or changed); "
-                                f"re-fetch it with: {fix_command(rel, entry, data_dir)} --force")
+                raise UserError(
+                    f"data file {path} does not match its sha256 (corrupt or changed); "
+                    f"re-fetch it with: {fix_command(rel, entry, data_dir)} --force"
+                )
     return path

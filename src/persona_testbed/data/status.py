@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Literal, Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -39,8 +41,9 @@ class FileStatus(BaseModel):
     citation: str = ""
 
 
-def known_files(data_dir: str | os.PathLike[str] | None = None,
-                manifest: Mapping[str, DataFile] = MANIFEST) -> list[DataFile]:
+def known_files(
+    data_dir: str | os.PathLike[str] | None = None, manifest: Mapping[str, DataFile] = MANIFEST
+) -> list[DataFile]:
     """Every file the tool knows: the manifest plus files recorded in the data dir's ``SHA256SUMS.local``."""
     files = dict(manifest)
     for rel in local_sums(settings.data_dir(data_dir)):
@@ -49,8 +52,13 @@ def known_files(data_dir: str | os.PathLike[str] | None = None,
     return list(files.values())
 
 
-def verify(targets: Iterable[str] | None = None, data_dir: str | os.PathLike[str] | None = None, *,
-           hash_files: bool = True, manifest: Mapping[str, DataFile] = MANIFEST) -> list[FileStatus]:
+def verify(
+    targets: Iterable[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    hash_files: bool = True,
+    manifest: Mapping[str, DataFile] = MANIFEST,
+) -> list[FileStatus]:
     """Check data files against their checksums (``targets`` as for ``fetch``; default every known file).
 
     Hashes are cached by (path, size, mtime), so repeated checks of unchanged files are fast. With
@@ -58,23 +66,30 @@ def verify(targets: Iterable[str] | None = None, data_dir: str | os.PathLike[str
     """
     ddir = settings.data_dir(data_dir)
     mirror = bool(os.environ.get("PERSONA_TESTBED_MIRROR"))
-    files = known_files(data_dir, manifest) if targets is None else [
-        f for f, _ in expand_targets(targets, manifest, allow_unknown=True, mirror=mirror)]
+    files = (
+        known_files(data_dir, manifest)
+        if targets is None
+        else [f for f, _ in expand_targets(targets, manifest, allow_unknown=True, mirror=mirror)]
+    )
     recorded = local_sums(ddir)
     prov = provenance(ddir)
     cache = HashCache()
     out = []
     try:
         for f in files:
-            out.append(_status(f, ddir / f.relpath, recorded.get(f.relpath), cache, hash_files,
-                               prov.get(f.relpath, {})))
+            out.append(
+                _status(
+                    f, ddir / f.relpath, recorded.get(f.relpath), cache, hash_files, prov.get(f.relpath, {})
+                )
+            )
     finally:
         cache.save()
     return out
 
 
-def _status(f: DataFile, path, recorded: str | None, cache: HashCache, hash_files: bool,
-            prov: dict) -> FileStatus:
+def _status(
+    f: DataFile, path: Path, recorded: str | None, cache: HashCache, hash_files: bool, prov: dict[str, Any]
+) -> FileStatus:
     expected = recorded or f.sha256  # a recorded checksum (derived file, unknown file) wins
     source = "recorded" if recorded else ("manifest" if f.sha256 else "none")
     present = path.is_file()
@@ -94,9 +109,19 @@ def _status(f: DataFile, path, recorded: str | None, cache: HashCache, hash_file
             status = "ok" if sha == expected else "mismatch"
     origin = origin_for(f.relpath)
     where = f.url or (origin.url or "package" if origin else None)
-    return FileStatus(relpath=f.relpath, group=f.group, present=present, size=size,
-                      expected_size=f.size if source == "manifest" else None, status=status, sha256=sha,
-                      checksum_source=source, path=str(path), url=f.url, origin=where,
-                      fetched_from=prov.get("fetched_from"),
-                      licence=f.licence or (origin.licence if origin else ""),
-                      citation=CITATIONS.get(f.group) or (origin.citation if origin else ""))
+    return FileStatus(
+        relpath=f.relpath,
+        group=f.group,
+        present=present,
+        size=size,
+        expected_size=f.size if source == "manifest" else None,
+        status=status,
+        sha256=sha,
+        checksum_source=source,
+        path=str(path),
+        url=f.url,
+        origin=where,
+        fetched_from=prov.get("fetched_from"),
+        licence=f.licence or (origin.licence if origin else ""),
+        citation=CITATIONS.get(f.group) or (origin.citation if origin else ""),
+    )

@@ -4,14 +4,13 @@ data files."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
-from typing import Iterable, Mapping
 
 from ..core.errors import UserError
 from .census_urls import census_file_for_relpath, dictionary_file, parse_target
 from .manifest import GROUPS, MANIFEST, DataFile
-from .origins import (BIGFIVE, GSS, PRISM, QUICKSTART, QUICKSTART_STATES, extra_without_mirror,
-                      origin_for)
+from .origins import BIGFIVE, GSS, PRISM, QUICKSTART, QUICKSTART_STATES, extra_without_mirror, origin_for
 from .states import state as lookup_state
 
 _STATE_FILE = re.compile(r"^census/acs/\d{4}/[^/]+/(?:csv_[ph]([a-z]{2})\.zip|[ph]_(\d{2})\.parquet)$")
@@ -22,8 +21,10 @@ def normalize_relpath(relpath: str) -> str:
     text = str(relpath).strip().replace("\\", "/")
     p = PurePosixPath(text)
     if not text or p.is_absolute() or ".." in p.parts:
-        raise UserError(f"bad data file path {relpath!r}: give a path relative to the data directory, "
-                        "e.g. census/acs/2018/1-Year/csv_pde.zip")
+        raise UserError(
+            f"bad data file path {relpath!r}: give a path relative to the data directory, "
+            "e.g. census/acs/2018/1-Year/csv_pde.zip"
+        )
     return str(p)
 
 
@@ -35,15 +36,24 @@ def entry_for(relpath: str, manifest: Mapping[str, DataFile] = MANIFEST) -> Data
     if cf is not None:
         year = relpath.split("/")[2] if relpath.startswith("census/acs/") else "dictionaries"
         group = f"pums-{year}" if year.isdigit() else "dictionaries"
-        return DataFile(relpath=relpath, group=group, description=cf.description,
-                        licence="public domain (U.S. Census Bureau)", url=cf.url,
-                        source="U.S. Census Bureau")
+        return DataFile(
+            relpath=relpath,
+            group=group,
+            description=cf.description,
+            licence="public domain (U.S. Census Bureau)",
+            url=cf.url,
+            source="U.S. Census Bureau",
+        )
     origin = origin_for(relpath)
     if origin is not None:  # e.g. another year's per-state Parquet, decoded from the official zip
         year = relpath.split("/")[2] if relpath.startswith("census/acs/") else ""
-        return DataFile(relpath=relpath, group=f"census-{year}" if year else origin.key,
-                        description=origin.description, licence=origin.licence,
-                        source=f"derived from {origin.url or 'package tables'}")
+        return DataFile(
+            relpath=relpath,
+            group=f"census-{year}" if year else origin.key,
+            description=origin.description,
+            licence=origin.licence,
+            source=f"derived from {origin.url or 'package tables'}",
+        )
     return None
 
 
@@ -65,14 +75,21 @@ def quickstart_files(manifest: Mapping[str, DataFile] = MANIFEST, *, mirror: boo
     """What ``configs/quickstart.toml`` reads: the 2024 census files (person + housing), their dictionary
     (the mirror's 2023 one, else the official 2024 one), the GSS extracts, Big Five norms, PRISM prompts."""
     rels = [f.relpath for f in manifest.values() if f.group == "census-2024"]
-    rels.append("census/dictionaries/PUMS_Data_Dictionary_2023.csv" if mirror else dictionary_file(2024).relpath)
+    rels.append(
+        "census/dictionaries/PUMS_Data_Dictionary_2023.csv" if mirror else dictionary_file(2024).relpath
+    )
     rels += [*GSS.outputs, *BIGFIVE.outputs, *PRISM.outputs]
     return [entry_for(r, manifest) or DataFile(relpath=r, group="extra") for r in rels]
 
 
-def expand_targets(whats: Iterable[str], manifest: Mapping[str, DataFile] = MANIFEST, *,
-                   allow_unknown: bool = False, mirror: bool = True,
-                   states: Iterable[str | int] | None = None) -> list[tuple[DataFile, bool]]:
+def expand_targets(
+    whats: Iterable[str],
+    manifest: Mapping[str, DataFile] = MANIFEST,
+    *,
+    allow_unknown: bool = False,
+    mirror: bool = True,
+    states: Iterable[str | int] | None = None,
+) -> list[tuple[DataFile, bool]]:
     """Expand ``all`` / groups / ``quickstart`` / relpaths / ``pums:`` targets into unique data files, in
     order, each with ``explicit``: named by the user (or needed by the quickstart) rather than swept in by
     ``all`` or a group. A swept-in file with no public origin is skipped without a mirror, not an error.
@@ -117,7 +134,8 @@ def expand_targets(whats: Iterable[str], manifest: Mapping[str, DataFile] = MANI
             if entry is None and not allow_unknown:
                 raise UserError(
                     f"unknown data file or group {what!r}: use all, quickstart, a group ({', '.join(groups)}), "
-                    "a path shown by `persona-testbed data list`, or a PUMS target like pums:2019:p:ca")
+                    "a path shown by `persona-testbed data list`, or a PUMS target like pums:2019:p:ca"
+                )
             found = [entry or DataFile(relpath=rel, group="extra", source="mirror only")]
         for f in found:
             if f.relpath in out:
@@ -127,7 +145,8 @@ def expand_targets(whats: Iterable[str], manifest: Mapping[str, DataFile] = MANI
     return list(out.values())
 
 
-def expand(whats: Iterable[str], manifest: Mapping[str, DataFile] = MANIFEST, *,
-           allow_unknown: bool = False) -> list[DataFile]:
+def expand(
+    whats: Iterable[str], manifest: Mapping[str, DataFile] = MANIFEST, *, allow_unknown: bool = False
+) -> list[DataFile]:
     """The data files of :func:`expand_targets` (as a mirror sees them), without the explicit flags."""
     return [f for f, _ in expand_targets(whats, manifest, allow_unknown=allow_unknown)]

@@ -185,6 +185,31 @@ def _source_label(src: dict[str, Any]) -> str:
             f"SPORDER {src.get('sporder')}")
 
 
+PAIR_TEXT_BUDGET = 13_000_000  # characters of answers + critiques embedded (~6 MB once compressed and encoded)
+
+
+def text_cap(lengths: list[int], budget: int = PAIR_TEXT_BUDGET) -> int | None:
+    """The largest per-text length cut that keeps the sum of ``min(length, cut)`` within ``budget``.
+
+    None when every text fits whole. Keeps the report of a paper-scale run (10,000 pairs) under 8 MB
+    whatever the answers' lengths; the page says where texts were cut (pairs.jsonl keeps them whole).
+    """
+    if sum(lengths) <= budget:
+        return None
+    lo, hi = 0, max(lengths)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(min(n, mid) for n in lengths) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return max(lo, 1)
+
+
+def _cap(text: str, cap: int | None) -> str:
+    return text if cap is None or len(text) <= cap else text[: max(1, cap - 1)] + "…"
+
+
 def browser_data(data: dict[str, Any]) -> dict[str, Any]:
     """Personas and pairs as a string table plus rows of indices (the form the page embeds).
 
@@ -209,10 +234,12 @@ def browser_data(data: dict[str, Any]) -> dict[str, Any]:
                                                     "occupation category") if n in names]}
     pairs = data.get("pairs") or []
     if pairs:
+        cap = text_cap([len(p[k]) for p in pairs for k in ("rejected", "chosen", "critique")])
         out["pairs"] = {"rows": [[st(p["persona_id"]), st(p["prompt_id"]), st(p["question"]), st(p["split"]),
                                   st(p["status"]), st(p["error"]), st(" ".join(p.get("flags") or [])),
-                                  st(p["rejected"]), st(p["chosen"]), st(p["critique"])] for p in pairs],
-                        "total": data.get("n_pairs", len(pairs))}
+                                  st(_cap(p["rejected"], cap)), st(_cap(p["chosen"], cap)),
+                                  st(_cap(p["critique"], cap))] for p in pairs],
+                        "total": data.get("n_pairs", len(pairs)), "text_cap": cap}
     out["strings"] = st.items
     return out
 
@@ -261,6 +288,7 @@ def render_html(data: dict[str, Any]) -> str:
     browser = browser_data(data)
     html = _env().get_template("report.html.j2").render(
         d=data, fidelity=fidelity, figs=figs, stage_status=stage_status, version=__version__,
+        pair_text_cap=(browser.get("pairs") or {}).get("text_cap"),
         browser_blob=encode_browser_data(browser), stage_times=_stage_times(data["status"]),
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     return html
