@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Offline data mirror: ../shared/data when it exists, else official downloads.
+# Offline data mirror: ../shared/data when it exists, else the public origins (`data fetch quickstart`: 4 states).
 MIRROR ?= $(firstword $(wildcard ../shared/data))
 DEMO_DIR ?= runs/quickstart
 # The oldest Python supported (pyproject requires-python; README; tests/test_release.py checks all agree).
@@ -44,7 +44,7 @@ install: python-version $(VENV)/.installed
 install-dev: python-version $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/persona-testbed data fetch all $(if $(MIRROR),--mirror $(MIRROR),)
+	$(BIN)/persona-testbed data fetch $(if $(MIRROR),all --mirror $(MIRROR),quickstart)
 	$(BIN)/persona-testbed run configs/quickstart.toml --out $(DEMO_DIR)
 	@echo "report: $(DEMO_DIR)/report/index.html  (persona-testbed status $(DEMO_DIR))"
 

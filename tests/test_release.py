@@ -13,6 +13,7 @@ on the lowest and highest supported Python (``tests/release_smoke.py`` drives bo
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -81,7 +82,8 @@ def test_wheel_runs_outside_the_source_tree(dist, mirror, tmp_path):
     probe = _run(py, "-I", "-c", "import sys, persona_testbed; print(persona_testbed.__file__); print(sys.path)",
                  cwd=tmp_path).stdout.splitlines()
     assert Path(probe[0]).is_relative_to(venv), probe[0]
-    assert str(ROOT) not in probe[1], "the source tree is on the fresh environment's sys.path"
+    source_entries = [e for e in ast.literal_eval(probe[1]) if e and (Path(e) == ROOT or Path(e).is_relative_to(SRC.parent))]
+    assert not source_entries, f"the source tree is on the fresh environment's sys.path: {source_entries}"
 
     work = tmp_path / "work"  # outside the source tree
     r = subprocess.run([py, "-I", ROOT / "tests" / "release_smoke.py", "--exe", venv / "bin" / "persona-testbed",

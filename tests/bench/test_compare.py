@@ -165,3 +165,33 @@ def test_config_candidates_duplicate_is_one_line():
     assert BenchConfig(candidates=["mock", "embedded"]).candidates == ["mock", "embedded"]
     with pytest.raises(ValueError, match="listed twice"):
         BenchConfig(candidates=["mock", "mock"])
+
+
+def test_config_candidates_reach_the_stage_nested(world, tmp_path):
+    """`[bench] candidates` -> one spec with every candidate; the nested stage writes per-candidate results,
+    comparison.json and the leaderboard in summary.json (what the report shows)."""
+    from pathlib import Path
+
+    from persona_testbed.llm.types import ChatParams
+    from persona_testbed.pipeline.config import LLMConfig, RunConfig
+    from persona_testbed.pipeline.session import Session
+    from persona_testbed.pipeline.stages.bench import BenchTaskSpec, bench_specs, bench_stage
+
+    cfg = RunConfig.model_validate({"bench": {"tasks": ["main"], "candidates": ["openai/a", "embedded"]}})
+    (spec,) = bench_specs(cfg, Path("/r"), Path("/r/bench"))
+    assert spec.candidates == ["openai/a", "embedded"] and spec.candidate is None
+    one = RunConfig.model_validate({"bench": {"tasks": ["main"], "candidates": ["openai/a"]}})
+    assert bench_specs(one, Path("/r"), Path("/r/bench"))[0].candidate == "openai/a"
+    out = tmp_path / "stage"
+    spec = BenchTaskSpec(task="main", candidates=CANDS[:2], judges=[JUDGE], personas=str(world / "personas"),
+                         prompts=str(world / "prompts.jsonl"), n=20, run_options={"n_resamples": 200},
+                         options={"modes": ["persona"]}, judge_params=ChatParams(temperature=0, max_tokens=64))
+    with Session(out, kind="bench", inputs=[], llm=LLMConfig(concurrency=4), quiet=True) as session:
+        outcome = session.run_stage("bench", out, lambda ctx: bench_stage(ctx, [spec], nested=True), inputs=spec)
+    assert outcome.failed == 0
+    summary = json.loads((out / "summary.json").read_text())
+    board = summary["leaderboards"]["main"]
+    assert board["candidates"] == CANDS[:2] and len(board["differences"]) == 1
+    assert summary["figures_candidate"]["main"] == CANDS[0] and "main" in summary
+    assert (out / "main" / "comparison.json").is_file()
+    assert len(list((out / "main" / "candidates").glob("*/results.json"))) == 2

@@ -29,6 +29,9 @@ from persona_testbed.core.errors import UserError  # noqa: E402
 from persona_testbed.llm import LLMClient, MockBackend  # noqa: E402
 from persona_testbed.personas.io import write_personas  # noqa: E402
 
+# inspect's own retry setup warns about a tenacity argument on every model: not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning")
+
 INSPECT = Path(sys.executable).with_name("inspect")
 TASK_FILE = Path(inspect_tasks.__file__)
 

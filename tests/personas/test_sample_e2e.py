@@ -42,7 +42,8 @@ def test_sample_small_state_deterministic_and_show(run, cli, tmp_path):
     prov = {f: p.fields[f].provenance for f in PERSONA_FIELDS}
     assert prov["sex"] == "census" and prov["religion"] == "survey" and prov["big five scores"] == "procedural"
     assert prov["household type"] == "derived" and prov["detailed job description"] == "pending"
-    assert prov["ancestry"] in ("imputed", "pending")
+    assert prov["ancestry"] == "unavailable" and prov["place of birth"] == "unavailable"  # no national donors
+    assert p.value("ancestry") == "not recorded in this census source"
     assert set(p.tags) >= {"values", "quirks", "mannerisms", "hobbies", "lifestyle"}
     report = json.loads((a / "personas_report.json").read_text())
     assert report["n"] == 20 and set(report["rules"]["rejections"]) and report["source_checksum"]

@@ -78,6 +78,7 @@ def sample_cmd(
     design: str = typer.Option("systematic", "--design", help="Draw design with replacement: systematic (balanced PPS, default) or independent (iid PPS draws)."),
     big_five_reference: str = typer.Option("pooled", "--big-five-reference", help="Big Five levels relative to all US adults (pooled norms, default) or to the persona's own sex x age group (group)."),
     gss_min_cell: int = typer.Option(MIN_CELL, "--gss-min-cell", help="Fewest GSS respondents in the cell religion, party and ideology are drawn from; smaller cells back off to coarser ones (default 20)."),
+    national_donors: Optional[str] = typer.Option(None, "--national-donors", help="A national PUMS source (acs<YEAR> or a directory) with ANC1P / POBP: ancestry and place of birth the sampled source lacks are imputed from it; without one they are 'not recorded in this census source'."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
     formats: str = typer.Option("jsonl,parquet", "--formats", help="Files to write: jsonl, parquet or both (a million personas: ~6 GB of JSON Lines, ~0.2 GB of Parquet)."),
     fidelity: bool = typer.Option(False, "--fidelity/--no-fidelity", help="Also write fidelity.json (census fidelity of the sample, as `run` does)."),
@@ -114,7 +115,8 @@ def sample_cmd(
     spec = SampleSpec(n=n, seed=seed, source=source, states=[s.strip() for s in states.split(",") if s.strip()]
                       if states else None, adults_only=adults_only, min_age=min_age, max_age=max_age,
                       quota_by=quota_by, rake=rake, replace=replace, design=design,
-                      big_five_reference=big_five_reference, gss_min_cell=gss_min_cell, data_dir=str(data_dir) if data_dir else None, formats=kinds, fidelity=fidelity)
+                      big_five_reference=big_five_reference, gss_min_cell=gss_min_cell,
+                      national_donors=national_donors, data_dir=str(data_dir) if data_dir else None, formats=kinds, fidelity=fidelity)
     with Session(out, kind="personas", quiet=as_json) as session:
         outcome = session.run_stage("personas", out, lambda ctx: personas_stage(ctx, spec), inputs=spec)
         report, paths = outcome.detail["report"], outcome.detail["paths"]

@@ -21,7 +21,7 @@ from ..core.errors import UserError
 from ..core.seeds import derive_int
 
 from .backends import make_backend
-from .backends.base import Backend, PermanentError, TransientError
+from .backends.base import Backend, BackendReply, PermanentError, StructuredRequest, TransientError
 from .breaker import FailureBreaker
 from .deferred import DeferredCall, is_pending
 from .retry import RetryPolicy
@@ -134,6 +134,14 @@ class LLMClient:
             breaker.record(result.ok, result.error)
             breaker.check()
         return result
+
+    async def send(self, messages: list[Message], params: ChatParams,
+                   structured: StructuredRequest | None) -> tuple[BackendReply | None, str | None, int]:
+        """One backend request with this client's retries and concurrency limit, no cache, log or validation:
+        ``(reply, None, attempts)`` or ``(None, reason, attempts)``. Executors that answer the requests of a
+        wave elsewhere (a Ray worker) use it; the stage's own ``chat`` validates the reply when it replays."""
+        async with self._semaphore():
+            return await self._call_with_retries(messages, params, structured)
 
     def chat_sync(self, messages: list[Message], *, params: ChatParams | None = None,
                   schema: type[BaseModel] | None = None, sample_index: int = 0,

@@ -110,6 +110,29 @@ def reply_from_body(body: dict[str, Any]) -> BackendReply:
                         logprobs=logprobs, finish_reason=str(finish) if finish else None)
 
 
+def parse_body(body: dict[str, Any]) -> tuple[list[Message], ChatParams, StructuredRequest | None]:
+    """The inverse of ``request_body``: messages, parameters (seed as sent) and structured request."""
+    params = ChatParams(temperature=body.get("temperature", 0.7), top_p=body.get("top_p", 1.0),
+                        max_tokens=body.get("max_tokens", 256), seed=body.get("seed"), stop=body.get("stop"),
+                        logprobs=bool(body.get("logprobs", False)), top_logprobs=body.get("top_logprobs"))
+    fmt = body.get("response_format")
+    structured = None
+    if fmt:
+        spec = fmt.get("json_schema") or {}
+        structured = StructuredRequest(name=spec.get("name", "Output"), schema=spec.get("schema") or {})
+    return list(body["messages"]), params, structured
+
+
+def body_from_reply(reply: BackendReply) -> dict[str, Any]:
+    """A chat completion body that ``reply_from_body`` reads back as ``reply``."""
+    logprobs = {"content": reply.logprobs} if reply.logprobs else None
+    return {"object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
+                         "finish_reason": reply.finish_reason, "logprobs": logprobs}],
+            "usage": {"prompt_tokens": reply.usage.prompt_tokens, "completion_tokens": reply.usage.completion_tokens,
+                      "total_tokens": reply.usage.total_tokens}}
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -264,6 +287,34 @@ class BatchStore:
                 db.execute("ROLLBACK")
                 raise
         return Wave(name, stage, model, len(new), files, created)
+
+    def save_answers(self, stage: str, model: str, pending: dict[str, dict[str, Any]],
+                     answers: list[tuple[str, int | None, str | None, str | None]], source: str) -> None:
+        """Record requests answered by an executor (Ray) with their replies ``(id, status_code, body, error)``
+        in one transaction; a wave named ``<stage>-<source>-<NNN>`` without files lists them."""
+        if not answers:
+            return
+        created = _now()
+        with self._lock:
+            db = self._db()
+            n = db.execute("SELECT COUNT(*) FROM waves WHERE stage = ? AND name LIKE ?",
+                           (stage, f"{stage}-{source}-%")).fetchone()[0]
+            name = f"{stage}-{source}-{n + 1:03d}"
+            db.execute("BEGIN")
+            try:
+                db.executemany("INSERT OR IGNORE INTO requests (id, wave, stage, model, body, created)"
+                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               [(rid, name, stage, model, canonical_json(pending[rid]), created) for rid, *_ in answers])
+                db.executemany("INSERT OR REPLACE INTO replies (id, status_code, body, error, source, line, ingested)"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               [(rid, code, body, error, source, i, created)
+                                for i, (rid, code, body, error) in enumerate(answers, 1)])
+                db.execute("INSERT INTO waves (name, stage, model, requests, files, created) VALUES (?, ?, ?, ?, ?, ?)",
+                           (name, stage, model, len(answers), "[]", created))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def unanswered(self) -> int:
         if not self.exists():
@@ -439,5 +490,5 @@ class BatchBackend:
 
 
 __all__ = ["BATCH_DIR", "BatchBackend", "BatchStore", "DeferredCall", "IngestReport", "MAX_BYTES", "MAX_LINES",
-           "PENDING_PREFIX", "WaitingForBatch", "Wave", "WaveRecorder", "is_pending", "reply_from_body",
-           "request_body", "request_line"]
+           "PENDING_PREFIX", "WaitingForBatch", "Wave", "WaveRecorder", "body_from_reply", "is_pending", "parse_body",
+           "reply_from_body", "request_body", "request_line"]

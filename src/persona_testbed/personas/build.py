@@ -36,8 +36,17 @@ from .bigfive import (
 )
 from .hotdeck import set_cache_token
 from .household import household_fields
-from .impute import IMPUTE_VARS, MATCH_VARS, MATCHED_ON, impute_ancestry, impute_missing, match_columns
-from .mapping import CENSUS_VARS, DecodeReport, FieldColumn, map_census_fields
+from .impute import (
+    IMPUTE_VARS,
+    MATCH_VARS,
+    MATCHED_ON,
+    ORIGIN_VARS,
+    impute_ancestry,
+    impute_missing,
+    match_columns,
+)
+from .geo import STATES as STATE_DIVISIONS
+from .mapping import CENSUS_VARS, UNAVAILABLE, DecodeReport, FieldColumn, map_census_fields
 from .record import PERSONA_FIELDS, Persona, SourceKey
 from .survey import MIN_CELL, GssPool, check_min_cell, draw_survey, load_pool
 from .tags import TAG_KINDS, draw_tag_indices, vocabulary
@@ -52,6 +61,8 @@ MEMBER_COLUMNS: tuple[str, ...] = ("AGEP", "SEX", "RELSHIPP", "LANX", "LANP")
 #: housing columns read when present: household language, type and size (NP, number of persons)
 HOUSEHOLD_COLUMNS: tuple[str, ...] = ("HHL", "HHT", "NP")
 _DONORS: dict[str, pl.DataFrame] = {}
+#: FIPS code -> postal abbreviation (for messages)
+STATE_ABBR = {fips: abbr for fips, (abbr, _) in STATE_DIVISIONS.items()}
 _SOURCES: dict[tuple[str, str], Any] = {}
 
 
@@ -106,11 +117,13 @@ class MappingContext:
     """Everything the mapping needs besides the drawn rows: the source, donors, GSS pool, norms."""
 
     def __init__(self, source: Any, seed: int, data_dir: str | Path | None, spec: str | None,
-                 big_five_reference: str = "pooled", gss_min_cell: int = MIN_CELL):
+                 big_five_reference: str = "pooled", gss_min_cell: int = MIN_CELL,
+                 national_donors: str | None = None):
         self.source = source
         self.seed = seed
         self.big_five_reference = check_reference(big_five_reference)
         self.gss_min_cell = check_min_cell(gss_min_cell)
+        self.national_donors = str(national_donors) if national_donors else None
         self.data_dir = settings.data_dir(data_dir)
         self.spec = spec
         self.year = int(source.year)
@@ -194,12 +207,30 @@ class MappingContext:
         _DONORS[key] = df
         return df
 
-    def ancestry_source(self) -> Any | None:
-        """A source with ANC1P for ancestry donors (acs2018 in the data directory), or None."""
-        try:
-            return _cached_source("acs2018", self.data_dir, lambda: open_source("acs2018", None, data_dir=self.data_dir))
-        except UserError:
+    def national_source(self) -> Any | None:
+        """The national donor source for origins the sampled source lacks (``national_donors``), or None.
+
+        ``UserError`` when it cannot be opened, has neither ANC1P nor POBP, or does not cover every state of
+        the sampled source (a national attribute is never imputed from a regional pool)."""
+        if not self.national_donors:
             return None
+        spec = self.national_donors
+        if Path(spec).expanduser().is_dir():
+            donor = _cached_source(str(Path(spec).expanduser().resolve()), self.data_dir,
+                                   lambda: open_source(None, None, data_dir=self.data_dir, path=spec))
+        else:
+            donor = _cached_source(spec, self.data_dir, lambda: open_source(spec, None, data_dir=self.data_dir))
+        have = [v for v in ORIGIN_VARS if v in donor.available_columns()]
+        if not have:
+            raise UserError(f"--national-donors {spec}: has neither ANC1P (ancestry) nor POBP (place of birth)")
+        covered = {st for st in donor.states if set(have) <= set(donor.available_columns(st))}
+        missing = [st for st in self.source.states if st not in covered]
+        if missing:
+            names = ", ".join(STATE_ABBR.get(st, st) for st in missing[:5])
+            raise UserError(f"--national-donors {spec}: covers {len(self.source.states) - len(missing)} of the "
+                            f"{len(self.source.states)} states sampled (not {names}{' ...' if len(missing) > 5 else ''});"
+                            " origins are imputed only from a national source")
+        return donor
 
 
 def _read_arrow(path: Path) -> pl.DataFrame | None:
@@ -266,6 +297,13 @@ def crc32_column(text: pl.Series) -> np.ndarray:
         step = _CRC_TABLE[(crc ^ b) & np.uint32(0xFF)] ^ (crc >> np.uint32(8))
         crc = np.where(live, step, crc)
     return (crc ^ np.uint32(0xFFFFFFFF)).astype(np.int64)
+
+
+def _unavailable(n: int, var: str, source: str) -> FieldColumn:
+    """A field the source does not record and no national donor source supplies."""
+    return FieldColumn.make(_const(UNAVAILABLE, n), "unavailable", pl.DataFrame({
+        "var": _const(var, n), "note": _const(f"{var} is not in {source}; pass a national PUMS source that has it "
+                                              "with --national-donors to impute it", n)}))
 
 
 def _pending(n: int, value: str, note: str) -> FieldColumn:
@@ -370,26 +408,36 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
             cols[name] = FieldColumn(base.value, base.provenance.clone().scatter(rows, sub.provenance),
                                      base.detail.clone().scatter(rows, sub.detail))
 
-    # 3. ancestry: census ANC1P, else hot-deck from a source that has it
-    if df["ANC1P"].is_not_null().any():
+    # 3. origins (ancestry, place of birth): the record's own columns, else one donor of a national source
+    #    the user supplied (--national-donors), else unavailable: never a national attribute from a
+    #    non-national pool
+    need = [v for v in ORIGIN_VARS if df[v].is_null().all()]
+    if "ANC1P" not in need:
         stats.ancestry = "census ANC1P"
-    else:
-        anc_src = ctx.ancestry_source() if ctx.year != 2018 else None
-        if anc_src is not None and "ANC1P" in anc_src.available_columns():
-            donors = ctx.donors(anc_src, ["ANC1P"], "ancestry")
-            anc, levels = impute_ancestry(df, donors, ctx.seed, keys, anc_src.name)
-            labels = map_census_fields(anc.with_columns(AGEP=df["AGEP"], RAC1P=df["RAC1P"], HISP=df["HISP"]),
-                                       anc_src.dictionary, anc_src.year, stats.decode)["ancestry"]
-            cols["ancestry"] = FieldColumn.make(labels.value, "imputed", anc.select(
-                var=pl.lit("ANC1P"), code="ANC1P", donor_source="donor_source", donor_state="donor_state",
-                donor_serialno="donor_serialno", donor_sporder="donor_sporder", backoff_level="backoff_level",
-                matched_on=pl.lit("age band, sex, race, Hispanic origin, nativity")))
-            stats.ancestry = f"imputed from {anc_src.name} donors"
+    imputed_origins: list[str] = []
+    donor_src = ctx.national_source() if need else None
+    if donor_src is not None:
+        imputed_origins = [v for v in need if v in donor_src.available_columns()]
+    if imputed_origins:
+        donors = ctx.donors(donor_src, imputed_origins, "origins")
+        anc, levels = impute_ancestry(df, donors, ctx.seed, keys, donor_src.name, tuple(imputed_origins))
+        labels = map_census_fields(anc.with_columns(AGEP=df["AGEP"], RAC1P=df["RAC1P"], HISP=df["HISP"]),
+                                   donor_src.dictionary, donor_src.year, stats.decode)
+        for var, name in (("ANC1P", "ancestry"), ("POBP", "place of birth")):
+            if var in imputed_origins:
+                cols[name] = FieldColumn.make(labels[name].value, "imputed", anc.select(
+                    var=pl.lit(var), code=var, donor_source="donor_source", donor_state="donor_state",
+                    donor_serialno="donor_serialno", donor_sporder="donor_sporder", backoff_level="backoff_level",
+                    matched_on=pl.lit("age band, sex, race, Hispanic origin, nativity, division")))
+        if "ANC1P" in imputed_origins:
+            stats.ancestry = f"imputed from {donor_src.name} donors (national donor source)"
             for k, v in levels.items():
                 stats.ancestry_levels[k] = stats.ancestry_levels.get(k, 0) + v
-        else:
-            cols["ancestry"] = _pending(n, "pending: ancestry not in source", "ANC1P absent; no donor source")
-            stats.ancestry = "pending (no ANC1P donor source)"
+    for var, name in (("ANC1P", "ancestry"), ("POBP", "place of birth")):
+        if var in need and var not in imputed_origins:
+            cols[name] = _unavailable(n, var, src.name)
+            if var == "ANC1P":
+                stats.ancestry = "unavailable (ANC1P not in source; no national donor source)"
 
     # 4. household fields: housing record, else members of the same SERIALNO
     cols.update(household_fields(df, members, housing, src.dictionary, ctx.year, stats.decode))

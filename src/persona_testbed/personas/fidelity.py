@@ -139,12 +139,16 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
                          **_compare(dict(Counter(smp_keys["k"].to_list())), _shares(src_keys, "k", "w")))
         fields[name] = entry
 
-    # place of birth: POBP codes, or the coarse CIT-derived value on both sides
-    pob_var = "POBP" if "POBP" in have else "CIT"
-    if pob_var == "CIT" and "CIT" in pop.columns:
+    # place of birth without POBP in the source: personas of older files carry the coarse CIT-derived value
+    # (compared on both sides); "unavailable" personas have nothing to compare
+    derived_pob = [p for p in personas if p.fields["place of birth"].provenance == "derived"]
+    if "POBP" not in have and "CIT" in pop.columns and derived_pob:
         src_keys = pop.select(k=place_of_birth_from_cit(pl.col("CIT").cast(pl.Utf8)), w=pl.col("PWGTP"))
-        sample = Counter(p.value("place of birth") for p in personas)
+        sample = Counter(p.value("place of birth") for p in derived_pob)
         fields["place of birth"].update(compare_on="value", **_compare(dict(sample), _shares(src_keys, "k", "w")))
+    for name in ("ancestry", "place of birth"):
+        if "tvd" not in fields[name] and fields[name]["provenance"].get("unavailable"):
+            fields[name]["compare_on"] = "not compared: not recorded in this census source"
 
     # household fields against the housing records (person-weighted)
     hh = src.housing(["SERIALNO", "HHT", "HHL"]) if src.housing() is not None and \

@@ -53,7 +53,10 @@ MATCHED_ON = ("age band, sex, race, Hispanic origin, education, citizenship, dis
 HOUSEHOLD_KINDS = {0: "group quarters", 1: "married couple", 2: "other family", 3: "living alone",
                    4: "non-family, not alone"}
 _HHT4 = {"1": 1, "2": 2, "3": 2, "4": 3, "6": 3, "5": 4, "7": 4}
+#: origins (ancestry, place of birth) from a national donor source: census division first, so a
+#: mainland persona does not take a Hawaiian donor's ancestry while nearer donors exist
 ANCESTRY_LEVELS: list[list[str]] = [
+    ["ab5", "_k_SEX", "_k_RAC1P", "_k_HISP", "nat", "division"],
     ["ab5", "_k_SEX", "_k_RAC1P", "_k_HISP", "nat"],
     ["_k_RAC1P", "_k_HISP", "nat"],
     ["race3", "hispyn", "nat"],
@@ -160,30 +163,39 @@ def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[st
     return Imputation(filled, recipient, list(missing_vars), detail, counts)
 
 
-_ANCESTRY_DONORS: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
+_ANCESTRY_DONORS: dict[tuple[int, bool], tuple[pl.DataFrame, pl.DataFrame]] = {}
+#: origin variables imputed from a national donor source when the sampled source lacks them
+ORIGIN_VARS = ("ANC1P", "POBP")
 
 
 def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.ndarray,
-                    donor_source: str) -> tuple[pl.DataFrame, dict[int, int]]:
-    """Donor ``ANC1P`` code (and donor key, back-off level) for every row of ``df``.
+                    donor_source: str, columns: tuple[str, ...] = ("ANC1P",)) -> tuple[pl.DataFrame, dict[int, int]]:
+    """Donor origin codes (``columns``: ``ANC1P`` and / or ``POBP``, from one donor each, with the donor key
+    and back-off level) for every row of ``df``.
 
-    ``donors``: records of a source that has ``ANC1P`` (suppressed code 000 and blanks are not donors).
+    ``donors``: records of a source that has the columns (for ``ANC1P``, the suppressed code 000 and
+    blanks are not donors). Matched on :data:`ANCESTRY_LEVELS`.
     """
-    hit = _ANCESTRY_DONORS.get(id(donors))
+    need_anc = "ANC1P" in columns
+    memo = (id(donors), need_anc)
+    hit = _ANCESTRY_DONORS.get(memo)
     if hit is None or hit[0] is not donors:  # filtered once per (cached) donor frame: hot-deck indexes reuse it
-        don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000"))
+        don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000")) \
+            if need_anc else donors
         don = don if "ab" in don.columns else match_columns(don)
-        derive_cache_token(donors, don, "ancestry-donors-v1")  # its cell indexes cache on disk too
+        # its cell indexes cache on disk too
+        derive_cache_token(donors, don, "ancestry-donors-v1" if need_anc else "origin-donors-v1")
         if len(_ANCESTRY_DONORS) >= 8:
             _ANCESTRY_DONORS.pop(next(iter(_ANCESTRY_DONORS)))
-        hit = _ANCESTRY_DONORS[id(donors)] = (donors, don)
+        hit = _ANCESTRY_DONORS[memo] = (donors, don)
     don = hit[1]
     u = uniforms(seed, f"personas.ancestry.{donor_source}", keys, 1)[:, 0]
     rows, level = pick_with_backoff(match_columns(df), don, ANCESTRY_LEVELS, u, "PWGTP")
     if (rows < 0).any():
         raise ValueError("ancestry imputation: empty donor pool")
     picked = don[rows]
-    out = pl.DataFrame({"ANC1P": picked["ANC1P"].cast(pl.Utf8), "donor_source": [donor_source] * df.height,
+    out = pl.DataFrame({**{c: picked[c].cast(pl.Utf8) for c in columns},
+                        "donor_source": [donor_source] * df.height,
                         "donor_state": picked["STATE"].cast(pl.Utf8),
                         "donor_serialno": picked["SERIALNO"].cast(pl.Utf8),
                         "donor_sporder": picked["SPORDER"].cast(pl.Int64),

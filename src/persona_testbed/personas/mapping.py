@@ -119,6 +119,10 @@ def age_band(age: pl.Expr) -> pl.Expr:
     return expr
 
 
+#: the value of a field the census source does not record (provenance ``unavailable``)
+UNAVAILABLE = "not recorded in this census source"
+
+
 def place_of_birth_from_cit(cit: pl.Expr) -> pl.Expr:
     """Coarse place of birth when POBP is absent, from CIT (which implies nativity)."""
     return (pl.when(cit == "1").then(pl.lit("United States (state not recorded)"))

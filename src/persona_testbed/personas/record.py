@@ -61,9 +61,12 @@ LLM_FIELDS: tuple[str, ...] = (
 
 # "external": a text-only persona from elsewhere (e.g. the PERSONA authors' release); its fields are empty
 # and its text (``Persona.text``) is all there is.
-Provenance = Literal["census", "derived", "imputed", "survey", "procedural", "llm", "pending", "external"]
+# "unavailable": the census source does not record the field and no national donor source supplies it
+# (value "not recorded in this census source").
+Provenance = Literal["census", "derived", "imputed", "survey", "procedural", "llm", "pending", "external",
+                     "unavailable"]
 PROVENANCES: tuple[str, ...] = ("census", "derived", "imputed", "survey", "procedural", "llm", "pending",
-                                "external")
+                                "external", "unavailable")
 
 
 class SourceKey(BaseModel):

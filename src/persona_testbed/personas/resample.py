@@ -74,6 +74,8 @@ def sample_kwargs_from_report(personas_path: Path) -> dict[str, Any]:
     reference = (report.get("big_five") or {}).get("reference")
     if isinstance(reference, str):
         kwargs["big_five_reference"] = reference
+    if isinstance(report.get("national_donors"), str):
+        kwargs["national_donors"] = report["national_donors"]
     min_cell = (report.get("survey") or {}).get("min_cell")
     if isinstance(min_cell, int) and min_cell >= 1:
         kwargs["gss_min_cell"] = min_cell

@@ -78,7 +78,8 @@ class PersonaSampler:
                  adults_only: bool = True, min_age: int | None = None, max_age: int | None = None,
                  quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
                  data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS, design: str = "systematic",
-                 big_five_reference: str = "pooled", gss_min_cell: int = MIN_CELL):
+                 big_five_reference: str = "pooled", gss_min_cell: int = MIN_CELL,
+                 national_donors: str | Path | None = None):
         self.t0 = time.perf_counter()
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise UserError(f"n must be a positive integer, got {n!r}")
@@ -89,7 +90,8 @@ class PersonaSampler:
         self.src = _open(source, states, data_dir)
         self.filters = Filters(adults_only=adults_only, min_age=min_age, max_age=max_age)
         self.ctx = MappingContext(self.src, seed, data_dir, str(source), big_five_reference=big_five_reference,
-                                  gss_min_cell=gss_min_cell)
+                                  gss_min_cell=gss_min_cell, national_donors=national_donors)
+        self.ctx.national_source()  # a bad or regional donor source fails before anything is drawn
         self.columns = self.ctx.person_columns()
         self.raked, self.rake_report = (None, None)
         if rake:
@@ -174,6 +176,7 @@ class PersonaSampler:
             "rules": {"checked": checked, "rejections": self.rejections,
                       "rejection_rate": {k: (v / checked if checked else 0.0) for k, v in self.rejections.items()}},
             **self.stats.as_dict(),
+            "national_donors": self.ctx.national_donors,
             "big_five": {"reference": self.ctx.big_five_reference,
                          "reference_label": REFERENCE_LABELS[self.ctx.big_five_reference]},
             "raking": self.rake_report,
@@ -198,13 +201,13 @@ def sample_personas(n: int, seed: int, source: str | Path = "acs2024", states: s
                     quota_by: str | Sequence[str] | None = None, rake: Any = None, replace: bool = True,
                     data_dir: str | Path | None = None, max_attempts: int = MAX_ATTEMPTS,
                     design: str = "systematic", big_five_reference: str = "pooled",
-                    gss_min_cell: int = MIN_CELL) -> SampleResult:
+                    gss_min_cell: int = MIN_CELL, national_donors: str | Path | None = None) -> SampleResult:
     """:class:`PersonaSampler` as ``Persona`` records (for counts that fit in memory; ``personas sample``
     streams the frames to disk instead)."""
     sampler = PersonaSampler(n, seed, source=source, states=states, adults_only=adults_only, min_age=min_age,
                              max_age=max_age, quota_by=quota_by, rake=rake, replace=replace, data_dir=data_dir,
                              max_attempts=max_attempts, design=design, big_five_reference=big_five_reference,
-                             gss_min_cell=gss_min_cell)
+                             gss_min_cell=gss_min_cell, national_donors=national_donors)
     personas = [p for frame in sampler.frames() for p in frame_to_personas(frame)]
     return SampleResult(personas=personas, report=sampler.report())
 

@@ -150,6 +150,7 @@ class CensusConfig(_Section):
     rake: str | None = None
     replacement: bool = True
     fidelity_reference: int = Field(2000, ge=100)
+    national_donors: str | None = None
 
     @field_validator("states")
     @classmethod

@@ -62,6 +62,8 @@ class SampleSpec(Spec):
     """Big Five levels relative to all adults (``pooled``) or to the persona's own sex x age group."""
     gss_min_cell: int = Field(MIN_CELL, ge=1)
     """Fewest GSS respondents in the cell a persona's survey fields are drawn from (else back off)."""
+    national_donors: str | None = None
+    """A national PUMS source with ANC1P / POBP for the origins the sampled source lacks (else unavailable)."""
     data_dir: str | None = None
     formats: list[str] = Field(default_factory=lambda: list(FORMATS))
     fidelity: bool = False
@@ -76,14 +78,15 @@ def sample_spec(cfg: RunConfig) -> SampleSpec:
                       adults_only=c.adults_only, min_age=c.min_age, max_age=c.max_age,
                       quota_by=c.quota_by or None, rake=c.rake, replace=c.replacement, data_dir=cfg.data.dir,
                       big_five_reference=cfg.personas.big_five_reference,
-                      gss_min_cell=cfg.personas.gss_min_cell, fidelity=True, fidelity_reference=c.fidelity_reference)
+                      gss_min_cell=cfg.personas.gss_min_cell, national_donors=c.national_donors,
+                      fidelity=True, fidelity_reference=c.fidelity_reference)
 
 
 def _sampler_kwargs(spec: SampleSpec) -> dict[str, Any]:
     return dict(source=spec.source, states=spec.states, adults_only=spec.adults_only, min_age=spec.min_age,
                 max_age=spec.max_age, quota_by=spec.quota_by, rake=spec.rake, replace=spec.replace,
                 data_dir=spec.data_dir, design=spec.design, big_five_reference=spec.big_five_reference,
-                gss_min_cell=spec.gss_min_cell)
+                gss_min_cell=spec.gss_min_cell, national_donors=spec.national_donors)
 
 
 def _fidelity_doc(spec: SampleSpec, personas_file: Path) -> dict[str, Any]:
