@@ -49,7 +49,8 @@ def _config(work: Path, mirror: Path, base_url: str) -> Path:
     questions = work / "questions.txt"
     questions.write_text("\n".join(QUESTIONS) + "\n", encoding="utf-8")
     cfg = work / "smoke.toml"
-    cfg.write_text(f"""name = "release-smoke"
+    cfg.write_text(
+        f"""name = "release-smoke"
 seed = 1
 [models]
 default = "openai/stub"
@@ -81,14 +82,22 @@ held_out = 0
 tasks = []
 [report]
 enabled = true
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return cfg
 
 
 def _stub_server(exe: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
     """``persona-testbed llm stub-server --port 0`` (echo replies) from the installed package; its URL."""
-    proc = subprocess.Popen([exe, "llm", "stub-server", "--port", "0"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [exe, "llm", "stub-server", "--port", "0"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:  # the server prints its URL first; a dead server ends the loop
@@ -103,21 +112,55 @@ def _stub_server(exe: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.P
 def smoke(exe: str, mirror: Path, work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
-    env.update(PERSONA_TESTBED_HOME=str(work / "home"), OPENAI_API_KEY="sk-smoke", NO_COLOR="1",
-               COLUMNS="200", PYTHONSAFEPATH="1")
+    env.update(
+        PERSONA_TESTBED_HOME=str(work / "home"),
+        OPENAI_API_KEY="sk-smoke",
+        NO_COLOR="1",
+        COLUMNS="200",
+        PYTHONSAFEPATH="1",
+    )
 
     out = _cli(exe, "--version", cwd=work, env=env)
     if "data manifest" not in out or "Python " not in out:
         raise SmokeError(f"--version lacks the data manifest or Python version:\n{out}")
 
-    _cli(exe, "personas", "sample", "--n", "5", "--seed", "0", "--source", "acs2018", "--states", "WY",
-         "--data-dir", str(mirror), "--out", "personas", cwd=work, env=env)
+    _cli(
+        exe,
+        "personas",
+        "sample",
+        "--n",
+        "5",
+        "--seed",
+        "0",
+        "--source",
+        "acs2018",
+        "--states",
+        "WY",
+        "--data-dir",
+        str(mirror),
+        "--out",
+        "personas",
+        cwd=work,
+        env=env,
+    )
     rows = (work / "personas" / "personas.jsonl").read_text(encoding="utf-8").splitlines()
     if len(rows) != 5:
         raise SmokeError(f"expected 5 personas, got {len(rows)}")
 
-    _cli(exe, "prompts", "build", "--no-controversy", "--data-dir", str(mirror), "--limit", "12",
-         "--out", "prompts", cwd=work, env=env)
+    _cli(
+        exe,
+        "prompts",
+        "build",
+        "--no-controversy",
+        "--data-dir",
+        str(mirror),
+        "--limit",
+        "12",
+        "--out",
+        "prompts",
+        cwd=work,
+        env=env,
+    )
     if not (work / "prompts" / "prompts.jsonl").read_text(encoding="utf-8").strip():
         raise SmokeError("prompts build wrote no prompts")
 
@@ -143,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exe", required=True, help="the persona-testbed executable of the install under test")
     ap.add_argument("--mirror", required=True, type=Path, help="offline data mirror (has SHA256SUMS)")
-    ap.add_argument("--work", required=True, type=Path, help="empty working directory outside the source tree")
+    ap.add_argument(
+        "--work", required=True, type=Path, help="empty working directory outside the source tree"
+    )
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:

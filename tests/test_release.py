@@ -56,8 +56,11 @@ def dist(tmp_path_factory) -> Path:
 def test_wheel_holds_every_package_file_and_the_licences(dist):
     wheel = next(dist.glob("persona_testbed-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    data = [p for p in SRC.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
-            and "__pycache__" not in p.parts]
+    data = [
+        p
+        for p in SRC.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]
     assert data, "no package data found"
     for path in [*data, *SRC.rglob("*.py")]:
         if "__pycache__" not in path.parts:
@@ -74,20 +77,54 @@ def test_wheel_runs_outside_the_source_tree(dist, mirror, tmp_path):
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv)  # no system site-packages (the default)
     py = venv / "bin" / "python"
-    _run(sys.executable, "-m", "pip", "--python", py, "install", "--quiet", "--no-deps", "--no-index",
-         "--no-compile", wheel)
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        py,
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-index",
+        "--no-compile",
+        wheel,
+    )
     purelib = _run(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
-    (Path(purelib) / "_borrowed_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    (Path(purelib) / "_borrowed_deps.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8"
+    )
 
-    probe = _run(py, "-I", "-c", "import sys, persona_testbed; print(persona_testbed.__file__); print(sys.path)",
-                 cwd=tmp_path).stdout.splitlines()
+    probe = _run(
+        py,
+        "-I",
+        "-c",
+        "import sys, persona_testbed; print(persona_testbed.__file__); print(sys.path)",
+        cwd=tmp_path,
+    ).stdout.splitlines()
     assert Path(probe[0]).is_relative_to(venv), probe[0]
-    source_entries = [e for e in ast.literal_eval(probe[1]) if e and (Path(e) == ROOT or Path(e).is_relative_to(SRC.parent))]
+    source_entries = [
+        e for e in ast.literal_eval(probe[1]) if e and (Path(e) == ROOT or Path(e).is_relative_to(SRC.parent))
+    ]
     assert not source_entries, f"the source tree is on the fresh environment's sys.path: {source_entries}"
 
     work = tmp_path / "work"  # outside the source tree
-    r = subprocess.run([py, "-I", ROOT / "tests" / "release_smoke.py", "--exe", venv / "bin" / "persona-testbed",
-                        "--mirror", mirror, "--work", work], capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [
+            py,
+            "-I",
+            ROOT / "tests" / "release_smoke.py",
+            "--exe",
+            venv / "bin" / "persona-testbed",
+            "--mirror",
+            mirror,
+            "--work",
+            work,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "release smoke passed" in r.stdout
 
@@ -103,8 +140,11 @@ def test_version_names_the_data_manifest_and_python(cli):
 
 def test_minimum_python_is_declared_alike_everywhere():
     assert PYPROJECT["project"]["requires-python"] == f">={MIN_PYTHON}"
-    classifiers = {c.rsplit(" :: ", 1)[-1] for c in PYPROJECT["project"]["classifiers"]
-                   if c.startswith("Programming Language :: Python :: 3.")}
+    classifiers = {
+        c.rsplit(" :: ", 1)[-1]
+        for c in PYPROJECT["project"]["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    }
     assert classifiers == set(SUPPORTED)
     assert f"MIN_PYTHON := {MIN_PYTHON}" in (ROOT / "Makefile").read_text(encoding="utf-8")
     assert f"Python ≥ {MIN_PYTHON}" in (ROOT / "README.md").read_text(encoding="utf-8")
@@ -130,7 +170,10 @@ def test_constraints_pin_one_version_per_supported_python():
                 hits = [r for r in reqs if r.marker is None or r.marker.evaluate(env)]
                 assert len(hits) == 1, (name, full, [str(r) for r in reqs])
     # the dev tools the checks rely on are pinned alike in the extra and in constraints.txt
-    dev = {Requirement(r).name: Requirement(r).specifier for r in PYPROJECT["project"]["optional-dependencies"]["dev"]}
+    dev = {
+        Requirement(r).name: Requirement(r).specifier
+        for r in PYPROJECT["project"]["optional-dependencies"]["dev"]
+    }
     for tool in ("ruff", "mypy", "build", "hatchling"):
         assert dev[tool] == SpecifierSet(f"=={next(iter(pins[tool][0].specifier)).version}"), tool
 
@@ -142,8 +185,12 @@ def test_make_refuses_an_old_python_in_one_line_before_installing(tmp_path):
     fake.write_text("#!/bin/sh\necho 3.10.13\n", encoding="utf-8")
     fake.chmod(0o755)
     venv = tmp_path / "venv"
-    r = subprocess.run(["make", "-s", "-C", ROOT, "install", f"PY={fake}", f"VENV={venv}"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["make", "-s", "-C", ROOT, "install", f"PY={fake}", f"VENV={venv}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode != 0
     lines = (r.stdout + r.stderr).strip().splitlines()
     assert len(lines) == 1, lines

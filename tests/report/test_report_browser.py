@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from report_fixtures import write_synthetic_run
 
 from persona_testbed.pipeline.view import write_report
@@ -94,8 +93,9 @@ def test_typing_an_occupation_shows_only_matching_personas(tmp_path):
     """120 personas in 3 pages; typing an occupation keeps exactly the personas with it, across pages."""
     import json
 
-    from factories import make_persona
     from selenium.webdriver.common.by import By
+
+    from factories import make_persona
 
     run = write_synthetic_run(tmp_path / "run", evil=False)
     jobs = ["Registered nurses", "Software developers", "Farmers, ranchers, and other agricultural managers"]

@@ -15,8 +15,15 @@ from persona_testbed.llm.backends.base import BackendReply
 from persona_testbed.llm.types import ChatParams, Usage
 from persona_testbed.pipeline.status import call_stats, run_status
 from persona_testbed.pipeline.view import load_run
-from persona_testbed.report.build import (_figure, browser_data, decode_browser_data, encode_browser_data,
-                                          noise_tvd, render_html, text_cap)
+from persona_testbed.report.build import (
+    _figure,
+    browser_data,
+    decode_browser_data,
+    encode_browser_data,
+    noise_tvd,
+    render_html,
+    text_cap,
+)
 
 
 def test_noise_tvd_matches_brute_force_and_shrinks_with_n():
@@ -79,7 +86,6 @@ def test_browser_data_is_compact_and_round_trips():
 
 def test_leaderboard_table_and_chart_in_report(cli, tmp_path):
     from factories import make_persona
-
     from persona_testbed.bench.leaderboard import Comparison, comparison_view
     from persona_testbed.personas.io import write_personas
 

@@ -17,7 +17,7 @@ import email.policy
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .stub_server import Responder, StubServer, _completion, _Handler, echo_responder
 
@@ -41,7 +41,7 @@ def answer_line(line: dict[str, Any], responder: Responder, model_name: str = "s
 
 def answer_text(data: str, responder: Responder, model_name: str = "stub", limit: int | None = None,
                 fail: frozenset[str] = frozenset()) -> str:
-    out = []
+    out: list[str] = []
     for raw in data.splitlines():
         if not raw.strip():
             continue
@@ -105,16 +105,16 @@ class _BatchHandler(_Handler):
             name = "upload.jsonl"
             for part in msg.iter_parts():
                 if part.get_param("name", header="content-disposition") == "file":
-                    data = part.get_payload(decode=True) or b""
+                    data = cast("bytes", part.get_payload(decode=True) or b"")
                     name = part.get_filename() or name
             fid = self._add_file(state, data, name, "batch")
             return self._send(200, json.dumps(state.meta[fid]).encode())
         req = json.loads(raw or b"{}")
-        data = state.files.get(req.get("input_file_id", ""))
-        if data is None:
+        batch_input = state.files.get(req.get("input_file_id", ""))
+        if batch_input is None:
             return self._send(404, b'{"error": {"message": "no such input file"}}')
         stub._count("batches")
-        out = answer_text(data.decode(), stub.responder, stub.model_name).encode()
+        out = answer_text(batch_input.decode(), stub.responder, stub.model_name).encode()
         out_id = self._add_file(state, out, "output.jsonl", "batch_output")
         bid = f"batch_{uuid.uuid4().hex[:16]}"
         state.batches[bid] = {"id": bid, "object": "batch", "endpoint": req.get("endpoint"), "errors": None,

@@ -106,15 +106,26 @@ class LLMConfig(_Section):
         return data
 
 
-EXECUTORS = ("local", "batch")
+EXECUTORS = ("local", "batch", "ray")
+
+
+class RayConfig(_Section):
+    """The Ray executor: where Ray runs and how a wave is spread over its workers."""
+
+    address: str | None = None
+    num_cpus: int | None = Field(None, ge=1)
+    workers: int = Field(2, ge=1, le=MAX_CONCURRENCY)
+    batch_size: int = Field(64, ge=1)
+    task_retries: int = Field(3, ge=0, le=100)
 
 
 class ExecutionConfig(_Section):
     """How a stage's model calls are executed (``--executor`` on the commands wins); see docs/execution.md."""
 
-    backend: Literal["local", "batch"] = "local"
+    backend: Literal["local", "batch", "ray"] = "local"
     batch_max_requests: int = Field(50_000, ge=1, le=50_000)
     batch_max_mb: int = Field(200, ge=1, le=200)
+    ray: RayConfig = Field(default_factory=RayConfig)
 
 
 def execution_config(executor: str | None, base: ExecutionConfig | None = None) -> ExecutionConfig:
@@ -459,7 +470,7 @@ def load_config(path: str | Path) -> RunConfig:
     return parse_config(data, base_dir=p.resolve().parent, where=str(p))
 
 
-__all__ = ["RunConfig", "ModelsConfig", "LLMConfig", "ExecutionConfig", "EXECUTORS", "execution_config",
+__all__ = ["RunConfig", "ModelsConfig", "LLMConfig", "ExecutionConfig", "RayConfig", "EXECUTORS", "execution_config",
            "DataConfig", "CensusConfig", "PersonasConfig",
            "EnrichConfig", "PromptsConfig", "PairsConfig", "FeedbackConfig", "BenchConfig", "ReportConfig",
            "load_config", "parse_config", "config_errors", "BENCH_TASKS", "MAIN_MODES", "STAGES"]

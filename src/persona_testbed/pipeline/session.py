@@ -35,6 +35,7 @@ from ..llm.client import LLMClient
 from ..llm.deferred import BatchBackend, BatchStore, WaitingForBatch, WaveRecorder
 from ..llm.store import CallStore, connect_readonly
 from .config import ExecutionConfig, LLMConfig
+from .ray_executor import RayExecutor
 from .rundir import RunDir
 
 T = TypeVar("T")
@@ -120,7 +121,9 @@ class Session:
         self.llm = llm or LLMConfig()
         self.quiet = quiet
         self.execution = execution or ExecutionConfig()
-        self._waves: WaveRecorder | None = None  # batch executor: requests deferred by the running stage
+        self._waves: WaveRecorder | None = None  # batch / ray executor: requests deferred by the running stage
+        # ray: checked here, so a missing extra is one line before anything is created
+        self._ray = RayExecutor(self.execution.ray, self.llm) if self.execution.backend == "ray" else None
         self.store: CallStore | None = None
         self._clients: dict[str, LLMClient] = {}
         self._lock: Any = None
@@ -151,6 +154,8 @@ class Session:
             finally:
                 if self._waves is not None:
                     self._waves.store.close()
+                if self._ray is not None:
+                    self._ray.close()
                 self._lock.__exit__(*exc)
                 if exc[0] is not None and self.created and not issubclass(exc[0], WaitingForBatch):
                     self._discard_if_empty(bad_input=issubclass(exc[0], UserError))
@@ -189,7 +194,7 @@ class Session:
         if client is None:
             llm = self.llm
             backend = None
-            if self.execution.backend == "batch":
+            if self.execution.backend in ("batch", "ray"):
                 if self._waves is None:
                     self._waves = WaveRecorder(BatchStore(self.run.path))
                 backend = BatchBackend(model, self._waves)
@@ -238,7 +243,7 @@ class Session:
         if self._waves is not None:
             self._waves.reset()
         try:
-            outcome = fn(ctx)
+            outcome = self._passes(name, out, fn, ctx)
             self._raise_if_waiting(name)
             ctx.breaker.check_final()  # every call of the stage failed: say why, exit 3
             if outcome.items and outcome.failed == outcome.items:
@@ -282,6 +287,27 @@ class Session:
             "failures": [f.model_dump() for f in outcome.failures[:MAX_RECORDED_FAILURES]],
             "artifacts": artifacts, "summary": outcome.summary}}, updated=now())
         return outcome
+
+    def _passes(self, name: str, out: Path, fn: Callable[[StageContext], StageOutcome],
+                ctx: StageContext) -> StageOutcome:
+        """Run the stage function; with the Ray executor, answer each pass's deferred requests on Ray and run
+        it again (replaying them) until a pass defers nothing."""
+        while True:
+            before = _files(out, self.run.path) if self._ray is not None else {}
+            try:
+                outcome = fn(ctx)
+            except Exception:
+                if self._ray is None or self._waves is None or not self._waves.pending:
+                    raise
+            waves = self._waves
+            if self._ray is None or waves is None or not waves.pending:
+                return outcome
+            pending = dict(waves.pending)
+            waves.reset()
+            _discard_written(out, self.run.path, before)
+            self.log(f"{name}: {len(pending)} requests on Ray")
+            self._ray.run_wave(waves.store, name, pending)
+            ctx.breaker = FailureBreaker(name)  # the next pass counts its calls afresh
 
     def _raise_if_waiting(self, name: str) -> None:
         """Batch executor: when the stage deferred requests, write them as a wave and raise ``WaitingForBatch``."""
