@@ -22,7 +22,7 @@ from origin_fixtures import (
     pums_zip,
 )
 from persona_testbed.core.errors import UserError
-from persona_testbed.data import MANIFEST, fetch, resolve, verify
+from persona_testbed.data import MANIFEST, FetchFailed, fetch, resolve, verify
 from persona_testbed.data.census_urls import dictionary_file, pums_file
 from persona_testbed.data.checksums import local_sums, provenance
 from persona_testbed.data.derive import title_label
@@ -395,3 +395,26 @@ def test_cli_states_and_list_shows_origin_licence_citation(origin, cli, tmp_path
     assert rows["census/targets/acs2018_1yr_us_targets.csv"]["origin"] is None
     assert rows["norms/bigfive/neo_pi_r_domain_correlations.csv"]["origin"] == "package"
     assert "Costa" in rows["norms/bigfive/neo_pi_r_domain_correlations.csv"]["citation"]
+
+
+def test_download_kept_when_derivation_fails_for_another_reason(origin, tmp_path, monkeypatch):
+    """Disk full (or any OS error) while deriving: the download stays for the next run, which derives
+    without asking the server again; nothing half-written in place meanwhile."""
+    import persona_testbed.data.fetcher as fetcher
+
+    origin.add_official(PRISM_URL, prism_jsonl(QUESTIONS))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fetcher, "derive_prism", disk_full)
+    with pytest.raises(FetchFailed, match="No space left on device"):
+        fetch(["prism"], data_dir=tmp_path, show_progress=False)
+    assert files_in(tmp_path) == [
+        ".downloads/huggingface.co/datasets/HannahRoseKirk/prism-alignment/resolve/main/conversations.jsonl"
+    ]
+    monkeypatch.undo()
+    n = len(origin.requests)
+    [r] = fetch(["prism"], data_dir=tmp_path, show_progress=False)
+    assert r.status == "derived" and len(origin.requests) == n
+    assert files_in(tmp_path) == [PRISM_REL]

@@ -97,3 +97,13 @@ def test_run_on_ray_matches_local(cli, e2e_env, mirror, local_ray, tmp_path, mon
                 "feedback/pairs.parquet", "feedback/stats.json", "bench/main/items.parquet", "bench/main/results.json",
                 "bench/passk/results.json"):
         _same(tmp_path / "local" / rel, tmp_path / "ray" / rel)
+
+
+def test_unreachable_ray_address_is_one_line():
+    from persona_testbed.core.errors import UserError
+    from persona_testbed.pipeline.ray_executor import check_reachable
+
+    with pytest.raises(UserError, match=r"cannot reach Ray at 127.0.0.1:9: .*RAY_ADDRESS"):
+        check_reachable("127.0.0.1:9", timeout_s=2)
+    with pytest.raises(UserError, match="expected host:port"):
+        check_reachable("nonsense")

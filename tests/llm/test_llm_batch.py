@@ -174,3 +174,14 @@ def test_bad_input(cli, tmp_path, batch_stub):
     bad.write_text('{"custom_id": "zzz", "response": {"status_code": 200, "body": {}}}\n')
     r = cli("batch", "ingest", tmp_path / "b", bad)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "bad.jsonl:1: unknown custom_id" in r.stderr
+
+
+def test_ray_executor_without_ray_is_one_line(cli, tmp_path, batch_stub, monkeypatch):
+    import persona_testbed.pipeline.ray_executor as rx
+
+    monkeypatch.setattr(rx, "find_spec", lambda name: None)  # as if the extra were not installed
+    q = tmp_path / "q.txt"
+    q.write_text("\n".join(QUESTIONS) + "\n")
+    r = _prompts(cli, q, tmp_path / "r", "--executor", "ray")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "pip install 'persona-testbed[ray]'" in r.stderr
+    assert not (tmp_path / "r").exists()

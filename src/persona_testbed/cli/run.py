@@ -54,7 +54,8 @@ def _print_status(doc: dict, as_json: bool, failures: int = 5) -> None:
     emit(doc, False, columns=("stage", "status", "items", "ok", "failed", "calls", "calls failed", "tokens", "time s"),
          rows=rows, title=f"run {doc['name']} ({doc['status']}) — {doc['run']}")
     console.print(f"calls {t['calls']} ({t['failed']} failed), tokens {t['prompt_tokens']} in / "
-                  f"{t['completion_tokens']} out, model time {t['model_s']} s, stage time {t['stage_s']} s, "
+                  f"{t['completion_tokens']} out, model latency {t['model_s']} s, queue wait "
+                  f"{t.get('queue_s') if t.get('queue_s') is not None else '?'} s, stage time {t['stage_s']} s, "
                   f"failed items {t['failed_items']}", highlight=False)
     for s in doc["stages"]:
         if s["status"] in ("running", "interrupted", "failed") and format_progress(s.get("progress")):

@@ -305,7 +305,7 @@ def _fetch_origin(origin: Origin, files: list[DataFile], ctx: _Ctx) -> list[Fetc
     url = rebase_url(origin.url) if origin.url else None
     raw = ctx.ddir / origin.download_relpath if origin.download_relpath else None
     label = f"{Path(urlsplit(origin.url).path).name} from {url}" if origin.url else "package tables"
-    work = ctx.ddir / DOWNLOADS / f".work-{origin.key}-{os.getpid()}"
+    work = ctx.ddir / DOWNLOADS / f".work-{origin.key}"  # one fetch per data dir (the lock)
     cb, done = _task(ctx.progress, raw.name if raw else origin.key)
     try:
         raw_sha = None

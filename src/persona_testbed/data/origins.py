@@ -47,7 +47,7 @@ GSS_LICENCE = (
 )
 GSS_CITATION = (
     "Davern, M., Bautista, R., Freese, J., Herd, P., and Morgan, S. L.; General Social Survey "
-    "1972-2024 [machine-readable data file]. NORC at the University of Chicago; gss.norc.org"
+    "1972-2024 (machine-readable data file), NORC at the University of Chicago; gss.norc.org"
 )
 PRISM_LICENCE = "CC-BY-4.0 (human-written text)"
 PRISM_CITATION = (

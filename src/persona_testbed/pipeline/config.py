@@ -355,7 +355,7 @@ class ReportConfig(_Section):
     """The HTML report written at the end of a run."""
 
     enabled: bool = True
-    max_pairs: int = Field(500, ge=0)
+    max_pairs: int = Field(10_000, ge=0)
     max_personas: int = Field(2000, ge=0)
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+from functools import partial
 from importlib.util import find_spec
 from typing import Any
 
@@ -47,6 +49,21 @@ def answer_batch(batch: dict[str, Any], *, base_url: str | None, timeout_s: floa
             "error": [a[2] or "" for a in answers]}
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """``UserError`` naming ``address`` when nothing listens there (``ray.init`` would retry for minutes)."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"Ray address {address!r}: expected host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach Ray at {address}: {exc.strerror or type(exc).__name__} "
+                        "(check RAY_ADDRESS / [execution.ray] address)") from None
+
+
 class RayExecutor:
     """Answers waves on Ray for one session (started on first use, stopped by ``close``)."""
 
@@ -62,6 +79,8 @@ class RayExecutor:
         if ray.is_initialized():
             return
         address = self.config.address or os.environ.get("RAY_ADDRESS") or None
+        if address:
+            check_reachable(address)
         try:
             if address:
                 ray.init(address=address, log_to_driver=False, logging_level="ERROR")
@@ -84,12 +103,14 @@ class RayExecutor:
         ctx.print_on_execution_start = False
         llm = self.llm
         base_url = llm.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        items = [{"id": rid, "body": json.dumps(pending[rid], sort_keys=True)} for rid in sorted(pending)]
+        # key order kept: a JSON schema's property order is part of the request (constrained decoding follows it)
+        items = [{"id": rid, "body": json.dumps(pending[rid], ensure_ascii=False)} for rid in sorted(pending)]
         size = self.config.batch_size
         blocks = min(len(items), max(self.config.workers, -(-len(items) // size)))
         ds = ray.data.from_items(items, override_num_blocks=max(1, blocks))
         ds = ds.map_batches(answer_batch, batch_size=size, batch_format="numpy", concurrency=self.config.workers,
-                            max_retries=self.config.task_retries, retry_exceptions=True,
+                            ray_remote_args_fn=partial(dict, max_retries=self.config.task_retries,
+                                                       retry_exceptions=True),
                             fn_kwargs={"base_url": base_url, "timeout_s": llm.timeout_s,
                                        "max_retries": llm.max_retries, "concurrency": llm.concurrency})
         models = ",".join(sorted({f"openai/{b['model']}" for b in pending.values()}))
@@ -117,4 +138,4 @@ class RayExecutor:
             self._started_here = False
 
 
-__all__ = ["INSTALL_HINT", "RayExecutor", "answer_batch", "require_ray"]
+__all__ = ["INSTALL_HINT", "RayExecutor", "answer_batch", "check_reachable", "require_ray"]
