@@ -29,7 +29,7 @@ from persona_testbed.llm.deferred import BatchBackend, BatchStore, WaveRecorder
 
 
 def _messages(i: int) -> list[dict[str, str]]:
-    return [{"role": "system", "content": "You are persona P-%05d, a 43-year-old teacher from Ohio." % (i % 500)},
+    return [{"role": "system", "content": f"You are persona P-{i % 500:05d}, a 43-year-old teacher from Ohio."},
             {"role": "user", "content": f"Prompt {i}: what do you think about question number {i}?"}]
 
 

@@ -27,33 +27,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from persona_testbed.personas.fidelity import bigfive_fidelity, survey_cells  # noqa: E402
+from persona_testbed.personas.fidelity import bigfive_fidelity, household_consistency, survey_cells  # noqa: E402
 from persona_testbed.personas.io import read_personas  # noqa: E402
 from persona_testbed.personas.record import Persona  # noqa: E402
 from persona_testbed.personas.survey import load_pool  # noqa: E402
 
 HIGH = ("High", "Very High", "Extremely High")
-
-
-def _alone(hht: str) -> bool:
-    return "living alone" in hht.lower() and "not living alone" not in hht.lower()
-
-
-def household_rates(personas: list[Persona]) -> dict[str, Any]:
-    """Marital status vs household type, split by the marital status's provenance."""
-    out: dict[str, Any] = {}
-    for prov in ("imputed", "census"):
-        group = [p for p in personas if p.fields["marital status"].provenance == prov]
-        n = len(group)
-        married_alone = sum(p.value("marital status") == "Married" and _alone(p.value("household type"))
-                            for p in group)
-        unmarried_mc = sum(p.value("marital status") != "Married" and p.value("age").isdigit()
-                           and int(p.value("age")) >= 35 and p.value("household type") == "Married couple household"
-                           for p in group)
-        out[prov] = {"personas": n,
-                     "married_living_alone": round(married_alone / n, 4) if n else None,
-                     "unmarried_35plus_in_married_couple_household": round(unmarried_mc / n, 4) if n else None}
-    return out
 
 
 def jewish_18_29(personas: list[Persona], pool: Any) -> dict[str, Any]:
@@ -87,7 +66,7 @@ def figures(directory: Path, data_dir: str | None) -> dict[str, Any]:
     pool = load_pool(str(data_dir), year)
     return {
         "dir": str(directory), "n": len(personas), "year": year,
-        "household": household_rates(personas),
+        "household": household_consistency(personas),
         "gss": {**survey_cells(personas, pool, (report.get("survey") or {}).get("min_cell")),
                 "jewish_18_29": jewish_18_29(personas, pool)},
         "ancestry": {"provenance": dict(Counter(p.fields["ancestry"].provenance for p in personas)),

@@ -8,6 +8,11 @@ client into the call log, as a stage does. Driver peak RSS is ``ru_maxrss`` of t
 ``ray`` extra.
 
     python benchmarks/bench_ray.py [--calls 10000] [--concurrency 64] [--workers 2] [--cpus 2]
+
+Measured on 2 shared cores (the stub, the driver and the Ray workers share them), 10,000 calls at
+concurrency 64: local 40.6 s (246 calls/s, driver peak RSS 185 MB); Ray start 6.8 s; Ray 33.1 s from the
+deferring pass to the replayed call log (302 calls/s; the wave itself 30.6 s on 2 workers), driver peak RSS
+383 MB (Ray and Ray Data imported into the driver).
 """
 
 from __future__ import annotations
@@ -41,8 +46,11 @@ def _rss_mb() -> float:
 
 
 async def _send(client: LLMClient, n: int) -> list:
-    return await asyncio.gather(*[client.chat([{"role": "user", "content": f"question {i}"}], params=PARAMS,
-                                              purpose="bench") for i in range(n)])
+    try:
+        return await asyncio.gather(*[client.chat([{"role": "user", "content": f"question {i}"}], params=PARAMS,
+                                                  purpose="bench") for i in range(n)])
+    finally:
+        await client.backend.aclose()  # the HTTP client bound to this loop
 
 
 def main() -> None:
@@ -68,7 +76,8 @@ def main() -> None:
             assert all(r.ok for r in rs)
             client.close()
             store.close()
-            out["local"] = {"seconds": round(dt, 2), "calls_per_s": round(n / dt, 1), "driver_peak_rss_mb": round(_rss_mb(), 1)}
+            out["local"] = {"seconds": round(dt, 2), "calls_per_s": round(n / dt, 1),
+                            "driver_peak_rss_mb": round(_rss_mb(), 1)}
 
             import ray
 

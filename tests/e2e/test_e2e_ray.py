@@ -15,6 +15,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'persona-testbed[ray]')")
 
 from e2e_tools import e2e_env, schema_responder, shared_home, stub_config, write_prompts_file  # noqa: E402,F401
+
 from persona_testbed.llm.deferred import BatchStore, request_body  # noqa: E402
 from persona_testbed.llm.stub_server import StubServer  # noqa: E402
 from persona_testbed.llm.types import ChatParams  # noqa: E402

@@ -55,7 +55,25 @@ def test_housing_record_and_paoc_take_precedence():
     assert out["household language"].value[0] == "English only"
     assert out["family presence and age"].value[0] == "With own children under 6 years only"
     assert out["family presence and age"].provenance[0] == "census"
-    assert json.loads(out["household type"].detail[0]) == {"var": "HHT", "code": "3", "from": "housing record"}
+    assert json.loads(out["household type"].detail[0]) == {"var": "HHT", "code": "3", "from": "housing record",
+                                                           "persons": 3, "role": "spouse"}
+    # the housing record's person count wins over the members found
+    out = household_fields(d, MEMBERS, housing.with_columns(NP=pl.lit(4)), dictionary(), 2018, DecodeReport())
+    assert json.loads(out["household type"].detail[0])["persons"] == 4
+
+
+def test_household_size_and_role():
+    d = _draws([("2018HU0000001", 1), ("2018HU0000001", 2), ("2018HU0000001", 3), ("2018HU0000002", 1),
+                ("2018GQ0000004", 1)])
+    out = household_fields(d, MEMBERS, None, dictionary(), 2018, DecodeReport())
+    details = [json.loads(x) for x in out["household type"].detail.to_list()]
+    assert [x["persons"] for x in details] == [3, 3, 3, 1, 1]
+    assert [x.get("role") for x in details] == ["householder", "spouse", "child", "householder", "group quarters"]
+    # no relationship codes (the 2024 extract): only person number 1 of a housing unit is known, the householder
+    bare = MEMBERS.drop("RELSHIPP")
+    out = household_fields(_draws([("2018HU0000001", 1), ("2018HU0000001", 2), ("2018GQ0000004", 1)]).drop("RELSHIPP"),
+                           bare, None, dictionary(), 2018, DecodeReport())
+    assert [json.loads(x).get("role") for x in out["household type"].detail.to_list()] == ["householder", None, None]
 
 
 def test_paoc_no_own_children_wording():

@@ -208,8 +208,9 @@ class BatchStore:
         if not self.exists():
             return None
         with self._lock:
-            return self._db().execute("SELECT status_code, body, error FROM replies WHERE id = ?",
-                                      (request_id,)).fetchone()
+            row = self._db().execute("SELECT status_code, body, error FROM replies WHERE id = ?",
+                                     (request_id,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
 
     def known(self, ids: Iterable[str]) -> set[str]:
         """The ids among ``ids`` already written in an earlier wave."""
@@ -304,7 +305,8 @@ class BatchStore:
             try:
                 db.executemany("INSERT OR IGNORE INTO requests (id, wave, stage, model, body, created)"
                                " VALUES (?, ?, ?, ?, ?, ?)",
-                               [(rid, name, stage, model, canonical_json(pending[rid]), created) for rid, *_ in answers])
+                               [(rid, name, stage, model, canonical_json(pending[rid]), created)
+                                for rid, *_ in answers])
                 db.executemany("INSERT OR REPLACE INTO replies (id, status_code, body, error, source, line, ingested)"
                                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                                [(rid, code, body, error, source, i, created)
@@ -320,8 +322,8 @@ class BatchStore:
         if not self.exists():
             return 0
         with self._lock:
-            return self._db().execute("SELECT COUNT(*) FROM requests r LEFT JOIN replies p ON p.id = r.id"
-                                      " WHERE p.id IS NULL").fetchone()[0]
+            return int(self._db().execute("SELECT COUNT(*) FROM requests r LEFT JOIN replies p ON p.id = r.id"
+                                          " WHERE p.id IS NULL").fetchone()[0])
 
     # -- submissions ---------------------------------------------------------------------------------
     def submissions(self) -> list[dict[str, Any]]:
@@ -398,7 +400,7 @@ class BatchStore:
                 error = f"batch HTTP {code}: {msg or 'no message'}"
             else:
                 try:
-                    reply_from_body(body)
+                    reply_from_body(body if isinstance(body, dict) else {})
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     raise UserError(f"{path}:{lineno}: response body is not a chat completion ({exc})") from None
             report.lines += 1

@@ -182,7 +182,7 @@ class MappingContext:
             raise UserError(f"no state of source {src.name} has {', '.join(need)} to impute from")
         cols = list(dict.fromkeys(["SERIALNO", "SPORDER", "STATE", "PWGTP",
                                    *[c for c in MATCH_VARS if c in src.available_columns()], *need]))
-        key = content_hash({"v": 7, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
+        key = content_hash({"v": 8, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
         if key in _DONORS:
             return _DONORS[key]
         path = settings.cache_dir() / "personas" / f"donors-{tag}-{key}.arrow"

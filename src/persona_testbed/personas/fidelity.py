@@ -211,6 +211,7 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
     return {"personas": str(path), "n": n, "source": src.name, "year": year, "states": len(src.states),
             "age_range": [lo, hi], "max_tvd": compared.get(worst) if worst else None, "max_tvd_field": worst,
             "fields": fields, "intersections": inter, "survey_cells": survey,
+            "household_consistency": household_consistency(personas),
             "notes": ["census fields compare the sample's records from states whose file has the variable with those "
                       "states' population (imputed records are counted in the provenance mix)",
                       "income and age compared in bands; occupation and industry by their 3-letter group",
@@ -218,6 +219,28 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
                       "sample TVD includes sampling noise: about 0.5*sqrt(2K/(pi*n)) for K even categories"]}
 
 
+
+
+def _alone(household_type: str) -> bool:
+    low = household_type.lower()
+    return "living alone" in low and "not living alone" not in low
+
+
+def household_consistency(personas: list[Persona]) -> dict[str, Any]:
+    """Marital status against the household, separately for personas whose marital status is imputed
+    and those whose census record has it: the share married and living alone, and the share unmarried,
+    aged 35+, in a married-couple household. Imputation should leave both close to the census-coded
+    rates (issue 12: 4.4 % and 14 % imputed vs 0.4 % and 1.8 % before donors matched on the household)."""
+    out: dict[str, Any] = {}
+    for prov in ("imputed", "census"):
+        group = [p for p in personas if p.fields["marital status"].provenance == prov]
+        n = len(group)
+        alone = sum(p.value("marital status") == "Married" and _alone(p.value("household type")) for p in group)
+        couple = sum(p.value("marital status") != "Married" and p.value("age").isdigit() and int(p.value("age")) >= 35
+                     and p.value("household type") == "Married couple household" for p in group)
+        out[prov] = {"personas": n, "married_living_alone": round(alone / n, 4) if n else None,
+                     "unmarried_35plus_in_married_couple_household": round(couple / n, 4) if n else None}
+    return out
 
 
 def _quantiles(values: list[float]) -> dict[str, float | None]:

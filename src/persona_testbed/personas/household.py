@@ -87,12 +87,15 @@ def member_summary(draws: pl.DataFrame, members: pl.DataFrame, year: int) -> pl.
     return agg.with_columns(hht_code=hht, lang_code=lang).sort("_row")
 
 
-def _role(self_rel: pl.Series, year: int) -> pl.Series:
+def _role(self_rel: pl.Series, sporder: pl.Series, serialno: pl.Series, year: int) -> pl.Series:
     """The persona's relationship to the householder (householder, spouse, partner, child, other relative,
-    group quarters, nonrelative), or null where the source has no relationship code."""
+    group quarters, nonrelative). Without a relationship code only the householder is known: person
+    number 1 of a housing unit (PUMS numbers the householder first); anyone else is null."""
     rel = relationship_codes(year)
     r = pl.col("r")
-    expr = (pl.when(r.is_null()).then(pl.lit(None, dtype=pl.Utf8))
+    housing_unit = ~pl.col("serial").cast(pl.Utf8).str.contains("GQ", literal=True).fill_null(True)
+    expr = (pl.when(r.is_null() & (pl.col("sp") == 1) & housing_unit).then(pl.lit("householder"))
+            .when(r.is_null()).then(pl.lit(None, dtype=pl.Utf8))
             .when(r.is_in(list(rel["ref"]))).then(pl.lit("householder"))
             .when(r.is_in(list(rel["spouse"]))).then(pl.lit("spouse"))
             .when(r.is_in(list(rel["partner"]))).then(pl.lit("partner"))
@@ -100,7 +103,8 @@ def _role(self_rel: pl.Series, year: int) -> pl.Series:
             .when(r.is_in(list(rel["related"]))).then(pl.lit("other relative"))
             .when(r.is_in(list(rel["gq"]))).then(pl.lit("group quarters"))
             .otherwise(pl.lit("nonrelative")))
-    return pl.DataFrame({"r": self_rel.cast(pl.Utf8)}).select(expr.alias("role"))["role"]
+    return pl.DataFrame({"r": self_rel.cast(pl.Utf8), "sp": sporder.cast(pl.Int64, strict=False),
+                         "serial": serialno}).select(expr.alias("role"))["role"]
 
 
 def _children_label(u6: str, k617: str, labels: dict[tuple[bool, bool], str]) -> pl.Expr:
@@ -118,7 +122,7 @@ def household_fields(draws: pl.DataFrame, members: pl.DataFrame | None, housing:
     households (``SERIALNO``, ``SPORDER``, ``AGEP``, ``SEX``, optional ``RELSHIPP``, ``LANX``, ``LANP``).
     """
     n = draws.height
-    base = draws.select("_row", "SERIALNO", "AGEP", paoc=(pl.col("PAOC").cast(pl.Utf8) if "PAOC" in draws.columns
+    base = draws.select("_row", "SERIALNO", "SPORDER", "AGEP", paoc=(pl.col("PAOC").cast(pl.Utf8) if "PAOC" in draws.columns
                                                           else pl.lit(None, dtype=pl.Utf8)))
     if members is None or members.height == 0:
         members = pl.DataFrame(schema={"SERIALNO": pl.Utf8, "SPORDER": pl.Int64, "AGEP": pl.Int64,
@@ -143,7 +147,7 @@ def household_fields(draws: pl.DataFrame, members: pl.DataFrame | None, housing:
     hht = decode(hht_code, "HHT", dictionary, report, year)
     out["household type"] = FieldColumn.make(hht, "derived", pl.DataFrame(
         {"var": ["HHT"] * n, "code": hht_code, "from": [how] * n, "persons": size,
-         "role": _role(frame["self_rel"], year)}))
+         "role": _role(frame["self_rel"], frame["SPORDER"], frame["SERIALNO"], year)}))
     if use_housing:
         hhl = decode(hhl_code, "HHL", dictionary, report, year)
     else:

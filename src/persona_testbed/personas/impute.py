@@ -5,7 +5,8 @@ from one donor record of a richer file, so the imputed values stay jointly consi
 occupation comes with the same donor's employment status and income). Donors are drawn with probability
 proportional to ``PWGTP`` within the recipient's cell on the columns both share (age band, sex, race,
 Hispanic origin, education, citizenship, disability, census division, English-only household, household
-type and household size band), backing off to coarser cells when a cell is empty. Each imputed field
+type, household size band and person number: 1 = householder, 2, 3+), backing off to coarser cells
+when a cell is empty. Each imputed field
 records the donor's key, the donor's household type and the back-off level.
 
 Household type (``hht4``: married couple / other family / living alone / non-family not alone / group
@@ -13,7 +14,9 @@ quarters, from the housing record's ``HHT``) and size band (``np4``: 1, 2, 3-4, 
 keep an imputed marital status consistent with the recipient's real household: without them a CA or TX
 record living alone got a married donor 4.4 % of the time (0.4 % in states whose file has ``MAR``), and an
 unmarried 35+ donor went into a married-couple household 14 % of the time (1.8 %). They are matched
-down to back-off level 5; a source without housing records (``HHT``/``NP``) matches without them.
+down to back-off level 5; a source without housing records (``HHT``/``NP``) matches without them. The
+person number (``sp3``; ``SPORDER`` 1 is always the householder, 2 most often the spouse) tells the
+couple from adult children or parents in a married-couple household.
 """
 
 from __future__ import annotations
@@ -36,19 +39,19 @@ MATCH_VARS: tuple[str, ...] = ("AGEP", "SEX", "RAC1P", "HISP", "SCHL", "CIT", "D
 _AGE_EDGES = [5, 15, 16, 17, 18, 25, 30, 35, 45, 51, 65, 75]
 
 LEVELS: list[list[str]] = [
-    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "division", "hhl1", "hht4", "np4"],
-    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4"],
-    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "schlg", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4"],
-    ["ab", "_k_SEX", "race3", "hispyn", "schlg", "nat", "hhl1", "hht4", "np4"],
-    ["ab", "_k_SEX", "schlg", "hht4", "np4"],
-    ["ab", "_k_SEX", "hht4"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "division", "hhl1", "hht4", "np4", "sp3"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4", "sp3"],
+    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "schlg", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4", "sp3"],
+    ["ab", "_k_SEX", "race3", "hispyn", "schlg", "nat", "hhl1", "hht4", "np4", "sp3"],
+    ["ab", "_k_SEX", "schlg", "hht4", "np4", "sp3"],
+    ["ab", "_k_SEX", "hht4", "sp3"],
     ["ab", "_k_SEX"],
     ["ab"],
 ]
 #: the household matching columns (dropped from every level when either side lacks them)
 HOUSEHOLD_KEYS = ("hht4", "np4")
 MATCHED_ON = ("age band, sex, race, Hispanic origin, education, citizenship, disability, division, "
-              "household language English only, household type, household size")
+              "household language English only, household type, household size, person number (householder)")
 #: ``hht4`` codes -> the household kind recorded as ``donor_household``
 HOUSEHOLD_KINDS = {0: "group quarters", 1: "married couple", 2: "other family", 3: "living alone",
                    4: "non-family, not alone"}
@@ -89,6 +92,9 @@ def match_columns(df: pl.DataFrame) -> pl.DataFrame:
         division=pl.col(state_col).cast(pl.Utf8).replace_strict(division, default=None, return_dtype=pl.Int16),
         # household language English only (from the housing record), so an imputed language fits the home
         hhl1=(pl.col("HHL").cast(pl.Utf8) == "1") if "HHL" in df.columns else pl.lit(None, dtype=pl.Boolean),
+        # person number: 1 is the householder of a housing unit (2 most often the spouse), 3 anyone else
+        sp3=(pl.col("SPORDER").cast(pl.Int64, strict=False).clip(1, 3).cast(pl.Int16) if "SPORDER" in df.columns
+             else pl.lit(None, dtype=pl.Int16)),
         # household type (0 = group quarters / no household record) and size band, from the housing record
         hht4=(pl.col("HHT").cast(pl.Utf8).replace_strict(_HHT4, default=0, return_dtype=pl.Int16).fill_null(0)
               if "HHT" in df.columns else pl.lit(None, dtype=pl.Int16)),

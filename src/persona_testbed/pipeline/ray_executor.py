@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import socket
+import warnings
 from functools import partial
 from importlib.util import find_spec
 from typing import Any
@@ -108,11 +109,13 @@ class RayExecutor:
         size = self.config.batch_size
         blocks = min(len(items), max(self.config.workers, -(-len(items) // size)))
         ds = ray.data.from_items(items, override_num_blocks=max(1, blocks))
-        ds = ds.map_batches(answer_batch, batch_size=size, batch_format="numpy", concurrency=self.config.workers,
-                            ray_remote_args_fn=partial(dict, max_retries=self.config.task_retries,
-                                                       retry_exceptions=True),
-                            fn_kwargs={"base_url": base_url, "timeout_s": llm.timeout_s,
-                                       "max_retries": llm.max_retries, "concurrency": llm.concurrency})
+        with warnings.catch_warnings():  # Ray 2.60 deprecates the remote-args function it still needs here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = ds.map_batches(answer_batch, batch_size=size, batch_format="numpy", concurrency=self.config.workers,
+                                ray_remote_args_fn=partial(dict, max_retries=self.config.task_retries,
+                                                           retry_exceptions=True),
+                                fn_kwargs={"base_url": base_url, "timeout_s": llm.timeout_s,
+                                           "max_retries": llm.max_retries, "concurrency": llm.concurrency})
         models = ",".join(sorted({f"openai/{b['model']}" for b in pending.values()}))
         answered: set[str] = set()
         try:
