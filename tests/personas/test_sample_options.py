@@ -113,3 +113,17 @@ def test_national_donors_impute_origins_with_provenance(run, tmp_path):
     report = json.loads((out / "personas_report.json").read_text())
     assert report["national_donors"] == "acs2018" and report["ancestry"]["method"].startswith("imputed")
     assert sample_kwargs_from_report(out / "personas.jsonl")["national_donors"] == "acs2018"
+
+
+def test_run_config_reaches_the_sample_spec():
+    from persona_testbed.pipeline.config import RunConfig
+    from persona_testbed.pipeline.stages.personas import _sampler_kwargs, sample_spec
+
+    cfg = RunConfig.model_validate({"personas": {"big_five_reference": "group", "gss_min_cell": 7},
+                                    "census": {"national_donors": "acs2018"}})
+    kw = _sampler_kwargs(sample_spec(cfg))
+    assert kw["big_five_reference"] == "group" and kw["gss_min_cell"] == 7 and kw["national_donors"] == "acs2018"
+    with pytest.raises(ValueError, match="gss_min_cell"):
+        RunConfig.model_validate({"personas": {"gss_min_cell": 0}})
+    with pytest.raises(ValueError, match="big_five_reference"):
+        RunConfig.model_validate({"personas": {"big_five_reference": "own"}})

@@ -90,7 +90,9 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            colour = "red" if exc.label == "error" else "yellow"
+            err_console.print(f"[{colour}]{exc.label}:[/{colour}] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except NoArgsIsHelpError:
             raise  # a group named alone prints its help

@@ -12,6 +12,8 @@ class UserError(Exception):
     """A problem with the user's input or environment; message names the file, field or value."""
 
     exit_code = 2
+    #: how the CLI starts the line it prints (``error: …``)
+    label = "error"
 
 
 class DataMissingError(UserError):

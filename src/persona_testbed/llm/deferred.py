@@ -58,6 +58,7 @@ class WaitingForBatch(UserError):
     """A stage stopped after a wave: its pending requests were written for a batch endpoint (exit 4)."""
 
     exit_code = 4
+    label = "waiting"
 
 
 def is_pending(result: ChatResult) -> bool:
