@@ -1,11 +1,18 @@
 import numpy as np
 import pytest
-
 from scipy.special import ndtr
 
 from persona_testbed.core.errors import UserError
-from persona_testbed.personas.bigfive import (DOMAINS, LEVELS, POOLED_WEIGHTS, Norms, draw_bigfive, level_of, level_probabilities,
-                                              load_norms)
+from persona_testbed.personas.bigfive import (
+    DOMAINS,
+    LEVELS,
+    POOLED_WEIGHTS,
+    Norms,
+    draw_bigfive,
+    level_of,
+    level_probabilities,
+    load_norms,
+)
 
 CORR = np.array([[1.0, -0.013, 0.413, -0.013, 0.019],  # O C E A N order
                  [-0.013, 1.0, 0.281, 0.244, -0.544],

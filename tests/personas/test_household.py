@@ -1,10 +1,10 @@
 import json
 
 import polars as pl
+from synth import dictionary, persons
 
 from persona_testbed.personas.household import household_fields
 from persona_testbed.personas.mapping import DecodeReport
-from synth import dictionary, persons
 
 # 2018 relationship codes: 00 reference person, 01 spouse, 02 biological child, 12 housemate, 16 inst. GQ
 MEMBERS = persons([

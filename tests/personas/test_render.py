@@ -2,6 +2,8 @@ import pytest
 
 from factories import make_persona
 from persona_testbed.personas import PERSONA_FIELDS, render_full, render_list, render_summary
+from persona_testbed.personas.mapping import UNAVAILABLE
+from persona_testbed.personas.record import FieldValue
 from persona_testbed.personas.render import render
 
 
@@ -35,3 +37,9 @@ def test_unknown_field_and_format_rejected():
         render_full(make_persona(), without={"relig"})
     with pytest.raises(ValueError, match="format"):
         render(make_persona(), "html")
+
+
+def test_unavailable_field_is_rendered_as_not_recorded():
+    p = make_persona()
+    p.fields["ancestry"] = FieldValue(value=UNAVAILABLE, provenance="unavailable", detail={"var": "ANC1P"})
+    assert "ancestry: not recorded in this census source" in render_full(p).lower()

@@ -3,13 +3,13 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from synth import persons
 
 from factories import make_persona
 from persona_testbed.core.errors import UserError
 from persona_testbed.personas.fidelity import survey_cells
 from persona_testbed.personas.record import FieldValue
 from persona_testbed.personas.survey import draw_survey, load_pool
-from synth import persons
 
 LONG_HEADER = ("year,id,ballot,age,sex,race,degree,bigregion,income16,marital,kids,siblings,relig,relig_label,"
                "religion,partyid,polviews,happy,grass,padeg,madeg,wtssall,wtssps,formwt,oversamp,vpsu,vstrat,"

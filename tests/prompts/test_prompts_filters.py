@@ -8,7 +8,16 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from persona_testbed.prompts.build import make_prompts
-from persona_testbed.prompts.filters import (apply_exact_duplicates, apply_min_words, apply_near_duplicates, apply_question_mark, normalise, script_of, similarity_neighbours, word_count)
+from persona_testbed.prompts.filters import (
+    apply_exact_duplicates,
+    apply_min_words,
+    apply_near_duplicates,
+    apply_question_mark,
+    normalise,
+    script_of,
+    similarity_neighbours,
+    word_count,
+)
 from persona_testbed.prompts.stats import prompt_stats
 
 

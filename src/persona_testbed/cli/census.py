@@ -195,8 +195,8 @@ def fidelity_command(
                  for b in cells["backoff_levels"]]
         emit(None, False, columns=("survey cells", "value"), rows=rows, title=f"GSS respondents ({cells['source']})")
     hh = res.get("household_consistency") or {}
-    rows = [(prov, r["personas"], f"{r['married_living_alone']:.2%}", f"{r['unmarried_35plus_in_married_couple_household']:.2%}")
-            for prov, r in hh.items() if r["personas"]]
+    rows = [(prov, r["personas"], f"{r['married_living_alone']:.2%}",
+             f"{r['unmarried_35plus_in_married_couple_household']:.2%}") for prov, r in hh.items() if r["personas"]]
     if rows:
         emit(None, False, columns=("marital status", "personas", "married, living alone",
                                    "unmarried 35+ in married-couple household"), rows=rows,

@@ -28,12 +28,12 @@ from .bigfive import (
     DOMAIN_NAMES,
     DOMAINS,
     LEVELS,
-    REFERENCE_LABELS,
     Norms,
     check_reference,
     draw_bigfive,
     load_norms,
 )
+from .geo import STATES as STATE_DIVISIONS
 from .hotdeck import set_cache_token
 from .household import household_fields
 from .impute import (
@@ -45,7 +45,6 @@ from .impute import (
     impute_missing,
     match_columns,
 )
-from .geo import STATES as STATE_DIVISIONS
 from .mapping import CENSUS_VARS, UNAVAILABLE, DecodeReport, FieldColumn, map_census_fields
 from .record import PERSONA_FIELDS, Persona, SourceKey
 from .survey import MIN_CELL, GssPool, check_min_cell, draw_survey, load_pool
@@ -226,10 +225,10 @@ class MappingContext:
         covered = {st for st in donor.states if set(have) <= set(donor.available_columns(st))}
         missing = [st for st in self.source.states if st not in covered]
         if missing:
-            names = ", ".join(STATE_ABBR.get(st, st) for st in missing[:5])
+            names = ", ".join(STATE_ABBR.get(st, st) for st in missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise UserError(f"--national-donors {spec}: covers {len(self.source.states) - len(missing)} of the "
-                            f"{len(self.source.states)} states sampled (not {names}{' ...' if len(missing) > 5 else ''});"
-                            " origins are imputed only from a national source")
+                            f"{len(self.source.states)} states sampled (not {names}); origins are imputed only "
+                            "from a national source")
         return donor
 
 

@@ -246,7 +246,8 @@ class _CellIndex:
             found = rk_s.is_not_null().to_numpy() & (np.asarray(ck[ci]) == rk_all)
             start, total, rk = np.asarray(cs[ci[found]]), np.asarray(ct[ci[found]]), rk_all[found]
             if found.any():  # donors per cell: the width of the cell's run in the sorted donor keys
-                count[found] = np.searchsorted(self.keys, rk, side="right") - np.searchsorted(self.keys, rk, side="left")
+                keys = self.keys
+                count[found] = np.searchsorted(keys, rk, side="right") - np.searchsorted(keys, rk, side="left")
         else:
             rec = pl.DataFrame({"key": recipient_keys.cast(self.keys.dtype),
                                 "i": np.arange(len(recipient_keys))}).join(

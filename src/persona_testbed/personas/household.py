@@ -122,8 +122,8 @@ def household_fields(draws: pl.DataFrame, members: pl.DataFrame | None, housing:
     households (``SERIALNO``, ``SPORDER``, ``AGEP``, ``SEX``, optional ``RELSHIPP``, ``LANX``, ``LANP``).
     """
     n = draws.height
-    base = draws.select("_row", "SERIALNO", "SPORDER", "AGEP", paoc=(pl.col("PAOC").cast(pl.Utf8) if "PAOC" in draws.columns
-                                                          else pl.lit(None, dtype=pl.Utf8)))
+    paoc = pl.col("PAOC").cast(pl.Utf8) if "PAOC" in draws.columns else pl.lit(None, dtype=pl.Utf8)
+    base = draws.select("_row", "SERIALNO", "SPORDER", "AGEP", paoc=paoc)
     if members is None or members.height == 0:
         members = pl.DataFrame(schema={"SERIALNO": pl.Utf8, "SPORDER": pl.Int64, "AGEP": pl.Int64,
                                        "SEX": pl.Utf8})

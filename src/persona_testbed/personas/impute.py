@@ -14,7 +14,7 @@ quarters, from the housing record's ``HHT``) and size band (``np4``: 1, 2, 3-4, 
 keep an imputed marital status consistent with the recipient's real household: without them a CA or TX
 record living alone got a married donor 4.4 % of the time (0.4 % in states whose file has ``MAR``), and an
 unmarried 35+ donor went into a married-couple household 14 % of the time (1.8 %). They are matched
-down to back-off level 5; a source without housing records (``HHT``/``NP``) matches without them. The
+down to back-off level 5 (English-only household down to level 6); a source without housing records (``HHT``/``NP``) matches without them. The
 person number (``sp3``; ``SPORDER`` 1 is always the householder, 2 most often the spouse) tells the
 couple from adult children or parents in a married-couple household.
 """
@@ -43,8 +43,9 @@ LEVELS: list[list[str]] = [
     ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4", "sp3"],
     ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "schlg", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4", "sp3"],
     ["ab", "_k_SEX", "race3", "hispyn", "schlg", "nat", "hhl1", "hht4", "np4", "sp3"],
-    ["ab", "_k_SEX", "schlg", "hht4", "np4", "sp3"],
-    ["ab", "_k_SEX", "hht4", "sp3"],
+    ["ab", "_k_SEX", "schlg", "hhl1", "hht4", "np4", "sp3"],
+    ["ab", "_k_SEX", "hhl1", "hht4", "sp3"],
+    ["ab", "_k_SEX", "hhl1"],
     ["ab", "_k_SEX"],
     ["ab"],
 ]

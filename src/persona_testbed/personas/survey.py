@@ -4,7 +4,8 @@ liberal-conservative scale), drawn jointly from one GSS respondent who matches t
 Cells, finest first: age band x sex x race/Hispanic origin x degree x region x nativity; a cell with
 fewer than ``min_cell`` respondents (default :data:`MIN_CELL` = 20) backs off (drop nativity, then region,
 degree, race, sex) up to the whole year range, so no small cell hands the same few respondents to many
-personas. Respondents are drawn with probability proportional to the GSS weight. GSS years: the 2016/2018 cross-section for census years up
+personas. Respondents are drawn with probability proportional to the GSS weight.
+GSS years: the 2016/2018 cross-section for census years up
 to 2019 (has Hispanic origin, nativity and the 9 census divisions); the long file's 2021-2024 waves for
 later years (race white/black/other, 4 regions, no nativity or Hispanic column).
 """
