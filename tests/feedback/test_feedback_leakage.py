@@ -128,6 +128,14 @@ def test_generic_values_give_no_terms():
     assert find_leakage(p, "As an atheist, you may disagree.").leaky
 
 
+def test_unavailable_fields_give_no_terms():
+    # a census source without ancestry / place of birth: the fields read "not recorded in this census source"
+    p = make_persona(ancestry="not recorded in this census source",
+                     place_of_birth="not recorded in this census source")
+    assert not {t.field for t in persona_terms(p)} & {"ancestry", "place of birth"}
+    assert not find_leakage(p, "This is not recorded in this census source, as far as I know.").leaky
+
+
 def test_case_and_apostrophe_normalisation():
     assert find_leakage(PERSONA, "AS A CATHOLIC you know").leaky
     p = make_persona(education="Bachelor's degree")

@@ -93,7 +93,7 @@ class Term:
 # ----------------------------------------------------------------------------------------------- building
 
 _GENERIC_VALUE = re.compile(
-    r"^\s*(n/?a\b|pending\b|yes$|no$|none\b|not reported|unknown|other\b|some other|unclassified|"
+    r"^\s*(n/?a\b|pending\b|yes$|no$|none\b|not reported|not recorded|unknown|other\b|some other|unclassified|"
     r"english only|born in the united states|without a disability|with health insurance|"
     r"never served|no children|civilian employed|employee of a private for-profit|"
     r"not in labor force|very well$|well$|no birth|independent \(neither)", re.IGNORECASE)
