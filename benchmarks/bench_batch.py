@@ -29,8 +29,10 @@ from persona_testbed.llm.deferred import BatchBackend, BatchStore, WaveRecorder
 
 
 def _messages(i: int) -> list[dict[str, str]]:
-    return [{"role": "system", "content": f"You are persona P-{i % 500:05d}, a 43-year-old teacher from Ohio."},
-            {"role": "user", "content": f"Prompt {i}: what do you think about question number {i}?"}]
+    return [
+        {"role": "system", "content": f"You are persona P-{i % 500:05d}, a 43-year-old teacher from Ohio."},
+        {"role": "user", "content": f"Prompt {i}: what do you think about question number {i}?"},
+    ]
 
 
 def _rss_mb() -> float:
@@ -39,7 +41,9 @@ def _rss_mb() -> float:
 
 async def _calls(client: LLMClient, n: int) -> list:
     params = ChatParams(temperature=0.7, max_tokens=200, seed=1)
-    return await asyncio.gather(*[client.chat(_messages(i), params=params, purpose="bench") for i in range(n)])
+    return await asyncio.gather(
+        *[client.chat(_messages(i), params=params, purpose="bench") for i in range(n)]
+    )
 
 
 def main() -> None:
@@ -87,9 +91,19 @@ def main() -> None:
         client.close()
         calls.close()
         store.close()
-    print(json.dumps({"calls": n, "files": len(files), "request_bytes": size,
-                      "phases": [{"phase": p, "seconds": round(s, 3), "peak_rss_mb": round(m, 1)}
-                                 for p, s, m in rows]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "calls": n,
+                "files": len(files),
+                "request_bytes": size,
+                "phases": [
+                    {"phase": p, "seconds": round(s, 3), "peak_rss_mb": round(m, 1)} for p, s, m in rows
+                ],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ from persona_testbed.llm import CallStore, ChatParams, LLMClient, MockBackend
 
 
 def _messages(i: int) -> list[dict[str, str]]:
-    return [{"role": "system", "content": "You are persona P-%05d, a 43-year-old teacher from Ohio." % (i % 500)},
-            {"role": "user", "content": f"Prompt {i}: what do you think about question number {i}?"}]
+    return [
+        {"role": "system", "content": "You are persona P-%05d, a 43-year-old teacher from Ohio." % (i % 500)},
+        {"role": "user", "content": f"Prompt {i}: what do you think about question number {i}?"},
+    ]
 
 
 async def run(db: Path, n: int, backend: MockBackend) -> tuple[float, int]:
@@ -28,7 +30,9 @@ async def run(db: Path, n: int, backend: MockBackend) -> tuple[float, int]:
     params = ChatParams(temperature=0.7, max_tokens=200, seed=1)
     async with LLMClient(backend=backend, store=store, concurrency=64) as client:
         t0 = time.perf_counter()
-        rs = await asyncio.gather(*[client.chat(_messages(i), params=params, purpose="bench") for i in range(n)])
+        rs = await asyncio.gather(
+            *[client.chat(_messages(i), params=params, purpose="bench") for i in range(n)]
+        )
         dt = time.perf_counter() - t0
     assert all(r.ok for r in rs)
     store.close()
@@ -46,8 +50,13 @@ def main() -> None:
         replay_backend = MockBackend([])  # any backend call would fail: everything must come from the cache
         replay_s, cached = asyncio.run(run(db, a.calls, replay_backend))
     assert cached0 == 0 and cached == a.calls and replay_backend.calls == []
-    res = {"calls": a.calls, "fill_s": round(fill_s, 2), "replay_s": round(replay_s, 2),
-           "replay_calls_per_s": round(a.calls / replay_s, 1), "goal": "replay <= 5 s"}
+    res = {
+        "calls": a.calls,
+        "fill_s": round(fill_s, 2),
+        "replay_s": round(replay_s, 2),
+        "replay_calls_per_s": round(a.calls / replay_s, 1),
+        "goal": "replay <= 5 s",
+    }
     print(json.dumps(res) if a.json else "\n".join(f"{k:>18}: {v}" for k, v in res.items()))
 
 

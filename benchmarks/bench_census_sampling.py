@@ -47,26 +47,40 @@ def main() -> None:
 
     from persona_testbed.census import Filters, open_source, sample_persons
 
-    print(f"mirror {mirror}; cache {os.environ['PERSONA_TESTBED_HOME']}; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"mirror {mirror}; cache {os.environ['PERSONA_TESTBED_HOME']}; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     if not args.skip_2018:
-        src18, _ = timed("acs2018 open (cold: sha256 of 14 zips)", lambda: open_source("acs2018", data_dir=mirror))
-        timed("acs2018 first load (decode 14 zips -> cache)", lambda: src18.persons(["AGEP", "PWGTP"]).collect())
+        src18, _ = timed(
+            "acs2018 open (cold: sha256 of 14 zips)", lambda: open_source("acs2018", data_dir=mirror)
+        )
+        timed(
+            "acs2018 first load (decode 14 zips -> cache)", lambda: src18.persons(["AGEP", "PWGTP"]).collect()
+        )
         src18b, _ = timed("acs2018 open (warm)", lambda: open_source("acs2018", data_dir=mirror))
         timed("acs2018 load (warm, from cache)", lambda: src18b.persons(["AGEP", "PWGTP"]).collect())
         timed("acs2018 1,586 draws (all 286 columns)", lambda: sample_persons(src18b, 1586, seed=0))
 
-    src, _ = timed("acs2024 open (cold: sha256 of 102 files)", lambda: open_source("acs2024", data_dir=mirror))
+    src, _ = timed(
+        "acs2024 open (cold: sha256 of 102 files)", lambda: open_source("acs2024", data_dir=mirror)
+    )
     timed("acs2024 first load of PWGTP+AGEP (3.4 M rows)", lambda: src.persons(["PWGTP", "AGEP"]).collect())
     src, _ = timed("acs2024 open (warm)", lambda: open_source("acs2024", data_dir=mirror))
     df, _ = timed("acs2024 1,586 draws (all columns)", lambda: sample_persons(src, 1586, seed=0))
-    timed("acs2024 1,586 adults, quota by state", lambda: sample_persons(
-        src, 1586, seed=0, filters=Filters(adults_only=True), quota_by="STATE"))
+    timed(
+        "acs2024 1,586 adults, quota by state",
+        lambda: sample_persons(src, 1586, seed=0, filters=Filters(adults_only=True), quota_by="STATE"),
+    )
     timed("acs2024 1,586 without replacement", lambda: sample_persons(src, 1586, seed=0, replace=False))
-    timed("acs2024 1,586 draws, design=independent", lambda: sample_persons(src, 1586, seed=0,
-                                                                           design="independent"))
+    timed(
+        "acs2024 1,586 draws, design=independent",
+        lambda: sample_persons(src, 1586, seed=0, design="independent"),
+    )
     big, _ = timed("acs2024 1,000,000 draws (all columns)", lambda: sample_persons(src, 1_000_000, seed=0))
-    print(f"1,000,000 draws: {big.height:,} rows x {big.width} columns, {big.estimated_size() / 2**20:.0f} MB")
+    print(
+        f"1,000,000 draws: {big.height:,} rows x {big.width} columns, {big.estimated_size() / 2**20:.0f} MB"
+    )
     print(f"peak RSS {rss_mb():.0f} MB (goal <= 2048 MB)")
 
 

@@ -43,8 +43,10 @@ def main() -> None:
     from persona_testbed.personas.fidelity import CODED, _key_expr
     from persona_testbed.core.seeds import rng
 
-    print(f"load average {os.getloadavg()[0]:.1f}; source {args.source}; n = {args.n:,}; seeds "
-          f"{args.seeds[0]}-{args.seeds[-1]}")
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; source {args.source}; n = {args.n:,}; seeds "
+        f"{args.seeds[0]}-{args.seeds[-1]}"
+    )
     src = open_source(args.source, data_dir=args.data_dir)
     have = set(src.available_columns())
     cols = ["PWGTP", "STATE"] + [v for v in CODED.values() if v in have]
@@ -55,8 +57,11 @@ def main() -> None:
     for name, var in CODED.items():
         if var not in pop.columns:
             continue
-        lab = ({c: (src.dictionary.label(var, c) or "") for c in pop[var].drop_nulls().unique().to_list()}
-               if var in ("OCCP", "INDP") else {})
+        lab = (
+            {c: (src.dictionary.label(var, c) or "") for c in pop[var].drop_nulls().unique().to_list()}
+            if var in ("OCCP", "INDP")
+            else {}
+        )
         key = pop.select(k=_key_expr(var, pl.col(var), lab))["k"]
         cats = key.unique().sort().to_list()
         code = key.cast(pl.Enum(cats)).to_physical().to_numpy().astype(np.int64)
@@ -83,8 +88,12 @@ def main() -> None:
 
     # the previous default: one systematic pass, points (U + vdc(i)) mod 1, along INDP/100, OCCP/100,
     # income band, SCHL (nested sort, nulls last), iid pick among ties
-    old_keys = [("INDP", 100), ("OCCP", 100), ("PINCP", (1, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000)),
-                ("SCHL", 1)]
+    old_keys = [
+        ("INDP", 100),
+        ("OCCP", 100),
+        ("PINCP", (1, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000)),
+        ("SCHL", 1),
+    ]
     saved = S.DESIGN_KEYS
     try:
         S.DESIGN_KEYS = tuple(old_keys)
@@ -131,17 +140,22 @@ def main() -> None:
         mx = np.array([max(tv.values()) for tv in table[name]])
         mean_f = {f: np.mean([tv[f] for tv in table[name]]) for f in fields}
         top = sorted(mean_f, key=mean_f.get, reverse=True)[:4]
-        print(f"{name:<24} median {np.median(mx):.4f}  mean {mx.mean():.4f}  max {mx.max():.4f}  "
-              f"> 0.03: {(mx > 0.03).sum()}/{len(mx)}   worst fields (mean TVD): "
-              + ", ".join(f"{f} {mean_f[f]:.4f}" for f in top))
+        print(
+            f"{name:<24} median {np.median(mx):.4f}  mean {mx.mean():.4f}  max {mx.max():.4f}  "
+            f"> 0.03: {(mx > 0.03).sum()}/{len(mx)}   worst fields (mean TVD): "
+            + ", ".join(f"{f} {mean_f[f]:.4f}" for f in top)
+        )
 
     if args.big:
         for name, fn in designs.items():
             if name == "independent":
                 continue
-            mx = [max(tvds(fn(args.big, s)).values()) for s in args.seeds[:args.big_seeds]]
-            print(f"n = {args.big:,} {name:<24} max per-field TVD by seed: "
-                  + ", ".join(f"{v:.4f}" for v in mx) + " (goal <= 0.005)")
+            mx = [max(tvds(fn(args.big, s)).values()) for s in args.seeds[: args.big_seeds]]
+            print(
+                f"n = {args.big:,} {name:<24} max per-field TVD by seed: "
+                + ", ".join(f"{v:.4f}" for v in mx)
+                + " (goal <= 0.005)"
+            )
 
     if args.confirm:
         from persona_testbed.census.sampling import Filters, sample_persons
@@ -149,8 +163,10 @@ def main() -> None:
         from persona_testbed.personas.fidelity import frame_tvds
 
         ctx = MappingContext(src, 0, args.data_dir, args.source)
-        for s in args.seeds[:args.confirm]:
-            draws = sample_persons(src, args.n, s, filters=Filters(adults_only=True), columns=ctx.person_columns())
+        for s in args.seeds[: args.confirm]:
+            draws = sample_persons(
+                src, args.n, s, filters=Filters(adults_only=True), columns=ctx.person_columns()
+            )
             tv = frame_tvds(map_frame(draws, ctx, MapStats()), src, 18)
             worst = max(tv, key=tv.get)
             fast = max(table["default (Sobol' walk)"][args.seeds.index(s)].values())

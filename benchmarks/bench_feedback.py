@@ -26,9 +26,28 @@ from persona_testbed.personas.record import PERSONA_FIELDS, FieldValue, Persona,
 from persona_testbed.prompts.build import PromptBuildConfig, assign_clusters_and_split, make_prompts
 from persona_testbed.prompts.record import FilterVerdict
 
-TOPICS = ["taxes", "religion in schools", "gun control", "immigration", "abortion", "free speech", "climate policy",
-          "the death penalty", "drug legalisation", "military spending", "welfare", "zoos", "meat eating",
-          "homeschooling", "nuclear power", "social media", "monarchy", "lotteries", "tipping", "curfews"]
+TOPICS = [
+    "taxes",
+    "religion in schools",
+    "gun control",
+    "immigration",
+    "abortion",
+    "free speech",
+    "climate policy",
+    "the death penalty",
+    "drug legalisation",
+    "military spending",
+    "welfare",
+    "zoos",
+    "meat eating",
+    "homeschooling",
+    "nuclear power",
+    "social media",
+    "monarchy",
+    "lotteries",
+    "tipping",
+    "curfews",
+]
 
 
 def personas(n: int) -> list[Persona]:
@@ -36,13 +55,21 @@ def personas(n: int) -> list[Persona]:
     for i in range(n):
         fields = {f: FieldValue(value=f"{f} value {i % 7}", provenance="procedural") for f in PERSONA_FIELDS}
         fields["age"] = FieldValue(value=str(20 + i % 60), provenance="census")
-        out.append(Persona(id=f"p-bench{i:04d}", source=SourceKey(year=2024, state="10", serialno=f"B{i}", sporder=1),
-                           fields=fields))
+        out.append(
+            Persona(
+                id=f"p-bench{i:04d}",
+                source=SourceKey(year=2024, state="10", serialno=f"B{i}", sporder=1),
+                fields=fields,
+            )
+        )
     return out
 
 
 def prompts(n_train: int, n_held: int):
-    items = [(i, f"What should be done about {TOPICS[i % len(TOPICS)]}, case {i}?") for i in range(n_train + n_held)]
+    items = [
+        (i, f"What should be done about {TOPICS[i % len(TOPICS)]}, case {i}?")
+        for i in range(n_train + n_held)
+    ]
     ps = make_prompts(items, "bench")
     for p in ps:
         p.verdicts["question_mark"] = FilterVerdict(verdict="pass")
@@ -89,11 +116,22 @@ def measure(label: str, ps, qs, counts: PairCounts, model: str, config: Feedback
         generate_pairs(ps, qs, out_dir=out, model=model, config=config)  # resume of a finished run
         replay = time.perf_counter() - t1
     n = len(res.pairs)
-    row = {"backend": label, "pairs": n, "ok": res.stats["ok"], "seconds": round(secs, 2),
-           "pairs_per_min": round(60 * n / secs, 1), "llm_calls": calls, "calls_per_pair": round(calls / n, 2),
-           "rerun_finished_s": round(replay, 2), "concurrency": config.concurrency}
-    print(f"{label:9s} {n:5d} pairs in {secs:7.2f}s = {row['pairs_per_min']:8.1f} pairs/min, "
-          f"{row['calls_per_pair']:.2f} LLM calls/pair (re-run of finished run: {replay:.2f}s)", flush=True)
+    row = {
+        "backend": label,
+        "pairs": n,
+        "ok": res.stats["ok"],
+        "seconds": round(secs, 2),
+        "pairs_per_min": round(60 * n / secs, 1),
+        "llm_calls": calls,
+        "calls_per_pair": round(calls / n, 2),
+        "rerun_finished_s": round(replay, 2),
+        "concurrency": config.concurrency,
+    }
+    print(
+        f"{label:9s} {n:5d} pairs in {secs:7.2f}s = {row['pairs_per_min']:8.1f} pairs/min, "
+        f"{row['calls_per_pair']:.2f} LLM calls/pair (re-run of finished run: {replay:.2f}s)",
+        flush=True,
+    )
     return row
 
 
@@ -111,7 +149,9 @@ def main() -> None:
     rows = []
     counts = PairCounts(train=6, test=2, held_out=2)
     port = _free_port()  # the stub runs in its own process so it does not share our GIL
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port, args.latency), daemon=True)
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(port, args.latency), daemon=True
+    )
     server.start()
     try:
         base = f"http://127.0.0.1:{port}/v1"
@@ -122,16 +162,38 @@ def main() -> None:
             except OSError:
                 time.sleep(0.05)
         os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = base, "sk-bench"
-        rows.append(measure(f"stub({int(args.latency * 1000)}ms)", personas(args.stub_personas), prompts(40, 10),
-                            counts, "openai/stub", FeedbackConfig(counts=counts, concurrency=args.concurrency)))
+        rows.append(
+            measure(
+                f"stub({int(args.latency * 1000)}ms)",
+                personas(args.stub_personas),
+                prompts(40, 10),
+                counts,
+                "openai/stub",
+                FeedbackConfig(counts=counts, concurrency=args.concurrency),
+            )
+        )
     finally:
         server.terminate()
         server.join(5)
     if not args.skip_embedded:
         ecounts = PairCounts(train=2, test=0, held_out=1)
-        rows.append(measure("embedded", personas(args.embedded_personas), prompts(4, 2), ecounts, "embedded",
-                            FeedbackConfig(counts=ecounts, concurrency=1, max_tokens=48, critique_max_tokens=48,
-                                           judge_max_tokens=12, max_revision_attempts=2)))
+        rows.append(
+            measure(
+                "embedded",
+                personas(args.embedded_personas),
+                prompts(4, 2),
+                ecounts,
+                "embedded",
+                FeedbackConfig(
+                    counts=ecounts,
+                    concurrency=1,
+                    max_tokens=48,
+                    critique_max_tokens=48,
+                    judge_max_tokens=12,
+                    max_revision_attempts=2,
+                ),
+            )
+        )
     print(json.dumps(rows, indent=2))
 
 

@@ -29,8 +29,12 @@ async def bare(base_url: str, n: int, conc: int) -> float:
     async def one(i: int) -> str:
         async with sem:
             r = await client.chat.completions.create(
-                model="stub", messages=[{"role": "user", "content": f"question {i}"}],
-                temperature=0.7, top_p=1.0, max_tokens=64)
+                model="stub",
+                messages=[{"role": "user", "content": f"question {i}"}],
+                temperature=0.7,
+                top_p=1.0,
+                max_tokens=64,
+            )
             return r.choices[0].message.content or ""
 
     t0 = time.perf_counter()
@@ -43,12 +47,17 @@ async def bare(base_url: str, n: int, conc: int) -> float:
 
 async def ours(base_url: str, n: int, conc: int, db: Path) -> float:
     store = CallStore(db)
-    async with LLMClient("openai/stub", base_url=base_url, api_key="sk-bench", store=store,
-                         concurrency=conc) as client:
+    async with LLMClient(
+        "openai/stub", base_url=base_url, api_key="sk-bench", store=store, concurrency=conc
+    ) as client:
         params = ChatParams(temperature=0.7, top_p=1.0, max_tokens=64)
         t0 = time.perf_counter()
-        rs = await asyncio.gather(*[client.chat([{"role": "user", "content": f"question {i}"}], params=params,
-                                                purpose="bench") for i in range(n)])
+        rs = await asyncio.gather(
+            *[
+                client.chat([{"role": "user", "content": f"question {i}"}], params=params, purpose="bench")
+                for i in range(n)
+            ]
+        )
         dt = time.perf_counter() - t0
     failed = [r.error for r in rs if not r.ok]
     if failed:
@@ -86,15 +95,22 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(a.rounds):
                 best_bare = min(best_bare, asyncio.run(bare(base_url, a.calls, a.concurrency)))
-                best_ours = min(best_ours, asyncio.run(ours(base_url, a.calls, a.concurrency,
-                                                            Path(tmp) / f"calls{r}.db")))
+                best_ours = min(
+                    best_ours, asyncio.run(ours(base_url, a.calls, a.concurrency, Path(tmp) / f"calls{r}.db"))
+                )
     finally:
         proc.terminate()
         proc.join(10)
-    res = {"calls": a.calls, "concurrency": a.concurrency, "latency_ms": a.latency_ms,
-           "bare_calls_per_s": round(a.calls / best_bare, 1), "ours_calls_per_s": round(a.calls / best_ours, 1),
-           "ideal_calls_per_s": round(a.concurrency / (a.latency_ms / 1000.0), 1) if a.latency_ms else None,
-           "ratio": round(best_bare / best_ours, 3), "goal": ">= 0.8"}
+    res = {
+        "calls": a.calls,
+        "concurrency": a.concurrency,
+        "latency_ms": a.latency_ms,
+        "bare_calls_per_s": round(a.calls / best_bare, 1),
+        "ours_calls_per_s": round(a.calls / best_ours, 1),
+        "ideal_calls_per_s": round(a.concurrency / (a.latency_ms / 1000.0), 1) if a.latency_ms else None,
+        "ratio": round(best_bare / best_ours, 3),
+        "goal": ">= 0.8",
+    }
     print(json.dumps(res) if a.json else "\n".join(f"{k:>18}: {v}" for k, v in res.items()))
 
 

@@ -40,8 +40,11 @@ def jewish_18_29(personas: list[Persona], pool: Any) -> dict[str, Any]:
     frame = pool.frame.filter(pool.frame["ageband"] == "18-29")
     gss = float(frame.filter(frame["religion"] == "Jewish")["weight"].sum() / frame["weight"].sum())
     share = sum(p.value("religion") == "Jewish" for p in young) / len(young) if young else None
-    return {"personas_18_29": len(young), "sample": round(share, 4) if share is not None else None,
-            "gss": round(gss, 4)}
+    return {
+        "personas_18_29": len(young),
+        "sample": round(share, 4) if share is not None else None,
+        "gss": round(gss, 4),
+    }
 
 
 def bigfive_by_group(personas: list[Persona], data_dir: str | None) -> dict[str, Any]:
@@ -53,9 +56,11 @@ def bigfive_by_group(personas: list[Persona], data_dir: str | None) -> dict[str,
         level = [x for x in p.value("big five scores").split(", ") if x.startswith("Agreeableness")][0]
         by.setdefault(d.get("norm_group", "?"), Counter())[level.split(": ", 1)[1] in HIGH] += 1
     fid = bigfive_fidelity(personas, data_dir)
-    return {"reference": dict(refs), "agreeableness_high_share": {g: round(c[True] / sum(c.values()), 3)
-                                                                  for g, c in sorted(by.items())},
-            "max_domain_tvd": fid["tvd"]}
+    return {
+        "reference": dict(refs),
+        "agreeableness_high_share": {g: round(c[True] / sum(c.values()), 3) for g, c in sorted(by.items())},
+        "max_domain_tvd": fid["tvd"],
+    }
 
 
 def figures(directory: Path, data_dir: str | None) -> dict[str, Any]:
@@ -65,14 +70,22 @@ def figures(directory: Path, data_dir: str | None) -> dict[str, Any]:
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     pool = load_pool(str(data_dir), year)
     return {
-        "dir": str(directory), "n": len(personas), "year": year,
+        "dir": str(directory),
+        "n": len(personas),
+        "year": year,
         "household": household_consistency(personas),
-        "gss": {**survey_cells(personas, pool, (report.get("survey") or {}).get("min_cell")),
-                "jewish_18_29": jewish_18_29(personas, pool)},
-        "ancestry": {"provenance": dict(Counter(p.fields["ancestry"].provenance for p in personas)),
-                     "top": Counter(p.value("ancestry") for p in personas).most_common(4)},
-        "place_of_birth": {"provenance": dict(Counter(p.fields["place of birth"].provenance for p in personas)),
-                           "top": Counter(p.value("place of birth") for p in personas).most_common(3)},
+        "gss": {
+            **survey_cells(personas, pool, (report.get("survey") or {}).get("min_cell")),
+            "jewish_18_29": jewish_18_29(personas, pool),
+        },
+        "ancestry": {
+            "provenance": dict(Counter(p.fields["ancestry"].provenance for p in personas)),
+            "top": Counter(p.value("ancestry") for p in personas).most_common(4),
+        },
+        "place_of_birth": {
+            "provenance": dict(Counter(p.fields["place of birth"].provenance for p in personas)),
+            "top": Counter(p.value("place of birth") for p in personas).most_common(3),
+        },
         "big_five": bigfive_by_group(personas, data_dir),
     }
 
@@ -90,12 +103,16 @@ def main() -> None:
             continue
         print(f"== {fig['dir']} ({fig['n']} personas, {fig['year']})")
         for prov, row in fig["household"].items():
-            print(f"  marital status {prov:8s} n={row['personas']:5d}  married+alone {row['married_living_alone']}"
-                  f"  unmarried 35+ in married-couple hh {row['unmarried_35plus_in_married_couple_household']}")
+            print(
+                f"  marital status {prov:8s} n={row['personas']:5d}  married+alone {row['married_living_alone']}"
+                f"  unmarried 35+ in married-couple hh {row['unmarried_35plus_in_married_couple_household']}"
+            )
         g = fig["gss"]
-        print(f"  GSS min_cell={g['min_cell']} respondents={g['respondents']} max reuse={g['max_reuse']} "
-              f"cells<5: {g['share_in_cells_under_5']} cell respondents {g['cell_respondents']} "
-              f"effective {g['cell_effective_respondents']}")
+        print(
+            f"  GSS min_cell={g['min_cell']} respondents={g['respondents']} max reuse={g['max_reuse']} "
+            f"cells<5: {g['share_in_cells_under_5']} cell respondents {g['cell_respondents']} "
+            f"effective {g['cell_effective_respondents']}"
+        )
         print("  back-off:", ", ".join(f"{b['level']}: {b['share']}" for b in g["backoff_levels"]))
         print("  Jewish 18-29:", g["jewish_18_29"])
         print("  ancestry:", fig["ancestry"])

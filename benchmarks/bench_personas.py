@@ -79,11 +79,15 @@ def part_tvd(args: argparse.Namespace) -> dict[str, object]:
     for n, key in ((1586, "tvd_n1586"), (args.tvd_n, f"tvd_n{args.tvd_n}")):
         runs = []
         for seed in range(11, 11 + args.tvd_seeds):
-            draws = sample_persons(src, n, seed, filters=Filters(adults_only=True), columns=cols, design=args.design)
+            draws = sample_persons(
+                src, n, seed, filters=Filters(adults_only=True), columns=cols, design=args.design
+            )
             tv = frame_tvds(map_frame(draws, ctx, MapStats()), src, 18)
             worst = max(tv, key=tv.get)
             runs.append({"seed": seed, "max": tv[worst], "field": worst, "all": tv})
-        out[key] = runs[0] if len(runs) == 1 else {"max_by_seed": [(r["seed"], r["max"], r["field"]) for r in runs]}
+        out[key] = (
+            runs[0] if len(runs) == 1 else {"max_by_seed": [(r["seed"], r["max"], r["field"]) for r in runs]}
+        )
     return out
 
 
@@ -119,15 +123,35 @@ def part_cli(args: argparse.Namespace) -> dict[str, object]:
 
     with tempfile.TemporaryDirectory(prefix="bench-personas-cli-") as tmp:
         exe = Path(sys.executable).parent / "persona-testbed"
-        cmd = [str(exe), "personas", "sample", "--n", str(args.cli_n), "--seed", "5", "--out", tmp,
-               "--data-dir", args.data_dir, "--source", args.source, "--design", args.design, "--json"]
+        cmd = [
+            str(exe),
+            "personas",
+            "sample",
+            "--n",
+            str(args.cli_n),
+            "--seed",
+            "5",
+            "--out",
+            tmp,
+            "--data-dir",
+            args.data_dir,
+            "--source",
+            args.source,
+            "--design",
+            args.design,
+            "--json",
+        ]
         t = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         wall = time.perf_counter() - t
         sizes = {f.name: round(f.stat().st_size / 2**20) for f in Path(tmp).iterdir() if f.suffix != ".json"}
-    return {f"cli_n{args.cli_n}_s": round(wall, 2),
-            f"cli_n{args.cli_n}_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
-            f"cli_n{args.cli_n}_files_mb": sizes}
+    return {
+        f"cli_n{args.cli_n}_s": round(wall, 2),
+        f"cli_n{args.cli_n}_peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
+        f"cli_n{args.cli_n}_files_mb": sizes,
+    }
 
 
 PARTS = {"small": part_small, "big": part_big, "tvd": part_tvd, "cli": part_cli}

@@ -89,8 +89,19 @@ print("@@PHASES@@" + json.dumps({"imports": t_import, "in_process": total, "code
 
 
 def _cli_args(n: int, seed: int, out: Path, data_dir: str) -> list[str]:
-    return ["personas", "sample", "--n", str(n), "--seed", str(seed), "--out", str(out), "--data-dir", data_dir,
-            "--json"]
+    return [
+        "personas",
+        "sample",
+        "--n",
+        str(n),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--data-dir",
+        data_dir,
+        "--json",
+    ]
 
 
 def _child_cpu() -> float:
@@ -102,14 +113,19 @@ def run_instrumented(env: dict[str, str], args: list[str]) -> tuple[float, dict]
     """Wall time of one fresh instrumented process and its phase breakdown (plus its CPU seconds, less
     sensitive than wall time to other load on the machine)."""
     t, c = time.perf_counter(), _child_cpu()
-    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(PHASES), *args], env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(PHASES), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t
     cpu = _child_cpu() - c
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@PHASES@@")), None)
     if proc.returncode != 0 or line is None:
         sys.exit(f"run failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    info = json.loads(line[len("@@PHASES@@"):])
+    info = json.loads(line[len("@@PHASES@@") :])
     if info["code"]:
         sys.exit(f"CLI exited {info['code']}:\n{proc.stderr[-2000:]}")
     info["cpu"] = cpu
@@ -119,8 +135,9 @@ def run_instrumented(env: dict[str, str], args: list[str]) -> tuple[float, dict]
 def run_plain(env: dict[str, str], args: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds of the real entry point (``python -m persona_testbed ...``) in a fresh process."""
     t, c = time.perf_counter(), _child_cpu()
-    proc = subprocess.run([sys.executable, "-m", "persona_testbed", *args], env=env, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "persona_testbed", *args], env=env, capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         sys.exit(f"CLI failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -128,8 +145,10 @@ def run_plain(env: dict[str, str], args: list[str]) -> tuple[float, float]:
 
 
 def _print_run(title: str, wall: float, info: dict) -> None:
-    print(f"\n{title}: {wall:.2f} s wall, {info['cpu']:.2f} s CPU (imports {info['imports']:.2f} s, "
-          f"in process {info['in_process']:.2f} s)")
+    print(
+        f"\n{title}: {wall:.2f} s wall, {info['cpu']:.2f} s CPU (imports {info['imports']:.2f} s, "
+        f"in process {info['in_process']:.2f} s)"
+    )
     for _mod, _attr, label in PHASES:
         if label in info["phases"]:
             s, c = info["phases"][label]
@@ -141,14 +160,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1586)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=os.environ.get("PERSONA_TESTBED_DATA", "/work/shared/data"))
-    ap.add_argument("--home", default=None, help="PERSONA_TESTBED_HOME to use (default: a fresh temporary one)")
+    ap.add_argument(
+        "--home", default=None, help="PERSONA_TESTBED_HOME to use (default: a fresh temporary one)"
+    )
     ap.add_argument("--warm-runs", type=int, default=2)
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="pt-start-") as tmp:
         home = Path(opts.home) if opts.home else Path(tmp) / "home"
         env = dict(os.environ, PERSONA_TESTBED_HOME=str(home))
         load = os.getloadavg()
-        print(f"n={opts.n} seed={opts.seed} home={home} load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(
+            f"n={opts.n} seed={opts.seed} home={home} load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        )
         outs = [Path(tmp) / f"out{i}" for i in range(opts.warm_runs + 2)]
         wall, info = run_instrumented(env, _cli_args(opts.n, opts.seed, outs[0], opts.data_dir))
         _print_run("run 1 (caches cold)" if not opts.home else "run 1", wall, info)
@@ -158,13 +181,16 @@ def main() -> None:
             warm.append(wall)
             _print_run(f"run {i + 2} (caches warm)", wall, info)
         plain, plain_cpu = run_plain(env, _cli_args(opts.n, opts.seed, outs[-1], opts.data_dir))
-        same = all((o / "personas.jsonl").read_bytes() == (outs[0] / "personas.jsonl").read_bytes()
-                   for o in outs[1:])
+        same = all(
+            (o / "personas.jsonl").read_bytes() == (outs[0] / "personas.jsonl").read_bytes() for o in outs[1:]
+        )
         load = os.getloadavg()
-        print(f"\nplain `python -m persona_testbed personas sample` (warm): {plain:.2f} s wall, "
-              f"{plain_cpu:.2f} s CPU; "
-              f"best warm instrumented {min(warm):.2f} s; personas identical across runs: {same}; "
-              f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  (goal: <= 2 s)")
+        print(
+            f"\nplain `python -m persona_testbed personas sample` (warm): {plain:.2f} s wall, "
+            f"{plain_cpu:.2f} s CPU; "
+            f"best warm instrumented {min(warm):.2f} s; personas identical across runs: {same}; "
+            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  (goal: <= 2 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MiB, max over finished children) and CPU seconds of one CLI invocation."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "persona_testbed", *args], env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "persona_testbed", *args], env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -71,28 +72,41 @@ def main(argv: list[str] | None = None) -> None:
     rerun_s, _, _ = _run(["run", "--resume", str(out), "--quiet"], env)
     report_s, _, _ = _run(["report", str(out), "--out", str(work / "report.html")], env)
     manifest = json.loads((out / "manifest.json").read_text())
-    status = json.loads(subprocess.run([sys.executable, "-m", "persona_testbed", "status", str(out), "--json"],
-                                       env=env, capture_output=True, text=True, check=True).stdout)
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "persona_testbed", "status", str(out), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     render = json.loads(json.dumps(manifest["stages"].get("report", {}).get("summary", {})))
     paper = {} if args.no_paper_report else paper_scale_report(out, work / "paper-run", env)
-    print(json.dumps({
-        "config": args.config,
-        "cpus": os.cpu_count(),
-        "quickstart_wall_s": round(first_s, 1),
-        "quickstart_peak_rss_mib": round(first_rss, 1),
-        "quickstart_cpu_s": round(first_cpu, 1),
-        "load_average_1min_before_after": [load_before, load_after],
-        "rerun_all_cached_wall_s": round(rerun_s, 2),
-        "report_command_wall_s": round(report_s, 2),
-        "report_render_s": render.get("render_s"),
-        "report_bytes": (work / "report.html").stat().st_size,
-        "stage_seconds": {k: v.get("duration_s") for k, v in manifest["stages"].items()},
-        "calls": status["totals"]["calls"], "failed_calls": status["totals"]["failed"],
-        "failed_items": status["totals"]["failed_items"],
-        "tokens": status["totals"]["prompt_tokens"] + status["totals"]["completion_tokens"],
-        "run_dir": str(out),
-        **paper,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "config": args.config,
+                "cpus": os.cpu_count(),
+                "quickstart_wall_s": round(first_s, 1),
+                "quickstart_peak_rss_mib": round(first_rss, 1),
+                "quickstart_cpu_s": round(first_cpu, 1),
+                "load_average_1min_before_after": [load_before, load_after],
+                "rerun_all_cached_wall_s": round(rerun_s, 2),
+                "report_command_wall_s": round(report_s, 2),
+                "report_render_s": render.get("render_s"),
+                "report_bytes": (work / "report.html").stat().st_size,
+                "stage_seconds": {k: v.get("duration_s") for k, v in manifest["stages"].items()},
+                "calls": status["totals"]["calls"],
+                "failed_calls": status["totals"]["failed"],
+                "failed_items": status["totals"]["failed_items"],
+                "tokens": status["totals"]["prompt_tokens"] + status["totals"]["completion_tokens"],
+                "run_dir": str(out),
+                **paper,
+            },
+            indent=2,
+        )
+    )
 
 
 def paper_scale_report(run: Path, target: Path, env: dict[str, str]) -> dict[str, object]:
@@ -111,8 +125,11 @@ def paper_scale_report(run: Path, target: Path, env: dict[str, str]) -> dict[str
             q = dict(pairs[i % len(pairs)], id=f"pair-{i:07d}", persona_id=f"p-{i // 200:06d}")
             fh.write(json.dumps(q) + "\n")
     wall, _, _ = _run(["report", str(target), "--out", str(target / "report.html")], env)
-    return {"paper_scale_report_wall_s": round(wall, 2), "paper_scale_report_bytes": (target / "report.html").stat().st_size,
-            "paper_scale_pairs_file_bytes": (target / "feedback" / "pairs.jsonl").stat().st_size}
+    return {
+        "paper_scale_report_wall_s": round(wall, 2),
+        "paper_scale_report_bytes": (target / "report.html").stat().st_size,
+        "paper_scale_pairs_file_bytes": (target / "feedback" / "pairs.jsonl").stat().st_size,
+    }
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ def _rss_mb() -> float:
 
 async def _send(client: LLMClient, n: int) -> list:
     try:
-        return await asyncio.gather(*[client.chat([{"role": "user", "content": f"question {i}"}], params=PARAMS,
-                                                  purpose="bench") for i in range(n)])
+        return await asyncio.gather(
+            *[
+                client.chat([{"role": "user", "content": f"question {i}"}], params=PARAMS, purpose="bench")
+                for i in range(n)
+            ]
+        )
     finally:
         await client.backend.aclose()  # the HTTP client bound to this loop
 
@@ -76,8 +80,11 @@ def main() -> None:
             assert all(r.ok for r in rs)
             client.close()
             store.close()
-            out["local"] = {"seconds": round(dt, 2), "calls_per_s": round(n / dt, 1),
-                            "driver_peak_rss_mb": round(_rss_mb(), 1)}
+            out["local"] = {
+                "seconds": round(dt, 2),
+                "calls_per_s": round(n / dt, 1),
+                "driver_peak_rss_mb": round(_rss_mb(), 1),
+            }
 
             import ray
 
@@ -88,13 +95,17 @@ def main() -> None:
             batch = BatchStore(run)
             waves = WaveRecorder(batch)
             calls = CallStore(run / "calls.db")
-            client = LLMClient(backend=BatchBackend("openai/stub", waves), store=calls, concurrency=args.concurrency)
+            client = LLMClient(
+                backend=BatchBackend("openai/stub", waves), store=calls, concurrency=args.concurrency
+            )
             t0 = time.perf_counter()
             asyncio.run(_send(client, n))  # the pass that defers every request
             pending = dict(waves.pending)
             waves.reset()
-            ex = RayExecutor(RayConfig(workers=args.workers, batch_size=max(1, n // (4 * args.workers))),
-                             LLMConfig(base_url=base_url, concurrency=args.concurrency))
+            ex = RayExecutor(
+                RayConfig(workers=args.workers, batch_size=max(1, n // (4 * args.workers))),
+                LLMConfig(base_url=base_url, concurrency=args.concurrency),
+            )
             t1 = time.perf_counter()
             done = ex.run_wave(batch, "bench", pending)
             t2 = time.perf_counter()
@@ -105,8 +116,12 @@ def main() -> None:
             calls.close()
             batch.close()
             ray.shutdown()
-            out["ray"] = {"seconds": round(t3 - t0, 2), "wave_on_ray_s": round(t2 - t1, 2),
-                          "calls_per_s": round(n / (t3 - t0), 1), "driver_peak_rss_mb": round(_rss_mb(), 1)}
+            out["ray"] = {
+                "seconds": round(t3 - t0, 2),
+                "wave_on_ray_s": round(t2 - t1, 2),
+                "calls_per_s": round(n / (t3 - t0), 1),
+                "driver_peak_rss_mb": round(_rss_mb(), 1),
+            }
     finally:
         proc.terminate()
     print(json.dumps(out, indent=2))

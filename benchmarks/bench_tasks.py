@@ -43,9 +43,14 @@ def responder(request: dict[str, Any]) -> str:
 
 def persona(i: int) -> Persona:
     values = {f: f"value {i % 3}" for f in PERSONA_FIELDS}
-    values.update(sex="Female" if i % 2 else "Male", age=str(20 + i), religion="Catholic" if i % 3 else "None")
-    return Persona(id=f"p-{i:03d}", source=SourceKey(year=2024, state="39", serialno=f"S{i}", sporder=1),
-                   fields={f: FieldValue(value=v, provenance="census") for f, v in values.items()})
+    values.update(
+        sex="Female" if i % 2 else "Male", age=str(20 + i), religion="Catholic" if i % 3 else "None"
+    )
+    return Persona(
+        id=f"p-{i:03d}",
+        source=SourceKey(year=2024, state="39", serialno=f"S{i}", sporder=1),
+        fields={f: FieldValue(value=v, provenance="census") for f, v in values.items()},
+    )
 
 
 def main() -> None:
@@ -57,10 +62,21 @@ def main() -> None:
     args = ap.parse_args()
     s = lambda x: max(1, int(x * args.scale))  # noqa: E731
     personas = [persona(i) for i in range(20)]
-    prompts = [BenchPrompt(id=f"q{i}", text=f"Should policy {i} change?", split="held_out") for i in range(40)]
-    pairs = [BenchPair(id=f"pair{i}", persona_id=personas[i % 20].id, prompt_id=f"q{i % 40}",
-                       question=f"Should policy {i % 40} change?", chosen=f"tailored {i}", rejected=f"generic {i}",
-                       split="held_out") for i in range(200)]
+    prompts = [
+        BenchPrompt(id=f"q{i}", text=f"Should policy {i} change?", split="held_out") for i in range(40)
+    ]
+    pairs = [
+        BenchPair(
+            id=f"pair{i}",
+            persona_id=personas[i % 20].id,
+            prompt_id=f"q{i % 40}",
+            question=f"Should policy {i % 40} change?",
+            chosen=f"tailored {i}",
+            rejected=f"generic {i}",
+            split="held_out",
+        )
+        for i in range(200)
+    ]
     tmp = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
     labels = tmp / "labels.csv"
     with labels.open("w", newline="") as fh:
@@ -74,8 +90,18 @@ def main() -> None:
         ("main (cot)", "main", dict(n=s(200), modes=["cot"]), "items"),
         ("passk (k=3)", "passk", dict(n=s(60), k=3), "samples"),
         ("loo (3 attributes)", "loo", dict(n=s(60), attributes=["age", "sex", "religion"]), "judgements"),
-        ("intersections (2 groups)", "intersections", dict(n=s(100), groups=["sex=Female", "sex=Male"]), "items"),
-        ("fidelity (pairs, no matrix)", "fidelity", dict(pairs=pairs, n=s(100), matrix_personas=0), "judgements"),
+        (
+            "intersections (2 groups)",
+            "intersections",
+            dict(n=s(100), groups=["sex=Female", "sex=Male"]),
+            "items",
+        ),
+        (
+            "fidelity (pairs, no matrix)",
+            "fidelity",
+            dict(pairs=pairs, n=s(100), matrix_personas=0),
+            "judgements",
+        ),
         ("agreement (1 judge)", "agreement", dict(pairs=pairs, labels=labels), "judgements"),
     ]
     rows = []
@@ -85,23 +111,46 @@ def main() -> None:
         for label, task, kw, unit in runs:
             out = tmp / label.split()[0] / str(len(rows))
             t0 = time.perf_counter()
-            res = run_task(task, candidate="openai/stub" if task != "agreement" else None, judge="openai/stub",
-                           personas=personas, prompts=prompts, seed=0, out_dir=out, concurrency=args.concurrency,
-                           **kw)
+            res = run_task(
+                task,
+                candidate="openai/stub" if task != "agreement" else None,
+                judge="openai/stub",
+                personas=personas,
+                prompts=prompts,
+                seed=0,
+                out_dir=out,
+                concurrency=args.concurrency,
+                **kw,
+            )
             dt = time.perf_counter() - t0
             units = res["counts"]["rows"]
             calls = res["counts"]["llm_calls_total"]
-            rows.append({"task": label, "unit": unit, "units": units, "seconds": round(dt, 2),
-                         "units_per_min": round(units / dt * 60), "llm_calls": calls,
-                         "calls_per_unit": round(calls / units, 3), "failures": res["counts"]["failed"]})
+            rows.append(
+                {
+                    "task": label,
+                    "unit": unit,
+                    "units": units,
+                    "seconds": round(dt, 2),
+                    "units_per_min": round(units / dt * 60),
+                    "llm_calls": calls,
+                    "calls_per_unit": round(calls / units, 3),
+                    "failures": res["counts"]["failed"],
+                }
+            )
     if args.json:
-        print(json.dumps({"latency_s": args.latency, "concurrency": args.concurrency, "runs": rows}, indent=2))
+        print(
+            json.dumps({"latency_s": args.latency, "concurrency": args.concurrency, "runs": rows}, indent=2)
+        )
         return
     print(f"stub latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency} per model")
-    print(f"{'task':30} {'unit':>10} {'n':>6} {'s':>7} {'per min':>9} {'calls':>7} {'calls/unit':>10} {'fail':>5}")
+    print(
+        f"{'task':30} {'unit':>10} {'n':>6} {'s':>7} {'per min':>9} {'calls':>7} {'calls/unit':>10} {'fail':>5}"
+    )
     for r in rows:
-        print(f"{r['task']:30} {r['unit']:>10} {r['units']:>6} {r['seconds']:>7} {r['units_per_min']:>9} "
-              f"{r['llm_calls']:>7} {r['calls_per_unit']:>10} {r['failures']:>5}")
+        print(
+            f"{r['task']:30} {r['unit']:>10} {r['units']:>6} {r['seconds']:>7} {r['units_per_min']:>9} "
+            f"{r['llm_calls']:>7} {r['calls_per_unit']:>10} {r['failures']:>5}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,15 @@ import json
 import numpy as np
 
 from persona_testbed.bench.analysis import Stats
-from persona_testbed.bench.validity import (Population, coverage_gap, coverage_loo, coverage_main, coverage_passk,
-                                            simulate_intersections, world)
+from persona_testbed.bench.validity import (
+    Population,
+    coverage_gap,
+    coverage_loo,
+    coverage_main,
+    coverage_passk,
+    simulate_intersections,
+    world,
+)
 
 MAIN = "scripted:p=0.6,fail=0.15,judge_fail=0.05,c=0.5"
 PASSK = "scripted:p=0.4,fail=0.1,judge_fail=0.05"
@@ -33,7 +40,9 @@ def naive_gap(seeds: int) -> float:
         hi, lo = max(sc, key=lambda g: sc[g].mean()), min(sc, key=lambda g: sc[g].mean())
         g = Stats(seed=s, task="x").rng("gap")
         a, b = sc[hi], sc[lo]
-        d = a[g.integers(0, len(a), (1000, len(a)))].mean(1) - b[g.integers(0, len(b), (1000, len(b)))].mean(1)
+        d = a[g.integers(0, len(a), (1000, len(a)))].mean(1) - b[g.integers(0, len(b), (1000, len(b)))].mean(
+            1
+        )
         hits += np.percentile(d, 2.5) > 0
     return hits / seeds
 
@@ -47,43 +56,127 @@ def main() -> None:
     s, r = a.seeds, a.resamples
     rows: list[tuple[str, str, str, str, float]] = []
     cm = {cl: coverage_main(MAIN, s, 200, cluster=cl, n_resamples=r).rates for cl in ("persona", "none")}
-    rows += [(f"main accuracy, answered, --cluster {cl}", f"{MAIN}, n=200, 50 personas", "CI covers p = 0.6",
-              ">= 0.93", cm[cl]["answered covers p"]) for cl in cm]
-    rows += [(f"main accuracy, ITT, --cluster {cl}", f"{MAIN}, n=200, 50 personas", "CI covers 0.6 x 0.85 x 0.95",
-              ">= 0.93",
-              cm[cl]["ITT covers p(1-f)(1-jf)"]) for cl in cm]
+    rows += [
+        (
+            f"main accuracy, answered, --cluster {cl}",
+            f"{MAIN}, n=200, 50 personas",
+            "CI covers p = 0.6",
+            ">= 0.93",
+            cm[cl]["answered covers p"],
+        )
+        for cl in cm
+    ]
+    rows += [
+        (
+            f"main accuracy, ITT, --cluster {cl}",
+            f"{MAIN}, n=200, 50 personas",
+            "CI covers 0.6 x 0.85 x 0.95",
+            ">= 0.93",
+            cm[cl]["ITT covers p(1-f)(1-jf)"],
+        )
+        for cl in cm
+    ]
     pk = coverage_passk(PASSK, s, 100, 3, n_resamples=r).rates
-    rows += [("pass@3", f"{PASSK}, n=100, k=3", "CI covers 1 - (1 - q)^3", ">= 0.93", pk["covers pass@3"]),
-             ("pass@3", f"{PASSK}, n=100, k=3", "mean estimate - closed form", "~ 0", pk["mean estimate - closed form"],
-              )]
+    rows += [
+        ("pass@3", f"{PASSK}, n=100, k=3", "CI covers 1 - (1 - q)^3", ">= 0.93", pk["covers pass@3"]),
+        (
+            "pass@3",
+            f"{PASSK}, n=100, k=3",
+            "mean estimate - closed form",
+            "~ 0",
+            pk["mean estimate - closed form"],
+        ),
+    ]
     lo = coverage_loo(LOO, s, 200, used="age", ignored="religion", n_resamples=r).rates
-    rows += [("loo, ignored attribute", f"{LOO}, n=200", "kappa - control: CI includes 0", ">= 0.93",
-              lo["ignored: kappa diff CI includes 0"]),
-             ("loo, ignored attribute", f"{LOO}, n=200", "changed - control: CI includes 0", ">= 0.93",
-              lo["ignored: changed diff CI includes 0"]),
-             ("loo, ignored attribute", f"{LOO}, n=200", "OLD raw kappa CI excludes 1 ('influential')", "-",
-              lo["ignored: raw kappa CI excludes 1"]),
-             ("loo, used attribute", f"{LOO}, n=200", "kappa - control: CI below 0", ">= 0.80",
-              lo["used: kappa diff CI below 0"]),
-             ("loo, used attribute", f"{LOO}, n=200", "matters (changed - control CI > 0)", ">= 0.80",
-              lo["used: matters"])]
+    rows += [
+        (
+            "loo, ignored attribute",
+            f"{LOO}, n=200",
+            "kappa - control: CI includes 0",
+            ">= 0.93",
+            lo["ignored: kappa diff CI includes 0"],
+        ),
+        (
+            "loo, ignored attribute",
+            f"{LOO}, n=200",
+            "changed - control: CI includes 0",
+            ">= 0.93",
+            lo["ignored: changed diff CI includes 0"],
+        ),
+        (
+            "loo, ignored attribute",
+            f"{LOO}, n=200",
+            "OLD raw kappa CI excludes 1 ('influential')",
+            "-",
+            lo["ignored: raw kappa CI excludes 1"],
+        ),
+        (
+            "loo, used attribute",
+            f"{LOO}, n=200",
+            "kappa - control: CI below 0",
+            ">= 0.80",
+            lo["used: kappa diff CI below 0"],
+        ),
+        (
+            "loo, used attribute",
+            f"{LOO}, n=200",
+            "matters (changed - control CI > 0)",
+            ">= 0.80",
+            lo["used: matters"],
+        ),
+    ]
     g0 = coverage_gap(GAP, [0.0] * 6, s, 200, n_resamples=r).rates
     g2 = coverage_gap(GAP, [0.0] * 5 + [0.2], s, 200, n_resamples=r).rates
-    rows += [("largest gap, 6 equal groups", f"{GAP}, 200/group", "permutation p < 0.05", "<= 0.07",
-              g0["permutation p < alpha"]),
-             ("largest gap, 6 equal groups", f"{GAP}, 200/group", "simultaneous CI excludes 0", "<= 0.07",
-              g0["CI lower bound > 0"]),
-             ("largest gap, 6 equal groups", f"{GAP}, 200/group", f"OLD CI excludes 0 ({min(s, 500)} seeds)", "-",
-              naive_gap(min(s, 500))),
-             ("largest gap, one group +0.2", f"{GAP}, 200/group", "permutation p < 0.05", ">= 0.80",
-              g2["permutation p < alpha"]),
-             ("largest gap, one group +0.2", f"{GAP}, 200/group", "simultaneous CI excludes 0", ">= 0.80",
-              g2["CI lower bound > 0"]),
-             ("largest gap, one group +0.2", f"{GAP}, 200/group", "CI covers the true gap 0.18", ">= 0.93",
-              g2["CI covers true gap"])]
+    rows += [
+        (
+            "largest gap, 6 equal groups",
+            f"{GAP}, 200/group",
+            "permutation p < 0.05",
+            "<= 0.07",
+            g0["permutation p < alpha"],
+        ),
+        (
+            "largest gap, 6 equal groups",
+            f"{GAP}, 200/group",
+            "simultaneous CI excludes 0",
+            "<= 0.07",
+            g0["CI lower bound > 0"],
+        ),
+        (
+            "largest gap, 6 equal groups",
+            f"{GAP}, 200/group",
+            f"OLD CI excludes 0 ({min(s, 500)} seeds)",
+            "-",
+            naive_gap(min(s, 500)),
+        ),
+        (
+            "largest gap, one group +0.2",
+            f"{GAP}, 200/group",
+            "permutation p < 0.05",
+            ">= 0.80",
+            g2["permutation p < alpha"],
+        ),
+        (
+            "largest gap, one group +0.2",
+            f"{GAP}, 200/group",
+            "simultaneous CI excludes 0",
+            ">= 0.80",
+            g2["CI lower bound > 0"],
+        ),
+        (
+            "largest gap, one group +0.2",
+            f"{GAP}, 200/group",
+            "CI covers the true gap 0.18",
+            ">= 0.93",
+            g2["CI covers true gap"],
+        ),
+    ]
     if a.json:
-        print(json.dumps([dict(zip(("figure", "scenario", "statement", "target", "rate"), x)) for x in rows],
-                         indent=2))
+        print(
+            json.dumps(
+                [dict(zip(("figure", "scenario", "statement", "target", "rate"), x)) for x in rows], indent=2
+            )
+        )
         return
     print(f"{s} seeds, {r} resamples; MC standard error of a rate near 0.95: {np.sqrt(0.0475 / s):.3f}\n")
     print("| figure | statement | target | rate |\n|---|---|---|---|")

@@ -14,8 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def find_mirror() -> Path | None:
     """The offline data mirror: $PERSONA_TESTBED_MIRROR, ../shared/data next to the repo, or /work/shared/data."""
-    candidates = [os.environ.get("PERSONA_TESTBED_MIRROR"), REPO_ROOT.parent / "shared" / "data",
-                  Path("/work/shared/data")]
+    candidates = [
+        os.environ.get("PERSONA_TESTBED_MIRROR"),
+        REPO_ROOT.parent / "shared" / "data",
+        Path("/work/shared/data"),
+    ]
     for c in candidates:
         if c and (Path(c) / "SHA256SUMS").exists():
             return Path(c)

@@ -53,4 +53,6 @@ def make_persona(pid: str = "p-test", serialno: str = "2024HU0000001", **overrid
         name: FieldValue(value=values[name], provenance="pending" if values[name] == "pending" else "census")
         for name in PERSONA_FIELDS
     }
-    return Persona(id=pid, source=SourceKey(year=2024, state="39", serialno=serialno, sporder=1), fields=fields)
+    return Persona(
+        id=pid, source=SourceKey(year=2024, state="39", serialno=serialno, sporder=1), fields=fields
+    )

@@ -104,7 +104,9 @@ def _package(module: str) -> str:
 
 
 def test_every_package_has_a_layer():
-    assert {_package(m) for m in MODULES} <= set(RANK), "add the new package to LAYERS and docs/architecture.md"
+    assert {_package(m) for m in MODULES} <= set(RANK), (
+        "add the new package to LAYERS and docs/architecture.md"
+    )
 
 
 def test_imports_point_down_only():
@@ -121,9 +123,12 @@ def test_imports_point_down_only():
 
 
 def test_no_internal_imports_inside_functions():
-    bad = [f"{MODULES[m][0].relative_to(SRC)}:{line}: {target}"
-           for m in MODULES for target, line, in_function in _imports(m)
-           if in_function and target not in LAZY_WRAPPERS]
+    bad = [
+        f"{MODULES[m][0].relative_to(SRC)}:{line}: {target}"
+        for m in MODULES
+        for target, line, in_function in _imports(m)
+        if in_function and target not in LAZY_WRAPPERS
+    ]
     assert not bad, "internal imports inside functions (fix the layering instead):\n" + "\n".join(bad)
 
 
@@ -177,8 +182,13 @@ def test_typer_only_in_cli():
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n == "typer" or n.startswith("typer.") for n in names):
                 bad.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not bad, "typer imported outside cli/: " + ", ".join(bad)
@@ -188,7 +198,9 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     """The contract can fail: a stage module importing the pipeline is reported."""
     fake = SRC / "census" / "_fake_for_test.py"
     monkeypatch.setitem(MODULES, f"{PKG}.census._fake_for_test", (tmp_path / "fake.py", False))
-    (tmp_path / "fake.py").write_text("from ..pipeline.rundir import RunDir\n\ndef f():\n    from ..core import seeds\n")
+    (tmp_path / "fake.py").write_text(
+        "from ..pipeline.rundir import RunDir\n\ndef f():\n    from ..core import seeds\n"
+    )
     imports = _imports(f"{PKG}.census._fake_for_test")
     assert (f"{PKG}.pipeline.rundir", 1, False) in imports and (f"{PKG}.core.seeds", 4, True) in imports
     assert RANK[_package(f"{PKG}.pipeline.rundir")] < RANK["census"]

@@ -25,7 +25,7 @@ def test_every_command_has_help(cli):
     for path, cmd in walk(root, []):
         r = cli(*path, "--help")
         assert r.exit_code == 0, path
-        assert (cmd.help or cmd.short_help), f"command {' '.join(path)} has no help text"
+        assert cmd.help or cmd.short_help, f"command {' '.join(path)} has no help text"
         if hasattr(cmd, "list_commands"):
             assert cmd.list_commands(None), f"group {' '.join(path)} has no commands"
         seen += 1
@@ -34,7 +34,18 @@ def test_every_command_has_help(cli):
 
 def test_root_lists_every_stage(cli):
     r = cli("--help")
-    for name in ("run", "status", "report", "data", "llm", "census", "personas", "prompts", "feedback", "bench"):
+    for name in (
+        "run",
+        "status",
+        "report",
+        "data",
+        "llm",
+        "census",
+        "personas",
+        "prompts",
+        "feedback",
+        "bench",
+    ):
         assert name in r.stdout
 
 
@@ -43,17 +54,18 @@ def test_version_does_not_import_the_stages():
     import subprocess
     import sys
 
-    code = ("import sys; from persona_testbed.cli.root import main\n"
-            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('polars', 'sklearn', 'scipy', 'llama_cpp') if m in sys.modules))")
+    code = (
+        "import sys; from persona_testbed.cli.root import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('polars', 'sklearn', 'scipy', 'llama_cpp') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_user_error_is_one_line_exit_2(cli, tmp_path):
-    from persona_testbed.core.errors import UserError
-
     from persona_testbed.cli.root import app
+    from persona_testbed.core.errors import UserError
 
     @app.command("_boom", hidden=True)
     def _boom():

@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable
 
 import pytest
-from factories import make_persona
 
+from factories import make_persona
 from persona_testbed.bench.records import BenchPair, BenchPrompt
 from persona_testbed.llm import LLMClient
 from persona_testbed.llm.backends.base import BackendReply
@@ -17,19 +17,29 @@ from persona_testbed.llm.types import Usage
 @pytest.fixture
 def personas():
     return [
-        make_persona("p-f1", sex="Female", race="Black or African American alone", defining_quirks="quirk-f1"),
-        make_persona("p-f2", sex="Female", race="White alone", education="Master's degree",
-                     defining_quirks="quirk-f2"),
-        make_persona("p-m1", sex="Male", race="Black or African American alone", defining_quirks="quirk-m1",
-                     employment_status="Civilian employed, at work"),
+        make_persona(
+            "p-f1", sex="Female", race="Black or African American alone", defining_quirks="quirk-f1"
+        ),
+        make_persona(
+            "p-f2", sex="Female", race="White alone", education="Master's degree", defining_quirks="quirk-f2"
+        ),
+        make_persona(
+            "p-m1",
+            sex="Male",
+            race="Black or African American alone",
+            defining_quirks="quirk-m1",
+            employment_status="Civilian employed, at work",
+        ),
         make_persona("p-m2", sex="Male", race="Asian alone", age="67", defining_quirks="quirk-m2"),
     ]
 
 
 @pytest.fixture
 def prompts():
-    held = [BenchPrompt(id=f"q{i}", text=f"Question number {i}: should taxes rise?", split="held_out")
-            for i in range(5)]
+    held = [
+        BenchPrompt(id=f"q{i}", text=f"Question number {i}: should taxes rise?", split="held_out")
+        for i in range(5)
+    ]
     return held + [BenchPrompt(id="t0", text="A training question?", split="train")]
 
 
@@ -38,10 +48,17 @@ def pairs(personas):
     out = []
     for p in personas:
         for i in range(3):
-            out.append(BenchPair(id=f"{p.id}-pair{i}", persona_id=p.id, prompt_id=f"q{i}",
-                                 question=f"Question number {i}: should taxes rise?",
-                                 chosen=f"CHOSEN answer {i} for {p.id}", rejected=f"REJECTED answer {i} for {p.id}",
-                                 split="held_out"))
+            out.append(
+                BenchPair(
+                    id=f"{p.id}-pair{i}",
+                    persona_id=p.id,
+                    prompt_id=f"q{i}",
+                    question=f"Question number {i}: should taxes rise?",
+                    chosen=f"CHOSEN answer {i} for {p.id}",
+                    rejected=f"REJECTED answer {i} for {p.id}",
+                    split="held_out",
+                )
+            )
     return out
 
 

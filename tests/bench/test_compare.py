@@ -26,15 +26,40 @@ def world(tmp_path):
     crowd = [make_persona(f"c{i:02d}", age=str(20 + i), sex=("Female", "Male")[i % 2]) for i in range(30)]
     write_personas(crowd, tmp_path / "personas")
     q = tmp_path / "prompts.jsonl"
-    q.write_text("".join(json.dumps({"id": f"w{i}", "text": f"World question {i}?", "split": "held_out"}) + "\n"
-                         for i in range(8)))
+    q.write_text(
+        "".join(
+            json.dumps({"id": f"w{i}", "text": f"World question {i}?", "split": "held_out"}) + "\n"
+            for i in range(8)
+        )
+    )
     return tmp_path
 
 
 def _run(cli, world, out, *cands, n=60, judge=JUDGE, seed=0, extra=()):
-    args = ["bench", "run", "main", "--judge", judge, "--personas", world / "personas", "--prompts",
-            world / "prompts.jsonl", "--n", n, "--seed", seed, "--mode", "persona", "--mode", "baseline",
-            "--resamples", 500, "--out", out, *extra]
+    args = [
+        "bench",
+        "run",
+        "main",
+        "--judge",
+        judge,
+        "--personas",
+        world / "personas",
+        "--prompts",
+        world / "prompts.jsonl",
+        "--n",
+        n,
+        "--seed",
+        seed,
+        "--mode",
+        "persona",
+        "--mode",
+        "baseline",
+        "--resamples",
+        500,
+        "--out",
+        out,
+        *extra,
+    ]
     for c in cands:
         args += ["--candidate", c]
     return cli(*args)
@@ -101,8 +126,9 @@ def test_three_candidates_one_item_set_leaderboard(cli, world):
     r2 = cli("bench", "compare", out, "--json")
     assert r2.exit_code == 0, r2.stderr
     c2 = Comparison.model_validate(json.loads(r2.stdout))
-    assert [(x.candidate, x.arm, x.accuracy.estimate) for x in c2.leaderboard] == \
-        [(x.candidate, x.arm, x.accuracy.estimate) for x in c.leaderboard]
+    assert [(x.candidate, x.arm, x.accuracy.estimate) for x in c2.leaderboard] == [
+        (x.candidate, x.arm, x.accuracy.estimate) for x in c.leaderboard
+    ]
     table = cli("bench", "compare", out)
     assert table.exit_code == 0 and "leaderboard" in table.stdout and "paired differences" in table.stdout
 
@@ -149,8 +175,10 @@ def test_compare_refuses_different_templates(cli, world):
 
     db = b / "calls.db"
     con = sqlite3.connect(db)
-    con.execute("UPDATE calls SET messages = replace(messages, 'helpful assistant', 'HELPFUL ASSISTANT') "
-                "WHERE purpose LIKE '%candidate%'")
+    con.execute(
+        "UPDATE calls SET messages = replace(messages, 'helpful assistant', 'HELPFUL ASSISTANT') "
+        "WHERE purpose LIKE '%candidate%'"
+    )
     con.commit()
     con.close()
     for side in (db.with_name("calls.db-wal"), db.with_name("calls.db-shm")):
@@ -183,11 +211,21 @@ def test_config_candidates_reach_the_stage_nested(world, tmp_path):
     one = RunConfig.model_validate({"bench": {"tasks": ["main"], "candidates": ["openai/a"]}})
     assert bench_specs(one, Path("/r"), Path("/r/bench"))[0].candidate == "openai/a"
     out = tmp_path / "stage"
-    spec = BenchTaskSpec(task="main", candidates=CANDS[:2], judges=[JUDGE], personas=str(world / "personas"),
-                         prompts=str(world / "prompts.jsonl"), n=20, run_options={"n_resamples": 200},
-                         options={"modes": ["persona"]}, judge_params=ChatParams(temperature=0, max_tokens=64))
+    spec = BenchTaskSpec(
+        task="main",
+        candidates=CANDS[:2],
+        judges=[JUDGE],
+        personas=str(world / "personas"),
+        prompts=str(world / "prompts.jsonl"),
+        n=20,
+        run_options={"n_resamples": 200},
+        options={"modes": ["persona"]},
+        judge_params=ChatParams(temperature=0, max_tokens=64),
+    )
     with Session(out, kind="bench", inputs=[], llm=LLMConfig(concurrency=4), quiet=True) as session:
-        outcome = session.run_stage("bench", out, lambda ctx: bench_stage(ctx, [spec], nested=True), inputs=spec)
+        outcome = session.run_stage(
+            "bench", out, lambda ctx: bench_stage(ctx, [spec], nested=True), inputs=spec
+        )
     assert outcome.failed == 0
     summary = json.loads((out / "summary.json").read_text())
     board = summary["leaderboards"]["main"]

@@ -39,13 +39,40 @@ def _one_line_exit_2(r, *needles: str) -> None:
 
 
 def _tasks_export(cli, files, out):
-    return cli("bench", "tasks", "export", "--personas", files["personas"], "--prompts", files["prompts"],
-               "--n", "3", "--out", out)
+    return cli(
+        "bench",
+        "tasks",
+        "export",
+        "--personas",
+        files["personas"],
+        "--prompts",
+        files["prompts"],
+        "--n",
+        "3",
+        "--out",
+        out,
+    )
 
 
 def _human_export(cli, files, out, *extra):
-    return cli("bench", "human", "export", "--pairs", files["pairs"], "--personas", files["personas"], "--out", out,
-               "--n", "3", "--annotators", "3", "--questions", "3", *extra)
+    return cli(
+        "bench",
+        "human",
+        "export",
+        "--pairs",
+        files["pairs"],
+        "--personas",
+        files["personas"],
+        "--out",
+        out,
+        "--n",
+        "3",
+        "--annotators",
+        "3",
+        "--questions",
+        "3",
+        *extra,
+    )
 
 
 def test_tasks_export_onto_a_directory_or_an_input(cli, files):
@@ -56,7 +83,9 @@ def test_tasks_export_onto_a_directory_or_an_input(cli, files):
     _one_line_exit_2(_tasks_export(cli, files, existing), str(existing), "is a directory")
     _one_line_exit_2(_tasks_export(cli, files, files["prompts"]), "is the input")
     _one_line_exit_2(_tasks_export(cli, files, files["personas"]), "is the input")
-    _one_line_exit_2(_tasks_export(cli, files, files["personas"] / "items.jsonl"), "inside the input directory")
+    _one_line_exit_2(
+        _tasks_export(cli, files, files["personas"] / "items.jsonl"), "inside the input directory"
+    )
     (files["dir"] / "afile").write_text("x")
     _one_line_exit_2(_tasks_export(cli, files, files["dir"] / "afile" / "items.jsonl"), "a parent is a file")
     assert _tree(files["dir"]) == {**before, "existing/x.txt": b"keep", "afile": b"x"}
@@ -78,7 +107,9 @@ def test_human_export_refuses_foreign_and_needs_force(cli, files):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
     for force in ([], ["--force"]):
-        _one_line_exit_2(_human_export(cli, files, foreign, *force), str(foreign), "not written by persona-testbed")
+        _one_line_exit_2(
+            _human_export(cli, files, foreign, *force), str(foreign), "not written by persona-testbed"
+        )
     assert _tree(foreign) == {"notes.txt": b"keep"}
     _one_line_exit_2(_human_export(cli, files, files["personas"], "--force"), "is the input")
     _one_line_exit_2(_human_export(cli, files, files["dir"], "--force"), "contains the input")

@@ -25,15 +25,27 @@ def _answers(messages):
 
 def test_fidelity_always_A_has_position_bias(tmp_path, personas, prompts, pairs, scripted, helpers):
     cand, cb = scripted(lambda m, p: helpers.pick("A"), "cand")
-    res = run_task("fidelity", candidate=cand, judge=None, personas=personas, prompts=prompts, pairs=pairs, n=6,
-                   seed=0, out_dir=tmp_path, matrix_personas=0)
+    res = run_task(
+        "fidelity",
+        candidate=cand,
+        judge=None,
+        personas=personas,
+        prompts=prompts,
+        pairs=pairs,
+        n=6,
+        seed=0,
+        out_dir=tmp_path,
+        matrix_personas=0,
+    )
     f = res["figures"]
     assert len(cb.calls) == 12  # both orders
     assert f["accuracy"]["estimate"] == 0.5 and f["position_bias"] == 0.5
     assert f["kappa"]["estimate"] == 0.0 and f["consistent_share"] == 0.0
 
 
-def test_fidelity_faithful_judge_and_discrimination_matrix(tmp_path, personas, prompts, pairs, scripted, helpers):
+def test_fidelity_faithful_judge_and_discrimination_matrix(
+    tmp_path, personas, prompts, pairs, scripted, helpers
+):
     def persona_judge(messages, params):
         a, b = _answers(messages)
         if "CHOSEN" in a or "CHOSEN" in b:
@@ -47,8 +59,19 @@ def test_fidelity_faithful_judge_and_discrimination_matrix(tmp_path, personas, p
 
     cand, _ = scripted(persona_judge, "cand")
     judge, wb = scripted(writer, "writer")
-    res = run_task("fidelity", candidate=cand, judge=judge, personas=personas, prompts=prompts, pairs=pairs, n=8,
-                   seed=4, out_dir=tmp_path, matrix_personas=3, matrix_questions=2)
+    res = run_task(
+        "fidelity",
+        candidate=cand,
+        judge=judge,
+        personas=personas,
+        prompts=prompts,
+        pairs=pairs,
+        n=8,
+        seed=4,
+        out_dir=tmp_path,
+        matrix_personas=3,
+        matrix_questions=2,
+    )
     f = res["figures"]
     assert f["accuracy"]["estimate"] == 1.0 and f["kappa"]["estimate"] == 1.0
     assert f["position_bias"] == 0.0 and f["consistent_share"] == 1.0
@@ -61,7 +84,17 @@ def test_fidelity_faithful_judge_and_discrimination_matrix(tmp_path, personas, p
 
 def test_fidelity_unknown_pair_persona(personas, prompts, pairs, scripted, helpers):
     cand, _ = scripted(lambda m, p: helpers.pick("A"), "cand")
-    bad = pairs + [BenchPair(id="x", persona_id="ghost", prompt_id="q0", question="?", chosen="c", rejected="r", split="held_out")]
+    bad = pairs + [
+        BenchPair(
+            id="x",
+            persona_id="ghost",
+            prompt_id="q0",
+            question="?",
+            chosen="c",
+            rejected="r",
+            split="held_out",
+        )
+    ]
     with pytest.raises(UserError, match="ghost"):
         run_task("fidelity", candidate=cand, personas=personas, pairs=bad, n=2, matrix_personas=0)
 
@@ -83,7 +116,11 @@ def test_agreement_kappas_and_ties(tmp_path, personas, pairs, scripted, helpers)
     judge, _ = scripted(judge_fn, "judge-model")
     rows, human = [], {}
     for i, pair in enumerate(pairs[:6]):
-        votes = {0: ["chosen"] * 3, 1: ["chosen", "chosen", "rejected"], 2: ["rejected", "rejected", "chosen"]}[i % 3]
+        votes = {
+            0: ["chosen"] * 3,
+            1: ["chosen", "chosen", "rejected"],
+            2: ["rejected", "rejected", "chosen"],
+        }[i % 3]
         if i == 5:
             votes = ["chosen", "rejected", "tie"]  # no majority: reported, not broken
         for a, v in zip(("ann1", "ann2", "ann3"), votes):
@@ -91,7 +128,9 @@ def test_agreement_kappas_and_ties(tmp_path, personas, pairs, scripted, helpers)
         human[pair.id] = None if i == 5 else max(set(votes), key=votes.count)
     labels = tmp_path / "labels.csv"
     _write_labels(labels, rows)
-    res = run_task("agreement", judge=judge, personas=personas, pairs=pairs, labels=labels, out_dir=tmp_path / "o")
+    res = run_task(
+        "agreement", judge=judge, personas=personas, pairs=pairs, labels=labels, out_dir=tmp_path / "o"
+    )
     f = res["figures"]
     assert f["human_ties"] == [pairs[5].id]
     model = {p.id: ("rejected" if p.id.endswith("pair0") else "chosen") for p in pairs[:6]}
@@ -111,8 +150,14 @@ def test_agreement_kappas_and_ties(tmp_path, personas, pairs, scripted, helpers)
 
 
 def test_human_kit_roundtrip(tmp_path, personas, pairs, scripted, helpers):
-    evil = BenchPair(id="p-f1-evil", persona_id="p-f1", prompt_id="q9", question="Is <script>alert(1)</script> O'Brien's?",
-                     chosen="CHOSEN <b>bold</b> & co", rejected="REJECTED \"quoted\"")
+    evil = BenchPair(
+        id="p-f1-evil",
+        persona_id="p-f1",
+        prompt_id="q9",
+        question="Is <script>alert(1)</script> O'Brien's?",
+        chosen="CHOSEN <b>bold</b> & co",
+        rejected='REJECTED "quoted"',
+    )
     esc = export_sheets([evil], personas, tmp_path / "esc", n=1, annotators=1, raters=1, seed=0)
     assert esc["rows"] == 1
     text = (tmp_path / "esc" / "annotator-a01.html").read_text()
@@ -159,7 +204,9 @@ def test_human_html_is_self_contained_and_bad_sizes(tmp_path, personas, pairs):
     export_sheets(pairs, personas, tmp_path / "k", n=3, annotators=3, questions=3, raters=3, seed=0)
     for h in (tmp_path / "k").glob("*.html"):
         text = h.read_text()
-        assert "http://" not in text and "https://" not in text and " src=" not in text and "<link" not in text
+        assert (
+            "http://" not in text and "https://" not in text and " src=" not in text and "<link" not in text
+        )
         assert text.count("<fieldset>") == 3 and "Download CSV" in text
     with pytest.raises(UserError, match="exceeds --annotators"):
         export_sheets(pairs, personas, tmp_path / "x", n=3, annotators=2, raters=3)
@@ -176,23 +223,30 @@ def test_html_form_download_produces_the_sheet_csv(tmp_path, personas, pairs):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node not available")
-    tricky = BenchPair(id="p-f1-tricky", persona_id="p-f1", prompt_id="q7", question='Say "hi", then\nnew line?',
-                       chosen="CHOSEN, with comma", rejected="REJECTED </script> tag", split="held_out")
+    tricky = BenchPair(
+        id="p-f1-tricky",
+        persona_id="p-f1",
+        prompt_id="q7",
+        question='Say "hi", then\nnew line?',
+        chosen="CHOSEN, with comma",
+        rejected="REJECTED </script> tag",
+        split="held_out",
+    )
     export_sheets([tricky] + pairs[:2], personas, tmp_path, n=3, annotators=1, raters=1, questions=3, seed=0)
     page = (tmp_path / "annotator-a01.html").read_text()
     data = re.search(r"<script type='application/json' id='data'>(.*?)</script>", page, re.S).group(1)
     code = re.findall(r"<script>(.*?)</script>", page, re.S)[-1]
-    shim = """
-const data = %s;
+    shim = f"""
+const data = {data};
 let clicked = null, blobText = null;
-const form = {querySelector: (sel) => { const f = sel.match(/name=(c\\d+)/)[1];
-  return f === 'c1' ? null : {value: f === 'c0' ? 'B' : 'tie'}; }};
-global.document = {getElementById: (id) => id === 'data' ? {textContent: JSON.stringify(data)}
-  : id === 'f' ? form : (id === 'dl' ? (clicked = {}) : null),
-  createElement: () => ({click() {}})};
-global.Blob = function (parts) { blobText = parts.join(''); };
-global.URL = {createObjectURL: () => 'blob:x'};
-""" % data
+const form = {{querySelector: (sel) => {{ const f = sel.match(/name=(c\\d+)/)[1];
+  return f === 'c1' ? null : {{value: f === 'c0' ? 'B' : 'tie'}}; }}}};
+global.document = {{getElementById: (id) => id === 'data' ? {{textContent: JSON.stringify(data)}}
+  : id === 'f' ? form : (id === 'dl' ? (clicked = {{}}) : null),
+  createElement: () => ({{click() {{}}}})}};
+global.Blob = function (parts) {{ blobText = parts.join(''); }};
+global.URL = {{createObjectURL: () => 'blob:x'}};
+"""
     script = shim + code + "\nclicked.onclick(); process.stdout.write(blobText);"
     out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
@@ -200,13 +254,18 @@ global.URL = {createObjectURL: () => 'blob:x'};
     sheet = list(csv.DictReader((tmp_path / "annotator-a01.csv").open()))
     assert [r["choice"] for r in rows] == ["B", "", "tie"]
     for got, want in zip(rows, sheet):
-        assert {k: v for k, v in got.items() if k != "choice"} == {k: v for k, v in want.items() if k != "choice"}
+        assert {k: v for k, v in got.items() if k != "choice"} == {
+            k: v for k, v in want.items() if k != "choice"
+        }
 
 
 def test_agreement_with_two_judges(tmp_path, personas, pairs, scripted, helpers):
     labels = tmp_path / "l.csv"
-    _write_labels(labels, [[pairs[0].persona_id, pairs[0].id, a, "chosen"] for a in ("x", "y", "z")]
-                  + [[pairs[1].persona_id, pairs[1].id, a, "rejected"] for a in ("x", "y", "z")])
+    _write_labels(
+        labels,
+        [[pairs[0].persona_id, pairs[0].id, a, "chosen"] for a in ("x", "y", "z")]
+        + [[pairs[1].persona_id, pairs[1].id, a, "rejected"] for a in ("x", "y", "z")],
+    )
     good, _ = scripted(lambda m, p: helpers.pick("A" if "CHOSEN" in _answers(m)[0] else "B"), "good-judge")
     always_a, _ = scripted(lambda m, p: helpers.pick("A"), "a-judge")
     res = run_task("agreement", judge=[good, always_a], personas=personas, pairs=pairs, labels=labels)

@@ -56,7 +56,9 @@ def reply(system: str, user: str) -> str:
 def _inspect_reply(messages, tools, tool_choice, config) -> ModelOutput:
     system = next((m.text for m in messages if m.role == "system"), "")
     out = ModelOutput.from_content("mockllm", reply(system, messages[-1].text))
-    out.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)  # else mockllm needs tiktoken (download)
+    out.usage = ModelUsage(
+        input_tokens=1, output_tokens=1, total_tokens=2
+    )  # else mockllm needs tiktoken (download)
     return out
 
 
@@ -68,6 +70,7 @@ def _bench_client() -> LLMClient:
     def fn(messages):
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         return reply(system, messages[-1]["content"])
+
     return LLMClient(backend=MockBackend(fn))
 
 
@@ -87,12 +90,33 @@ def _same_as_bench(tmp_path, name, task_fn, bench_options, **args):
     """inspect rows and metrics == run_task's rows and figures (call ids aside)."""
     log, rows, metrics = _inspect_run(tmp_path, task_fn, **args)
     common = {k: v for k, v in args.items() if k in ("personas", "prompts", "pairs", "n", "seed", "split")}
-    res = run_task(name, candidate=_bench_client(), judge=_bench_client(), out_dir=tmp_path / "bench", **common,
-                   **bench_options)
-    fields = ("status", "failed_stage", "score", "label", "answer", "judge_raw", "candidate_raw", "persona_id",
-              "prompt_id", "pair_id", "leaky", "error")
+    res = run_task(
+        name,
+        candidate=_bench_client(),
+        judge=_bench_client(),
+        out_dir=tmp_path / "bench",
+        **common,
+        **bench_options,
+    )
+    fields = (
+        "status",
+        "failed_stage",
+        "score",
+        "label",
+        "answer",
+        "judge_raw",
+        "candidate_raw",
+        "persona_id",
+        "prompt_id",
+        "pair_id",
+        "leaky",
+        "error",
+    )
     got = {_key(r): {k: r[k] for k in fields} for r in rows}
-    bench = {_key(r): {k: r[k] for k in fields} for r in read_items(tmp_path / "bench" / "items.parquet").to_dicts()}
+    bench = {
+        _key(r): {k: r[k] for k in fields}
+        for r in read_items(tmp_path / "bench" / "items.parquet").to_dicts()
+    }
     assert got == bench and len(rows) == len(got)
     assert metrics == flatten_figures(res["figures"])
     return log, got, res
@@ -104,8 +128,17 @@ def held(prompts):
 
 
 def test_main_matches_bench_run(tmp_path, personas, held):
-    log, got, res = _same_as_bench(tmp_path, "main", inspect_tasks.persona_main, {"modes": ["persona", "cot"]},
-                                   personas=personas, prompts=held, n=8, seed=1, modes="persona,cot")
+    log, got, res = _same_as_bench(
+        tmp_path,
+        "main",
+        inspect_tasks.persona_main,
+        {"modes": ["persona", "cot"]},
+        personas=personas,
+        prompts=held,
+        n=8,
+        seed=1,
+        modes="persona,cot",
+    )
     assert len(log.samples) == 16 and len(got) == 16
     assert {a for a, _, _ in got} == {"persona", "cot"}
     for row in got.values():  # women get tailored answers that pass; only the answer reaches the judge
@@ -115,23 +148,58 @@ def test_main_matches_bench_run(tmp_path, personas, held):
 
 
 def test_passk_loo_intersections_fidelity_match_bench_run(tmp_path, personas, held, pairs):
-    _, got, _ = _same_as_bench(tmp_path / "k", "passk", inspect_tasks.persona_passk, {"k": 2, "samples": 3},
-                               personas=personas, prompts=held, n=3, seed=0, k=2, samples=3)
+    _, got, _ = _same_as_bench(
+        tmp_path / "k",
+        "passk",
+        inspect_tasks.persona_passk,
+        {"k": 2, "samples": 3},
+        personas=personas,
+        prompts=held,
+        n=3,
+        seed=0,
+        k=2,
+        samples=3,
+    )
     assert sorted({s for _, _, s in got}) == [0, 1, 2]
     for ablate in ("candidate", "judge"):
-        _, got, res = _same_as_bench(tmp_path / ablate, "loo", inspect_tasks.persona_loo,
-                                     {"attributes": ["sex", "age"], "ablate": ablate},
-                                     personas=personas, prompts=held, n=6, seed=2, attributes="sex,age",
-                                     ablate=ablate)
+        _, got, res = _same_as_bench(
+            tmp_path / ablate,
+            "loo",
+            inspect_tasks.persona_loo,
+            {"attributes": ["sex", "age"], "ablate": ablate},
+            personas=personas,
+            prompts=held,
+            n=6,
+            seed=2,
+            attributes="sex,age",
+            ablate=ablate,
+        )
         assert {a for a, _, _ in got} == {"full", "control", "without:sex", "without:age"}
         if ablate == "candidate":  # the candidate stops tailoring without sex: judgements change
             assert res["figures"]["attributes"]["sex"]["changed_share"]["estimate"] > 0
     groups = ["sex=Female", "sex=Male"]
-    _, got, res = _same_as_bench(tmp_path / "x", "intersections", inspect_tasks.persona_intersections,
-                                 {"groups": groups}, personas=personas, prompts=held, n=4, seed=0, groups=groups)
+    _, got, res = _same_as_bench(
+        tmp_path / "x",
+        "intersections",
+        inspect_tasks.persona_intersections,
+        {"groups": groups},
+        personas=personas,
+        prompts=held,
+        n=4,
+        seed=0,
+        groups=groups,
+    )
     assert res["figures"]["largest_gap"]["estimate"] == 1.0
-    _, got, res = _same_as_bench(tmp_path / "f", "fidelity", inspect_tasks.persona_fidelity,
-                                 {"matrix_personas": 0}, personas=personas, pairs=pairs, n=5, seed=0)
+    _, got, res = _same_as_bench(
+        tmp_path / "f",
+        "fidelity",
+        inspect_tasks.persona_fidelity,
+        {"matrix_personas": 0},
+        personas=personas,
+        pairs=pairs,
+        n=5,
+        seed=0,
+    )
     assert len(got) == 10 and {a for a, _, _ in got} == {"AB", "BA"}
     assert res["figures"]["accuracy"]["estimate"] == 1.0
 
@@ -153,20 +221,30 @@ def test_bad_options_are_one_line_user_errors(personas, held, pairs):
 def _inputs(tmp_path: Path, personas, held) -> Path:
     data = tmp_path / "data"
     write_personas(personas, data / "personas")
-    (data / "prompts.jsonl").write_text("".join(json.dumps(p.model_dump()) + "\n" for p in held), encoding="utf-8")
+    (data / "prompts.jsonl").write_text(
+        "".join(json.dumps(p.model_dump()) + "\n" for p in held), encoding="utf-8"
+    )
     # mockllm counts tokens with tiktoken, whose encoding is a download: an offline stand-in for the subprocess
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(
         "import tiktoken\n\nclass _Enc:\n    def encode(self, text, **kw):\n        return text.split()\n\n"
-        "tiktoken.get_encoding = lambda name: _Enc()\n", encoding="utf-8")
+        "tiktoken.get_encoding = lambda name: _Enc()\n",
+        encoding="utf-8",
+    )
     return data
 
 
 def _inspect_eval(cwd: Path, *args: str) -> list[Path]:
     env = dict(os.environ, PYTHONPATH=str(cwd.parent / "shim"), NO_COLOR="1")
-    proc = subprocess.run([str(INSPECT), "eval", *args, "--model", "mockllm/model", "--display", "none",
-                           "--log-dir", "logs"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(INSPECT), "eval", *args, "--model", "mockllm/model", "--display", "none", "--log-dir", "logs"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return sorted((cwd / "logs").glob("*.eval"))
 
@@ -181,8 +259,17 @@ def test_inspect_eval_command_by_entry_point_and_by_file(tmp_path, personas, hel
     copied out of the package (absolute imports only) in one ``inspect eval`` run."""
     data = _inputs(tmp_path, personas, held)
     task_file = shutil.copy(TASK_FILE, data / "bench_tasks.py")
-    logs = _inspect_eval(data, "persona_testbed/persona_main", f"{task_file}@persona_passk",
-                         "-T", "personas=personas", "-T", "prompts=prompts.jsonl", "-T", "n=2")
+    logs = _inspect_eval(
+        data,
+        "persona_testbed/persona_main",
+        f"{task_file}@persona_passk",
+        "-T",
+        "personas=personas",
+        "-T",
+        "prompts=prompts.jsonl",
+        "-T",
+        "n=2",
+    )
     main, passk = (read_eval_log(str(p)) for p in sorted(logs, key=lambda p: "passk" in p.name))
     assert main.status == passk.status == "success"
     assert main.eval.task == "persona_main" and len(main.samples) == 8  # 2 items x the 4 default modes

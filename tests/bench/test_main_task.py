@@ -29,14 +29,25 @@ def _judge(helpers):
         answer = helpers.section(messages, "Answer to review:\n")
         female = "sex: Female" in messages[-1]["content"]
         return helpers.verdict(needs_revision=("bad" in answer) or not female)
+
     return fn
 
 
 def test_main_modes_scores_and_cis(tmp_path, personas, prompts, scripted, helpers):
     cand, cb = scripted(_candidate, "cand")
     judge, jb = scripted(_judge(helpers), "judge")
-    res = run_task("main", candidate=cand, judge=judge, personas=personas, prompts=prompts, n=12, seed=3,
-                   out_dir=tmp_path, store=None, modes=["baseline", "persona", "cot", "summary"])
+    res = run_task(
+        "main",
+        candidate=cand,
+        judge=judge,
+        personas=personas,
+        prompts=prompts,
+        n=12,
+        seed=3,
+        out_dir=tmp_path,
+        store=None,
+        modes=["baseline", "persona", "cot", "summary"],
+    )
     acc = res["figures"]["modes"]
     assert acc["baseline"]["accuracy"]["estimate"] == 0.0
     items = pl.read_parquet(tmp_path / "items.parquet")
@@ -46,8 +57,13 @@ def test_main_modes_scores_and_cis(tmp_path, personas, prompts, scripted, helper
         expected = [1.0 if pid.startswith("p-f") else 0.0 for pid in rows["persona_id"]]
         assert rows["score"].to_list() == expected
         # the interval resamples personas (clusters), one generator per metric
-        ref, g = cluster_ci(mean_features(expected), ratio(), clusters=rows["persona_id"].to_list(),
-                            rng=rng(3, "bench.bootstrap", "main", f"accuracy.{mode}"), bounds=(0.0, 1.0))
+        ref, g = cluster_ci(
+            mean_features(expected),
+            ratio(),
+            clusters=rows["persona_id"].to_list(),
+            rng=rng(3, "bench.bootstrap", "main", f"accuracy.{mode}"),
+            bounds=(0.0, 1.0),
+        )
         a = acc[mode]["accuracy"]
         assert (a["estimate"], a["low"], a["high"], a["clusters"]) == (ref.estimate, ref.low, ref.high, g)
         assert a["cluster"] == "persona" and g == rows["persona_id"].n_unique()
@@ -66,7 +82,11 @@ def test_main_modes_scores_and_cis(tmp_path, personas, prompts, scripted, helper
     assert items["judge_call_id"].null_count() == 0 and items["judge_raw"].null_count() == 0
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["figures"] == json.loads(json.dumps(res["figures"]))
-    assert on_disk["seed"] == 3 and on_disk["models"]["candidate"] == "cand" and on_disk["models"]["judge"] == "judge"
+    assert (
+        on_disk["seed"] == 3
+        and on_disk["models"]["candidate"] == "cand"
+        and on_disk["models"]["judge"] == "judge"
+    )
     # the typed record reads back and dumps to the same JSON
     back = read_results(tmp_path)
     assert back.schema_version == 2 and back.figures.kind == "main"
@@ -76,8 +96,17 @@ def test_main_modes_scores_and_cis(tmp_path, personas, prompts, scripted, helper
 def test_main_judge_never_validates_is_recorded_failure(tmp_path, personas, prompts, scripted):
     cand, _ = scripted(lambda m, p: "an answer", "cand")
     judge, jb = scripted(lambda m, p: "I refuse to answer in JSON", "judge")
-    res = run_task("main", candidate=cand, judge=judge, personas=personas, prompts=prompts, n=3, seed=0,
-                   out_dir=tmp_path, modes=["persona"])
+    res = run_task(
+        "main",
+        candidate=cand,
+        judge=judge,
+        personas=personas,
+        prompts=prompts,
+        n=3,
+        seed=0,
+        out_dir=tmp_path,
+        modes=["persona"],
+    )
     assert res["counts"]["failed"] == 3 and res["counts"]["failed_by_stage"] == {"judge": 3}
     persona = res["figures"]["modes"]["persona"]
     assert persona["judge_failures"] == 3 and persona["candidate_failures"] == 0
@@ -95,8 +124,17 @@ def test_main_is_deterministic_and_n_extends(tmp_path, personas, prompts, script
     def once(n, out):
         cand, _ = scripted(lambda m, p: f"answer seeded {p.seed}", "cand")
         judge, _ = scripted(lambda m, p: helpers.verdict(p.seed % 2 == 0), "judge")
-        run_task("main", candidate=cand, judge=judge, personas=personas, prompts=prompts, n=n, seed=11,
-                 out_dir=out, modes=["persona"])
+        run_task(
+            "main",
+            candidate=cand,
+            judge=judge,
+            personas=personas,
+            prompts=prompts,
+            n=n,
+            seed=11,
+            out_dir=out,
+            modes=["persona"],
+        )
         return pl.read_parquet(out / "items.parquet").drop("candidate_call_id", "judge_call_id")
 
     a, b = once(6, tmp_path / "a"), once(6, tmp_path / "b")
@@ -105,7 +143,9 @@ def test_main_is_deterministic_and_n_extends(tmp_path, personas, prompts, script
     assert c.head(6).equals(a)
     ra = json.loads((tmp_path / "a" / "results.json").read_text())
     rb = json.loads((tmp_path / "b" / "results.json").read_text())
-    assert ra["figures"] == rb["figures"] and np.isfinite(ra["figures"]["modes"]["persona"]["accuracy"]["estimate"])
+    assert ra["figures"] == rb["figures"] and np.isfinite(
+        ra["figures"]["modes"]["persona"]["accuracy"]["estimate"]
+    )
 
 
 def test_main_bad_inputs(tmp_path, personas, prompts, scripted):
@@ -122,6 +162,7 @@ def test_main_bad_inputs(tmp_path, personas, prompts, scripted):
 
 def test_main_headline_is_intent_to_treat(tmp_path, personas, prompts, scripted, helpers):
     """Regression: a mode that fails on its bad half used to look perfect (failures left the denominator)."""
+
     def cand(messages, params):
         system = messages[0]["content"]
         good = params.seed % 2 == 0
@@ -131,8 +172,17 @@ def test_main_headline_is_intent_to_treat(tmp_path, personas, prompts, scripted,
 
     c, _ = scripted(cand, "cand")
     j, _ = scripted(lambda m, p: helpers.verdict("bad" in helpers.section(m, "Answer to review:\n")), "judge")
-    res = run_task("main", candidate=c, judge=j, personas=personas, prompts=prompts, n=20, seed=4, out_dir=tmp_path,
-                   modes=["persona", "cot"])
+    res = run_task(
+        "main",
+        candidate=c,
+        judge=j,
+        personas=personas,
+        prompts=prompts,
+        n=20,
+        seed=4,
+        out_dir=tmp_path,
+        modes=["persona", "cot"],
+    )
     cot, persona = res["figures"]["modes"]["cot"], res["figures"]["modes"]["persona"]
     items = pl.read_parquet(tmp_path / "items.parquet")
     cot_rows = items.filter(pl.col("arm") == "cot")
@@ -152,7 +202,9 @@ def test_main_flags_leaky_answers_and_can_exclude_them(tmp_path, personas, promp
         return "Given your faith, pray on it." if params.seed % 3 == 0 else "Consider the costs carefully."
 
     c, _ = scripted(cand, "cand")
-    j, _ = scripted(lambda m, p: helpers.verdict("faith" not in helpers.section(m, "Answer to review:\n")), "judge")
+    j, _ = scripted(
+        lambda m, p: helpers.verdict("faith" not in helpers.section(m, "Answer to review:\n")), "judge"
+    )
     kw = dict(candidate=c, judge=j, personas=personas, prompts=prompts, n=15, seed=2, modes=["persona"])
     res = run_task("main", out_dir=tmp_path / "a", **kw)
     items = pl.read_parquet(tmp_path / "a" / "items.parquet")
@@ -172,8 +224,10 @@ def test_main_cluster_option(tmp_path, personas, prompts, scripted, helpers):
     c, _ = scripted(lambda m, p: "good" if p.seed % 2 else "bad", "cand")
     j, _ = scripted(lambda m, p: helpers.verdict("bad" in helpers.section(m, "Answer to review:\n")), "judge")
     kw = dict(candidate=c, judge=j, personas=personas, prompts=prompts, n=20, seed=1, modes=["persona"])
-    by = {cl: run_task("main", cluster=cl, **kw)["figures"]["modes"]["persona"]["accuracy"]
-          for cl in ("persona", "prompt", "none")}
+    by = {
+        cl: run_task("main", cluster=cl, **kw)["figures"]["modes"]["persona"]["accuracy"]
+        for cl in ("persona", "prompt", "none")
+    }
     assert by["persona"]["clusters"] == 4 and by["prompt"]["clusters"] == 5 and by["none"]["clusters"] == 20
     assert len({b["estimate"] for b in by.values()}) == 1
     with pytest.raises(UserError, match="--cluster must be one of persona, prompt, none"):

@@ -11,8 +11,14 @@ import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from persona_testbed.bench.metrics import (bootstrap_ci, cohen_kappa, kappa_ci, majority_vote, mean_ci,
-                                           pass_at_k)
+from persona_testbed.bench.metrics import (
+    bootstrap_ci,
+    cohen_kappa,
+    kappa_ci,
+    majority_vote,
+    mean_ci,
+    pass_at_k,
+)
 
 
 def _sk(a, b, **kw):
@@ -32,14 +38,17 @@ def test_kappa_equals_sklearn_random(trial):
     assert (math.isnan(ours) and math.isnan(ref)) or ours == pytest.approx(ref, abs=1e-12)
 
 
-@pytest.mark.parametrize("a,b", [
-    ([1, 1, 1], [1, 1, 1]),          # one shared label: undefined (nan), like sklearn
-    ([1, 1, 1], [0, 0, 0]),          # constant but different: 0
-    ([1, 1, 0], [1, 1, 1]),          # one rater constant: 0
-    ([0, 1, 0, 1], [1, 0, 1, 0]),    # perfect disagreement: -1
-    ([0, 1, 2], [0, 1, 2]),          # perfect agreement: 1
-    (["chosen", "tie"], ["rejected", "tie"]),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ([1, 1, 1], [1, 1, 1]),  # one shared label: undefined (nan), like sklearn
+        ([1, 1, 1], [0, 0, 0]),  # constant but different: 0
+        ([1, 1, 0], [1, 1, 1]),  # one rater constant: 0
+        ([0, 1, 0, 1], [1, 0, 1, 0]),  # perfect disagreement: -1
+        ([0, 1, 2], [0, 1, 2]),  # perfect agreement: 1
+        (["chosen", "tie"], ["rejected", "tie"]),
+    ],
+)
 def test_kappa_degenerate_cases_match_sklearn(a, b):
     ours, ref = cohen_kappa(a, b), _sk(a, b)
     assert (math.isnan(ours) and math.isnan(ref)) or ours == pytest.approx(ref)
@@ -58,8 +67,9 @@ def test_bootstrap_mean_ci_agrees_with_scipy(method):
     r = np.random.default_rng(7)
     x = (r.random(80) < 0.65).astype(float)
     ours = mean_ci(x, rng=np.random.default_rng(1), n_resamples=20000, method=method)
-    ref = stats.bootstrap((x,), np.mean, n_resamples=20000, method=method, random_state=2,
-                          confidence_level=0.95).confidence_interval
+    ref = stats.bootstrap(
+        (x,), np.mean, n_resamples=20000, method=method, random_state=2, confidence_level=0.95
+    ).confidence_interval
     assert ours.estimate == pytest.approx(x.mean())
     # Monte-Carlo error of a 2.5% quantile with 20k resamples is ~0.005 here; allow 0.02.
     assert ours.low == pytest.approx(ref.low, abs=0.02)
@@ -79,8 +89,9 @@ def test_bootstrap_paired_kappa_agrees_with_scipy(method):
         pe = np.mean(x == 0, -1) * np.mean(y == 0, -1) + np.mean(x == 1, -1) * np.mean(y == 1, -1)
         return (po - pe) / (1 - pe)
 
-    ref = stats.bootstrap((a, b), stat, paired=True, vectorized=True, n_resamples=10000, method=method,
-                          random_state=4).confidence_interval
+    ref = stats.bootstrap(
+        (a, b), stat, paired=True, vectorized=True, n_resamples=10000, method=method, random_state=4
+    ).confidence_interval
     assert ours.estimate == pytest.approx(_sk(a, b))
     assert ours.low == pytest.approx(ref.low, abs=0.03)
     assert ours.high == pytest.approx(ref.high, abs=0.03)

@@ -9,8 +9,8 @@ import math
 
 import polars as pl
 import pytest
-from factories import make_persona
 
+from factories import make_persona
 from persona_testbed.bench import TASKS, read_results, run_task
 from persona_testbed.bench.plan import plan
 from persona_testbed.bench.records import BenchPrompt
@@ -32,13 +32,27 @@ def questions():
     return [BenchPrompt(id=f"w{i}", text=f"World question {i}?", split="held_out") for i in range(10)]
 
 
-@pytest.mark.parametrize("task,opts", [
-    ("main", {"modes": ["persona", "cot"]}), ("passk", {"k": 2}), ("loo", {"attributes": ["age", "religion"]}),
-    ("intersections", {"groups": ["sex=Female", "sex=Male"]}),
-])
+@pytest.mark.parametrize(
+    "task,opts",
+    [
+        ("main", {"modes": ["persona", "cot"]}),
+        ("passk", {"k": 2}),
+        ("loo", {"attributes": ["age", "religion"]}),
+        ("intersections", {"groups": ["sex=Female", "sex=Male"]}),
+    ],
+)
 def test_results_round_trip_typed(tmp_path, crowd, questions, task, opts):
-    res = run_task(task, candidate=WORLD, judge=WORLD, personas=crowd, prompts=questions, n=20, seed=1,
-                   out_dir=tmp_path, **opts)
+    res = run_task(
+        task,
+        candidate=WORLD,
+        judge=WORLD,
+        personas=crowd,
+        prompts=questions,
+        n=20,
+        seed=1,
+        out_dir=tmp_path,
+        **opts,
+    )
     back = read_results(tmp_path / "results.json")
     assert isinstance(back, BenchResults) and back.figures.kind == task and back.schema_version == 2
     on_disk = json.loads((tmp_path / "results.json").read_text())
@@ -60,8 +74,9 @@ def test_every_results_field_is_documented():
         for i, node in enumerate(body):
             if isinstance(node, ast.AnnAssign):
                 nxt = body[i + 1] if i + 1 < len(body) else None
-                assert isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant), \
-                    f"{cls.name}.{node.target.id} has no docstring"  # type: ignore[attr-defined]
+                assert isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant), (
+                    f"{cls.name}.{node.target.id} has no docstring"
+                )  # type: ignore[attr-defined]
 
 
 def test_task_registry_is_the_one_source(cli):
@@ -71,13 +86,26 @@ def test_task_registry_is_the_one_source(cli):
 
 
 def test_legacy_results_read_and_plan_refuses(tmp_path):
-    legacy = {"schema_version": 1, "package_version": "0.1.0", "task": "main", "seed": 0,
-              "models": {"candidate": "m", "judge": "j"},
-              "config": {"n": 5, "split": "held_out", "modes": ["persona"], "items": 5},
-              "figures": {"accuracy": {"persona": {"estimate": 0.5}}},
-              "counts": {"rows": 5, "ok": 5, "failed": 0, "failed_by_stage": {}, "llm_calls": {},
-                         "llm_calls_total": 10, "llm_calls_per_row": 2.0},
-              "failures": [], "table": {"columns": ["mode"], "rows": [["persona"]]}}
+    legacy = {
+        "schema_version": 1,
+        "package_version": "0.1.0",
+        "task": "main",
+        "seed": 0,
+        "models": {"candidate": "m", "judge": "j"},
+        "config": {"n": 5, "split": "held_out", "modes": ["persona"], "items": 5},
+        "figures": {"accuracy": {"persona": {"estimate": 0.5}}},
+        "counts": {
+            "rows": 5,
+            "ok": 5,
+            "failed": 0,
+            "failed_by_stage": {},
+            "llm_calls": {},
+            "llm_calls_total": 10,
+            "llm_calls_per_row": 2.0,
+        },
+        "failures": [],
+        "table": {"columns": ["mode"], "rows": [["persona"]]},
+    }
     (tmp_path / "results.json").write_text(json.dumps(legacy))
     back = read_results(tmp_path)
     assert back.figures.kind == "legacy" and back.figures.data["accuracy"]["persona"]["estimate"] == 0.5
@@ -93,16 +121,36 @@ def test_legacy_results_read_and_plan_refuses(tmp_path):
 
 
 def test_plan_scales_the_pilot_interval(tmp_path, crowd, questions, cli):
-    run_task("main", candidate=WORLD, judge=WORLD, personas=crowd, prompts=questions, n=60, seed=2,
-             out_dir=tmp_path / "main", modes=["persona", "baseline"])
-    run_task("passk", candidate=WORLD, judge=WORLD, personas=crowd, prompts=questions, n=30, seed=2,
-             out_dir=tmp_path / "passk", k=2)
+    run_task(
+        "main",
+        candidate=WORLD,
+        judge=WORLD,
+        personas=crowd,
+        prompts=questions,
+        n=60,
+        seed=2,
+        out_dir=tmp_path / "main",
+        modes=["persona", "baseline"],
+    )
+    run_task(
+        "passk",
+        candidate=WORLD,
+        judge=WORLD,
+        personas=crowd,
+        prompts=questions,
+        n=30,
+        seed=2,
+        out_dir=tmp_path / "passk",
+        k=2,
+    )
     res = read_results(tmp_path / "main")
     rows = {r.figure: r for r in plan(res, 0.05)}
     e = res.figures.modes["persona"].accuracy
     half = (e.high - e.low) / 2
     assert rows["accuracy (persona)"].n_needed == math.ceil(60 * (half / 0.05) ** 2)
-    assert rows["accuracy (persona)"].basis == "pilot-scaled" and rows["accuracy (persona)"].design_effect >= 1
+    assert (
+        rows["accuracy (persona)"].basis == "pilot-scaled" and rows["accuracy (persona)"].design_effect >= 1
+    )
     assert rows["accuracy (baseline)"].basis == "binomial"  # 0.0 exactly: a degenerate pilot interval
     assert rows["accuracy (baseline)"].n_needed == math.ceil(1.959963984540054**2 * 0.05 * 0.95 / 0.0025)
     r = cli("bench", "plan", tmp_path, "--half-width", "0.1", "--json")
@@ -142,12 +190,16 @@ def _labels(path, items, n, *, votes=("pass", "pass", "fail")):
         for row in items.head(n).iter_rows(named=True):
             truth = "good" in row["answer"]
             for k, v in enumerate(votes):  # majority = truth
-                w.writerow([row["item_id"], row["arm"], f"a{k}", v if truth else {"pass": "fail", "fail": "pass"}[v]])
+                w.writerow(
+                    [row["item_id"], row["arm"], f"a{k}", v if truth else {"pass": "fail", "fail": "pass"}[v]]
+                )
 
 
 def test_calibration_corrects_a_noisy_judge(tmp_path, crowd, questions, scripted, helpers):
     cand, judge = _noisy_world(scripted, helpers)
-    kw = dict(candidate=cand, judge=judge, personas=crowd, prompts=questions, n=300, seed=4, modes=["persona"])
+    kw = dict(
+        candidate=cand, judge=judge, personas=crowd, prompts=questions, n=300, seed=4, modes=["persona"]
+    )
     run_task("main", out_dir=tmp_path / "pilot", **kw)
     items = pl.read_parquet(tmp_path / "pilot" / "items.parquet")
     _labels(tmp_path / "labels.csv", items, 150)
@@ -175,16 +227,33 @@ def test_calibration_with_too_few_labels_says_how_many(tmp_path, crowd, question
     kw = dict(candidate=cand, judge=judge, personas=crowd, prompts=questions, n=40, seed=4, modes=["persona"])
     run_task("main", out_dir=tmp_path / "pilot", **kw)
     _labels(tmp_path / "few.csv", pl.read_parquet(tmp_path / "pilot" / "items.parquet"), 8)
-    with pytest.raises(UserError, match=r"at least 10 answers the annotators pass and 10 they fail .* about \d+ "
-                                        r"labelled answers give a \+-0.05"):
+    with pytest.raises(
+        UserError,
+        match=r"at least 10 answers the annotators pass and 10 they fail .* about \d+ "
+        r"labelled answers give a \+-0.05",
+    ):
         run_task("main", out_dir=tmp_path / "x", calibration=tmp_path / "few.csv", **kw)
     assert not (tmp_path / "x").exists()
     write_personas(crowd, tmp_path / "personas")
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q.model_dump()) + "\n" for q in questions))
     out = tmp_path / "cli-out"
-    r = cli("bench", "run", "main", "--candidate", "scripted", "--judge", "scripted", "--personas",
-            tmp_path / "personas", "--prompts", tmp_path / "q.jsonl", "--calibration", tmp_path / "few.csv",
-            "--out", out)
+    r = cli(
+        "bench",
+        "run",
+        "main",
+        "--candidate",
+        "scripted",
+        "--judge",
+        "scripted",
+        "--personas",
+        tmp_path / "personas",
+        "--prompts",
+        tmp_path / "q.jsonl",
+        "--calibration",
+        tmp_path / "few.csv",
+        "--out",
+        out,
+    )
     assert r.exit_code == 2 and "calibration needs at least 10" in r.stderr and not out.exists()
     assert len(r.stderr.strip().splitlines()) == 1
     bad = tmp_path / "bad.csv"
@@ -197,13 +266,21 @@ def test_report_summary_carries_itt_control_and_gap_test(tmp_path, crowd, questi
     from persona_testbed.bench.summary import bench_summary
 
     kw = dict(candidate=WORLD, judge=WORLD, personas=crowd, prompts=questions, n=20, seed=1)
-    results = {"main": run_task("main", modes=["persona"], **kw),
-               "loo": run_task("loo", attributes=["age"], **kw),
-               "intersections": run_task("intersections", groups=["sex=Female", "sex=Male"], **kw)}
+    results = {
+        "main": run_task("main", modes=["persona"], **kw),
+        "loo": run_task("loo", attributes=["age"], **kw),
+        "intersections": run_task("intersections", groups=["sex=Female", "sex=Male"], **kw),
+    }
     s = bench_summary(results)
     m = s["main"]["modes"][0]
-    assert m["mode"] == "persona" and {"accuracy", "ci_low", "ci_high", "answered_accuracy", "failure_rate",
-                                      "leak_rate"} <= set(m)
+    assert m["mode"] == "persona" and {
+        "accuracy",
+        "ci_low",
+        "ci_high",
+        "answered_accuracy",
+        "failure_rate",
+        "leak_rate",
+    } <= set(m)
     assert m["accuracy"] == results["main"]["figures"]["modes"]["persona"]["accuracy"]["estimate"]
     a = s["loo"]["attributes"][0]
     assert a["attribute"] == "age" and a["matters"] is not None and "control_changed_share" in s["loo"]

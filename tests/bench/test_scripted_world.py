@@ -8,8 +8,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from factories import make_persona
 
+from factories import make_persona
 from persona_testbed.bench import run_task
 from persona_testbed.bench.validity import true_accuracy, true_pass_at_k
 from persona_testbed.core.errors import UserError
@@ -27,8 +27,10 @@ RELIGIONS = ("Catholic", "Protestant", "Jewish", "Muslim", "None")
 @pytest.fixture
 def crowd():
     """40 personas: distinct ages, both sexes, five religions."""
-    return [make_persona(f"c{i:02d}", age=str(20 + i), sex=SEXES[i % 2], religion=RELIGIONS[i % 5])
-            for i in range(40)]
+    return [
+        make_persona(f"c{i:02d}", age=str(20 + i), sex=SEXES[i % 2], religion=RELIGIONS[i % 5])
+        for i in range(40)
+    ]
 
 
 @pytest.fixture
@@ -43,15 +45,26 @@ def _run(task, world, crowd, questions, **kw):
 
 
 def test_world_spec_parsing_and_errors():
-    w = parse_world("scripted:p=0.5,p.cot=0.7,fail.summary=0.3,judge_fail=0.1,uses=age+political_views,c=0.4,"
-                    "gap=sex=Female:-0.2,leak=0.05,world=3")
-    assert w.p == {"persona": 0.5, "cot": 0.7, "summary": 0.5} and w.fail["summary"] == 0.3 and w.fail["cot"] == 0
+    w = parse_world(
+        "scripted:p=0.5,p.cot=0.7,fail.summary=0.3,judge_fail=0.1,uses=age+political_views,c=0.4,"
+        "gap=sex=Female:-0.2,leak=0.05,world=3"
+    )
+    assert (
+        w.p == {"persona": 0.5, "cot": 0.7, "summary": 0.5}
+        and w.fail["summary"] == 0.3
+        and w.fail["cot"] == 0
+    )
     assert w.uses == ("age", "political views") and w.gap == ("sex", "Female", -0.2) and w.world == 3
     assert parse_world("scripted") == parse_world("scripted:")
-    for bad, needle in [("scripted:p=1.5", "must lie in"), ("scripted:q=1", "unknown key 'q'"),
-                        ("scripted:p.poem=0.1", "unknown mode"), ("scripted:p", "expected key=value"),
-                        ("scripted:gap=sex:0.2", "gap must be"), ("scripted:world=x", "not an integer"),
-                        ("scripted:uses=age+3d", "not a persona field")]:
+    for bad, needle in [
+        ("scripted:p=1.5", "must lie in"),
+        ("scripted:q=1", "unknown key 'q'"),
+        ("scripted:p.poem=0.1", "unknown mode"),
+        ("scripted:p", "expected key=value"),
+        ("scripted:gap=sex:0.2", "gap must be"),
+        ("scripted:world=x", "not an integer"),
+        ("scripted:uses=age+3d", "not a persona field"),
+    ]:
         with pytest.raises(UserError, match=needle):
             parse_model(bad)
 
@@ -59,27 +72,55 @@ def test_world_spec_parsing_and_errors():
 def test_cli_malformed_world_exit_2_nothing_written(cli, tmp_path, crowd):
     write_personas(crowd, tmp_path / "personas")
     out = tmp_path / "out"
-    r = cli("bench", "run", "main", "--candidate", "scripted:p=2", "--judge", "scripted",
-            "--personas", tmp_path / "personas", "--out", out)
+    r = cli(
+        "bench",
+        "run",
+        "main",
+        "--candidate",
+        "scripted:p=2",
+        "--judge",
+        "scripted",
+        "--personas",
+        tmp_path / "personas",
+        "--out",
+        out,
+    )
     assert r.exit_code == 2 and "scripted world 'scripted:p=2': p=2 must lie in [0, 1]" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
-    r = cli("bench", "run", "main", "--candidate", "scripted", "--judge", "scripted", "--cluster", "item",
-            "--personas", tmp_path / "personas", "--out", out)
-    assert r.exit_code == 2 and "--cluster must be one of persona, prompt, none" in r.stderr and not out.exists()
+    r = cli(
+        "bench",
+        "run",
+        "main",
+        "--candidate",
+        "scripted",
+        "--judge",
+        "scripted",
+        "--cluster",
+        "item",
+        "--personas",
+        tmp_path / "personas",
+        "--out",
+        out,
+    )
+    assert (
+        r.exit_code == 2 and "--cluster must be one of persona, prompt, none" in r.stderr and not out.exists()
+    )
 
 
 def test_backend_rates_match_the_spec(crowd):
     """Direct backend calls: personalisation and failure shares are the spec's, per mode."""
     backend = ScriptedBackend("scripted:p=0.3,p.cot=0.8,fail=0.2,uses=age")
     client = LLMClient(backend=backend, max_retries=0)
-    from persona_testbed.bench.templates import candidate_messages
     from persona_testbed.bench.records import CotAnswer
+    from persona_testbed.bench.templates import candidate_messages
 
     async def draw(mode, n):
         out = []
         for s in range(n):
             msgs = candidate_messages(mode, crowd[s % 40], "Q?")
-            res = await client.chat(msgs, params=ChatParams(seed=s), schema=CotAnswer if mode == "cot" else None)
+            res = await client.chat(
+                msgs, params=ChatParams(seed=s), schema=CotAnswer if mode == "cot" else None
+            )
             out.append(res)
         return out
 
@@ -123,8 +164,15 @@ def test_passk_equals_closed_form(crowd, questions):
 
 
 def test_loo_detects_used_attribute_not_ignored_one(crowd, questions):
-    res = _run("loo", "scripted:p=0.6,c=0.7,uses=age+sex", crowd, questions, n=200, seed=1,
-               attributes=["age", "religion"])
+    res = _run(
+        "loo",
+        "scripted:p=0.6,c=0.7,uses=age+sex",
+        crowd,
+        questions,
+        n=200,
+        seed=1,
+        attributes=["age", "religion"],
+    )
     att = res["figures"]["attributes"]
     assert att["age"]["matters"] and att["age"]["kappa_difference"]["high"] < 0
     assert att["age"]["accuracy"]["accuracy"]["estimate"] == 0.0  # a wrong marker never passes
@@ -135,19 +183,29 @@ def test_loo_detects_used_attribute_not_ignored_one(crowd, questions):
 
 def test_intersections_find_a_true_gap_not_a_false_one(crowd, questions):
     groups = ["sex=Female", "sex=Male"]
-    gap = _run("intersections", "scripted:p=0.5,gap=sex=Female:0.3", crowd, questions, n=200, seed=3,
-               groups=groups)["figures"]["largest_gap"]
+    gap = _run(
+        "intersections", "scripted:p=0.5,gap=sex=Female:0.3", crowd, questions, n=200, seed=3, groups=groups
+    )["figures"]["largest_gap"]
     assert gap["highest"] == "sex=Female" and gap["p_value"] < 0.05 and gap["low"] > 0
     assert gap["low"] <= 0.3 <= gap["high"]
-    none = _run("intersections", "scripted:p=0.5", crowd, questions, n=200, seed=3,
-                groups=groups)["figures"]["largest_gap"]
+    none = _run("intersections", "scripted:p=0.5", crowd, questions, n=200, seed=3, groups=groups)["figures"][
+        "largest_gap"
+    ]
     assert none["p_value"] > 0.05 and none["low"] == 0.0
 
 
 def test_fidelity_matrix_on_the_world(crowd, pairs):
     """The persona judge prefers the answer tailored to itself: diagonal rank 1."""
-    res = run_task("fidelity", candidate="scripted:p=1", judge="scripted:p=1", personas=crowd[:4], pairs=[
-        p.model_copy(update={"persona_id": crowd[i % 4].id}) for i, p in enumerate(pairs)],
-        prompts=[], matrix_personas=3, matrix_questions=1, split="all")
+    res = run_task(
+        "fidelity",
+        candidate="scripted:p=1",
+        judge="scripted:p=1",
+        personas=crowd[:4],
+        pairs=[p.model_copy(update={"persona_id": crowd[i % 4].id}) for i, p in enumerate(pairs)],
+        prompts=[],
+        matrix_personas=3,
+        matrix_questions=1,
+        split="all",
+    )
     assert res["figures"]["matrix"]["mean_diagonal_rank"] == 1.0
     assert res["figures"]["accuracy"]["cluster"] == "persona"

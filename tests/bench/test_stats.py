@@ -11,9 +11,20 @@ from scipy import stats as sps
 from sklearn.metrics import cohen_kappa_score
 
 from persona_testbed.bench.metrics import bootstrap_ci, kappa_ci, mean_ci
-from persona_testbed.bench.stats import (calibrate, cluster_ci, kappa_features, kappa_from_totals, label_codes,
-                                         labels_needed, max_gap, mean_features, n_for_half_width, ratio,
-                                         rogan_gladen, small_sample_factor)
+from persona_testbed.bench.stats import (
+    calibrate,
+    cluster_ci,
+    kappa_features,
+    kappa_from_totals,
+    label_codes,
+    labels_needed,
+    max_gap,
+    mean_features,
+    n_for_half_width,
+    ratio,
+    rogan_gladen,
+    small_sample_factor,
+)
 
 
 def _widen(ci, g, method):
@@ -25,7 +36,9 @@ def _widen(ci, g, method):
 
 
 def test_small_sample_factor():
-    assert small_sample_factor(50) == pytest.approx(math.sqrt(50 / 49) * sps.t.ppf(0.975, 49) / sps.norm.ppf(0.975))
+    assert small_sample_factor(50) == pytest.approx(
+        math.sqrt(50 / 49) * sps.t.ppf(0.975, 49) / sps.norm.ppf(0.975)
+    )
     assert 1.03 < small_sample_factor(50) < 1.04 and small_sample_factor(100000) == pytest.approx(1, abs=1e-4)
     assert small_sample_factor(4) > small_sample_factor(10) > small_sample_factor(30)
 
@@ -36,13 +49,20 @@ def test_unclustered_equals_the_item_bootstrap_exactly(method):
     small-sample widening of a percentile interval)."""
     r = np.random.default_rng(3)
     x = (r.random(57) < 0.4).astype(float)
-    ours, g = cluster_ci(mean_features(x), ratio(), clusters=None, rng=np.random.default_rng(9), method=method)
+    ours, g = cluster_ci(
+        mean_features(x), ratio(), clusters=None, rng=np.random.default_rng(9), method=method
+    )
     ref = _widen(mean_ci(x, rng=np.random.default_rng(9), method=method), 57, method)
     assert g == 57 and (ours.estimate, ours.low, ours.high) == pytest.approx(ref, abs=1e-12)
     a, b = r.integers(0, 3, 80), r.integers(0, 3, 80)
     ca, cb, k = label_codes(list(a), list(b))
-    ko, _ = cluster_ci(kappa_features(ca, cb, k), kappa_from_totals(k), clusters=None, rng=np.random.default_rng(2),
-                       method=method)
+    ko, _ = cluster_ci(
+        kappa_features(ca, cb, k),
+        kappa_from_totals(k),
+        clusters=None,
+        rng=np.random.default_rng(2),
+        method=method,
+    )
     kr = _widen(kappa_ci(list(a), list(b), rng=np.random.default_rng(2), method=method), 80, method)
     assert (ko.estimate, ko.low, ko.high) == pytest.approx(kr, abs=1e-12)
 
@@ -66,13 +86,18 @@ def test_cluster_bootstrap_equals_brute_force():
     r = np.random.default_rng(5)
     clusters = np.repeat(np.arange(12), r.integers(1, 6, 12))
     x = (r.random(len(clusters)) < 0.3 + 0.04 * clusters).astype(float)
-    ours, g = cluster_ci(mean_features(x), ratio(), clusters=list(clusters), rng=np.random.default_rng(1),
-                         n_resamples=500)
+    ours, g = cluster_ci(
+        mean_features(x), ratio(), clusters=list(clusters), rng=np.random.default_rng(1), n_resamples=500
+    )
     draws = np.random.default_rng(1).integers(0, 12, size=(500, 12))
     boot = [np.concatenate([x[clusters == c] for c in row]).mean() for row in draws]
     lo, hi = np.percentile(boot, [2.5, 97.5])
     est, k = x.mean(), small_sample_factor(12)
-    assert g == 12 and ours.low == pytest.approx(est - (est - lo) * k) and ours.high == pytest.approx(est + (hi - est) * k)
+    assert (
+        g == 12
+        and ours.low == pytest.approx(est - (est - lo) * k)
+        and ours.high == pytest.approx(est + (hi - est) * k)
+    )
 
 
 def test_cluster_interval_is_wider_when_items_within_a_cluster_agree():
@@ -87,7 +112,9 @@ def test_cluster_interval_is_wider_when_items_within_a_cluster_agree():
 def test_percentile_interval_agrees_with_scipy():
     r = np.random.default_rng(7)
     x = (r.random(120) < 0.65).astype(float)
-    ours, _ = cluster_ci(mean_features(x), ratio(), clusters=None, rng=np.random.default_rng(1), n_resamples=20000)
+    ours, _ = cluster_ci(
+        mean_features(x), ratio(), clusters=None, rng=np.random.default_rng(1), n_resamples=20000
+    )
     ref = sps.bootstrap((x,), np.mean, n_resamples=20000, method="percentile", rng=np.random.default_rng(2))
     assert ours.low == pytest.approx(ref.confidence_interval.low, abs=0.02)
     assert ours.high == pytest.approx(ref.confidence_interval.high, abs=0.02)
@@ -111,8 +138,13 @@ def test_max_gap_permutation_p_value_agrees_with_scipy():
         means = np.stack([np.mean(s, axis=axis) for s in samples])
         return means.max(0) - means.min(0)
 
-    ref = sps.permutation_test([x[groups == g] for g in "abc"], stat, n_resamples=20000, alternative="greater",
-                               rng=np.random.default_rng(3))
+    ref = sps.permutation_test(
+        [x[groups == g] for g in "abc"],
+        stat,
+        n_resamples=20000,
+        alternative="greater",
+        rng=np.random.default_rng(3),
+    )
     assert ours is not None and ours.estimate == pytest.approx(ref.statistic)
     assert ours.p_value == pytest.approx(ref.pvalue, abs=0.015)
 
@@ -130,7 +162,9 @@ def test_max_gap_interval_against_brute_force_two_groups():
     c = np.quantile(dev, 0.95)
     assert ours is not None and ours.highest == "a" and ours.estimate == pytest.approx(d)
     assert ours.critical == pytest.approx(c, rel=0.06)
-    assert ours.low == pytest.approx(max(0.0, d - ours.critical)) and ours.high == pytest.approx(d + ours.critical)
+    assert ours.low == pytest.approx(max(0.0, d - ours.critical)) and ours.high == pytest.approx(
+        d + ours.critical
+    )
 
 
 def test_rogan_gladen_and_its_interval():
@@ -165,12 +199,16 @@ def test_labels_needed_reaches_the_width():
         cal = calibrate(judged, h, hj, rng=np.random.default_rng(seed), n_resamples=1000)
         widths.append((cal.high - cal.low) / 2)
     assert np.mean(widths) == pytest.approx(0.05, rel=0.15)
-    assert labels_needed(0.01, observed=0.5, sensitivity=0.85, specificity=0.8, n_items=50) is None  # too few items
+    assert (
+        labels_needed(0.01, observed=0.5, sensitivity=0.85, specificity=0.8, n_items=50) is None
+    )  # too few items
 
 
 def test_n_for_half_width_is_the_binomial_formula():
     assert n_for_half_width(0.5, 0.05) == math.ceil(1.959963984540054**2 * 0.25 / 0.0025)
-    assert n_for_half_width(0.5, 0.05, design_effect=2.0) == math.ceil(2 * 1.959963984540054**2 * 0.25 / 0.0025)
+    assert n_for_half_width(0.5, 0.05, design_effect=2.0) == math.ceil(
+        2 * 1.959963984540054**2 * 0.25 / 0.0025
+    )
 
 
 def test_bootstrap_ci_unchanged_for_existing_callers():

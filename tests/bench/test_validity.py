@@ -11,8 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from persona_testbed.bench.analysis import Stats
-from persona_testbed.bench.validity import (Population, coverage_gap, coverage_loo, coverage_main, coverage_passk,
-                                            simulate_intersections, world)
+from persona_testbed.bench.validity import (
+    Population,
+    coverage_gap,
+    coverage_loo,
+    coverage_main,
+    coverage_passk,
+    simulate_intersections,
+    world,
+)
 
 MAIN = "scripted:p=0.6,fail=0.15,judge_fail=0.05,c=0.5"
 LOO = "scripted:p=0.6,fail=0.1,c=0.7,uses=age+sex"
@@ -37,7 +44,9 @@ def test_passk_equals_the_closed_form():
 
 def test_loo_ignored_attribute_is_noise_used_one_is_detected():
     r = coverage_loo(LOO, seeds=100, n=200, used="age", ignored="religion").rates
-    assert r["ignored: kappa diff CI includes 0"] >= 0.93 and r["ignored: changed diff CI includes 0"] >= 0.93, r
+    assert (
+        r["ignored: kappa diff CI includes 0"] >= 0.93 and r["ignored: changed diff CI includes 0"] >= 0.93
+    ), r
     assert r["used: kappa diff CI below 0"] >= 0.80 and r["used: matters"] >= 0.80, r
     # the old figure: raw kappa(full, ablated) of an IGNORED attribute reads as "influential" every time
     assert r["ignored: raw kappa CI excludes 1"] == 1.0
@@ -46,8 +55,9 @@ def test_loo_ignored_attribute_is_noise_used_one_is_detected():
 def test_max_gap_test_size_without_a_true_gap():
     """Six equal groups. 600 seeds (of a smaller design, for speed): a 5% test rejects in more than 7 of 100
     seeds with probability 0.13, so 100 seeds cannot tell a correct test from a slightly liberal one."""
-    r = coverage_gap(GAP, [0.0] * 6, seeds=600, n_per_group=100, n_resamples=400,
-                     pop=Population(personas=20)).rates
+    r = coverage_gap(
+        GAP, [0.0] * 6, seeds=600, n_per_group=100, n_resamples=400, pop=Population(personas=20)
+    ).rates
     assert r["permutation p < alpha"] <= 0.07 and r["CI lower bound > 0"] <= 0.07, r
 
 
@@ -66,6 +76,8 @@ def test_regression_naive_gap_interval_rejected_far_too_often():
         hi, lo = max(scores, key=lambda g: scores[g].mean()), min(scores, key=lambda g: scores[g].mean())
         g = Stats(seed=s, task="x").rng("gap")
         a, b = scores[hi], scores[lo]
-        d = a[g.integers(0, len(a), (1000, len(a)))].mean(1) - b[g.integers(0, len(b), (1000, len(b)))].mean(1)
+        d = a[g.integers(0, len(a), (1000, len(a)))].mean(1) - b[g.integers(0, len(b), (1000, len(b)))].mean(
+            1
+        )
         excluded += np.percentile(d, 2.5) > 0
     assert excluded >= 20

@@ -69,8 +69,22 @@ VAL,HHT,C,1,"1","1","Married couple household"
 VAL,HHT,C,1,"4","4","Nonfamily household: Male householder: Living alone"
 """
 
-COLUMNS = ["RT", "SERIALNO", "SPORDER", "ST", "PWGTP", "AGEP", "SEX", "SCHL", "RELP", "OCCP", "NAICSP",
-           "PINCP", "MIL", "MAR"]
+COLUMNS = [
+    "RT",
+    "SERIALNO",
+    "SPORDER",
+    "ST",
+    "PWGTP",
+    "AGEP",
+    "SEX",
+    "SCHL",
+    "RELP",
+    "OCCP",
+    "NAICSP",
+    "PINCP",
+    "MIL",
+    "MAR",
+]
 
 
 def make_dictionary(path: Path, year: int = 2018) -> Path:
@@ -87,17 +101,24 @@ def make_persons(state: str, n_households: int, seed: int, year: int = 2018) -> 
         for p in range(int(g.integers(1, 5))):
             age = int(g.integers(0, 90)) if p else int(g.integers(18, 90))
             adult = age >= 18
-            rows.append({
-                "RT": "P", "SERIALNO": serial, "SPORDER": f"{p + 1:02d}", "ST": state,
-                "PWGTP": str(int(g.integers(1, 300))), "AGEP": str(age), "SEX": str(int(g.integers(1, 3))),
-                "SCHL": "" if age < 3 else f"{int(g.choice([1, 9, 16, 21, 23])):02d}",
-                "RELP": "00" if p == 0 else f"{int(g.choice([1, 2])):02d}",
-                "OCCP": f"{int(g.choice([10, 4020])):04d}" if adult else "",
-                "NAICSP": str(g.choice(["4453", "722Z"])) if adult else "",
-                "PINCP": str(int(g.integers(-500, 90000))) if age >= 15 else "",
-                "MIL": str(int(g.choice([1, 2, 4]))) if age >= 17 else "",
-                "MAR": "1" if adult and g.random() < 0.5 else "5",
-            })
+            rows.append(
+                {
+                    "RT": "P",
+                    "SERIALNO": serial,
+                    "SPORDER": f"{p + 1:02d}",
+                    "ST": state,
+                    "PWGTP": str(int(g.integers(1, 300))),
+                    "AGEP": str(age),
+                    "SEX": str(int(g.integers(1, 3))),
+                    "SCHL": "" if age < 3 else f"{int(g.choice([1, 9, 16, 21, 23])):02d}",
+                    "RELP": "00" if p == 0 else f"{int(g.choice([1, 2])):02d}",
+                    "OCCP": f"{int(g.choice([10, 4020])):04d}" if adult else "",
+                    "NAICSP": str(g.choice(["4453", "722Z"])) if adult else "",
+                    "PINCP": str(int(g.integers(-500, 90000))) if age >= 15 else "",
+                    "MIL": str(int(g.choice([1, 2, 4]))) if age >= 17 else "",
+                    "MAR": "1" if adult and g.random() < 0.5 else "5",
+                }
+            )
     return pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS})
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from census_synth import make_dictionary, make_persons, write_zip  # noqa: F401
+
 
 @pytest.fixture
 def pums2018(tmp_path) -> dict:
@@ -28,8 +28,11 @@ def pums_parquet(tmp_path) -> dict:
     d = tmp_path / "pums2024"
     d.mkdir()
     vt = make_persons("50", 30, seed=3, year=2024).rename({"ST": "STATE", "RELP": "RELSHIPP"})
-    de = make_persons("10", 20, seed=4, year=2024).rename({"ST": "STATE"}).select(
-        "SERIALNO", "SPORDER", "STATE", "PWGTP", "AGEP", "SEX", "SCHL")
+    de = (
+        make_persons("10", 20, seed=4, year=2024)
+        .rename({"ST": "STATE"})
+        .select("SERIALNO", "SPORDER", "STATE", "PWGTP", "AGEP", "SEX", "SCHL")
+    )
     ints = ["SPORDER", "PWGTP", "AGEP", "SEX", "SCHL", "PINCP", "MIL", "MAR", "OCCP"]
 
     def typed(df: pl.DataFrame) -> pl.DataFrame:
@@ -38,8 +41,13 @@ def pums_parquet(tmp_path) -> dict:
     typed(vt).drop("RT", "NAICSP").write_parquet(d / "p_50.parquet")
     typed(de).write_parquet(d / "p_10.parquet")
     serials = vt["SERIALNO"].unique().sort()
-    pl.DataFrame({"SERIALNO": serials, "STATE": ["50"] * len(serials),
-                  "HHT": [1 if i % 2 else 4 for i in range(len(serials))]}).write_parquet(d / "h_50.parquet")
+    pl.DataFrame(
+        {
+            "SERIALNO": serials,
+            "STATE": ["50"] * len(serials),
+            "HHT": [1 if i % 2 else 4 for i in range(len(serials))],
+        }
+    ).write_parquet(d / "h_50.parquet")
     dic = make_dictionary(tmp_path / "dict2023.csv", year=2023)
     return {"dir": d, "dictionary": dic, "frames": {"50": vt, "10": de}}
 

@@ -41,12 +41,29 @@ def test_sources_reports_cache_status(cli, data_dir):
 
 def test_rake_command(cli, data_dir, tmp_path):
     targets = tmp_path / "targets.csv"
-    targets.write_text("dimension,pums_var,pums_code,label,universe,estimate\n"
-                       "sex,SEX,1,Male,total population,1000\nsex,SEX,2,Female,total population,1100\n"
-                       "adult,AGEP,18-99,Adults,total population,1500\n")
+    targets.write_text(
+        "dimension,pums_var,pums_code,label,universe,estimate\n"
+        "sex,SEX,1,Male,total population,1000\nsex,SEX,2,Female,total population,1100\n"
+        "adult,AGEP,18-99,Adults,total population,1500\n"
+    )
     out = tmp_path / "w.parquet"
-    res = cli("census", "rake", "--source", "acs2018", "--targets", targets, "--data-dir", data_dir,
-              "--out", out, "--json", "--max-iter", "500", "--tol", "1e-8")
+    res = cli(
+        "census",
+        "rake",
+        "--source",
+        "acs2018",
+        "--targets",
+        targets,
+        "--data-dir",
+        data_dir,
+        "--out",
+        out,
+        "--json",
+        "--max-iter",
+        "500",
+        "--tol",
+        "1e-8",
+    )
     assert res.exit_code == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["converged"] is True and summary["ess"] > 0
@@ -58,12 +75,15 @@ def test_rake_command(cli, data_dir, tmp_path):
     assert table.exit_code == 0 and "converged" in table.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["rake", "--source", "acs2018", "--states", "XX"], "unknown state"),
-    (["rake", "--source", "acs2018", "--targets", "nope"], "unknown targets"),
-    (["rake", "--source", "acs1990"], "not found"),
-    (["prepare", "--source", "acs2018", "--states", "CA"], "not in source"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["rake", "--source", "acs2018", "--states", "XX"], "unknown state"),
+        (["rake", "--source", "acs2018", "--targets", "nope"], "unknown targets"),
+        (["rake", "--source", "acs1990"], "not found"),
+        (["prepare", "--source", "acs2018", "--states", "CA"], "not in source"),
+    ],
+)
 def test_bad_input_exits_2(cli, data_dir, args, message):
     res = cli("census", *args, "--data-dir", data_dir)
     assert res.exit_code == 2
@@ -85,8 +105,10 @@ def test_prepare_rejects_person_file_without_required_columns(cli, data_dir, tmp
     assert res.exit_code == 2, res.stdout
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr
-    assert str(bad) in lines[0] and f"lacks required PUMS column{'s' if len(drop) > 1 else ''} {missing}" \
-        in lines[0], lines[0]
+    assert (
+        str(bad) in lines[0]
+        and f"lacks required PUMS column{'s' if len(drop) > 1 else ''} {missing}" in lines[0]
+    ), lines[0]
     assert not list((tmp_home / "cache" / "census").glob("csv_pvt-*"))  # no decoded cache of the bad file
     ok = cli("census", "prepare", "--source", "acs2018", "--states", "DE", "--data-dir", data_dir, "--json")
     assert ok.exit_code == 0 and [f["state"] for f in json.loads(ok.stdout)["files"]] == ["DE"]

@@ -20,8 +20,10 @@ def two_by_two(seed_w: list[float]) -> pl.DataFrame:
 
 
 def margins_2x2(r: tuple[float, float], c: tuple[float, float]) -> list[Margin]:
-    return [Margin("A", [Cell(f"A{i}", r[i - 1], pl.col("A") == str(i)) for i in (1, 2)], columns=["A"]),
-            Margin("B", [Cell(f"B{j}", c[j - 1], pl.col("B") == str(j)) for j in (1, 2)], columns=["B"])]
+    return [
+        Margin("A", [Cell(f"A{i}", r[i - 1], pl.col("A") == str(i)) for i in (1, 2)], columns=["A"]),
+        Margin("B", [Cell(f"B{j}", c[j - 1], pl.col("B") == str(j)) for j in (1, 2)], columns=["B"]),
+    ]
 
 
 def test_ipf_independent_seed_gives_product_of_margins():
@@ -46,14 +48,27 @@ def test_ipf_matches_closed_form_odds_ratio_solution():
 def test_margins_met_and_rows_outside_universe_keep_weights():
     g = np.random.default_rng(0)
     n = 2000
-    df = pl.DataFrame({"AGEP": g.integers(0, 90, n), "SEX": g.choice(["1", "2"], n),
-                       "SCHL": g.choice(["16", "21", "22"], n), "PWGTP": g.integers(1, 50, n)})
+    df = pl.DataFrame(
+        {
+            "AGEP": g.integers(0, 90, n),
+            "SEX": g.choice(["1", "2"], n),
+            "SCHL": g.choice(["16", "21", "22"], n),
+            "PWGTP": g.integers(1, 50, n),
+        }
+    )
     adults = pl.col("AGEP") >= 25
     ms = [
-        Margin("sex", [Cell("m", 5000, pl.col("SEX") == "1"), Cell("f", 6000, pl.col("SEX") == "2")],
-               columns=["SEX"]),
-        Margin("edu25", [Cell(k, v, pl.col("SCHL") == k) for k, v in (("16", 3000), ("21", 2500), ("22", 1500))],
-               universe=adults, columns=["SCHL", "AGEP"]),
+        Margin(
+            "sex",
+            [Cell("m", 5000, pl.col("SEX") == "1"), Cell("f", 6000, pl.col("SEX") == "2")],
+            columns=["SEX"],
+        ),
+        Margin(
+            "edu25",
+            [Cell(k, v, pl.col("SCHL") == k) for k, v in (("16", 3000), ("21", 2500), ("22", 1500))],
+            universe=adults,
+            columns=["SCHL", "AGEP"],
+        ),
     ]
     res = rake(df, ms, tol=1e-9, max_iter=500)
     assert res.converged and res.max_rel_error < 1e-9
@@ -80,8 +95,16 @@ def test_non_convergence_is_reported():
 def test_rake_errors():
     df = two_by_two([1, 1, 1, 1])
     with pytest.raises(UserError, match="overlap"):
-        rake(df, [Margin("x", [Cell("a", 1, pl.col("A") == "1"), Cell("b", 1, pl.col("B") == "1")],
-                         columns=["A", "B"])])
+        rake(
+            df,
+            [
+                Margin(
+                    "x",
+                    [Cell("a", 1, pl.col("A") == "1"), Cell("b", 1, pl.col("B") == "1")],
+                    columns=["A", "B"],
+                )
+            ],
+        )
     with pytest.raises(UserError, match="needs column C"):
         rake(df, [Margin("x", [Cell("a", 1, pl.col("C") == "1")], columns=["C"])])
     with pytest.raises(UserError, match="weight column"):
@@ -92,8 +115,20 @@ def test_rake_errors():
 
 def test_code_condition():
     df = pl.DataFrame({"HISP": ["01", "02", "24", "25", None], "RAC1P": [1, 3, 5, 6, 9]})
-    assert df.select(code_condition("HISP", "02-24")).to_series().to_list() == [False, True, True, False, None]
-    assert df.select(code_condition("RAC1P", "3,4,5")).to_series().to_list() == [False, True, True, False, False]
+    assert df.select(code_condition("HISP", "02-24")).to_series().to_list() == [
+        False,
+        True,
+        True,
+        False,
+        None,
+    ]
+    assert df.select(code_condition("RAC1P", "3,4,5")).to_series().to_list() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert df.select(code_condition("HISP", "01")).to_series().to_list()[:2] == [True, False]
 
 
@@ -101,23 +136,31 @@ def test_targets_csv_loader_and_universes(tmp_path, pums2018):
     csv = tmp_path / "t.csv"
     csv.write_text(
         "dimension,pums_var,pums_code,label,universe,estimate\n"
-        + 'sex,SEX,1,Male,total population,100\n'
-        + 'sex,SEX,2,Female,total population,120\n'
+        + "sex,SEX,1,Male,total population,100\n"
+        + "sex,SEX,2,Female,total population,120\n"
         + 'edu,SCHL,"01,09",Low,population 25 years and over,40\n'
-        + 'edu,SCHL,16-23,High,population 25 years and over,60\n'
+        + "edu,SCHL,16-23,High,population 25 years and over,60\n"
         + 'vet,MIL,2,Veteran,"civilian population 18 years and over (MIL!=1, AGEP>=18)",10\n'
         + 'vet,MIL,4,Nonveteran,"civilian population 18 years and over (MIL!=1, AGEP>=18)",90\n'
-        + 'sexage,SEX;AGEP,1;0-17,Boys,total population,30\n'
-        + 'sexage,SEX;AGEP,2;0-17,Girls,total population,30\n'
-        + 'dis,SEX,1,x,civilian noninstitutionalized population,95\n'
+        + "sexage,SEX;AGEP,1;0-17,Boys,total population,30\n"
+        + "sexage,SEX;AGEP,2;0-17,Girls,total population,30\n"
+        + "dis,SEX,1,x,civilian noninstitutionalized population,95\n"
     )
     dic = open_source(path=pums2018["dir"], dictionary=pums2018["dictionary"]).dictionary
     ms = {m.name: m for m in load_targets(csv, dictionary=dic, columns=["RELSHIPP", "MIL"])}
     assert set(ms) == {"sex", "edu", "vet", "sexage", "dis"}
     assert ms["sexage"].total == 60 and ms["sexage"].columns == ["SEX", "AGEP"]
     assert "RELSHIPP != 16" in ms["dis"].note
-    df = pl.DataFrame({"SEX": ["1", "2", "1"], "AGEP": [30, 10, 40], "SCHL": ["09", None, "21"],
-                       "MIL": ["1", None, "2"], "RELSHIPP": ["00", "02", "16"], "PWGTP": [1, 1, 1]})
+    df = pl.DataFrame(
+        {
+            "SEX": ["1", "2", "1"],
+            "AGEP": [30, 10, 40],
+            "SCHL": ["09", None, "21"],
+            "MIL": ["1", None, "2"],
+            "RELSHIPP": ["00", "02", "16"],
+            "PWGTP": [1, 1, 1],
+        }
+    )
     inside = df.select(ms["vet"].universe).to_series().to_list()
     assert inside == [False, False, True]
     assert df.select(ms["dis"].universe).to_series().to_list() == [False, True, False]
@@ -130,17 +173,29 @@ def test_targets_csv_loader_and_universes(tmp_path, pums2018):
 
 
 def test_s0101_loader(tmp_path):
-    header = ["GEO_ID", "NAME"] + [f"S0101_{c}_{i:03d}E" for c in ("C03", "C05") for i in range(1, 20)] + ["state"]
+    header = (
+        ["GEO_ID", "NAME"] + [f"S0101_{c}_{i:03d}E" for c in ("C03", "C05") for i in range(1, 20)] + ["state"]
+    )
     male = [10.0] * 18
     female = [20.0] * 18
-    row = ["x", "US", str(sum(male))] + [str(v) for v in male] + [str(sum(female))] + [str(v) for v in female] + ["50"]
+    row = (
+        ["x", "US", str(sum(male))]
+        + [str(v) for v in male]
+        + [str(sum(female))]
+        + [str(v) for v in female]
+        + ["50"]
+    )
     path = tmp_path / "s0101.json"
     path.write_text(json.dumps([header, row]))
     (m,) = load_targets(path)
     assert len(m.cells) == 36 and m.total == 540
     df = pl.DataFrame({"SEX": ["1", "2", "2"], "AGEP": [3, 86, 99]})
     hits = df.select([c.condition.alias(c.label) for c in m.cells])
-    assert hits["Male 0-4"].to_list() == [True, False, False] and hits["Female 85+"].to_list() == [False, True, True]
+    assert hits["Male 0-4"].to_list() == [True, False, False] and hits["Female 85+"].to_list() == [
+        False,
+        True,
+        True,
+    ]
     bad = list(row)
     bad[2] = "999"
     path.write_text(json.dumps([header, bad]))

@@ -14,14 +14,16 @@ from persona_testbed.core.errors import UserError
 
 def frame(n: int = 200, seed: int = 0) -> pl.DataFrame:
     g = np.random.default_rng(seed)
-    return pl.DataFrame({
-        "SERIALNO": [f"2018HU{i:07d}" for i in range(n)],
-        "SPORDER": np.ones(n, dtype=np.int64),
-        "STATE": g.choice(["10", "50"], n),
-        "AGEP": g.integers(0, 90, n),
-        "SEX": g.choice(["1", "2"], n),
-        "PWGTP": g.integers(1, 100, n),
-    })
+    return pl.DataFrame(
+        {
+            "SERIALNO": [f"2018HU{i:07d}" for i in range(n)],
+            "SPORDER": np.ones(n, dtype=np.int64),
+            "STATE": g.choice(["10", "50"], n),
+            "AGEP": g.integers(0, 90, n),
+            "SEX": g.choice(["1", "2"], n),
+            "PWGTP": g.integers(1, 100, n),
+        }
+    )
 
 
 def test_draws_proportional_to_weight_chi_square():
@@ -124,10 +126,17 @@ def test_bad_inputs():
 def test_source_path_matches_frame_path(pums2018):
     src = open_source(path=pums2018["dir"], dictionary=pums2018["dictionary"])
     a = sample_persons(src, 300, seed=9, filters=Filters(adults_only=True), quota_by="STATE")
-    b = sample_persons(src.persons().collect(), 300, seed=9, filters=Filters(adults_only=True),
-                       quota_by="STATE", year=src.year)
+    b = sample_persons(
+        src.persons().collect(),
+        300,
+        seed=9,
+        filters=Filters(adults_only=True),
+        quota_by="STATE",
+        year=src.year,
+    )
     assert a.select("SERIALNO", "SPORDER", "_state", "_stratum").equals(
-        b.select("SERIALNO", "SPORDER", "_state", "_stratum"))
+        b.select("SERIALNO", "SPORDER", "_state", "_stratum")
+    )
     assert a.columns == b.columns and set(a["_year"]) == {2018}
     with pytest.raises(UserError, match="not in source"):
         sample_persons(src, 5, seed=0, filters=Filters(states=["CA"]))
@@ -139,8 +148,10 @@ def test_source_with_raked_weights(pums2018):
     src = open_source(path=pums2018["dir"], dictionary=pums2018["dictionary"])
     df = src.persons(["STATE", "PWGTP"]).collect()
     target = {"10": 1000.0, "50": 9000.0}
-    res = rake(df, [Margin("state", [Cell(k, v, pl.col("STATE") == k) for k, v in target.items()],
-                           columns=["STATE"])])
+    res = rake(
+        df,
+        [Margin("state", [Cell(k, v, pl.col("STATE") == k) for k, v in target.items()], columns=["STATE"])],
+    )
     out = sample_persons(src, 20_000, seed=1, weights=res.weights, columns=["STATE"])
     share_vt = (out["STATE"] == "50").mean()
     assert share_vt == pytest.approx(0.9, abs=0.01)
@@ -163,7 +174,9 @@ def test_mirror_2018_one_state(mirror):
     assert out.height == 100 and set(out["_year"]) == {2018} and out["RELSHIPP"].null_count() == 0
 
 
-@pytest.mark.parametrize("design,quota", [("systematic", None), ("independent", "age_band"), ("systematic", "STATE")])
+@pytest.mark.parametrize(
+    "design,quota", [("systematic", None), ("independent", "age_band"), ("systematic", "STATE")]
+)
 def test_plan_fetched_in_chunks_equals_sample_persons(pums2018, design, quota):
     """``plan_draws`` + ``fetch`` over any chunking gives exactly ``sample_persons``' records."""
     from persona_testbed.census import plan_draws

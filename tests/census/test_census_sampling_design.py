@@ -14,19 +14,23 @@ from persona_testbed.core.errors import UserError
 
 def frame(n: int, seed: int = 0) -> pl.DataFrame:
     g = np.random.default_rng(seed)
-    return pl.DataFrame({
-        "SERIALNO": [f"2018HU{i:07d}" for i in range(n)],
-        "SPORDER": np.ones(n, dtype=np.int64),
-        "STATE": g.choice(["10", "50"], n),
-        "AGEP": g.integers(18, 90, n),
-        "SEX": g.choice(["1", "2"], n),
-        "SCHL": [f"{c:02d}" for c in g.integers(1, 25, n)],
-        "PWGTP": g.integers(1, 100, n),
-    })
+    return pl.DataFrame(
+        {
+            "SERIALNO": [f"2018HU{i:07d}" for i in range(n)],
+            "SPORDER": np.ones(n, dtype=np.int64),
+            "STATE": g.choice(["10", "50"], n),
+            "AGEP": g.integers(18, 90, n),
+            "SEX": g.choice(["1", "2"], n),
+            "SCHL": [f"{c:02d}" for c in g.integers(1, 25, n)],
+            "PWGTP": g.integers(1, 100, n),
+        }
+    )
 
 
 def counts(draws: pl.DataFrame, df: pl.DataFrame) -> np.ndarray:
-    got = dict(zip(*draws["SERIALNO"].value_counts().select("SERIALNO", "count").to_dict(as_series=False).values()))
+    got = dict(
+        zip(*draws["SERIALNO"].value_counts().select("SERIALNO", "count").to_dict(as_series=False).values())
+    )
     return np.array([got.get(s, 0) for s in df["SERIALNO"]], dtype=float)
 
 
@@ -72,7 +76,9 @@ def test_systematic_balances_the_sort_keys():
         tv = []
         for s in range(40):
             d = sample_persons(df, 500, seed=s, design=design)
-            tv.append(0.5 * np.abs(np.bincount(d["SCHL"].cast(int).to_numpy(), minlength=25) / 500 - pop).sum())
+            tv.append(
+                0.5 * np.abs(np.bincount(d["SCHL"].cast(int).to_numpy(), minlength=25) / 500 - pop).sum()
+            )
         return float(np.mean(tv))
 
     systematic, independent = mean_tvd("systematic"), mean_tvd("independent")
@@ -88,11 +94,13 @@ def test_designs_seeded_prefix_stable_and_distinct():
         assert sample_persons(df, 1000, seed=3, design=design).head(300)["SERIALNO"].equals(a["SERIALNO"])
         assert not a["SERIALNO"].equals(sample_persons(df, 300, seed=4, design=design)["SERIALNO"])
     assert not sample_persons(df, 300, seed=3)["SERIALNO"].equals(
-        sample_persons(df, 300, seed=3, design="independent")["SERIALNO"])
+        sample_persons(df, 300, seed=3, design="independent")["SERIALNO"]
+    )
     # default is systematic; without replacement the design does not matter
     assert sample_persons(df, 50, seed=1).equals(sample_persons(df, 50, seed=1, design="systematic"))
     assert sample_persons(df, 50, seed=1, replace=False).equals(
-        sample_persons(df, 50, seed=1, replace=False, design="independent"))
+        sample_persons(df, 50, seed=1, replace=False, design="independent")
+    )
 
 
 def test_systematic_quotas_and_filters():
@@ -125,8 +133,13 @@ def test_source_design_matches_frame_and_is_cached(pums2018, tmp_path):
 def test_systematic_without_sort_keys_samples_the_list_order():
     # no DESIGN_KEYS column: systematic over the frame's own order, so a sorted column is balanced
     n = 1024
-    df = pl.DataFrame({"SERIALNO": [str(i) for i in range(n)], "PWGTP": np.ones(n, dtype=np.int64),
-                       "grp": np.repeat(np.arange(8), n // 8)})
+    df = pl.DataFrame(
+        {
+            "SERIALNO": [str(i) for i in range(n)],
+            "PWGTP": np.ones(n, dtype=np.int64),
+            "grp": np.repeat(np.arange(8), n // 8),
+        }
+    )
     for s in range(5):
         got = sample_persons(df, 64, seed=s)["grp"].value_counts()["count"].to_list()
         assert got == [8] * 8

@@ -15,9 +15,21 @@ from persona_testbed.core.errors import UserError
 def test_zip_source_decodes_and_normalises(pums2018):
     src = open_source(path=pums2018["dir"], dictionary=pums2018["dictionary"])
     assert src.year == 2018 and src.states == ["10", "50"]
-    df = src.persons(["SERIALNO", "SPORDER", "ST", "RELP", "AGEP", "SCHL", "OCCP", "NAICSP", "PINCP", "MIL"]).collect()
-    assert df.columns == ["SERIALNO", "SPORDER", "STATE", "RELSHIPP", "AGEP", "SCHL", "OCCP", "NAICSP",
-                          "PINCP", "MIL"]  # renamed through the one table
+    df = src.persons(
+        ["SERIALNO", "SPORDER", "ST", "RELP", "AGEP", "SCHL", "OCCP", "NAICSP", "PINCP", "MIL"]
+    ).collect()
+    assert df.columns == [
+        "SERIALNO",
+        "SPORDER",
+        "STATE",
+        "RELSHIPP",
+        "AGEP",
+        "SCHL",
+        "OCCP",
+        "NAICSP",
+        "PINCP",
+        "MIL",
+    ]  # renamed through the one table
     assert df.schema["AGEP"] == pl.Int64 and df.schema["PINCP"] == pl.Int64
     assert df.schema["SCHL"] == pl.String and df.schema["STATE"] == pl.String
     raw = pl.concat([pums2018["frames"]["10"], pums2018["frames"]["50"]])
@@ -167,8 +179,9 @@ def test_text_in_code_columns(tmp_path, pums2018):
     d = tmp_path / "odd"
     d.mkdir()
     df = make_persons("50", 10, seed=5)
-    df = df.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("X1")).otherwise(pl.col("SCHL"))
-                         .alias("SCHL"))
+    df = df.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("X1")).otherwise(pl.col("SCHL")).alias("SCHL")
+    )
     write_zip(df, d / "csv_pvt.zip", "50")
     src = open_source(path=d, dictionary=pums2018["dictionary"])
     schl = src.persons(["SCHL"]).collect()["SCHL"]
@@ -176,7 +189,9 @@ def test_text_in_code_columns(tmp_path, pums2018):
 
     bad = tmp_path / "badnum"
     bad.mkdir()
-    write_zip(make_persons("50", 10, seed=5).with_columns(pl.lit("12x").alias("AGEP")), bad / "csv_pvt.zip", "50")
+    write_zip(
+        make_persons("50", 10, seed=5).with_columns(pl.lit("12x").alias("AGEP")), bad / "csv_pvt.zip", "50"
+    )
     src = open_source(path=bad, dictionary=pums2018["dictionary"])
     with pytest.raises(UserError, match="numeric column AGEP"):
         src.persons(["AGEP"])

@@ -26,18 +26,22 @@ def population(n: int, seed: int = 0) -> pl.DataFrame:
     g = np.random.default_rng(seed)
     work = g.random(n) < 0.6
     occ = np.where(work, g.choice([110, 1020, 2310, 4720, 9130], n), -1)
-    return pl.DataFrame({
-        "SERIALNO": [f"2024HU{i:07d}" for i in range(n)],
-        "OCCP": pl.Series([f"{c:04d}" if c >= 0 else None for c in occ], dtype=pl.String),
-        "INDP": pl.Series([f"{(c * 7) % 9000 + 170:04d}" if c >= 0 and g.random() < 0.9 else None for c in occ],
-                          dtype=pl.String),
-        "SCHL": [f"{c:02d}" for c in np.clip(g.integers(14, 25, n) - (~work) * 3, 1, 24)],
-        "PINCP": np.where(work, g.integers(5_000, 200_000, n), g.integers(-5_000, 30_000, n)),
-        "AGEP": g.integers(18, 90, n),
-        "MAR": g.choice(["1", "2", "3", "4", "5"], n),
-        "SEX": g.choice(["1", "2"], n),
-        "PWGTP": np.maximum(1, g.pareto(1.5, n) * 20).astype(np.int64),
-    })
+    return pl.DataFrame(
+        {
+            "SERIALNO": [f"2024HU{i:07d}" for i in range(n)],
+            "OCCP": pl.Series([f"{c:04d}" if c >= 0 else None for c in occ], dtype=pl.String),
+            "INDP": pl.Series(
+                [f"{(c * 7) % 9000 + 170:04d}" if c >= 0 and g.random() < 0.9 else None for c in occ],
+                dtype=pl.String,
+            ),
+            "SCHL": [f"{c:02d}" for c in np.clip(g.integers(14, 25, n) - (~work) * 3, 1, 24)],
+            "PINCP": np.where(work, g.integers(5_000, 200_000, n), g.integers(-5_000, 30_000, n)),
+            "AGEP": g.integers(18, 90, n),
+            "MAR": g.choice(["1", "2", "3", "4", "5"], n),
+            "SEX": g.choice(["1", "2"], n),
+            "PWGTP": np.maximum(1, g.pareto(1.5, n) * 20).astype(np.int64),
+        }
+    )
 
 
 def test_sobol_directions_match_scipy():
@@ -47,7 +51,7 @@ def test_sobol_directions_match_scipy():
     x = np.zeros((256, d), dtype=np.uint64)
     for b in range(8):
         x[((i >> np.uint64(b)) & np.uint64(1)).astype(bool)] ^= v[:, b]
-    mine = {tuple(r) for r in (x.astype(float) / 2.0 ** 32).round(12)}
+    mine = {tuple(r) for r in (x.astype(float) / 2.0**32).round(12)}
     ref = {tuple(r) for r in qmc.Sobol(d, scramble=False).random(256).round(12)}
     assert mine == ref
 
@@ -95,7 +99,9 @@ def test_expected_counts_equal_n_w_over_W(subset):
     n, seeds = 13, 6000
     hits = np.zeros((seeds, len(rows)))
     for s in range(seeds):
-        np.add.at(hits[s], _draw_systematic(w[rows], rank[rows], dlev, len(present), n, rng(s, STAGE, "t")), 1)
+        np.add.at(
+            hits[s], _draw_systematic(w[rows], rank[rows], dlev, len(present), n, rng(s, STAGE, "t")), 1
+        )
     p = w[rows] / w[rows].sum()
     assert stats.chisquare(hits.sum(axis=0), seeds * n * p).pvalue > 1e-3
     se = np.maximum(hits.std(axis=0, ddof=1), np.sqrt(n * p * (1 - p))) / np.sqrt(seeds)
@@ -113,8 +119,10 @@ def test_later_keys_balanced_and_prefix_extends():
     def tvd(design: str, s: int) -> tuple[float, float]:
         d = sample_persons(df, 400, seed=s, design=design)
         rows = d["SERIALNO"].str.slice(6).cast(int).to_numpy()
-        return (0.5 * np.abs(np.bincount(band[rows], minlength=6) / 400 - pop_age).sum(),
-                0.5 * np.abs(np.bincount(mar[rows], minlength=6) / 400 - pop_mar).sum())
+        return (
+            0.5 * np.abs(np.bincount(band[rows], minlength=6) / 400 - pop_age).sum(),
+            0.5 * np.abs(np.bincount(mar[rows], minlength=6) / 400 - pop_mar).sum(),
+        )
 
     sysm = np.mean([tvd("systematic", s) for s in range(30)], axis=0)
     iid = np.mean([tvd("independent", s) for s in range(30)], axis=0)

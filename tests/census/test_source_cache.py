@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from persona_testbed.core import settings
 from persona_testbed.census import source as S
 from persona_testbed.census.source import _decode_serials, _encode_serials, _positions, open_source
+from persona_testbed.core import settings
 
 
 @pytest.fixture(autouse=True)
@@ -48,10 +48,12 @@ def test_column_cache_matches_file_scan(pums_parquet):
     assert fast.schema == slow.schema
     # housing too, and household_members (sorted) on top of it
     assert src.records_for_serials(serials, ["SERIALNO", "HHT"], "housing").equals(
-        _slow(src, serials, ["SERIALNO", "HHT"], "housing"))
+        _slow(src, serials, ["SERIALNO", "HHT"], "housing")
+    )
     members = src.household_members(serials, ["AGEP", "SEX"])
-    assert members.equals(_slow(src, serials, ["SERIALNO", "SPORDER", "AGEP", "SEX"])
-                          .sort(["SERIALNO", "SPORDER"]))
+    assert members.equals(
+        _slow(src, serials, ["SERIALNO", "SPORDER", "AGEP", "SEX"]).sort(["SERIALNO", "SPORDER"])
+    )
 
 
 def test_column_cache_is_used_and_reloaded(pums_parquet, monkeypatch):
@@ -62,7 +64,9 @@ def test_column_cache_is_used_and_reloaded(pums_parquet, monkeypatch):
     S._SERIAL_MEMO.clear()
     calls = []
     orig = S.CensusSource._file_frame
-    monkeypatch.setattr(S.CensusSource, "_file_frame", lambda self, *a, **k: calls.append(a) or orig(self, *a, **k))
+    monkeypatch.setattr(
+        S.CensusSource, "_file_frame", lambda self, *a, **k: calls.append(a) or orig(self, *a, **k)
+    )
     again = _open(pums_parquet).records_for_serials(serials, ["SERIALNO", "AGEP"])
     assert again.equals(first)
     assert calls == []  # served from the on-disk index and column cache: no file scanned
@@ -77,8 +81,9 @@ def test_corrupt_column_cache_is_rebuilt(pums_parquet, damage):
     assert len(files) == 2
     for f in files:
         data = f.read_bytes()
-        f.write_bytes({"garbage": b"not arrow at all" * 10, "truncate": data[: len(data) // 2],
-                       "empty": b""}[damage])
+        f.write_bytes(
+            {"garbage": b"not arrow at all" * 10, "truncate": data[: len(data) // 2], "empty": b""}[damage]
+        )
     S._COLUMN_MEMO.clear()
     got = src.records_for_serials(serials, ["SERIALNO", "SPORDER", "SEX"])
     assert got.equals(want)
@@ -159,8 +164,10 @@ def test_decode_serials_round_trips():
 
 
 def test_census_import_does_not_import_scipy_stats():
-    code = ("import sys, persona_testbed.census, persona_testbed.personas.sample; "
-            "print('scipy.stats' in sys.modules)")
+    code = (
+        "import sys, persona_testbed.census, persona_testbed.personas.sample; "
+        "print('scipy.stats' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
     from persona_testbed.census import chi2_gof  # still works: imported on first use

@@ -45,12 +45,15 @@ def previous(path: Path, kind: str, files: dict[str, str]) -> Path:
 
 # -- check_out -------------------------------------------------------------------------------------
 
+
 def test_check_out_states(tmp_path):
     assert check_out(tmp_path / "new", "hf-export") == "absent"
     (tmp_path / "empty").mkdir()
     assert check_out(tmp_path / "empty", "hf-export") == "empty"
     previous(tmp_path / "old", "hf-export", {"a.txt": "a"})
-    with pytest.raises(UserError, match=r"old: exists; pass --force to replace the previous hf-export output"):
+    with pytest.raises(
+        UserError, match=r"old: exists; pass --force to replace the previous hf-export output"
+    ):
         check_out(tmp_path / "old", "hf-export")
     assert check_out(tmp_path / "old", "hf-export", force=True) == "previous"
     (tmp_path / "f.jsonl").write_text("x")
@@ -117,6 +120,7 @@ def test_check_out_parent_is_a_file(tmp_path):
 
 # -- staged_dir ------------------------------------------------------------------------------------
 
+
 def test_staged_dir_writes_marker_and_leaves_no_temp(tmp_path):
     out = tmp_path / "a" / "b" / "hf"
     with staged_dir(out, "hf-export") as d:
@@ -170,6 +174,7 @@ def test_staged_dir_enospc_in_body_names_the_output(tmp_path):
 
 def test_staged_dir_rename_fails_read_only(tmp_path, monkeypatch):
     """A read-only or immutable file system refuses the final rename: one line naming the output."""
+
     def refuse(src, dst):
         raise OSError(errno.EROFS, "Read-only file system", src, None, dst)
 
@@ -193,7 +198,10 @@ def test_staged_dir_second_rename_fails_previous_output_restored(tmp_path, monke
         real_rename(src, dst)
 
     monkeypatch.setattr(outputs.os, "rename", flaky)
-    with pytest.raises(UserError, match=r"hf: permission denied"), staged_dir(old, "hf-export", force=True) as d:
+    with (
+        pytest.raises(UserError, match=r"hf: permission denied"),
+        staged_dir(old, "hf-export", force=True) as d,
+    ):
         (d / "a.txt").write_text("new")
     assert len(calls) == 3 and tree(old) == before and leftovers(tmp_path) == []
 
@@ -216,7 +224,10 @@ def test_staged_dir_force_onto_read_only_previous(tmp_path):
     old = previous(tmp_path / "hf", "hf-export", {"a.txt": "old"})
     old.chmod(0o555)
     try:
-        with pytest.raises(UserError, match=r"hf: permission denied"), staged_dir(old, "hf-export", force=True) as d:
+        with (
+            pytest.raises(UserError, match=r"hf: permission denied"),
+            staged_dir(old, "hf-export", force=True) as d,
+        ):
             (d / "a.txt").write_text("new")
         assert (old / "a.txt").read_text() == "old" and leftovers(tmp_path) == []
     finally:
@@ -225,6 +236,7 @@ def test_staged_dir_force_onto_read_only_previous(tmp_path):
 
 def test_staged_dir_permission_denied_simulated(tmp_path, monkeypatch):
     """What a read-only parent (or, below, a read-only previous output) does, also when running as root."""
+
     def denied(prefix, suffix, dir):
         raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, f"{prefix}abc{suffix}"))
 
@@ -245,6 +257,7 @@ def test_staged_dir_unremovable_previous_is_refused_before_writing(tmp_path, mon
 
 
 # -- staged_file -----------------------------------------------------------------------------------
+
 
 def test_staged_file(tmp_path):
     out = tmp_path / "d" / "x.jsonl"
@@ -274,6 +287,7 @@ def test_staged_file_os_errors(tmp_path, monkeypatch):
 
 # -- claim_dir -------------------------------------------------------------------------------------
 
+
 def test_claim_dir(tmp_path):
     run = tmp_path / "runs" / "r1"
     assert claim_dir(run, "run") is True and marker_kind(run) == "run"
@@ -285,7 +299,10 @@ def test_claim_dir(tmp_path):
     old.mkdir()
     (old / "manifest.json").write_text("{}")
     (old / "config.toml").write_text("")
-    is_run = lambda p: (p / "manifest.json").exists() and (p / "config.toml").exists()
+
+    def is_run(p):
+        return (p / "manifest.json").exists() and (p / "config.toml").exists()
+
     with pytest.raises(UserError, match="is not empty and is not a persona-testbed run directory"):
         claim_dir(old, "run")
     assert claim_dir(old, "run", recognise=is_run) is False and marker_kind(old) == "run"
@@ -321,10 +338,17 @@ def test_release_if_created(tmp_path):
 
 # -- OS errors -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("code,reason", [
-    (errno.EACCES, "permission denied"), (errno.EPERM, "permission denied"), (errno.EROFS, "read-only file system"),
-    (errno.ENOSPC, "no space left on device"), (errno.EEXIST, "already exists"),
-])
+
+@pytest.mark.parametrize(
+    "code,reason",
+    [
+        (errno.EACCES, "permission denied"),
+        (errno.EPERM, "permission denied"),
+        (errno.EROFS, "read-only file system"),
+        (errno.ENOSPC, "no space left on device"),
+        (errno.EEXIST, "already exists"),
+    ],
+)
 def test_os_error_message(code, reason):
     msg = os_error_message(OSError(code, os.strerror(code), "/some/path"))
     assert msg.startswith("/some/path: " + reason) and "\n" not in msg

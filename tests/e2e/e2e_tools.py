@@ -30,14 +30,20 @@ def find_mirror() -> Path | None:
     import os
 
     repo = Path(__file__).resolve().parents[2]
-    for c in (os.environ.get("PERSONA_TESTBED_MIRROR"), repo.parent / "shared" / "data", Path("/work/shared/data")):
+    for c in (
+        os.environ.get("PERSONA_TESTBED_MIRROR"),
+        repo.parent / "shared" / "data",
+        Path("/work/shared/data"),
+    ):
         if c and (Path(c) / "SHA256SUMS").exists():
             return Path(c)
     return None
 
 
 def _digest(request: dict[str, Any]) -> int:
-    return int(hashlib.sha256(json.dumps(request.get("messages", []), sort_keys=True).encode()).hexdigest()[:8], 16)
+    return int(
+        hashlib.sha256(json.dumps(request.get("messages", []), sort_keys=True).encode()).hexdigest()[:8], 16
+    )
 
 
 def _fill(schema: dict[str, Any], defs: dict[str, Any], h: int) -> Any:
@@ -58,7 +64,10 @@ def _fill(schema: dict[str, Any], defs: dict[str, Any], h: int) -> Any:
         props = schema.get("properties", {})
         return {k: _fill(v, defs, h // (i + 2) + i) for i, (k, v) in enumerate(props.items())}
     if t == "array":
-        return [_fill(schema.get("items", {"type": "string"}), defs, h + i) for i in range(schema.get("minItems", 0))]
+        return [
+            _fill(schema.get("items", {"type": "string"}), defs, h + i)
+            for i in range(schema.get("minItems", 0))
+        ]
     if t == "boolean":
         return True  # e.g. "is this prompt contested?": keep every prompt in play
     if t == "integer":
@@ -86,12 +95,24 @@ def write_prompts_file(path: Path) -> Path:
     return path
 
 
-def stub_config(tmp: Path, mirror: Path, base_url: str, *, name: str = "drill", bench: bool = True,
-                max_retries: int = 4, timeout_s: float = 5.0, pairs: tuple[int, int, int] = (1, 1, 1),
-                concurrency: int = 4, classify: bool = True, enrich: bool = False) -> Path:
+def stub_config(
+    tmp: Path,
+    mirror: Path,
+    base_url: str,
+    *,
+    name: str = "drill",
+    bench: bool = True,
+    max_retries: int = 4,
+    timeout_s: float = 5.0,
+    pairs: tuple[int, int, int] = (1, 1, 1),
+    concurrency: int = 4,
+    classify: bool = True,
+    enrich: bool = False,
+) -> Path:
     """A tiny run config against the stub server (``openai/stub``), 2018 Wyoming census, 12 prompts."""
     prompts = write_prompts_file(tmp / "questions.txt")
-    bench_toml = """
+    bench_toml = (
+        """
 [bench]
 tasks = ["main", "passk", "loo", "intersections", "fidelity"]
 [bench.main]
@@ -111,7 +132,10 @@ age = "18..120"
 [bench.fidelity]
 n = 2
 discrimination_personas = 2
-""" if bench else "\n[bench]\ntasks = []\n"
+"""
+        if bench
+        else "\n[bench]\ntasks = []\n"
+    )
     text = f"""name = "{name}"
 seed = 3
 [models]
@@ -152,6 +176,7 @@ enabled = true
 
 
 # -- fixtures (imported by the test modules; no conftest.py here, so no module-name clash) -------------
+
 
 @pytest.fixture(scope="session")
 def shared_home(tmp_path_factory) -> Path:

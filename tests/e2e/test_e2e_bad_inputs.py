@@ -10,8 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from e2e_tools import find_mirror, stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
+from e2e_tools import e2e_env, find_mirror, shared_home, stub_config  # noqa: F401 (fixtures)
 
 WY_ZIP = "census/acs/2018/1-Year/csv_pwy.zip"
 
@@ -76,8 +75,10 @@ def _setup(case: str, tmp: Path, data: Path, mirror: Path) -> tuple[dict[str, st
     if case == "wrong_dictionary_year":
         dd = tmp / "data-2023-dict"
         (dd / "census/dictionaries").mkdir(parents=True)
-        os.symlink(mirror / "census/dictionaries/PUMS_Data_Dictionary_2023.csv",
-                   dd / "census/dictionaries/PUMS_Data_Dictionary_2023.csv")
+        os.symlink(
+            mirror / "census/dictionaries/PUMS_Data_Dictionary_2023.csv",
+            dd / "census/dictionaries/PUMS_Data_Dictionary_2023.csv",
+        )
         (dd / "census/acs/2018/1-Year").mkdir(parents=True)
         os.symlink(mirror / WY_ZIP, dd / WY_ZIP)
         return {"data.dir": f'"{dd}"'}, "dictionary"
@@ -111,28 +112,55 @@ def _setup(case: str, tmp: Path, data: Path, mirror: Path) -> tuple[dict[str, st
     if case == "prism_missing_from_data_dir":
         dd = tmp / "no-prism"
         for rel in ("census", "survey", "norms"):
-            os.symlink(data / rel, dd / rel) if dd.exists() else (dd.mkdir(), os.symlink(data / rel, dd / rel))
+            os.symlink(data / rel, dd / rel) if dd.exists() else (
+                dd.mkdir(),
+                os.symlink(data / rel, dd / rel),
+            )
         return {"data.dir": f'"{dd}"', "prompts.source": '"prism"'}, "prism"
     if case == "pairs_exceed_prompt_pool":
         return {"feedback.pairs.train": "40"}, "40"
     if case == "malformed_labels_csv":
         (tmp / "labels.csv").write_text("persona_id,pair_id\np1\n")
-        return {"bench.tasks": '["agreement"]', "bench.agreement.labels": f'"{tmp / "labels.csv"}"'}, "labels.csv"
+        return {
+            "bench.tasks": '["agreement"]',
+            "bench.agreement.labels": f'"{tmp / "labels.csv"}"',
+        }, "labels.csv"
     if case == "missing_gguf_model_file":
         return {"models.feedback": f'"gguf:{tmp / "nope.gguf"}"'}, "nope.gguf"
     if case == "remote_model_without_key":
-        return {"models.default": '"openai/gpt-4o-mini"', "llm.base_url": '"https://api.openai.com/v1"',
-                "_unset_key": "1"}, "OPENAI_API_KEY"
+        return {
+            "models.default": '"openai/gpt-4o-mini"',
+            "llm.base_url": '"https://api.openai.com/v1"',
+            "_unset_key": "1",
+        }, "OPENAI_API_KEY"
     raise AssertionError(case)
 
 
-CASES = ["corrupt_zip", "zip_without_csv", "empty_zip_file", "missing_pums_columns", "corrupt_parquet",
-         "empty_census_dir", "wrong_dictionary_year", "census_year_absent", "state_not_in_source",
-         "zero_records_after_filters", "n_above_population_without_replacement", "unknown_quota_column",
-         "unknown_rake_target", "non_utf8_prompts", "empty_prompts_file", "malformed_jsonl_prompts",
-         "csv_prompts_without_text_column", "no_prompt_passes_filters", "prism_missing_from_data_dir",
-         "pairs_exceed_prompt_pool", "malformed_labels_csv", "missing_gguf_model_file",
-         "remote_model_without_key"]
+CASES = [
+    "corrupt_zip",
+    "zip_without_csv",
+    "empty_zip_file",
+    "missing_pums_columns",
+    "corrupt_parquet",
+    "empty_census_dir",
+    "wrong_dictionary_year",
+    "census_year_absent",
+    "state_not_in_source",
+    "zero_records_after_filters",
+    "n_above_population_without_replacement",
+    "unknown_quota_column",
+    "unknown_rake_target",
+    "non_utf8_prompts",
+    "empty_prompts_file",
+    "malformed_jsonl_prompts",
+    "csv_prompts_without_text_column",
+    "no_prompt_passes_filters",
+    "prism_missing_from_data_dir",
+    "pairs_exceed_prompt_pool",
+    "malformed_labels_csv",
+    "missing_gguf_model_file",
+    "remote_model_without_key",
+]
 
 
 def _edit(cfg: Path, edits: dict[str, str]) -> None:
@@ -157,8 +185,12 @@ def test_bad_input_one_line_exit_2_no_artifacts(case, cli, e2e_env, mirror, data
     edits, expected = _setup(case, tmp_path, data_dir, mirror)
     if edits.pop("_unset_key", None):
         monkeypatch.delenv("OPENAI_API_KEY")
-    _edit(cfg, {"census.states": '["WY"]', **edits} if "census.source" not in edits else
-          {**edits, "census.states": "[]"})
+    _edit(
+        cfg,
+        {"census.states": '["WY"]', **edits}
+        if "census.source" not in edits
+        else {**edits, "census.states": "[]"},
+    )
     out = tmp_path / "run"
     r = cli("run", cfg, "--out", out, "--quiet")
     assert r.exit_code == 2, (case, r.stdout, r.stderr)

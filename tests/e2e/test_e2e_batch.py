@@ -16,9 +16,18 @@ from e2e_tools import e2e_env, schema_responder, shared_home, stub_config  # noq
 from persona_testbed.llm.batch_stub import BatchStubServer, run_batch_file
 from persona_testbed.llm.deferred import BatchStore
 
-ARTIFACTS = ("enrich/personas.jsonl", "enrich/enrich_report.json", "prompts/prompts.jsonl", "prompts/summary.json",
-             "feedback/pairs.jsonl", "feedback/pairs.parquet", "feedback/stats.json",
-             "bench/main/items.parquet", "bench/main/results.json", "bench/passk/results.json")
+ARTIFACTS = (
+    "enrich/personas.jsonl",
+    "enrich/enrich_report.json",
+    "prompts/prompts.jsonl",
+    "prompts/summary.json",
+    "feedback/pairs.jsonl",
+    "feedback/pairs.parquet",
+    "feedback/stats.json",
+    "bench/main/items.parquet",
+    "bench/main/results.json",
+    "bench/passk/results.json",
+)
 #: time, and how many calls a stage replayed from the cache (a resumed local run differs the same way)
 VOLATILE = {"seconds", "render_s", "duration_s", "started", "finished", "updated", "paths", "cached"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from persona_testbed.pipeline.config import RunConfig, load_config, parse_config
 from persona_testbed.core.errors import ConfigError
+from persona_testbed.pipeline.config import RunConfig, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,23 +20,38 @@ def test_shipped_configs_are_valid():
     assert set(quick.bench.tasks) >= {"main", "passk", "loo", "intersections", "fidelity"}
     paper = load_config(REPO / "configs" / "paper.toml")
     assert paper.personas.n == 1586 and paper.prompts.limit == 3868
-    assert (paper.feedback.pairs.train, paper.feedback.pairs.test, paper.feedback.pairs.held_out) == (100, 50, 50)
+    assert (paper.feedback.pairs.train, paper.feedback.pairs.test, paper.feedback.pairs.held_out) == (
+        100,
+        50,
+        50,
+    )
     assert paper.models.default.startswith("openai/")
 
 
 def test_all_errors_at_once_with_paths():
-    bad = {"seed": -1, "feedback": {"pairs": {"train": -3, "test": "x"}}, "models": {"judge": "gpt4"},
-           "bench": {"passk": {"k": 5, "samples": 2}, "loo": {"attributes": ["age", "zodiac sign"]}},
-           "colour": "blue", "personas": {"n": 0}}
+    bad = {
+        "seed": -1,
+        "feedback": {"pairs": {"train": -3, "test": "x"}},
+        "models": {"judge": "gpt4"},
+        "bench": {"passk": {"k": 5, "samples": 2}, "loo": {"attributes": ["age", "zodiac sign"]}},
+        "colour": "blue",
+        "personas": {"n": 0},
+    }
     with pytest.raises(ConfigError) as ei:
         parse_config(bad, where="x.toml")
     msg = str(ei.value)
     assert "\n" not in msg
     assert msg.startswith("x.toml: 8 problems: ")
-    for expected in ("seed: must be ≥ 0", "feedback.pairs.train: must be ≥ 0", "feedback.pairs.test: must be an integer",
-                     "models.judge: unknown model string 'gpt4'", "bench.passk: k = 5 is larger than samples = 2",
-                     "bench.loo.attributes: unknown attribute 'zodiac sign'", "colour: unknown option",
-                     "personas.n: must be ≥ 1"):
+    for expected in (
+        "seed: must be ≥ 0",
+        "feedback.pairs.train: must be ≥ 0",
+        "feedback.pairs.test: must be an integer",
+        "models.judge: unknown model string 'gpt4'",
+        "bench.passk: k = 5 is larger than samples = 2",
+        "bench.loo.attributes: unknown attribute 'zodiac sign'",
+        "colour: unknown option",
+        "personas.n: must be ≥ 1",
+    ):
         assert expected in msg, expected
 
 
@@ -88,7 +103,10 @@ BAD_CONFIGS = {
     "unknown_section": ("[colours]\nred = 1", "colours: unknown option"),
     "unknown_model": ('[models]\ndefault = "gpt-4o"', "models.default: unknown model string"),
     "unknown_attribute": ('[bench.loo]\nattributes = ["shoe size"]', "unknown attribute 'shoe size'"),
-    "unknown_group_attribute": ('[bench.intersections.groups.g]\n"star sign" = "Leo"', "unknown attribute 'star sign'"),
+    "unknown_group_attribute": (
+        '[bench.intersections.groups.g]\n"star sign" = "Leo"',
+        "unknown attribute 'star sign'",
+    ),
     "unknown_task": ('[bench]\ntasks = ["main", "vibes"]', "bench.tasks.1: must be one of"),
     "k_gt_samples": ("[bench.passk]\nk = 9\nsamples = 2", "k = 9 is larger than samples = 2"),
     "missing_prompts_file": ('[prompts]\nsource = "nope.jsonl"', "prompts.source: no such file"),
@@ -98,7 +116,10 @@ BAD_CONFIGS = {
     "bad_state": ('[census]\nstates = ["Atlantis"]', "unknown state 'Atlantis'"),
     "ages_reversed": ("[census]\nmin_age = 60\nmax_age = 20", "min_age 60 is greater than max_age 20"),
     "fraction_out_of_range": ("[prompts]\nheld_out_fraction = 1.5", "prompts.held_out_fraction: must be < 1"),
-    "bool_as_string": ('[personas.enrich]\nenabled = "yes"', "personas.enrich.enabled: must be true or false"),
+    "bool_as_string": (
+        '[personas.enrich]\nenabled = "yes"',
+        "personas.enrich.enabled: must be true or false",
+    ),
     "agreement_without_labels": ('[bench]\ntasks = ["agreement"]', "needs bench.agreement.labels"),
     "bad_render": ('[personas]\nrender = "poem"', "personas.render: must be one of"),
     "section_is_scalar": ("personas = 3", "personas: must be a table"),

@@ -12,15 +12,20 @@ import sys
 import time
 from pathlib import Path
 
-from e2e_tools import schema_responder, stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
+from e2e_tools import e2e_env, schema_responder, shared_home, stub_config  # noqa: F401 (fixtures)
 
 from persona_testbed.llm.stub_server import StubServer
 
 
 def _start(args: list[str], home: Path) -> subprocess.Popen:
     env = dict(os.environ, PERSONA_TESTBED_HOME=str(home))
-    return subprocess.Popen([sys.executable, "-m", "persona_testbed", *args, "--quiet"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "persona_testbed", *args, "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(cond, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -94,14 +99,18 @@ def test_sigkill_and_resume_equals_uninterrupted(cli, e2e_env, mirror, tmp_path)
         # kill points 2 and 3: in the middle of feedback generation
         for lines in (2, 7):
             proc = _start(["run", "--resume", str(out)], e2e_env)
-            _wait_for(lambda: _checkpoint_lines(out) >= lines, proc)
+            _wait_for(lambda lines=lines: _checkpoint_lines(out) >= lines, proc)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
             assert _stage_status(out, "feedback") == "running"
             assert not (out / "feedback" / "pairs.jsonl").exists()  # no half-written final artifact
             # status counts the pairs the killed stage checkpointed, of the 12 planned
-            fb = next(s for s in json.loads(cli("status", out, "--json").stdout)["stages"] if s["stage"] == "feedback")
+            fb = next(
+                s
+                for s in json.loads(cli("status", out, "--json").stdout)["stages"]
+                if s["stage"] == "feedback"
+            )
             assert fb["status"] == "interrupted"
             assert fb["progress"]["expected"] == 12 and fb["progress"]["unit"] == "pairs"
             assert fb["progress"]["done"] == _checkpointed_ok(out) >= lines - 1  # the last line may be torn

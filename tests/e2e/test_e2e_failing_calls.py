@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories import make_persona
-
 from e2e_tools import QUESTIONS, e2e_env, shared_home, stub_config  # noqa: F401 (fixtures)
+
+from factories import make_persona
 from persona_testbed.core.errors import CallsFailingError
 from persona_testbed.llm import CallStore, ChatParams, LLMClient, MockBackend, PermanentError
 from persona_testbed.personas import write_personas
@@ -36,8 +36,11 @@ def refused() -> Iterator[str]:
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``root`` with its size and modification time."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_line_cause(stderr: str, url: str) -> re.Match[str]:
@@ -56,20 +59,39 @@ def _stage(doc: dict, name: str) -> dict:
 
 # -- status: failed calls per stage, read-only -----------------------------------------------------------
 
+
 def _fake_finished_run(out: Path) -> None:
     """A finished run as `run` leaves it: manifest (all stages done) and a calls.db in WAL mode, closed."""
     out.mkdir()
     stages = ["census", "personas", "enrich", "prompts", "feedback"]
-    (out / "manifest.json").write_text(json.dumps({
-        "name": "fake", "status": "done", "seed": 1, "stage_order": stages,
-        "stages": {s: {"status": "done", "items": 3, "ok": 3, "failed": 0, "duration_s": 1.0} for s in stages}}))
+    (out / "manifest.json").write_text(
+        json.dumps(
+            {
+                "name": "fake",
+                "status": "done",
+                "seed": 1,
+                "stage_order": stages,
+                "stages": {
+                    s: {"status": "done", "items": 3, "ok": 3, "failed": 0, "duration_s": 1.0} for s in stages
+                },
+            }
+        )
+    )
     store = CallStore(out / "calls.db")
-    replies = ["fine", PermanentError("HTTP 500: boom"), PermanentError("HTTP 500: boom"), "fine",
-               PermanentError("HTTP 401: no"), "fine"]
+    replies = [
+        "fine",
+        PermanentError("HTTP 500: boom"),
+        PermanentError("HTTP 500: boom"),
+        "fine",
+        PermanentError("HTTP 401: no"),
+        "fine",
+    ]
     purposes = ["prompts.controversy"] * 3 + ["feedback.critique", "personas.enrich", "personas.enrich"]
     with LLMClient(backend=MockBackend(replies), store=store) as client:
         for i, purpose in enumerate(purposes):
-            client.chat_sync([{"role": "user", "content": f"q{i}"}], params=ChatParams(seed=i), purpose=purpose)
+            client.chat_sync(
+                [{"role": "user", "content": f"q{i}"}], params=ChatParams(seed=i), purpose=purpose
+            )
     store.close()
 
 
@@ -82,7 +104,13 @@ def test_status_counts_failed_calls_per_stage_and_writes_nothing(cli, tmp_path):
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
     rows = {s["stage"]: (s["calls"], s["calls_failed"]) for s in doc["stages"]}
-    assert rows == {"census": (0, 0), "personas": (0, 0), "enrich": (2, 1), "prompts": (3, 2), "feedback": (1, 0)}
+    assert rows == {
+        "census": (0, 0),
+        "personas": (0, 0),
+        "enrich": (2, 1),
+        "prompts": (3, 2),
+        "feedback": (1, 0),
+    }
     assert (doc["totals"]["calls"], doc["totals"]["ok"], doc["totals"]["failed"]) == (6, 3, 3)
     assert cli("status", out).exit_code == 0
     assert snapshot(out) == before  # no -wal, no -shm, nothing rewritten
@@ -107,6 +135,7 @@ def test_breaker_exit_code_is_3_not_2():
 
 
 # -- every stage command against a refused port --------------------------------------------------------
+
 
 def test_run_stops_at_the_first_model_stage_with_exit_3(cli, e2e_env, mirror, tmp_path, refused):
     cfg = stub_config(tmp_path, mirror, refused, bench=False, max_retries=0)
@@ -151,8 +180,24 @@ def inputs(tmp_path) -> tuple[Path, Path]:
 def test_feedback_generate_exits_3(cli, e2e_env, tmp_path, refused, monkeypatch, inputs):
     monkeypatch.setenv("OPENAI_BASE_URL", refused)
     personas, prompts = inputs
-    r = cli("feedback", "generate", "--personas", personas, "--prompts", prompts, "--model", "openai/x",
-            "--out", tmp_path / "fb", "--train", "1", "--test", "1", "--held-out", "1")
+    r = cli(
+        "feedback",
+        "generate",
+        "--personas",
+        personas,
+        "--prompts",
+        prompts,
+        "--model",
+        "openai/x",
+        "--out",
+        tmp_path / "fb",
+        "--train",
+        "1",
+        "--test",
+        "1",
+        "--held-out",
+        "1",
+    )
     assert r.exit_code == 3, (r.stdout, r.stderr)
     one_line_cause(r.stderr, refused)
 
@@ -160,7 +205,24 @@ def test_feedback_generate_exits_3(cli, e2e_env, tmp_path, refused, monkeypatch,
 def test_bench_run_exits_3(cli, e2e_env, tmp_path, refused, monkeypatch, inputs):
     monkeypatch.setenv("OPENAI_BASE_URL", refused)
     personas, prompts = inputs
-    r = cli("bench", "run", "main", "--candidate", "openai/x", "--judge", "openai/x", "--personas", personas,
-            "--prompts", prompts, "--n", "2", "--mode", "persona", "--out", tmp_path / "bench")
+    r = cli(
+        "bench",
+        "run",
+        "main",
+        "--candidate",
+        "openai/x",
+        "--judge",
+        "openai/x",
+        "--personas",
+        personas,
+        "--prompts",
+        prompts,
+        "--n",
+        "2",
+        "--mode",
+        "persona",
+        "--out",
+        tmp_path / "bench",
+    )
     assert r.exit_code == 3, (r.stdout, r.stderr)
     one_line_cause(r.stderr, refused)

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from e2e_tools import schema_responder, stub_config, e2e_env, shared_home  # noqa: F401 (fixtures)
+from e2e_tools import e2e_env, schema_responder, shared_home, stub_config  # noqa: F401 (fixtures)
 
 from persona_testbed.llm.stub_server import StubServer
 from persona_testbed.prompts.cluster import side_changes_bound
@@ -33,19 +33,31 @@ def _jsonl(path: Path) -> list[dict]:
 
 def _split_of(run: Path) -> dict[str, tuple]:
     """prompt id -> (kept, cluster, cluster label, split)."""
-    return {p["id"]: (p["kept"], p["cluster"], p["cluster_label"], p["split"])
-            for p in _jsonl(run / "prompts" / "prompts.jsonl")}
+    return {
+        p["id"]: (p["kept"], p["cluster"], p["cluster_label"], p["split"])
+        for p in _jsonl(run / "prompts" / "prompts.jsonl")
+    }
 
 
 def _plan_of(run: Path) -> list[tuple]:
-    return sorted((p["id"], p["persona_id"], p["prompt_id"], p["split"])
-                  for p in _jsonl(run / "feedback" / "pairs.jsonl"))
+    return sorted(
+        (p["id"], p["persona_id"], p["prompt_id"], p["split"])
+        for p in _jsonl(run / "feedback" / "pairs.jsonl")
+    )
 
 
 def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
     with StubServer(responder=schema_responder, fault_rate=0.0, seed=5, slow_s=1.5) as srv:
-        cfg = stub_config(tmp_path, mirror, srv.base_url, max_retries=1, timeout_s=0.75, concurrency=1,
-                          pairs=(2, 1, 1), classify=True)
+        cfg = stub_config(
+            tmp_path,
+            mirror,
+            srv.base_url,
+            max_retries=1,
+            timeout_s=0.75,
+            concurrency=1,
+            pairs=(2, 1, 1),
+            classify=True,
+        )
         # the fault-free reference (the stub draws no fault number while fault_rate is 0)
         ref = tmp_path / "reference"
         r = cli("run", cfg, "--out", ref, "--quiet")
@@ -58,7 +70,13 @@ def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
         r = cli("run", cfg, "--out", out, "--quiet")
         assert r.exit_code == 0, r.stderr
         assert srv.stats["requests"] > srv.stats["ok"] > 0  # faults were injected
-        assert sum(srv.stats[f"fault_{k}"] for k in ("429", "500", "503", "reset", "slow", "truncated", "invalid_json")) > 5
+        assert (
+            sum(
+                srv.stats[f"fault_{k}"]
+                for k in ("429", "500", "503", "reset", "slow", "truncated", "invalid_json")
+            )
+            > 5
+        )
 
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["status"] == "done"
@@ -69,8 +87,9 @@ def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
         assert dropped and {f["item"] for f in manifest["stages"]["prompts"]["failures"]} == set(dropped)
         kept1 = {pid: v for pid, v in split1.items() if v[0]}
         assert all(v[1:3] == ref_split[pid][1:3] for pid, v in kept1.items())
-        bound = side_changes_bound({pid: v[1] for pid, v in ref_split.items()},
-                                   {pid: v[1] for pid, v in kept1.items()}, 0.34)
+        bound = side_changes_bound(
+            {pid: v[1] for pid, v in ref_split.items()}, {pid: v[1] for pid, v in kept1.items()}, 0.34
+        )
         moved = [pid for pid, v in kept1.items() if v[3] != ref_split[pid][3]]
         for c, b in bound.items():
             assert sum(1 for pid in moved if ref_split[pid][1] == c) <= b
@@ -82,7 +101,8 @@ def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
         assert set(recorded) == failed_pairs
         bench_rec = manifest["stages"]["bench"]
         assert bench_rec["items"] == bench_rec["ok"] + bench_rec["failed"] - sum(
-            1 for f in bench_rec["failures"] if f["item"].startswith("task:"))
+            1 for f in bench_rec["failures"] if f["item"].startswith("task:")
+        )
         total_failed = sum(rec.get("failed", 0) for rec in manifest["stages"].values())
         assert total_failed > 0, "a 30% fault rate with one retry should leave some failures"
 
@@ -104,12 +124,14 @@ def test_faults_recorded_then_retry_failed_only(cli, e2e_env, mirror, tmp_path):
         r = cli("run", "--retry-failed", out, "--quiet")
         assert r.exit_code == 0, r.stderr
         after = _rows(out / "calls.db")
-        new = after[len(before):]
+        new = after[len(before) :]
         assert len(new) == srv.stats["requests"] - requests_before > 0
         assert not [k for _, k, _ in new if k in ok_keys], "a finished call was repeated"
         final = json.loads((out / "manifest.json").read_text())
         assert sum(rec.get("failed", 0) for rec in final["stages"].values()) == 0
-        pairs2 = {p["id"]: p for p in map(json.loads, (out / "feedback" / "pairs.jsonl").read_text().splitlines())}
+        pairs2 = {
+            p["id"]: p for p in map(json.loads, (out / "feedback" / "pairs.jsonl").read_text().splitlines())
+        }
         # the retried classifications restore the fault-free prompt split and pair plan
         assert _split_of(out) == ref_split
         assert _plan_of(out) == _plan_of(ref)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from factories import make_persona
-
-from persona_testbed.personas.io import write_personas
-
 from e2e_tools import e2e_env, shared_home, stub, stub_config, write_prompts_file  # noqa: F401 (fixtures)
+
+from factories import make_persona
+from persona_testbed.personas.io import write_personas
 
 
 @pytest.fixture
@@ -19,8 +18,10 @@ def inputs(tmp_path):
     pdir = tmp_path / "in" / "personas"
     write_personas([make_persona("p-1"), make_persona("p-2", sex="Male")], pdir)
     qfile = tmp_path / "in" / "prompts.jsonl"
-    rows = [{"id": f"q{i}", "text": f"Question {i}: should taxes rise for everyone?", "split": "held_out"}
-            for i in range(3)]
+    rows = [
+        {"id": f"q{i}", "text": f"Question {i}: should taxes rise for everyone?", "split": "held_out"}
+        for i in range(3)
+    ]
     qfile.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return {"personas": pdir, "prompts": qfile}
 
@@ -34,35 +35,72 @@ def _one_line_error(r, *needles: str) -> None:
         assert needle in lines[0], (needle, lines[0])
 
 
-@pytest.mark.parametrize("args", [
-    ["prompts", "build", "--no-controversy", "--seed", "-1"],
-    ["feedback", "generate", "--model", "mock", "--seed", "-1"],
-    ["personas", "sample", "--n", "2", "--seed", "-1"],
-    ["bench", "run", "main", "--seed", "-1"],
-    ["personas", "enrich", "--seed", "-1"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["prompts", "build", "--no-controversy", "--seed", "-1"],
+        ["feedback", "generate", "--model", "mock", "--seed", "-1"],
+        ["personas", "sample", "--n", "2", "--seed", "-1"],
+        ["bench", "run", "main", "--seed", "-1"],
+        ["personas", "enrich", "--seed", "-1"],
+    ],
+)
 def test_negative_seed_is_a_one_line_error(cli, tmp_path, inputs, args):
-    extra = {"prompts": ["--source", inputs["prompts"], "--out", tmp_path / "o"],
-             "feedback": ["--personas", inputs["personas"], "--prompts", inputs["prompts"], "--out", tmp_path / "o"],
-             "personas": ["--out", tmp_path / "o"],
-             "bench": ["--personas", inputs["personas"], "--prompts", inputs["prompts"], "--out", tmp_path / "o"]}
-    argv = [*args[:2], inputs["personas"], tmp_path / "o", *args[2:]] if args[1] == "enrich" else \
-        [*args, *extra[args[0]]]
+    extra = {
+        "prompts": ["--source", inputs["prompts"], "--out", tmp_path / "o"],
+        "feedback": [
+            "--personas",
+            inputs["personas"],
+            "--prompts",
+            inputs["prompts"],
+            "--out",
+            tmp_path / "o",
+        ],
+        "personas": ["--out", tmp_path / "o"],
+        "bench": ["--personas", inputs["personas"], "--prompts", inputs["prompts"], "--out", tmp_path / "o"],
+    }
+    argv = (
+        [*args[:2], inputs["personas"], tmp_path / "o", *args[2:]]
+        if args[1] == "enrich"
+        else [*args, *extra[args[0]]]
+    )
     _one_line_error(cli(*argv), "--seed", "greater than or equal to 0")
     assert not (tmp_path / "o").exists()
 
 
 def test_concurrency_cap_matches_config_files(cli, tmp_path, inputs):
-    r = cli("prompts", "build", "--no-controversy", "--source", inputs["prompts"], "--concurrency", "100000000",
-            "--out", tmp_path / "o")
+    r = cli(
+        "prompts",
+        "build",
+        "--no-controversy",
+        "--source",
+        inputs["prompts"],
+        "--concurrency",
+        "100000000",
+        "--out",
+        tmp_path / "o",
+    )
     _one_line_error(r, "--concurrency", "4096")
     assert not (tmp_path / "o").exists()
 
 
 def test_bench_input_error_leaves_no_directory(cli, tmp_path, inputs):
     out = tmp_path / "results" / "main"
-    r = cli("bench", "run", "main", "--answers", tmp_path / "missing.jsonl", "--judge", "mock",
-            "--personas", inputs["personas"], "--prompts", inputs["prompts"], "--out", out)
+    r = cli(
+        "bench",
+        "run",
+        "main",
+        "--answers",
+        tmp_path / "missing.jsonl",
+        "--judge",
+        "mock",
+        "--personas",
+        inputs["personas"],
+        "--prompts",
+        inputs["prompts"],
+        "--out",
+        out,
+    )
     assert r.exit_code == 2 and "missing.jsonl" in r.stderr
     assert not (tmp_path / "results").exists()  # no empty calls.db, no parent left behind
 
@@ -84,13 +122,44 @@ def test_stage_command_refuses_its_input_as_output(cli, tmp_path, inputs):
     r = cli("personas", "enrich", inputs["personas"], inputs["personas"], "--model", "mock")
     _one_line_error(r, "input")
     built = tmp_path / "built"
-    assert cli("prompts", "build", "--no-controversy", "--source", inputs["prompts"], "--held-out-fraction", "0.5",
-               "--out", built).exit_code == 0
-    r = cli("feedback", "generate", "--personas", inputs["personas"], "--prompts", built, "--train", "0",
-            "--test", "0", "--held-out", "1", "--model", "mock", "--out", inputs["personas"].parent)
+    assert (
+        cli(
+            "prompts",
+            "build",
+            "--no-controversy",
+            "--source",
+            inputs["prompts"],
+            "--held-out-fraction",
+            "0.5",
+            "--out",
+            built,
+        ).exit_code
+        == 0
+    )
+    r = cli(
+        "feedback",
+        "generate",
+        "--personas",
+        inputs["personas"],
+        "--prompts",
+        built,
+        "--train",
+        "0",
+        "--test",
+        "0",
+        "--held-out",
+        "1",
+        "--model",
+        "mock",
+        "--out",
+        inputs["personas"].parent,
+    )
     _one_line_error(r, "input")
     assert sorted(p.name for p in inputs["personas"].iterdir()) == [
-        "personas.jsonl", "personas.parquet", "personas_manifest.json"]
+        "personas.jsonl",
+        "personas.parquet",
+        "personas_manifest.json",
+    ]
 
 
 def test_stage_command_output_parent_is_a_file(cli, tmp_path, inputs):

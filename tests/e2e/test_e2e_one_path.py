@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from e2e_tools import e2e_env, shared_home, stub, stub_config  # noqa: F401 (fixtures)
 
 #: fields that measure time, not content
@@ -58,18 +57,52 @@ def test_each_stage_command_matches_run(cli, e2e_env, stub, mirror, tmp_path, mo
 
     # personas: streamed sample + fidelity
     a = tmp_path / "personas"
-    r = cli("personas", "sample", "--n", "3", "--seed", "3", "--source", "acs2018", "--states", "WY",
-            "--data-dir", mirror, "--fidelity", "--out", a, "--json")
+    r = cli(
+        "personas",
+        "sample",
+        "--n",
+        "3",
+        "--seed",
+        "3",
+        "--source",
+        "acs2018",
+        "--states",
+        "WY",
+        "--data-dir",
+        mirror,
+        "--fidelity",
+        "--out",
+        a,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
-    for name in ("personas.jsonl", "personas.parquet", "personas_manifest.json", "fidelity.json",
-                 "personas_report.json"):
+    for name in (
+        "personas.jsonl",
+        "personas.parquet",
+        "personas_manifest.json",
+        "fidelity.json",
+        "personas_report.json",
+    ):
         _same(run / "personas" / name, a / name)
     _same_schema(_record(run, "personas"), _record(a, "personas"))
 
     # enrichment (LLM fields, judge, census resampling from the sample's own report)
     e = tmp_path / "enrich"
-    r = cli("personas", "enrich", run / "personas" / "personas.jsonl", e, "--model", stub_model,
-            "--judge-model", stub_model, "--seed", "3", "--data-dir", mirror, "--json")
+    r = cli(
+        "personas",
+        "enrich",
+        run / "personas" / "personas.jsonl",
+        e,
+        "--model",
+        stub_model,
+        "--judge-model",
+        stub_model,
+        "--seed",
+        "3",
+        "--data-dir",
+        mirror,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     for name in ("personas.jsonl", "personas.parquet", "enrich_report.json"):
         _same(run / "enrich" / name, e / name)
@@ -77,8 +110,23 @@ def test_each_stage_command_matches_run(cli, e2e_env, stub, mirror, tmp_path, mo
 
     # prompts: filters + LLM classifier + clusters + split
     p = tmp_path / "prompts"
-    r = cli("prompts", "build", "--source", tmp_path / "questions.txt", "--model", stub_model, "--seed", "3",
-            "--clusters", "2", "--held-out-fraction", "0.34", "--out", p, "--json")
+    r = cli(
+        "prompts",
+        "build",
+        "--source",
+        tmp_path / "questions.txt",
+        "--model",
+        stub_model,
+        "--seed",
+        "3",
+        "--clusters",
+        "2",
+        "--held-out-fraction",
+        "0.34",
+        "--out",
+        p,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     for name in ("prompts.jsonl", "prompts.parquet", "prompts_manifest.json", "summary.json"):
         _same(run / "prompts" / name, p / name)
@@ -86,9 +134,31 @@ def test_each_stage_command_matches_run(cli, e2e_env, stub, mirror, tmp_path, mo
 
     # feedback: DPF pairs on the run's enriched personas and prompts
     f = tmp_path / "feedback"
-    r = cli("feedback", "generate", "--personas", run / "enrich", "--prompts", run / "prompts", "--model", stub_model,
-            "--train", "1", "--test", "1", "--held-out", "1", "--seed", "3", "--persona-format", "summary",
-            "--max-tokens", "48", "--out", f, "--json")
+    r = cli(
+        "feedback",
+        "generate",
+        "--personas",
+        run / "enrich",
+        "--prompts",
+        run / "prompts",
+        "--model",
+        stub_model,
+        "--train",
+        "1",
+        "--test",
+        "1",
+        "--held-out",
+        "1",
+        "--seed",
+        "3",
+        "--persona-format",
+        "summary",
+        "--max-tokens",
+        "48",
+        "--out",
+        f,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     for name in ("pairs.jsonl", "pairs.parquet", "stats.json"):
         _same(run / "feedback" / name, f / name)
@@ -96,9 +166,34 @@ def test_each_stage_command_matches_run(cli, e2e_env, stub, mirror, tmp_path, mo
 
     # bench: task main with the run's models and sampling
     b = tmp_path / "bench"
-    r = cli("bench", "run", "main", "--candidate", stub_model, "--judge", stub_model, "--personas", run / "enrich",
-            "--prompts", run / "prompts", "--n", "2", "--seed", "3", "--mode", "baseline", "--mode", "persona",
-            "--max-tokens", "48", "--judge-max-tokens", "192", "--out", b, "--json")
+    r = cli(
+        "bench",
+        "run",
+        "main",
+        "--candidate",
+        stub_model,
+        "--judge",
+        stub_model,
+        "--personas",
+        run / "enrich",
+        "--prompts",
+        run / "prompts",
+        "--n",
+        "2",
+        "--seed",
+        "3",
+        "--mode",
+        "baseline",
+        "--mode",
+        "persona",
+        "--max-tokens",
+        "48",
+        "--judge-max-tokens",
+        "192",
+        "--out",
+        b,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     _same(run / "bench" / "main" / "items.parquet", b / "items.parquet")
     _same(run / "bench" / "main" / "results.json", b / "results.json")

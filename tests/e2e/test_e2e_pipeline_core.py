@@ -4,17 +4,17 @@ retry only stages with recorded failures, status from manifest + calls.db, and t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from persona_testbed.pipeline.config import parse_config
 from persona_testbed.core.errors import UserError
-from persona_testbed.pipeline.rundir import RunDir
+from persona_testbed.pipeline.config import parse_config
 from persona_testbed.pipeline.engine import ItemFailure, Stage, StageOutcome, run_pipeline
+from persona_testbed.pipeline.rundir import RunDir
 from persona_testbed.pipeline.status import run_status
 
 
@@ -38,11 +38,15 @@ class Recorder:
         out = ctx.dir / "b.json"
         out.write_text(json.dumps(results, sort_keys=True))
         fails = [ItemFailure(item=f"item-{i}", reason="HTTP 503") for i, r in results.items() if r == "fail"]
-        return StageOutcome(items=n, ok=n - len(fails), failed=len(fails), failures=fails, artifacts=[ctx.rel(out)])
+        return StageOutcome(
+            items=n, ok=n - len(fails), failed=len(fails), failures=fails, artifacts=[ctx.rel(out)]
+        )
 
     def stages(self):
-        return [Stage("a", (), lambda c: {"n": c.personas.n}, self.stage_a),
-                Stage("b", ("a",), lambda c: {}, self.stage_b)]
+        return [
+            Stage("a", (), lambda c: {"n": c.personas.n}, self.stage_a),
+            Stage("b", ("a",), lambda c: {}, self.stage_b),
+        ]
 
 
 def _cfg(n=4, **kw):
@@ -83,7 +87,9 @@ def test_interrupted_stage_resumes_and_status_says_so(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_pipeline(run, _cfg(), quiet=True, stages=[rec.stages()[0], Stage("b", ("a",), lambda c: {}, boom)])
+        run_pipeline(
+            run, _cfg(), quiet=True, stages=[rec.stages()[0], Stage("b", ("a",), lambda c: {}, boom)]
+        )
     st = run_status(run.path)
     assert [(s["stage"], s["status"]) for s in st["stages"]] == [("a", "done"), ("b", "interrupted")]
     run_pipeline(run, _cfg(), quiet=True, stages=rec.stages())
@@ -110,10 +116,14 @@ def test_status_cli_reads_manifest_and_calls(cli, tmp_path):
     for suffix in ("", "-wal", "-shm"):  # a call log in a minimal layout of its own instead of the session's
         Path(f"{run.calls_db}{suffix}").unlink(missing_ok=True)
     conn = sqlite3.connect(run.calls_db)
-    conn.execute("CREATE TABLE calls (id TEXT, purpose TEXT, status TEXT, prompt_tokens INT, completion_tokens INT,"
-                 " latency_s REAL)")
-    conn.executemany("INSERT INTO calls VALUES (?,?,?,?,?,?)",
-                     [("1", "b.x", "ok", 10, 5, 0.1), ("2", "b.x", "failed", 0, 0, 0.2), ("3", "zzz", "ok", 1, 1, 0)])
+    conn.execute(
+        "CREATE TABLE calls (id TEXT, purpose TEXT, status TEXT, prompt_tokens INT, completion_tokens INT,"
+        " latency_s REAL)"
+    )
+    conn.executemany(
+        "INSERT INTO calls VALUES (?,?,?,?,?,?)",
+        [("1", "b.x", "ok", 10, 5, 0.1), ("2", "b.x", "failed", 0, 0, 0.2), ("3", "zzz", "ok", 1, 1, 0)],
+    )
     conn.commit()
     conn.close()
     r = cli("status", run.path, "--json")
@@ -122,7 +132,9 @@ def test_status_cli_reads_manifest_and_calls(cli, tmp_path):
     assert doc["status"] == "done"
     b = [s for s in doc["stages"] if s["stage"] == "b"][0]
     assert (b["status"], b["items"], b["failed"]) == ("done", 4, 1)
-    assert doc["totals"]["calls"] == 3 and doc["totals"]["failed"] == 1 and doc["totals"]["prompt_tokens"] == 11
+    assert (
+        doc["totals"]["calls"] == 3 and doc["totals"]["failed"] == 1 and doc["totals"]["prompt_tokens"] == 11
+    )
     assert doc["totals"]["failed_items"] == 1
     r = cli("status", run.path)
     assert r.exit_code == 0 and "item-2" in r.stdout and "HTTP 503" in r.stdout
@@ -135,13 +147,21 @@ def test_second_run_on_locked_directory_is_a_clear_error(cli, tmp_path):
     run.path.mkdir()
     run.config_path.write_text('name = "locked"\n')
     run.update_manifest(name="locked", status="running", stages={})
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import time
         from persona_testbed.pipeline.rundir import RunDir
         with RunDir({str(run.path)!r}).locked():
             print("locked", flush=True)
             time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = run.manifest_path.read_text()

@@ -21,22 +21,42 @@ def test_plan_from_pilot_and_from_run(cli, e2e_env, stub, mirror, tmp_path, monk
     cfg = stub_config(tmp_path, mirror, stub.base_url)
     cfg.write_text(cfg.read_text().replace("[report]\nenabled = true", "[report]\nenabled = false"))
     monkeypatch.chdir(tmp_path)
-    r = cli("plan", cfg, "--rps", "10", "--tokens-per-s", "openai/stub=1000", "--price-in", "1", "--price-out", "2",
-            "--json")
+    r = cli(
+        "plan",
+        cfg,
+        "--rps",
+        "10",
+        "--tokens-per-s",
+        "openai/stub=1000",
+        "--price-in",
+        "1",
+        "--price-out",
+        "2",
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["source"] == "pilot" and sorted(p.name for p in tmp_path.iterdir()) == ["drill.toml", "questions.txt"]
+    assert doc["source"] == "pilot" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "drill.toml",
+        "questions.txt",
+    ]
     steps = _steps(doc)
     c = load_config(cfg)
     pairs = 3 * 3
     assert steps[("feedback", "feedback.critique")]["base_calls"] == pairs
     assert steps[("feedback", "feedback.judge_ba")]["calls"] >= pairs
     assert steps[("bench:main", "bench.main.judge")]["base_calls"] == c.bench.main.n * len(c.bench.main.modes)
-    assert steps[("bench:loo", "bench.loo.judge")]["base_calls"] == c.bench.loo.n * (2 + len(c.bench.loo.attributes))
+    assert steps[("bench:loo", "bench.loo.judge")]["base_calls"] == c.bench.loo.n * (
+        2 + len(c.bench.loo.attributes)
+    )
     assert steps[("bench:fidelity", "bench.fidelity.persona_judge")]["base_calls"] == 2 * c.bench.fidelity.n
     assert all(s["prompt_tokens_per_call"] is not None for s in doc["steps"])
     t = doc["totals"]
-    assert t["calls"] == sum(s["calls"] for s in doc["steps"]) and t["cost_usd"] > 0 and t["wall_s"] >= t["calls"] / 10
+    assert (
+        t["calls"] == sum(s["calls"] for s in doc["steps"])
+        and t["cost_usd"] > 0
+        and t["wall_s"] >= t["calls"] / 10
+    )
     assert any("projection" in a for a in doc["assumptions"])
     # the same numbers from a finished run's call log
     run = tmp_path / "run"

@@ -58,7 +58,19 @@ def _same(a: Path, b: Path) -> None:
 
 def test_prompts_stage_on_ray_matches_local(cli, local_ray, stub, tmp_path):
     q = write_prompts_file(tmp_path / "q.txt")
-    args = ("prompts", "build", "--source", q, "--model", "openai/stub", "--seed", "3", "--clusters", "2", "--json")
+    args = (
+        "prompts",
+        "build",
+        "--source",
+        q,
+        "--model",
+        "openai/stub",
+        "--seed",
+        "3",
+        "--clusters",
+        "2",
+        "--json",
+    )
     assert cli(*args, "--out", tmp_path / "local").exit_code == 0
     online = stub.stats["ok"]
     r = cli(*args, "--out", tmp_path / "ray", "--executor", "ray")
@@ -94,9 +106,17 @@ def test_run_on_ray_matches_local(cli, e2e_env, mirror, local_ray, tmp_path, mon
         assert r.exit_code == 0, r.stderr
         r = cli("run", cfg, "--out", tmp_path / "ray", "--quiet", "--executor", "ray")
         assert r.exit_code == 0, r.stderr
-    for rel in ("enrich/personas.jsonl", "enrich/enrich_report.json", "prompts/prompts.jsonl", "feedback/pairs.jsonl",
-                "feedback/pairs.parquet", "feedback/stats.json", "bench/main/items.parquet", "bench/main/results.json",
-                "bench/passk/results.json"):
+    for rel in (
+        "enrich/personas.jsonl",
+        "enrich/enrich_report.json",
+        "prompts/prompts.jsonl",
+        "feedback/pairs.jsonl",
+        "feedback/pairs.parquet",
+        "feedback/stats.json",
+        "bench/main/items.parquet",
+        "bench/main/results.json",
+        "bench/passk/results.json",
+    ):
         _same(tmp_path / "local" / rel, tmp_path / "ray" / rel)
 
 

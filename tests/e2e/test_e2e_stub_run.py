@@ -7,8 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-
-from e2e_tools import stub_config, e2e_env, shared_home, stub  # noqa: F401 (fixtures)
+from e2e_tools import e2e_env, shared_home, stub, stub_config  # noqa: F401 (fixtures)
 
 SECRET = "sk-test-SECRET-4242-do-not-leak"
 
@@ -59,7 +58,11 @@ def test_full_run_rerun_cached_status_report_no_secret(cli, e2e_env, stub, mirro
     assert {s["stage"]: s["status"] for s in status["stages"]} == {s: "done" for s in order}
     assert status["totals"]["calls"] == calls_before and status["totals"]["failed_items"] == 0
     by_stage = {s["stage"]: s for s in status["stages"]}
-    assert by_stage["feedback"]["calls"] > 0 and by_stage["bench"]["calls"] > 0 and by_stage["prompts"]["calls"] == 12
+    assert (
+        by_stage["feedback"]["calls"] > 0
+        and by_stage["bench"]["calls"] > 0
+        and by_stage["prompts"]["calls"] == 12
+    )
     assert by_stage["enrich"]["calls"] >= 6  # enrichment + consistency judge per persona
     enriched = [json.loads(x) for x in (out / "enrich" / "personas.jsonl").read_text().splitlines()]
     assert enriched and all(p["fields"]["mannerisms"]["provenance"] == "llm" for p in enriched)

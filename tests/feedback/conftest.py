@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from factories import make_persona
 
+from factories import make_persona
 from persona_testbed.personas import write_personas
 from persona_testbed.prompts.build import PromptBuildConfig, assign_clusters_and_split, make_prompts
 from persona_testbed.prompts.io import write_prompts
@@ -31,7 +31,7 @@ def scripted_reply(messages) -> str:
 
 
 def revision_in_band(user: str) -> str:
-    """"A plainer fitting answer ..." with as many words as the low end of the requested range."""
+    """ "A plainer fitting answer ..." with as many words as the low end of the requested range."""
     m = re.search(r"between (\d+) and (\d+) words", user)
     n = int(m.group(1)) if m else 4
     words = ["A", "plainer", "fitting", "answer"] + ["indeed"] * max(0, n - 4)

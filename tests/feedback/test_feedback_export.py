@@ -26,8 +26,13 @@ def run_dir(tmp_path, prompt_set, personas3, scripted):
         return scripted(messages)
 
     out = tmp_path / "fb"
-    generate_pairs(personas3, prompt_set(6, 2), out_dir=out, client=LLMClient(backend=MockBackend(reply)),
-                   config=FeedbackConfig(counts=PairCounts(train=2, test=1, held_out=1), seed=3))
+    generate_pairs(
+        personas3,
+        prompt_set(6, 2),
+        out_dir=out,
+        client=LLMClient(backend=MockBackend(reply)),
+        config=FeedbackConfig(counts=PairCounts(train=2, test=1, held_out=1), seed=3),
+    )
     return out
 
 
@@ -64,7 +69,9 @@ def test_hf_folder_loads_with_datasets(run_dir, tmp_path):
     with pytest.raises(UserError, match="pass --force to replace the previous hf-export output"):
         export_pairs(run_dir, "hf", out)
     export_pairs(run_dir, "hf", out, force=True)
-    assert sorted(p.name for p in (out / "data").iterdir()) == sorted(f.split("/")[-1] for f in files.values())
+    assert sorted(p.name for p in (out / "data").iterdir()) == sorted(
+        f.split("/")[-1] for f in files.values()
+    )
 
 
 def test_trl_rows_shape(run_dir, tmp_path):
@@ -80,8 +87,9 @@ def test_trl_rows_shape(run_dir, tmp_path):
             assert [m["role"] for m in r["chosen"]] == ["assistant"] == [m["role"] for m in r["rejected"]]
             assert r["chosen"][0]["content"] != r["rejected"][0]["content"]
     datasets = pytest.importorskip("datasets")
-    ds = datasets.load_dataset("json", data_files=str(out / "train.jsonl"), split="train",
-                               cache_dir=str(tmp_path / "hf_cache"))
+    ds = datasets.load_dataset(
+        "json", data_files=str(out / "train.jsonl"), split="train", cache_dir=str(tmp_path / "hf_cache")
+    )
     assert {"prompt", "chosen", "rejected"} <= set(ds.column_names)
 
 
@@ -95,6 +103,7 @@ def test_cli_export_and_bad_format(cli, run_dir, tmp_path):
 
 
 # -- outputs that cannot destroy (regressions: export used to rmtree whatever --out named) --------------
+
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -127,8 +136,12 @@ def test_unrelated_file_in_out_survives(cli, run_dir, tmp_path, fmt, force):
 def test_out_is_the_feedback_dir_refused_and_intact(cli, run_dir, tmp_path, fmt):
     before = _tree(run_dir)
     assert {"pairs.jsonl", "pairs.parquet"} <= set(before)
-    for args in ([run_dir, "--out", run_dir], [run_dir / "pairs.jsonl", "--out", run_dir],
-                 [run_dir, "--out", run_dir / "pairs.parquet"], [run_dir / "pairs.jsonl", "--out", run_dir / "x"]):
+    for args in (
+        [run_dir, "--out", run_dir],
+        [run_dir / "pairs.jsonl", "--out", run_dir],
+        [run_dir, "--out", run_dir / "pairs.parquet"],
+        [run_dir / "pairs.jsonl", "--out", run_dir / "x"],
+    ):
         for force in ([], ["--force"]):
             r = cli("feedback", "export", args[0], "--format", fmt, *args[1:], *force)
             _one_line_exit_2(r, str(args[2]))
@@ -140,7 +153,9 @@ def test_out_dot_refused_nothing_deleted(cli, run_dir, tmp_path, monkeypatch, fm
     (tmp_path / "unrelated.txt").write_text("keep")
     before = _tree(tmp_path)
     monkeypatch.chdir(tmp_path)  # the working directory holds the feedback directory
-    _one_line_exit_2(cli("feedback", "export", "fb", "--format", fmt, "--out", ".", "--force"), "contains the input")
+    _one_line_exit_2(
+        cli("feedback", "export", "fb", "--format", fmt, "--out", ".", "--force"), "contains the input"
+    )
     work = tmp_path / "work"
     work.mkdir()
     (work / "file.txt").write_text("keep too")
@@ -159,10 +174,14 @@ def test_force_replaces_previous_export_of_the_same_format_only(cli, run_dir, tm
     assert (out / "stale.jsonl").exists()
     r = cli("feedback", "export", run_dir, "--format", "trl", "--out", out, "--force")
     assert r.exit_code == 0, r.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "train.jsonl", "test.jsonl", "held_out.jsonl"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER, "train.jsonl", "test.jsonl", "held_out.jsonl"]
+    )
     before = _tree(out)  # a trl export is not an hf export: --force does not replace it
-    _one_line_exit_2(cli("feedback", "export", run_dir, "--format", "hf", "--out", out, "--force"),
-                     "holds a persona-testbed trl-export output, not hf-export")
+    _one_line_exit_2(
+        cli("feedback", "export", run_dir, "--format", "hf", "--out", out, "--force"),
+        "holds a persona-testbed trl-export output, not hf-export",
+    )
     assert _tree(out) == before and _leftovers(tmp_path) == []
     empty = tmp_path / "empty"
     empty.mkdir()  # an empty directory is fine without --force
@@ -173,8 +192,9 @@ def test_force_replaces_previous_export_of_the_same_format_only(cli, run_dir, tm
 def test_parent_is_a_file(cli, run_dir, tmp_path):
     (tmp_path / "afile").write_text("x")
     for fmt, out in (("hf", tmp_path / "afile" / "hf"), ("jsonl", tmp_path / "afile" / "sub" / "x.jsonl")):
-        _one_line_exit_2(cli("feedback", "export", run_dir, "--format", fmt, "--out", out),
-                         str(out), "a parent is a file")
+        _one_line_exit_2(
+            cli("feedback", "export", run_dir, "--format", fmt, "--out", out), str(out), "a parent is a file"
+        )
     assert (tmp_path / "afile").read_text() == "x" and _leftovers(tmp_path) == []
     d = tmp_path / "adir"
     d.mkdir()
@@ -183,20 +203,25 @@ def test_parent_is_a_file(cli, run_dir, tmp_path):
 
 def test_read_only_rename_is_one_line(cli, run_dir, tmp_path, monkeypatch):
     """A read-only / immutable target: the final rename fails with EROFS (simulated; root ignores chmod)."""
+
     def refuse(src, dst, **kw):
         raise OSError(errno.EROFS, "Read-only file system", src, None, dst)
 
     monkeypatch.setattr(outputs.os, "rename", refuse)  # a directory output's final rename
     for fmt in ("hf", "trl"):
         out = tmp_path / "new" / fmt
-        _one_line_exit_2(cli("feedback", "export", run_dir, "--format", fmt, "--out", out),
-                         f"{out}: read-only file system")
+        _one_line_exit_2(
+            cli("feedback", "export", run_dir, "--format", fmt, "--out", out), f"{out}: read-only file system"
+        )
         assert not (tmp_path / "new").exists() and _leftovers(tmp_path) == []
     monkeypatch.setattr(os, "replace", refuse)  # every atomic file write (the marker included)
     for fmt, name in (("hf", "hf"), ("jsonl", "x.jsonl"), ("parquet", "x.parquet")):
         out = tmp_path / "new" / name
-        _one_line_exit_2(cli("feedback", "export", run_dir, "--format", fmt, "--out", out),
-                         str(out), "read-only file system")
+        _one_line_exit_2(
+            cli("feedback", "export", run_dir, "--format", fmt, "--out", out),
+            str(out),
+            "read-only file system",
+        )
         assert not (tmp_path / "new").exists() and _leftovers(tmp_path) == []
 
 
@@ -207,8 +232,10 @@ def test_read_only_directory(cli, run_dir, tmp_path):
     ro.chmod(0o555)
     try:
         for fmt, name in (("hf", "hf"), ("jsonl", "x.jsonl")):
-            _one_line_exit_2(cli("feedback", "export", run_dir, "--format", fmt, "--out", ro / name),
-                             f"{ro / name}: permission denied")
+            _one_line_exit_2(
+                cli("feedback", "export", run_dir, "--format", fmt, "--out", ro / name),
+                f"{ro / name}: permission denied",
+            )
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o755)

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from persona_testbed.pipeline.stages.feedback import generate_pairs
 from persona_testbed.feedback import (
     FeedbackConfig,
     PairCounts,
@@ -19,25 +18,32 @@ from persona_testbed.feedback.io import CHECKPOINT_NAME
 from persona_testbed.feedback.leakage import AnswerLeakage, LeakageFinding, PairLeakage
 from persona_testbed.feedback.record import PreferencePair
 from persona_testbed.llm import LLMClient, MockBackend
+from persona_testbed.pipeline.stages.feedback import generate_pairs
 
 COUNTS = PairCounts(train=2, test=1, held_out=1)  # 3 personas x 4 = 12 pairs
 
 
 def leaky_reply(scripted):
     """The persona aged 35 gets a revision that names its age; the others get the scripted one."""
+
     def reply(messages):
         if messages[0]["content"] == templates.REVISE_SYSTEM and "Age 35" in messages[-1]["content"]:
             return "As a 35-year-old, a plainer answer."
         return scripted(messages)
+
     return reply
 
 
 @pytest.fixture
 def leaky_run(tmp_path, prompt_set, personas3, scripted):
     out = tmp_path / "fb"
-    res = generate_pairs(personas3, prompt_set(6, 2), out_dir=out,
-                         client=LLMClient(backend=MockBackend(leaky_reply(scripted))),
-                         config=FeedbackConfig(counts=COUNTS, seed=3))
+    res = generate_pairs(
+        personas3,
+        prompt_set(6, 2),
+        out_dir=out,
+        client=LLMClient(backend=MockBackend(leaky_reply(scripted))),
+        config=FeedbackConfig(counts=COUNTS, seed=3),
+    )
     return out, res
 
 
@@ -48,14 +54,17 @@ def test_pairs_are_checked_when_made_and_stats_report_rates(leaky_run):
     assert len(leaky) == 4 and {p.persona_id for p in leaky} == {"p-1"}  # age 35 = persona p-1
     f = leaky[0].leakage.chosen.findings[0]
     assert (f.field, f.text, f.in_context) == ("age", "As a 35-year-old", False)
-    assert leaky[0].chosen[f.start:f.end] == f.text
+    assert leaky[0].chosen[f.start : f.end] == f.text
     lk = res.stats["leakage"]
     assert lk["checked"] == 12 and lk["unchecked"] == 0 and lk["leaky"] == 4
-    assert lk["leaky_rate"] == pytest.approx(4 / 12) and lk["by_field"] == {"age": {"pairs": 4, "rate": pytest.approx(1 / 3)}}
+    assert lk["leaky_rate"] == pytest.approx(4 / 12) and lk["by_field"] == {
+        "age": {"pairs": 4, "rate": pytest.approx(1 / 3)}
+    }
     assert lk["rejected_leaky"] == 0 and lk["rejected_leaky_rate"] == 0.0 and lk["rejected_by_field"] == {}
     # written to pairs.jsonl / parquet and the manifest
     assert sum(p.leaky for p in read_pairs(out)) == 4
     import polars as pl
+
     assert pl.read_parquet(out / "pairs.parquet")["leaky"].sum() == 4
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stages"]["feedback"]["summary"]["leaky"] == 4
@@ -65,17 +74,44 @@ def test_stats_per_field_and_rejected_control():
     def pair(i, chosen_fields, rejected_fields, in_context=(), status="ok", checked=True):
         def answer(fields, ctx=()):
             fs = [LeakageFinding(field=f, mode="label", term=f, text=f, start=0, end=len(f)) for f in fields]
-            fs += [LeakageFinding(field=f, mode="label", term=f, text=f, start=0, end=len(f), in_context=True)
-                   for f in ctx]
+            fs += [
+                LeakageFinding(field=f, mode="label", term=f, text=f, start=0, end=len(f), in_context=True)
+                for f in ctx
+            ]
             return AnswerLeakage(leaky=bool(fields), findings=fs)
-        leak = PairLeakage(leaky=bool(chosen_fields), chosen=answer(chosen_fields, in_context),
-                           rejected=answer(rejected_fields)) if checked else None
-        return PreferencePair(id=f"pair-{i}", persona_id="p", prompt_id=f"q{i}", split="train", question="q?",
-                              persona_text="x", model="m", template_version="v", seed=0, config_key="k",
-                              status=status, leakage=leak)
 
-    pairs = [pair(0, ["age", "religion"], []), pair(1, ["religion"], ["religion"]), pair(2, [], [], ["sex"]),
-             pair(3, [], []), pair(4, [], [], checked=False), pair(5, ["age"], [], status="failed")]
+        leak = (
+            PairLeakage(
+                leaky=bool(chosen_fields),
+                chosen=answer(chosen_fields, in_context),
+                rejected=answer(rejected_fields),
+            )
+            if checked
+            else None
+        )
+        return PreferencePair(
+            id=f"pair-{i}",
+            persona_id="p",
+            prompt_id=f"q{i}",
+            split="train",
+            question="q?",
+            persona_text="x",
+            model="m",
+            template_version="v",
+            seed=0,
+            config_key="k",
+            status=status,
+            leakage=leak,
+        )
+
+    pairs = [
+        pair(0, ["age", "religion"], []),
+        pair(1, ["religion"], ["religion"]),
+        pair(2, [], [], ["sex"]),
+        pair(3, [], []),
+        pair(4, [], [], checked=False),
+        pair(5, ["age"], [], status="failed"),
+    ]
     lk = feedback_stats(pairs)["leakage"]
     assert lk["checked"] == 4 and lk["unchecked"] == 1  # failed pairs are not counted at all
     assert lk["leaky"] == 2 and lk["leaky_rate"] == pytest.approx(0.5)
@@ -142,7 +178,12 @@ def test_rerun_checks_checkpointed_pairs_that_lack_leakage(leaky_run, prompt_set
     out, first = leaky_run
     _strip_leakage(out / CHECKPOINT_NAME)
     backend = MockBackend(leaky_reply(scripted))
-    again = generate_pairs(personas3, prompt_set(6, 2), out_dir=out, client=LLMClient(backend=backend),
-                           config=FeedbackConfig(counts=COUNTS, seed=3))
+    again = generate_pairs(
+        personas3,
+        prompt_set(6, 2),
+        out_dir=out,
+        client=LLMClient(backend=backend),
+        config=FeedbackConfig(counts=COUNTS, seed=3),
+    )
     assert again.reused == 12 and backend.calls == []
     assert [p.leakage for p in again.pairs] == [p.leakage for p in first.pairs]

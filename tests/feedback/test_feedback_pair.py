@@ -21,16 +21,29 @@ FITS = "A fitting answer about funding for you. It has two sentences."  # 11 wor
 
 def _run(backend, gp=None, store=None, **kw):
     client = LLMClient(backend=backend, store=store)
-    args = dict(pair_id="pair-1", persona_id="p-1", prompt_id="q-1", split="train", question=QUESTION,
-                persona_text=PERSONA)
+    args = dict(
+        pair_id="pair-1",
+        persona_id="p-1",
+        prompt_id="q-1",
+        split="train",
+        question=QUESTION,
+        persona_text=PERSONA,
+    )
     args.update(kw)
     return asyncio.run(make_pair(client, gp or GenerationParams(), **args))[0]
 
 
 def _step(messages) -> str:
     system = messages[0]["content"]
-    return ("rejected" if system == templates.ANSWER_SYSTEM else "critique" if "role-playing" in system
-            else "chosen" if system == templates.REVISE_SYSTEM else "judge")
+    return (
+        "rejected"
+        if system == templates.ANSWER_SYSTEM
+        else "critique"
+        if "role-playing" in system
+        else "chosen"
+        if system == templates.REVISE_SYSTEM
+        else "judge"
+    )
 
 
 def _router(rejected=REJECTED, critique="Too generic.", revisions=(FITS,), judge=("A", "B")):
@@ -48,6 +61,7 @@ def _router(rejected=REJECTED, critique="Too generic.", revisions=(FITS,), judge
         if step == "critique":
             return critique
         return revs.pop(0) if len(revs) > 1 else revs[0]
+
     return reply
 
 
@@ -55,7 +69,9 @@ def test_pair_fields_and_message_contents():
     backend = MockBackend(_router())
     pair = _run(backend)
     assert pair.status == "ok" and pair.error is None
-    assert pair.rejected.startswith("A long generic") and pair.critique == "Too generic." and pair.chosen == FITS
+    assert (
+        pair.rejected.startswith("A long generic") and pair.critique == "Too generic." and pair.chosen == FITS
+    )
     assert pair.length_action == "ok" and pair.revision_attempts == 1 and pair.length_target == (9, 11)
     assert pair.flags == []
     assert set(pair.call_ids) == {"rejected", "critique", "chosen", "judge_ab", "judge_ba"}
@@ -86,7 +102,9 @@ def test_length_band_reasks_on_both_sides_then_ok():
     pair = _run(backend)
     assert pair.chosen == FITS and pair.length_action == "retried" and pair.revision_attempts == 3
     revise_calls = [c for c in backend.calls if c[0]["content"] == templates.REVISE_SYSTEM]
-    assert "previous revision had 3 words, outside the range of 9 to 11 words" in revise_calls[1][1]["content"]
+    assert (
+        "previous revision had 3 words, outside the range of 9 to 11 words" in revise_calls[1][1]["content"]
+    )
     assert "longer revision" in revise_calls[1][1]["content"]
     assert "previous revision had 20 words" in revise_calls[2][1]["content"]
     assert "shorter revision" in revise_calls[2][1]["content"]
@@ -100,7 +118,9 @@ def test_length_band_trims_only_at_a_sentence_end():
     assert pair.chosen == "One two three four five six seven eight nine ten." and pair.flags == []
 
 
-@pytest.mark.parametrize("revision", ["Far too short.", "a b c d e f g h i j k l m n o p q r s t u v w x y z"])
+@pytest.mark.parametrize(
+    "revision", ["Far too short.", "a b c d e f g h i j k l m n o p q r s t u v w x y z"]
+)
 def test_length_band_out_of_band_is_kept_whole_and_flagged(revision):
     pair = _run(MockBackend(_router(revisions=(revision,))))
     assert pair.status == "ok" and pair.length_action == "out_of_band" and pair.revision_attempts == 3
@@ -109,7 +129,9 @@ def test_length_band_out_of_band_is_kept_whole_and_flagged(revision):
 
 
 def test_length_band_keeps_the_nearest_attempt():
-    pair = _run(MockBackend(_router(revisions=("one two", "a b c d e f g h", "a b c d e f g h i j k l m n o p"))))
+    pair = _run(
+        MockBackend(_router(revisions=("one two", "a b c d e f g h", "a b c d e f g h i j k l m n o p")))
+    )
     assert pair.chosen == "a b c d e f g h" and pair.length_action == "out_of_band"
 
 
@@ -142,6 +164,7 @@ def _truncating(base, cut_steps, always=False):
         if step in cut_steps and (always or seen[step] == 1):
             return BackendReply(text=text + " and then it stops mid", finish_reason="length")
         return BackendReply(text=text, finish_reason="stop")
+
     return reply
 
 
@@ -162,29 +185,45 @@ def test_truncated_step_is_reasked_once_with_twice_the_budget(step):
     assert "stops mid" not in getattr(pair, step)
     # max_tokens per call: rejected, critique, chosen (the revision starts with the budget the rejected
     # answer needed), judge_ab, judge_ba
-    assert backend.budgets == {"rejected": [100, 200, 50, 200, 16, 16], "critique": [100, 50, 100, 100, 16, 16],
-                               "chosen": [100, 50, 100, 200, 16, 16]}[step]
+    assert (
+        backend.budgets
+        == {
+            "rejected": [100, 200, 50, 200, 16, 16],
+            "critique": [100, 50, 100, 100, 16, 16],
+            "chosen": [100, 50, 100, 200, 16, 16],
+        }[step]
+    )
 
 
 @pytest.mark.parametrize("step", ["rejected", "critique", "chosen"])
 def test_still_truncated_after_reask_is_kept_and_flagged(step):
-    pair = _run(MockBackend(_truncating(_router(revisions=(REJECTED,)), {step}, always=True)),
-                GenerationParams(max_revision_attempts=2))
+    pair = _run(
+        MockBackend(_truncating(_router(revisions=(REJECTED,)), {step}, always=True)),
+        GenerationParams(max_revision_attempts=2),
+    )
     assert pair.status == "ok" and f"truncated:{step}" in pair.flags
     assert pair.finish_reasons[step][:2] == ["length", "length"]
     if step == "chosen":  # one re-ask per step; the later attempt keeps the larger budget
         assert pair.finish_reasons["chosen"] == ["length", "length", "length"]
 
 
-@pytest.mark.parametrize("fail_step,prefix", [("rejected", "rejected:"), ("critique", "critique:"),
-                                              ("revise", "chosen:")])
+@pytest.mark.parametrize(
+    "fail_step,prefix", [("rejected", "rejected:"), ("critique", "critique:"), ("revise", "chosen:")]
+)
 def test_failed_call_becomes_failed_pair(fail_step, prefix):
     base = _router()
 
     def reply(messages):
         system = messages[0]["content"]
-        step = ("rejected" if system == templates.ANSWER_SYSTEM else "critique" if "role-playing" in system
-                else "revise" if system == templates.REVISE_SYSTEM else "judge")
+        step = (
+            "rejected"
+            if system == templates.ANSWER_SYSTEM
+            else "critique"
+            if "role-playing" in system
+            else "revise"
+            if system == templates.REVISE_SYSTEM
+            else "judge"
+        )
         return PermanentError("boom") if step == fail_step else base(messages)
 
     pair = _run(MockBackend(reply))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from factories import make_persona
 
+from factories import make_persona
 from persona_testbed.core.errors import UserError
 from persona_testbed.feedback.plan import PairCounts, plan_pairs
 
@@ -44,12 +44,15 @@ def test_more_held_out_does_not_reshuffle_train(prompt_set):
     assert {x.id for x in small} < {x.id for x in big}
 
 
-@pytest.mark.parametrize("counts,needle", [
-    (PairCounts(train=5, test=2, held_out=1), "exceed the 6 train-split prompts"),
-    (PairCounts(train=1, test=1, held_out=3), "exceed the 2 held-out prompts"),
-    (PairCounts(train=0, test=0, held_out=0), "nothing to generate"),
-    (PairCounts(train=-1, test=0, held_out=0), "--train must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "counts,needle",
+    [
+        (PairCounts(train=5, test=2, held_out=1), "exceed the 6 train-split prompts"),
+        (PairCounts(train=1, test=1, held_out=3), "exceed the 2 held-out prompts"),
+        (PairCounts(train=0, test=0, held_out=0), "nothing to generate"),
+        (PairCounts(train=-1, test=0, held_out=0), "--train must be >= 0"),
+    ],
+)
 def test_bad_counts(prompt_set, personas3, counts, needle):
     with pytest.raises(UserError, match=needle):
         plan_pairs(personas3, prompt_set(6, 2), counts, seed=0)

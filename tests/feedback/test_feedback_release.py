@@ -38,8 +38,10 @@ PERSONA_TEXTS = [
     "big five scores: Not Applicable\ndefining quirks: Speaks in movie quotes\npolitical views: Democrat\n",
     "age: 67\r\nsex: Female\r\nrace: Black or African American alone\r\nreligion: Baptist\r\n",  # CRLF line ends
 ]
-QUESTIONS = [f"Question {j}: should the state raise taxes on {w}?" for j, w in enumerate(["fuel", "meat", "wealth",
-                                                                                          "land", "sugar"])]
+QUESTIONS = [
+    f"Question {j}: should the state raise taxes on {w}?"
+    for j, w in enumerate(["fuel", "meat", "wealth", "land", "sugar"])
+]
 
 
 def release_rows() -> list[dict[str, str]]:
@@ -47,15 +49,23 @@ def release_rows() -> list[dict[str, str]]:
     rows = []
     for i, persona in enumerate(PERSONA_TEXTS):
         for j, q in enumerate(QUESTIONS):
-            rows.append({"persona": persona, "instruction": q, "original": f"REJECTED generic answer {j}.",
-                         "critique": f"Persona {i} finds answer {j} too generic.",
-                         "data": f"CHOSEN answer {j} for persona {i}.", "question type": "train" if j < 4 else "test"})
+            rows.append(
+                {
+                    "persona": persona,
+                    "instruction": q,
+                    "original": f"REJECTED generic answer {j}.",
+                    "critique": f"Persona {i} finds answer {j} too generic.",
+                    "data": f"CHOSEN answer {j} for persona {i}.",
+                    "question type": "train" if j < 4 else "test",
+                }
+            )
     return rows
 
 
 def release_table(rows=None, drop: str | None = None) -> pa.Table:
-    table = pa.table({c: pa.array([r[c] for r in (rows or release_rows())], type=pa.string())
-                      for c in RELEASE_COLUMNS})
+    table = pa.table(
+        {c: pa.array([r[c] for r in (rows or release_rows())], type=pa.string()) for c in RELEASE_COLUMNS}
+    )
     return table.drop([drop]) if drop else table
 
 
@@ -78,8 +88,14 @@ def release(tmp_path):
     ds = datasets.Dataset.from_dict({c: table[c].to_pylist() for c in RELEASE_COLUMNS})
     ds.save_to_disk(str(tmp_path / "saved"))
     datasets.DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "saved_dict"))
-    return {"parquet": parquet, "jsonl": jsonl, "snapshot": snapshot, "datasets": tmp_path / "saved",
-            "datasets_dict": tmp_path / "saved_dict", "dir": tmp_path}
+    return {
+        "parquet": parquet,
+        "jsonl": jsonl,
+        "snapshot": snapshot,
+        "datasets": tmp_path / "saved",
+        "datasets_dict": tmp_path / "saved_dict",
+        "dir": tmp_path,
+    }
 
 
 @pytest.mark.parametrize("kind", ["parquet", "jsonl", "snapshot", "datasets", "datasets_dict"])
@@ -106,7 +122,9 @@ def test_imported_records_are_text_only_with_stable_ids(release):
         assert p.text_only and p.source is None and p.id.startswith("x-")
         assert all(p.fields[f].provenance == "external" and p.fields[f].value == "" for f in PERSONA_FIELDS)
         for fmt in ("full", "list", "summary"):
-            assert render(p, fmt) == text.replace("\r\n", "\n").strip()  # a text-only persona renders as its text
+            assert (
+                render(p, fmt) == text.replace("\r\n", "\n").strip()
+            )  # a text-only persona renders as its text
         with pytest.raises(ValueError, match="text-only"):
             render(p, "full", without=["age"])
     pairs = read_pairs(out)
@@ -114,7 +132,11 @@ def test_imported_records_are_text_only_with_stable_ids(release):
     assert q0.prompt_id == Prompt.make_id(QUESTIONS[0]) and q0.model == RELEASE_MODEL
     assert q0.persona_text == personas[q0.persona_id].text and q0.leakage is None  # leakage: unchecked
     assert {p.split for p in pairs if p.question == QUESTIONS[4]} == {"test"}
-    assert q0.chosen.startswith("CHOSEN") and q0.rejected.startswith("REJECTED") and q0.critique.startswith("Persona")
+    assert (
+        q0.chosen.startswith("CHOSEN")
+        and q0.rejected.startswith("REJECTED")
+        and q0.critique.startswith("Persona")
+    )
     # census personas and text-only ones share one file and read back the same
     mixed = [make_persona("p-1"), *personas.values()]
     paths = write_personas(mixed, release["dir"] / "mixed")
@@ -132,7 +154,9 @@ def test_round_trip_import_export_import(release, cli):
         assert r.exit_code == 0, r.stderr
         res = json.loads(r.stdout)
         assert res["counts"] == {"rows": 15, "train": 12, "test": 3} and res["held_out_as_test"] == 0
-        data = exported if exported.suffix == ".parquet" else exported / "data" / "train-00000-of-00001.parquet"
+        data = (
+            exported if exported.suffix == ".parquet" else exported / "data" / "train-00000-of-00001.parquet"
+        )
         schema = pq.read_schema(data)
         assert schema.names == list(RELEASE_COLUMNS) and all(t == pa.string() for t in schema.types)
         b = release["dir"] / f"b-{target}"
@@ -180,11 +204,14 @@ def _parquet(path, table):
     return path
 
 
-@pytest.mark.parametrize("writer,needle", [
-    ("parquet", "bad.parquet: missing column 'critique'"),
-    ("jsonl", "bad.jsonl:1: missing column 'critique'"),
-    ("datasets", "data-00000-of-00001.arrow: missing column 'critique'"),
-])
+@pytest.mark.parametrize(
+    "writer,needle",
+    [
+        ("parquet", "bad.parquet: missing column 'critique'"),
+        ("jsonl", "bad.jsonl:1: missing column 'critique'"),
+        ("datasets", "data-00000-of-00001.arrow: missing column 'critique'"),
+    ],
+)
 def test_missing_column_is_one_line_exit_2_nothing_written(cli, tmp_path, writer, needle):
     table = release_table(drop="critique")
     if writer == "parquet":
@@ -195,7 +222,9 @@ def test_missing_column_is_one_line_exit_2_nothing_written(cli, tmp_path, writer
     else:
         datasets = pytest.importorskip("datasets")
         src = tmp_path / "bad"
-        datasets.Dataset.from_dict({c: table[c].to_pylist() for c in table.column_names}).save_to_disk(str(src))
+        datasets.Dataset.from_dict({c: table[c].to_pylist() for c in table.column_names}).save_to_disk(
+            str(src)
+        )
     out = tmp_path / "deep" / "out"
     r = cli("import", "persona-release", src, "--out", out)
     assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -204,11 +233,17 @@ def test_missing_column_is_one_line_exit_2_nothing_written(cli, tmp_path, writer
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("mutate,needle", [
-    (lambda r: r.__setitem__("question type", "validation"), "row 2: column 'question type' is 'validation'"),
-    (lambda r: r.__setitem__("data", "  "), "row 2: column 'data' is empty"),
-    (lambda r: r.__setitem__("persona", None), "row 2: column 'persona' is empty"),
-])
+@pytest.mark.parametrize(
+    "mutate,needle",
+    [
+        (
+            lambda r: r.__setitem__("question type", "validation"),
+            "row 2: column 'question type' is 'validation'",
+        ),
+        (lambda r: r.__setitem__("data", "  "), "row 2: column 'data' is empty"),
+        (lambda r: r.__setitem__("persona", None), "row 2: column 'persona' is empty"),
+    ],
+)
 def test_bad_values_name_file_row_and_column(tmp_path, mutate, needle):
     rows = release_rows()
     mutate(rows[1])
@@ -266,8 +301,16 @@ def test_bench_fidelity_on_an_imported_release(release, tmp_path):
     out = tmp_path / "imp"
     import_release(release["parquet"], out)
     cand = LLMClient(backend=MockBackend(_pick_chosen))
-    res = run_task("fidelity", candidate=cand, personas=out, pairs=out, split="all", matrix_personas=0,
-                   out_dir=tmp_path / "bench", n_resamples=200)
+    res = run_task(
+        "fidelity",
+        candidate=cand,
+        personas=out,
+        pairs=out,
+        split="all",
+        matrix_personas=0,
+        out_dir=tmp_path / "bench",
+        n_resamples=200,
+    )
     fig = res["figures"]
     assert res["counts"]["ok"] == 30 and fig["accuracy"]["estimate"] == 1.0 and fig["consistent_share"] == 1.0
     assert fig["position_bias"] == 0.0
@@ -277,18 +320,56 @@ def test_bench_cli_on_an_imported_release(release, cli, tmp_path):
     out = tmp_path / "imp"
     assert cli("import", "persona-release", release["jsonl"], "--out", out).exit_code == 0
     world = "scripted:p=1,uses=age"
-    r = cli("bench", "run", "fidelity", "--candidate", world, "--judge", world, "--pairs", out, "--personas", out,
-            "--split", "test", "--resamples", "200", "--out", tmp_path / "fid", "--json")
+    r = cli(
+        "bench",
+        "run",
+        "fidelity",
+        "--candidate",
+        world,
+        "--judge",
+        world,
+        "--pairs",
+        out,
+        "--personas",
+        out,
+        "--split",
+        "test",
+        "--resamples",
+        "200",
+        "--out",
+        tmp_path / "fid",
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["config"]["pairs"] and res["counts"]["failed"] == 0 and res["figures"]["matrix"]["personas"]
-    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "text": q, "split": "held_out"}) + "\n"
-                                                   for i, q in enumerate(QUESTIONS)))
+    (tmp_path / "prompts.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "text": q, "split": "held_out"}) + "\n"
+            for i, q in enumerate(QUESTIONS)
+        )
+    )
     for task in ("loo", "intersections"):
         extra = ["--group", "sex=Female"] if task == "intersections" else []
-        r = cli("bench", "run", task, *extra, "--candidate", world, "--judge", world, "--personas", out,
-                "--prompts", tmp_path / "prompts.jsonl", "--out", tmp_path / task)
-        assert r.exit_code == 2 and "text-only" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        r = cli(
+            "bench",
+            "run",
+            task,
+            *extra,
+            "--candidate",
+            world,
+            "--judge",
+            world,
+            "--personas",
+            out,
+            "--prompts",
+            tmp_path / "prompts.jsonl",
+            "--out",
+            tmp_path / task,
+        )
+        assert r.exit_code == 2 and "text-only" in r.stderr and len(r.stderr.strip().splitlines()) == 1, (
+            r.stderr
+        )
         assert not (tmp_path / task).exists()
 
 
@@ -317,8 +398,13 @@ def test_leakage_and_leak_flags_for_text_only_personas():
 def test_generate_pairs_for_text_only_personas(tmp_path, prompt_set, scripted):
     personas = [Persona.from_text(t) for t in PERSONA_TEXTS[:2]]
     config = FeedbackConfig(counts=PairCounts(train=1, test=1, held_out=1), seed=3)
-    res = generate_pairs(personas, prompt_set(4, 2), out_dir=tmp_path / "fb",
-                         client=LLMClient(backend=MockBackend(scripted)), config=config)
+    res = generate_pairs(
+        personas,
+        prompt_set(4, 2),
+        out_dir=tmp_path / "fb",
+        client=LLMClient(backend=MockBackend(scripted)),
+        config=config,
+    )
     assert res.stats["ok"] == 6
     for pair in res.pairs:
         assert pair.persona_text == next(p.text for p in personas if p.id == pair.persona_id)

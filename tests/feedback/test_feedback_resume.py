@@ -14,9 +14,32 @@ from persona_testbed.llm.stub_server import StubServer
 
 
 def _cmd(personas, prompts, out):
-    return [sys.executable, "-m", "persona_testbed", "feedback", "generate", "--personas", str(personas),
-            "--prompts", str(prompts), "--model", "openai/stub", "--out", str(out), "--train", "3", "--test", "2",
-            "--held-out", "1", "--concurrency", "2", "--seed", "11", "--json"]
+    return [
+        sys.executable,
+        "-m",
+        "persona_testbed",
+        "feedback",
+        "generate",
+        "--personas",
+        str(personas),
+        "--prompts",
+        str(prompts),
+        "--model",
+        "openai/stub",
+        "--out",
+        str(out),
+        "--train",
+        "3",
+        "--test",
+        "2",
+        "--held-out",
+        "1",
+        "--concurrency",
+        "2",
+        "--seed",
+        "11",
+        "--json",
+    ]
 
 
 def _content(path):
@@ -36,8 +59,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, input_files, scripte
         assert ref.exit_code == 0, ref.stderr
 
         out = tmp_path / "killed"
-        proc = subprocess.Popen(_cmd(personas, prompts, out), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _cmd(personas, prompts, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         checkpoint = out / "pairs.checkpoint.jsonl"
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -51,7 +75,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, input_files, scripte
         assert not (out / "pairs.jsonl").exists()
 
         requests_before = srv.stats["requests"]
-        resumed = subprocess.run(_cmd(personas, prompts, out), env=env, capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run(
+            _cmd(personas, prompts, out), env=env, capture_output=True, text=True, timeout=120
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert json.loads(resumed.stdout)["pairs"] == 18
         resume_requests = srv.stats["requests"] - requests_before

@@ -11,18 +11,25 @@ from persona_testbed.llm import ChatParams, LLMClient
 from persona_testbed.llm.batch_stub import BatchStubServer, run_batch_file
 from persona_testbed.llm.deferred import BatchBackend, BatchStore, WaveRecorder, is_pending, request_body
 
-QUESTIONS = ["Should the government raise taxes on the very rich?", "Is it ever right to break the law to protest?",
-             "Should parents be allowed to homeschool their children freely?",
-             "Do you think religion makes society better or worse?", "Is eating meat morally wrong today?",
-             "Should the voting age be lowered to sixteen years old?",
-             "Is nuclear power a good answer to climate change?",
-             "Should immigration to this country be reduced a lot?", "Is it wrong for companies to track workers?"]
+QUESTIONS = [
+    "Should the government raise taxes on the very rich?",
+    "Is it ever right to break the law to protest?",
+    "Should parents be allowed to homeschool their children freely?",
+    "Do you think religion makes society better or worse?",
+    "Is eating meat morally wrong today?",
+    "Should the voting age be lowered to sixteen years old?",
+    "Is nuclear power a good answer to climate change?",
+    "Should immigration to this country be reduced a lot?",
+    "Is it wrong for companies to track workers?",
+]
 
 
 def _pending(n: int, model: str = "m", pad: int = 0) -> dict[str, dict]:
     out = {}
     for i in range(n):
-        body = request_body(model, [{"role": "user", "content": f"q{i}" + "x" * pad}], ChatParams(seed=i), None)
+        body = request_body(
+            model, [{"role": "user", "content": f"q{i}" + "x" * pad}], ChatParams(seed=i), None
+        )
         out[f"{model}-{i:04d}"] = body
     return out
 
@@ -37,7 +44,11 @@ def test_wave_files_split_at_lines_bytes_and_model(tmp_path):
     assert [len(x) for x in lines] == [2, 2, 1, 2]  # a: 2+2+1, b: 2 (one model per file)
     assert all(len({r["body"]["model"] for r in x}) == 1 for x in lines)
     first = lines[0][0]
-    assert first["method"] == "POST" and first["url"] == "/v1/chat/completions" and first["custom_id"] == "a-0000"
+    assert (
+        first["method"] == "POST"
+        and first["url"] == "/v1/chat/completions"
+        and first["custom_id"] == "a-0000"
+    )
     # byte limit: each line is ~1 kB, 3 kB files hold 2 lines
     wave2 = store.write_wave("bench", "openai/c", _pending(5, "c", pad=1000), max_bytes=3000)
     assert [len((store.root / f).read_text().splitlines()) for f in wave2.files] == [2, 2, 1]
@@ -96,8 +107,22 @@ def test_client_defers_then_replays_from_batch_replies(tmp_path):
 
 
 def _prompts(cli, q, out, *extra):
-    return cli("prompts", "build", "--source", q, "--model", "openai/stub", "--seed", "3", "--clusters", "2",
-               "--out", out, "--json", *extra)
+    return cli(
+        "prompts",
+        "build",
+        "--source",
+        q,
+        "--model",
+        "openai/stub",
+        "--seed",
+        "3",
+        "--clusters",
+        "2",
+        "--out",
+        out,
+        "--json",
+        *extra,
+    )
 
 
 @pytest.fixture
@@ -106,7 +131,9 @@ def batch_stub(monkeypatch, tmp_path):
         fmt = request.get("response_format") or {}
         if fmt:
             props = fmt["json_schema"]["schema"].get("properties", {})
-            return json.dumps({k: (True if v.get("type") == "boolean" else "topic") for k, v in props.items()})
+            return json.dumps(
+                {k: (True if v.get("type") == "boolean" else "topic") for k, v in props.items()}
+            )
         return "text"
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -164,8 +191,14 @@ def test_bad_input(cli, tmp_path, batch_stub):
     q = tmp_path / "q.txt"
     q.write_text("\n".join(QUESTIONS) + "\n")
     r = _prompts(cli, q, tmp_path / "x", "--executor", "ray-ish")
-    assert r.exit_code == 2 and "--executor must be one of local, batch" in r.stderr and not (tmp_path / "x").exists()
-    r = cli("prompts", "build", "--source", q, "--model", "mock", "--out", tmp_path / "y", "--executor", "batch")
+    assert (
+        r.exit_code == 2
+        and "--executor must be one of local, batch" in r.stderr
+        and not (tmp_path / "x").exists()
+    )
+    r = cli(
+        "prompts", "build", "--source", q, "--model", "mock", "--out", tmp_path / "y", "--executor", "batch"
+    )
     assert r.exit_code == 2 and "needs an 'openai/<model>'" in r.stderr and not (tmp_path / "y").exists()
     r = cli("batch", "status", tmp_path)
     assert r.exit_code == 2 and "no batch requests here" in r.stderr

@@ -11,13 +11,21 @@ import socket
 import pytest
 
 from persona_testbed.core.errors import CallsFailingError, UserError
-from persona_testbed.llm import (CallStore, FailureBreaker, LLMClient, MockBackend, PermanentError,
-                                 TransientError)
+from persona_testbed.llm import (
+    CallStore,
+    FailureBreaker,
+    LLMClient,
+    MockBackend,
+    PermanentError,
+    TransientError,
+)
 from persona_testbed.llm.breaker import failure_cause
 
 URL = "http://127.0.0.1:9/v1"
-REFUSED = (f"gave up after 6 attempts: connection error ({URL}): ConnectError: All connection attempts failed "
-           "[ConnectionRefusedError: Connection refused]")
+REFUSED = (
+    f"gave up after 6 attempts: connection error ({URL}): ConnectError: All connection attempts failed "
+    "[ConnectionRefusedError: Connection refused]"
+)
 MSG = [{"role": "user", "content": "hi"}]
 
 
@@ -29,30 +37,48 @@ def feed(breaker: FailureBreaker, pattern: str, error: str = REFUSED) -> None:
 
 # -- causes -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("error,label", [
-    (REFUSED, f"connection refused at {URL}"),
-    (f"gave up after 3 attempts: connection error ({URL}): RemoteProtocolError: Server disconnected",
-     f"connection dropped at {URL}"),
-    (f"connection error ({URL}): ConnectError: [Errno -2] Name or service not known", f"host not found at {URL}"),
-    (f"connection error ({URL}): ConnectError: All connection attempts failed", f"cannot connect at {URL}"),
-    (f"gave up after 6 attempts: timeout after 30s ({URL})", f"timeout after 30 s at {URL}"),
-    ("permanent error: HTTP 401: Incorrect API key provided", "HTTP 401: Incorrect API key provided"),
-    ("invalid structured output (JudgeVerdict) after 3 tries: field required", "invalid structured output (JudgeVerdict)"),
-    ("permanent error: backend error: KeyError: 'choices'", "backend error: KeyError"),
-    ("gave up after 2 attempts: invalid response body: no choices", "invalid response body: no choices"),
-    (None, "unknown error"),
-])
+
+@pytest.mark.parametrize(
+    "error,label",
+    [
+        (REFUSED, f"connection refused at {URL}"),
+        (
+            f"gave up after 3 attempts: connection error ({URL}): RemoteProtocolError: Server disconnected",
+            f"connection dropped at {URL}",
+        ),
+        (
+            f"connection error ({URL}): ConnectError: [Errno -2] Name or service not known",
+            f"host not found at {URL}",
+        ),
+        (
+            f"connection error ({URL}): ConnectError: All connection attempts failed",
+            f"cannot connect at {URL}",
+        ),
+        (f"gave up after 6 attempts: timeout after 30s ({URL})", f"timeout after 30 s at {URL}"),
+        ("permanent error: HTTP 401: Incorrect API key provided", "HTTP 401: Incorrect API key provided"),
+        (
+            "invalid structured output (JudgeVerdict) after 3 tries: field required",
+            "invalid structured output (JudgeVerdict)",
+        ),
+        ("permanent error: backend error: KeyError: 'choices'", "backend error: KeyError"),
+        ("gave up after 2 attempts: invalid response body: no choices", "invalid response body: no choices"),
+        (None, "unknown error"),
+    ],
+)
 def test_failure_cause_normalises_errors(error, label):
     assert failure_cause(error)[1] == label
 
 
 def test_same_cause_across_attempt_counts_and_http_details():
-    assert failure_cause("gave up after 2 attempts: HTTP 503: busy (req 1)")[0] == \
-        failure_cause("gave up after 6 attempts: HTTP 503: overloaded (req 2)")[0]
+    assert (
+        failure_cause("gave up after 2 attempts: HTTP 503: busy (req 1)")[0]
+        == failure_cause("gave up after 6 attempts: HTTP 503: overloaded (req 2)")[0]
+    )
     assert failure_cause("HTTP 401: x")[0] != failure_cause("HTTP 403: x")[0]
 
 
 # -- the rules ----------------------------------------------------------------------------------------
+
 
 def test_trips_when_the_first_20_calls_all_fail():
     b = FailureBreaker("prompts")
@@ -81,7 +107,9 @@ def test_trips_at_16_of_30_failed():
     assert not b.tripped  # 14 of 28: exactly half is not more than half
     feed(b, "xx")
     assert b.tripped and (b.calls, b.failed) == (30, 16)
-    with pytest.raises(CallsFailingError, match=r"^connection refused at http://127\.0\.0\.1:9/v1 for 15 of 29 calls$"):
+    with pytest.raises(
+        CallsFailingError, match=r"^connection refused at http://127\.0\.0\.1:9/v1 for 15 of 29 calls$"
+    ):
         b.check()  # the message is the one of the call that tripped it
 
 
@@ -113,8 +141,12 @@ def test_message_names_the_most_common_cause_and_all_failures():
     with pytest.raises(CallsFailingError) as err:
         b.check()
     assert str(err.value) == f"connection refused at {URL} for 12 of 20 calls (20 failed in all)"
-    assert b.stats() == {"calls": 20, "failed": 20, "tripped": True,
-                         "causes": {f"connection refused at {URL}": 12, "HTTP 401: Incorrect API key provided": 8}}
+    assert b.stats() == {
+        "calls": 20,
+        "failed": 20,
+        "tripped": True,
+        "causes": {f"connection refused at {URL}": 12, "HTTP 401: Incorrect API key provided": 8},
+    }
 
 
 def test_thresholds_are_configurable_and_checked():
@@ -133,6 +165,7 @@ def test_thresholds_are_configurable_and_checked():
 
 # -- through LLMClient --------------------------------------------------------------------------------
 
+
 def _requests(n: int) -> list[list[dict[str, str]]]:
     return [[{"role": "user", "content": f"question {i}"}] for i in range(n)]
 
@@ -146,7 +179,9 @@ def test_client_raises_once_20_calls_failed_and_gather_stops(tmp_path):
         async with LLMClient(backend=backend, store=store, concurrency=4, breaker=breaker) as client:
             await asyncio.gather(*(client.chat(m, purpose="bench.main.candidate") for m in _requests(50)))
 
-    with pytest.raises(CallsFailingError, match=r"^bench: HTTP 401: Incorrect API key provided for 20 of 20 calls$"):
+    with pytest.raises(
+        CallsFailingError, match=r"^bench: HTTP 401: Incorrect API key provided for 20 of 20 calls$"
+    ):
         asyncio.run(stage())
     # no request started after the breaker tripped; every finished call is logged as failed
     assert len(backend.calls) == 20

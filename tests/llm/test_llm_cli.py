@@ -33,12 +33,44 @@ def test_chat_mock_prints_reply_and_logs(cli, tmp_home):
 
 def test_chat_json_and_custom_log(cli, tmp_path):
     db = tmp_path / "my.db"
-    r = cli("llm", "chat", "mock", "x", "--system", "be brief", "--temperature", "0", "--max-tokens", "5",
-            "--seed", "3", "--json", "--db", db)
+    r = cli(
+        "llm",
+        "chat",
+        "mock",
+        "x",
+        "--system",
+        "be brief",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "5",
+        "--seed",
+        "3",
+        "--json",
+        "--db",
+        db,
+    )
     res = json.loads(r.stdout)
     assert r.exit_code == 0 and res["status"] == "ok" and res["text"] == "mock: x" and not res["cached"]
-    res2 = json.loads(cli("llm", "chat", "mock", "x", "--system", "be brief", "--temperature", "0",
-                          "--max-tokens", "5", "--seed", "3", "--json", "--db", db).stdout)
+    res2 = json.loads(
+        cli(
+            "llm",
+            "chat",
+            "mock",
+            "x",
+            "--system",
+            "be brief",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "5",
+            "--seed",
+            "3",
+            "--json",
+            "--db",
+            db,
+        ).stdout
+    )
     assert res2["cached"] and res2["call_id"] == res["call_id"]
     rows = json.loads(cli("llm", "log", "--db", db, "--json", "-n", "5").stdout)
     assert len(rows) == 1 and rows[0]["params"]["seed"] == 3 and rows[0]["messages"][0]["role"] == "system"
@@ -118,19 +150,29 @@ def test_bad_gguf_file(cli, tmp_path):
 
 # Runs the CLI with SIGINT ignored, as a shell starts a background job (`make test &`): Python then never
 # raises KeyboardInterrupt, so the server must handle the signal itself.
-_SIGINT_IGNORED = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-                   "os.execv(sys.executable, [sys.executable, '-m', 'persona_testbed', *sys.argv[1:]])")
+_SIGINT_IGNORED = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'persona_testbed', *sys.argv[1:]])"
+)
 
 
-@pytest.mark.parametrize("sig,inherited", [("SIGINT", "default"), ("SIGINT", "ignored"),
-                                           ("SIGTERM", "default")])
+@pytest.mark.parametrize(
+    "sig,inherited", [("SIGINT", "default"), ("SIGINT", "ignored"), ("SIGTERM", "default")]
+)
 def test_stub_server_command_serves_until_interrupted(sig, inherited):
     from persona_testbed.llm import ChatParams, LLMClient
 
-    launch = ([sys.executable, "-m", "persona_testbed"] if inherited == "default"
-              else [sys.executable, "-c", _SIGINT_IGNORED])
-    proc = subprocess.Popen([*launch, "llm", "stub-server", "--port", "0", "--latency-ms", "5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launch = (
+        [sys.executable, "-m", "persona_testbed"]
+        if inherited == "default"
+        else [sys.executable, "-c", _SIGINT_IGNORED]
+    )
+    proc = subprocess.Popen(
+        [*launch, "llm", "stub-server", "--port", "0", "--latency-ms", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         # readiness is explicit: the server prints its address once it listens and handles the signals
         first = proc.stdout.readline()

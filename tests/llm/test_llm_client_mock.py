@@ -43,14 +43,17 @@ def test_cache_survives_a_new_client_on_the_same_db(tmp_path):
     c2.close()
 
 
-@pytest.mark.parametrize("change", [
-    dict(params=ChatParams(temperature=0.1)),
-    dict(params=ChatParams(seed=3)),
-    dict(params=ChatParams(max_tokens=7)),
-    dict(sample_index=1),
-    dict(schema=Verdict),
-    dict(messages=[{"role": "user", "content": "hello!"}]),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(params=ChatParams(temperature=0.1)),
+        dict(params=ChatParams(seed=3)),
+        dict(params=ChatParams(max_tokens=7)),
+        dict(sample_index=1),
+        dict(schema=Verdict),
+        dict(messages=[{"role": "user", "content": "hello!"}]),
+    ],
+)
 def test_cache_miss_when_any_key_part_changes(tmp_path, change):
     mock = MockBackend(['{"consistent": true, "reason": "a"}', '{"consistent": false, "reason": "b"}'])
     c = client(mock, tmp_path)
@@ -63,7 +66,9 @@ def test_cache_miss_when_any_key_part_changes(tmp_path, change):
 
 
 def test_reask_on_invalid_structured_output(tmp_path):
-    mock = MockBackend(["not json at all", '{"consistent": "maybe"}', '{"consistent": false, "reason": "age"}'])
+    mock = MockBackend(
+        ["not json at all", '{"consistent": "maybe"}', '{"consistent": false, "reason": "age"}']
+    )
     c = client(mock, tmp_path, max_reasks=2)
     r = c.chat_sync(MSG, schema=Verdict, purpose="judge")
     assert r.ok and r.parsed == {"consistent": False, "reason": "age"}

@@ -51,8 +51,11 @@ def test_structured_output_validates(emb, tmp_path):
         confident: bool
 
     c = LLMClient("embedded", store=CallStore(tmp_path / "c.db"))
-    r = c.chat_sync([{"role": "user", "content": "Capital of France? Reply in JSON with city and confident."}],
-                    params=ChatParams(temperature=0, max_tokens=40, seed=1), schema=Answer)
+    r = c.chat_sync(
+        [{"role": "user", "content": "Capital of France? Reply in JSON with city and confident."}],
+        params=ChatParams(temperature=0, max_tokens=40, seed=1),
+        schema=Answer,
+    )
     assert r.ok, r.error
     assert set(r.parsed) == {"city", "confident"} and isinstance(r.parsed["confident"], bool)
     assert Answer.model_validate(r.parsed)
@@ -61,7 +64,9 @@ def test_structured_output_validates(emb, tmp_path):
 
 
 def test_logprobs(emb):
-    r = emb.chat_sync(Q, params=ChatParams(temperature=0, max_tokens=4, seed=1, logprobs=True, top_logprobs=2))
+    r = emb.chat_sync(
+        Q, params=ChatParams(temperature=0, max_tokens=4, seed=1, logprobs=True, top_logprobs=2)
+    )
     assert r.ok and r.logprobs and len(r.logprobs) == r.usage.completion_tokens
     assert all(t["logprob"] <= 0 and len(t["top_logprobs"]) == 2 for t in r.logprobs)
     assert "".join(t["token"] for t in r.logprobs) == r.text

@@ -42,8 +42,16 @@ def test_fault_then_success_when_the_fault_stops(tmp_path):
     store = CallStore(tmp_path / "c.db")
 
     async def main(srv):
-        async with LLMClient("openai/stub", base_url=srv.base_url, store=store, max_retries=12,
-                             timeout_s=0.5, retry_base_s=0.001, retry_max_delay_s=0.01, concurrency=16) as c:
+        async with LLMClient(
+            "openai/stub",
+            base_url=srv.base_url,
+            store=store,
+            max_retries=12,
+            timeout_s=0.5,
+            retry_base_s=0.001,
+            retry_max_delay_s=0.01,
+            concurrency=16,
+        ) as c:
             return await asyncio.gather(*[c.chat([{"role": "user", "content": f"q{i}"}]) for i in range(60)])
 
     with StubServer(fault_rate=0.4, seed=3, slow_s=0.8) as srv:
@@ -90,8 +98,9 @@ def test_unreachable_base_url_is_a_recorded_failure(tmp_path):
     store = CallStore(tmp_path / "c.db")
 
     async def main():
-        async with LLMClient("openai/x", base_url=f"http://127.0.0.1:{port}/v1", store=store, max_retries=1,
-                             retry_base_s=0.001) as c:
+        async with LLMClient(
+            "openai/x", base_url=f"http://127.0.0.1:{port}/v1", store=store, max_retries=1, retry_base_s=0.001
+        ) as c:
             return await c.chat(MSG)
 
     r = run(main())
@@ -116,15 +125,31 @@ def test_params_usage_logprobs_and_structured_output_over_http(tmp_path):
 
     async def main(srv):
         async with LLMClient("openai/stub", base_url=srv.base_url, store=store) as c:
-            a = await c.chat(MSG, params=ChatParams(temperature=0.2, top_p=0.9, max_tokens=9, seed=5,
-                                                    stop=["\n"], logprobs=True, top_logprobs=1))
+            a = await c.chat(
+                MSG,
+                params=ChatParams(
+                    temperature=0.2,
+                    top_p=0.9,
+                    max_tokens=9,
+                    seed=5,
+                    stop=["\n"],
+                    logprobs=True,
+                    top_logprobs=1,
+                ),
+            )
             b = await c.chat(MSG, schema=Verdict)
             return a, b
 
     with StubServer(responder=responder) as srv:
         a, b = run(main(srv))
     req = seen[0]
-    assert (req["temperature"], req["top_p"], req["max_tokens"], req["seed"], req["stop"]) == (0.2, 0.9, 9, 5, ["\n"])
+    assert (req["temperature"], req["top_p"], req["max_tokens"], req["seed"], req["stop"]) == (
+        0.2,
+        0.9,
+        9,
+        5,
+        ["\n"],
+    )
     assert req["model"] == "stub" and req["logprobs"] is True
     assert a.text == "alpha beta gamma" and a.usage.completion_tokens == 3 and a.usage.prompt_tokens == 1
     assert [t["token"] for t in a.logprobs] == ["alpha", "beta", "gamma"]

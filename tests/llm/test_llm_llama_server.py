@@ -34,9 +34,23 @@ def llama_server(tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
     # persona_testbed.llm.llama_server runs llama_cpp.server's own __main__ (see its docstring)
-    cmd = [sys.executable, "-m", "persona_testbed.llm.llama_server", "--model", str(embedded_model_path()),
-           "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-           "--n_threads", str(os.cpu_count() or 1)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "persona_testbed.llm.llama_server",
+        "--model",
+        str(embedded_model_path()),
+        "--model_alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        str(os.cpu_count() or 1),
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
@@ -83,8 +97,11 @@ def test_structured_output_through_real_server(llama_server):
         confident: bool
 
     c = LLMClient("openai/smollm2", base_url=llama_server, timeout_s=60)
-    r = c.chat_sync([{"role": "user", "content": "Capital of France? Answer in JSON."}],
-                    params=ChatParams(temperature=0, max_tokens=40, seed=1), schema=Answer)
+    r = c.chat_sync(
+        [{"role": "user", "content": "Capital of France? Answer in JSON."}],
+        params=ChatParams(temperature=0, max_tokens=40, seed=1),
+        schema=Answer,
+    )
     assert r.ok, r.error
     assert Answer.model_validate(r.parsed)
     c.close()
@@ -92,8 +109,10 @@ def test_structured_output_through_real_server(llama_server):
 
 def test_logprobs_through_real_server(llama_server):
     c = LLMClient("openai/smollm2", base_url=llama_server, timeout_s=60)
-    r = c.chat_sync([{"role": "user", "content": "Say hi"}],
-                    params=ChatParams(temperature=0, max_tokens=4, seed=1, logprobs=True, top_logprobs=2))
+    r = c.chat_sync(
+        [{"role": "user", "content": "Say hi"}],
+        params=ChatParams(temperature=0, max_tokens=4, seed=1, logprobs=True, top_logprobs=2),
+    )
     assert r.ok, r.error
     assert r.logprobs and all(t["logprob"] <= 0 for t in r.logprobs)
     c.close()

@@ -4,13 +4,16 @@ from persona_testbed.core.errors import UserError
 from persona_testbed.llm import parse_model
 
 
-@pytest.mark.parametrize("s, kind, name", [
-    ("embedded", "embedded", "embedded"),
-    ("mock", "mock", "mock"),
-    ("gguf:/tmp/m.gguf", "gguf", "/tmp/m.gguf"),
-    ("openai/gpt-4o-mini", "openai", "gpt-4o-mini"),
-    ("openai/meta-llama/Llama-3-8B", "openai", "meta-llama/Llama-3-8B"),
-])
+@pytest.mark.parametrize(
+    "s, kind, name",
+    [
+        ("embedded", "embedded", "embedded"),
+        ("mock", "mock", "mock"),
+        ("gguf:/tmp/m.gguf", "gguf", "/tmp/m.gguf"),
+        ("openai/gpt-4o-mini", "openai", "gpt-4o-mini"),
+        ("openai/meta-llama/Llama-3-8B", "openai", "meta-llama/Llama-3-8B"),
+    ],
+)
 def test_parse_valid(s, kind, name):
     spec = parse_model(s)
     assert (spec.kind, spec.name, spec.model_string) == (kind, name, s)

@@ -5,18 +5,37 @@ import pytest
 
 from persona_testbed.core.errors import UserError
 from persona_testbed.llm import CallStore, ChatParams, ChatResult, Usage
-from persona_testbed.llm.store import (MIGRATIONS, apply_migrations, cache_key, connect_readonly,
-                                       is_wal_database)
+from persona_testbed.llm.store import (
+    MIGRATIONS,
+    apply_migrations,
+    cache_key,
+    connect_readonly,
+    is_wal_database,
+)
 
 
 def _result(cid="c1", status="ok", text="hi", **kw):
-    return ChatResult(call_id=cid, model="mock", status=status, text=text, usage=Usage(prompt_tokens=3,
-                      completion_tokens=1), **kw)
+    return ChatResult(
+        call_id=cid,
+        model="mock",
+        status=status,
+        text=text,
+        usage=Usage(prompt_tokens=3, completion_tokens=1),
+        **kw,
+    )
 
 
 def _record(store, key, result, purpose="t"):
-    store.record(key=key, backend="mock", result=result, messages=[{"role": "user", "content": "x"}],
-                 params=ChatParams(), schema=None, sample_index=0, purpose=purpose)
+    store.record(
+        key=key,
+        backend="mock",
+        result=result,
+        messages=[{"role": "user", "content": "x"}],
+        params=ChatParams(),
+        schema=None,
+        sample_index=0,
+        purpose=purpose,
+    )
 
 
 def test_blank_db_gets_all_migrations_and_wal(tmp_path):
@@ -26,9 +45,29 @@ def test_blank_db_gets_all_migrations_and_wal(tmp_path):
     mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     cols = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(calls)")}
-    assert {"id", "created", "cache_key", "backend", "model", "purpose", "messages", "params", "schema",
-            "sample_index", "response", "parsed", "logprobs", "prompt_tokens", "completion_tokens",
-            "latency_s", "status", "error", "attempts", "reasks", "finish_reason"} <= cols
+    assert {
+        "id",
+        "created",
+        "cache_key",
+        "backend",
+        "model",
+        "purpose",
+        "messages",
+        "params",
+        "schema",
+        "sample_index",
+        "response",
+        "parsed",
+        "logprobs",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_s",
+        "status",
+        "error",
+        "attempts",
+        "reasks",
+        "finish_reason",
+    } <= cols
     # reopening applies nothing twice
     store.close()
     assert CallStore(path).migrations() == [name for name, _ in MIGRATIONS]
@@ -38,9 +77,11 @@ def test_upgrade_from_first_migration_keeps_old_rows(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     assert apply_migrations(conn, MIGRATIONS[:1]) == ["001_create_calls"]
-    conn.execute("INSERT INTO calls (id, created, cache_key, backend, model, messages, params, response, status)"
-                 " VALUES ('old1', '2024-01-01T00:00:00+00:00', 'k-old', 'mock', 'mock', '[]', '{}', 'old reply',"
-                 " 'ok')")
+    conn.execute(
+        "INSERT INTO calls (id, created, cache_key, backend, model, messages, params, response, status)"
+        " VALUES ('old1', '2024-01-01T00:00:00+00:00', 'k-old', 'mock', 'mock', '[]', '{}', 'old reply',"
+        " 'ok')"
+    )
     conn.close()
     store = CallStore(path)
     assert store.migrations() == [name for name, _ in MIGRATIONS]
@@ -54,9 +95,11 @@ def test_upgrade_from_002_adds_finish_reason_and_keeps_rows(tmp_path):
     path = tmp_path / "v002.db"
     conn = sqlite3.connect(path, isolation_level=None)
     assert apply_migrations(conn, MIGRATIONS[:2]) == ["001_create_calls", "002_add_logprobs_and_reasks"]
-    conn.execute("INSERT INTO calls (id, created, cache_key, backend, model, messages, params, response, status,"
-                 " reasks) VALUES ('old2', '2024-01-01T00:00:00+00:00', 'k-old', 'mock', 'mock', '[]', '{}',"
-                 " 'old reply', 'ok', 1)")
+    conn.execute(
+        "INSERT INTO calls (id, created, cache_key, backend, model, messages, params, response, status,"
+        " reasks) VALUES ('old2', '2024-01-01T00:00:00+00:00', 'k-old', 'mock', 'mock', '[]', '{}',"
+        " 'old reply', 'ok', 1)"
+    )
     conn.close()
     store = CallStore(path)
     assert "003_add_finish_reason" in store.migrations()

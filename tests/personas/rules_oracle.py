@@ -110,8 +110,9 @@ def _employment_for_child(p: Persona) -> str | None:
 
 def _employed_without_class_of_worker(p: Persona) -> str | None:
     esr = _low(p, "employment status")
-    if ("employed" in esr and "unemployed" not in esr or esr.startswith("armed forces")) \
-            and is_na(p.value("class of worker")):
+    if ("employed" in esr and "unemployed" not in esr or esr.startswith("armed forces")) and is_na(
+        p.value("class of worker")
+    ):
         return f"{p.value('employment status')} but class of worker N/A"
     return None
 
@@ -120,9 +121,13 @@ def _us_born_abroad(p: Persona) -> str | None:
     cit = _low(p, "citizenship")
     pob = p.fields["place of birth"]
     if cit.startswith("born in the united states") and (
-            pob.value.lower().startswith("outside the united states")
-            or (pob.detail.get("var") == "POBP" and str(pob.detail.get("code", "0")).isdigit()
-                and int(pob.detail["code"]) >= 100)):
+        pob.value.lower().startswith("outside the united states")
+        or (
+            pob.detail.get("var") == "POBP"
+            and str(pob.detail.get("code", "0")).isdigit()
+            and int(pob.detail["code"]) >= 100
+        )
+    ):
         return f"citizenship {p.value('citizenship')!r} but born in {pob.value}"
     return None
 
@@ -138,8 +143,12 @@ def _english_only_household_speaks_other(p: Persona) -> str | None:
 def _alone_with_children(p: Persona) -> str | None:
     hht = _low(p, "household type")
     fam = _low(p, "family presence and age")
-    if "living alone" in hht and "not living alone" not in hht and fam.startswith(("with ", "lives with")) \
-            and not fam.startswith("with no "):
+    if (
+        "living alone" in hht
+        and "not living alone" not in hht
+        and fam.startswith(("with ", "lives with"))
+        and not fam.startswith("with no ")
+    ):
         return f"{p.value('household type')} but {p.value('family presence and age')}"
     return None
 
@@ -147,8 +156,13 @@ def _alone_with_children(p: Persona) -> str | None:
 def _no_religion_with_denomination(p: Persona) -> str | None:
     rel = p.fields["religion"]
     denom = rel.detail.get("denomination")
-    if rel.value.lower() in ("no religion", "none") and denom and not str(denom).lower().startswith(
-            ("no denomination", "not applicable", "iap", "don't know", "no answer")):
+    if (
+        rel.value.lower() in ("no religion", "none")
+        and denom
+        and not str(denom)
+        .lower()
+        .startswith(("no denomination", "not applicable", "iap", "don't know", "no answer"))
+    ):
         return f"no religion but denomination {denom!r}"
     return None
 
@@ -161,7 +175,9 @@ def _living_alone(p: Persona) -> bool:
 def _married_living_alone(p: Persona) -> str | None:
     donor_home = p.fields["marital status"].detail.get("donor_household") or ""
     if _low(p, "marital status") == "married" and _living_alone(p) and donor_home not in ("", "living alone"):
-        return f"married and living alone, but the marital status came from a donor in a {donor_home} household"
+        return (
+            f"married and living alone, but the marital status came from a donor in a {donor_home} household"
+        )
     return None
 
 
@@ -174,7 +190,11 @@ def _married_couple_household_unmarried(p: Persona) -> str | None:
     except ValueError:
         two = False
     member = role in ("householder", "spouse") if role else two
-    if _low(p, "household type") == "married couple household" and member and _low(p, "marital status") != "married":
+    if (
+        _low(p, "household type") == "married couple household"
+        and member
+        and _low(p, "marital status") != "married"
+    ):
         who = role or "householder or spouse (2 persons)"
         return f"'{p.value('marital status')}' but the {who} of a married-couple household"
     return None
@@ -221,30 +241,61 @@ def _bigfive_norm_group(p: Persona) -> str | None:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("graduate_degree_under_18", "master's, professional or doctoral degree under age 18",
-         _graduate_degree_under_18),
-    Rule("six_figure_income_under_16", "income of $100,000 or more under age 16", _six_figure_income_under_16),
+    Rule(
+        "graduate_degree_under_18",
+        "master's, professional or doctoral degree under age 18",
+        _graduate_degree_under_18,
+    ),
+    Rule(
+        "six_figure_income_under_16", "income of $100,000 or more under age 16", _six_figure_income_under_16
+    ),
     Rule("married_under_15", "ever married under age 15", _married_under_15),
     Rule("fertility_for_male", "a male with a birth in the past 12 months", _fertility_for_male),
-    Rule("fertility_outside_15_50", "a birth in the past 12 months outside ages 15-50", _fertility_outside_15_50),
+    Rule(
+        "fertility_outside_15_50",
+        "a birth in the past 12 months outside ages 15-50",
+        _fertility_outside_15_50,
+    ),
     Rule("veteran_under_17", "military service under age 17", _veteran_under_17),
-    Rule("occupation_for_child", "occupation, industry or class of worker under age 16", _occupation_for_child),
+    Rule(
+        "occupation_for_child", "occupation, industry or class of worker under age 16", _occupation_for_child
+    ),
     Rule("employment_for_child", "an employment status under age 16", _employment_for_child),
-    Rule("employed_without_class_of_worker", "employed but class of worker N/A",
-         _employed_without_class_of_worker),
-    Rule("us_born_abroad", "born in the United States by citizenship but born abroad by place of birth",
-         _us_born_abroad),
-    Rule("english_only_household_speaks_other", "English-only household but the person speaks another language",
-         _english_only_household_speaks_other),
+    Rule(
+        "employed_without_class_of_worker",
+        "employed but class of worker N/A",
+        _employed_without_class_of_worker,
+    ),
+    Rule(
+        "us_born_abroad",
+        "born in the United States by citizenship but born abroad by place of birth",
+        _us_born_abroad,
+    ),
+    Rule(
+        "english_only_household_speaks_other",
+        "English-only household but the person speaks another language",
+        _english_only_household_speaks_other,
+    ),
     Rule("alone_with_children", "living alone yet living with children", _alone_with_children),
-    Rule("married_living_alone", "married and living alone without an absent spouse on record",
-         _married_living_alone),
-    Rule("married_couple_household_unmarried", "householder or spouse of a married-couple household not married",
-         _married_couple_household_unmarried),
+    Rule(
+        "married_living_alone",
+        "married and living alone without an absent spouse on record",
+        _married_living_alone,
+    ),
+    Rule(
+        "married_couple_household_unmarried",
+        "householder or spouse of a married-couple household not married",
+        _married_couple_household_unmarried,
+    ),
     Rule("no_religion_with_denomination", "no religion but a denomination", _no_religion_with_denomination),
-    Rule("survey_cell_mismatch", "GSS respondent differs from the persona on a matched cell variable",
-         _survey_cell_mismatch),
-    Rule("procedural_age_limits", "an age-limited activity tag below its minimum age", _procedural_age_limits),
+    Rule(
+        "survey_cell_mismatch",
+        "GSS respondent differs from the persona on a matched cell variable",
+        _survey_cell_mismatch,
+    ),
+    Rule(
+        "procedural_age_limits", "an age-limited activity tag below its minimum age", _procedural_age_limits
+    ),
     Rule("bigfive_norm_group", "Big Five drawn from the wrong sex x age norm group", _bigfive_norm_group),
 )
 RULE_NAMES = tuple(r.name for r in RULES)

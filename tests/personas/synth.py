@@ -73,11 +73,46 @@ def dictionary() -> PumsDictionary:
 
 def persons(rows: list[dict]) -> pl.DataFrame:
     """Person rows in the census module's canonical form (type-C codes as strings, N as Int64)."""
-    schema = {"SERIALNO": pl.Utf8, "SPORDER": pl.Int64, "STATE": pl.Utf8, "PWGTP": pl.Int64, "AGEP": pl.Int64,
-              "SEX": pl.Utf8, "RAC1P": pl.Utf8, "HISP": pl.Utf8, "SCHL": pl.Utf8, "ESR": pl.Utf8,
-              "OCCP": pl.Utf8, "PINCP": pl.Int64, "CIT": pl.Utf8, "MAR": pl.Utf8, "RELSHIPP": pl.Utf8,
-              "LANX": pl.Utf8, "LANP": pl.Utf8, "PAOC": pl.Utf8, "DIS": pl.Utf8}
-    base = {"SERIALNO": "2018HU0000001", "SPORDER": 1, "STATE": "10", "PWGTP": 10, "AGEP": 40, "SEX": "1",
-            "RAC1P": "1", "HISP": "01", "SCHL": "21", "ESR": "1", "OCCP": "3250", "PINCP": 52000, "CIT": "1",
-            "MAR": "1", "RELSHIPP": "00", "LANX": "2", "LANP": None, "PAOC": None, "DIS": "2"}
+    schema = {
+        "SERIALNO": pl.Utf8,
+        "SPORDER": pl.Int64,
+        "STATE": pl.Utf8,
+        "PWGTP": pl.Int64,
+        "AGEP": pl.Int64,
+        "SEX": pl.Utf8,
+        "RAC1P": pl.Utf8,
+        "HISP": pl.Utf8,
+        "SCHL": pl.Utf8,
+        "ESR": pl.Utf8,
+        "OCCP": pl.Utf8,
+        "PINCP": pl.Int64,
+        "CIT": pl.Utf8,
+        "MAR": pl.Utf8,
+        "RELSHIPP": pl.Utf8,
+        "LANX": pl.Utf8,
+        "LANP": pl.Utf8,
+        "PAOC": pl.Utf8,
+        "DIS": pl.Utf8,
+    }
+    base = {
+        "SERIALNO": "2018HU0000001",
+        "SPORDER": 1,
+        "STATE": "10",
+        "PWGTP": 10,
+        "AGEP": 40,
+        "SEX": "1",
+        "RAC1P": "1",
+        "HISP": "01",
+        "SCHL": "21",
+        "ESR": "1",
+        "OCCP": "3250",
+        "PINCP": 52000,
+        "CIT": "1",
+        "MAR": "1",
+        "RELSHIPP": "00",
+        "LANX": "2",
+        "LANP": None,
+        "PAOC": None,
+        "DIS": "2",
+    }
     return pl.DataFrame([{**base, **r} for r in rows], schema=schema)

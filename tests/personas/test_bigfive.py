@@ -14,11 +14,15 @@ from persona_testbed.personas.bigfive import (
     load_norms,
 )
 
-CORR = np.array([[1.0, -0.013, 0.413, -0.013, 0.019],  # O C E A N order
-                 [-0.013, 1.0, 0.281, 0.244, -0.544],
-                 [0.413, 0.281, 1.0, 0.075, -0.215],
-                 [-0.013, 0.244, 0.075, 1.0, -0.256],
-                 [0.019, -0.544, -0.215, -0.256, 1.0]])
+CORR = np.array(
+    [
+        [1.0, -0.013, 0.413, -0.013, 0.019],  # O C E A N order
+        [-0.013, 1.0, 0.281, 0.244, -0.544],
+        [0.413, 0.281, 1.0, 0.075, -0.215],
+        [-0.013, 0.244, 0.075, 1.0, -0.256],
+        [0.019, -0.544, -0.215, -0.256, 1.0],
+    ]
+)
 
 
 def _norms():
@@ -34,14 +38,23 @@ def test_large_draw_has_target_correlation_and_norm_means():
     assert np.abs(emp - CORR).max() < 0.02
     a = DOMAINS.index("A")
     female = np.arange(n) % 2 == 1
-    assert abs(res["score"][female, a].mean() - 95.0) < 0.3 and abs(res["score"][~female, a].mean() - 80.0) < 0.3
+    assert (
+        abs(res["score"][female, a].mean() - 95.0) < 0.3 and abs(res["score"][~female, a].mean() - 80.0) < 0.3
+    )
     share_avg = (res["level"] == "Average").mean()
     assert abs(share_avg - 0.40) < 0.01
 
 
 def test_levels_by_percentile_band_and_determinism():
     assert list(level_of(np.array([1, 5, 20, 50, 80, 95, 99]))) == [
-        "Extremely Low", "Very Low", "Low", "Average", "High", "Very High", "Extremely High"]
+        "Extremely Low",
+        "Very Low",
+        "Low",
+        "Average",
+        "High",
+        "Very High",
+        "Extremely High",
+    ]
     a = draw_bigfive(_norms(), np.array([True]), np.array([70]), 3, np.array([9]))
     b = draw_bigfive(_norms(), np.array([True]), np.array([70]), 3, np.array([9]))
     assert np.array_equal(a["score"], b["score"]) and a["group"][0] == 3
@@ -92,7 +105,9 @@ def test_pooled_reference_levels_are_percentile_bands_over_the_adult_population(
 
 def test_group_reference_is_the_within_group_percentile():
     norms = _grouped_norms()
-    res = draw_bigfive(norms, np.array([True, False]), np.array([70, 19]), 5, np.array([1, 2]), reference="group")
+    res = draw_bigfive(
+        norms, np.array([True, False]), np.array([70, 19]), 5, np.array([1, 2]), reference="group"
+    )
     mu, sd = norms.means[[1, 0], [3, 0]], norms.sds[[1, 0], [3, 0]]
     assert np.allclose(res["percentile"], ndtr((res["score"] - mu) / sd) * 100)
 
@@ -106,8 +121,9 @@ def test_level_probabilities_match_draws_and_sum_to_one():
         res = draw_bigfive(norms, np.full(n, bool(female)), np.full(n, age), seed=2, keys=np.arange(n))
         for k, (_, level) in enumerate(LEVELS):
             assert abs((res["level"][:, 2] == level).mean() - probs[2, k]) < 0.006
-    assert np.allclose(level_probabilities(None, "group", 0, 0)[0],
-                       [0.025, 0.075, 0.2, 0.4, 0.2, 0.075, 0.025])
+    assert np.allclose(
+        level_probabilities(None, "group", 0, 0)[0], [0.025, 0.075, 0.2, 0.4, 0.2, 0.075, 0.025]
+    )
 
 
 def test_unknown_reference_is_a_user_error():

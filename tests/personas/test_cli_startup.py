@@ -9,10 +9,12 @@ import sys
 def test_personas_cli_does_not_import_enrichment_or_scipy_stats():
     # The session (run lock + call store + clients) loads the LLM client module (~0.06 s); the bench,
     # feedback and prompts stages, the enrichment commands and scipy.stats stay out of ``personas sample``.
-    code = ("import sys, persona_testbed.cli.personas, persona_testbed.personas.sample; "
-            "print(sorted(m for m in ('persona_testbed.cli.enrich', 'persona_testbed.bench.runner', "
-            "'persona_testbed.feedback.generate', 'persona_testbed.prompts.build', 'openai', "
-            "'scipy.stats') if m in sys.modules))")
+    code = (
+        "import sys, persona_testbed.cli.personas, persona_testbed.personas.sample; "
+        "print(sorted(m for m in ('persona_testbed.cli.enrich', 'persona_testbed.bench.runner', "
+        "'persona_testbed.feedback.generate', 'persona_testbed.prompts.build', 'openai', "
+        "'scipy.stats') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

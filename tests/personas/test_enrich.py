@@ -31,7 +31,13 @@ def test_fields_to_write_only_pending_or_procedural():
     p = procedural_persona("p-a")
     assert fields_to_write(p) == ["detailed job description", *PROSE]
     q = procedural_persona("p-b", survey=False)
-    assert fields_to_write(q) == ["detailed job description", *PROSE, "ideology", "political views", "religion"]
+    assert fields_to_write(q) == [
+        "detailed job description",
+        *PROSE,
+        "ideology",
+        "political views",
+        "religion",
+    ]
     # big five scores is procedural but not an LLM field: never written
     assert "big five scores" not in fields_to_write(q)
 
@@ -61,8 +67,14 @@ def test_enrich_writes_llm_fields_and_never_touches_grounded_ones():
     assert res.personas[0].fields["religion"].provenance == "survey"
     assert res.personas[1].fields["religion"].provenance == "llm"
     rep = res.report
-    assert rep["counts"] == {"input": 2, "output": 2, "accepted_first_try": 2, "resampled_and_accepted": 0,
-                             "failed": 0, "failed_by_stage": {}}
+    assert rep["counts"] == {
+        "input": 2,
+        "output": 2,
+        "accepted_first_try": 2,
+        "resampled_and_accepted": 0,
+        "failed": 0,
+        "failed_by_stage": {},
+    }
     assert rep["calls"]["enrich"] == 2 and rep["calls"]["per_persona"] == 1.0 and rep["judge"] is None
     assert rep["diversity"]["personas"] == 2
 
@@ -93,8 +105,10 @@ def test_same_seed_same_output_and_categories_vary():
     c = run(enrich_personas(personas, mock_client(), seed=12, progress=False))
 
     def strip_ids(res):  # call ids are fresh per call; everything else must match
-        return [{n: (f.value, f.provenance, f.detail.get("categories")) for n, f in p.fields.items()}
-                for p in res.personas]
+        return [
+            {n: (f.value, f.provenance, f.detail.get("categories")) for n, f in p.fields.items()}
+            for p in res.personas
+        ]
 
     assert strip_ids(a) == strip_ids(b)
     assert strip_ids(a) != strip_ids(c)
@@ -109,7 +123,9 @@ def test_never_valid_json_is_a_recorded_failure_per_persona():
     res = run(enrich_personas(personas, client, seed=0, progress=False))
     assert res.personas == []
     assert [f.persona_id for f in res.failures] == ["p-a", "p-b"]
-    assert all(f.stage == "enrich" and "invalid structured output" in f.error and f.call_id for f in res.failures)
+    assert all(
+        f.stage == "enrich" and "invalid structured output" in f.error and f.call_id for f in res.failures
+    )
     assert len(backend.calls) == 2 * 3  # first try + 2 re-asks each, then give up
     assert res.report["counts"]["failed"] == 2 and res.report["counts"]["failed_by_stage"] == {"enrich": 2}
 
@@ -123,7 +139,9 @@ def test_blank_values_are_rejected_by_schema():
     def blank(msgs):
         return json.dumps({k: "   " for k in requested_keys(msgs[1]["content"])})
 
-    res = run(enrich_personas([p], LLMClient(backend=MockBackend(blank), max_reasks=1), seed=0, progress=False))
+    res = run(
+        enrich_personas([p], LLMClient(backend=MockBackend(blank), max_reasks=1), seed=0, progress=False)
+    )
     assert res.personas == [] and res.failures[0].stage == "enrich"
 
 
@@ -132,8 +150,14 @@ def test_resume_replays_from_call_cache(tmp_path):
     with CallStore(tmp_path / "calls.db") as store:  # closing commits the write-behind queue
         first = run(enrich_personas(personas, mock_client(store=store), seed=1, progress=False))
     backend = MockBackend([])  # would fail every call: everything must come from the cache
-    second = run(enrich_personas(personas, LLMClient(backend=backend, store=CallStore(tmp_path / "calls.db")),
-                                 seed=1, progress=False))
+    second = run(
+        enrich_personas(
+            personas,
+            LLMClient(backend=backend, store=CallStore(tmp_path / "calls.db")),
+            seed=1,
+            progress=False,
+        )
+    )
     assert backend.calls == []
     assert [p.model_dump() for p in second.personas] == [p.model_dump() for p in first.personas]
     assert second.report["calls"]["cached"] == 3
@@ -141,11 +165,17 @@ def test_resume_replays_from_call_cache(tmp_path):
 
 def test_near_duplicates_flagged_not_dropped():
     # p-a and p-b: one census record drawn twice; the model writes identical prose for both
-    personas = [procedural_persona("p-a", "S1"), procedural_persona("p-b", "S1"),
-                procedural_persona("p-c", "S2")]
+    personas = [
+        procedural_persona("p-a", "S1"),
+        procedural_persona("p-b", "S1"),
+        procedural_persona("p-c", "S2"),
+    ]
     client = mock_client(lambda msgs: scripted_reply(msgs, same_text=True))
-    res = run(enrich_personas(personas, client, seed=0, progress=False,
-                              options=EnrichOptions(categories_per_persona=0)))
+    res = run(
+        enrich_personas(
+            personas, client, seed=0, progress=False, options=EnrichOptions(categories_per_persona=0)
+        )
+    )
     assert len(res.personas) == 3
     dups = res.report["near_duplicates"]
     assert [(d["a"], d["b"]) for d in dups] == [("p-a", "p-b")]  # p-c has the same text, other record
@@ -168,7 +198,10 @@ def test_schema_keeps_values_to_one_plain_line():
     from persona_testbed.personas.enrich import enrichment_schema
 
     schema = enrichment_schema(("lifestyle",), 30)
-    assert schema.model_validate({"lifestyle": "  early riser, likes jazz "}).lifestyle == "early riser, likes jazz"
+    assert (
+        schema.model_validate({"lifestyle": "  early riser, likes jazz "}).lifestyle
+        == "early riser, likes jazz"
+    )
     for bad in ("line one\nline two", 'says "hi"', "x" * 31, "   "):
         with pytest.raises(ValueError):
             schema.model_validate({"lifestyle": bad})

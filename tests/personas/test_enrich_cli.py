@@ -30,9 +30,14 @@ def stub(monkeypatch):
 @pytest.fixture
 def persona_dir(tmp_path):
     d = tmp_path / "in"
-    write_personas([procedural_persona("p-a", "S1", ancestry="Irish"),
-                    procedural_persona("p-b", "S2", ancestry="Bad", survey=False),
-                    procedural_persona("p-c", "S3", ancestry="Welsh")], d)
+    write_personas(
+        [
+            procedural_persona("p-a", "S1", ancestry="Irish"),
+            procedural_persona("p-b", "S2", ancestry="Bad", survey=False),
+            procedural_persona("p-c", "S3", ancestry="Welsh"),
+        ],
+        d,
+    )
     return d
 
 
@@ -60,10 +65,23 @@ def test_enrich_writes_personas_and_report_and_resumes(cli, stub, persona_dir, t
 def test_enrich_with_judge_records_rejections_and_stats_reports_them(cli, stub, persona_dir, tmp_path):
     out = tmp_path / "out"
     # the sampler's report next to the input: its rule rejections travel into the enrich report
-    (persona_dir / "personas_report.json").write_text(json.dumps(
-        {"rules": {"checked": 20, "rejections": {"married_under_15": 2, "fertility_for_male": 1, "x": 0}}}))
-    r = cli("personas", "enrich", "-m", "openai/writer", "--judge-model", "openai/judge", "--no-resample",
-            persona_dir, out, "--json")
+    (persona_dir / "personas_report.json").write_text(
+        json.dumps(
+            {"rules": {"checked": 20, "rejections": {"married_under_15": 2, "fertility_for_male": 1, "x": 0}}}
+        )
+    )
+    r = cli(
+        "personas",
+        "enrich",
+        "-m",
+        "openai/writer",
+        "--judge-model",
+        "openai/judge",
+        "--no-resample",
+        persona_dir,
+        out,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["written"] == 2
     report = json.loads((out / "enrich_report.json").read_text())
@@ -77,12 +95,19 @@ def test_enrich_with_judge_records_rejections_and_stats_reports_them(cli, stub, 
     assert stats["provenance"]["lifestyle"] == {"llm": 2}
     assert stats["provenance"]["age"] == {"census": 2}
     judge_rows = [x for x in stats["rejections"] if x["source"] == "llm judge"]
-    assert {"reason": "(inconsistent)", "rejected": 1, "checked": 3} == {k: judge_rows[-1][k] for k in
-                                                                          ("reason", "rejected", "checked")}
-    rule_rows = {x["reason"]: (x["rejected"], x["checked"], x["rate"]) for x in stats["rejections"]
-                 if x["source"] == "rules"}
-    assert rule_rows == {"married_under_15": (2, 20, 0.1), "fertility_for_male": (1, 20, 0.05),
-                         "(all rules, breaches)": (3, 20, 0.15)}
+    assert {"reason": "(inconsistent)", "rejected": 1, "checked": 3} == {
+        k: judge_rows[-1][k] for k in ("reason", "rejected", "checked")
+    }
+    rule_rows = {
+        x["reason"]: (x["rejected"], x["checked"], x["rate"])
+        for x in stats["rejections"]
+        if x["source"] == "rules"
+    }
+    assert rule_rows == {
+        "married_under_15": (2, 20, 0.1),
+        "fertility_for_male": (1, 20, 0.05),
+        "(all rules, breaches)": (3, 20, 0.15),
+    }
     assert stats["diversity"]["overall"]["distinct_1"] > 0 and stats["enrich_failures"] == 1
     table = cli("personas", "stats", out / "personas.jsonl")
     assert table.exit_code == 0 and "provenance per field" in table.stdout and "llm judge" in table.stdout
@@ -95,7 +120,10 @@ def test_model_that_never_returns_json_fails_every_persona_exit_3(cli, persona_d
         out = tmp_path / "out"
         r = cli("personas", "enrich", "--model", "openai/bad", persona_dir, out, "--no-progress")
     assert r.exit_code == 3, r.stderr
-    assert r.stderr.startswith("error: enrich: invalid structured output") and len(r.stderr.strip().splitlines()) == 1
+    assert (
+        r.stderr.startswith("error: enrich: invalid structured output")
+        and len(r.stderr.strip().splitlines()) == 1
+    )
     assert "for 3 of 3 calls" in r.stderr
     report = json.loads((out / "enrich_report.json").read_text())
     assert [f["persona_id"] for f in report["failures"]] == ["p-a", "p-b", "p-c"]
@@ -130,18 +158,49 @@ def test_unknown_model_exit_2(cli, persona_dir, tmp_path):
 def test_sample_kwargs_from_report(tmp_path):
     from persona_testbed.personas.resample import sample_kwargs_from_report
 
-    (tmp_path / "personas_report.json").write_text(json.dumps(
-        {"source": "acs2018", "states": ["33", "50"], "filters": "age 25-64, states NH,VT", "replace": True}))
+    (tmp_path / "personas_report.json").write_text(
+        json.dumps(
+            {
+                "source": "acs2018",
+                "states": ["33", "50"],
+                "filters": "age 25-64, states NH,VT",
+                "replace": True,
+            }
+        )
+    )
     assert sample_kwargs_from_report(tmp_path / "personas.jsonl") == {
-        "source": "acs2018", "states": ["33", "50"], "adults_only": False, "min_age": 25, "max_age": 64,
-        "replace": True}
+        "source": "acs2018",
+        "states": ["33", "50"],
+        "adults_only": False,
+        "min_age": 25,
+        "max_age": 64,
+        "replace": True,
+    }
     assert sample_kwargs_from_report(tmp_path / "elsewhere" / "personas.jsonl") == {}
 
 
 def test_sample_with_enrich_and_judge(cli, stub, mirror, tmp_path):
     out = tmp_path / "run"
-    r = cli("personas", "sample", "--n", "4", "--seed", "2", "--source", "acs2018", "--data-dir", mirror,
-            "--out", out, "--enrich", "--model", "openai/writer", "--judge-model", "openai/judge", "--json")
+    r = cli(
+        "personas",
+        "sample",
+        "--n",
+        "4",
+        "--seed",
+        "2",
+        "--source",
+        "acs2018",
+        "--data-dir",
+        mirror,
+        "--out",
+        out,
+        "--enrich",
+        "--model",
+        "openai/writer",
+        "--judge-model",
+        "openai/judge",
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     got = read_personas(out)
     assert len(got) == 4

@@ -14,13 +14,22 @@ from scipy.spatial.distance import pdist
 sys.path.insert(0, str(Path(__file__).parent))
 from test_enrich_support import procedural_persona  # noqa: E402
 
-from persona_testbed.personas.diversity import (IDIOSYNCRATIC_CATEGORIES, distinct_n, diversity_report, mean_pairwise_tfidf_distance, near_duplicates, pick_categories)
+from persona_testbed.personas.diversity import (
+    IDIOSYNCRATIC_CATEGORIES,
+    distinct_n,
+    diversity_report,
+    mean_pairwise_tfidf_distance,
+    near_duplicates,
+    pick_categories,
+)
 from persona_testbed.personas.record import FieldValue  # noqa: E402
 
-CORPUS = ["She bakes sourdough at dawn and hums old hymns.",
-          "He restores vintage radios, and hums while he solders.",
-          "She runs at dawn; she bakes on Sundays.",
-          "Collects maps. Restores radios. Bakes bread."]
+CORPUS = [
+    "She bakes sourdough at dawn and hums old hymns.",
+    "He restores vintage radios, and hums while he solders.",
+    "She runs at dawn; she bakes on Sundays.",
+    "Collects maps. Restores radios. Bakes bread.",
+]
 
 
 def test_distinct_n_by_hand():
@@ -58,7 +67,9 @@ def test_pick_categories_seeded_distinct_and_spread():
     assert set(a) <= set(IDIOSYNCRATIC_CATEGORIES)
     picks = {tuple(pick_categories(7, f"p-{i}", 3)) for i in range(50)}
     assert len(picks) > 40
-    assert len(IDIOSYNCRATIC_CATEGORIES) >= 30 and len(set(IDIOSYNCRATIC_CATEGORIES)) == len(IDIOSYNCRATIC_CATEGORIES)
+    assert len(IDIOSYNCRATIC_CATEGORIES) >= 30 and len(set(IDIOSYNCRATIC_CATEGORIES)) == len(
+        IDIOSYNCRATIC_CATEGORIES
+    )
     with pytest.raises(ValueError):
         pick_categories(0, "p", len(IDIOSYNCRATIC_CATEGORIES) + 1)
 
@@ -75,14 +86,20 @@ def test_diversity_report_counts_only_llm_fields():
     rep = diversity_report(ps)
     assert rep["personas"] == 4 and list(rep["per_field"]) == ["lifestyle"]
     assert rep["overall"]["distinct_2"] == pytest.approx(distinct_n(CORPUS, 2))
-    assert rep["overall"]["mean_pairwise_tfidf_distance"] == pytest.approx(mean_pairwise_tfidf_distance(CORPUS))
+    assert rep["overall"]["mean_pairwise_tfidf_distance"] == pytest.approx(
+        mean_pairwise_tfidf_distance(CORPUS)
+    )
     assert diversity_report([procedural_persona("p-x")])["personas"] == 0
 
 
 def test_near_duplicates_need_same_record_and_similar_text():
     long = " ".join(CORPUS[:3])
-    ps = [_with_prose("p-a", "S1", long), _with_prose("p-b", "S1", long + " Indeed."),
-          _with_prose("p-c", "S1", CORPUS[3]), _with_prose("p-d", "S2", long)]
+    ps = [
+        _with_prose("p-a", "S1", long),
+        _with_prose("p-b", "S1", long + " Indeed."),
+        _with_prose("p-c", "S1", CORPUS[3]),
+        _with_prose("p-d", "S2", long),
+    ]
     dups = near_duplicates(ps, threshold=0.9)
     assert [(d["a"], d["b"]) for d in dups] == [("p-a", "p-b")]
     assert near_duplicates(ps, threshold=1.01) == []

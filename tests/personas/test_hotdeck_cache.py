@@ -22,17 +22,27 @@ LEVELS = [["a", "b", "c"], ["a", "b"], ["a"], []]
 
 def _donors(n: int = 4000, seed: int = 0) -> pl.DataFrame:
     g = np.random.default_rng(seed)
-    return pl.DataFrame({
-        "a": g.integers(0, 6, n), "b": g.integers(0, 4, n), "c": g.random(n) < 0.3,
-        "PWGTP": np.where(g.random(n) < 0.1, 0, g.integers(1, 200, n)),
-        "s": g.choice(["x", "y", "z"], n),
-    })
+    return pl.DataFrame(
+        {
+            "a": g.integers(0, 6, n),
+            "b": g.integers(0, 4, n),
+            "c": g.random(n) < 0.3,
+            "PWGTP": np.where(g.random(n) < 0.1, 0, g.integers(1, 200, n)),
+            "s": g.choice(["x", "y", "z"], n),
+        }
+    )
 
 
 def _recipients(n: int = 500, seed: int = 1) -> tuple[pl.DataFrame, np.ndarray]:
     g = np.random.default_rng(seed)
-    rec = pl.DataFrame({"a": g.integers(0, 8, n), "b": g.integers(0, 5, n), "c": g.random(n) < 0.5,
-                        "s": g.choice(["x", "y", "w"], n)})
+    rec = pl.DataFrame(
+        {
+            "a": g.integers(0, 8, n),
+            "b": g.integers(0, 5, n),
+            "c": g.random(n) < 0.5,
+            "s": g.choice(["x", "y", "w"], n),
+        }
+    )
     rec = rec.with_columns(a=pl.when(pl.int_range(pl.len()) % 17 == 0).then(None).otherwise(pl.col("a")))
     return rec, g.random(n)
 
@@ -85,8 +95,11 @@ def test_corrupt_cell_cache_entry_is_rebuilt(damage):
             arr[0] = 7
             np.save(f, arr)
         else:
-            f.write_bytes({"garbage": b"\x93NUMPY nonsense" * 9, "truncate": data[: len(data) // 2],
-                           "empty": b""}[damage])
+            f.write_bytes(
+                {"garbage": b"\x93NUMPY nonsense" * 9, "truncate": data[: len(data) // 2], "empty": b""}[
+                    damage
+                ]
+            )
     got = _pick(tok, rec, u)
     assert all(np.array_equal(x, y) for x, y in zip(got, want))
     for f in files:  # rewritten sound
@@ -155,13 +168,23 @@ def test_tokens_follow_the_frame_not_its_id():
 def test_ancestry_donors_cache_and_match():
     g = np.random.default_rng(3)
     n = 600
-    donors = pl.DataFrame({
-        "SERIALNO": [f"2018HU{i:07d}" for i in range(n)], "SPORDER": np.ones(n, dtype=np.int64),
-        "STATE": g.choice(["10", "50"], n), "PWGTP": g.integers(1, 90, n),
-        "AGEP": g.integers(0, 90, n), "SEX": g.choice(["1", "2"], n), "RAC1P": g.choice(["1", "2", "6"], n),
-        "HISP": g.choice(["01", "02"], n), "CIT": g.choice(["1", "4", "5"], n),
-        "SCHL": g.choice(["16", "21"], n), "DIS": g.choice(["1", "2"], n), "HHL": g.choice(["1", "2"], n),
-        "ANC1P": g.choice(["032", "000", "050", None], n)})
+    donors = pl.DataFrame(
+        {
+            "SERIALNO": [f"2018HU{i:07d}" for i in range(n)],
+            "SPORDER": np.ones(n, dtype=np.int64),
+            "STATE": g.choice(["10", "50"], n),
+            "PWGTP": g.integers(1, 90, n),
+            "AGEP": g.integers(0, 90, n),
+            "SEX": g.choice(["1", "2"], n),
+            "RAC1P": g.choice(["1", "2", "6"], n),
+            "HISP": g.choice(["01", "02"], n),
+            "CIT": g.choice(["1", "4", "5"], n),
+            "SCHL": g.choice(["16", "21"], n),
+            "DIS": g.choice(["1", "2"], n),
+            "HHL": g.choice(["1", "2"], n),
+            "ANC1P": g.choice(["032", "000", "050", None], n),
+        }
+    )
     rec = donors.sample(50, seed=1).drop("ANC1P").with_columns(_state=pl.col("STATE"))
     keys = np.arange(50)
     want, _ = impute_ancestry(rec, donors, 5, keys, "acs2018")

@@ -26,12 +26,21 @@ def _write_lines(path, objs):
     path.write_text("".join((o if isinstance(o, str) else json.dumps(o)) + "\n" for o in objs))
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda o: o["fields"].pop("religion"), r"p.jsonl:2: missing persona field 'religion'"),
-    (lambda o: o.__setitem__("schema_version", 99), r"p.jsonl:2: schema_version 99"),
-    (lambda o: o["fields"].__setitem__("hobby", {"value": "x", "provenance": "census"}), "unknown persona field"),
-    (lambda o: o["fields"]["age"].__setitem__("provenance", "guess"), r"p.jsonl:2: fields.age.provenance"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda o: o["fields"].pop("religion"), r"p.jsonl:2: missing persona field 'religion'"),
+        (lambda o: o.__setitem__("schema_version", 99), r"p.jsonl:2: schema_version 99"),
+        (
+            lambda o: o["fields"].__setitem__("hobby", {"value": "x", "provenance": "census"}),
+            "unknown persona field",
+        ),
+        (
+            lambda o: o["fields"]["age"].__setitem__("provenance", "guess"),
+            r"p.jsonl:2: fields.age.provenance",
+        ),
+    ],
+)
 def test_bad_records_name_file_line_and_field(tmp_path, mutate, match):
     good, bad = (p.model_dump(mode="json") for p in _two())
     mutate(bad)
@@ -94,7 +103,10 @@ def test_frames_and_records_write_the_same_files(tmp_path):
     assert json.loads(b["manifest"].read_text())["count"] == 5
     with pytest.raises(UserError, match="no personas"):
         write_persona_frames([frame.head(0)], tmp_path / "c")
-    assert not (tmp_path / "c" / "personas.jsonl").exists() and not (tmp_path / "c" / "personas.parquet").exists()
+    assert (
+        not (tmp_path / "c" / "personas.jsonl").exists()
+        and not (tmp_path / "c" / "personas.parquet").exists()
+    )
 
 
 def test_reads_the_first_parquet_layout(tmp_path):
@@ -107,13 +119,19 @@ def test_reads_the_first_parquet_layout(tmp_path):
     ps = _two()
     rows = []
     for p in ps:
-        row = {"id": p.id, "schema_version": p.schema_version, "source_year": p.source.year,
-               "source_state": p.source.state, "source_serialno": p.source.serialno,
-               "source_sporder": p.source.sporder, "weight": p.weight,
-               **{n: p.fields[n].value for n in PERSONA_FIELDS},
-               "provenance": canonical_json({n: p.fields[n].provenance for n in PERSONA_FIELDS}),
-               "detail": canonical_json({n: p.fields[n].detail for n in PERSONA_FIELDS}),
-               "tags": canonical_json(p.tags)}
+        row = {
+            "id": p.id,
+            "schema_version": p.schema_version,
+            "source_year": p.source.year,
+            "source_state": p.source.state,
+            "source_serialno": p.source.serialno,
+            "source_sporder": p.source.sporder,
+            "weight": p.weight,
+            **{n: p.fields[n].value for n in PERSONA_FIELDS},
+            "provenance": canonical_json({n: p.fields[n].provenance for n in PERSONA_FIELDS}),
+            "detail": canonical_json({n: p.fields[n].detail for n in PERSONA_FIELDS}),
+            "tags": canonical_json(p.tags),
+        }
         rows.append(row)
     old = tmp_path / "old.parquet"
     pl.DataFrame(rows).write_parquet(old)

@@ -17,22 +17,29 @@ def _expected(frame: pl.DataFrame) -> list[str]:
     """The reference: each row as a dict without null entries, through ``json.dumps``."""
     out = []
     for row in frame.iter_rows(named=True):
-        out.append(json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False,
-                              separators=(",", ":")))
+        out.append(
+            json.dumps(
+                {k: v for k, v in row.items() if v is not None}, ensure_ascii=False, separators=(",", ":")
+            )
+        )
     return out
 
 
 def _frame(n: int, seed: int = 0) -> pl.DataFrame:
     g = np.random.default_rng(seed)
     codes = g.integers(0, 6, n)
-    return pl.DataFrame({
-        "var": ["SCHL"] * n,
-        "code": pl.Series([None if c == 0 else f"{c:02d}" for c in codes], dtype=pl.Utf8),
-        "label": pl.Series(['say "hi"\\n' if c == 1 else "plain\ttab" if c == 2 else "é ok" for c in codes]),
-        "level": pl.Series(codes % 3, dtype=pl.Int64),
-        "share": pl.Series((codes % 2).astype(float) + 0.5 * (codes == 3)),
-        "flag": pl.Series(codes > 2),
-    })
+    return pl.DataFrame(
+        {
+            "var": ["SCHL"] * n,
+            "code": pl.Series([None if c == 0 else f"{c:02d}" for c in codes], dtype=pl.Utf8),
+            "label": pl.Series(
+                ['say "hi"\\n' if c == 1 else "plain\ttab" if c == 2 else "é ok" for c in codes]
+            ),
+            "level": pl.Series(codes % 3, dtype=pl.Int64),
+            "share": pl.Series((codes % 2).astype(float) + 0.5 * (codes == 3)),
+            "flag": pl.Series(codes > 2),
+        }
+    )
 
 
 @pytest.mark.parametrize("n", [10, 5000])  # below and above the distinct-row threshold
@@ -73,8 +80,10 @@ def test_make_sharing_equals_make():
     frame = _frame(2500, seed=7)
     shared = frame.select("code", "label")
     values = frame["level"].cast(pl.Utf8)
-    own = {"a": (values, pl.DataFrame({"var": ["A"] * frame.height})),
-           "b": (values, frame.select("share", "flag"))}
+    own = {
+        "a": (values, pl.DataFrame({"var": ["A"] * frame.height})),
+        "b": (values, frame.select("share", "flag")),
+    }
     made = FieldColumn.make_sharing(own, "survey", shared)
     for name, (val, extra) in own.items():
         ref = FieldColumn.make(val, "survey", pl.concat([shared, extra], how="horizontal"))

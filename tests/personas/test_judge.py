@@ -33,8 +33,9 @@ class Resampler:
     def __call__(self, original, attempt):
         self.calls.append((original.id, attempt))
         bad = len(self.calls) <= self.bad_first
-        return procedural_persona(f"p-new{len(self.calls)}", f"R{len(self.calls)}",
-                                  ancestry="BadAgain" if bad else "Swedish")
+        return procedural_persona(
+            f"p-new{len(self.calls)}", f"R{len(self.calls)}", ancestry="BadAgain" if bad else "Swedish"
+        )
 
 
 def run(coro):
@@ -48,8 +49,10 @@ def stub():
 
 
 def clients(srv):
-    return (LLMClient("openai/enricher", base_url=srv.base_url, api_key="k"),
-            LLMClient("openai/judge", base_url=srv.base_url, api_key="k"))
+    return (
+        LLMClient("openai/enricher", base_url=srv.base_url, api_key="k"),
+        LLMClient("openai/judge", base_url=srv.base_url, api_key="k"),
+    )
 
 
 def test_judge_messages_show_whole_profile():
@@ -58,12 +61,16 @@ def test_judge_messages_show_whole_profile():
 
 
 def test_inconsistent_personas_are_resampled_enriched_and_judged_again(stub):
-    personas = [procedural_persona("p-ok1", "S1"), procedural_persona("p-bad", "S2", ancestry="Bad"),
-                procedural_persona("p-ok2", "S3")]
+    personas = [
+        procedural_persona("p-ok1", "S1"),
+        procedural_persona("p-bad", "S2", ancestry="Bad"),
+        procedural_persona("p-ok2", "S3"),
+    ]
     enricher, judge = clients(stub)
     resampler = Resampler()
-    res = run(enrich_personas(personas, enricher, seed=4, judge_client=judge, resample=resampler,
-                              progress=False))
+    res = run(
+        enrich_personas(personas, enricher, seed=4, judge_client=judge, resample=resampler, progress=False)
+    )
     assert not res.failures
     assert resampler.calls == [("p-bad", 1)]
     ids = [p.id for p in res.personas]
@@ -91,21 +98,39 @@ def test_resample_bound_hit_is_a_recorded_failure(stub):
     personas = [procedural_persona("p-bad", "S2", ancestry="Bad"), procedural_persona("p-ok", "S3")]
     enricher, judge = clients(stub)
     resampler = Resampler(bad_first=99)
-    res = run(enrich_personas(personas, enricher, seed=4, judge_client=judge, resample=resampler,
-                              max_resamples=2, progress=False))
+    res = run(
+        enrich_personas(
+            personas,
+            enricher,
+            seed=4,
+            judge_client=judge,
+            resample=resampler,
+            max_resamples=2,
+            progress=False,
+        )
+    )
     assert [p.id for p in res.personas] == ["p-ok"]
     (fail,) = res.failures
     assert fail.persona_id == "p-bad" and fail.stage == "inconsistent" and fail.resamples == 2
     assert "after 2 resamples" in fail.error and fail.call_id
     assert resampler.calls == [("p-bad", 1), ("p-bad", 2)]
-    assert res.report["judge"]["rejected"] == 3 and res.report["counts"]["failed_by_stage"] == {"inconsistent": 1}
+    assert res.report["judge"]["rejected"] == 3 and res.report["counts"]["failed_by_stage"] == {
+        "inconsistent": 1
+    }
     assert res.report["outcomes"][0]["calls"] == 6  # 3 records x (enrich + judge)
 
 
 def test_inconsistent_without_resampler_is_recorded(stub):
     enricher, judge = clients(stub)
-    res = run(enrich_personas([procedural_persona("p-bad", ancestry="Bad")], enricher, seed=0,
-                              judge_client=judge, progress=False))
+    res = run(
+        enrich_personas(
+            [procedural_persona("p-bad", ancestry="Bad")],
+            enricher,
+            seed=0,
+            judge_client=judge,
+            progress=False,
+        )
+    )
     assert res.personas == [] and res.failures[0].stage == "inconsistent"
     assert "no resampler" in res.failures[0].error
 
@@ -116,8 +141,16 @@ def test_failing_resampler_is_recorded(stub):
     def broken(original, attempt):
         raise RuntimeError("census source unavailable")
 
-    res = run(enrich_personas([procedural_persona("p-bad", ancestry="Bad")], enricher, seed=0,
-                              judge_client=judge, resample=broken, progress=False))
+    res = run(
+        enrich_personas(
+            [procedural_persona("p-bad", ancestry="Bad")],
+            enricher,
+            seed=0,
+            judge_client=judge,
+            resample=broken,
+            progress=False,
+        )
+    )
     assert res.failures[0].stage == "resample" and "census source unavailable" in res.failures[0].error
 
 
@@ -127,8 +160,16 @@ def test_async_resampler_is_awaited(stub):
     async def resample(original, attempt):
         return procedural_persona("p-x", "R9", ancestry="Danish")
 
-    res = run(enrich_personas([procedural_persona("p-bad", ancestry="Bad")], enricher, seed=0,
-                              judge_client=judge, resample=resample, progress=False))
+    res = run(
+        enrich_personas(
+            [procedural_persona("p-bad", ancestry="Bad")],
+            enricher,
+            seed=0,
+            judge_client=judge,
+            resample=resample,
+            progress=False,
+        )
+    )
     assert not res.failures and res.personas[0].source.serialno == "R9"
 
 
@@ -138,13 +179,22 @@ def test_judge_that_never_answers_validly_is_a_recorded_failure():
             return json.dumps({"consistent": "maybe", "conflicting_fields": ["not a field"]})
         return scripted_reply(msgs)
 
-    res = run(enrich_personas([procedural_persona("p-a")], LLMClient(backend=MockBackend(fn)), seed=0,
-                              judge_client=LLMClient(backend=MockBackend(fn), max_reasks=1), progress=False))
+    res = run(
+        enrich_personas(
+            [procedural_persona("p-a")],
+            LLMClient(backend=MockBackend(fn)),
+            seed=0,
+            judge_client=LLMClient(backend=MockBackend(fn), max_reasks=1),
+            progress=False,
+        )
+    )
     assert res.personas == [] and res.failures[0].stage == "judge"
 
 
 def test_verdict_schema_constrains_field_names():
-    assert JudgeVerdict.model_json_schema()["properties"]["conflicting_fields"]["items"]["enum"] == list(PERSONA_FIELDS)
+    assert JudgeVerdict.model_json_schema()["properties"]["conflicting_fields"]["items"]["enum"] == list(
+        PERSONA_FIELDS
+    )
     with pytest.raises(ValueError):
         JudgeVerdict.model_validate({"consistent": False, "conflicting_fields": ["shoe size"], "reason": ""})
 
@@ -162,8 +212,16 @@ def test_census_resampler_replaces_rejected_persona_with_a_real_record(mirror):
 
     with StubServer(responder=stub_responder(inconsistent=rejects_target)) as srv:
         enricher, judge = clients(srv)
-        res = run(enrich_personas(personas, enricher, seed=5, judge_client=judge,
-                                  resample=census_resampler(5, source="acs2018", data_dir=mirror), progress=False))
+        res = run(
+            enrich_personas(
+                personas,
+                enricher,
+                seed=5,
+                judge_client=judge,
+                resample=census_resampler(5, source="acs2018", data_dir=mirror),
+                progress=False,
+            )
+        )
     assert not res.failures and len(res.personas) == 3
     new = res.personas[1]
     assert new.id != target.id and new.source != target.source and new.source.year == 2018

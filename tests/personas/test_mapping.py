@@ -1,9 +1,9 @@
 import json
 
 import polars as pl
+from synth import dictionary, persons
 
 from persona_testbed.personas.mapping import DecodeReport, map_census_fields
-from synth import dictionary, persons
 
 
 def _map(rows):

@@ -40,7 +40,9 @@ def test_sample_small_state_deterministic_and_show(run, cli, tmp_path):
     assert p.source.state == "10" and p.source.year == 2024 and int(p.value("age")) >= 18
     assert all(p.fields[f].value for f in PERSONA_FIELDS)
     prov = {f: p.fields[f].provenance for f in PERSONA_FIELDS}
-    assert prov["sex"] == "census" and prov["religion"] == "survey" and prov["big five scores"] == "procedural"
+    assert (
+        prov["sex"] == "census" and prov["religion"] == "survey" and prov["big five scores"] == "procedural"
+    )
     assert prov["household type"] == "derived" and prov["detailed job description"] == "pending"
     assert prov["ancestry"] == "unavailable" and prov["place of birth"] == "unavailable"  # no national donors
     assert p.value("ancestry") == "not recorded in this census source"
@@ -59,7 +61,9 @@ def test_sample_small_state_deterministic_and_show(run, cli, tmp_path):
 
 def test_fidelity_json(run, tmp_path):
     out = tmp_path / "f"
-    assert run("personas", "sample", "--n", "60", "--seed", "1", "--out", out, "--states", "VT").exit_code == 0
+    assert (
+        run("personas", "sample", "--n", "60", "--seed", "1", "--out", out, "--states", "VT").exit_code == 0
+    )
     res = run("census", "fidelity", "--personas", out, "--json")
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
@@ -73,8 +77,21 @@ def test_fidelity_json(run, tmp_path):
 
 def test_acs2018_household_fields_from_members(run, tmp_path):
     out = tmp_path / "wy"
-    r = run("personas", "sample", "--n", "15", "--seed", "2", "--out", out, "--source", "acs2018",
-            "--states", "WY", "--all-ages")
+    r = run(
+        "personas",
+        "sample",
+        "--n",
+        "15",
+        "--seed",
+        "2",
+        "--out",
+        out,
+        "--source",
+        "acs2018",
+        "--states",
+        "WY",
+        "--all-ages",
+    )
     assert r.exit_code == 0, r.stderr
     ps = read_personas(out)
     for p in ps:
@@ -84,12 +101,15 @@ def test_acs2018_household_fields_from_members(run, tmp_path):
         assert p.fields["place of birth"].provenance == "census"
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--n", "0"], "--n must be a positive"),
-    (["--n", "-3"], "--n must be a positive"),
-    (["--n", "5", "--states", "ZZ"], "unknown state"),
-    (["--n", "5", "--states", "DE", "--min-age", "120"], "zero person records"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--n", "0"], "--n must be a positive"),
+        (["--n", "-3"], "--n must be a positive"),
+        (["--n", "5", "--states", "ZZ"], "unknown state"),
+        (["--n", "5", "--states", "DE", "--min-age", "120"], "zero person records"),
+    ],
+)
 def test_bad_input_exit_2_one_line_nothing_written(run, tmp_path, args, msg):
     out = tmp_path / "bad"
     r = run("personas", "sample", "--out", out, *args)
@@ -125,8 +145,10 @@ def test_quota_by_age_band(mirror, shared_home, monkeypatch):
     monkeypatch.setenv("PERSONA_TESTBED_HOME", str(shared_home))
     res = sample_personas(12, 0, states="VT", quota_by="age_band", data_dir=mirror)
     ages = [int(p.value("age")) for p in res.personas]
-    bands = [sum(1 for a in ages if lo <= a <= hi) for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54),
-                                                                  (55, 64), (65, 200))]
+    bands = [
+        sum(1 for a in ages if lo <= a <= hi)
+        for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200))
+    ]
     assert bands == [2] * 6
     assert AGE_BANDS  # reporting bands exist for fidelity
 
@@ -156,20 +178,39 @@ def test_resampling_keeps_quota_strata(mirror, shared_home, monkeypatch):
     monkeypatch.setattr(sample_mod, "broken_matrix", reject_first_round)
     res = sample_mod.sample_personas(6, 2, states="VT", quota_by="age_band", data_dir=mirror)
     ages = sorted(int(p.value("age")) for p in res.personas)
-    bands = [sum(1 for a in ages if lo <= a <= hi) for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54),
-                                                                  (55, 64), (65, 200))]
-    rejected = {Persona.make_id(SourceKey(year=year, state=state, serialno=ser, sporder=spo), draw)
-                for year, state, ser, spo, draw in first_round[0].iter_rows()}
+    bands = [
+        sum(1 for a in ages if lo <= a <= hi)
+        for lo, hi in ((18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200))
+    ]
+    rejected = {
+        Persona.make_id(SourceKey(year=year, state=state, serialno=ser, sporder=spo), draw)
+        for year, state, ser, spo, draw in first_round[0].iter_rows()
+    }
     assert bands == [1] * 6 and len(rejected) == 6
     assert not {p.id for p in res.personas} & rejected  # every slot holds its replacement
 
 
 def test_sample_design_option(run, cli, tmp_path):
     bad = cli("personas", "sample", "--n", "5", "--out", tmp_path / "x", "--design", "cluster")
-    assert bad.exit_code == 2 and "--design" in bad.stderr and not (tmp_path / "x" / "personas.jsonl").exists()
+    assert (
+        bad.exit_code == 2 and "--design" in bad.stderr and not (tmp_path / "x" / "personas.jsonl").exists()
+    )
     a, b = tmp_path / "sys", tmp_path / "ind"
     assert run("personas", "sample", "--n", "12", "--seed", "3", "--out", a, "--states", "DE").exit_code == 0
-    r = run("personas", "sample", "--n", "12", "--seed", "3", "--out", b, "--states", "DE", "--design", "independent")
+    r = run(
+        "personas",
+        "sample",
+        "--n",
+        "12",
+        "--seed",
+        "3",
+        "--out",
+        b,
+        "--states",
+        "DE",
+        "--design",
+        "independent",
+    )
     assert r.exit_code == 0, r.stderr
     rep_a = json.loads((a / "personas_report.json").read_text())
     rep_b = json.loads((b / "personas_report.json").read_text())
@@ -211,13 +252,19 @@ def test_cli_streams_chunks_to_the_same_personas(run, mirror, shared_home, monke
     assert report["n"] == 23 and report["rules"]["checked"] == 23
 
     real_matrix = sample_mod.broken_matrix
-    monkeypatch.setattr(sample_mod, "broken_matrix",  # draw 12 (chunk 3) breaks a rule once
-                        lambda frame: real_matrix(frame).with_columns(married_under_15=frame["_draw"] == 12))
+    monkeypatch.setattr(
+        sample_mod,
+        "broken_matrix",  # draw 12 (chunk 3) breaks a rule once
+        lambda frame: real_matrix(frame).with_columns(married_under_15=frame["_draw"] == 12),
+    )
     r = run("personas", "sample", "--n", "23", "--seed", "5", "--states", "DE", "--out", tmp_path / "again")
     assert r.exit_code == 0, r.stderr
     again = read_personas(tmp_path / "again")
     assert [p.id for p in again][:12] == [p.id for p in whole.personas][:12]
-    assert again[12].id != whole.personas[12].id and [p.id for p in again][13:] == [p.id for p in whole.personas][13:]
+    assert (
+        again[12].id != whole.personas[12].id
+        and [p.id for p in again][13:] == [p.id for p in whole.personas][13:]
+    )
     report = json.loads((tmp_path / "again" / "personas_report.json").read_text())
     assert report["rules"]["rejections"]["married_under_15"] == 1 and report["rules"]["checked"] == 24
 
@@ -226,7 +273,20 @@ def test_cli_formats_parquet_only_replaces_stale_jsonl(run, cli, tmp_path):
     out = tmp_path / "p"
     assert run("personas", "sample", "--n", "9", "--seed", "2", "--states", "DE", "--out", out).exit_code == 0
     both = read_personas(out / "personas.jsonl")
-    r = run("personas", "sample", "--n", "9", "--seed", "3", "--states", "DE", "--out", out, "--formats", "parquet")
+    r = run(
+        "personas",
+        "sample",
+        "--n",
+        "9",
+        "--seed",
+        "3",
+        "--states",
+        "DE",
+        "--out",
+        out,
+        "--formats",
+        "parquet",
+    )
     assert r.exit_code == 0, r.stderr
     assert not (out / "personas.jsonl").exists()  # the earlier run's JSON Lines would shadow the new personas
     fresh = read_personas(out)  # the directory now resolves to the Parquet file

@@ -52,11 +52,29 @@ def test_pool_cache_key_follows_file_content_and_year(tmp_path):
     root = _long_file(tmp_path)
     a = load_pool(str(root), 2024)
     csv = root / survey.LONG_FILE
-    csv.write_text(LONG_HEADER + "\n" + _row(9, 40, "Male", "White", "Graduate", "West", "Catholic",
-                                             "Strong Republican", "Conservative", 1.0, year=2023) + "\n")
+    csv.write_text(
+        LONG_HEADER
+        + "\n"
+        + _row(
+            9,
+            40,
+            "Male",
+            "White",
+            "Graduate",
+            "West",
+            "Catholic",
+            "Strong Republican",
+            "Conservative",
+            1.0,
+            year=2023,
+        )
+        + "\n"
+    )
     load_pool.cache_clear()
     b = load_pool(str(root), 2024)
-    assert b.frame["gss_id"].to_list() == ["9"] and b.label == "GSS 2023-2023" and b.sha256_file != a.sha256_file
+    assert (
+        b.frame["gss_id"].to_list() == ["9"] and b.label == "GSS 2023-2023" and b.sha256_file != a.sha256_file
+    )
     assert len(_cached()) == 2
     c = load_pool(str(root), 2026)  # another census year: another window (2023-2026), another entry
     assert c.frame.equals(b.frame) and c.label == b.label

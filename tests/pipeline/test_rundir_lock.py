@@ -24,8 +24,9 @@ print("released", flush=True)
 
 def test_busy_lock_names_the_holding_process(tmp_path):
     run = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline() == "locked\n"  # the holder has the lock (and wrote its pid)
         with pytest.raises(RunLockedError) as err, RunDir(run).locked():

@@ -22,7 +22,9 @@ from persona_testbed.prompts.stats import prompt_stats
 
 
 def test_question_mark_and_min_words():
-    ps = make_prompts([(1, "Is this a question with words?"), (2, "No question here at all"), (3, "Too short?")])
+    ps = make_prompts(
+        [(1, "Is this a question with words?"), (2, "No question here at all"), (3, "Too short?")]
+    )
     apply_question_mark(ps)
     apply_min_words(ps, 5)
     assert [p.verdicts["question_mark"].verdict for p in ps] == ["pass", "fail", "pass"]
@@ -39,9 +41,14 @@ def test_exact_duplicates_keep_first_and_name_it():
 
 
 def test_near_duplicates_greedy_against_earlier_passing_prompt():
-    texts = ["What do you think about abortion?", "what do you think about ABORTION ?!",
-             "Should the death penalty be abolished?", "What do you think about abortion rights today?",
-             "Is God real?", "Is God real"]
+    texts = [
+        "What do you think about abortion?",
+        "what do you think about ABORTION ?!",
+        "Should the death penalty be abolished?",
+        "What do you think about abortion rights today?",
+        "Is God real?",
+        "Is God real",
+    ]
     ps = make_prompts(list(enumerate(texts, 1)))
     apply_near_duplicates(ps, threshold=0.9)
     verdicts = [p.verdicts["near_duplicate"].verdict for p in ps]
@@ -57,8 +64,11 @@ def test_similarity_neighbours_match_brute_force_cosine():
     texts = [" ".join(rng.choice(words, size=rng.integers(3, 7))) + "?" for _ in range(80)]
     threshold = 0.8
     got = similarity_neighbours(texts, threshold, chunk=7)
-    x = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b").fit_transform(
-        [normalise(t) for t in texts]).toarray()
+    x = (
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+        .fit_transform([normalise(t) for t in texts])
+        .toarray()
+    )
     sims = x @ x.T
     for i, j in itertools.combinations(range(len(texts)), 2):
         expected = sims[i, j] >= threshold - 1e-6 or normalise(texts[i]) == normalise(texts[j])
@@ -66,8 +76,13 @@ def test_similarity_neighbours_match_brute_force_cosine():
 
 
 def test_unicode_question_marks_pass():
-    texts = ["هل تعتقد أن عقوبة الإعدام يجب أن تُلغى؟", "你认为死刑应该被废除吗？", "Πρέπει να καταργηθεί η θανατική ποινή\u037e",
-             "¿Debería abolirse la pena de muerte", "A statement with no question mark at all."]
+    texts = [
+        "هل تعتقد أن عقوبة الإعدام يجب أن تُلغى؟",
+        "你认为死刑应该被废除吗？",
+        "Πρέπει να καταργηθεί η θανατική ποινή\u037e",
+        "¿Debería abolirse la pena de muerte",
+        "A statement with no question mark at all.",
+    ]
     ps = make_prompts(list(enumerate(texts, 1)))
     apply_question_mark(ps)
     assert [p.verdicts["question_mark"].verdict for p in ps] == ["pass", "pass", "pass", "pass", "fail"]
@@ -86,14 +101,37 @@ def test_word_count_unicode_rule():
 
 
 def test_prompt_stats_funnel_per_script():
-    assert [script_of(t) for t in ["Is God real?", "你好吗？", "死刑は廃止されるべき？", "هل الله موجود؟", "?!"]] == [
-        "Latin", "Han", "Japanese", "Arabic", "None"]
-    ps = make_prompts(list(enumerate(["Is God real, do you think?", "No question here at all", "Why?",
-                                      "你认为死刑应该被废除吗？", "你好吗？"], 1)))
+    assert [
+        script_of(t) for t in ["Is God real?", "你好吗？", "死刑は廃止されるべき？", "هل الله موجود؟", "?!"]
+    ] == ["Latin", "Han", "Japanese", "Arabic", "None"]
+    ps = make_prompts(
+        list(
+            enumerate(
+                [
+                    "Is God real, do you think?",
+                    "No question here at all",
+                    "Why?",
+                    "你认为死刑应该被废除吗？",
+                    "你好吗？",
+                ],
+                1,
+            )
+        )
+    )
     apply_question_mark(ps)
     apply_min_words([p for p in ps if p.verdicts["question_mark"].passed], 5)
     for p in ps:
         p.kept = all(v.passed for v in p.verdicts.values())
     rows = {r["script"]: r for r in prompt_stats(ps)["scripts"]}
-    assert rows["Latin"] == {"script": "Latin", "prompts": 3, "passed": {"question_mark": 2, "min_words": 1}, "kept": 1}
-    assert rows["Han"] == {"script": "Han", "prompts": 2, "passed": {"question_mark": 2, "min_words": 1}, "kept": 1}
+    assert rows["Latin"] == {
+        "script": "Latin",
+        "prompts": 3,
+        "passed": {"question_mark": 2, "min_words": 1},
+        "kept": 1,
+    }
+    assert rows["Han"] == {
+        "script": "Han",
+        "prompts": 2,
+        "passed": {"question_mark": 2, "min_words": 1},
+        "kept": 1,
+    }

@@ -21,17 +21,20 @@ def test_jsonl_csv_txt_json_formats(tmp_path):
     assert load_prompt_file(tmp_path / "a.json") == [(1, "one?"), (2, "two?")]
 
 
-@pytest.mark.parametrize("name,content,needle", [
-    ("empty.txt", b"", "no prompts in file"),
-    ("blank.jsonl", b"\n\n", "no prompts in file"),
-    ("bad.jsonl", b'{"text": "ok?"}\n{"text": \n', "bad.jsonl:2: not valid JSON"),
-    ("nofield.jsonl", b'{"question": "x?"}\n', "nofield.jsonl:1: object has no 'text'"),
-    ("badtype.jsonl", b'{"text": 3}\n', "field 'text' is int"),
-    ("latin1.txt", b"fine?\ncaf\xe9?\n", "latin1.txt:2: not valid UTF-8"),
-    ("nocol.csv", b"a,b\n1,2\n", "nocol.csv:1: CSV has no 'text' or 'prompt' column"),
-    ("emptytext.csv", b"text\n\"  \"\n", "emptytext.csv:2: empty prompt text"),
-    ("notlist.json", b'{"text": "x"}', "expected a JSON list"),
-])
+@pytest.mark.parametrize(
+    "name,content,needle",
+    [
+        ("empty.txt", b"", "no prompts in file"),
+        ("blank.jsonl", b"\n\n", "no prompts in file"),
+        ("bad.jsonl", b'{"text": "ok?"}\n{"text": \n', "bad.jsonl:2: not valid JSON"),
+        ("nofield.jsonl", b'{"question": "x?"}\n', "nofield.jsonl:1: object has no 'text'"),
+        ("badtype.jsonl", b'{"text": 3}\n', "field 'text' is int"),
+        ("latin1.txt", b"fine?\ncaf\xe9?\n", "latin1.txt:2: not valid UTF-8"),
+        ("nocol.csv", b"a,b\n1,2\n", "nocol.csv:1: CSV has no 'text' or 'prompt' column"),
+        ("emptytext.csv", b'text\n"  "\n', "emptytext.csv:2: empty prompt text"),
+        ("notlist.json", b'{"text": "x"}', "expected a JSON list"),
+    ],
+)
 def test_bad_files_raise_one_line_user_error(tmp_path, name, content, needle):
     path = tmp_path / name
     path.write_bytes(content)

@@ -6,7 +6,13 @@ from collections import Counter
 
 import pytest
 
-from persona_testbed.prompts.cluster import (PAPER_HELD_OUT_FRACTION, cluster_texts, default_clusters, held_out_counts, stratified_split)
+from persona_testbed.prompts.cluster import (
+    PAPER_HELD_OUT_FRACTION,
+    cluster_texts,
+    default_clusters,
+    held_out_counts,
+    stratified_split,
+)
 
 
 def test_paper_scale_split_is_3000_868():
@@ -36,15 +42,19 @@ def test_stratified_split_proportions(n, fraction):
 
 
 def test_clusters_are_seeded_and_labelled_by_top_terms():
-    texts = ([f"Should taxes on income rise for group {i}?" for i in range(10)]
-             + [f"Is abortion morally acceptable in case {i}?" for i in range(10)]
-             + [f"Who wins the football match number {i}?" for i in range(10)])
+    texts = (
+        [f"Should taxes on income rise for group {i}?" for i in range(10)]
+        + [f"Is abortion morally acceptable in case {i}?" for i in range(10)]
+        + [f"Who wins the football match number {i}?" for i in range(10)]
+    )
     a, labels = cluster_texts(texts, 3, seed=5)
     b, labels_b = cluster_texts(texts, 3, seed=5)
     assert a == b and labels == labels_b
-    groups = [set(a[i * 10:(i + 1) * 10]) for i in range(3)]
+    groups = [set(a[i * 10 : (i + 1) * 10]) for i in range(3)]
     assert all(len(g) == 1 for g in groups) and len(set.union(*groups)) == 3
-    assert any("abortion" in lab for lab in labels) and any("taxes" in lab or "income" in lab for lab in labels)
+    assert any("abortion" in lab for lab in labels) and any(
+        "taxes" in lab or "income" in lab for lab in labels
+    )
 
 
 def test_default_clusters():

@@ -6,10 +6,16 @@ import asyncio
 
 import pytest
 
+from persona_testbed.core.seeds import rng
 from persona_testbed.llm import LLMClient, MockBackend, PermanentError
 from persona_testbed.prompts import PromptBuildConfig, abuild_prompts
-from persona_testbed.prompts.cluster import (PAPER_HELD_OUT_FRACTION, held_out_counts, side_changes_bound, split_priority, stratified_split)
-from persona_testbed.core.seeds import rng
+from persona_testbed.prompts.cluster import (
+    PAPER_HELD_OUT_FRACTION,
+    held_out_counts,
+    side_changes_bound,
+    split_priority,
+    stratified_split,
+)
 
 F = PAPER_HELD_OUT_FRACTION
 
@@ -92,9 +98,19 @@ def test_exact_sizes_and_stratification_kept():
 
 # -- the build: a classifier verdict changing never moves clusters ----------------------------------------
 
-TOPICS = ["taxes on income", "abortion rights", "gun ownership", "school prayer", "immigration limits",
-          "meat eating", "nuclear power", "voting age"]
-QUESTIONS = [f"Should the law on {t} change in case {i} for families like ours?" for i in range(12) for t in TOPICS]
+TOPICS = [
+    "taxes on income",
+    "abortion rights",
+    "gun ownership",
+    "school prayer",
+    "immigration limits",
+    "meat eating",
+    "nuclear power",
+    "voting age",
+]
+QUESTIONS = [
+    f"Should the law on {t} change in case {i} for families like ours?" for i in range(12) for t in TOPICS
+]
 
 
 def _classifier(failing: set[str]):
@@ -103,13 +119,16 @@ def _classifier(failing: set[str]):
         if any(f in question for f in failing):
             return PermanentError("scripted outage")
         return '{"controversial": true, "reason": "values differ"}'
+
     return reply
 
 
 def _build(failing: set[str]):
     client = LLMClient(backend=MockBackend(_classifier(failing)))
     items = list(enumerate(QUESTIONS, 1))
-    return asyncio.run(abuild_prompts(items, client, PromptBuildConfig(seed=4, clusters=4, held_out_fraction=0.3)))
+    return asyncio.run(
+        abuild_prompts(items, client, PromptBuildConfig(seed=4, clusters=4, held_out_fraction=0.3))
+    )
 
 
 def test_failed_classifications_do_not_reshuffle_the_split():
@@ -119,11 +138,14 @@ def test_failed_classifications_do_not_reshuffle_the_split():
     partial = {p.id: p for p in _build(failing) if p.kept}
     assert len(partial) == len(full) - 16
     # clusters are fitted on the classifier's input, so every remaining prompt keeps its cluster and label
-    assert all(partial[i].cluster == full[i].cluster and partial[i].cluster_label == full[i].cluster_label
-               for i in partial)
+    assert all(
+        partial[i].cluster == full[i].cluster and partial[i].cluster_label == full[i].cluster_label
+        for i in partial
+    )
     moved = [i for i in partial if partial[i].split != full[i].split]
-    bound = side_changes_bound({i: p.cluster for i, p in full.items()},
-                               {i: p.cluster for i, p in partial.items()}, 0.3)
+    bound = side_changes_bound(
+        {i: p.cluster for i, p in full.items()}, {i: p.cluster for i, p in partial.items()}, 0.3
+    )
     for c in bound:
         assert sum(1 for i in moved if full[i].cluster == c) <= bound[c]
     assert len(moved) <= sum(bound.values()) < len(partial) // 2

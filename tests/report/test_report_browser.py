@@ -15,8 +15,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SECTIONS = ("summary", "fidelity", "personas", "prompts", "pairs", "bench")
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed"),
+]
 
 
 def _driver(tmp_path: Path):
@@ -26,9 +28,19 @@ def _driver(tmp_path: Path):
 
     opts = Options()
     opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,2000", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,2000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         opts.add_argument(flag)
     driver_bin = shutil.which("chromedriver") or "/usr/bin/chromedriver"
     if not os.path.exists(driver_bin):
@@ -41,7 +53,8 @@ def _ready(driver) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, 30).until(
-        lambda d: d.execute_script("return document.documentElement.getAttribute('data-browsers-ready')"))
+        lambda d: d.execute_script("return document.documentElement.getAttribute('data-browsers-ready')")
+    )
 
 
 def test_report_renders_in_chromium(tmp_path):
@@ -99,10 +112,13 @@ def test_typing_an_occupation_shows_only_matching_personas(tmp_path):
 
     run = write_synthetic_run(tmp_path / "run", evil=False)
     jobs = ["Registered nurses", "Software developers", "Farmers, ranchers, and other agricultural managers"]
-    ps = [make_persona(f"p-{i:03d}", serialno=f"2024HU{i:07d}", occupation_category=jobs[i % 3])
-          for i in range(120)]
-    (run / "personas" / "personas.jsonl").write_text("".join(json.dumps(p.model_dump(mode="json")) + "\n"
-                                                             for p in ps))
+    ps = [
+        make_persona(f"p-{i:03d}", serialno=f"2024HU{i:07d}", occupation_category=jobs[i % 3])
+        for i in range(120)
+    ]
+    (run / "personas" / "personas.jsonl").write_text(
+        "".join(json.dumps(p.model_dump(mode="json")) + "\n" for p in ps)
+    )
     info = write_report(run)
     driver = _driver(tmp_path)
     try:
@@ -119,14 +135,18 @@ def test_typing_an_occupation_shows_only_matching_personas(tmp_path):
         assert {c.get_attribute("id") for c in cards} == {f"persona-p-{i:03d}" for i in range(1, 120, 3)}
         # field = value filter and the flagged box combine with the search
         driver.find_element(By.ID, "persona-search").clear()
-        driver.execute_script("var s = document.getElementById('persona-field'); s.value = 'occupation category';"
-                              "s.dispatchEvent(new Event('change'));"
-                              "var v = document.getElementById('persona-value'); v.value = 'Farmers, ranchers, and "
-                              "other agricultural managers'; v.dispatchEvent(new Event('change'));")
+        driver.execute_script(
+            "var s = document.getElementById('persona-field'); s.value = 'occupation category';"
+            "s.dispatchEvent(new Event('change'));"
+            "var v = document.getElementById('persona-value'); v.value = 'Farmers, ranchers, and "
+            "other agricultural managers'; v.dispatchEvent(new Event('change'));"
+        )
         assert count.text == "40 of 120 shown"
         # pairs: split filter
-        driver.execute_script("var s = document.getElementById('pair-split'); s.value = 'train';"
-                              "s.dispatchEvent(new Event('change'));")
+        driver.execute_script(
+            "var s = document.getElementById('pair-split'); s.value = 'train';"
+            "s.dispatchEvent(new Event('change'));"
+        )
         assert driver.find_element(By.ID, "pair-count").text == "1 of 3 shown"
     finally:
         driver.quit()

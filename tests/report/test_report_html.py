@@ -25,7 +25,7 @@ def test_report_has_every_section_and_figure(synthetic_run):
     html = render_report(synthetic_run)
     for sid in ("summary", "fidelity", "personas", "prompts", "pairs", "bench"):
         assert f'<section id="{sid}">' in html
-    assert 'data-missing=' not in html  # every stage has artifacts here
+    assert "data-missing=" not in html  # every stage has artifacts here
     assert html.count("data:image/png;base64,") == 1 + 2 + 5  # TVD chart, funnel + clusters, 5 bench plots
     assert html.count('class="card dist"') == 2
     # figures from the artifacts, not invented
@@ -38,7 +38,7 @@ def test_report_has_every_section_and_figure(synthetic_run):
     # provenance per field, every field of every persona, each string stored once
     ps = data["personas"]
     assert len(ps["rows"]) == 3 and len(ps["fields"]) == 33 and len(ps["rows"][0]) == 3 + 3 * 33
-    assert {data["strings"][i] for r in ps["rows"] for i in r[3 + 33:3 + 66]} == {"census", "pending"}
+    assert {data["strings"][i] for r in ps["rows"] for i in r[3 + 33 : 3 + 66]} == {"census", "pending"}
     assert len(data["strings"]) == len(set(data["strings"]))
     # latency and queue wait apart
     assert 'id="model-latency"' in html and 'id="queue-wait"' in html and "not in this call log" in html

@@ -38,7 +38,7 @@ def test_noise_tvd_matches_brute_force_and_shrinks_with_n():
         if sum(k) > n:
             continue
         c = np.array([k[0], k[1], n - sum(k)])
-        prob = factorial(n) / np.prod([factorial(x) for x in c]) * np.prod(p ** c)
+        prob = factorial(n) / np.prod([factorial(x) for x in c]) * np.prod(p**c)
         exact += prob * 0.5 * np.abs(c / n - p).sum()
     assert noise_tvd(shares, 6, draws=20000) == pytest.approx(exact, abs=0.005)
     assert noise_tvd(shares, 1586) < noise_tvd(shares, 100) < noise_tvd(shares, 6)
@@ -59,9 +59,16 @@ def write_synthetic_run_with_zero_bench(root=None):
     from pathlib import Path
 
     run = write_synthetic_run(Path(root or tempfile.mkdtemp()) / "run")
-    (run / "bench" / "summary.json").write_text(json.dumps({
-        "main": {"modes": [{"mode": "persona", "accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 4}]},
-        "passk": {"k": [1, 2], "pass_at_k": [0.0, None]}}))
+    (run / "bench" / "summary.json").write_text(
+        json.dumps(
+            {
+                "main": {
+                    "modes": [{"mode": "persona", "accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 4}]
+                },
+                "passk": {"k": [1, 2], "pass_at_k": [0.0, None]},
+            }
+        )
+    )
     return run
 
 
@@ -72,11 +79,27 @@ def test_text_cap_fits_budget():
 
 
 def test_browser_data_is_compact_and_round_trips():
-    data = {"personas": [{"id": f"p{i}", "source": {}, "flagged": False,
-                          "fields": [{"name": "sex", "value": "Female", "provenance": "census", "detail": "{}"},
-                                     {"name": "occupation category", "value": f"job {i % 3}", "provenance": "census",
-                                      "detail": "{}"}]} for i in range(300)],
-            "n_personas": 300, "pairs": None}
+    data = {
+        "personas": [
+            {
+                "id": f"p{i}",
+                "source": {},
+                "flagged": False,
+                "fields": [
+                    {"name": "sex", "value": "Female", "provenance": "census", "detail": "{}"},
+                    {
+                        "name": "occupation category",
+                        "value": f"job {i % 3}",
+                        "provenance": "census",
+                        "detail": "{}",
+                    },
+                ],
+            }
+            for i in range(300)
+        ],
+        "n_personas": 300,
+        "pairs": None,
+    }
     payload = browser_data(data)
     assert len(payload["strings"]) == 300 + 1 + 3 + 1 + 1 + 1  # ids, Female, jobs, census, {}, "" (source)
     blob = encode_browser_data(payload)
@@ -92,9 +115,29 @@ def test_leaderboard_table_and_chart_in_report(cli, tmp_path):
     crowd = [make_persona(f"c{i:02d}", age=str(20 + i)) for i in range(12)]
     write_personas(crowd, tmp_path / "personas")
     q = tmp_path / "prompts.jsonl"
-    q.write_text("".join(json.dumps({"id": f"w{i}", "text": f"Q {i}?", "split": "held_out"}) + "\n" for i in range(4)))
-    args = ["bench", "run", "main", "--judge", "scripted:p=1", "--personas", tmp_path / "personas", "--prompts", q,
-            "--n", 24, "--mode", "persona", "--resamples", 200, "--out", tmp_path / "b", "--json"]
+    q.write_text(
+        "".join(json.dumps({"id": f"w{i}", "text": f"Q {i}?", "split": "held_out"}) + "\n" for i in range(4))
+    )
+    args = [
+        "bench",
+        "run",
+        "main",
+        "--judge",
+        "scripted:p=1",
+        "--personas",
+        tmp_path / "personas",
+        "--prompts",
+        q,
+        "--n",
+        24,
+        "--mode",
+        "persona",
+        "--resamples",
+        200,
+        "--out",
+        tmp_path / "b",
+        "--json",
+    ]
     for c in ("scripted:p=0.9", "scripted:p=0.5", "scripted:p=0.1"):
         args += ["--candidate", c]
     r = cli(*args)
@@ -130,8 +173,16 @@ def test_status_and_report_separate_model_latency_from_queue_wait(tmp_path):
 
     async def go():
         client = LLMClient(backend=_SlowBackend(), store=store, concurrency=1)
-        await asyncio.gather(*(client.chat([{"role": "user", "content": f"q{i}"}], params=ChatParams(),
-                                           purpose="bench.main.candidate") for i in range(4)))
+        await asyncio.gather(
+            *(
+                client.chat(
+                    [{"role": "user", "content": f"q{i}"}],
+                    params=ChatParams(),
+                    purpose="bench.main.candidate",
+                )
+                for i in range(4)
+            )
+        )
         await client.aclose()
 
     asyncio.run(go())

@@ -48,21 +48,43 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
 
 def _diff(t: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(t[..., 2] > 0, (t[..., 0] - t[..., 1]) / np.where(t[..., 2] > 0, t[..., 2], 1), np.nan)
+        return np.where(
+            t[..., 2] > 0, (t[..., 0] - t[..., 1]) / np.where(t[..., 2] > 0, t[..., 2], 1), np.nan
+        )
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], clusters: Sequence[Hashable] | None, stats: Stats,
-                      metric: str, cluster: str | None = None) -> Estimate:
+def paired_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    clusters: Sequence[Hashable] | None,
+    stats: Stats,
+    metric: str,
+    cluster: str | None = None,
+) -> Estimate:
     """mean(a) - mean(b) over aligned items, clusters resampled together for both (interval in [-1, 1])."""
     a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     feats = np.stack([a_, b_, np.ones_like(a_)], axis=1)
-    ci, g = cluster_ci(feats, _diff, clusters=clusters, rng=stats.rng(metric), confidence=stats.confidence,
-                       n_resamples=stats.n_resamples, method=stats.method, bounds=(-1.0, 1.0))
+    ci, g = cluster_ci(
+        feats,
+        _diff,
+        clusters=clusters,
+        rng=stats.rng(metric),
+        confidence=stats.confidence,
+        n_resamples=stats.n_resamples,
+        method=stats.method,
+        bounds=(-1.0, 1.0),
+    )
     return Estimate.of(ci, clusters=g, cluster=cluster or stats.cluster)
 
 
-def unpaired_difference(a: Sequence[float], b: Sequence[float], clusters: Sequence[Hashable] | None,
-                        stats: Stats, metric: str, cluster: str | None = None) -> Estimate:
+def unpaired_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    clusters: Sequence[Hashable] | None,
+    stats: Stats,
+    metric: str,
+    cluster: str | None = None,
+) -> Estimate:
     """mean(a) - mean(b), each candidate's clusters drawn independently (percentile interval, widened)."""
     a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     n = len(a_)
@@ -78,8 +100,16 @@ def unpaired_difference(a: Sequence[float], b: Sequence[float], clusters: Sequen
         with np.errstate(invalid="ignore", divide="ignore"):
             reps.append(np.where(t[:, 1] > 0, t[:, 0] / np.where(t[:, 1] > 0, t[:, 1], 1), nan))
     est = float(a_.mean() - b_.mean())
-    ci = interval(est, reps[0] - reps[1], confidence=stats.confidence, method="percentile", n=n,
-                  n_resamples=stats.n_resamples, n_clusters=g, bounds=(-1.0, 1.0))
+    ci = interval(
+        est,
+        reps[0] - reps[1],
+        confidence=stats.confidence,
+        method="percentile",
+        n=n,
+        n_resamples=stats.n_resamples,
+        n_clusters=g,
+        bounds=(-1.0, 1.0),
+    )
     return Estimate.of(ci, clusters=g, cluster=cluster or stats.cluster)
 
 
@@ -103,19 +133,32 @@ def _key_frame(c: Candidate) -> pl.DataFrame:
     missing = sorted(need - set(df.columns))
     if missing:
         raise UserError(f"{c.source or c.label}: items.parquet lacks column {missing[0]!r}")
-    cols = {"sample_index": pl.lit(0, dtype=pl.Int64), "prompt_id": pl.lit(""), "question": pl.lit(""),
-            "failed_stage": pl.lit(None, dtype=pl.Utf8), "candidate_call_id": pl.lit(None, dtype=pl.Utf8),
-            "judge_call_id": pl.lit(None, dtype=pl.Utf8), "leaky": pl.lit(None, dtype=pl.Boolean)}
+    cols = {
+        "sample_index": pl.lit(0, dtype=pl.Int64),
+        "prompt_id": pl.lit(""),
+        "question": pl.lit(""),
+        "failed_stage": pl.lit(None, dtype=pl.Utf8),
+        "candidate_call_id": pl.lit(None, dtype=pl.Utf8),
+        "judge_call_id": pl.lit(None, dtype=pl.Utf8),
+        "leaky": pl.lit(None, dtype=pl.Boolean),
+    }
     df = df.with_columns([v.alias(k) for k, v in cols.items() if k not in df.columns])
-    return df.with_columns(pl.col("sample_index").cast(pl.Int64).fill_null(0),
-                           pl.col("prompt_id").cast(pl.Utf8).fill_null(""),
-                           pl.col("question").cast(pl.Utf8).fill_null(""))
+    return df.with_columns(
+        pl.col("sample_index").cast(pl.Int64).fill_null(0),
+        pl.col("prompt_id").cast(pl.Utf8).fill_null(""),
+        pl.col("question").cast(pl.Utf8).fill_null(""),
+    )
 
 
 def _settings(c: Candidate) -> dict[str, Any]:
     cfg = c.results.config
-    return {"cluster": cfg.cluster, "confidence": cfg.confidence,
-            "n_resamples": cfg.n_resamples, "ci_method": cfg.ci_method, "exclude_leaky": cfg.exclude_leaky}
+    return {
+        "cluster": cfg.cluster,
+        "confidence": cfg.confidence,
+        "n_resamples": cfg.n_resamples,
+        "ci_method": cfg.ci_method,
+        "exclude_leaky": cfg.exclude_leaky,
+    }
 
 
 def _judge_of(c: Candidate) -> tuple[Any, Any, Any]:
@@ -131,7 +174,7 @@ def _logged_messages(db: Path | None, ids: list[str]) -> dict[str, Any]:
         conn = connect_readonly(db)
         try:
             for lo in range(0, len(ids), 500):
-                chunk = ids[lo:lo + 500]
+                chunk = ids[lo : lo + 500]
                 q = f"SELECT id, messages FROM calls WHERE id IN ({','.join('?' * len(chunk))})"
                 for cid, msgs in conn.execute(q, chunk):
                     out[cid] = json.loads(msgs)
@@ -156,23 +199,36 @@ def _check_templates(cands: list[Candidate], frames: list[pl.DataFrame], warning
         if not msgs:
             per.append({})
             continue
-        per.append({tuple(r[:3]): (msgs.get(r[3]) if r[3] else None,
-                                   (msgs.get(r[4]) or [None])[0] if r[4] else None) for r in rows})
+        per.append(
+            {
+                tuple(r[:3]): (
+                    msgs.get(r[3]) if r[3] else None,
+                    (msgs.get(r[4]) or [None])[0] if r[4] else None,
+                )
+                for r in rows
+            }
+        )
     checked = [i for i, p in enumerate(per) if p]
     unchecked = [cands[i].label for i, p in enumerate(per) if not p]
     if unchecked and len(cands) > 1:
-        warnings.append(f"templates not checked for {', '.join(unchecked)} (no readable call log with their prompts)")
+        warnings.append(
+            f"templates not checked for {', '.join(unchecked)} (no readable call log with their prompts)"
+        )
     for i, j in combinations(checked, 2):
         for key in keys:
             x, y = per[i].get(key), per[j].get(key)
             if x is None or y is None:
                 continue
             if x[0] is not None and y[0] is not None and x[0] != y[0]:
-                raise UserError(f"templates differ: the candidate prompt of item {key[0]} ({key[1]}) is not the same "
-                                f"in {cands[i].label} and {cands[j].label}")
+                raise UserError(
+                    f"templates differ: the candidate prompt of item {key[0]} ({key[1]}) is not the same "
+                    f"in {cands[i].label} and {cands[j].label}"
+                )
             if x[1] is not None and y[1] is not None and x[1] != y[1]:
-                raise UserError(f"templates differ: the judge instructions for item {key[0]} ({key[1]}) are not the "
-                                f"same in {cands[i].label} and {cands[j].label}")
+                raise UserError(
+                    f"templates differ: the judge instructions for item {key[0]} ({key[1]}) are not the "
+                    f"same in {cands[i].label} and {cands[j].label}"
+                )
 
 
 def compare_candidates(cands: list[Candidate], *, check_templates: bool = True) -> Comparison:
@@ -191,15 +247,20 @@ def compare_candidates(cands: list[Candidate], *, check_templates: bool = True) 
     first = cands[0]
     for c in cands[1:]:
         if c.results.task != first.results.task:
-            raise UserError(f"runs differ in task: {first.label} ran {first.results.task}, {c.label} ran "
-                            f"{c.results.task}")
+            raise UserError(
+                f"runs differ in task: {first.label} ran {first.results.task}, {c.label} ran {c.results.task}"
+            )
         if c.results.seed != first.results.seed:
-            raise UserError(f"items differ: {first.label} drew its items with seed {first.results.seed}, {c.label} "
-                            f"with seed {c.results.seed}")
+            raise UserError(
+                f"items differ: {first.label} drew its items with seed {first.results.seed}, {c.label} "
+                f"with seed {c.results.seed}"
+            )
         if _judge_of(c) != _judge_of(first):
-            raise UserError(f"runs differ in judge: {first.label} was judged by {_judge_of(first)[0]} "
-                            f"(temperature {_judge_of(first)[1]}, max tokens {_judge_of(first)[2]}), {c.label} by "
-                            f"{_judge_of(c)[0]} (temperature {_judge_of(c)[1]}, max tokens {_judge_of(c)[2]})")
+            raise UserError(
+                f"runs differ in judge: {first.label} was judged by {_judge_of(first)[0]} "
+                f"(temperature {_judge_of(first)[1]}, max tokens {_judge_of(first)[2]}), {c.label} by "
+                f"{_judge_of(c)[0]} (temperature {_judge_of(c)[1]}, max tokens {_judge_of(c)[2]})"
+            )
     if first.results.task == "agreement":
         raise UserError("task agreement has no candidate to compare (it compares judges with human labels)")
     warnings: list[str] = []
@@ -207,8 +268,10 @@ def compare_candidates(cands: list[Candidate], *, check_templates: bool = True) 
         diff = {k: (v, _settings(c)[k]) for k, v in _settings(first).items() if _settings(c)[k] != v}
         if diff:
             k, (v1, v2) = next(iter(diff.items()))
-            warnings.append(f"{c.label} was run with {k} = {v2} ({first.label}: {v1}); the comparison uses "
-                            f"{first.label}'s settings")
+            warnings.append(
+                f"{c.label} was run with {k} = {v2} ({first.label}: {v1}); the comparison uses "
+                f"{first.label}'s settings"
+            )
     frames = [_key_frame(c) for c in cands]
     key = ["item_id", "arm", "sample_index"]
     empty = next((c for c, f in zip(cands, frames) if f.is_empty()), None)
@@ -217,67 +280,124 @@ def compare_candidates(cands: list[Candidate], *, check_templates: bool = True) 
     shared = frames[0].select(key + ["persona_id", "prompt_id", "question"])
     for c, f in zip(cands[1:], frames[1:]):
         joined = shared.join(f.select(key + ["persona_id", "prompt_id", "question"]), on=key, suffix="_other")
-        bad = joined.filter((pl.col("persona_id") != pl.col("persona_id_other"))
-                            | (pl.col("prompt_id") != pl.col("prompt_id_other"))
-                            | (pl.col("question") != pl.col("question_other")))
+        bad = joined.filter(
+            (pl.col("persona_id") != pl.col("persona_id_other"))
+            | (pl.col("prompt_id") != pl.col("prompt_id_other"))
+            | (pl.col("question") != pl.col("question_other"))
+        )
         if not bad.is_empty():
             r = bad.row(0, named=True)
-            what = ("persona" if r["persona_id"] != r["persona_id_other"] else
-                    "prompt" if r["prompt_id"] != r["prompt_id_other"] else "question")
-            raise UserError(f"items differ: item {r['item_id']} ({r['arm']}) has a different {what} in "
-                            f"{first.label} and {c.label}")
+            what = (
+                "persona"
+                if r["persona_id"] != r["persona_id_other"]
+                else "prompt"
+                if r["prompt_id"] != r["prompt_id_other"]
+                else "question"
+            )
+            raise UserError(
+                f"items differ: item {r['item_id']} ({r['arm']}) has a different {what} in "
+                f"{first.label} and {c.label}"
+            )
         shared = joined.select(key + ["persona_id", "prompt_id", "question"])
     if shared.is_empty():
         sizes = ", ".join(f"{c.label}: {len(f)}" for c, f in zip(cands, frames))
-        raise UserError(f"items differ: the runs share no items ({sizes} rows; different seeds, splits or inputs?)")
+        raise UserError(
+            f"items differ: the runs share no items ({sizes} rows; different seeds, splits or inputs?)"
+        )
     for c, f in zip(cands, frames):
         if len(f) > len(shared):
-            warnings.append(f"{c.label}: {len(f) - len(shared)} of {len(f)} rows are not in every run and are "
-                            "left out")
+            warnings.append(
+                f"{c.label}: {len(f) - len(shared)} of {len(f)} rows are not in every run and are left out"
+            )
     if check_templates:
         _check_templates(cands, frames, warnings)
     s = _settings(first)
-    stats = Stats(seed=first.results.seed, task=f"{first.results.task}.compare", cluster=s["cluster"],
-                  confidence=s["confidence"], n_resamples=s["n_resamples"], method=s["ci_method"],
-                  exclude_leaky=s["exclude_leaky"])
+    stats = Stats(
+        seed=first.results.seed,
+        task=f"{first.results.task}.compare",
+        cluster=s["cluster"],
+        confidence=s["confidence"],
+        n_resamples=s["n_resamples"],
+        method=s["ci_method"],
+        exclude_leaky=s["exclude_leaky"],
+    )
     order = shared.with_row_index("_order").select(key + ["_order"])
     aligned = [order.join(f, on=key).sort("_order") for f in frames]
     arms = list(dict.fromkeys(aligned[0]["arm"].to_list()))
     rows_by: list[Rows] = []
     for df in aligned:
-        stage = [("" if st == "ok" else (fs or "unknown")) for st, fs in zip(df["status"], df["failed_stage"])]
-        rows_by.append(Rows.build(arm=df["arm"].to_list(), item_id=df["item_id"].to_list(),
-                                  persona_id=df["persona_id"].to_list(), prompt_id=df["prompt_id"].to_list(),
-                                  score=[np.nan if x is None else float(x) for x in df["score"].to_list()],
-                                  stage=stage, sample_index=df["sample_index"].to_list(),
-                                  leaky=[-1 if x is None else int(x) for x in df["leaky"].to_list()]))
+        stage = [
+            ("" if st == "ok" else (fs or "unknown")) for st, fs in zip(df["status"], df["failed_stage"])
+        ]
+        rows_by.append(
+            Rows.build(
+                arm=df["arm"].to_list(),
+                item_id=df["item_id"].to_list(),
+                persona_id=df["persona_id"].to_list(),
+                prompt_id=df["prompt_id"].to_list(),
+                score=[np.nan if x is None else float(x) for x in df["score"].to_list()],
+                stage=stage,
+                sample_index=df["sample_index"].to_list(),
+                leaky=[-1 if x is None else int(x) for x in df["leaky"].to_list()],
+            )
+        )
     board: list[LeaderboardRow] = []
     diffs: list[PairedDifference] = []
     for arm in arms:
         mask = rows_by[0].arm == arm
         arm_rows = [r.take(mask) for r in rows_by]
         accs = [arm_accuracy(r, stats, f"accuracy.{arm}") for r in arm_rows]
-        ranked = sorted(range(len(cands)), key=lambda i: -(accs[i].accuracy.estimate
-                                                           if accs[i].accuracy.estimate is not None else -1))
+        ranked = sorted(
+            range(len(cands)),
+            key=lambda i: -(accs[i].accuracy.estimate if accs[i].accuracy.estimate is not None else -1),
+        )
         for rank, i in enumerate(ranked, 1):
             a = accs[i]
-            board.append(LeaderboardRow(candidate=cands[i].label, arm=arm, accuracy=a.accuracy,
-                                        answered_accuracy=a.answered_accuracy.estimate, failure_rate=a.failure_rate,
-                                        items=a.items, rank=rank, calls=cands[i].calls, tokens=cands[i].tokens))
+            board.append(
+                LeaderboardRow(
+                    candidate=cands[i].label,
+                    arm=arm,
+                    accuracy=a.accuracy,
+                    answered_accuracy=a.answered_accuracy.estimate,
+                    failure_rate=a.failure_rate,
+                    items=a.items,
+                    rank=rank,
+                    calls=cands[i].calls,
+                    tokens=cands[i].tokens,
+                )
+            )
         clusters = stats.clusters(arm_rows[0])
         for i, j in combinations(range(len(cands)), 2):
             x, y = arm_rows[i].itt, arm_rows[j].itt
             metric = f"difference.{arm}.{i}.{j}"
-            diffs.append(PairedDifference(
-                a=cands[i].label, b=cands[j].label, arm=arm,
-                difference=paired_difference(x, y, clusters, stats, metric),
-                unpaired=unpaired_difference(x, y, clusters, stats, f"{metric}.unpaired"),
-                items=len(x), a_only=int(np.sum((x == 1) & (y == 0))), b_only=int(np.sum((x == 0) & (y == 1))),
-                mcnemar_p=mcnemar_exact(int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1))))))
-    return Comparison(task=first.results.task, seed=first.results.seed, judge=first.results.models.judge,
-                      cluster=s["cluster"], n_resamples=s["n_resamples"], candidates=labels,
-                      sources={c.label: c.source for c in cands if c.source}, items=len(shared),
-                      leaderboard=board, differences=diffs, warnings=warnings)
+            diffs.append(
+                PairedDifference(
+                    a=cands[i].label,
+                    b=cands[j].label,
+                    arm=arm,
+                    difference=paired_difference(x, y, clusters, stats, metric),
+                    unpaired=unpaired_difference(x, y, clusters, stats, f"{metric}.unpaired"),
+                    items=len(x),
+                    a_only=int(np.sum((x == 1) & (y == 0))),
+                    b_only=int(np.sum((x == 0) & (y == 1))),
+                    mcnemar_p=mcnemar_exact(
+                        int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))
+                    ),
+                )
+            )
+    return Comparison(
+        task=first.results.task,
+        seed=first.results.seed,
+        judge=first.results.models.judge,
+        cluster=s["cluster"],
+        n_resamples=s["n_resamples"],
+        candidates=labels,
+        sources={c.label: c.source for c in cands if c.source},
+        items=len(shared),
+        leaderboard=board,
+        differences=diffs,
+        warnings=warnings,
+    )
 
 
 # -- finished runs ----------------------------------------------------------------------------------------
@@ -305,9 +425,11 @@ def call_totals(db: Path | None, ids: Sequence[str]) -> tuple[int | None, int | 
         conn = connect_readonly(db)
         try:
             for lo in range(0, len(ids), 500):
-                chunk = ids[lo:lo + 500]
-                q = (f"SELECT COUNT(*), SUM(prompt_tokens + completion_tokens) FROM calls WHERE id IN "
-                     f"({','.join('?' * len(chunk))})")
+                chunk = ids[lo : lo + 500]
+                q = (
+                    f"SELECT COUNT(*), SUM(prompt_tokens + completion_tokens) FROM calls WHERE id IN "
+                    f"({','.join('?' * len(chunk))})"
+                )
                 n, t = conn.execute(q, chunk).fetchone()
                 calls += int(n or 0)
                 tokens += int(t or 0)
@@ -333,12 +455,24 @@ def load_task_dir(d: Path, label: str | None = None) -> Candidate:
     if items.is_empty():
         raise UserError(f"{d}: an empty run (no judged items)")
     log = find_call_log(d)
-    ids = [x for col in ("candidate_call_id", "judge_call_id") if col in items.columns
-           for x in items[col].to_list() if x]
+    ids = [
+        x
+        for col in ("candidate_call_id", "judge_call_id")
+        if col in items.columns
+        for x in items[col].to_list()
+        if x
+    ]
     calls, tokens = call_totals(log, ids)
     name = label or res.models.candidate or d.name
-    return Candidate(label=name, results=res, items=items, source=str(d), call_log=log,
-                     calls=calls if calls is not None else res.counts.llm_calls_total, tokens=tokens)
+    return Candidate(
+        label=name,
+        results=res,
+        items=items,
+        source=str(d),
+        call_log=log,
+        calls=calls if calls is not None else res.counts.llm_calls_total,
+        tokens=tokens,
+    )
 
 
 def load_runs(paths: Sequence[str | Path]) -> list[Candidate]:
@@ -372,5 +506,16 @@ def compare_runs(paths: Sequence[str | Path]) -> Comparison:
     return compare_candidates(load_runs(paths))
 
 
-__all__ = ["CANDIDATES_DIR", "Candidate", "call_totals", "compare_candidates", "compare_runs", "find_call_log",
-           "load_runs", "load_task_dir", "mcnemar_exact", "paired_difference", "unpaired_difference"]
+__all__ = [
+    "CANDIDATES_DIR",
+    "Candidate",
+    "call_totals",
+    "compare_candidates",
+    "compare_runs",
+    "find_call_log",
+    "load_runs",
+    "load_task_dir",
+    "mcnemar_exact",
+    "paired_difference",
+    "unpaired_difference",
+]

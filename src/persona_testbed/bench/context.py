@@ -58,7 +58,9 @@ class BenchContext:
 
     def require_persona_judge(self) -> PreferenceJudge:
         if self.candidate is None:
-            raise UserError(f"task {self.task} needs a model candidate (--candidate MODEL) to play the persona")
+            raise UserError(
+                f"task {self.task} needs a model candidate (--candidate MODEL) to play the persona"
+            )
         return PreferenceJudge(self.candidate)
 
     def require_pairs(self) -> list[BenchPair]:
@@ -66,7 +68,9 @@ class BenchContext:
             raise UserError(f"task {self.task} needs feedback pairs (--pairs FILE)")
         return self.pairs
 
-    def items(self, *key: object, personas: Sequence[Persona] | None = None, n: int | None = None) -> list[BenchItem]:
+    def items(
+        self, *key: object, personas: Sequence[Persona] | None = None, n: int | None = None
+    ) -> list[BenchItem]:
         """The task's items: from the answers file when scoring answers, else a seeded selection."""
         personas = list(self.personas if personas is None else personas)
         n = self.n if n is None else n
@@ -83,27 +87,47 @@ class BenchContext:
     # -- figures ---------------------------------------------------------------------------------------
     @property
     def stats(self) -> Stats:
-        return Stats(seed=self.seed, task=self.task, cluster=self.cluster, confidence=self.confidence,  # type: ignore[arg-type]
-                     n_resamples=self.n_resamples, method=self.ci_method, exclude_leaky=self.exclude_leaky)  # type: ignore[arg-type]
+        return Stats(
+            seed=self.seed,
+            task=self.task,
+            cluster=self.cluster,
+            confidence=self.confidence,  # type: ignore[arg-type]
+            n_resamples=self.n_resamples,
+            method=self.ci_method,
+            exclude_leaky=self.exclude_leaky,
+        )  # type: ignore[arg-type]
 
     def rows(self, results: Iterable[ItemResult]) -> Rows:
         return Rows.of(list(results))
 
-    def kappa(self, a: Sequence[Any], b: Sequence[Any], metric: str, clusters: Sequence[Any] | None = None,
-              cluster: str | None = None) -> Estimate:
+    def kappa(
+        self,
+        a: Sequence[Any],
+        b: Sequence[Any],
+        metric: str,
+        clusters: Sequence[Any] | None = None,
+        cluster: str | None = None,
+    ) -> Estimate:
         """Cohen's kappa of two label lists with a (cluster) bootstrap interval."""
         ca, cb, n_labels = label_codes(list(a), list(b))
-        return self.stats.estimate(kappa_features(ca, cb, n_labels), kappa_from_totals(n_labels), clusters, metric,
-                                   cluster=cluster)
+        return self.stats.estimate(
+            kappa_features(ca, cb, n_labels), kappa_from_totals(n_labels), clusters, metric, cluster=cluster
+        )
 
     # -- execution ---------------------------------------------------------------------------------
     async def gather(self, label: str, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run jobs concurrently (the LLM clients bound concurrency), results in job order, with a bar."""
         if not jobs:
             return []
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err_console, transient=True,
-                      disable=not (self.show_progress and err_console.is_terminal)) as progress:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=not (self.show_progress and err_console.is_terminal),
+        ) as progress:
             bar = progress.add_task(f"{self.task}: {label}", total=len(jobs))
 
             async def one(job: Callable[[], Awaitable[T]]) -> T:

@@ -25,25 +25,41 @@ from .records import BenchPrompt
 from .templates import MODES, SHOT_MODES, candidate_messages
 
 
-def export_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], out: str | Path, *, n: int,
-                 seed: int, mode: str = "persona", inputs: Iterable[str | os.PathLike[str]] = ()) -> int:
+def export_items(
+    personas: Sequence[Persona],
+    prompts: Sequence[BenchPrompt],
+    out: str | Path,
+    *,
+    n: int,
+    seed: int,
+    mode: str = "persona",
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> int:
     """Write ``n`` items (seeded, as task main selects them) to ``out`` as JSONL; returns the count.
 
     ``inputs``: the files or directories the personas and prompts came from (``out`` must not touch them).
     """
     if mode not in MODES or mode in SHOT_MODES:
         plain = [m for m in MODES if m not in SHOT_MODES]
-        raise UserError(f"unknown mode {mode!r} for exported items (choose from {', '.join(plain)}; the few-shot "
-                        "modes run in bench run main)")
+        raise UserError(
+            f"unknown mode {mode!r} for exported items (choose from {', '.join(plain)}; the few-shot "
+            "modes run in bench run main)"
+        )
     inputs = list(inputs)
     check_out(out, "bench items", inputs=inputs, file=True)
     lines = []
     for item in select_items(personas, prompts, n, seed):
         msgs = candidate_messages(mode, item.persona, item.question)
         row = {
-            "item_id": item.id, "persona_id": item.persona.id, "prompt_id": item.prompt_id, "mode": mode,
-            "system": msgs[0]["content"], "user": msgs[1]["content"], "messages": msgs,
-            "persona": item.persona.values(), "question": item.question,
+            "item_id": item.id,
+            "persona_id": item.persona.id,
+            "prompt_id": item.prompt_id,
+            "mode": mode,
+            "system": msgs[0]["content"],
+            "user": msgs[1]["content"],
+            "messages": msgs,
+            "persona": item.persona.values(),
+            "question": item.question,
         }
         if item.persona.text_only:  # its fields are empty: the text is the persona
             row["persona_text"] = item.persona.text

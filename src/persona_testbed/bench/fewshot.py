@@ -48,8 +48,11 @@ class ShotBank:
 
     def usable(self, item: BenchItem) -> list[BenchPair]:
         """The persona's train pairs that are not about the item's own question."""
-        return [p for p in self.by_persona.get(item.persona.id, [])
-                if p.prompt_id != item.prompt_id and p.question.strip() != item.question.strip()]
+        return [
+            p
+            for p in self.by_persona.get(item.persona.id, [])
+            if p.prompt_id != item.prompt_id and p.question.strip() != item.question.strip()
+        ]
 
     def check(self, items: Sequence[BenchItem]) -> None:
         """``UserError`` naming the first persona with fewer than k usable train pairs."""
@@ -57,9 +60,11 @@ class ShotBank:
             have = len(self.usable(it))
             if have < self.k:
                 total = len(self.by_persona.get(it.persona.id, []))
-                raise UserError(f"--shots {self.k}: persona {it.persona.id} has {have} usable train pairs "
-                                f"({total} in split 'train'; pairs of the test and held-out splits are never "
-                                "shown); lower --shots or generate more train pairs")
+                raise UserError(
+                    f"--shots {self.k}: persona {it.persona.id} has {have} usable train pairs "
+                    f"({total} in split 'train'; pairs of the test and held-out splits are never "
+                    "shown); lower --shots or generate more train pairs"
+                )
 
     def shots(self, item: BenchItem, mode: str) -> list[BenchPair]:
         """The k examples for ``item`` in ``mode`` (``fewshot`` or ``fewshot-retrieved``)."""
@@ -68,7 +73,8 @@ class ShotBank:
             self.check([item])
         if mode == "fewshot":
             order = rng(self.seed, "bench.fewshot", item.persona.id).permutation(
-                len(self.by_persona[item.persona.id]))
+                len(self.by_persona[item.persona.id])
+            )
             rank = {p.id: i for i, p in zip(order, self.by_persona[item.persona.id])}
             return sorted(pool, key=lambda p: rank[p.id])[: self.k]
         if mode == "fewshot-retrieved":
@@ -98,13 +104,20 @@ class ShotBank:
 async def solve_fewshot(role: Role, bank: ShotBank, item: BenchItem, mode: str) -> Solution:
     """The candidate answers ``item`` with the persona's k train examples in context."""
     shots = bank.shots(item, mode)
-    res = await role.chat(candidate_messages(mode, item.persona, item.question,
-                                             shots=[(p.question, p.chosen) for p in shots]),
-                          key=(item.id, mode, bank.k), purpose=f"bench.{mode}.candidate")
+    res = await role.chat(
+        candidate_messages(mode, item.persona, item.question, shots=[(p.question, p.chosen) for p in shots]),
+        key=(item.id, mode, bank.k),
+        purpose=f"bench.{mode}.candidate",
+    )
     if not res.ok:
         return Solution(False, raw=res.text or None, call_id=res.call_id, error=res.error)
-    return Solution(True, answer=res.text.strip(), raw=res.text, call_id=res.call_id,
-                    parts={"shots": [p.id for p in shots]})
+    return Solution(
+        True,
+        answer=res.text.strip(),
+        raw=res.text,
+        call_id=res.call_id,
+        parts={"shots": [p.id for p in shots]},
+    )
 
 
 __all__ = ["DEFAULT_SHOTS", "FEWSHOT_MODES", "SHOT_SPLIT", "ShotBank", "solve_fewshot"]

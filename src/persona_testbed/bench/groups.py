@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +25,10 @@ from pathlib import Path
 from ..core.errors import UserError
 from ..personas.record import PERSONA_FIELDS, Persona
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 _RANGE = re.compile(r"^\s*(\d+)\s*\.\.\s*(\d+)\s*$")
-_SPLIT = re.compile(r",\s*(?=(?:" + "|".join(re.escape(f) for f in sorted(PERSONA_FIELDS, key=len, reverse=True))
-                    + r")\s*=)")
+_SPLIT = re.compile(
+    r",\s*(?=(?:" + "|".join(re.escape(f) for f in sorted(PERSONA_FIELDS, key=len, reverse=True)) + r")\s*=)"
+)
 
 
 @dataclass(frozen=True)

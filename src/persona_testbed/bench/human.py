@@ -27,7 +27,16 @@ from ..personas.record import Persona
 from ..personas.render import render_full
 from .records import BenchPair
 
-SHEET_COLUMNS = ["annotator_id", "sheet", "persona_id", "pair_id", "question", "answer_a", "answer_b", "choice"]
+SHEET_COLUMNS = [
+    "annotator_id",
+    "sheet",
+    "persona_id",
+    "pair_id",
+    "question",
+    "answer_a",
+    "answer_b",
+    "choice",
+]
 LABEL_COLUMNS = ["persona_id", "pair_id", "annotator_id", "choice"]
 KEY_COLUMNS = ["annotator_id", "sheet", "persona_id", "pair_id", "answer_a_is"]
 CHOICES = ("chosen", "rejected", "tie")
@@ -126,15 +135,21 @@ def _html_form(annotator: str, sheets: list[tuple[int, Persona, list[dict]]]) ->
     ]
     rows_js = []
     for sheet_no, persona, rows in sheets:
-        parts.append(f"<h2>Sheet {sheet_no}: persona {e(persona.id)}</h2><pre>{e(render_full(persona))}</pre>")
+        parts.append(
+            f"<h2>Sheet {sheet_no}: persona {e(persona.id)}</h2><pre>{e(render_full(persona))}</pre>"
+        )
         for r in rows:
             name = f"c{len(rows_js)}"
             rows_js.append(dict(r, field=name))
             parts.append(
                 f"<fieldset><legend>{e(r['question'])}</legend><div class='ans'>"
                 f"<div><b>A</b><br>{e(r['answer_a'])}</div><div><b>B</b><br>{e(r['answer_b'])}</div></div>"
-                + "".join(f"<label><input type='radio' name='{name}' value='{v}'> {v}</label> " for v in ("A", "B", "tie"))
-                + "</fieldset>")
+                + "".join(
+                    f"<label><input type='radio' name='{name}' value='{v}'> {v}</label> "
+                    for v in ("A", "B", "tie")
+                )
+                + "</fieldset>"
+            )
     data = json.dumps({"columns": SHEET_COLUMNS, "rows": rows_js}, ensure_ascii=True).replace("<", "\\u003c")
     parts += [
         "</form><button id='dl'>Download CSV</button>",
@@ -152,9 +167,19 @@ def _html_form(annotator: str, sheets: list[tuple[int, Persona, list[dict]]]) ->
     return "\n".join(parts)
 
 
-def export_sheets(pairs: Sequence[BenchPair], personas: Sequence[Persona], out_dir: str | Path, *, n: int = 20,
-                  annotators: int = 4, questions: int = 10, raters: int = 3, seed: int = 0,
-                  inputs: Iterable[str | os.PathLike[str]] = (), force: bool = False) -> dict:
+def export_sheets(
+    pairs: Sequence[BenchPair],
+    personas: Sequence[Persona],
+    out_dir: str | Path,
+    *,
+    n: int = 20,
+    annotators: int = 4,
+    questions: int = 10,
+    raters: int = 3,
+    seed: int = 0,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    force: bool = False,
+) -> dict:
     """Write ``annotator-XX.csv`` + ``annotator-XX.html`` per annotator, ``key.csv`` and ``README.txt``.
 
     ``out_dir`` is built in a temp sibling and renamed into place (marker kind ``human-sheets``); it may not
@@ -187,11 +212,26 @@ def export_sheets(pairs: Sequence[BenchPair], personas: Sequence[Persona], out_d
             for pair in sheets[s]:
                 chosen_first = bool(rng(seed, "bench.human.order", pair.id, a).integers(0, 2))
                 ans_a, ans_b = (pair.chosen, pair.rejected) if chosen_first else (pair.rejected, pair.chosen)
-                row = dict(annotator_id=a, sheet=s + 1, persona_id=pair.persona_id, pair_id=pair.id,
-                           question=pair.question, answer_a=ans_a, answer_b=ans_b, choice="")
+                row = dict(
+                    annotator_id=a,
+                    sheet=s + 1,
+                    persona_id=pair.persona_id,
+                    pair_id=pair.id,
+                    question=pair.question,
+                    answer_a=ans_a,
+                    answer_b=ans_b,
+                    choice="",
+                )
                 rows.append(row)
-                key_rows.append(dict(annotator_id=a, sheet=s + 1, persona_id=pair.persona_id, pair_id=pair.id,
-                                     answer_a_is="chosen" if chosen_first else "rejected"))
+                key_rows.append(
+                    dict(
+                        annotator_id=a,
+                        sheet=s + 1,
+                        persona_id=pair.persona_id,
+                        pair_id=pair.id,
+                        answer_a_is="chosen" if chosen_first else "rejected",
+                    )
+                )
             rows_all += rows
             html_sheets.append((s + 1, by_id[sheets[s][0].persona_id], rows))
         if not rows_all:
@@ -205,15 +245,23 @@ def export_sheets(pairs: Sequence[BenchPair], personas: Sequence[Persona], out_d
         "Give each annotator their annotator-XX.html (or .csv). For each question they pick the answer the\n"
         "persona would prefer: A, B or tie (column 'choice'). Keep key.csv away from annotators.\n"
         "Read the filled sheets back with:\n"
-        "  persona-testbed bench human import FILLED_DIR --key key.csv --out labels.csv\n")
+        "  persona-testbed bench human import FILLED_DIR --key key.csv --out labels.csv\n"
+    )
     with staged_dir(out_dir, HUMAN_KIND, inputs=inputs, force=force) as build:
         for name, text in texts.items():
             (build / name).write_bytes(text.encode("utf-8"))
-    return {"sheets": len(sheets), "pairs": sum(len(s) for s in sheets), "annotators": files,
-            "rows": len(key_rows), "out_dir": str(out_dir)}
+    return {
+        "sheets": len(sheets),
+        "pairs": sum(len(s) for s in sheets),
+        "annotators": files,
+        "rows": len(key_rows),
+        "out_dir": str(out_dir),
+    }
 
 
-def import_sheets(paths: Sequence[str | Path], key: str | Path, out: str | Path | None = None) -> list[LabelRow]:
+def import_sheets(
+    paths: Sequence[str | Path], key: str | Path, out: str | Path | None = None
+) -> list[LabelRow]:
     """Filled sheets (files or directories of ``annotator-*.csv``) + key -> canonical labels (written to ``out``)."""
     key_p = Path(key)
     keymap: dict[tuple[str, str], dict[str, str]] = {}
@@ -250,9 +298,21 @@ def import_sheets(paths: Sequence[str | Path], key: str | Path, out: str | Path 
                 raise UserError(f"{f}:{line}: choice {choice!r} must be A, B or tie")
             labels.append(LabelRow(line, keymap[k]["persona_id"], k[1], k[0], label))
     if out is not None:
-        atomic_write_text(Path(out), _csv_text(LABEL_COLUMNS, [
-            {"persona_id": r.persona_id, "pair_id": r.pair_id, "annotator_id": r.annotator_id, "choice": r.choice}
-            for r in labels]))
+        atomic_write_text(
+            Path(out),
+            _csv_text(
+                LABEL_COLUMNS,
+                [
+                    {
+                        "persona_id": r.persona_id,
+                        "pair_id": r.pair_id,
+                        "annotator_id": r.annotator_id,
+                        "choice": r.choice,
+                    }
+                    for r in labels
+                ],
+            ),
+        )
     return labels
 
 

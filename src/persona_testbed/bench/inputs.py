@@ -19,9 +19,9 @@ import polars as pl
 from ..core.errors import UserError
 from ..core.hashing import content_hash
 from ..core.records import read_jsonl
-from ..personas.record import Persona
 from ..core.seeds import rng
 from ..feedback.io import PairIds
+from ..personas.record import Persona
 from .records import BenchItem, BenchPair, BenchPrompt
 
 SPLIT_ALL = "all"
@@ -128,13 +128,23 @@ def load_pairs(path: str | Path, split: str = SPLIT_ALL) -> PairList:
         rejected = str(_pick(obj, ("rejected",), where))
         if pid is None:
             pid = "pair-" + content_hash(
-                {"persona_id": persona_id, "prompt_id": prompt_id, "chosen": chosen, "rejected": rejected}, 12)
+                {"persona_id": persona_id, "prompt_id": prompt_id, "chosen": chosen, "rejected": rejected}, 12
+            )
             ids.add(pid, position)
         pid = str(pid)
         s = obj.get("split")
-        pairs.append(BenchPair(id=pid, persona_id=persona_id, prompt_id=prompt_id, question=question,
-                               chosen=chosen, rejected=rejected, split=None if s is None else str(s),
-                               critique=obj.get("critique")))
+        pairs.append(
+            BenchPair(
+                id=pid,
+                persona_id=persona_id,
+                prompt_id=prompt_id,
+                question=question,
+                chosen=chosen,
+                rejected=rejected,
+                split=None if s is None else str(s),
+                critique=obj.get("critique"),
+            )
+        )
     if split == SPLIT_ALL:
         return pairs
     chosen_pairs = PairList(x for x in pairs if x.split == split)
@@ -144,8 +154,9 @@ def load_pairs(path: str | Path, split: str = SPLIT_ALL) -> PairList:
     return chosen_pairs
 
 
-def load_answers(path: str | Path, personas: Sequence[Persona],
-                 prompts: Sequence[BenchPrompt]) -> dict[tuple[str, str], list[str]]:
+def load_answers(
+    path: str | Path, personas: Sequence[Persona], prompts: Sequence[BenchPrompt]
+) -> dict[tuple[str, str], list[str]]:
     """Precomputed answers: JSONL lines ``{"persona_id", "prompt_id", "answer"[, "sample_index"]}``.
 
     Returns ``(persona_id, prompt_id) -> answers`` ordered by ``sample_index`` (file order without it).
@@ -204,8 +215,9 @@ def load_approach(spec: str) -> Callable[..., Any]:
     return fn
 
 
-def select_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], n: int, seed: int,
-                 *key: object) -> list[BenchItem]:
+def select_items(
+    personas: Sequence[Persona], prompts: Sequence[BenchPrompt], n: int, seed: int, *key: object
+) -> list[BenchItem]:
     """``n`` distinct (persona, prompt) items in a seeded order over the full product.
 
     The order depends only on the seed, the key and the two sets, so raising ``n`` extends the list.
@@ -214,15 +226,26 @@ def select_items(personas: Sequence[Persona], prompts: Sequence[BenchPrompt], n:
     if n < 1:
         raise UserError(f"--n must be at least 1 (got {n})")
     if n > total:
-        raise UserError(f"--n {n} exceeds the {len(personas)} personas x {len(prompts)} prompts = {total} items")
+        raise UserError(
+            f"--n {n} exceeds the {len(personas)} personas x {len(prompts)} prompts = {total} items"
+        )
     order = rng(seed, "bench.items", *key).permutation(total)[:n]
     q = len(prompts)
-    return [BenchItem(persona=personas[int(i) // q], prompt_id=prompts[int(i) % q].id,
-                      question=prompts[int(i) % q].text) for i in order]
+    return [
+        BenchItem(
+            persona=personas[int(i) // q], prompt_id=prompts[int(i) % q].id, question=prompts[int(i) % q].text
+        )
+        for i in order
+    ]
 
 
-def items_from_answers(answers: dict[tuple[str, str], list[str]], personas: Sequence[Persona],
-                       prompts: Sequence[BenchPrompt], n: int | None, seed: int) -> list[BenchItem]:
+def items_from_answers(
+    answers: dict[tuple[str, str], list[str]],
+    personas: Sequence[Persona],
+    prompts: Sequence[BenchPrompt],
+    n: int | None,
+    seed: int,
+) -> list[BenchItem]:
     """The items of an answers file (in a seeded order, the first ``n`` when given)."""
     by_persona = {p.id: p for p in personas}
     by_prompt = {p.id: p for p in prompts}
@@ -230,9 +253,18 @@ def items_from_answers(answers: dict[tuple[str, str], list[str]], personas: Sequ
     order = rng(seed, "bench.answers").permutation(len(keys))
     if n is not None:
         order = order[:n]
-    return [BenchItem(persona=by_persona[keys[i][0]], prompt_id=keys[i][1], question=by_prompt[keys[i][1]].text)
-            for i in order]
+    return [
+        BenchItem(persona=by_persona[keys[i][0]], prompt_id=keys[i][1], question=by_prompt[keys[i][1]].text)
+        for i in order
+    ]
 
 
-__all__ = ["SPLIT_ALL", "items_from_answers", "load_answers", "load_approach", "load_pairs", "load_prompts",
-           "select_items"]
+__all__ = [
+    "SPLIT_ALL",
+    "items_from_answers",
+    "load_answers",
+    "load_approach",
+    "load_pairs",
+    "load_prompts",
+    "select_items",
+]

@@ -66,7 +66,7 @@ class InspectBackend:
         self._spec = model
         self._role = role
         self._resolved: Model | None = model if isinstance(model, Model) else None
-        self.model_string = (str(model) if model is not None else f"inspect:{role or 'model'}")
+        self.model_string = str(model) if model is not None else f"inspect:{role or 'model'}"
 
     def resolve(self) -> Model:
         """The inspect model (a string is resolved once: mockllm models are never memoized by inspect)."""
@@ -81,18 +81,27 @@ class InspectBackend:
     def model_id(self) -> str:
         return str(self.resolve())
 
-    async def complete(self, messages: list[Message], params: ChatParams,
-                       structured: StructuredRequest | None) -> BackendReply:
+    async def complete(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         config = GenerateConfig(
-            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens, seed=params.seed,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            seed=params.seed,
             stop_seqs=params.stop,
             response_schema=ResponseSchema(name=structured.name, json_schema=structured.schema)
-            if structured is not None else None)
+            if structured is not None
+            else None,
+        )
         out = await self.resolve().generate(inspect_messages(messages), config=config)
         if out.error:
             raise PermanentError(out.error)
-        usage = Usage(prompt_tokens=out.usage.input_tokens, completion_tokens=out.usage.output_tokens) \
-            if out.usage is not None else Usage()
+        usage = (
+            Usage(prompt_tokens=out.usage.input_tokens, completion_tokens=out.usage.output_tokens)
+            if out.usage is not None
+            else Usage()
+        )
         return BackendReply(text=out.completion, usage=usage, finish_reason=out.stop_reason)
 
     async def aclose(self) -> None:
@@ -105,8 +114,9 @@ def inspect_messages(messages: Sequence[Message]) -> list[Any]:
     return [kinds[m["role"]](content=m["content"]) for m in messages]
 
 
-def inspect_role(name: str, model: str | Model | None, params: ChatParams, seed: int,
-                 model_role: str | None = None) -> Role:
+def inspect_role(
+    name: str, model: str | Model | None, params: ChatParams, seed: int, model_role: str | None = None
+) -> Role:
     """A bench ``Role`` (seeded calls, re-asks) whose client talks to an inspect model."""
     client = LLMClient(backend=InspectBackend(model, model_role), concurrency=_CONCURRENCY)
     return Role(name, client, params, seed)
@@ -136,12 +146,24 @@ class Job:
 
     def metadata(self) -> dict[str, Any]:
         if self.pair is not None:
-            return {"arm": self.arm, "pair_id": self.pair.id, "persona_id": self.pair.persona_id,
-                    "prompt_id": self.pair.prompt_id, "question": self.pair.question}
+            return {
+                "arm": self.arm,
+                "pair_id": self.pair.id,
+                "persona_id": self.pair.persona_id,
+                "prompt_id": self.pair.prompt_id,
+                "question": self.pair.question,
+            }
         assert self.item is not None
-        return {"arm": self.arm, "mode": self.mode, "item_id": self.item.id, "persona_id": self.item.persona.id,
-                "prompt_id": self.item.prompt_id, "question": self.item.question,
-                "sample_index": self.sample_index, "candidate_without": list(self.candidate_without)}
+        return {
+            "arm": self.arm,
+            "mode": self.mode,
+            "item_id": self.item.id,
+            "persona_id": self.item.persona.id,
+            "prompt_id": self.item.prompt_id,
+            "question": self.item.question,
+            "sample_index": self.sample_index,
+            "candidate_without": list(self.candidate_without),
+        }
 
 
 @dataclass
@@ -191,8 +213,13 @@ def plan_solver(plan: BenchPlan) -> Solver:
                     assert plan.shots is not None and ctx.candidate is not None
                     sol = await solve_fewshot(ctx.candidate, plan.shots, job.item, job.mode)
                 else:
-                    sol = await ctx.require_solver().solve(job.item, mode=job.mode, sample_index=job.sample_index,
-                                                           without=job.candidate_without, tag=job.candidate_tag)
+                    sol = await ctx.require_solver().solve(
+                        job.item,
+                        mode=job.mode,
+                        sample_index=job.sample_index,
+                        without=job.candidate_without,
+                        tag=job.candidate_tag,
+                    )
                 state.store.set(SOLUTION_KEY, asdict(sol))
                 raw = sol.raw or ""
             state.messages.append(ChatMessageAssistant(content=raw))
@@ -208,8 +235,12 @@ def _rows_score(rows: list[ItemResult]) -> Score:
     first = rows[0]
     value = NOANSWER if first.status != "ok" else (CORRECT if first.score == 1.0 else INCORRECT)
     explanation = first.error if first.status != "ok" else first.judge_reasoning
-    return Score(value=value, answer=first.answer or first.label, explanation=explanation,
-                 metadata={"failed_stage": first.failed_stage, "rows": [r.model_dump(mode="json") for r in rows]})
+    return Score(
+        value=value,
+        answer=first.answer or first.label,
+        explanation=explanation,
+        metadata={"failed_stage": first.failed_stage, "rows": [r.model_dump(mode="json") for r in rows]},
+    )
 
 
 def plan_scorer(plan: BenchPlan, name: str) -> Any:
@@ -218,7 +249,9 @@ def plan_scorer(plan: BenchPlan, name: str) -> Any:
     @metric(name=name)
     def figures_metric() -> Metric:
         def compute(scores: list[SampleScore]) -> dict[str, float]:
-            rows = [ItemResult.model_validate(r) for s in scores for r in (s.score.metadata or {}).get("rows", [])]
+            rows = [
+                ItemResult.model_validate(r) for s in scores for r in (s.score.metadata or {}).get("rows", [])
+            ]
             if not plan.complete(rows):  # inspect's live display: some figures (pass@k) need whole items
                 try:
                     return flatten_figures(plan.figures(plan.ordered(rows)).model_dump(mode="json"))
@@ -237,11 +270,18 @@ def plan_scorer(plan: BenchPlan, name: str) -> Any:
                 return _rows_score([ItemResult.model_validate(r) for r in state.store.get(ROWS_KEY)])
             assert job.item is not None
             sol = Solution(**state.store.get(SOLUTION_KEY))
-            first = await solve_and_judge(ctx, job.item, arm=job.arm, mode=job.mode,
-                                          sample_index=job.sample_index, judge_without=job.judge_without,
-                                          solution=sol)
-            rows = [first] + [await rejudge(ctx, job.item, first, arm, list(drop), job.mode)
-                              for arm, drop in job.rejudge]
+            first = await solve_and_judge(
+                ctx,
+                job.item,
+                arm=job.arm,
+                mode=job.mode,
+                sample_index=job.sample_index,
+                judge_without=job.judge_without,
+                solution=sol,
+            )
+            rows = [first] + [
+                await rejudge(ctx, job.item, first, arm, list(drop), job.mode) for arm, drop in job.rejudge
+            ]
             return _rows_score(rows)
 
         return score
@@ -285,5 +325,16 @@ def as_names(value: Any, *, split: bool = True) -> list[str] | None:
     return [str(value)]
 
 
-__all__ = ["BenchPlan", "InspectBackend", "Job", "ROWS_KEY", "SOLUTION_KEY", "as_names", "flatten_figures",
-           "inspect_messages", "inspect_role", "plan_scorer", "plan_solver"]
+__all__ = [
+    "BenchPlan",
+    "InspectBackend",
+    "Job",
+    "ROWS_KEY",
+    "SOLUTION_KEY",
+    "as_names",
+    "flatten_figures",
+    "inspect_messages",
+    "inspect_role",
+    "plan_scorer",
+    "plan_solver",
+]

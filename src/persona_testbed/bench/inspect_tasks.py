@@ -56,44 +56,102 @@ from persona_testbed.personas.record import Persona, require_structured
 DEFAULT_MODES = [m for m in MODES if m not in SHOT_MODES]  # as bench run: the few-shot modes are opt-in
 
 
-def _context(name: str, *, personas: Any, prompts: Any = None, pairs: Any = None, n: int | None, seed: int,
-             split: str, judge: Any = None, temperature: float = 0.7, max_tokens: int = 512,
-             judge_temperature: float = 0.0, judge_max_tokens: int = 384, confidence: float = 0.95,
-             resamples: int = 2000, ci_method: str = "percentile", cluster: str = "persona",
-             exclude_leaky: bool = False) -> BenchContext:
+def _context(
+    name: str,
+    *,
+    personas: Any,
+    prompts: Any = None,
+    pairs: Any = None,
+    n: int | None,
+    seed: int,
+    split: str,
+    judge: Any = None,
+    temperature: float = 0.7,
+    max_tokens: int = 512,
+    judge_temperature: float = 0.0,
+    judge_max_tokens: int = 384,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    ci_method: str = "percentile",
+    cluster: str = "persona",
+    exclude_leaky: bool = False,
+) -> BenchContext:
     """The bench context ``bench run`` would build, its roles talking to inspect models."""
     if n is not None and n < 1:
         raise UserError(f"n must be at least 1 (got {n})")
     check_run_options(cluster=cluster, ci_method=ci_method, confidence=confidence, n_resamples=resamples)
-    persona_list: list[Persona] = list(personas) if isinstance(personas, (list, tuple)) else read_personas(personas)
-    prompt_list: list[BenchPrompt] = (list(prompts) if isinstance(prompts, (list, tuple))
-                                      else load_prompts(prompts, split) if prompts is not None else [])
-    pair_list: list[BenchPair] | None = (list(pairs) if isinstance(pairs, (list, tuple))
-                                         else load_pairs(pairs, split) if pairs is not None else None)
-    candidate = inspect_role("candidate", None, ChatParams(temperature=temperature, max_tokens=max_tokens), seed)
-    judge_role = inspect_role("judge", judge, ChatParams(temperature=judge_temperature, max_tokens=judge_max_tokens),
-                              seed, model_role="judge")
-    return BenchContext(task=name, seed=seed, n=n, personas=persona_list, prompts=prompt_list, pairs=pair_list,
-                        solver=ModelSolver(candidate), candidate=candidate, judge=judge_role, confidence=confidence,
-                        n_resamples=resamples, ci_method=ci_method, show_progress=False, cluster=cluster,
-                        exclude_leaky=exclude_leaky)
+    persona_list: list[Persona] = (
+        list(personas) if isinstance(personas, (list, tuple)) else read_personas(personas)
+    )
+    prompt_list: list[BenchPrompt] = (
+        list(prompts)
+        if isinstance(prompts, (list, tuple))
+        else load_prompts(prompts, split)
+        if prompts is not None
+        else []
+    )
+    pair_list: list[BenchPair] | None = (
+        list(pairs)
+        if isinstance(pairs, (list, tuple))
+        else load_pairs(pairs, split)
+        if pairs is not None
+        else None
+    )
+    candidate = inspect_role(
+        "candidate", None, ChatParams(temperature=temperature, max_tokens=max_tokens), seed
+    )
+    judge_role = inspect_role(
+        "judge",
+        judge,
+        ChatParams(temperature=judge_temperature, max_tokens=judge_max_tokens),
+        seed,
+        model_role="judge",
+    )
+    return BenchContext(
+        task=name,
+        seed=seed,
+        n=n,
+        personas=persona_list,
+        prompts=prompt_list,
+        pairs=pair_list,
+        solver=ModelSolver(candidate),
+        candidate=candidate,
+        judge=judge_role,
+        confidence=confidence,
+        n_resamples=resamples,
+        ci_method=ci_method,
+        show_progress=False,
+        cluster=cluster,
+        exclude_leaky=exclude_leaky,
+    )
 
 
 def _sample(job: Job) -> Sample:
     if job.pair is not None:
         assert job.persona is not None
-        a, b = (job.pair.chosen, job.pair.rejected) if job.arm == "AB" else (job.pair.rejected, job.pair.chosen)
+        a, b = (
+            (job.pair.chosen, job.pair.rejected) if job.arm == "AB" else (job.pair.rejected, job.pair.chosen)
+        )
         msgs = preference_messages(job.persona, job.pair.question, a, b)
     else:
         assert job.item is not None
-        msgs = ([{"role": "user", "content": job.item.question}] if job.mode in SHOT_MODES
-                else candidate_messages(job.mode, job.item.persona, job.item.question, without=job.candidate_without))
+        msgs = (
+            [{"role": "user", "content": job.item.question}]
+            if job.mode in SHOT_MODES
+            else candidate_messages(
+                job.mode, job.item.persona, job.item.question, without=job.candidate_without
+            )
+        )
     return Sample(id=job.id, input=inspect_messages(msgs), metadata=job.metadata())
 
 
 def _task(plan: BenchPlan, name: str) -> Task:
-    return Task(dataset=MemoryDataset([_sample(j) for j in plan.jobs], name=name), solver=[plan_solver(plan)],
-                scorer=plan_scorer(plan, name), name=name)
+    return Task(
+        dataset=MemoryDataset([_sample(j) for j in plan.jobs], name=name),
+        solver=[plan_solver(plan)],
+        scorer=plan_scorer(plan, name),
+        name=name,
+    )
 
 
 def _mode(ctx: BenchContext, mode: str | None) -> str:
@@ -102,25 +160,61 @@ def _mode(ctx: BenchContext, mode: str | None) -> str:
 
 
 def _answer_plan(ctx: BenchContext, jobs: list[Job], figures: Any) -> BenchPlan:
-    return BenchPlan(ctx, jobs, [(j.arm, j.item.id, j.sample_index) for j in jobs if j.item is not None], figures)
+    return BenchPlan(
+        ctx, jobs, [(j.arm, j.item.id, j.sample_index) for j in jobs if j.item is not None], figures
+    )
 
 
 @task
-def persona_main(personas: Any, prompts: Any, n: int | None = None, seed: int = 0, modes: Any = None,
-                 mode: str | None = None, shots: int | None = None, pairs: Any = None, judge: Any = None,
-                 split: str = "held_out", temperature: float = 0.7, max_tokens: int = 512,
-                 judge_temperature: float = 0.0, judge_max_tokens: int = 384, confidence: float = 0.95,
-                 resamples: int = 2000, ci_method: str = "percentile", cluster: str = "persona",
-                 exclude_leaky: bool = False) -> Task:
+def persona_main(
+    personas: Any,
+    prompts: Any,
+    n: int | None = None,
+    seed: int = 0,
+    modes: Any = None,
+    mode: str | None = None,
+    shots: int | None = None,
+    pairs: Any = None,
+    judge: Any = None,
+    split: str = "held_out",
+    temperature: float = 0.7,
+    max_tokens: int = 512,
+    judge_temperature: float = 0.0,
+    judge_max_tokens: int = 384,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    ci_method: str = "percentile",
+    cluster: str = "persona",
+    exclude_leaky: bool = False,
+) -> Task:
     """main: the candidate answers for a persona in each mode (``modes=persona,cot``; default all but the
     few-shot ones), the critic judges; accuracy per mode (intent-to-treat + answered-only, failure and leak
     rates). ``mode`` is one mode; the few-shot modes need ``pairs`` (all splits read; train pairs shown)."""
-    ctx = _context("main", personas=personas, prompts=prompts, n=n, seed=seed, split=split, judge=judge,
-                   pairs=(list(pairs) if isinstance(pairs, (list, tuple)) else
-                          load_pairs(pairs, "all") if pairs is not None else None),
-                   temperature=temperature, max_tokens=max_tokens, judge_temperature=judge_temperature,
-                   judge_max_tokens=judge_max_tokens, confidence=confidence, resamples=resamples,
-                   ci_method=ci_method, cluster=cluster, exclude_leaky=exclude_leaky)
+    ctx = _context(
+        "main",
+        personas=personas,
+        prompts=prompts,
+        n=n,
+        seed=seed,
+        split=split,
+        judge=judge,
+        pairs=(
+            list(pairs)
+            if isinstance(pairs, (list, tuple))
+            else load_pairs(pairs, "all")
+            if pairs is not None
+            else None
+        ),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        judge_temperature=judge_temperature,
+        judge_max_tokens=judge_max_tokens,
+        confidence=confidence,
+        resamples=resamples,
+        ci_method=ci_method,
+        cluster=cluster,
+        exclude_leaky=exclude_leaky,
+    )
     chosen = candidate_modes(ctx, as_names(modes) or ([mode] if mode else None), DEFAULT_MODES)
     items = ctx.items()
     bank: ShotBank | None = None
@@ -138,38 +232,101 @@ def persona_main(personas: Any, prompts: Any, n: int | None = None, seed: int = 
 
 
 @task
-def persona_passk(personas: Any, prompts: Any, n: int | None = None, seed: int = 0, k: int = 3,
-                  samples: int | None = None, mode: str | None = None, judge: Any = None, split: str = "held_out",
-                  temperature: float = 0.7, max_tokens: int = 512, judge_temperature: float = 0.0,
-                  judge_max_tokens: int = 384, confidence: float = 0.95, resamples: int = 2000,
-                  ci_method: str = "percentile", cluster: str = "persona", exclude_leaky: bool = False) -> Task:
+def persona_passk(
+    personas: Any,
+    prompts: Any,
+    n: int | None = None,
+    seed: int = 0,
+    k: int = 3,
+    samples: int | None = None,
+    mode: str | None = None,
+    judge: Any = None,
+    split: str = "held_out",
+    temperature: float = 0.7,
+    max_tokens: int = 512,
+    judge_temperature: float = 0.0,
+    judge_max_tokens: int = 384,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    ci_method: str = "percentile",
+    cluster: str = "persona",
+    exclude_leaky: bool = False,
+) -> Task:
     """passk: ``samples`` (default k) independent answers per item, each judged; unbiased pass@1..k."""
     if k < 1:
         raise UserError(f"k must be at least 1 (got {k})")
     if k > (samples or k):
         raise UserError(f"k {k} exceeds samples={samples} (need n >= k)")
-    ctx = _context("passk", personas=personas, prompts=prompts, n=n, seed=seed, split=split, judge=judge,
-                   temperature=temperature, max_tokens=max_tokens, judge_temperature=judge_temperature,
-                   judge_max_tokens=judge_max_tokens, confidence=confidence, resamples=resamples,
-                   ci_method=ci_method, cluster=cluster, exclude_leaky=exclude_leaky)
+    ctx = _context(
+        "passk",
+        personas=personas,
+        prompts=prompts,
+        n=n,
+        seed=seed,
+        split=split,
+        judge=judge,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        judge_temperature=judge_temperature,
+        judge_max_tokens=judge_max_tokens,
+        confidence=confidence,
+        resamples=resamples,
+        ci_method=ci_method,
+        cluster=cluster,
+        exclude_leaky=exclude_leaky,
+    )
     arm = _mode(ctx, mode)
-    jobs = [Job(id=f"{it.id}#{s}", arm=arm, mode=arm, item=it, sample_index=s)
-            for it in ctx.items() for s in range(samples or k)]
-    return _task(_answer_plan(ctx, jobs, lambda rows: passk_figures(ctx.rows(rows), k, ctx.stats)), "persona_passk")
+    jobs = [
+        Job(id=f"{it.id}#{s}", arm=arm, mode=arm, item=it, sample_index=s)
+        for it in ctx.items()
+        for s in range(samples or k)
+    ]
+    return _task(
+        _answer_plan(ctx, jobs, lambda rows: passk_figures(ctx.rows(rows), k, ctx.stats)), "persona_passk"
+    )
 
 
 @task
-def persona_loo(personas: Any, prompts: Any, n: int | None = None, seed: int = 0, attributes: Any = None,
-                ablate: str = "candidate", mode: str | None = None, judge: Any = None, split: str = "held_out",
-                temperature: float = 0.7, max_tokens: int = 512, judge_temperature: float = 0.0,
-                judge_max_tokens: int = 384, confidence: float = 0.95, resamples: int = 2000,
-                ci_method: str = "percentile", cluster: str = "persona", exclude_leaky: bool = False) -> Task:
+def persona_loo(
+    personas: Any,
+    prompts: Any,
+    n: int | None = None,
+    seed: int = 0,
+    attributes: Any = None,
+    ablate: str = "candidate",
+    mode: str | None = None,
+    judge: Any = None,
+    split: str = "held_out",
+    temperature: float = 0.7,
+    max_tokens: int = 512,
+    judge_temperature: float = 0.0,
+    judge_max_tokens: int = 384,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    ci_method: str = "percentile",
+    cluster: str = "persona",
+    exclude_leaky: bool = False,
+) -> Task:
     """loo: leave-one-out attribute ablation (``attributes=age,sex`` or ``all``) against a control arm;
     ``ablate=candidate`` (what the candidate sees) or ``judge`` (what the critic sees)."""
-    ctx = _context("loo", personas=personas, prompts=prompts, n=n, seed=seed, split=split, judge=judge,
-                   temperature=temperature, max_tokens=max_tokens, judge_temperature=judge_temperature,
-                   judge_max_tokens=judge_max_tokens, confidence=confidence, resamples=resamples,
-                   ci_method=ci_method, cluster=cluster, exclude_leaky=exclude_leaky)
+    ctx = _context(
+        "loo",
+        personas=personas,
+        prompts=prompts,
+        n=n,
+        seed=seed,
+        split=split,
+        judge=judge,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        judge_temperature=judge_temperature,
+        judge_max_tokens=judge_max_tokens,
+        confidence=confidence,
+        resamples=resamples,
+        ci_method=ci_method,
+        cluster=cluster,
+        exclude_leaky=exclude_leaky,
+    )
     require_structured(ctx.personas, "bench task loo")
     attrs = check_attributes(as_names(attributes))
     if ablate not in ("candidate", "judge"):
@@ -180,28 +337,68 @@ def persona_loo(personas: Any, prompts: Any, n: int | None = None, seed: int = 0
     order = [("full", it.id, 0) for it in items] + [(arm, it.id, 0) for arm, _ in arms for it in items]
     if ablate == "candidate":
         jobs = [Job(id=f"full/{it.id}", arm="full", mode=arm_mode, item=it) for it in items]
-        jobs += [Job(id=f"{arm}/{it.id}", arm=arm, mode=arm_mode, item=it, candidate_without=drop,
-                     candidate_tag=CONTROL if arm == CONTROL else "") for arm, drop in arms for it in items]
+        jobs += [
+            Job(
+                id=f"{arm}/{it.id}",
+                arm=arm,
+                mode=arm_mode,
+                item=it,
+                candidate_without=drop,
+                candidate_tag=CONTROL if arm == CONTROL else "",
+            )
+            for arm, drop in arms
+            for it in items
+        ]
     else:  # one answer per item, re-judged in every arm
-        jobs = [Job(id=f"full/{it.id}", arm="full", mode=arm_mode, item=it, rejudge=tuple(arms)) for it in items]
+        jobs = [
+            Job(id=f"full/{it.id}", arm="full", mode=arm_mode, item=it, rejudge=tuple(arms)) for it in items
+        ]
     values = {a: [it.persona.value(a) for it in items] for a in attrs}
     plan = BenchPlan(ctx, jobs, order, lambda rows: loo_figures(ctx.rows(rows), attrs, ctx.stats, values))
     return _task(plan, "persona_loo")
 
 
 @task
-def persona_intersections(personas: Any, prompts: Any, groups: Any = None, groups_file: str | None = None,
-                          n: int | None = None, seed: int = 0, mode: str | None = None, judge: Any = None,
-                          split: str = "held_out", temperature: float = 0.7, max_tokens: int = 512,
-                          judge_temperature: float = 0.0, judge_max_tokens: int = 384, confidence: float = 0.95,
-                          resamples: int = 2000, ci_method: str = "percentile", cluster: str = "persona",
-                          exclude_leaky: bool = False) -> Task:
+def persona_intersections(
+    personas: Any,
+    prompts: Any,
+    groups: Any = None,
+    groups_file: str | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    mode: str | None = None,
+    judge: Any = None,
+    split: str = "held_out",
+    temperature: float = 0.7,
+    max_tokens: int = 512,
+    judge_temperature: float = 0.0,
+    judge_max_tokens: int = 384,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    ci_method: str = "percentile",
+    cluster: str = "persona",
+    exclude_leaky: bool = False,
+) -> Task:
     """intersections: accuracy per group (``groups=["sex=Female,race=Asian alone", ...]`` or ``groups_file``)
     with n items each; the largest gap with a simultaneous interval and a permutation p-value."""
-    ctx = _context("intersections", personas=personas, prompts=prompts, n=n, seed=seed, split=split, judge=judge,
-                   temperature=temperature, max_tokens=max_tokens, judge_temperature=judge_temperature,
-                   judge_max_tokens=judge_max_tokens, confidence=confidence, resamples=resamples,
-                   ci_method=ci_method, cluster=cluster, exclude_leaky=exclude_leaky)
+    ctx = _context(
+        "intersections",
+        personas=personas,
+        prompts=prompts,
+        n=n,
+        seed=seed,
+        split=split,
+        judge=judge,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        judge_temperature=judge_temperature,
+        judge_max_tokens=judge_max_tokens,
+        confidence=confidence,
+        resamples=resamples,
+        ci_method=ci_method,
+        cluster=cluster,
+        exclude_leaky=exclude_leaky,
+    )
     require_structured(ctx.personas, "bench task intersections")
     parsed = [parse_group_spec(s) for s in (as_names(groups, split=False) or [])]
     if groups_file:
@@ -213,29 +410,59 @@ def persona_intersections(personas: Any, prompts: Any, groups: Any = None, group
         cap = len(members[g.name]) * max(1, len(ctx.prompts))
         items = ctx.items("group", g.name, personas=members[g.name], n=min(ctx.n or 20, cap))
         jobs += [Job(id=f"{g.name}/{it.id}", arm=g.name, mode=arm_mode, item=it) for it in items]
-    extra = {g.name: {"personas": len(members[g.name]), "filters": {f: list(v) for f, v in g.filters}}
-             for g in parsed}
+    extra = {
+        g.name: {"personas": len(members[g.name]), "filters": {f: list(v) for f, v in g.filters}}
+        for g in parsed
+    }
     names = [g.name for g in parsed]
-    plan = _answer_plan(ctx, jobs, lambda rows: intersections_figures(ctx.rows(rows), names, ctx.stats, extra))
+    plan = _answer_plan(
+        ctx, jobs, lambda rows: intersections_figures(ctx.rows(rows), names, ctx.stats, extra)
+    )
     return _task(plan, "persona_intersections")
 
 
 @task
-def persona_fidelity(personas: Any, pairs: Any, n: int | None = None, seed: int = 0, split: str = "held_out",
-                     temperature: float = 0.7, max_tokens: int = 512, confidence: float = 0.95,
-                     resamples: int = 2000, ci_method: str = "percentile", cluster: str = "persona") -> Task:
+def persona_fidelity(
+    personas: Any,
+    pairs: Any,
+    n: int | None = None,
+    seed: int = 0,
+    split: str = "held_out",
+    temperature: float = 0.7,
+    max_tokens: int = 512,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    ci_method: str = "percentile",
+    cluster: str = "persona",
+) -> Task:
     """fidelity: the candidate as the pair's persona picks chosen vs rejected, in both orders (n pairs,
     default all); accuracy vs the labels, kappa, position bias, consistency."""
-    ctx = _context("fidelity", personas=personas, pairs=pairs, n=n, seed=seed, split=split,
-                   temperature=temperature, max_tokens=max_tokens, confidence=confidence, resamples=resamples,
-                   ci_method=ci_method, cluster=cluster)
+    ctx = _context(
+        "fidelity",
+        personas=personas,
+        pairs=pairs,
+        n=n,
+        seed=seed,
+        split=split,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        confidence=confidence,
+        resamples=resamples,
+        ci_method=ci_method,
+        cluster=cluster,
+    )
     by_id = {p.id: p for p in ctx.personas}
     chosen: Sequence[BenchPair] = select_pairs(ctx)
-    jobs = [Job(id=f"{p.id}:{arm}", arm=arm, pair=p, persona=by_id[p.persona_id]) for p in chosen for arm in ARMS]
-    plan = BenchPlan(ctx, jobs, [(j.arm, f"{j.pair.id}:{j.arm}", 0) for j in jobs if j.pair is not None],
-                     lambda rows: pair_figures(ctx, rows))
+    jobs = [
+        Job(id=f"{p.id}:{arm}", arm=arm, pair=p, persona=by_id[p.persona_id]) for p in chosen for arm in ARMS
+    ]
+    plan = BenchPlan(
+        ctx,
+        jobs,
+        [(j.arm, f"{j.pair.id}:{j.arm}", 0) for j in jobs if j.pair is not None],
+        lambda rows: pair_figures(ctx, rows),
+    )
     return _task(plan, "persona_fidelity")
 
 
-__all__ = ["persona_fidelity", "persona_intersections", "persona_loo", "persona_main",
-           "persona_passk"]
+__all__ = ["persona_fidelity", "persona_intersections", "persona_loo", "persona_main", "persona_passk"]

@@ -101,29 +101,92 @@ def _r(x: float | None, d: int = 3) -> float | None:
 
 def leaderboard_table(c: Comparison) -> Table:
     """candidate x arm: ITT accuracy with CI, answered accuracy, failure rate, calls, tokens."""
-    cols = ["arm", "rank", "candidate", "accuracy (ITT)", "ci_low", "ci_high", "answered acc.", "failure rate",
-            "items", "calls", "tokens"]
-    rows = [[r.arm, r.rank, r.candidate, _r(r.accuracy.estimate), _r(r.accuracy.low), _r(r.accuracy.high),
-             _r(r.answered_accuracy), _r(r.failure_rate), r.items, r.calls, r.tokens] for r in c.leaderboard]
+    cols = [
+        "arm",
+        "rank",
+        "candidate",
+        "accuracy (ITT)",
+        "ci_low",
+        "ci_high",
+        "answered acc.",
+        "failure rate",
+        "items",
+        "calls",
+        "tokens",
+    ]
+    rows = [
+        [
+            r.arm,
+            r.rank,
+            r.candidate,
+            _r(r.accuracy.estimate),
+            _r(r.accuracy.low),
+            _r(r.accuracy.high),
+            _r(r.answered_accuracy),
+            _r(r.failure_rate),
+            r.items,
+            r.calls,
+            r.tokens,
+        ]
+        for r in c.leaderboard
+    ]
     return Table(columns=cols, rows=rows)
 
 
 def differences_table(c: Comparison) -> Table:
     """Every pairwise difference: paired CI, unpaired CI, discordant counts, McNemar p."""
-    cols = ["arm", "a", "b", "a - b", "paired ci_low", "paired ci_high", "unpaired ci_low", "unpaired ci_high",
-            "a only", "b only", "McNemar p"]
-    rows = [[d.arm, d.a, d.b, _r(d.difference.estimate), _r(d.difference.low), _r(d.difference.high),
-             _r(d.unpaired.low), _r(d.unpaired.high), d.a_only, d.b_only, _r(d.mcnemar_p, 4)]
-            for d in c.differences]
+    cols = [
+        "arm",
+        "a",
+        "b",
+        "a - b",
+        "paired ci_low",
+        "paired ci_high",
+        "unpaired ci_low",
+        "unpaired ci_high",
+        "a only",
+        "b only",
+        "McNemar p",
+    ]
+    rows = [
+        [
+            d.arm,
+            d.a,
+            d.b,
+            _r(d.difference.estimate),
+            _r(d.difference.low),
+            _r(d.difference.high),
+            _r(d.unpaired.low),
+            _r(d.unpaired.high),
+            d.a_only,
+            d.b_only,
+            _r(d.mcnemar_p, 4),
+        ]
+        for d in c.differences
+    ]
     return Table(columns=cols, rows=rows)
 
 
 def comparison_view(c: Comparison) -> dict[str, Any]:
     """The report's view of a comparison (plain data, part of ``bench/summary.json``)."""
-    return {"task": c.task, "judge": c.judge, "items": c.items, "candidates": c.candidates,
-            "leaderboard": [r.model_dump(mode="json") for r in c.leaderboard],
-            "differences": [d.model_dump(mode="json") for d in c.differences], "warnings": list(c.warnings)}
+    return {
+        "task": c.task,
+        "judge": c.judge,
+        "items": c.items,
+        "candidates": c.candidates,
+        "leaderboard": [r.model_dump(mode="json") for r in c.leaderboard],
+        "differences": [d.model_dump(mode="json") for d in c.differences],
+        "warnings": list(c.warnings),
+    }
 
 
-__all__ = ["COMPARISON_NAME", "COMPARISON_SCHEMA_VERSION", "Comparison", "LeaderboardRow", "PairedDifference",
-           "comparison_view", "differences_table", "leaderboard_table"]
+__all__ = [
+    "COMPARISON_NAME",
+    "COMPARISON_SCHEMA_VERSION",
+    "Comparison",
+    "LeaderboardRow",
+    "PairedDifference",
+    "comparison_view",
+    "differences_table",
+    "leaderboard_table",
+]

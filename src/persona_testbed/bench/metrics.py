@@ -27,8 +27,9 @@ from scipy.special import ndtr, ndtri
 # Cohen's kappa
 
 
-def _encode(a: Sequence[Hashable], b: Sequence[Hashable],
-            labels: Sequence[Hashable] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+def _encode(
+    a: Sequence[Hashable], b: Sequence[Hashable], labels: Sequence[Hashable] | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
     if len(a) != len(b):
         raise ValueError(f"rater label lists differ in length ({len(a)} vs {len(b)})")
     if labels is None:
@@ -53,8 +54,9 @@ def _kappa_codes(ca: np.ndarray, cb: np.ndarray, n_labels: int) -> np.ndarray:
     return kappa
 
 
-def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable],
-                labels: Sequence[Hashable] | None = None) -> float:
+def cohen_kappa(
+    a: Sequence[Hashable], b: Sequence[Hashable], labels: Sequence[Hashable] | None = None
+) -> float:
     """Cohen's kappa between two raters' labels for the same items (== sklearn's cohen_kappa_score).
 
     Returns ``nan`` when kappa is undefined (no items, or both raters give every item one same label).
@@ -90,10 +92,15 @@ def _percentile_of_score(values: np.ndarray, score: float) -> float:
     return float(((values < score).sum() + (values <= score).sum()) / (2 * len(values)))
 
 
-def bootstrap_ci(samples: Sequence[Sequence[Any]] | Sequence[np.ndarray],
-                 statistic: Callable[..., np.ndarray], *, rng: np.random.Generator,
-                 confidence: float = 0.95, n_resamples: int = 2000,
-                 method: Literal["percentile", "bca"] = "percentile") -> CI:
+def bootstrap_ci(
+    samples: Sequence[Sequence[Any]] | Sequence[np.ndarray],
+    statistic: Callable[..., np.ndarray],
+    *,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    method: Literal["percentile", "bca"] = "percentile",
+) -> CI:
     """Paired bootstrap CI of ``statistic`` over items.
 
     ``samples`` are equal-length arrays (one per variable, e.g. two raters' labels); each resample
@@ -146,24 +153,44 @@ def _mean_last(x: np.ndarray) -> np.ndarray:
     return np.mean(x, axis=-1)
 
 
-def mean_ci(values: Sequence[float], *, rng: np.random.Generator, confidence: float = 0.95,
-            n_resamples: int = 2000, method: Literal["percentile", "bca"] = "percentile") -> CI:
+def mean_ci(
+    values: Sequence[float],
+    *,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    method: Literal["percentile", "bca"] = "percentile",
+) -> CI:
     """Bootstrap CI of the mean (accuracy of 0/1 scores)."""
-    return bootstrap_ci([np.asarray(values, dtype=float)], _mean_last, rng=rng, confidence=confidence,
-                        n_resamples=n_resamples, method=method)
+    return bootstrap_ci(
+        [np.asarray(values, dtype=float)],
+        _mean_last,
+        rng=rng,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        method=method,
+    )
 
 
-def kappa_ci(a: Sequence[Hashable], b: Sequence[Hashable], *, rng: np.random.Generator,
-             labels: Sequence[Hashable] | None = None, confidence: float = 0.95,
-             n_resamples: int = 2000, method: Literal["percentile", "bca"] = "percentile") -> CI:
+def kappa_ci(
+    a: Sequence[Hashable],
+    b: Sequence[Hashable],
+    *,
+    rng: np.random.Generator,
+    labels: Sequence[Hashable] | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    method: Literal["percentile", "bca"] = "percentile",
+) -> CI:
     """Cohen's kappa with a paired bootstrap CI (resamples with undefined kappa are left out)."""
     ca, cb, n_labels = _encode(a, b, labels)
 
     def stat(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return _kappa_codes(x, y, n_labels)
 
-    return bootstrap_ci([ca, cb], stat, rng=rng, confidence=confidence, n_resamples=n_resamples,
-                        method=method)
+    return bootstrap_ci(
+        [ca, cb], stat, rng=rng, confidence=confidence, n_resamples=n_resamples, method=method
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,5 +241,13 @@ def majority_vote(votes: Sequence[Hashable]) -> Majority:
     return Majority(None, True, dict(counts), n)
 
 
-__all__ = ["CI", "Majority", "bootstrap_ci", "cohen_kappa", "kappa_ci", "majority_vote", "mean_ci",
-           "pass_at_k"]
+__all__ = [
+    "CI",
+    "Majority",
+    "bootstrap_ci",
+    "cohen_kappa",
+    "kappa_ci",
+    "majority_vote",
+    "mean_ci",
+    "pass_at_k",
+]

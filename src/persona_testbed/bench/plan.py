@@ -17,8 +17,15 @@ from collections.abc import Iterable
 from pydantic import BaseModel
 
 from ..core.errors import UserError
-from .results import (BenchResults, Estimate, FidelityFigures, IntersectionsFigures, LooFigures, MainFigures,
-                      PassKFigures)
+from .results import (
+    BenchResults,
+    Estimate,
+    FidelityFigures,
+    IntersectionsFigures,
+    LooFigures,
+    MainFigures,
+    PassKFigures,
+)
 from .stats import design_effect, n_for_half_width
 
 
@@ -55,8 +62,17 @@ def _row(task: str, figure: str, e: Estimate, target: float, unit: str, binomial
         need, basis = n_for_half_width(p, target, confidence=e.confidence), "binomial"
     else:
         need, basis = None, "not measurable"
-    return PlanRow(task=task, figure=figure, estimate=p, pilot_n=e.n, pilot_half_width=half, design_effect=deff,
-                   n_needed=need, unit=unit, basis=basis)
+    return PlanRow(
+        task=task,
+        figure=figure,
+        estimate=p,
+        pilot_n=e.n,
+        pilot_half_width=half,
+        design_effect=deff,
+        n_needed=need,
+        unit=unit,
+        basis=basis,
+    )
 
 
 def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
@@ -71,27 +87,46 @@ def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
             rows.append(_row(t, f"accuracy ({m})", a.accuracy, half_width, "items"))
             if a.calibrated is not None:
                 c = a.calibrated
-                rows.append(PlanRow(task=t, figure=f"judge-corrected accuracy ({m})", estimate=c.corrected.estimate,
-                                    pilot_n=c.labelled_positive + c.labelled_negative,
-                                    pilot_half_width=None, design_effect=1.0, n_needed=c.labels_needed,
-                                    unit=f"labelled answers (+-{c.target_half_width})", basis="delta method"))
+                rows.append(
+                    PlanRow(
+                        task=t,
+                        figure=f"judge-corrected accuracy ({m})",
+                        estimate=c.corrected.estimate,
+                        pilot_n=c.labelled_positive + c.labelled_negative,
+                        pilot_half_width=None,
+                        design_effect=1.0,
+                        n_needed=c.labels_needed,
+                        unit=f"labelled answers (+-{c.target_half_width})",
+                        basis="delta method",
+                    )
+                )
     elif isinstance(f, PassKFigures):
         for k, e in f.pass_at_k.items():
             rows.append(_row(t, f"pass@{k}", e, half_width, "items"))
     elif isinstance(f, LooFigures):
         rows.append(_row(t, "accuracy (full)", f.full_accuracy.accuracy, half_width, "items"))
         for a, eff in f.attributes.items():
-            rows.append(_row(t, f"changed share - control ({a})", eff.changed_share_difference, half_width, "items",
-                             binomial=False))
+            rows.append(
+                _row(
+                    t,
+                    f"changed share - control ({a})",
+                    eff.changed_share_difference,
+                    half_width,
+                    "items",
+                    binomial=False,
+                )
+            )
     elif isinstance(f, IntersectionsFigures):
         for g, a in f.groups.items():
             rows.append(_row(t, f"accuracy ({g})", a.accuracy, half_width, "items per group"))
     elif isinstance(f, FidelityFigures):
         rows.append(_row(t, "accuracy", f.accuracy, half_width, "judgements (2 per pair)"))
     else:
-        raise UserError(f"bench plan: task {t!r} results (schema {results.schema_version}) have no interval "
-                        "figures to plan from" + (" (written before schema 2: re-run the pilot)"
-                                                  if f.kind == "legacy" else ""))
+        raise UserError(
+            f"bench plan: task {t!r} results (schema {results.schema_version}) have no interval "
+            "figures to plan from"
+            + (" (written before schema 2: re-run the pilot)" if f.kind == "legacy" else "")
+        )
     return rows
 
 

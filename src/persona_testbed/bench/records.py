@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from ..personas.record import Persona
 
 
-
 class BenchPrompt(BaseModel):
     """A question from the prompt set (``prompts.parquet`` / JSONL of the prompts stage)."""
 
@@ -122,5 +121,14 @@ class TaskOutput:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-__all__ = ["BenchItem", "BenchPair", "BenchPrompt", "CotAnswer", "CriticVerdict", "ItemResult",
-           "PreferenceChoice", "SummaryAnswer", "TaskOutput"]
+__all__ = [
+    "BenchItem",
+    "BenchPair",
+    "BenchPrompt",
+    "CotAnswer",
+    "CriticVerdict",
+    "ItemResult",
+    "PreferenceChoice",
+    "SummaryAnswer",
+    "TaskOutput",
+]

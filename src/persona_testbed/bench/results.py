@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,9 +51,18 @@ class Estimate(Record):
     """Bootstrap resamples."""
 
     @classmethod
-    def of(cls, ci: CI, *, clusters: int | None = None, cluster: str | None = None) -> "Estimate":
-        return cls(estimate=_num(ci.estimate), low=_num(ci.low), high=_num(ci.high), n=ci.n, clusters=clusters,
-                   cluster=cluster, confidence=ci.confidence, method=ci.method, n_resamples=ci.n_resamples)
+    def of(cls, ci: CI, *, clusters: int | None = None, cluster: str | None = None) -> Estimate:
+        return cls(
+            estimate=_num(ci.estimate),
+            low=_num(ci.low),
+            high=_num(ci.high),
+            n=ci.n,
+            clusters=clusters,
+            cluster=cluster,
+            confidence=ci.confidence,
+            method=ci.method,
+            n_resamples=ci.n_resamples,
+        )
 
 
 class Calibrated(Record):
@@ -328,8 +337,16 @@ class LegacyFigures(Record):
     """The figures as written."""
 
 
-Figures = Annotated[Union[MainFigures, PassKFigures, LooFigures, IntersectionsFigures, FidelityFigures,
-                          AgreementFigures, LegacyFigures], Field(discriminator="kind")]
+Figures = Annotated[
+    MainFigures
+    | PassKFigures
+    | LooFigures
+    | IntersectionsFigures
+    | FidelityFigures
+    | AgreementFigures
+    | LegacyFigures,
+    Field(discriminator="kind"),
+]
 
 
 class RoleCalls(Record):
@@ -489,13 +506,39 @@ def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
     out["figures"] = {"kind": "legacy", "data": data.get("figures") or {}}
     cfg = dict(data.get("config") or {})
     known = set(RunSettings.model_fields)
-    out["config"] = {k: v for k, v in cfg.items() if k in known} | {"task": {k: v for k, v in cfg.items()
-                                                                          if k not in known}}
-    out["failures"] = [{k: v for k, v in f.items() if k in Failure.model_fields} for f in data.get("failures") or []]
+    out["config"] = {k: v for k, v in cfg.items() if k in known} | {
+        "task": {k: v for k, v in cfg.items() if k not in known}
+    }
+    out["failures"] = [
+        {k: v for k, v in f.items() if k in Failure.model_fields} for f in data.get("failures") or []
+    ]
     return out
 
 
-__all__ = ["AgreementFigures", "AnnotatorKappa", "ArmAccuracy", "AttributeEffect", "BenchResults", "Calibrated",
-           "Counts", "Estimate", "Failure", "FidelityFigures", "Gap", "GroupAccuracy", "IntersectionsFigures",
-           "JudgeAgreement", "LegacyFigures", "LooFigures", "MainFigures", "Matrix", "Models", "PassKFigures",
-           "RESULTS_SCHEMA_VERSION", "RoleCalls", "RunSettings", "Table", "read_results"]
+__all__ = [
+    "AgreementFigures",
+    "AnnotatorKappa",
+    "ArmAccuracy",
+    "AttributeEffect",
+    "BenchResults",
+    "Calibrated",
+    "Counts",
+    "Estimate",
+    "Failure",
+    "FidelityFigures",
+    "Gap",
+    "GroupAccuracy",
+    "IntersectionsFigures",
+    "JudgeAgreement",
+    "LegacyFigures",
+    "LooFigures",
+    "MainFigures",
+    "Matrix",
+    "Models",
+    "PassKFigures",
+    "RESULTS_SCHEMA_VERSION",
+    "RoleCalls",
+    "RunSettings",
+    "Table",
+    "read_results",
+]

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..llm.types import ChatParams, ChatResult, Message
 from ..core.seeds import derive_int
+from ..llm.types import ChatParams, ChatResult, Message
 
 
 class Role:
@@ -29,12 +29,20 @@ class Role:
     def model(self) -> str:
         return str(getattr(self.client, "model", "unknown"))
 
-    async def chat(self, messages: list[Message], *, key: tuple[object, ...], purpose: str,
-                   schema: type[BaseModel] | None = None, sample_index: int = 0) -> ChatResult:
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        key: tuple[object, ...],
+        purpose: str,
+        schema: type[BaseModel] | None = None,
+        sample_index: int = 0,
+    ) -> ChatResult:
         """One logical call; ``key`` (item id, arm, ...) derives the call's seed."""
         params = self.params.model_copy(update={"seed": derive_int(self.seed, purpose, *key, sample_index)})
-        res = await self.client.chat(messages, params=params, schema=schema, sample_index=sample_index,
-                                     purpose=purpose)
+        res = await self.client.chat(
+            messages, params=params, schema=schema, sample_index=sample_index, purpose=purpose
+        )
         self.counts["calls"] += 1
         if getattr(res, "cached", False):
             self.counts["cached"] += 1
@@ -43,9 +51,14 @@ class Role:
         return res
 
     def summary(self) -> dict[str, Any]:
-        return {"model": self.model, "calls": self.counts["calls"], "cached": self.counts["cached"],
-                "failed": self.counts["failed"], "temperature": self.params.temperature,
-                "max_tokens": self.params.max_tokens}
+        return {
+            "model": self.model,
+            "calls": self.counts["calls"],
+            "cached": self.counts["cached"],
+            "failed": self.counts["failed"],
+            "temperature": self.params.temperature,
+            "max_tokens": self.params.max_tokens,
+        }
 
 
 __all__ = ["Role"]

@@ -31,17 +31,38 @@ class CriticScorer:
     def __init__(self, role: Role):
         self.role = role
 
-    async def score(self, item: BenchItem, answer: str, *, key: tuple[object, ...], purpose: str,
-                    sample_index: int = 0, without: Iterable[str] | None = None) -> Verdict:
-        res = await self.role.chat(critic_messages(item.persona, item.question, answer, without=without),
-                                   key=(item.id, *key), purpose=purpose, schema=CriticVerdict,
-                                   sample_index=sample_index)
+    async def score(
+        self,
+        item: BenchItem,
+        answer: str,
+        *,
+        key: tuple[object, ...],
+        purpose: str,
+        sample_index: int = 0,
+        without: Iterable[str] | None = None,
+    ) -> Verdict:
+        res = await self.role.chat(
+            critic_messages(item.persona, item.question, answer, without=without),
+            key=(item.id, *key),
+            purpose=purpose,
+            schema=CriticVerdict,
+            sample_index=sample_index,
+        )
         if not res.ok:
-            return Verdict(False, raw=res.text or None, call_id=res.call_id,
-                           error=f"judge output invalid or call failed: {res.error}")
+            return Verdict(
+                False,
+                raw=res.text or None,
+                call_id=res.call_id,
+                error=f"judge output invalid or call failed: {res.error}",
+            )
         parsed = res.parsed or {}
-        return Verdict(True, score=0.0 if parsed.get("needs_revision") else 1.0,
-                       reasoning=parsed.get("reasoning"), raw=res.text, call_id=res.call_id)
+        return Verdict(
+            True,
+            score=0.0 if parsed.get("needs_revision") else 1.0,
+            reasoning=parsed.get("reasoning"),
+            raw=res.text,
+            call_id=res.call_id,
+        )
 
 
 @dataclass
@@ -60,16 +81,37 @@ class PreferenceJudge:
     def __init__(self, role: Role):
         self.role = role
 
-    async def pick(self, persona: Persona, question: str, answer_a: str, answer_b: str, *,
-                   key: tuple[object, ...], purpose: str) -> Pick:
-        res = await self.role.chat(preference_messages(persona, question, answer_a, answer_b),
-                                   key=key, purpose=purpose, schema=PreferenceChoice)
+    async def pick(
+        self,
+        persona: Persona,
+        question: str,
+        answer_a: str,
+        answer_b: str,
+        *,
+        key: tuple[object, ...],
+        purpose: str,
+    ) -> Pick:
+        res = await self.role.chat(
+            preference_messages(persona, question, answer_a, answer_b),
+            key=key,
+            purpose=purpose,
+            schema=PreferenceChoice,
+        )
         if not res.ok:
-            return Pick(False, raw=res.text or None, call_id=res.call_id,
-                        error=f"judge output invalid or call failed: {res.error}")
+            return Pick(
+                False,
+                raw=res.text or None,
+                call_id=res.call_id,
+                error=f"judge output invalid or call failed: {res.error}",
+            )
         parsed = res.parsed or {}
-        return Pick(True, preferred=parsed.get("preferred"), reasoning=parsed.get("reasoning"),
-                    raw=res.text, call_id=res.call_id)
+        return Pick(
+            True,
+            preferred=parsed.get("preferred"),
+            reasoning=parsed.get("reasoning"),
+            raw=res.text,
+            call_id=res.call_id,
+        )
 
 
 __all__ = ["CriticScorer", "Pick", "PreferenceJudge", "Verdict"]

@@ -33,8 +33,15 @@ class Solver(Protocol):
     name: str  # description for results.json (model string, answers file, approach spec)
     can_ablate: bool  # whether the persona shown to the candidate can be changed (LOO on the candidate)
 
-    async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None, tag: str = "") -> Solution: ...
+    async def solve(
+        self,
+        item: BenchItem,
+        *,
+        mode: str,
+        sample_index: int = 0,
+        without: Iterable[str] | None = None,
+        tag: str = "",
+    ) -> Solution: ...
 
 
 class ModelSolver:
@@ -46,15 +53,25 @@ class ModelSolver:
         self.role = role
         self.name = role.model
 
-    async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None, tag: str = "") -> Solution:
+    async def solve(
+        self,
+        item: BenchItem,
+        *,
+        mode: str,
+        sample_index: int = 0,
+        without: Iterable[str] | None = None,
+        tag: str = "",
+    ) -> Solution:
         """``tag`` (e.g. "control") makes an independent sample of the same request (its own seed key)."""
         drop = sorted(without or ())
         schema = MODE_SCHEMAS.get(mode)
-        res = await self.role.chat(candidate_messages(mode, item.persona, item.question, without=drop),
-                                   key=(item.id, mode, *drop, *((tag,) if tag else ())),
-                                   purpose=f"bench.{mode}.candidate",
-                                   schema=schema, sample_index=sample_index)
+        res = await self.role.chat(
+            candidate_messages(mode, item.persona, item.question, without=drop),
+            key=(item.id, mode, *drop, *((tag,) if tag else ())),
+            purpose=f"bench.{mode}.candidate",
+            schema=schema,
+            sample_index=sample_index,
+        )
         if not res.ok:
             return Solution(False, raw=res.text or None, call_id=res.call_id, error=res.error)
         if schema is None:
@@ -62,8 +79,13 @@ class ModelSolver:
         parts = dict(res.parsed or {})
         answer = str(parts.get("answer", "")).strip()
         if not answer:
-            return Solution(False, raw=res.text, call_id=res.call_id, parts=parts,
-                            error="structured output has an empty answer")
+            return Solution(
+                False,
+                raw=res.text,
+                call_id=res.call_id,
+                parts=parts,
+                error="structured output has an empty answer",
+            )
         return Solution(True, answer=answer, raw=res.text, call_id=res.call_id, parts=parts)
 
 
@@ -79,8 +101,15 @@ class AnswersSolver:
     def samples(self, item: BenchItem) -> int:
         return len(self.answers.get((item.persona.id, item.prompt_id), []))
 
-    async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None, tag: str = "") -> Solution:
+    async def solve(
+        self,
+        item: BenchItem,
+        *,
+        mode: str,
+        sample_index: int = 0,
+        without: Iterable[str] | None = None,
+        tag: str = "",
+    ) -> Solution:
         got = self.answers.get((item.persona.id, item.prompt_id), [])
         if sample_index >= len(got):
             return Solution(False, error=f"answers file has no sample {sample_index} for {item.id}")
@@ -96,8 +125,15 @@ class ApproachSolver:
         self.fn = fn
         self.name = name
 
-    async def solve(self, item: BenchItem, *, mode: str, sample_index: int = 0,
-                    without: Iterable[str] | None = None, tag: str = "") -> Solution:
+    async def solve(
+        self,
+        item: BenchItem,
+        *,
+        mode: str,
+        sample_index: int = 0,
+        without: Iterable[str] | None = None,
+        tag: str = "",
+    ) -> Solution:
         try:
             if inspect.iscoroutinefunction(self.fn):
                 out = await self.fn(item.persona, item.question)

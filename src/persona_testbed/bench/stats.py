@@ -7,7 +7,8 @@ the item bootstrap, exact for every cluster structure, and vectorised over resam
 
 - ``cluster_ci``: percentile or BCa interval (BCa's acceleration from the leave-one-cluster-out
   jackknife); a percentile interval is widened by ``small_sample_factor`` (sqrt(G/(G-1)) t_{G-1}/z), since
-  the plain percentile bootstrap under-covers with few clusters (94% instead of 95% with ~50 personas). Clusters are whatever the caller groups by (persona, prompt, pair); ``None`` = one cluster
+  the plain percentile bootstrap under-covers with few clusters (94% instead of 95% with ~50 personas).
+  Clusters are whatever the caller groups by (persona, prompt, pair); ``None`` = one cluster
   per item, which is the ordinary paired bootstrap (agrees with ``scipy.stats.bootstrap``).
   ``strata`` resample clusters within each stratum (independent groups keep their own sizes).
 - ``max_gap``: the largest difference between group accuracies with a *simultaneous* interval: the
@@ -49,7 +50,9 @@ def codes(ids: Sequence[Hashable] | None, n: int) -> tuple[np.ndarray, int]:
 def cluster_sums(features: np.ndarray, cl: np.ndarray, n_clusters: int) -> np.ndarray:
     """Per-cluster sums of per-item feature rows: ``(n, k)`` -> ``(G, k)``."""
     f = np.asarray(features, dtype=float).reshape(len(cl), -1)
-    return np.stack([np.bincount(cl, weights=f[:, j], minlength=n_clusters) for j in range(f.shape[1])], axis=1)
+    return np.stack(
+        [np.bincount(cl, weights=f[:, j], minlength=n_clusters) for j in range(f.shape[1])], axis=1
+    )
 
 
 def _strata_sizes(strata: np.ndarray | None, n_clusters: int) -> list[np.ndarray]:
@@ -59,8 +62,9 @@ def _strata_sizes(strata: np.ndarray | None, n_clusters: int) -> list[np.ndarray
     return [np.flatnonzero(strata == s) for s in np.unique(strata)]
 
 
-def resampled_totals(sums: np.ndarray, rng: np.random.Generator, n_resamples: int,
-                     strata: np.ndarray | None = None) -> np.ndarray:
+def resampled_totals(
+    sums: np.ndarray, rng: np.random.Generator, n_resamples: int, strata: np.ndarray | None = None
+) -> np.ndarray:
     """Totals of ``n_resamples`` cluster-bootstrap resamples: ``(R, k)``.
 
     Each resample draws every stratum's clusters with replacement (as many as it has): indices as
@@ -78,7 +82,7 @@ def resampled_totals(sums: np.ndarray, rng: np.random.Generator, n_resamples: in
             draws = rng.integers(0, m, size=(r, m))
             counts = np.bincount((draws + m * np.arange(r)[:, None]).ravel(), minlength=r * m).reshape(r, m)
             # einsum, not BLAS: small products, and a threaded BLAS on a busy machine is 100x slower here
-            out[lo:lo + r] += np.einsum("rm,mk->rk", counts.astype(float), sums[idx])
+            out[lo : lo + r] += np.einsum("rm,mk->rk", counts.astype(float), sums[idx])
     return out
 
 
@@ -96,9 +100,18 @@ def small_sample_factor(n_clusters: int, confidence: float = 0.95) -> float:
     return math.sqrt(g / (g - 1)) * float(stdtrit(g - 1, q)) / float(ndtri(q))
 
 
-def interval(estimate: float, boot: np.ndarray, *, confidence: float, method: Method, n: int, n_resamples: int,
-             jackknife: np.ndarray | None = None, n_clusters: int | None = None,
-             bounds: tuple[float, float] | None = None) -> CI:
+def interval(
+    estimate: float,
+    boot: np.ndarray,
+    *,
+    confidence: float,
+    method: Method,
+    n: int,
+    n_resamples: int,
+    jackknife: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    bounds: tuple[float, float] | None = None,
+) -> CI:
     """Percentile or BCa interval from bootstrap replicates (nan replicates left out).
 
     With ``n_clusters`` a percentile interval is widened around the estimate by ``small_sample_factor``
@@ -123,7 +136,9 @@ def interval(estimate: float, boot: np.ndarray, *, confidence: float, method: Me
                 d = jk.mean() - jk
                 denom = 6.0 * (np.sum(d**2) ** 1.5)
                 accel = float(np.sum(d**3) / denom) if denom > 0 else 0.0
-        levels = [float(ndtr(z0 + (z0 + za) / (1 - accel * (z0 + za)))) for za in (ndtri(alpha), ndtri(1 - alpha))]
+        levels = [
+            float(ndtr(z0 + (z0 + za) / (1 - accel * (z0 + za)))) for za in (ndtri(alpha), ndtri(1 - alpha))
+        ]
         if not all(np.isfinite(levels)):
             return CI(estimate, nan, nan, confidence, method, n, n_resamples)
     low, high = np.percentile(boot, [100 * levels[0], 100 * levels[1]])
@@ -135,11 +150,18 @@ def interval(estimate: float, boot: np.ndarray, *, confidence: float, method: Me
     return CI(estimate, float(low), float(high), confidence, method, n, n_resamples)
 
 
-def cluster_ci(features: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], *,
-               clusters: Sequence[Hashable] | None, rng: np.random.Generator, confidence: float = 0.95,
-               n_resamples: int = 2000, method: Method = "percentile",
-               strata: Sequence[Hashable] | None = None,
-               bounds: tuple[float, float] | None = None) -> tuple[CI, int]:
+def cluster_ci(
+    features: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    *,
+    clusters: Sequence[Hashable] | None,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    method: Method = "percentile",
+    strata: Sequence[Hashable] | None = None,
+    bounds: tuple[float, float] | None = None,
+) -> tuple[CI, int]:
     """Interval of ``statistic(totals)`` under the cluster bootstrap; returns ``(CI, number of clusters)``.
 
     ``features``: ``(n, k)`` per-item rows; ``statistic`` maps totals ``(..., k)`` to ``(...)``.
@@ -162,8 +184,17 @@ def cluster_ci(features: np.ndarray, statistic: Callable[[np.ndarray], np.ndarra
         estimate = float(statistic(total))
         boot = statistic(resampled_totals(sums, rng, n_resamples, st))
         jk = statistic(total[None, :] - sums) if method == "bca" and g > 1 else None
-    return interval(estimate, boot, confidence=confidence, method=method, n=n, n_resamples=n_resamples,
-                    jackknife=jk, n_clusters=g, bounds=bounds), g
+    return interval(
+        estimate,
+        boot,
+        confidence=confidence,
+        method=method,
+        n=n,
+        n_resamples=n_resamples,
+        jackknife=jk,
+        n_clusters=g,
+        bounds=bounds,
+    ), g
 
 
 # -- statistics as functions of totals ----------------------------------------------------------------
@@ -196,13 +227,15 @@ def kappa_from_totals(n_labels: int, offset: int = 0) -> Callable[[np.ndarray], 
     """Cohen's kappa from totals of ``kappa_features`` (starting at column ``offset``); nan when undefined."""
 
     def stat(t: np.ndarray) -> np.ndarray:
-        t = t[..., offset:offset + 2 + 2 * n_labels]
+        t = t[..., offset : offset + 2 + 2 * n_labels]
         with np.errstate(invalid="ignore", divide="ignore"):
             n = t[..., 0]
             po = t[..., 1] / n
-            pe = np.sum(t[..., 2:2 + n_labels] * t[..., 2 + n_labels:], axis=-1) / n**2
+            pe = np.sum(t[..., 2 : 2 + n_labels] * t[..., 2 + n_labels :], axis=-1) / n**2
             denom = 1.0 - pe
-            return np.where(np.isclose(denom, 0.0) | (n == 0), np.nan, (po - pe) / np.where(denom == 0, 1.0, denom))
+            return np.where(
+                np.isclose(denom, 0.0) | (n == 0), np.nan, (po - pe) / np.where(denom == 0, 1.0, denom)
+            )
 
     return stat
 
@@ -211,8 +244,11 @@ def label_codes(a: Sequence[Hashable], b: Sequence[Hashable]) -> tuple[np.ndarra
     """Integer codes of two raters' labels over their joint vocabulary."""
     vocab = sorted(set(a) | set(b), key=lambda x: (str(type(x)), x))
     index = {v: i for i, v in enumerate(vocab)}
-    return (np.array([index[x] for x in a], dtype=np.int64), np.array([index[x] for x in b], dtype=np.int64),
-            max(1, len(vocab)))
+    return (
+        np.array([index[x] for x in a], dtype=np.int64),
+        np.array([index[x] for x in b], dtype=np.int64),
+        max(1, len(vocab)),
+    )
 
 
 # -- largest gap between groups ------------------------------------------------------------------------
@@ -237,9 +273,16 @@ def _group_means(t: np.ndarray, n_groups: int) -> np.ndarray:
         return t[..., :n_groups] / t[..., n_groups:]
 
 
-def max_gap(scores: Sequence[float], groups: Sequence[str], clusters: Sequence[Hashable] | None, *,
-            rng: np.random.Generator, confidence: float = 0.95, n_resamples: int = 2000,
-            n_permutations: int = 2000) -> GapTest | None:
+def max_gap(
+    scores: Sequence[float],
+    groups: Sequence[str],
+    clusters: Sequence[Hashable] | None,
+    *,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    n_permutations: int = 2000,
+) -> GapTest | None:
     """Largest gap between the groups' mean scores, re-selected in every resample; ``None`` for < 2 groups.
 
     Interval: the bootstrap (clusters resampled within each group) gives the distribution of the largest
@@ -281,8 +324,16 @@ def max_gap(scores: Sequence[float], groups: Sequence[str], clusters: Sequence[H
         pm = (ps / pn).reshape(n_permutations, m)
     pgap = np.nanmax(pm, axis=1) - np.nanmin(pm, axis=1)
     p = float((1 + np.sum(pgap >= gap - 1e-12)) / (1 + n_permutations))
-    return GapTest(estimate=gap, low=max(0.0, gap - c), high=gap + c, highest=names[hi], lowest=names[lo],
-                   p_value=p, critical=c, n_permutations=n_permutations)
+    return GapTest(
+        estimate=gap,
+        low=max(0.0, gap - c),
+        high=gap + c,
+        highest=names[hi],
+        lowest=names[lo],
+        p_value=p,
+        critical=c,
+        n_permutations=n_permutations,
+    )
 
 
 # -- judge calibration (Rogan-Gladen) ---------------------------------------------------------------------
@@ -312,9 +363,16 @@ def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> flo
     return float(min(1.0, max(0.0, (observed + specificity - 1.0) / j)))
 
 
-def calibrate(judge_scores: Sequence[float], human: Sequence[int], judged: Sequence[int], *,
-              rng: np.random.Generator, confidence: float = 0.95, n_resamples: int = 2000,
-              clusters: Sequence[Hashable] | None = None) -> Calibration:
+def calibrate(
+    judge_scores: Sequence[float],
+    human: Sequence[int],
+    judged: Sequence[int],
+    *,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    clusters: Sequence[Hashable] | None = None,
+) -> Calibration:
     """Rogan-Gladen corrected accuracy with a bootstrap CI over bench items and labelled items together.
 
     ``judge_scores``: the judge's 0/1 verdicts on the bench items (the observed accuracy);
@@ -338,12 +396,30 @@ def calibrate(judge_scores: Sequence[float], human: Sequence[int], judged: Seque
         yj = se_star + sp_star - 1
         th = np.clip((a_star + sp_star - 1) / np.where(yj > 0, yj, np.nan), 0.0, 1.0)
     ci = interval(est, th, confidence=confidence, method="percentile", n=len(a), n_resamples=n_resamples)
-    return Calibration(observed=obs, sensitivity=se, specificity=sp, corrected=est, low=ci.low, high=ci.high,
-                       n_items=len(a), n_positive=len(pos), n_negative=len(neg), youden=se + sp - 1)
+    return Calibration(
+        observed=obs,
+        sensitivity=se,
+        specificity=sp,
+        corrected=est,
+        low=ci.low,
+        high=ci.high,
+        n_items=len(a),
+        n_positive=len(pos),
+        n_negative=len(neg),
+        youden=se + sp - 1,
+    )
 
 
-def labels_needed(half_width: float, *, observed: float, sensitivity: float, specificity: float,
-                  n_items: int, positive_share: float | None = None, confidence: float = 0.95) -> int | None:
+def labels_needed(
+    half_width: float,
+    *,
+    observed: float,
+    sensitivity: float,
+    specificity: float,
+    n_items: int,
+    positive_share: float | None = None,
+    confidence: float = 0.95,
+) -> int | None:
     """Human-labelled items for a corrected-accuracy CI of ``+- half_width`` (delta method).
 
     Var(theta) = [a(1-a)/n + theta^2 Se(1-Se)/(m pi) + (1-theta)^2 Sp(1-Sp)/(m (1-pi))] / J^2 with J = Se + Sp
@@ -359,15 +435,19 @@ def labels_needed(half_width: float, *, observed: float, sensitivity: float, spe
     budget = (half_width * j / z) ** 2 - observed * (1 - observed) / max(1, n_items)
     if budget <= 0:
         return None
-    need = (theta**2 * max(sensitivity * (1 - sensitivity), 0.01) / pi
-            + (1 - theta) ** 2 * max(specificity * (1 - specificity), 0.01) / (1 - pi)) / budget
+    need = (
+        theta**2 * max(sensitivity * (1 - sensitivity), 0.01) / pi
+        + (1 - theta) ** 2 * max(specificity * (1 - specificity), 0.01) / (1 - pi)
+    ) / budget
     return int(math.ceil(need))
 
 
 # -- planning ------------------------------------------------------------------------------------------------
 
 
-def n_for_half_width(p: float, half_width: float, *, confidence: float = 0.95, design_effect: float = 1.0) -> int:
+def n_for_half_width(
+    p: float, half_width: float, *, confidence: float = 0.95, design_effect: float = 1.0
+) -> int:
     """Items for a CI of ``p +- half_width`` (normal approximation x design effect; p clipped to [0.05, 0.95])."""
     z = float(ndtri(0.5 + confidence / 2))
     q = min(0.95, max(0.05, p))
@@ -383,7 +463,25 @@ def design_effect(p: float, n: int, low: float | None, high: float | None, confi
     return max(1.0, ((high - low) / 2 / iid) ** 2) if iid > 0 else 1.0
 
 
-__all__ = ["CLUSTER_CHOICES", "Calibration", "GapTest", "calibrate", "cluster_ci", "cluster_sums", "codes",
-           "design_effect", "interval", "kappa_features", "kappa_from_totals", "label_codes", "labels_needed",
-           "max_gap", "mean_features", "n_for_half_width", "ratio", "resampled_totals", "rogan_gladen",
-           "small_sample_factor"]
+__all__ = [
+    "CLUSTER_CHOICES",
+    "Calibration",
+    "GapTest",
+    "calibrate",
+    "cluster_ci",
+    "cluster_sums",
+    "codes",
+    "design_effect",
+    "interval",
+    "kappa_features",
+    "kappa_from_totals",
+    "label_codes",
+    "labels_needed",
+    "max_gap",
+    "mean_features",
+    "n_for_half_width",
+    "ratio",
+    "resampled_totals",
+    "rogan_gladen",
+    "small_sample_factor",
+]

@@ -26,20 +26,29 @@ _PERSONA_SYSTEM = (
 )
 _MODE_SUFFIX = {
     "persona": "\n\nAnswer the question directly.",
-    "cot": ("\n\nFirst think step by step about what this user needs, then answer. Reply with a JSON "
-            'object: {"reasoning": "...", "answer": "..."}.'),
+    "cot": (
+        "\n\nFirst think step by step about what this user needs, then answer. Reply with a JSON "
+        'object: {"reasoning": "...", "answer": "..."}.'
+    ),
     "fewshot": "\n\nAnswer the question directly, in the way this user preferred in the examples.",
     "fewshot-retrieved": "\n\nAnswer the question directly, in the way this user preferred in the examples.",
-    "summary": ("\n\nFirst summarise the attributes of this user that are relevant to the question, then "
-                'answer. Reply with a JSON object: {"summary": "...", "answer": "..."}.'),
+    "summary": (
+        "\n\nFirst summarise the attributes of this user that are relevant to the question, then "
+        'answer. Reply with a JSON object: {"summary": "...", "answer": "..."}.'
+    ),
 }
 
 
 EXAMPLES_TITLE = "Answers this user preferred to earlier questions:"
 
 
-def candidate_messages(mode: str, persona: Persona, question: str, without: Iterable[str] | None = None,
-                       shots: Sequence[tuple[str, str]] | None = None) -> list[Message]:
+def candidate_messages(
+    mode: str,
+    persona: Persona,
+    question: str,
+    without: Iterable[str] | None = None,
+    shots: Sequence[tuple[str, str]] | None = None,
+) -> list[Message]:
     """Messages for the candidate in ``mode`` (baseline sees no persona).
 
     The few-shot modes add ``shots`` (question, preferred answer) after the profile.
@@ -54,7 +63,8 @@ def candidate_messages(mode: str, persona: Persona, question: str, without: Iter
         system = _PERSONA_SYSTEM.format(profile=render_full(persona, without=without))
         if shots is not None:
             system += f"\n\n{EXAMPLES_TITLE}" + "".join(
-                f"\n\nExample {i}\nQuestion: {q}\nPreferred answer: {a}" for i, (q, a) in enumerate(shots, 1))
+                f"\n\nExample {i}\nQuestion: {q}\nPreferred answer: {a}" for i, (q, a) in enumerate(shots, 1)
+            )
         system += _MODE_SUFFIX[mode]
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
@@ -67,13 +77,16 @@ CRITIC_SYSTEM = (
 )
 
 
-def critic_messages(persona: Persona, question: str, answer: str,
-                    without: Iterable[str] | None = None) -> list[Message]:
+def critic_messages(
+    persona: Persona, question: str, answer: str, without: Iterable[str] | None = None
+) -> list[Message]:
     """The critic judge sees the persona, the question and the answer being judged."""
-    user = (f"User profile:\n{render_full(persona, without=without)}\n\n"
-            f"Question from this user:\n{question}\n\n"
-            f"Answer to review:\n{answer}\n\n"
-            "Does this answer still need revision for this user?")
+    user = (
+        f"User profile:\n{render_full(persona, without=without)}\n\n"
+        f"Question from this user:\n{question}\n\n"
+        f"Answer to review:\n{answer}\n\n"
+        "Does this answer still need revision for this user?"
+    )
     return [{"role": "system", "content": CRITIC_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -85,12 +98,24 @@ PREFERENCE_SYSTEM = (
 
 def preference_messages(persona: Persona, question: str, answer_a: str, answer_b: str) -> list[Message]:
     """The persona-judge picks between answer A and answer B to the question."""
-    user = (f"You asked: {question}\n\nAnswer A:\n{answer_a}\n\nAnswer B:\n{answer_b}\n\n"
-            "Which answer do you prefer? Reply with a JSON object: "
-            '{"reasoning": "...", "preferred": "A" or "B"}.')
-    return [{"role": "system", "content": PREFERENCE_SYSTEM.format(profile=render_full(persona))},
-            {"role": "user", "content": user}]
+    user = (
+        f"You asked: {question}\n\nAnswer A:\n{answer_a}\n\nAnswer B:\n{answer_b}\n\n"
+        "Which answer do you prefer? Reply with a JSON object: "
+        '{"reasoning": "...", "preferred": "A" or "B"}.'
+    )
+    return [
+        {"role": "system", "content": PREFERENCE_SYSTEM.format(profile=render_full(persona))},
+        {"role": "user", "content": user},
+    ]
 
 
-__all__ = ["CRITIC_SYSTEM", "EXAMPLES_TITLE", "MODES", "SHOT_MODES", "MODE_SCHEMAS", "candidate_messages", "critic_messages",
-           "preference_messages"]
+__all__ = [
+    "CRITIC_SYSTEM",
+    "EXAMPLES_TITLE",
+    "MODES",
+    "SHOT_MODES",
+    "MODE_SCHEMAS",
+    "candidate_messages",
+    "critic_messages",
+    "preference_messages",
+]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..core.errors import UserError
 from .columns import canonical_name
@@ -86,7 +87,7 @@ class PumsDictionary:
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path_or_year: str | int | Path, data_dir: str | Path | None = None) -> "PumsDictionary":
+    def load(cls, path_or_year: str | int | Path, data_dir: str | Path | None = None) -> PumsDictionary:
         """Load from a CSV path, or a year (``2018``) resolved in the data directory.
 
         The year comes from the dictionary's own ``SERIALNO`` codes (``2018GQ0000001``).
@@ -100,7 +101,7 @@ class PumsDictionary:
         return cls.parse(path.read_text(encoding="utf-8-sig", errors="replace"), path)
 
     @classmethod
-    def parse(cls, text: str, path: Path | None = None) -> "PumsDictionary":
+    def parse(cls, text: str, path: Path | None = None) -> PumsDictionary:
         where = str(path) if path else "dictionary"
         variables: dict[str, Variable] = {}
         current: Variable | None = None

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,9 @@ def tvd(p: Mapping[Any, float], q: Mapping[Any, float]) -> float:
     return 0.5 * float(sum(abs(p.get(k, 0.0) / sp - q.get(k, 0.0) / sq) for k in keys))
 
 
-def chi2_gof(observed_counts: Mapping[Any, float], expected_shares: Mapping[Any, float],
-             min_expected: float = 5.0) -> tuple[float, float, int]:
+def chi2_gof(
+    observed_counts: Mapping[Any, float], expected_shares: Mapping[Any, float], min_expected: float = 5.0
+) -> tuple[float, float, int]:
     """Chi-square goodness of fit of counts against shares: ``(statistic, p_value, dof)``.
 
     Categories with expected count below ``min_expected`` are pooled into one cell (kept only if it
@@ -69,8 +71,9 @@ def chi2_gof(observed_counts: Mapping[Any, float], expected_shares: Mapping[Any,
     return float(res.statistic), float(res.pvalue), len(o) - 1
 
 
-def chi2_gof_pvalue(observed_counts: Mapping[Any, float], expected_shares: Mapping[Any, float],
-                    min_expected: float = 5.0) -> float:
+def chi2_gof_pvalue(
+    observed_counts: Mapping[Any, float], expected_shares: Mapping[Any, float], min_expected: float = 5.0
+) -> float:
     """p-value of :func:`chi2_gof` (``scipy.stats.chisquare`` with tiny cells pooled)."""
     return chi2_gof(observed_counts, expected_shares, min_expected)[1]
 

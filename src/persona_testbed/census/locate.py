@@ -53,8 +53,10 @@ def spec_directory(spec: str, data_dir: str | Path | None = None) -> Path:
         if (base / layout).is_dir():
             return base / layout
     what = f"census-{year}" if year in (2018, 2024) else f"pums:{year}:p:all"
-    raise DataMissingError(f"census source {spec} not found: no {base}/1-Year or 1-Year-extract "
-                           f"(run `persona-testbed data fetch {what}` or pass --data-dir)")
+    raise DataMissingError(
+        f"census source {spec} not found: no {base}/1-Year or 1-Year-extract "
+        f"(run `persona-testbed data fetch {what}` or pass --data-dir)"
+    )
 
 
 def available_specs(data_dir: str | Path | None = None) -> list[str]:
@@ -62,8 +64,11 @@ def available_specs(data_dir: str | Path | None = None) -> list[str]:
     base = settings.data_dir(data_dir) / "census" / "acs"
     if not base.is_dir():
         return []
-    years = sorted(p.name for p in base.iterdir() if p.name.isdigit()
-                   and any((p / layout).is_dir() for layout in LAYOUTS))
+    years = sorted(
+        p.name
+        for p in base.iterdir()
+        if p.name.isdigit() and any((p / layout).is_dir() for layout in LAYOUTS)
+    )
     return [f"acs{y}" for y in years]
 
 
@@ -74,5 +79,7 @@ def dictionary_path(year: int, data_dir: str | Path | None = None, *, exact: boo
         found = _local(DICTIONARY.format(year=y), data_dir)
         if found is not None:
             return found
-    raise DataMissingError(f"no PUMS data dictionary for {year} in {settings.data_dir(data_dir)} "
-                           f"(want {DICTIONARY.format(year=year)})")
+    raise DataMissingError(
+        f"no PUMS data dictionary for {year} in {settings.data_dir(data_dir)} "
+        f"(want {DICTIONARY.format(year=year)})"
+    )

@@ -80,18 +80,31 @@ class RakeResult:
         out: dict[str, list[CellFit]] = {}
         for f in self.fit:
             out.setdefault(f.margin, []).append(f)
-        return [MarginFit(margin=m, cells=len(cs), target_total=sum(c.target for c in cs),
-                          before_total=sum(c.before for c in cs), after_total=sum(c.after for c in cs),
-                          max_rel_error=max(c.rel_error for c in cs)) for m, cs in out.items()]
+        return [
+            MarginFit(
+                margin=m,
+                cells=len(cs),
+                target_total=sum(c.target for c in cs),
+                before_total=sum(c.before for c in cs),
+                after_total=sum(c.after for c in cs),
+                max_rel_error=max(c.rel_error for c in cs),
+            )
+            for m, cs in out.items()
+        ]
 
     def summary(self) -> dict:
         """JSON-ready summary (no per-record weights)."""
-        return {"converged": self.converged, "iterations": self.iterations,
-                "max_rel_error": self.max_rel_error, "n_records": self.n_records,
-                "ess_before": self.ess_before, "ess": self.ess,
-                "weight_total": float(self.weights.sum()),
-                "margins": [m.model_dump() for m in self.margins],
-                "cells": [f.model_dump() for f in self.fit]}
+        return {
+            "converged": self.converged,
+            "iterations": self.iterations,
+            "max_rel_error": self.max_rel_error,
+            "n_records": self.n_records,
+            "ess_before": self.ess_before,
+            "ess": self.ess,
+            "weight_total": float(self.weights.sum()),
+            "margins": [m.model_dump() for m in self.margins],
+            "cells": [f.model_dump() for f in self.fit],
+        }
 
 
 def _cell_index(df: pl.DataFrame, margin: Margin) -> np.ndarray:
@@ -100,8 +113,13 @@ def _cell_index(df: pl.DataFrame, margin: Margin) -> np.ndarray:
     if missing:
         raise UserError(f"margin {margin.name} needs column {', '.join(missing)}, not in the person records")
     universe = margin.universe if margin.universe is not None else pl.lit(True)
-    masks = df.select([(universe & c.condition).fill_null(False).alias(f"c{i}")
-                       for i, c in enumerate(margin.cells)]).to_numpy().astype(bool)
+    masks = (
+        df.select(
+            [(universe & c.condition).fill_null(False).alias(f"c{i}") for i, c in enumerate(margin.cells)]
+        )
+        .to_numpy()
+        .astype(bool)
+    )
     hits = masks.sum(axis=1)
     if np.any(hits > 1):
         raise UserError(f"margin {margin.name}: cells overlap (a record falls in {int(hits.max())} cells)")
@@ -109,8 +127,9 @@ def _cell_index(df: pl.DataFrame, margin: Margin) -> np.ndarray:
     return idx
 
 
-def rake(df: pl.DataFrame, margins: list[Margin], weight: str = "PWGTP", max_iter: int = 100,
-         tol: float = 1e-6) -> RakeResult:
+def rake(
+    df: pl.DataFrame, margins: list[Margin], weight: str = "PWGTP", max_iter: int = 100, tol: float = 1e-6
+) -> RakeResult:
     """Rake ``df[weight]`` to ``margins`` by IPF; returns weights aligned with ``df``'s rows."""
     if weight not in df.columns:
         raise UserError(f"weight column {weight} is not in the person records")
@@ -140,7 +159,7 @@ def rake(df: pl.DataFrame, margins: list[Margin], weight: str = "PWGTP", max_ite
     before = [sums(w0, k) for k in range(len(margins))]
     w = w0.copy()
     converged, it, err = False, 0, max_err(w)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
         for k in range(len(margins)):
             cur = sums(w, k)
             factor = np.divide(targets[k], cur, out=np.ones_like(cur), where=cur > 0)
@@ -154,7 +173,23 @@ def rake(df: pl.DataFrame, margins: list[Margin], weight: str = "PWGTP", max_ite
         after = sums(w, k)
         for j, c in enumerate(m.cells):
             rel = abs(after[j] - c.target) / max(c.target, 1e-12)
-            fit.append(CellFit(margin=m.name, cell=c.label, target=c.target, before=float(before[k][j]),
-                               after=float(after[j]), rel_error=float(rel)))
-    return RakeResult(weights=w, converged=converged, iterations=it, max_rel_error=err,
-                      ess=kish_ess(w), ess_before=kish_ess(w0), fit=fit, n_records=df.height)
+            fit.append(
+                CellFit(
+                    margin=m.name,
+                    cell=c.label,
+                    target=c.target,
+                    before=float(before[k][j]),
+                    after=float(after[j]),
+                    rel_error=float(rel),
+                )
+            )
+    return RakeResult(
+        weights=w,
+        converged=converged,
+        iterations=it,
+        max_rel_error=err,
+        ess=kish_ess(w),
+        ess_before=kish_ess(w0),
+        fit=fit,
+        n_records=df.height,
+    )

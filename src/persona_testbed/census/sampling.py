@@ -57,8 +57,13 @@ FETCH_BATCH = 8  # files decoded at once when fetching drawn records
 
 #: age bands (inclusive lower, inclusive upper or None, label) used by the ``age_band`` quota key
 AGE_BANDS: list[tuple[int, int | None, str]] = [
-    (0, 17, "0-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"),
-    (45, 54, "45-54"), (55, 64, "55-64"), (65, None, "65+"),
+    (0, 17, "0-17"),
+    (18, 24, "18-24"),
+    (25, 34, "25-34"),
+    (35, 44, "35-44"),
+    (45, 54, "45-54"),
+    (55, 64, "55-64"),
+    (65, None, "65+"),
 ]
 
 
@@ -82,19 +87,43 @@ Design = Literal["systematic", "independent"]
 #: follow the cells above it), then education, income, age, and the few-category demographics; putting
 #: the demographic keys first made occupation and industry as noisy as iid draws.
 DESIGN_KEYS: tuple[tuple[str, int | tuple[int, ...]], ...] = (
-    ("OCCP", 100), ("INDP", 100), ("SCHL", 1), ("PINCP", (1, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000)),
-    ("AGEP", (18, 25, 35, 45, 55, 65)), ("MAR", 1), ("RAC1P", 1), ("COW", 1), ("ESR", 1), ("SEX", 1))
+    ("OCCP", 100),
+    ("INDP", 100),
+    ("SCHL", 1),
+    ("PINCP", (1, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000)),
+    ("AGEP", (18, 25, 35, 45, 55, 65)),
+    ("MAR", 1),
+    ("RAC1P", 1),
+    ("COW", 1),
+    ("ESR", 1),
+    ("SEX", 1),
+)
 DESIGN_CACHE_VERSION = 3
 SOBOL_BITS = 32
 #: Joe & Kuo (2008, new-joe-kuo-6.21201) Sobol' parameters for dimensions 2..: (degree s, coefficients a,
 #: initial direction numbers m_1..m_s); dimension 1 is the van der Corput sequence
 SOBOL_PARAMS: tuple[tuple[int, int, tuple[int, ...]], ...] = (
-    (1, 0, (1,)), (2, 1, (1, 3)), (3, 1, (1, 3, 1)), (3, 2, (1, 1, 1)), (4, 1, (1, 1, 3, 3)),
-    (4, 4, (1, 3, 5, 13)), (5, 2, (1, 1, 5, 5, 17)), (5, 4, (1, 1, 5, 5, 5)), (5, 7, (1, 1, 7, 11, 19)),
-    (5, 11, (1, 1, 5, 1, 1)), (5, 13, (1, 1, 1, 3, 11)), (5, 14, (1, 3, 5, 5, 31)),
-    (6, 1, (1, 3, 3, 9, 7, 49)), (6, 13, (1, 1, 1, 15, 21, 21)), (6, 16, (1, 3, 1, 13, 27, 49)),
-    (6, 19, (1, 1, 1, 15, 7, 5)), (6, 22, (1, 3, 1, 15, 13, 25)), (6, 25, (1, 1, 5, 5, 19, 61)),
-    (7, 1, (1, 3, 7, 11, 23, 15, 103)), (7, 4, (1, 3, 7, 13, 13, 15, 69)))
+    (1, 0, (1,)),
+    (2, 1, (1, 3)),
+    (3, 1, (1, 3, 1)),
+    (3, 2, (1, 1, 1)),
+    (4, 1, (1, 1, 3, 3)),
+    (4, 4, (1, 3, 5, 13)),
+    (5, 2, (1, 1, 5, 5, 17)),
+    (5, 4, (1, 1, 5, 5, 5)),
+    (5, 7, (1, 1, 7, 11, 19)),
+    (5, 11, (1, 1, 5, 1, 1)),
+    (5, 13, (1, 1, 1, 3, 11)),
+    (5, 14, (1, 3, 5, 5, 31)),
+    (6, 1, (1, 3, 3, 9, 7, 49)),
+    (6, 13, (1, 1, 1, 15, 21, 21)),
+    (6, 16, (1, 3, 1, 13, 27, 49)),
+    (6, 19, (1, 1, 1, 15, 7, 5)),
+    (6, 22, (1, 3, 1, 15, 13, 25)),
+    (6, 25, (1, 1, 5, 5, 19, 61)),
+    (7, 1, (1, 3, 7, 11, 23, 15, 103)),
+    (7, 4, (1, 3, 7, 13, 13, 15, 69)),
+)
 _RANK_MEMO: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 _KEYS_MEMO: dict[tuple, pl.DataFrame] = {}
 
@@ -134,11 +163,20 @@ class Filters(BaseModel):
         return ", ".join(parts) or "none"
 
 
-def sample_persons(source: CensusSource | pl.LazyFrame | pl.DataFrame, n: int, seed: int, *,
-                   weight: str = "PWGTP", replace: bool = True, filters: Filters | None = None,
-                   quota_by: str | Sequence[str] | None = None, columns: list[str] | None = None,
-                   year: int | None = None, weights: np.ndarray | None = None,
-                   design: Design = "systematic") -> pl.DataFrame:
+def sample_persons(
+    source: CensusSource | pl.LazyFrame | pl.DataFrame,
+    n: int,
+    seed: int,
+    *,
+    weight: str = "PWGTP",
+    replace: bool = True,
+    filters: Filters | None = None,
+    quota_by: str | Sequence[str] | None = None,
+    columns: list[str] | None = None,
+    year: int | None = None,
+    weights: np.ndarray | None = None,
+    design: Design = "systematic",
+) -> pl.DataFrame:
     """Draw ``n`` whole person records with probability proportional to ``weight``.
 
     ``source``: a :class:`CensusSource` (fast path) or a frame of person records (e.g. with raked
@@ -160,18 +198,28 @@ def sample_persons(source: CensusSource | pl.LazyFrame | pl.DataFrame, n: int, s
     filters = filters or Filters()
     quota_keys = [quota_by] if isinstance(quota_by, str) else list(quota_by or [])
     if isinstance(source, CensusSource):
-        return _plan_source(source, int(n), seed, weight, replace, filters, quota_keys, columns, weights,
-                            design).fetch()
+        return _plan_source(
+            source, int(n), seed, weight, replace, filters, quota_keys, columns, weights, design
+        ).fetch()
     if weights is not None:
         raise UserError("weights= is for a CensusSource; put the weights in a column of the frame instead")
     lf = source.lazy() if isinstance(source, pl.DataFrame) else source
     return _sample_frame(lf, int(n), seed, weight, replace, filters, quota_keys, columns, year, design)
 
 
-def plan_draws(source: CensusSource, n: int, seed: int, *, weight: str = "PWGTP", replace: bool = True,
-               filters: Filters | None = None, quota_by: str | Sequence[str] | None = None,
-               columns: list[str] | None = None, weights: np.ndarray | None = None,
-               design: Design = "systematic") -> DrawPlan:
+def plan_draws(
+    source: CensusSource,
+    n: int,
+    seed: int,
+    *,
+    weight: str = "PWGTP",
+    replace: bool = True,
+    filters: Filters | None = None,
+    quota_by: str | Sequence[str] | None = None,
+    columns: list[str] | None = None,
+    weights: np.ndarray | None = None,
+    design: Design = "systematic",
+) -> DrawPlan:
     """:func:`sample_persons` for a :class:`CensusSource`, without fetching the records yet: the returned
     plan holds which record each draw picked and fetches the records of any range of draws on demand
     (``plan.fetch(start, stop)``), so a million draws can be processed in bounded memory. The frames it
@@ -181,15 +229,24 @@ def plan_draws(source: CensusSource, n: int, seed: int, *, weight: str = "PWGTP"
     if design not in DESIGNS:
         raise UserError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
     quota_keys = [quota_by] if isinstance(quota_by, str) else list(quota_by or [])
-    return _plan_source(source, int(n), seed, weight, replace, filters or Filters(), quota_keys, columns,
-                        weights, design)
+    return _plan_source(
+        source, int(n), seed, weight, replace, filters or Filters(), quota_keys, columns, weights, design
+    )
 
 
 class DrawPlan:
     """The draws of :func:`plan_draws`: per draw the source file, row, weight (and quota stratum)."""
 
-    def __init__(self, src: CensusSource, files: np.ndarray, rows: np.ndarray, weights: np.ndarray,
-                 strata: np.ndarray | None, state_of_file: np.ndarray, wanted: list[str]):
+    def __init__(
+        self,
+        src: CensusSource,
+        files: np.ndarray,
+        rows: np.ndarray,
+        weights: np.ndarray,
+        strata: np.ndarray | None,
+        state_of_file: np.ndarray,
+        wanted: list[str],
+    ):
         self.src, self.files, self.rows, self.weights = src, files, rows, weights
         self.strata, self.state_of_file, self.wanted = strata, state_of_file, wanted
         self.n = len(files)
@@ -207,8 +264,8 @@ class DrawPlan:
         uniq_parts, offsets, uniq_rows, total = [], {}, {}, 0
         file_ids = sorted(by_file)
         for first in range(0, len(file_ids), FETCH_BATCH):
-            batch = file_ids[first:first + FETCH_BATCH]
-            dfs = pl.collect_all([lf for _info, lf in fetched[first:first + FETCH_BATCH]])
+            batch = file_ids[first : first + FETCH_BATCH]
+            dfs = pl.collect_all([lf for _info, lf in fetched[first : first + FETCH_BATCH]])
             for f, df in zip(batch, dfs):
                 uniq_rows[f] = df["_row"].to_numpy()
                 offsets[f] = total
@@ -223,10 +280,13 @@ class DrawPlan:
             at[sel] = offsets[f] + np.searchsorted(uniq_rows[f], rows[sel])
         out = unique[at]
         del unique
-        out = out.with_columns(pl.Series("_draw", np.arange(start, stop)),
-                               pl.Series("_state", self.state_of_file[files]))
-        extra = [pl.lit(self.src.year, dtype=pl.Int32).alias("_year"),
-                 pl.Series("_weight", self.weights[start:stop])]
+        out = out.with_columns(
+            pl.Series("_draw", np.arange(start, stop)), pl.Series("_state", self.state_of_file[files])
+        )
+        extra = [
+            pl.lit(self.src.year, dtype=pl.Int32).alias("_year"),
+            pl.Series("_weight", self.weights[start:stop]),
+        ]
         if self.strata is not None:
             extra.append(pl.Series("_stratum", self.strata[start:stop]))
         return _finish(out.with_columns(extra), self.wanted, self.strata is not None)
@@ -262,9 +322,18 @@ def _filter_mask(keys: pl.DataFrame, filters: Filters) -> np.ndarray:
     return mask
 
 
-def _plan_source(src: CensusSource, n: int, seed: int, weight: str, replace: bool, filters: Filters,
-                   quota_keys: list[str], columns: list[str] | None,
-                   weights: np.ndarray | None, design: str) -> DrawPlan:
+def _plan_source(
+    src: CensusSource,
+    n: int,
+    seed: int,
+    weight: str,
+    replace: bool,
+    filters: Filters,
+    quota_keys: list[str],
+    columns: list[str] | None,
+    weights: np.ndarray | None,
+    design: str,
+) -> DrawPlan:
     if filters.states:
         missing = [s for s in filters.states if s not in src.states]
         if missing:
@@ -274,9 +343,14 @@ def _plan_source(src: CensusSource, n: int, seed: int, weight: str, replace: boo
         cols = [c for c in cols if c != weight]
     frames = src.file_frames(cols)
     state_q = ["_q_STATE"] if "STATE" in quota_keys else []
-    lfs = [lf.with_columns(*qexprs, *[pl.lit(info.state, dtype=pl.String).alias(q) for q in state_q],
-                           pl.lit(i, dtype=pl.Int32).alias("_file"))
-           for i, (info, lf) in enumerate(frames)]
+    lfs = [
+        lf.with_columns(
+            *qexprs,
+            *[pl.lit(info.state, dtype=pl.String).alias(q) for q in state_q],
+            pl.lit(i, dtype=pl.Int32).alias("_file"),
+        )
+        for i, (info, lf) in enumerate(frames)
+    ]
     memo_key = (src.checksum, tuple(cols), tuple(quota_keys))
     keys = _KEYS_MEMO.get(memo_key)
     if keys is None:  # the whole-source key columns, kept for the next call in this process
@@ -287,8 +361,10 @@ def _plan_source(src: CensusSource, n: int, seed: int, weight: str, replace: boo
     if weights is not None:
         weights = np.asarray(weights, dtype=float)
         if weights.shape != (keys.height,):
-            raise UserError(f"weights has {weights.shape[0] if weights.ndim else 0} entries, but source "
-                            f"{src.name} has {keys.height} person records")
+            raise UserError(
+                f"weights has {weights.shape[0] if weights.ndim else 0} entries, but source "
+                f"{src.name} has {keys.height} person records"
+            )
         keys = keys.with_columns(pl.Series(weight, weights))
     sorted_rows, hierarchy = None, None
     if replace and design == "systematic":
@@ -299,8 +375,9 @@ def _plan_source(src: CensusSource, n: int, seed: int, weight: str, replace: boo
             sorted_rows = order
 
     if filters.states:
-        keys = keys.filter(pl.col("_file").is_in([i for i, st in enumerate(state_of_file)
-                                                   if st in filters.states]))
+        keys = keys.filter(
+            pl.col("_file").is_in([i for i, st in enumerate(state_of_file) if st in filters.states])
+        )
     pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design, sorted_rows, hierarchy)
 
     files = keys["_file"].to_numpy()[pos]
@@ -310,9 +387,18 @@ def _plan_source(src: CensusSource, n: int, seed: int, weight: str, replace: boo
     return DrawPlan(src, files, rows, w, strata, state_of_file, wanted)
 
 
-def _sample_frame(lf: pl.LazyFrame, n: int, seed: int, weight: str, replace: bool, filters: Filters,
-                  quota_keys: list[str], columns: list[str] | None, year: int | None,
-                  design: str) -> pl.DataFrame:
+def _sample_frame(
+    lf: pl.LazyFrame,
+    n: int,
+    seed: int,
+    weight: str,
+    replace: bool,
+    filters: Filters,
+    quota_keys: list[str],
+    columns: list[str] | None,
+    year: int | None,
+    design: str,
+) -> pl.DataFrame:
     schema = lf.collect_schema()
     cols, qexprs = _needed(weight, filters, quota_keys)
     if filters.states or "STATE" in quota_keys:
@@ -325,7 +411,9 @@ def _sample_frame(lf: pl.LazyFrame, n: int, seed: int, weight: str, replace: boo
     code_exprs, hierarchy = [], None
     if replace and design == "systematic":
         code_exprs = design_code_exprs([c for c, _ in DESIGN_KEYS if c in schema])
-    keys = lf.with_row_index("_row").select(["_row"] + list(dict.fromkeys(cols)) + qexprs + code_exprs).collect()
+    keys = (
+        lf.with_row_index("_row").select(["_row"] + list(dict.fromkeys(cols)) + qexprs + code_exprs).collect()
+    )
     if code_exprs:
         codes = [e.meta.output_name() for e in code_exprs]
         rank, dlev = design_rank(keys.select(codes))
@@ -335,18 +423,35 @@ def _sample_frame(lf: pl.LazyFrame, n: int, seed: int, weight: str, replace: boo
     pos, strata = _draw(keys, n, seed, weight, replace, filters, quota_keys, design, hierarchy=hierarchy)
     rows = keys["_row"].to_numpy()[pos]
     wanted = columns or list(schema)
-    fetched = (lf.with_row_index("_row").filter(pl.col("_row").is_in(pl.Series(np.unique(rows)).implode()))
-               .select(["_row"] + [c for c in wanted if c != "_row"]).collect())
+    fetched = (
+        lf.with_row_index("_row")
+        .filter(pl.col("_row").is_in(pl.Series(np.unique(rows)).implode()))
+        .select(["_row"] + [c for c in wanted if c != "_row"])
+        .collect()
+    )
     draws = pl.DataFrame({"_row": rows, "_draw": np.arange(n)}).with_columns(
-        pl.col("_row").cast(fetched.schema["_row"]))
+        pl.col("_row").cast(fetched.schema["_row"])
+    )
     out = draws.join(fetched, on="_row", how="left").sort("_draw")
-    yr = pl.lit(year, dtype=pl.Int32) if year is not None else (
-        pl.col("SERIALNO").str.slice(0, 4).cast(pl.Int32, strict=False) if "SERIALNO" in out.columns
-        else pl.lit(None, dtype=pl.Int32))
-    st = (pl.col("STATE").cast(pl.String).str.zfill(2) if "STATE" in out.columns
-          else pl.lit(None, dtype=pl.String))
-    extra = [yr.alias("_year"), st.alias("_state"),
-             pl.Series("_weight", keys[weight].to_numpy()[pos].astype(float))]
+    yr = (
+        pl.lit(year, dtype=pl.Int32)
+        if year is not None
+        else (
+            pl.col("SERIALNO").str.slice(0, 4).cast(pl.Int32, strict=False)
+            if "SERIALNO" in out.columns
+            else pl.lit(None, dtype=pl.Int32)
+        )
+    )
+    st = (
+        pl.col("STATE").cast(pl.String).str.zfill(2)
+        if "STATE" in out.columns
+        else pl.lit(None, dtype=pl.String)
+    )
+    extra = [
+        yr.alias("_year"),
+        st.alias("_state"),
+        pl.Series("_weight", keys[weight].to_numpy()[pos].astype(float)),
+    ]
     if strata is not None:
         extra.append(pl.Series("_stratum", strata))
     return _finish(out.with_columns(extra), wanted, strata is not None)
@@ -355,7 +460,8 @@ def _sample_frame(lf: pl.LazyFrame, n: int, seed: int, weight: str, replace: boo
 def _finish(out: pl.DataFrame, wanted: list[str], has_strata: bool) -> pl.DataFrame:
     tail = ["_draw", "_year", "_state", "_weight"] + (["_stratum"] if has_strata else [])
     return out.select([c for c in wanted if c not in tail] + tail).with_columns(
-        pl.col("_draw").cast(pl.Int64))
+        pl.col("_draw").cast(pl.Int64)
+    )
 
 
 # ---- the draw ---------------------------------------------------------------------------------------
@@ -371,8 +477,11 @@ def design_code_exprs(present: list[str]) -> list[pl.Expr]:
         if c not in present:
             continue
         code = pl.col(c).cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
-        banded = (code // band if isinstance(band, int) else
-                  pl.sum_horizontal([(code >= b).cast(pl.Int64) for b in band]))
+        banded = (
+            code // band
+            if isinstance(band, int)
+            else pl.sum_horizontal([(code >= b).cast(pl.Int64) for b in band])
+        )
         parts.append(pl.when(code.is_null()).then(1 << 40).otherwise(banded).alias(f"_k{len(parts)}"))
     return parts
 
@@ -392,7 +501,7 @@ def design_rank(codes: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         x = np.where(null, top, x)
         dense.append(x - (int(x.min()) if len(x) else 0))
     radix = [int(x.max()) + 1 if len(x) else 1 for x in dense]
-    if float(np.prod(np.array(radix, dtype=np.float64))) < 2.0 ** 62:
+    if float(np.prod(np.array(radix, dtype=np.float64))) < 2.0**62:
         packed = np.zeros(codes.height, dtype=np.int64)
         for x, r in zip(dense, radix):
             packed = packed * r + x
@@ -418,8 +527,9 @@ def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray, np.nd
     number of keys; computed once per source, cached under ``<home>/cache/census`` keyed by the source
     checksum and :data:`DESIGN_CACHE_VERSION` (and in memory for the process)."""
     present = [c for c, _ in DESIGN_KEYS if c in set(src.available_columns())]
-    key = content_hash({"v": DESIGN_CACHE_VERSION, "src": src.checksum, "keys": DESIGN_KEYS,
-                        "present": present}, 24)
+    key = content_hash(
+        {"v": DESIGN_CACHE_VERSION, "src": src.checksum, "keys": DESIGN_KEYS, "present": present}, 24
+    )
     path = settings.cache_dir() / "census" / f"design-rank-{key}.npz"
     if str(path) in _RANK_MEMO:
         return _RANK_MEMO[str(path)]
@@ -441,8 +551,11 @@ def source_design_rank(src: CensusSource) -> tuple[np.ndarray, np.ndarray, np.nd
     return _RANK_MEMO[str(path)]
 
 
-def _compute_source_rank(src: CensusSource, present: list[str],  # type: ignore[no-untyped-def]
-                         path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _compute_source_rank(
+    src: CensusSource,
+    present: list[str],  # type: ignore[no-untyped-def]
+    path,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rank, per-cell first differing key and the stable sort order by rank (saved together: sorting
     3.4 M ranks again in every process cost 0.3 s)."""
     if present:
@@ -514,17 +627,25 @@ def sobol_points(m: int, d: int, g: np.random.Generator) -> list[np.ndarray]:
         filled, k = 1, 0
         while filled < m:  # x[i] = XOR of the directions of i's set bits, by doubling
             step = min(filled, m - filled)
-            x[filled:filled + step] = x[:step] ^ v[j, k]
+            x[filled : filled + step] = x[:step] ^ v[j, k]
             filled, k = filled + step, k + 1
         x = x[:m] ^ shifts[j]
         out.append((x.astype(np.float64) + jitter_g[j].random(m)) / float(1 << nb))
     return out
 
 
-def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, filters: Filters,
-          quota_keys: list[str], design: str = "independent",
-          sorted_rows: np.ndarray | None = None,
-          hierarchy: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _draw(
+    keys: pl.DataFrame,
+    n: int,
+    seed: int,
+    weight: str,
+    replace: bool,
+    filters: Filters,
+    quota_keys: list[str],
+    design: str = "independent",
+    sorted_rows: np.ndarray | None = None,
+    hierarchy: tuple[np.ndarray, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Positions (into ``keys``) of the ``n`` draws in draw order, and each draw's stratum label.
 
     ``hierarchy``: the :func:`design_rank` first-differing-key array of ``keys["_rank"]`` and the number of
@@ -553,7 +674,9 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
             return inv[inv >= 0]
         return idx[np.argsort(rank[idx], kind="stable")]
 
-    def pick(idx: np.ndarray, m: int, g: np.random.Generator, where: str, presorted: bool = False) -> np.ndarray:
+    def pick(
+        idx: np.ndarray, m: int, g: np.random.Generator, where: str, presorted: bool = False
+    ) -> np.ndarray:
         if systematic:
             srt = idx if presorted else by_rank(idx)
             return srt[_draw_systematic(w[srt], rank[srt], dlev, depth, m, g)]
@@ -566,8 +689,9 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
         idx = np.flatnonzero(mask)
         return pick(idx, n, rng(seed, STAGE, "all"), "all"), None
 
-    label_s = keys.select(pl.concat_str([pl.col(f"_q_{k}").cast(pl.String).fill_null("N/A")
-                                         for k in quota_keys], separator="|")).to_series()
+    label_s = keys.select(
+        pl.concat_str([pl.col(f"_q_{k}").cast(pl.String).fill_null("N/A") for k in quota_keys], separator="|")
+    ).to_series()
     idx_all = np.flatnonzero(mask)
     if systematic:  # rank order once; the stable split by stratum below keeps it inside every stratum
         idx_all = by_rank(idx_all)
@@ -576,7 +700,7 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
     codes = labels.cast(pl.Enum(strata)).to_physical().to_numpy()  # index into sorted strata
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(strata) + 1))
-    members = (idx_all[order[bounds[j]:bounds[j + 1]]] for j in range(len(strata)))
+    members = (idx_all[order[bounds[j] : bounds[j + 1]]] for j in range(len(strata)))
     k = len(strata)
     counts = np.full(k, n // k)
     if n % k:
@@ -593,8 +717,9 @@ def _draw(keys: pl.DataFrame, n: int, seed: int, weight: str, replace: bool, fil
     return pos[order], labs[order].astype(str)
 
 
-def _draw_systematic(w: np.ndarray, rank: np.ndarray, dlev: np.ndarray, depth: int, m: int,
-                     g: np.random.Generator) -> np.ndarray:
+def _draw_systematic(
+    w: np.ndarray, rank: np.ndarray, dlev: np.ndarray, depth: int, m: int, g: np.random.Generator
+) -> np.ndarray:
     """``m`` indices into ``w`` (records sorted by ``rank``; all ``w > 0``) by the balanced PPS design.
 
     ``dlev[r]``: first key in which rank cell ``r`` differs from cell ``r - 1``; ``depth``: number of keys.
@@ -615,7 +740,7 @@ def _draw_systematic(w: np.ndarray, rank: np.ndarray, dlev: np.ndarray, depth: i
         level[0] = -1
         if len(starts) > 1:
             u = rank[starts]
-            level[starts[1:]] = np.minimum.reduceat(dlev[:int(u[-1]) + 1], u[:-1] + 1)
+            level[starts[1:]] = np.minimum.reduceat(dlev[: int(u[-1]) + 1], u[:-1] + 1)
         for k in range(depth):
             first = np.flatnonzero(level <= k)
             ends = cum[np.r_[first[1:], n_rec] - 1]
@@ -649,8 +774,10 @@ def _draw_weighted(w: np.ndarray, m: int, replace: bool, g: np.random.Generator,
         idx[order] = np.searchsorted(cum, u[order], side="right")
         return np.minimum(idx, len(w) - 1)
     if m > len(w):
-        raise UserError(f"cannot draw {m} records without replacement from {len(w)} "
-                        f"(stratum {where}); lower n or allow replacement")
+        raise UserError(
+            f"cannot draw {m} records without replacement from {len(w)} "
+            f"(stratum {where}); lower n or allow replacement"
+        )
     keys = np.log(g.random(len(w))) / w
     top = np.argpartition(-keys, m - 1)[:m] if m < len(w) else np.arange(len(w))
     return top[np.argsort(-keys[top], kind="stable")]

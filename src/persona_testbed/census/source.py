@@ -34,9 +34,8 @@ from ..core.hashing import content_hash
 from .checksums import file_checksums, recall, remember
 from .columns import canonical_name, canonical_names
 from .dictionary import PumsDictionary
-from .locate import spec_directory, spec_year
+from .locate import DICTIONARY_FALLBACK_YEARS, spec_directory, spec_year
 from .states import STATES, parse_states, state_fips
-from .locate import DICTIONARY_FALLBACK_YEARS
 
 CACHE_VERSION = "census-cache-v2"
 EAGER_MAX_BYTES = 256 << 20  # CSVs up to this size are decoded in one eager pass (faster than streaming)
@@ -80,7 +79,7 @@ def discover(directory: Path) -> list[tuple[str, str, str, Path]]:
     for p in sorted(directory.iterdir()):
         if not p.is_file():
             continue
-        for pattern, fmt, how in _PATTERNS:
+        for pattern, fmt, _how in _PATTERNS:
             m = pattern.match(p.name)
             if not m:
                 continue
@@ -103,8 +102,10 @@ def _require_columns(path: Path, kind: str, names: list[str]) -> None:
         raise UserError(f"{path}: no SERIALNO column (is this a PUMS file?)")
     missing = [c for c in REQUIRED_PERSON_COLUMNS if c not in have] if kind == "person" else []
     if missing:
-        raise UserError(f"{path}: person file lacks required PUMS column{'s' if len(missing) > 1 else ''} "
-                        f"{', '.join(missing)}")
+        raise UserError(
+            f"{path}: person file lacks required PUMS column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}"
+        )
 
 
 def _csv_member(zf: zipfile.ZipFile, path: Path) -> str:
@@ -137,9 +138,13 @@ def _decode_to_parquet(src: _File, dictionary: PumsDictionary, dest: Path) -> No
             raise UserError(f"{path}: not a readable PUMS CSV ({str(exc).splitlines()[0]})") from None
         _require_columns(path, src.info.kind, names)  # before anything is written to the cache
         renames = canonical_names(names)
-        int_cols = {raw for raw, canon in renames.items()
-                    if (v := dictionary.variable(canon)) is not None
-                    and (v.type == "N" or (v.numeric_codes and v.width))}
+        int_cols = {
+            raw
+            for raw, canon in renames.items()
+            if (v := dictionary.variable(canon)) is not None
+            and (v.type == "N" or (v.numeric_codes and v.width))
+        }
+
         def blank_to_null(raw: str) -> pl.Expr:
             text = pl.col(raw).str.strip_chars()
             return pl.when(text.str.strip_chars("b") == "").then(None).otherwise(text).alias(raw)
@@ -156,8 +161,9 @@ def _decode_to_parquet(src: _File, dictionary: PumsDictionary, dest: Path) -> No
                         as_int = col.cast(pl.Int64, strict=False)
                         bad = col.filter(as_int.is_null() & col.is_not_null()).unique().sort().head(3)
                         if dictionary.variable(canon).type == "N":  # type: ignore[union-attr]
-                            raise UserError(f"{path}: numeric column {raw} holds non-numbers "
-                                            f"{bad.to_list()}") from None
+                            raise UserError(
+                                f"{path}: numeric column {raw} holds non-numbers {bad.to_list()}"
+                            ) from None
                         # a code column with text codes stays text; the dictionary reports them
                 cols.append(col.alias(canon))
             return cols
@@ -169,16 +175,19 @@ def _decode_to_parquet(src: _File, dictionary: PumsDictionary, dest: Path) -> No
             if csv_path.stat().st_size <= EAGER_MAX_BYTES:  # small state: one fast eager pass
                 pl.DataFrame(typed_columns(read_eager())).write_parquet(out, compression="zstd")
                 return
-            exprs = [(blank_to_null(raw).cast(pl.Int64) if raw in int_cols else blank_to_null(raw))
-                     .alias(canon) for raw, canon in renames.items()]
+            exprs = [
+                (blank_to_null(raw).cast(pl.Int64) if raw in int_cols else blank_to_null(raw)).alias(canon)
+                for raw, canon in renames.items()
+            ]
             try:  # large state: streaming, bounded memory
                 lf.select(exprs).sink_parquet(out, compression="zstd")
             except pl.exceptions.PolarsError:  # some "numeric" column holds text: decide per column
                 pl.DataFrame(typed_columns(read_eager())).write_parquet(out, compression="zstd")
 
 
-def _normalise_expr(name: str, dtype: pl.DataType | None, dictionary: PumsDictionary,
-                    out_dtype: pl.DataType) -> pl.Expr:
+def _normalise_expr(
+    name: str, dtype: pl.DataType | None, dictionary: PumsDictionary, out_dtype: pl.DataType
+) -> pl.Expr:
     """Expression turning a file column into its canonical form (see module docstring)."""
     if dtype is None:
         return pl.lit(None, dtype=out_dtype).alias(name)
@@ -222,16 +231,27 @@ def _encode_serials(serials: pl.Series) -> np.ndarray | None:
 def _decode_serials(codes: np.ndarray) -> pl.Series:
     """The ``YYYY(HU|GQ)NNNNNNN`` spelling of :func:`_encode_serials` codes."""
     c = pl.Series("c", np.asarray(codes, dtype=np.int64))
-    return pl.select(pl.concat_str([
-        (pl.lit(c) // 20_000_000).cast(pl.String).str.zfill(4),
-        pl.when((pl.lit(c) // 10_000_000) % 2 == 1).then(pl.lit("HU")).otherwise(pl.lit("GQ")),
-        (pl.lit(c) % 10_000_000).cast(pl.String).str.zfill(7)])).to_series().alias("SERIALNO")
+    return (
+        pl.select(
+            pl.concat_str(
+                [
+                    (pl.lit(c) // 20_000_000).cast(pl.String).str.zfill(4),
+                    pl.when((pl.lit(c) // 10_000_000) % 2 == 1).then(pl.lit("HU")).otherwise(pl.lit("GQ")),
+                    (pl.lit(c) % 10_000_000).cast(pl.String).str.zfill(7),
+                ]
+            )
+        )
+        .to_series()
+        .alias("SERIALNO")
+    )
 
 
 _SERIAL_MAGIC = 0x53455249414C  # "SERIAL"
 
 
-def _load_serial_index(path: Path, n_files: int) -> tuple[tuple[np.ndarray, np.ndarray] | None, bool, bool] | None:
+def _load_serial_index(
+    path: Path, n_files: int
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, bool, bool] | None:
     """A serial index saved by :meth:`CensusSource.serial_index` (one int64 ``.npy``: magic, version, ok,
     exact, sorted, file count, record count, file offsets, codes; memory-mapped), as (index or None,
     exact, sorted); None when missing, truncated or inconsistent."""
@@ -248,14 +268,17 @@ def _load_serial_index(path: Path, n_files: int) -> tuple[tuple[np.ndarray, np.n
         return (None, False, False) if len(flat) == 7 else None
     if n < 0 or len(flat) != 7 + nf + n:
         return None
-    return (flat[7 + nf:], np.asarray(flat[7:7 + nf])), bool(exact), bool(srt)
+    return (flat[7 + nf :], np.asarray(flat[7 : 7 + nf])), bool(exact), bool(srt)
 
 
 def _positions(codes: np.ndarray, want: np.ndarray) -> np.ndarray:
     """Ascending positions of ``codes`` equal to one of ``want`` (``np.flatnonzero(np.isin(codes, want))``),
     by a hash semi-join (one pass over ``codes``; faster than ``isin`` or a binary search per file)."""
-    hit = (pl.DataFrame({"c": codes}).with_row_index("i")
-           .join(pl.DataFrame({"c": np.unique(want)}), on="c", how="semi", maintain_order="left")["i"])
+    hit = (
+        pl.DataFrame({"c": codes})
+        .with_row_index("i")
+        .join(pl.DataFrame({"c": np.unique(want)}), on="c", how="semi", maintain_order="left")["i"]
+    )
     return hit.to_numpy().astype(np.int64)
 
 
@@ -278,8 +301,11 @@ def _column_to_arrow(col: pl.Series):  # type: ignore[no-untyped-def]
         return enc.cast(pa.dictionary(narrow, pa.large_string())) if narrow is not None else enc
     if col.dtype.is_integer() and len(arr) and arr.null_count < len(arr):
         mm = pc.min_max(arr).as_py()
-        for t, lo, hi in ((pa.int8(), -(1 << 7), (1 << 7) - 1), (pa.int16(), -(1 << 15), (1 << 15) - 1),
-                          (pa.int32(), -(1 << 31), (1 << 31) - 1)):
+        for t, lo, hi in (
+            (pa.int8(), -(1 << 7), (1 << 7) - 1),
+            (pa.int16(), -(1 << 15), (1 << 15) - 1),
+            (pa.int32(), -(1 << 31), (1 << 31) - 1),
+        ):
             if lo <= mm["min"] and mm["max"] <= hi:
                 return arr.cast(t)
     return arr
@@ -288,8 +314,15 @@ def _column_to_arrow(col: pl.Series):  # type: ignore[no-untyped-def]
 class CensusSource:
     """The person (and housing) files of one PUMS year. Build with :func:`open_source`."""
 
-    def __init__(self, name: str, year: int, directory: Path, dictionary: PumsDictionary,
-                 person_files: list[_File], housing_files: list[_File]):
+    def __init__(
+        self,
+        name: str,
+        year: int,
+        directory: Path,
+        dictionary: PumsDictionary,
+        person_files: list[_File],
+        housing_files: list[_File],
+    ):
         self.name = name
         self.year = year
         self.directory = directory
@@ -346,8 +379,11 @@ class CensusSource:
 
     def row_count(self, state: str | int | None = None) -> int:
         """Number of person records (in ``state``, or in all states)."""
-        files = self._persons if state is None else [f for f in self._persons
-                                                     if f.info.state == state_fips(state)]
+        files = (
+            self._persons
+            if state is None
+            else [f for f in self._persons if f.info.state == state_fips(state)]
+        )
         return sum(pl.scan_parquet(self._readable(f)).select(pl.len()).collect().item() for f in files)
 
     def is_cached(self, state: str | int | None = None) -> bool:
@@ -371,15 +407,17 @@ class CensusSource:
             return None
         return self._frame(self._housing, columns, "housing")
 
-    def household_members(self, serialnos: list[str] | pl.Series,
-                          columns: list[str] | None = None) -> pl.DataFrame:
+    def household_members(
+        self, serialnos: list[str] | pl.Series, columns: list[str] | None = None
+    ) -> pl.DataFrame:
         """All person records sharing one of ``serialnos`` (sorted by SERIALNO, SPORDER)."""
         cols = columns or self.available_columns()
         cols = ["SERIALNO", "SPORDER"] + [c for c in cols if c not in ("SERIALNO", "SPORDER")]
         return self.records_for_serials(serialnos, cols).sort(["SERIALNO", "SPORDER"])
 
-    def records_for_serials(self, serialnos: list[str] | pl.Series, columns: list[str],
-                            kind: str = "person") -> pl.DataFrame:
+    def records_for_serials(
+        self, serialnos: list[str] | pl.Series, columns: list[str], kind: str = "person"
+    ) -> pl.DataFrame:
         """Records (``kind`` person or housing) whose SERIALNO is one of ``serialnos``, in file order.
 
         Uses the serial index (:meth:`serial_index`) to read only the matching rows of each file.
@@ -388,7 +426,9 @@ class CensusSource:
         index = self.serial_index(kind)
         files = self._persons if kind == "person" else self._housing
         if index is None:
-            return self._frame(files, columns, kind).filter(pl.col("SERIALNO").is_in(wanted.implode())).collect()
+            return (
+                self._frame(files, columns, kind).filter(pl.col("SERIALNO").is_in(wanted.implode())).collect()
+            )
         codes, offsets = index
         want = _encode_serials(wanted)
         if want is None:  # a serial outside the encodable pattern cannot be in an encodable source
@@ -402,11 +442,14 @@ class CensusSource:
             return fast
         file_of = np.searchsorted(offsets, hit, side="right") - 1
         rows = {int(f): hit[file_of == f] - offsets[f] for f in np.unique(file_of)}
-        frames = [self._file_frame(files[f], list(dtypes), dtypes, rows=r).drop("_row") for f, r in rows.items()]
+        frames = [
+            self._file_frame(files[f], list(dtypes), dtypes, rows=r).drop("_row") for f, r in rows.items()
+        ]
         return pl.concat(pl.collect_all(frames), how="vertical")
 
-    def _rows_from_column_cache(self, kind: str, dtypes: dict[str, pl.DataType], hit: np.ndarray,
-                                codes: np.ndarray) -> pl.DataFrame | None:
+    def _rows_from_column_cache(
+        self, kind: str, dtypes: dict[str, pl.DataType], hit: np.ndarray, codes: np.ndarray
+    ) -> pl.DataFrame | None:
         """Rows ``hit`` (positions in the files concatenated, as :meth:`serial_index` orders them) of the
         columns ``dtypes``, gathered from memory-mapped per-column caches (see :meth:`_column_cache`);
         SERIALNO spelled from the serial index when that is exact. None when a cache cannot be used."""
@@ -428,8 +471,9 @@ class CensusSource:
             out.append(pl.Series(c, pl.from_arrow(got)).cast(dt))
         return pl.DataFrame(out)
 
-    def _file_rows_from_column_cache(self, kind: str, dtypes: dict[str, pl.DataType],
-                                     rows: dict[int, np.ndarray]) -> list[tuple[InputFile, pl.LazyFrame]] | None:
+    def _file_rows_from_column_cache(
+        self, kind: str, dtypes: dict[str, pl.DataType], rows: dict[int, np.ndarray]
+    ) -> list[tuple[InputFile, pl.LazyFrame]] | None:
         """:meth:`file_frames` with ``rows``, served from the per-column caches: the same frames (``_row``
         then the columns, distinct rows in file order) without decoding the files. None when the source
         has no serial index (its row offsets) or a row lies outside its file."""
@@ -442,8 +486,11 @@ class CensusSource:
         picked = [(i, np.unique(np.asarray(rows[i], dtype=np.int64))) for i in range(len(files)) if i in rows]
         if any(len(r) and (r[0] < 0 or r[-1] >= ends[i] - int(offsets[i])) for i, r in picked):
             return None
-        pos = (np.concatenate([int(offsets[i]) + r for i, r in picked]) if picked
-               else np.zeros(0, dtype=np.int64))
+        pos = (
+            np.concatenate([int(offsets[i]) + r for i, r in picked])
+            if picked
+            else np.zeros(0, dtype=np.int64)
+        )
         frame = self._rows_from_column_cache(kind, dtypes, pos, codes)
         if frame is None:
             return None
@@ -462,8 +509,16 @@ class CensusSource:
         None when the cache directory cannot be written."""
         import pyarrow as pa
 
-        key = content_hash({"v": COLUMN_CACHE_VERSION, "src": self.checksum, "kind": kind, "column": column,
-                            "dtype": str(dtype)}, 24)
+        key = content_hash(
+            {
+                "v": COLUMN_CACHE_VERSION,
+                "src": self.checksum,
+                "kind": kind,
+                "column": column,
+                "dtype": str(dtype),
+            },
+            24,
+        )
         if key in _COLUMN_MEMO:
             return _COLUMN_MEMO[key]
         path = settings.cache_dir() / "census" / f"column-{kind}-{column}-{key}.arrow"
@@ -472,15 +527,19 @@ class CensusSource:
             try:
                 table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
                 if table.num_rows == n_rows and table.column_names == [column]:
-                    arr = table.column(0).combine_chunks() if table.column(0).num_chunks != 1 \
+                    arr = (
+                        table.column(0).combine_chunks()
+                        if table.column(0).num_chunks != 1
                         else table.column(0).chunk(0)
+                    )
             except (OSError, pa.ArrowException, ValueError):
                 arr = None  # unreadable entry: rebuild and overwrite
         if arr is None:
             files = self._persons if kind == "person" else self._housing
             # with _row, so a column a file lacks (a literal null) still spans the file's rows
-            parts = pl.collect_all([self._file_frame(f, [column], {column: dtype}, row_index=True)
-                                    for f in files])
+            parts = pl.collect_all(
+                [self._file_frame(f, [column], {column: dtype}, row_index=True) for f in files]
+            )
             col = pl.concat(parts, how="vertical")[column]
             if len(col) != n_rows:
                 return None
@@ -528,10 +587,21 @@ class CensusSource:
             out = (codes, offsets)
             # exact: every SERIALNO is spelled as _decode_serials spells its code (no stray blanks)
             exact = dtypes["SERIALNO"] == pl.String and all(
-                bool((df.to_series() == df.to_series().str.strip_chars()).all()) for df in parts)
+                bool((df.to_series() == df.to_series().str.strip_chars()).all()) for df in parts
+            )
             segs_sorted = all(bool(np.all(e[1:] >= e[:-1])) for e in encoded)  # type: ignore[index]
-        flat = np.array([_SERIAL_MAGIC, 2, out is not None, exact, segs_sorted, len(files),
-                         0 if out is None else len(out[0])], dtype=np.int64)
+        flat = np.array(
+            [
+                _SERIAL_MAGIC,
+                2,
+                out is not None,
+                exact,
+                segs_sorted,
+                len(files),
+                0 if out is None else len(out[0]),
+            ],
+            dtype=np.int64,
+        )
         if out is not None:
             flat = np.concatenate([flat, out[1], out[0]])
         try:
@@ -543,8 +613,9 @@ class CensusSource:
         _SERIAL_EXACT[key] = exact
         return out
 
-    def file_frames(self, columns: list[str], kind: str = "person",
-                    rows: dict[int, "np.ndarray"] | None = None) -> list[tuple[InputFile, pl.LazyFrame]]:
+    def file_frames(
+        self, columns: list[str], kind: str = "person", rows: dict[int, np.ndarray] | None = None
+    ) -> list[tuple[InputFile, pl.LazyFrame]]:
         """One normalised lazy frame per input file, each with a ``_row`` column (row number in the file).
 
         ``rows`` (file position -> row numbers) keeps only those rows, filtered before decoding, and
@@ -560,8 +631,14 @@ class CensusSource:
         for i, f in enumerate(files):
             if rows is not None and i not in rows:
                 continue
-            out.append((f.info, self._file_frame(f, list(dtypes), dtypes, row_index=True,
-                                                 rows=None if rows is None else rows[i])))
+            out.append(
+                (
+                    f.info,
+                    self._file_frame(
+                        f, list(dtypes), dtypes, row_index=True, rows=None if rows is None else rows[i]
+                    ),
+                )
+            )
         return out
 
     # ---- internals -----------------------------------------------------------------------------
@@ -584,8 +661,10 @@ class CensusSource:
             var = self.dictionary.variable(c)
             present = [self._schema(f)[c] for f in files if c in self._schema(f)]
             if not present and not (c == "STATE" and files):
-                raise UserError(f"column {raw} is not in any {kind} file of source {self.name} "
-                                f"(e.g. {files[0].source_path.name if files else 'no files'})")
+                raise UserError(
+                    f"column {raw} is not in any {kind} file of source {self.name} "
+                    f"(e.g. {files[0].source_path.name if files else 'no files'})"
+                )
             if var is not None:
                 out[c] = pl.Int64 if var.type == "N" else pl.String
             elif present and all(d.is_integer() for d in present):
@@ -594,8 +673,14 @@ class CensusSource:
                 out[c] = pl.String
         return out
 
-    def _file_frame(self, f: _File, columns: list[str], dtypes: dict[str, pl.DataType],
-                    rows: "np.ndarray | None" = None, row_index: bool | None = None) -> pl.LazyFrame:
+    def _file_frame(
+        self,
+        f: _File,
+        columns: list[str],
+        dtypes: dict[str, pl.DataType],
+        rows: np.ndarray | None = None,
+        row_index: bool | None = None,
+    ) -> pl.LazyFrame:
         schema = self._schema(f)
         lf = pl.scan_parquet(self._readable(f))
         exprs = []
@@ -619,8 +704,9 @@ class CensusSource:
             try:
                 raw = pl.scan_parquet(self._readable(f)).collect_schema()
             except pl.exceptions.PolarsError as exc:
-                raise UserError(f"{f.source_path}: corrupt or unreadable Parquet "
-                                f"({str(exc).splitlines()[0]})") from None
+                raise UserError(
+                    f"{f.source_path}: corrupt or unreadable Parquet ({str(exc).splitlines()[0]})"
+                ) from None
             # Parquet inputs are checked here (and caches written before the check existed)
             _require_columns(f.source_path, f.info.kind, list(raw.names()))
             f.renames = canonical_names(list(raw.names()))
@@ -628,8 +714,11 @@ class CensusSource:
         return f.schema
 
     def _cache_path(self, f: _File) -> Path:
-        dict_sha = (file_checksums([self.dictionary.path])[self.dictionary.path]
-                    if self.dictionary.path else str(self.dictionary.year))
+        dict_sha = (
+            file_checksums([self.dictionary.path])[self.dictionary.path]
+            if self.dictionary.path
+            else str(self.dictionary.year)
+        )
         key = content_hash({"v": CACHE_VERSION, "input": f.info.sha256, "dictionary": dict_sha}, 24)
         return settings.cache_dir() / "census" / f"{Path(f.info.path).name.split('.')[0]}-{key}.parquet"
 
@@ -640,8 +729,9 @@ class CensusSource:
             try:
                 pl.scan_parquet(f.source_path).collect_schema()
             except pl.exceptions.PolarsError as exc:
-                raise UserError(f"{f.source_path}: corrupt or unreadable Parquet "
-                                f"({str(exc).splitlines()[0]})") from None
+                raise UserError(
+                    f"{f.source_path}: corrupt or unreadable Parquet ({str(exc).splitlines()[0]})"
+                ) from None
             f.readable = f.source_path
             return f.readable
         dest = self._cache_path(f)
@@ -686,9 +776,13 @@ def _read_first_serialno(f: _File) -> str | None:
     return lines[1].split(",")[header.index("SERIALNO")].strip()
 
 
-def open_source(spec: str | None = DEFAULT_SPEC, states: str | list[str] | None = None,
-                data_dir: str | Path | None = None, path: str | Path | None = None,
-                dictionary: str | int | Path | PumsDictionary | None = None) -> CensusSource:
+def open_source(
+    spec: str | None = DEFAULT_SPEC,
+    states: str | list[str] | None = None,
+    data_dir: str | Path | None = None,
+    path: str | Path | None = None,
+    dictionary: str | int | Path | PumsDictionary | None = None,
+) -> CensusSource:
     """Open a census source.
 
     ``spec``: ``acs2024`` (national 2024 extract, the default), ``acs2018`` (official zips) or any
@@ -720,8 +814,10 @@ def open_source(spec: str | None = DEFAULT_SPEC, states: str | list[str] | None 
         have = {s for k, s, *_ in entries if k == "person"}
         missing = [s for s in wanted if s not in have]
         if missing:
-            raise UserError(f"state {', '.join(f'{s} ({STATES[s][0]})' for s in missing)} not in source "
-                            f"{name} (has {', '.join(STATES[s][0] for s in sorted(have))})")
+            raise UserError(
+                f"state {', '.join(f'{s} ({STATES[s][0]})' for s in missing)} not in source "
+                f"{name} (has {', '.join(STATES[s][0] for s in sorted(have))})"
+            )
         entries = [e for e in entries if e[1] in wanted]
 
     sums = file_checksums([p for *_, p in entries])
@@ -735,8 +831,7 @@ def open_source(spec: str | None = DEFAULT_SPEC, states: str | list[str] | None 
     if serial and serial[:4].isdigit():
         data_year = int(serial[:4])
         if year is not None and data_year != year:
-            raise UserError(f"{files['person'][0].source_path}: records are from {data_year}, "
-                            f"not {year}")
+            raise UserError(f"{files['person'][0].source_path}: records are from {data_year}, not {year}")
         year = data_year
     if year is None:
         raise UserError(f"{directory}: cannot tell the data year (SERIALNO does not start with a year)")

@@ -38,15 +38,45 @@ TARGETS = {
 }
 S0101_STATES = "census/targets/acs_S0101_state_2024.json"
 #: non-redundant default margins of acs2018-us (sex, nativity, race_x_nonhispanic are implied/partial)
-DEFAULT_MARGINS_2018 = ["sex_x_age", "race", "hispanic", "citizenship", "marital_15plus_x_sex",
-                        "education_25plus", "veteran_civ18plus", "disability_civnoninst"]
-S0101_AGES = [(0, 4), (5, 9), (10, 14), (15, 19), (20, 24), (25, 29), (30, 34), (35, 39), (40, 44),
-              (45, 49), (50, 54), (55, 59), (60, 64), (65, 69), (70, 74), (75, 79), (80, 84), (85, 200)]
+DEFAULT_MARGINS_2018 = [
+    "sex_x_age",
+    "race",
+    "hispanic",
+    "citizenship",
+    "marital_15plus_x_sex",
+    "education_25plus",
+    "veteran_civ18plus",
+    "disability_civnoninst",
+]
+S0101_AGES = [
+    (0, 4),
+    (5, 9),
+    (10, 14),
+    (15, 19),
+    (20, 24),
+    (25, 29),
+    (30, 34),
+    (35, 39),
+    (40, 44),
+    (45, 49),
+    (50, 54),
+    (55, 59),
+    (60, 64),
+    (65, 69),
+    (70, 74),
+    (75, 79),
+    (80, 84),
+    (85, 200),
+]
 
 
-def load_targets(name_or_path: str | Path, data_dir: str | Path | None = None,
-                 dictionary: PumsDictionary | None = None, margins: list[str] | None = None,
-                 columns: list[str] | None = None) -> list[Margin]:
+def load_targets(
+    name_or_path: str | Path,
+    data_dir: str | Path | None = None,
+    dictionary: PumsDictionary | None = None,
+    margins: list[str] | None = None,
+    columns: list[str] | None = None,
+) -> list[Margin]:
     """Margins of a named target set (``acs2018-us``, ``acs2024-s0101[:STATES]``) or a CSV/JSON path.
 
     ``margins`` selects dimensions (default: a non-redundant set); ``columns`` are the person columns
@@ -89,8 +119,9 @@ def code_condition(var: str, spec: str) -> pl.Expr:
 _UNIVERSE_COND = re.compile(r"^\s*([A-Z0-9]+)\s*(!=|>=|<=|=|>|<)\s*(-?\d+)\s*$")
 
 
-def universe_condition(text: str, dictionary: PumsDictionary | None,
-                       columns: list[str] | None) -> tuple[pl.Expr | None, list[str], str]:
+def universe_condition(
+    text: str, dictionary: PumsDictionary | None, columns: list[str] | None
+) -> tuple[pl.Expr | None, list[str], str]:
     """(condition, columns it needs, note) for a universe description of the targets file."""
     t = text.strip().lower()
     paren = re.search(r"\(([^)]*)\)", text)
@@ -99,8 +130,14 @@ def universe_condition(text: str, dictionary: PumsDictionary | None,
         for part in paren.group(1).split(","):
             var, op, val = _UNIVERSE_COND.match(part).groups()  # type: ignore[union-attr]
             num = pl.col(var).cast(pl.String).cast(pl.Int64, strict=False)
-            cmp = {"!=": num != int(val), ">=": num >= int(val), "<=": num <= int(val),
-                   "=": num == int(val), ">": num > int(val), "<": num < int(val)}[op]
+            cmp = {
+                "!=": num != int(val),
+                ">=": num >= int(val),
+                "<=": num <= int(val),
+                "=": num == int(val),
+                ">": num > int(val),
+                "<": num < int(val),
+            }[op]
             expr = expr & (cmp.fill_null(op == "!="))  # blank != v holds
             cols.append(var)
         return expr, cols, ""
@@ -123,8 +160,12 @@ def universe_condition(text: str, dictionary: PumsDictionary | None,
     raise UserError(f"targets universe {text!r} is not understood")
 
 
-def load_acs_targets_csv(path: Path, dictionary: PumsDictionary | None = None,
-                         margins: list[str] | None = None, columns: list[str] | None = None) -> list[Margin]:
+def load_acs_targets_csv(
+    path: Path,
+    dictionary: PumsDictionary | None = None,
+    margins: list[str] | None = None,
+    columns: list[str] | None = None,
+) -> list[Margin]:
     """Margins from an ACS targets CSV (format of ``acs2018_1yr_us_targets.csv``)."""
     try:
         rows = list(csv.DictReader(path.open(encoding="utf-8")))
@@ -156,22 +197,28 @@ def load_acs_targets_csv(path: Path, dictionary: PumsDictionary | None = None,
             universe = cond if universe is None else universe & cond
             ucols.append(var)
         cells = []
-        for line, r in enumerate(dims[dim], start=2):
+        for _line, r in enumerate(dims[dim], start=2):
             codes = [c.strip() for c in r["pums_code"].split(";")]
             if len(codes) != len(free) or r["pums_var"] != first["pums_var"]:
-                raise UserError(f"{path}: dimension {dim} row {r['label']!r}: codes {r['pums_code']!r} "
-                                f"do not match variables {first['pums_var']!r}")
+                raise UserError(
+                    f"{path}: dimension {dim} row {r['label']!r}: codes {r['pums_code']!r} "
+                    f"do not match variables {first['pums_var']!r}"
+                )
             cond = pl.lit(True)
             for var, code in zip(free, codes):
                 cond = cond & code_condition(var, code)
             try:
                 target = float(r["estimate"])
             except ValueError:
-                raise UserError(f"{path}: estimate {r['estimate']!r} of {r['label']!r} "
-                                "is not a number") from None
+                raise UserError(
+                    f"{path}: estimate {r['estimate']!r} of {r['label']!r} is not a number"
+                ) from None
             cells.append(Cell(label=r["label"], target=target, condition=cond))
-        out.append(Margin(name=dim, cells=cells, universe=universe,
-                          columns=list(dict.fromkeys(free + ucols)), note=note))
+        out.append(
+            Margin(
+                name=dim, cells=cells, universe=universe, columns=list(dict.fromkeys(free + ucols)), note=note
+            )
+        )
     return out
 
 
@@ -207,19 +254,31 @@ def load_s0101(path: Path, states: list[str] | None = None) -> Margin:
             est = total(f"S0101_{col}_{i:03d}E")
             parts.append(est)
             label = f"{sex} {lo}+" if hi >= 200 else f"{sex} {lo}-{hi}"
-            cells.append(Cell(label=label, target=est,
-                              condition=code_condition("SEX", sex_code) & pl.col("AGEP").is_between(lo, hi)))
+            cells.append(
+                Cell(
+                    label=label,
+                    target=est,
+                    condition=code_condition("SEX", sex_code) & pl.col("AGEP").is_between(lo, hi),
+                )
+            )
         sex_total = total(f"S0101_{col}_001E")
         if abs(sum(parts) - sex_total) > 0.01 * sex_total:
-            raise UserError(f"{path}: {sex} age groups sum to {sum(parts):.0f}, "
-                            f"not the table's {sex_total:.0f}")
+            raise UserError(
+                f"{path}: {sex} age groups sum to {sum(parts):.0f}, not the table's {sex_total:.0f}"
+            )
     geo = "US" if not states else ",".join(STATES[s][0] for s in states)
     return Margin(name=f"sex_x_age_s0101_{geo}", cells=cells, universe=None, columns=["SEX", "AGEP"])
 
 
-def rake_source(source: "CensusSource", targets: str | list[Margin] = "acs2018-us",
-                margins: list[str] | None = None, weight: str = "PWGTP", max_iter: int = 100,
-                tol: float = 1e-6, data_dir: str | Path | None = None) -> RakeResult:
+def rake_source(
+    source: CensusSource,
+    targets: str | list[Margin] = "acs2018-us",
+    margins: list[str] | None = None,
+    weight: str = "PWGTP",
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    data_dir: str | Path | None = None,
+) -> RakeResult:
     """Rake a :class:`CensusSource`'s person weights; weights align with ``source.persons()`` rows.
 
     ``targets``: a name from ``targets.TARGETS`` (``acs2018-us``, ``acs2024-s0101``), a path, or margins.
@@ -227,8 +286,13 @@ def rake_source(source: "CensusSource", targets: str | list[Margin] = "acs2018-u
     if isinstance(targets, list):
         ms = targets
     else:
-        ms = load_targets(targets, data_dir=data_dir, dictionary=source.dictionary, margins=margins,
-                          columns=source.available_columns())
+        ms = load_targets(
+            targets,
+            data_dir=data_dir,
+            dictionary=source.dictionary,
+            margins=margins,
+            columns=source.available_columns(),
+        )
     cols = list(dict.fromkeys([weight] + [c for m in ms for c in m.columns]))
     df = source.persons(cols).collect()
     return rake(df, ms, weight=weight, max_iter=max_iter, tol=tol)

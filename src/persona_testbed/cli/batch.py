@@ -23,18 +23,28 @@ def _store(run: Path) -> BatchStore:
 
 def _emit_states(store: BatchStore, as_json: bool, title: str) -> None:
     rows = [(s.file, s.wave, s.status, s.batch_id or "") for s in states(store)]
-    doc = {"files": [dict(zip(("file", "wave", "status", "batch_id"), r)) for r in rows],
-           "unanswered": store.unanswered()}
-    emit(doc, as_json, columns=("file", "wave", "status", "batch id"), rows=rows,
-         title=f"{title}: {doc['unanswered']} requests without a result")
+    doc = {
+        "files": [dict(zip(("file", "wave", "status", "batch_id"), r)) for r in rows],
+        "unanswered": store.unanswered(),
+    }
+    emit(
+        doc,
+        as_json,
+        columns=("file", "wave", "status", "batch id"),
+        rows=rows,
+        title=f"{title}: {doc['unanswered']} requests without a result",
+    )
 
 
 @app.command("submit")
 def submit_cmd(
     run: Path = typer.Argument(..., help="Run (or stage output) directory holding batch/."),
-    vllm: bool = typer.Option(False, "--vllm", help="Print the `vllm run-batch` commands instead of submitting."),
-    base_url: str | None = typer.Option(None, "--base-url", help="Batch API base URL (default: "
-                                           "OPENAI_BASE_URL, else api.openai.com)."),
+    vllm: bool = typer.Option(
+        False, "--vllm", help="Print the `vllm run-batch` commands instead of submitting."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="Batch API base URL (default: OPENAI_BASE_URL, else api.openai.com)."
+    ),
     completion_window: str = typer.Option("24h", "--completion-window", help="Batch completion window."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -59,8 +69,9 @@ def submit_cmd(
 @app.command("status")
 def status_cmd(
     run: Path = typer.Argument(..., help="Run (or stage output) directory holding batch/."),
-    base_url: str | None = typer.Option(None, "--base-url", help="Batch API base URL (default: "
-                                           "OPENAI_BASE_URL, else api.openai.com)."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="Batch API base URL (default: OPENAI_BASE_URL, else api.openai.com)."
+    ),
     offline: bool = typer.Option(False, "--offline", help="Only show what is recorded; ask no endpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -69,21 +80,29 @@ def status_cmd(
     if not offline:
         _, report = poll(store, base_url=base_url)
         if report is not None and not as_json:
-            typer.echo(f"ingested {report.lines} results ({report.failed} failed) from {report.files} file(s)",
-                       err=True)
+            typer.echo(
+                f"ingested {report.lines} results ({report.failed} failed) from {report.files} file(s)",
+                err=True,
+            )
     _emit_states(store, as_json, f"batches of {run}")
 
 
 @app.command("ingest")
 def ingest_cmd(
     run: Path = typer.Argument(..., help="Run (or stage output) directory holding batch/."),
-    files: list[Path] = typer.Argument(..., help="Batch output files (OpenAI Batch or `vllm run-batch` output; "
-                                       "partial files are fine)."),
+    files: list[Path] = typer.Argument(
+        ..., help="Batch output files (OpenAI Batch or `vllm run-batch` output; partial files are fine)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Read batch results into the run; re-run the stage to use them (it continues with the next wave)."""
     store = _store(run)
     report = store.ingest(files)
-    doc = {"files": report.files, "results": report.lines, "ok": report.ok, "failed": report.failed,
-           "unanswered": report.unanswered}
+    doc = {
+        "files": report.files,
+        "results": report.lines,
+        "ok": report.ok,
+        "failed": report.failed,
+        "unanswered": report.unanswered,
+    }
     emit(doc, as_json, columns=("figure", "value"), rows=list(doc.items()), title=f"ingested into {run}")

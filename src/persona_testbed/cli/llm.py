@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -30,18 +29,21 @@ def default_log_db() -> Path:
 
 @app.command("chat")
 def chat_cmd(
-    model: str = typer.Argument(..., help="Model string: embedded, gguf:/path/model.gguf, openai/<model>, mock."),
+    model: str = typer.Argument(
+        ..., help="Model string: embedded, gguf:/path/model.gguf, openai/<model>, mock."
+    ),
     text: str = typer.Argument(..., help="The user message."),
-    system: Optional[str] = typer.Option(None, "--system", "-s", help="System message."),
+    system: str | None = typer.Option(None, "--system", "-s", help="System message."),
     temperature: float = typer.Option(0.7, "--temperature", "-t", help="Sampling temperature."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Maximum tokens to generate."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed."),
+    seed: int | None = typer.Option(None, "--seed", help="Sampling seed."),
     max_retries: int = typer.Option(5, "--max-retries", help="Retries on transient faults."),
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout in seconds."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible base URL "
-                                           "(default: $OPENAI_BASE_URL)."),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
-    old_db: Optional[Path] = typer.Option(None, "--log", hidden=True, help="Deprecated spelling of --db."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL)."
+    ),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    old_db: Path | None = typer.Option(None, "--log", hidden=True, help="Deprecated spelling of --db."),
     as_json: bool = typer.Option(False, "--json", help="Print the full ChatResult as JSON."),
 ) -> None:
     """Send one message to a model and print the reply (logged and cached in the call log)."""
@@ -52,7 +54,9 @@ def chat_cmd(
             raise UserError("give the call-log database once: --db (--log is its deprecated spelling)")
         err_console.print("warning: --log is deprecated; use --db", highlight=False)
         db = old_db
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": text}
+    ]
     params = ChatParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
     # the client first: a bad model string or missing key must not leave a fresh log file behind
     client = LLMClient(model, max_retries=max_retries, timeout_s=timeout, base_url=base_url)
@@ -76,7 +80,7 @@ def _first(s: object, n: int = 40) -> str:
 
 @app.command("log")
 def log_cmd(
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     n: int = typer.Option(20, "-n", "--count", help="How many recent calls to show."),
     as_json: bool = typer.Option(False, "--json", help="Print full rows as JSON."),
 ) -> None:
@@ -92,11 +96,25 @@ def log_cmd(
     table_rows = []
     for r in rows:
         prompt = next((m.get("content") for m in reversed(r["messages"]) if m.get("role") == "user"), "")
-        table_rows.append((r["created"][5:19].replace("T", " "), r["model"], r["purpose"], r["status"],
-                           r["prompt_tokens"] + r["completion_tokens"], f"{r['latency_s']:.2f}s",
-                           _first(prompt), _first(r["response"] if r["status"] == "ok" else r["error"])))
-    emit(rows, False, ["time", "model", "purpose", "status", "tokens", "latency", "prompt", "response"],
-         table_rows, title=f"{len(rows)} recent calls in {path}")
+        table_rows.append(
+            (
+                r["created"][5:19].replace("T", " "),
+                r["model"],
+                r["purpose"],
+                r["status"],
+                r["prompt_tokens"] + r["completion_tokens"],
+                f"{r['latency_s']:.2f}s",
+                _first(prompt),
+                _first(r["response"] if r["status"] == "ok" else r["error"]),
+            )
+        )
+    emit(
+        rows,
+        False,
+        ["time", "model", "purpose", "status", "tokens", "latency", "prompt", "response"],
+        table_rows,
+        title=f"{len(rows)} recent calls in {path}",
+    )
 
 
 @app.command("stub-server")
@@ -112,18 +130,30 @@ def stub_server_cmd(
     if not 0.0 <= fault_rate <= 1.0:
         raise UserError(f"--fault-rate must be between 0 and 1, got {fault_rate}")
     try:
-        srv = StubServer(port=port, latency_s=latency_ms / 1000.0, fault_rate=fault_rate, seed=seed,
-                         retry_after=retry_after, slow_s=slow_s)
+        srv = StubServer(
+            port=port,
+            latency_s=latency_ms / 1000.0,
+            fault_rate=fault_rate,
+            seed=seed,
+            retry_after=retry_after,
+            slow_s=slow_s,
+        )
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
     start = time.time()
 
     def announce() -> None:  # once it listens and the stop signals are handled: one line, never wrapped
-        console.print(f"stub server on {srv.base_url} (fault rate {fault_rate}, latency {latency_ms:g} ms); "
-                      f"use OPENAI_BASE_URL={srv.base_url} with model openai/stub. Ctrl-C stops.",
-                      soft_wrap=True, highlight=False)
+        console.print(
+            f"stub server on {srv.base_url} (fault rate {fault_rate}, latency {latency_ms:g} ms); "
+            f"use OPENAI_BASE_URL={srv.base_url} with model openai/stub. Ctrl-C stops.",
+            soft_wrap=True,
+            highlight=False,
+        )
 
     signum = srv.serve_until_signal(on_ready=announce)
-    console.print(f"served {srv.stats.get('requests', 0)} requests in {time.time() - start:.0f}s: "
-                  f"{dict(srv.stats)} (stopped by {signal.Signals(signum).name})",
-                  soft_wrap=True, highlight=False)
+    console.print(
+        f"served {srv.stats.get('requests', 0)} requests in {time.time() - start:.0f}s: "
+        f"{dict(srv.stats)} (stopped by {signal.Signals(signum).name})",
+        soft_wrap=True,
+        highlight=False,
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 import typer.main
@@ -21,9 +20,9 @@ from ..personas.bigfive import REFERENCES
 from ..personas.io import FORMATS, read_personas
 from ..personas.record import PERSONA_FIELDS
 from ..personas.render import RENDERERS, render
-from ..personas.survey import MIN_CELL
 from ..personas.resample import REPORT_NAME as ENRICH_REPORT
 from ..personas.stats import enrich_summary_rows
+from ..personas.survey import MIN_CELL
 from ..pipeline.session import Session
 from ..pipeline.stages.personas import EnrichSpec, SampleSpec, enrich_stage, personas_stage
 
@@ -52,7 +51,9 @@ class _Group(TyperGroup):
         return super().get_command(ctx, name)
 
 
-app = typer.Typer(cls=_Group, no_args_is_help=True, help="Personas: sample census-grounded personas, show one.")
+app = typer.Typer(
+    cls=_Group, no_args_is_help=True, help="Personas: sample census-grounded personas, show one."
+)
 
 REPORT_NAME = "personas_report.json"
 
@@ -66,26 +67,70 @@ def _check_out(out: Path) -> None:
 def sample_cmd(
     n: int = typer.Option(1586, "--n", help="Number of personas (the paper used 1,586)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed: one seed gives identical personas."),
-    out: Path = typer.Option(..., "--out", help="Output directory (personas.parquet, personas.jsonl, report)."),
-    source: str = typer.Option("acs2024", "--source", help="acs2024 (national), acs2018, or a directory of PUMS files."),
-    states: Optional[str] = typer.Option(None, "--states", help="Comma-separated states (CA,TX or 06,48)."),
-    adults_only: bool = typer.Option(True, "--adults-only/--all-ages", help="Only persons aged 18+ (default)."),
-    min_age: Optional[int] = typer.Option(None, "--min-age", help="Lowest age drawn."),
-    max_age: Optional[int] = typer.Option(None, "--max-age", help="Highest age drawn."),
-    quota_by: Optional[str] = typer.Option(None, "--quota-by", help="Equal counts per STATE or age_band."),
-    rake: Optional[str] = typer.Option(None, "--rake", help="Rake weights to published targets first (acs2018-us, acs2024-s0101 or a targets file)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output directory (personas.parquet, personas.jsonl, report)."
+    ),
+    source: str = typer.Option(
+        "acs2024", "--source", help="acs2024 (national), acs2018, or a directory of PUMS files."
+    ),
+    states: str | None = typer.Option(None, "--states", help="Comma-separated states (CA,TX or 06,48)."),
+    adults_only: bool = typer.Option(
+        True, "--adults-only/--all-ages", help="Only persons aged 18+ (default)."
+    ),
+    min_age: int | None = typer.Option(None, "--min-age", help="Lowest age drawn."),
+    max_age: int | None = typer.Option(None, "--max-age", help="Highest age drawn."),
+    quota_by: str | None = typer.Option(None, "--quota-by", help="Equal counts per STATE or age_band."),
+    rake: str | None = typer.Option(
+        None,
+        "--rake",
+        help="Rake weights to published targets first (acs2018-us, acs2024-s0101 or a targets file).",
+    ),
     replace: bool = typer.Option(True, "--replace/--no-replace", help="Draw with replacement (default)."),
-    design: str = typer.Option("systematic", "--design", help="Draw design with replacement: systematic (balanced PPS, default) or independent (iid PPS draws)."),
-    big_five_reference: str = typer.Option("pooled", "--big-five-reference", help="Big Five levels relative to all US adults (pooled norms, default) or to the persona's own sex x age group (group)."),
-    gss_min_cell: int = typer.Option(MIN_CELL, "--gss-min-cell", help="Fewest GSS respondents in the cell religion, party and ideology are drawn from; smaller cells back off to coarser ones (default 20)."),
-    national_donors: Optional[str] = typer.Option(None, "--national-donors", help="A national PUMS source (acs<YEAR> or a directory) with ANC1P / POBP: ancestry and place of birth the sampled source lacks are imputed from it; without one they are 'not recorded in this census source'."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data directory (default: the tool's home)."),
-    formats: str = typer.Option("jsonl,parquet", "--formats", help="Files to write: jsonl, parquet or both (a million personas: ~6 GB of JSON Lines, ~0.2 GB of Parquet)."),
-    fidelity: bool = typer.Option(False, "--fidelity/--no-fidelity", help="Also write fidelity.json (census fidelity of the sample, as `run` does)."),
+    design: str = typer.Option(
+        "systematic",
+        "--design",
+        help="Draw design with replacement: systematic (balanced PPS, default) or independent (iid PPS draws).",
+    ),
+    big_five_reference: str = typer.Option(
+        "pooled",
+        "--big-five-reference",
+        help="Big Five levels relative to all US adults (pooled norms, default) or to the persona's own "
+        "sex x age group (group).",
+    ),
+    gss_min_cell: int = typer.Option(
+        MIN_CELL,
+        "--gss-min-cell",
+        help="Fewest GSS respondents in the cell religion, party and ideology are drawn from; smaller cells "
+        "back off to coarser ones (default 20).",
+    ),
+    national_donors: str | None = typer.Option(
+        None,
+        "--national-donors",
+        help="A national PUMS source (acs<YEAR> or a directory) with ANC1P / POBP: ancestry and place of "
+        "birth the sampled source lacks are imputed from it; without one they are 'not recorded in this "
+        "census source'.",
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data directory (default: the tool's home)."
+    ),
+    formats: str = typer.Option(
+        "jsonl,parquet",
+        "--formats",
+        help="Files to write: jsonl, parquet or both (a million personas: ~6 GB of JSON Lines, ~0.2 GB of Parquet).",
+    ),
+    fidelity: bool = typer.Option(
+        False,
+        "--fidelity/--no-fidelity",
+        help="Also write fidelity.json (census fidelity of the sample, as `run` does).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    enrich: bool = typer.Option(False, "--enrich", help="Then write the open-ended fields with an LLM (see personas enrich)."),
+    enrich: bool = typer.Option(
+        False, "--enrich", help="Then write the open-ended fields with an LLM (see personas enrich)."
+    ),
     model: str = typer.Option("embedded", "--model", help="Model for --enrich."),
-    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Consistency judge for --enrich (omit: no judge)."),
+    judge_model: str | None = typer.Option(
+        None, "--judge-model", help="Consistency judge for --enrich (omit: no judge)."
+    ),
 ) -> None:
     """Draw N personas from census records and write them to OUT.
 
@@ -112,43 +157,74 @@ def sample_cmd(
         for m in (model, judge_model):
             if m is not None:
                 parse_model(m)
-    spec = SampleSpec(n=n, seed=seed, source=source, states=[s.strip() for s in states.split(",") if s.strip()]
-                      if states else None, adults_only=adults_only, min_age=min_age, max_age=max_age,
-                      quota_by=quota_by, rake=rake, replace=replace, design=design,
-                      big_five_reference=big_five_reference, gss_min_cell=gss_min_cell,
-                      national_donors=national_donors, data_dir=str(data_dir) if data_dir else None, formats=kinds, fidelity=fidelity)
+    spec = SampleSpec(
+        n=n,
+        seed=seed,
+        source=source,
+        states=[s.strip() for s in states.split(",") if s.strip()] if states else None,
+        adults_only=adults_only,
+        min_age=min_age,
+        max_age=max_age,
+        quota_by=quota_by,
+        rake=rake,
+        replace=replace,
+        design=design,
+        big_five_reference=big_five_reference,
+        gss_min_cell=gss_min_cell,
+        national_donors=national_donors,
+        data_dir=str(data_dir) if data_dir else None,
+        formats=kinds,
+        fidelity=fidelity,
+    )
     with Session(out, kind="personas", quiet=as_json) as session:
         outcome = session.run_stage("personas", out, lambda ctx: personas_stage(ctx, spec), inputs=spec)
         report, paths = outcome.detail["report"], outcome.detail["paths"]
         if enrich:  # issue 4: enrich in place; judge-rejected personas are resampled with the same options
-            espec = EnrichSpec(personas=str(paths["jsonl"]), model=model, judge_model=judge_model, seed=seed,
-                               data_dir=spec.data_dir)
+            espec = EnrichSpec(
+                personas=str(paths["jsonl"]),
+                model=model,
+                judge_model=judge_model,
+                seed=seed,
+                data_dir=spec.data_dir,
+            )
             enriched = session.run_stage("enrich", out, lambda ctx: enrich_stage(ctx, espec), inputs=espec)
             report["enrich"] = dict(enrich_summary_rows(enriched.detail))
             if not as_json:
-                err_console.print(f"enriched {report['enrich']['written']} of {report['enrich']['input personas']} "
-                                  f"personas ({report['enrich']['failed']} failed); report: {out / ENRICH_REPORT}")
+                err_console.print(
+                    f"enriched {report['enrich']['written']} of {report['enrich']['input personas']} "
+                    f"personas ({report['enrich']['failed']} failed); report: {out / ENRICH_REPORT}"
+                )
     if as_json:
         emit({"out": str(out), "files": {k: str(v) for k, v in paths.items()}, "report": report}, True)
         return
     rules = report["rules"]["rejections"]
-    rows = [("personas", report["n"]), ("source", f"{report['source']} ({report['year']})"),
-            ("states", len(report["states"])), ("filters", report["filters"]),
-            ("rule rejections", sum(rules.values()))]
+    rows = [
+        ("personas", report["n"]),
+        ("source", f"{report['source']} ({report['year']})"),
+        ("states", len(report["states"])),
+        ("filters", report["filters"]),
+        ("rule rejections", sum(rules.values())),
+    ]
     rows += [(f"  {k}", v) for k, v in rules.items() if v]
-    rows += [("imputed records", report["imputation"]["rows"]), ("ancestry", report["ancestry"]["method"]),
-             ("survey", report["survey"]["source"]),
-             ("survey back-off levels", json.dumps(report["survey"]["backoff_levels"])),
-             ("survey min cell", report["survey"].get("min_cell")),
-             ("big five reference", (report.get("big_five") or {}).get("reference")),
-             ("seconds", report["seconds"]), ("written", ", ".join(str(paths[k]) for k in kinds))]
+    rows += [
+        ("imputed records", report["imputation"]["rows"]),
+        ("ancestry", report["ancestry"]["method"]),
+        ("survey", report["survey"]["source"]),
+        ("survey back-off levels", json.dumps(report["survey"]["backoff_levels"])),
+        ("survey min cell", report["survey"].get("min_cell")),
+        ("big five reference", (report.get("big_five") or {}).get("reference")),
+        ("seconds", report["seconds"]),
+        ("written", ", ".join(str(paths[k]) for k in kinds)),
+    ]
     emit(report, False, columns=("item", "value"), rows=rows, title="personas sample")
 
 
 @app.command("show")
 def show_cmd(
     persona_id: str = typer.Argument(..., help="Persona id (p-...)."),
-    personas: Path = typer.Option(..., "--personas", help="personas.jsonl / .parquet or a directory holding it."),
+    personas: Path = typer.Option(
+        ..., "--personas", help="personas.jsonl / .parquet or a directory holding it."
+    ),
     fmt: str = typer.Option("full", "--format", help="full, list, summary or json."),
 ) -> None:
     """Print one persona."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,7 +12,9 @@ from ..pipeline.view import write_report
 
 def report_command(
     run_dir: Path = typer.Argument(..., help="A run directory written by `persona-testbed run`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default: RUN/report/index.html)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="HTML file to write (default: RUN/report/index.html)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Write a self-contained HTML report of a run (opens from disk, no network).

@@ -32,29 +32,63 @@ from ..core.outputs import os_error_message
 # Sub-commands load on first use, so `persona-testbed --version` or `llm chat` does not import polars,
 # scipy and scikit-learn. name -> (module, attribute, one-line help shown in the root listing).
 _LAZY: dict[str, tuple[str, str, str]] = {
-    "run": ("persona_testbed.cli.run", "run_command",
-            "Run census → personas (→ enrichment) → prompts → feedback → bench → report into one directory."),
-    "status": ("persona_testbed.cli.run", "status_command",
-               "Show what a run has done, failed and still pending per stage, with calls, tokens and time."),
-    "report": ("persona_testbed.cli.report", "report_command",
-               "Write a self-contained HTML report of a run (opens from disk, no network)."),
-    "data": ("persona_testbed.cli.data", "app", "Input data: list, fetch from a mirror or the official URLs."),
+    "run": (
+        "persona_testbed.cli.run",
+        "run_command",
+        "Run census → personas (→ enrichment) → prompts → feedback → bench → report into one directory.",
+    ),
+    "status": (
+        "persona_testbed.cli.run",
+        "status_command",
+        "Show what a run has done, failed and still pending per stage, with calls, tokens and time.",
+    ),
+    "report": (
+        "persona_testbed.cli.report",
+        "report_command",
+        "Write a self-contained HTML report of a run (opens from disk, no network).",
+    ),
+    "data": (
+        "persona_testbed.cli.data",
+        "app",
+        "Input data: list, fetch from a mirror or the official URLs.",
+    ),
     "llm": ("persona_testbed.cli.llm", "app", "Models: chat with a backend, browse the call log."),
-    "census": ("persona_testbed.cli.census", "app",
-               "Census sources (ACS PUMS): list, decode cache, rake to totals, fidelity."),
-    "personas": ("persona_testbed.cli.personas", "app",
-                 "Personas: sample census-grounded personas, enrich, show, stats."),
-    "prompts": ("persona_testbed.cli.prompts", "app",
-                "Prompts: PRISM or your file -> filters, topic clusters, split."),
-    "feedback": ("persona_testbed.cli.feedback", "app",
-                 "Direct Principle Feedback pairs: generate, export, stats."),
+    "census": (
+        "persona_testbed.cli.census",
+        "app",
+        "Census sources (ACS PUMS): list, decode cache, rake to totals, fidelity.",
+    ),
+    "personas": (
+        "persona_testbed.cli.personas",
+        "app",
+        "Personas: sample census-grounded personas, enrich, show, stats.",
+    ),
+    "prompts": (
+        "persona_testbed.cli.prompts",
+        "app",
+        "Prompts: PRISM or your file -> filters, topic clusters, split.",
+    ),
+    "feedback": (
+        "persona_testbed.cli.feedback",
+        "app",
+        "Direct Principle Feedback pairs: generate, export, stats.",
+    ),
     "bench": ("persona_testbed.cli.bench", "app", "PERSONA Bench: run tasks, export items, human-eval kit."),
-    "plan": ("persona_testbed.cli.plan", "plan_command",
-             "Project a config's calls, tokens, wall time and cost before running it (pilot or a run's log)."),
-    "batch": ("persona_testbed.cli.batch", "app",
-              "Batch executor: submit waves to a batch endpoint (OpenAI, vllm run-batch), follow, ingest."),
-    "import": ("persona_testbed.cli.imports", "app",
-               "Import published data (the PERSONA authors' release) as our personas and pairs."),
+    "plan": (
+        "persona_testbed.cli.plan",
+        "plan_command",
+        "Project a config's calls, tokens, wall time and cost before running it (pilot or a run's log).",
+    ),
+    "batch": (
+        "persona_testbed.cli.batch",
+        "app",
+        "Batch executor: submit waves to a batch endpoint (OpenAI, vllm run-batch), follow, ingest.",
+    ),
+    "import": (
+        "persona_testbed.cli.imports",
+        "app",
+        "Import published data (the PERSONA authors' release) as our personas and pairs.",
+    ),
 }
 
 
@@ -91,19 +125,23 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except UserError as exc:
             colour = "red" if exc.label == "error" else "yellow"
-            err_console.print(f"[{colour}]{exc.label}:[/{colour}] {escape(str(exc))}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[{colour}]{exc.label}:[/{colour}] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(exc.exit_code) from None
         except NoArgsIsHelpError:
             raise  # a group named alone prints its help
         except UsageError as exc:  # a bad option value: one line like every other input error
-            err_console.print(f"[red]error:[/red] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]error:[/red] {escape(exc.format_message())}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(UserError.exit_code) from None
         except BrokenPipeError:
             raise  # click handles a closed stdout (`| head`) itself
         except OSError as exc:
-            err_console.print(f"[red]error:[/red] {escape(os_error_message(exc))}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[red]error:[/red] {escape(os_error_message(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(UserError.exit_code) from None
 
 
@@ -126,16 +164,21 @@ def _version(value: bool) -> None:
         raw = importlib.resources.files("persona_testbed").joinpath("data/manifest.json").read_bytes()
         doc = json.loads(raw)
         typer.echo(f"persona-testbed {__version__}")
-        typer.echo(f"data manifest format {doc.get('format', '?')}, {len(doc.get('files', []))} files, "
-                   f"sha256 {hashlib.sha256(raw).hexdigest()[:12]}")
-        typer.echo(f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.executable})")
+        typer.echo(
+            f"data manifest format {doc.get('format', '?')}, {len(doc.get('files', []))} files, "
+            f"sha256 {hashlib.sha256(raw).hexdigest()[:12]}"
+        )
+        typer.echo(
+            f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.executable})"
+        )
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """PERSONA testbed for pluralistic alignment."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -28,8 +29,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     return t
 
 
-def emit(data: Any, as_json: bool, columns: Sequence[str] | None = None,
-         rows: Iterable[Sequence[Any]] | None = None, title: str | None = None) -> None:
+def emit(
+    data: Any,
+    as_json: bool,
+    columns: Sequence[str] | None = None,
+    rows: Iterable[Sequence[Any]] | None = None,
+    title: str | None = None,
+) -> None:
     """Print ``data`` as JSON when ``as_json``, else the given table (or a key/value table of ``data``)."""
     if as_json:
         print_json(data)

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +66,7 @@ _REASONS = {
 
 
 # -- OS errors as one line -------------------------------------------------------------------------
+
 
 def _file_ancestor(path: Path) -> Path | None:
     """The nearest existing ancestor of ``path`` (or ``path`` itself) that is not a directory."""
@@ -122,6 +123,7 @@ def _about_out(exc: OSError, out: Path, tmp: Path | None = None) -> UserError:
 
 # -- markers ---------------------------------------------------------------------------------------
 
+
 def read_marker(path: PathLike) -> dict[str, Any] | None:
     """The marker of directory ``path`` (``None`` when it has none, or an unreadable one)."""
     m = Path(path) / MARKER
@@ -136,9 +138,11 @@ def read_marker(path: PathLike) -> dict[str, Any] | None:
 
 def write_marker(path: PathLike, kind: str) -> None:
     """Write the marker of ``kind`` into directory ``path``."""
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write_text(Path(path) / MARKER, json.dumps(
-        {"kind": kind, "package_version": __version__, "created": created}, sort_keys=True) + "\n")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    atomic_write_text(
+        Path(path) / MARKER,
+        json.dumps({"kind": kind, "package_version": __version__, "created": created}, sort_keys=True) + "\n",
+    )
 
 
 def marker_kind(path: PathLike) -> str | None:
@@ -148,6 +152,7 @@ def marker_kind(path: PathLike) -> str | None:
 
 
 # -- checks ----------------------------------------------------------------------------------------
+
 
 def _real(p: PathLike) -> Path:
     return Path(os.path.realpath(os.fspath(p)))
@@ -184,8 +189,15 @@ def _check_cwd(out: Path) -> None:
         raise UserError(f"{out}: contains the current directory; choose another --out")
 
 
-def check_out(out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (), force: bool = False,
-              file: bool = False, recognise: Recognise | None = None) -> OutState:
+def check_out(
+    out: PathLike,
+    kind: str,
+    *,
+    inputs: Iterable[PathLike] = (),
+    force: bool = False,
+    file: bool = False,
+    recognise: Recognise | None = None,
+) -> OutState:
     """Check that ``out`` may receive an output of ``kind``; raise ``UserError`` (one line naming it) if not.
 
     Refused: ``out`` is one of ``inputs``, contains one, or lies inside an input directory; it contains the
@@ -223,10 +235,13 @@ def check_out(out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (), forc
     if found is not None:
         raise UserError(f"{out}: holds a persona-testbed {found} output, not {kind}; choose another --out")
     if force:
-        raise UserError(f"{out}: is not empty and was not written by persona-testbed (no {MARKER}); "
-                        "refusing to replace it, even with --force")
-    raise UserError(f"{out}: is not empty and was not written by persona-testbed; "
-                    "choose a new or empty --out")
+        raise UserError(
+            f"{out}: is not empty and was not written by persona-testbed (no {MARKER}); "
+            "refusing to replace it, even with --force"
+        )
+    raise UserError(
+        f"{out}: is not empty and was not written by persona-testbed; choose a new or empty --out"
+    )
 
 
 def _removable(tree: Path) -> None:
@@ -247,9 +262,16 @@ def _remove_created(created: list[Path]) -> None:
 
 # -- writing ---------------------------------------------------------------------------------------
 
+
 @contextmanager
-def staged_dir(out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (), force: bool = False,
-               recognise: Recognise | None = None) -> Iterator[Path]:
+def staged_dir(
+    out: PathLike,
+    kind: str,
+    *,
+    inputs: Iterable[PathLike] = (),
+    force: bool = False,
+    recognise: Recognise | None = None,
+) -> Iterator[Path]:
     """Yield an empty temp sibling of ``out`` to write a directory output of ``kind`` into; then put it in place.
 
     ``check_out`` first (same arguments). On success the marker is written and the temp directory renamed
@@ -307,8 +329,10 @@ def _swap(tmp: Path, target: Path, *, replace: bool, name: str) -> None:
     try:
         shutil.rmtree(aside)  # the previous output of the same kind, now replaced
     except OSError as exc:
-        raise UserError(f"{target}: written, but the previous output moved to {aside} could not be "
-                        f"removed: {os_error_message(exc)}") from exc
+        raise UserError(
+            f"{target}: written, but the previous output moved to {aside} could not be "
+            f"removed: {os_error_message(exc)}"
+        ) from exc
 
 
 @contextmanager
@@ -339,8 +363,10 @@ def staged_file(out: PathLike, kind: str = "output", *, inputs: Iterable[PathLik
 
 # -- resumable directories -------------------------------------------------------------------------
 
-def claim_dir(out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (),
-              recognise: Recognise | None = None) -> bool:
+
+def claim_dir(
+    out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (), recognise: Recognise | None = None
+) -> bool:
     """Make ``out`` a directory of ``kind`` that a resumable command writes into over time.
 
     Creates it (with its marker) when missing and returns ``True``. Accepts, returning ``False``, a
@@ -373,12 +399,16 @@ def _claim(out: Path, kind: str, inputs: Iterable[PathLike], recognise: Recognis
         if found == kind:
             return []
         if found is not None:
-            raise UserError(f"{out}: holds a persona-testbed {found} output, not {kind}; choose another --out")
+            raise UserError(
+                f"{out}: holds a persona-testbed {found} output, not {kind}; choose another --out"
+            )
         if _is_empty(out) or (recognise is not None and recognise(out)):
             write_marker(out, kind)
             return []
-    raise UserError(f"{out}: is not empty and is not a persona-testbed {kind} directory (no {MARKER}); "
-                    "choose a new or empty --out")
+    raise UserError(
+        f"{out}: is not empty and is not a persona-testbed {kind} directory (no {MARKER}); "
+        "choose a new or empty --out"
+    )
 
 
 def release_if_created(path: PathLike, created: bool) -> bool:
@@ -402,8 +432,9 @@ def release_if_created(path: PathLike, created: bool) -> bool:
 
 
 @contextmanager
-def claimed_dir(out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (),
-                recognise: Recognise | None = None) -> Iterator[Path]:
+def claimed_dir(
+    out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (), recognise: Recognise | None = None
+) -> Iterator[Path]:
     """``claim_dir`` as a context manager: yields ``out``; on an exception, removes ``out`` if this call
     created it and it still holds nothing but the marker (``release_if_created``), then the parents this
     call created if they are empty, and re-raises."""
@@ -417,6 +448,19 @@ def claimed_dir(out: PathLike, kind: str, *, inputs: Iterable[PathLike] = (),
         raise
 
 
-__all__ = ["MARKER", "OutState", "Recognise", "check_out", "claim_dir", "claimed_dir", "marker_kind",
-           "os_error_message", "read_marker", "release_if_created", "staged_dir", "staged_file",
-           "translate_os_errors", "write_marker"]
+__all__ = [
+    "MARKER",
+    "OutState",
+    "Recognise",
+    "check_out",
+    "claim_dir",
+    "claimed_dir",
+    "marker_kind",
+    "os_error_message",
+    "read_marker",
+    "release_if_created",
+    "staged_dir",
+    "staged_file",
+    "translate_os_errors",
+    "write_marker",
+]

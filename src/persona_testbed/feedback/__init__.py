@@ -9,6 +9,22 @@ from .record import PairValidation, PreferencePair
 from .stats import feedback_stats
 from .templates import TEMPLATE_VERSION
 
-__all__ = ["PreferencePair", "PairValidation", "PairCounts", "FeedbackConfig", "FeedbackResult",
-           "agenerate_pairs", "plan_pairs", "read_pairs", "write_pairs", "export_pairs", "trl_row", "FORMATS",
-           "feedback_stats", "TEMPLATE_VERSION", "check_pair", "find_leakage", "PairLeakage"]
+__all__ = [
+    "PreferencePair",
+    "PairValidation",
+    "PairCounts",
+    "FeedbackConfig",
+    "FeedbackResult",
+    "agenerate_pairs",
+    "plan_pairs",
+    "read_pairs",
+    "write_pairs",
+    "export_pairs",
+    "trl_row",
+    "FORMATS",
+    "feedback_stats",
+    "TEMPLATE_VERSION",
+    "check_pair",
+    "find_leakage",
+    "PairLeakage",
+]

@@ -24,8 +24,11 @@ _LIST = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S", re.MULTILINE)
 _HEADING = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+\S|\*\*[^*\n]+\*\*:?[ \t]*$)", re.MULTILINE)
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
 _SURE = re.compile(r"^(?:sure|certainly|of course|absolutely|okay|ok)\b", re.IGNORECASE)
-_PREAMBLE = re.compile(r"^(?:here(?:'s| is| are)\b[^.\n]{0,40}\b(?:answer|version|revision|response)|"
-                       r"(?:revised|rewritten|updated) (?:answer|version|response)\s*:)", re.IGNORECASE)
+_PREAMBLE = re.compile(
+    r"^(?:here(?:'s| is| are)\b[^.\n]{0,40}\b(?:answer|version|revision|response)|"
+    r"(?:revised|rewritten|updated) (?:answer|version|response)\s*:)",
+    re.IGNORECASE,
+)
 _QUOTES = (('"""', '"""'), ('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("«", "»"))
 _TRAILING_WS = re.compile(r"[ \t]+\n")
 

@@ -43,17 +43,38 @@ FORMATS: tuple[str, ...] = ("jsonl", "parquet", "hf", "trl", "persona-release")
 #: the marker kind of each folder format
 DIR_KINDS = {"hf": "hf-export", "trl": "trl-export", "persona-release": release.EXPORT_KIND}
 
-HF_COLUMNS = ("id", "persona_id", "prompt_id", "split", "persona_text", "question", "chosen", "rejected",
-              "critique", "model", "template_version", "seed", "flagged", "judge_choice_ab", "judge_choice_ba", "leaky")
+HF_COLUMNS = (
+    "id",
+    "persona_id",
+    "prompt_id",
+    "split",
+    "persona_text",
+    "question",
+    "chosen",
+    "rejected",
+    "critique",
+    "model",
+    "template_version",
+    "seed",
+    "flagged",
+    "judge_choice_ab",
+    "judge_choice_ba",
+    "leaky",
+)
 
 
 def trl_row(pair: PreferencePair) -> dict[str, Any]:
     """One pair in TRL's conversational preference format (system = persona)."""
     return {
-        "prompt": [{"role": "system", "content": pair.persona_text}, {"role": "user", "content": pair.question}],
+        "prompt": [
+            {"role": "system", "content": pair.persona_text},
+            {"role": "user", "content": pair.question},
+        ],
         "chosen": [{"role": "assistant", "content": pair.chosen}],
         "rejected": [{"role": "assistant", "content": pair.rejected}],
-        "id": pair.id, "persona_id": pair.persona_id, "prompt_id": pair.prompt_id,
+        "id": pair.id,
+        "persona_id": pair.persona_id,
+        "prompt_id": pair.prompt_id,
     }
 
 
@@ -61,17 +82,33 @@ def _ok(pairs: Sequence[PreferencePair]) -> list[PreferencePair]:
     return sorted((p for p in pairs if p.status == "ok"), key=lambda p: p.id)
 
 
-def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dict[str, Any],
-          dropped: dict[str, Any] | None = None) -> str:
+def _card(
+    pairs: Sequence[PreferencePair],
+    counts: dict[str, int],
+    manifest: dict[str, Any],
+    dropped: dict[str, Any] | None = None,
+) -> str:
     stats = feedback_stats(pairs)
     dropped = dropped or {"drop_leaky": False, "dropped_leaky": 0}
     lk = dropped.get("leakage") or stats["leakage"]  # rates before any --drop-leaky
     fb = manifest.get("stages", {}).get("feedback", {})
     splits = [s for s in SPLITS if counts.get(s)]
     from_release = any(p.template_version == release.RELEASE_MODEL for p in pairs)  # imported: its licence
-    yaml = ["---", f"license: {release.RELEASE_LICENSE if from_release else 'cc-by-4.0'}", "language:", "- en", "pretty_name: PERSONA DPF preference pairs",
-            "tags:", "- pluralistic-alignment", "- dpo", "- persona", "- synthetic",
-            "configs:", "- config_name: default", "  data_files:"]
+    yaml = [
+        "---",
+        f"license: {release.RELEASE_LICENSE if from_release else 'cc-by-4.0'}",
+        "language:",
+        "- en",
+        "pretty_name: PERSONA DPF preference pairs",
+        "tags:",
+        "- pluralistic-alignment",
+        "- dpo",
+        "- persona",
+        "- synthetic",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+    ]
     for s in splits:
         yaml += [f"  - split: {s}", f"    path: data/{s}-*.parquet"]
     yaml += ["---", ""]
@@ -81,15 +118,23 @@ def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dic
         return "n/a" if x is None else f"{100 * x:.1f}%"
 
     body = [
-        "# PERSONA Direct Principle Feedback pairs", "",
+        "# PERSONA Direct Principle Feedback pairs",
+        "",
         "Preference pairs generated with [persona-testbed](https://arxiv.org/abs/2407.17387) (Castricato et al. "
         "2024, *PERSONA: A Reproducible Testbed for Pluralistic Alignment*). For each persona the model answered "
         "a contested question with no persona information (`rejected`), criticised that answer in the persona's "
-        "shoes (`critique`), and revised it subtly for the persona, no longer than the original (`chosen`).", "",
-        "## Counts", "", "| split | pairs |", "|---|---|",
-        *[f"| {s} | {counts.get(s, 0)} |" for s in SPLITS], "",
-        f"Failed pairs (not exported): {stats['failed']}. Personas: {stats['personas']}.", "",
-        "## Provenance", "",
+        "shoes (`critique`), and revised it subtly for the persona, no longer than the original (`chosen`).",
+        "",
+        "## Counts",
+        "",
+        "| split | pairs |",
+        "|---|---|",
+        *[f"| {s} | {counts.get(s, 0)} |" for s in SPLITS],
+        "",
+        f"Failed pairs (not exported): {stats['failed']}. Personas: {stats['personas']}.",
+        "",
+        "## Provenance",
+        "",
         f"- models: {', '.join(stats['models'])}",
         f"- template version: {', '.join(stats['template_versions'])}",
         f"- seed: {fb.get('seed', fb.get('summary', {}).get('seed', manifest.get('seed', 'unknown')))}",
@@ -102,37 +147,55 @@ def _card(pairs: Sequence[PreferencePair], counts: dict[str, int], manifest: dic
         f"rejected answer do not count): {lk['leaky']} of {lk['checked']} checked chosen answers "
         f"({pct(lk['leaky_rate'])}) name a persona attribute, vs {lk['rejected_leaky']} "
         f"({pct(lk['rejected_leaky_rate'])}) rejected answers (control); {lk['unchecked']} ok pairs unchecked. "
-        + (f"**{dropped['dropped_leaky']} leaky pairs were dropped from this export** (`--drop-leaky`)."
-           if dropped["drop_leaky"] else "Leaky pairs are kept (column `leaky`); `--drop-leaky` removes them."), "",
-        "## Licence and attribution", "",
-        *([f"- Pairs with model `{release.RELEASE_MODEL}` were imported from the PERSONA authors' release "
-           f"(`{release.RELEASE_DATASET}`), licensed **CC-BY-NC-SA-4.0**: this dataset is shared under that licence, "
-           "with attribution to Castricato et al. (2024); its personas are text-only."] if from_release else []),
-        "- Questions are PRISM opening prompts: Kirk, H. R., et al. (2024), \"The PRISM Alignment Project\" "
+        + (
+            f"**{dropped['dropped_leaky']} leaky pairs were dropped from this export** (`--drop-leaky`)."
+            if dropped["drop_leaky"]
+            else "Leaky pairs are kept (column `leaky`); `--drop-leaky` removes them."
+        ),
+        "",
+        "## Licence and attribution",
+        "",
+        *(
+            [
+                f"- Pairs with model `{release.RELEASE_MODEL}` were imported from the PERSONA authors' release "
+                f"(`{release.RELEASE_DATASET}`), licensed **CC-BY-NC-SA-4.0**: "
+                "this dataset is shared under that licence, "
+                "with attribution to Castricato et al. (2024); its personas are text-only."
+            ]
+            if from_release
+            else []
+        ),
+        '- Questions are PRISM opening prompts: Kirk, H. R., et al. (2024), "The PRISM Alignment Project" '
         "(arXiv 2404.16019), dataset `HannahRoseKirk/prism-alignment`, licensed **CC-BY-4.0**; this dataset "
         "is shared under the same licence with that attribution. (If you built the prompts from your own file, "
         "its licence applies instead.)",
         "- Personas are derived from U.S. Census Bureau American Community Survey PUMS microdata, which is in "
         "the **public domain**.",
         "- Persona psychographics draw on the General Social Survey (NORC at the University of Chicago; GSS "
-        "terms of use, cite \"General Social Survey, NORC at the University of Chicago\") and Big Five norms "
+        'terms of use, cite "General Social Survey, NORC at the University of Chicago") and Big Five norms '
         "(IPIP-NEO-120, Johnson 2014, IPIP items public domain; NEO-PI-R correlations, Costa & McCrae; SAPA "
         "BFI, Revelle). The default embedded model SmolLM2-135M-Instruct is **Apache-2.0**. Full list: "
         "`DATA_LICENSES.md` in persona-testbed.",
-        "- Answers, critiques and revisions were generated by the models listed above; check their terms.", "",
-        "## Columns", "",
+        "- Answers, critiques and revisions were generated by the models listed above; check their terms.",
+        "",
+        "## Columns",
+        "",
         "`id`, `persona_id`, `prompt_id`, `split`, `persona_text` (persona as shown to the model), `question`, "
         "`chosen`, `rejected`, `critique`, `model`, `template_version`, `seed`, `flagged`, `judge_choice_ab` "
         "(judge's pick with A = chosen), `judge_choice_ba` (with A = rejected), `leaky` (chosen names a persona "
-        "attribute; null when unchecked).", "",
-        "## Citation", "",
+        "attribute; null when unchecked).",
+        "",
+        "## Citation",
+        "",
         "```bibtex",
         "@article{castricato2024persona, title={PERSONA: A Reproducible Testbed for Pluralistic Alignment},",
-        "  author={Castricato, Louis and Lile, Nathan and Rafailov, Rafael and Fr{\\\"a}nken, Jan-Philipp and Finn, Chelsea},",
+        "  author={Castricato, Louis and Lile, Nathan and Rafailov, Rafael and "
+        'Fr{\\"a}nken, Jan-Philipp and Finn, Chelsea},',
         "  journal={arXiv preprint arXiv:2407.17387}, year={2024}}",
         "@article{kirk2024prism, title={The PRISM Alignment Project}, author={Kirk, Hannah Rose and others},",
         "  journal={arXiv preprint arXiv:2404.16019}, year={2024}}",
-        "```", "",
+        "```",
+        "",
     ]
     return "\n".join(yaml + body)
 
@@ -158,15 +221,22 @@ def _run_manifest(directory: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: bool = False,
-                 drop_flagged: bool = False,
-                 force: bool = False) -> dict[str, Any]:
+def export_pairs(
+    source: str | Path,
+    fmt: str,
+    out: str | Path,
+    *,
+    drop_leaky: bool = False,
+    drop_flagged: bool = False,
+    force: bool = False,
+) -> dict[str, Any]:
     """Export the pairs of ``source`` (a feedback directory or ``pairs.jsonl``) as ``fmt`` to ``out``.
 
     ``jsonl`` / ``parquet`` write one file (temp file + rename); ``hf`` / ``trl`` write a directory (built in
     a temp sibling, renamed into place; ``force`` replaces a previous export of the same format, never any
     other directory); ``persona-release`` writes one Parquet file when ``out`` ends in ``.parquet``, else a
-    directory (its result adds ``held_out_as_test``: held-out pairs written as ``test``). ``out`` may not be the source, contain it, or lie inside its feedback directory.
+    directory (its result adds ``held_out_as_test``: held-out pairs written as ``test``). ``out`` may not be
+    the source, contain it, or lie inside its feedback directory.
     ``drop_leaky``: leave out pairs whose chosen answer names a persona attribute (``pair.leaky``; unchecked
     pairs are kept). ``drop_flagged``: leave out pairs with any ``flags`` (``length_out_of_band``,
     ``truncated:<step>``, ``judge_prefers_rejected``). Returns ``{"format", "out", "counts", "dropped_leaky",
@@ -193,8 +263,11 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: b
         pairs = [p for p in pairs if not p.flags]
         if not pairs:
             raise UserError(f"{source}: every pair is flagged; nothing left to export with --drop-flagged")
-    info = {"dropped_leaky": n_dropped, "unchecked_leakage": sum(p.leakage is None for p in pairs),
-            "dropped_flagged": n_flagged}
+    info = {
+        "dropped_leaky": n_dropped,
+        "unchecked_leakage": sum(p.leakage is None for p in pairs),
+        "dropped_flagged": n_flagged,
+    }
     manifest = _run_manifest(src if src.is_dir() else src.parent)
     ok = _ok(pairs)
     counts = {s: sum(p.split == s for p in ok) for s in SPLITS}
@@ -217,8 +290,13 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: b
         else:
             with staged_dir(out, kind, inputs=inputs, force=force) as build:
                 release.write_release_dir(table, build, rc, from_release)
-        return {"format": fmt, "out": str(out), "counts": {k: v for k, v in rc.items() if k != "held_out_as_test"},
-                "held_out_as_test": rc["held_out_as_test"], **info}
+        return {
+            "format": fmt,
+            "out": str(out),
+            "counts": {k: v for k, v in rc.items() if k != "held_out_as_test"},
+            "held_out_as_test": rc["held_out_as_test"],
+            **info,
+        }
     with staged_dir(out, kind, inputs=inputs, force=force) as build:
         if fmt == "hf":
             (build / "data").mkdir()
@@ -227,15 +305,19 @@ def export_pairs(source: str | Path, fmt: str, out: str | Path, *, drop_leaky: b
                 if rows:
                     frame = pairs_to_frame(rows).select(list(HF_COLUMNS))
                     frame.write_parquet(build / "data" / f"{s}-00000-of-00001.parquet", compression="zstd")
-            (build / "README.md").write_text(_card(pairs, counts, manifest, {"drop_leaky": drop_leaky, "leakage": leakage_before, **info}), encoding="utf-8")
+            (build / "README.md").write_text(
+                _card(pairs, counts, manifest, {"drop_leaky": drop_leaky, "leakage": leakage_before, **info}),
+                encoding="utf-8",
+            )
         else:
             for s in SPLITS:
                 rows = [p for p in ok if p.split == s]
                 if rows:
                     (build / f"{s}.jsonl").write_text(
-                        "".join(json.dumps(trl_row(p), ensure_ascii=False) + "\n" for p in rows), encoding="utf-8")
+                        "".join(json.dumps(trl_row(p), ensure_ascii=False) + "\n" for p in rows),
+                        encoding="utf-8",
+                    )
     return {"format": fmt, "out": str(out), "counts": {s: c for s, c in counts.items() if c}, **info}
 
 
 __all__ = ["export_pairs", "trl_row", "FORMATS", "HF_COLUMNS"]
-

@@ -51,10 +51,16 @@ class FeedbackResult(BaseModel):
     reused: int = 0  # pairs taken from the checkpoint of an earlier (interrupted) run
 
 
-async def agenerate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt], client: Any,
-                          config: FeedbackConfig, *, checkpoint: Checkpoint | None = None,
-                          planned: list[PlannedPair] | None = None,
-                          on_pair: OnPair | None = None) -> tuple[list[PreferencePair], int]:
+async def agenerate_pairs(
+    personas: Sequence[Persona],
+    prompts: Sequence[Prompt],
+    client: Any,
+    config: FeedbackConfig,
+    *,
+    checkpoint: Checkpoint | None = None,
+    planned: list[PlannedPair] | None = None,
+    on_pair: OnPair | None = None,
+) -> tuple[list[PreferencePair], int]:
     """Generate every planned pair with ``client``; returns ``(pairs sorted by id, pairs reused)``.
 
     With a ``checkpoint`` (opened), finished pairs are appended to it and ok pairs already in it with
@@ -76,8 +82,13 @@ async def agenerate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt]
     results = {pid: done[pid] for pid in planned_ids & done.keys()}
     for pid, pair in results.items():  # checkpointed before the leakage check existed: check now (offline)
         if pair.leakage is None and pair.persona_id in by_persona and can_check(by_persona[pair.persona_id]):
-            results[pid] = pair.model_copy(update={"leakage": check_pair(
-                by_persona[pair.persona_id], pair.question, pair.rejected, pair.chosen)})
+            results[pid] = pair.model_copy(
+                update={
+                    "leakage": check_pair(
+                        by_persona[pair.persona_id], pair.question, pair.rejected, pair.chosen
+                    )
+                }
+            )
     if on_pair is not None:
         for pair in results.values():
             on_pair(pair, 0)
@@ -90,9 +101,16 @@ async def agenerate_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt]
             if persona.id not in texts:
                 texts[persona.id] = render(persona, config.persona_format)
             pair, new_tokens = await make_pair(
-                client, config, pair_id=item.id, persona_id=item.persona_id, prompt_id=item.prompt_id,
-                split=item.split, question=by_prompt[item.prompt_id].text, persona_text=texts[persona.id],
-                persona=persona)
+                client,
+                config,
+                pair_id=item.id,
+                persona_id=item.persona_id,
+                prompt_id=item.prompt_id,
+                split=item.split,
+                question=by_prompt[item.prompt_id].text,
+                persona_text=texts[persona.id],
+                persona=persona,
+            )
             results[pair.id] = pair
             if checkpoint is not None:
                 checkpoint.append(pair)

@@ -10,11 +10,11 @@ from typing import Any
 import polars as pl
 from pydantic import ValidationError
 
+from ..core.atomic import atomic_path, atomic_write_text
 from ..core.errors import UserError
 from ..core.hashing import canonical_json
-from ..core.records import read_jsonl
-from ..core.atomic import atomic_path, atomic_write_text
 from ..core.paths import resolve_artifact
+from ..core.records import read_jsonl
 from .record import SCHEMA_VERSION, PreferencePair
 
 JSONL_NAME = "pairs.jsonl"
@@ -42,7 +42,7 @@ class Checkpoint:
             out[pair.id] = pair
         return out
 
-    def open(self) -> "Checkpoint":
+    def open(self) -> Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             data = self.path.read_bytes()
@@ -72,27 +72,79 @@ def pairs_to_frame(pairs: Sequence[PreferencePair]) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
     for p in pairs:
         v = p.validation
-        rows.append({
-            "id": p.id, "persona_id": p.persona_id, "prompt_id": p.prompt_id, "split": p.split,
-            "question": p.question, "persona_text": p.persona_text, "rejected": p.rejected, "critique": p.critique,
-            "chosen": p.chosen, "model": p.model, "template_version": p.template_version, "seed": p.seed,
-            "config_key": p.config_key, "revision_attempts": p.revision_attempts, "length_action": p.length_action,
-            "judge_choice_ab": v.choice_ab if v else None, "judge_choice_ba": v.choice_ba if v else None,
-            "judge_error": v.error if v else None, "position_bias": v.position_bias if v else None,
-            "flagged": p.flagged, "flags": list(p.flags), "leaky": p.leaky,
-            "leakage": p.leakage.model_dump_json() if p.leakage is not None else None, "prompt_tokens": p.prompt_tokens, "completion_tokens": p.completion_tokens,
-            "status": p.status, "error": p.error, "call_ids": canonical_json(p.call_ids),
-            "finish_reasons": canonical_json(p.finish_reasons),
-            "length_target_low": p.length_target[0] if p.length_target else None,
-            "length_target_high": p.length_target[1] if p.length_target else None,
-        })
-    schema = {k: pl.Utf8 for k in ("id", "persona_id", "prompt_id", "split", "question", "persona_text", "rejected",
-                                   "critique", "chosen", "model", "template_version", "config_key",
-                                   "length_action", "judge_choice_ab", "judge_choice_ba", "judge_error",
-                                   "status", "error", "call_ids", "leakage", "finish_reasons")}
-    schema.update(seed=pl.Int64, revision_attempts=pl.Int64, position_bias=pl.Boolean, flagged=pl.Boolean, leaky=pl.Boolean,
-                  prompt_tokens=pl.Int64, completion_tokens=pl.Int64, flags=pl.List(pl.Utf8),
-                  length_target_low=pl.Int64, length_target_high=pl.Int64)
+        rows.append(
+            {
+                "id": p.id,
+                "persona_id": p.persona_id,
+                "prompt_id": p.prompt_id,
+                "split": p.split,
+                "question": p.question,
+                "persona_text": p.persona_text,
+                "rejected": p.rejected,
+                "critique": p.critique,
+                "chosen": p.chosen,
+                "model": p.model,
+                "template_version": p.template_version,
+                "seed": p.seed,
+                "config_key": p.config_key,
+                "revision_attempts": p.revision_attempts,
+                "length_action": p.length_action,
+                "judge_choice_ab": v.choice_ab if v else None,
+                "judge_choice_ba": v.choice_ba if v else None,
+                "judge_error": v.error if v else None,
+                "position_bias": v.position_bias if v else None,
+                "flagged": p.flagged,
+                "flags": list(p.flags),
+                "leaky": p.leaky,
+                "leakage": p.leakage.model_dump_json() if p.leakage is not None else None,
+                "prompt_tokens": p.prompt_tokens,
+                "completion_tokens": p.completion_tokens,
+                "status": p.status,
+                "error": p.error,
+                "call_ids": canonical_json(p.call_ids),
+                "finish_reasons": canonical_json(p.finish_reasons),
+                "length_target_low": p.length_target[0] if p.length_target else None,
+                "length_target_high": p.length_target[1] if p.length_target else None,
+            }
+        )
+    schema = {
+        k: pl.Utf8
+        for k in (
+            "id",
+            "persona_id",
+            "prompt_id",
+            "split",
+            "question",
+            "persona_text",
+            "rejected",
+            "critique",
+            "chosen",
+            "model",
+            "template_version",
+            "config_key",
+            "length_action",
+            "judge_choice_ab",
+            "judge_choice_ba",
+            "judge_error",
+            "status",
+            "error",
+            "call_ids",
+            "leakage",
+            "finish_reasons",
+        )
+    }
+    schema.update(
+        seed=pl.Int64,
+        revision_attempts=pl.Int64,
+        position_bias=pl.Boolean,
+        flagged=pl.Boolean,
+        leaky=pl.Boolean,
+        prompt_tokens=pl.Int64,
+        completion_tokens=pl.Int64,
+        flags=pl.List(pl.Utf8),
+        length_target_low=pl.Int64,
+        length_target_high=pl.Int64,
+    )
     order = list(rows[0]) if rows else list(schema)
     return pl.DataFrame(rows, schema={k: schema[k] for k in order})
 
@@ -124,7 +176,9 @@ class PairIds:
     def add(self, pair_id: str, position: int) -> None:
         first = self._first.setdefault(pair_id, position)
         if first != position:
-            where = f"{self.path}:{position}" if self.unit == "line" else f"{self.path}: {self.unit} {position}"
+            where = (
+                f"{self.path}:{position}" if self.unit == "line" else f"{self.path}: {self.unit} {position}"
+            )
             raise UserError(f"{where}: duplicate pair id {pair_id} (first at {self.unit} {first})")
 
 

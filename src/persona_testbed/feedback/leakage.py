@@ -96,23 +96,118 @@ _GENERIC_VALUE = re.compile(
     r"^\s*(n/?a\b|pending\b|yes$|no$|none\b|not reported|not recorded|unknown|other\b|some other|unclassified|"
     r"english only|born in the united states|without a disability|with health insurance|"
     r"never served|no children|civilian employed|employee of a private for-profit|"
-    r"not in labor force|very well$|well$|no birth|independent \(neither)", re.IGNORECASE)
+    r"not in labor force|very well$|well$|no birth|independent \(neither)",
+    re.IGNORECASE,
+)
 _STOP = {
-    "a", "an", "the", "and", "or", "of", "in", "on", "at", "for", "to", "with", "without", "by", "from", "as",
-    "other", "all", "misc", "miscellaneous", "not", "no", "only", "alone", "some", "except", "including",
-    "related", "services", "service", "activities", "products", "manufacturing", "workers", "worker",
-    "occupations", "operators", "operator", "general", "specialty", "first-line", "hand", "their", "own",
-    "various", "n/a", "etc", "new", "more", "less", "than", "just", "very", "slightly", "extremely", "strong",
-    "places", "stores", "store", "retailers", "wholesalers", "industries",
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "of",
+    "in",
+    "on",
+    "at",
+    "for",
+    "to",
+    "with",
+    "without",
+    "by",
+    "from",
+    "as",
+    "other",
+    "all",
+    "misc",
+    "miscellaneous",
+    "not",
+    "no",
+    "only",
+    "alone",
+    "some",
+    "except",
+    "including",
+    "related",
+    "services",
+    "service",
+    "activities",
+    "products",
+    "manufacturing",
+    "workers",
+    "worker",
+    "occupations",
+    "operators",
+    "operator",
+    "general",
+    "specialty",
+    "first-line",
+    "hand",
+    "their",
+    "own",
+    "various",
+    "n/a",
+    "etc",
+    "new",
+    "more",
+    "less",
+    "than",
+    "just",
+    "very",
+    "slightly",
+    "extremely",
+    "strong",
+    "places",
+    "stores",
+    "store",
+    "retailers",
+    "wholesalers",
+    "industries",
 }
-_GENERIC_HEADS = {"worker", "manager", "supervisor", "operator", "assistant", "specialist", "helper",
-                  "attendant", "aide", "tender", "setter", "mover", "repairer", "installer", "clerk",
-                  "agent", "representative", "occupation", "personnel", "staff", "professional"}
+_GENERIC_HEADS = {
+    "worker",
+    "manager",
+    "supervisor",
+    "operator",
+    "assistant",
+    "specialist",
+    "helper",
+    "attendant",
+    "aide",
+    "tender",
+    "setter",
+    "mover",
+    "repairer",
+    "installer",
+    "clerk",
+    "agent",
+    "representative",
+    "occupation",
+    "personnel",
+    "staff",
+    "professional",
+}
 # too common to count alone ("English" is also the language of every answer)
-_GENERIC_ANCESTRY = {"american", "white", "european", "african", "black", "other", "not reported", "unclassified",
-                     "english"}
-_GENERIC_PLACES = {"united states", "the united states", "u.s.", "us", "usa", "america", "outside the united states",
-                   "abroad"}
+_GENERIC_ANCESTRY = {
+    "american",
+    "white",
+    "european",
+    "african",
+    "black",
+    "other",
+    "not reported",
+    "unclassified",
+    "english",
+}
+_GENERIC_PLACES = {
+    "united states",
+    "the united states",
+    "u.s.",
+    "us",
+    "usa",
+    "america",
+    "outside the united states",
+    "abroad",
+}
 
 _APOS = "['\u2019]"
 
@@ -153,11 +248,23 @@ class _Builder:
         self.terms: list[Term] = []
         self._seen: set[tuple[str, str, str]] = set()
 
-    def add(self, field: str, phrases: Iterable[str], mode: Mode, *, possessive: bool = True,
-            plural: bool = True, regex: str | None = None) -> None:
+    def add(
+        self,
+        field: str,
+        phrases: Iterable[str],
+        mode: Mode,
+        *,
+        possessive: bool = True,
+        plural: bool = True,
+        regex: str | None = None,
+    ) -> None:
         for phrase in phrases:
             name = _norm(phrase)
-            if not name or (mode == "label" and regex is None and name in _STOP) or (field, name) in self._seen:
+            if (
+                not name
+                or (mode == "label" and regex is None and name in _STOP)
+                or (field, name) in self._seen
+            ):
                 continue
             self._seen.add((field, name))
             variants = [_phrase_re(name, plural)]
@@ -179,15 +286,33 @@ _RELIGION = {
     "native american religion": ["native american religion", "native american spirituality"],
     "inter-nondenominational": ["nondenominational", "non-denominational", "interdenominational"],
 }
-_RELIGION_IDENTITY = {"no religion": ["atheist", "agnostic", "non-religious", "nonreligious", "nonbeliever",
-                                      "non-believer", "not religious"],
-                      "other religion": ["religious", "person of faith"]}
+_RELIGION_IDENTITY = {
+    "no religion": [
+        "atheist",
+        "agnostic",
+        "non-religious",
+        "nonreligious",
+        "nonbeliever",
+        "non-believer",
+        "not religious",
+    ],
+    "other religion": ["religious", "person of faith"],
+}
 _EDUCATION = [
     ("doctorate", ["doctorate", "phd", "ph.d.", "doctoral degree"]),
     ("professional degree", ["professional degree", "law degree", "medical degree", "graduate degree"]),
     ("master", ["master's degree", "master's", "masters degree", "graduate degree"]),
-    ("bachelor", ["bachelor's degree", "bachelor's", "bachelors degree", "college degree", "college graduate",
-                  "college grad"]),
+    (
+        "bachelor",
+        [
+            "bachelor's degree",
+            "bachelor's",
+            "bachelors degree",
+            "college degree",
+            "college graduate",
+            "college grad",
+        ],
+    ),
     ("associate", ["associate's degree", "associate degree", "community college degree"]),
     ("ged", ["ged"]),
     ("high school diploma", ["high school diploma", "high school graduate", "high school education"]),
@@ -208,15 +333,25 @@ _BIG_FIVE = {
     ("agreeableness", "high"): ["agreeable", "easygoing", "easy-going"],
     ("agreeableness", "low"): ["disagreeable", "blunt", "skeptical"],
 }
-_NUMBER_WORDS = {2: "twenties", 3: "thirties", 4: "forties", 5: "fifties", 6: "sixties", 7: "seventies",
-                 8: "eighties", 9: "nineties"}
+_NUMBER_WORDS = {
+    2: "twenties",
+    3: "thirties",
+    4: "forties",
+    5: "fifties",
+    6: "sixties",
+    7: "seventies",
+    8: "eighties",
+    9: "nineties",
+}
 
 
 def _chunks(label: str) -> list[str]:
     """Occupation / industry label -> phrases: drop parentheses and 'except/including ...' clauses, split on
     commas, slashes, 'and', 'or', 'of', drop generic words at the edges."""
     text = re.sub(r"\([^)]*\)?", " ", label)
-    text = re.split(r",?\s+\b(?:except|including|excluding|and related|n\.e\.c)\b", text, flags=re.IGNORECASE)[0]
+    text = re.split(
+        r",?\s+\b(?:except|including|excluding|and related|n\.e\.c)\b", text, flags=re.IGNORECASE
+    )[0]
     out = []
     for chunk in re.split(r"[,/;&]|\b(?:and|or|of)\b", text, flags=re.IGNORECASE):
         words = [w for w in re.split(r"\s+", chunk.strip()) if w]
@@ -264,20 +399,38 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
     age = values.get("age", "").strip()
     if age.isdigit():
         n = int(age)
-        b.add("age", [f"{n}-year-old"], "label",
-              regex=rf"(?<![\w$.]){n}[\s\-]*(?:years?|yrs?)[\s\-]*old(?!\w)|(?<!\w)aged?\s+(?:of\s+)?{n}(?![\w,.]\d)")
+        b.add(
+            "age",
+            [f"{n}-year-old"],
+            "label",
+            regex=rf"(?<![\w$.]){n}[\s\-]*(?:years?|yrs?)[\s\-]*old(?!\w)|(?<!\w)aged?\s+(?:of\s+)?{n}(?![\w,.]\d)",
+        )
         b.add("age", [age], "identity", possessive=False, plural=False)
         if n // 10 in _NUMBER_WORDS:
             decade = _NUMBER_WORDS[n // 10]
-            b.add("age", [decade], "identity", regex=rf"(?<!\w)(?:(?:early|mid|late)[\s\-]+)?(?:{decade}|{n // 10}0'?s)(?!\w)")
+            b.add(
+                "age",
+                [decade],
+                "identity",
+                regex=rf"(?<!\w)(?:(?:early|mid|late)[\s\-]+)?(?:{decade}|{n // 10}0'?s)(?!\w)",
+            )
         if n >= 65:
-            b.add("age", ["senior", "senior citizen", "retiree", "older adult", "elderly person", "pensioner"],
-                  "identity", possessive=False)
+            b.add(
+                "age",
+                ["senior", "senior citizen", "retiree", "older adult", "elderly person", "pensioner"],
+                "identity",
+                possessive=False,
+            )
         elif n < 20:
             b.add("age", ["teen", "teenager"], "identity", possessive=False)
         if n < 26:
             b.add("age", ["young person", "young adult"], "identity", possessive=False)
-    b.add("age", ["your age"], "label", regex=r"(?<!\w)(?:at|for|of|someone|people|others|folks)\s+your\s+age(?!\w)")
+    b.add(
+        "age",
+        ["your age"],
+        "label",
+        regex=r"(?<!\w)(?:at|for|of|someone|people|others|folks)\s+your\s+age(?!\w)",
+    )
 
     sex = values.get("sex", "").strip().lower()
     if sex == "female":
@@ -291,10 +444,19 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
         for word in ("black", "white", "asian"):
             if re.search(rf"\b{word}\b", low):
                 b.add("race", [word, f"{word} person"], "identity", possessive=False)
-        for phrase in ("african american", "american indian", "alaska native", "native hawaiian",
-                       "pacific islander", "hispanic", "latino"):
+        for phrase in (
+            "african american",
+            "american indian",
+            "alaska native",
+            "native hawaiian",
+            "pacific islander",
+            "hispanic",
+            "latino",
+        ):
             if phrase in low:
-                b.add("race", [phrase] + (["latina", "latinx", "latine"] if phrase == "latino" else []), "label")
+                b.add(
+                    "race", [phrase] + (["latina", "latinx", "latine"] if phrase == "latino" else []), "label"
+                )
         if "two or more races" in low:
             b.add("race", ["biracial", "multiracial", "mixed race", "mixed-race"], "identity")
         for origin in re.findall(r"\(([^)]+)\)", race):
@@ -322,19 +484,46 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
 
     emp = v("employment status").lower()
     if "unemployed" in emp:
-        b.add("employment status", ["unemployed", "out of work", "job seeker", "job search", "between jobs"],
-              "identity")
+        b.add(
+            "employment status",
+            ["unemployed", "out of work", "job seeker", "job search", "between jobs"],
+            "identity",
+        )
     if "armed forces" in emp:
-        b.add("employment status", ["military", "soldier", "service member", "servicemember", "active duty",
-                                    "enlisted"], "identity")
+        b.add(
+            "employment status",
+            ["military", "soldier", "service member", "servicemember", "active duty", "enlisted"],
+            "identity",
+        )
 
     cow = v("class of worker").lower()
     if "self-employed" in cow:
-        b.add("class of worker", ["self-employed", "own business", "business owner", "freelancer",
-                                  "entrepreneur", "small business owner"], "identity")
+        b.add(
+            "class of worker",
+            [
+                "self-employed",
+                "own business",
+                "business owner",
+                "freelancer",
+                "entrepreneur",
+                "small business owner",
+            ],
+            "identity",
+        )
     if "government" in cow:
-        b.add("class of worker", ["government employee", "government worker", "public servant", "civil servant",
-                                  "federal employee", "state employee", "public employee"], "identity")
+        b.add(
+            "class of worker",
+            [
+                "government employee",
+                "government worker",
+                "public servant",
+                "civil servant",
+                "federal employee",
+                "state employee",
+                "public employee",
+            ],
+            "identity",
+        )
     if "not-for-profit" in cow:
         b.add("class of worker", ["nonprofit", "non-profit", "charity"], "identity")
     if "family business" in cow:
@@ -371,7 +560,10 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
         amount = int(m.group(1).replace(",", "") or 0)
         if amount > 0:
             grouped = f"{amount:,}".replace(",", ",?")
-            alts = [rf"\$\s?{grouped}(?!\d)", rf"(?<![\d$.,]){grouped}\s+(?:dollars|a year|per year|annually)"]
+            alts = [
+                rf"\$\s?{grouped}(?!\d)",
+                rf"(?<![\d$.,]){grouped}\s+(?:dollars|a year|per year|annually)",
+            ]
             if amount % 1000 == 0:
                 alts.append(rf"\$?{amount // 1000}\s?[kK](?!\w)")
             b.add("income", [f"${amount:,}"], "label", regex="|".join(alts))
@@ -380,41 +572,97 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
     if marital:
         if marital.startswith("married"):
             b.add("marital status", ["married", "married person", "newlywed"], "identity", possessive=False)
-            b.add("marital status", ["your spouse"], "label",
-                  regex=r"(?<!\w)your\s+(?:husband|wife|spouse|marriage)(?!\w)")
+            b.add(
+                "marital status",
+                ["your spouse"],
+                "label",
+                regex=r"(?<!\w)your\s+(?:husband|wife|spouse|marriage)(?!\w)",
+            )
         elif marital.startswith("never married"):
-            b.add("marital status", ["single", "unmarried", "never married", "never been married"], "identity",
-                  possessive=False)
+            b.add(
+                "marital status",
+                ["single", "unmarried", "never married", "never been married"],
+                "identity",
+                possessive=False,
+            )
         elif marital.startswith("divorced"):
             b.add("marital status", ["divorced", "divorcee", "divorcée", "divorce"], "identity")
-            b.add("marital status", ["your ex"], "label", regex=r"(?<!\w)your\s+ex(?:[\s\-]+(?:husband|wife|spouse))?(?!\w)")
+            b.add(
+                "marital status",
+                ["your ex"],
+                "label",
+                regex=r"(?<!\w)your\s+ex(?:[\s\-]+(?:husband|wife|spouse))?(?!\w)",
+            )
         elif marital.startswith("widowed"):
             b.add("marital status", ["widowed", "widow", "widower"], "identity")
-            b.add("marital status", ["your late spouse"], "label", regex=r"(?<!\w)your\s+late\s+(?:husband|wife|spouse)(?!\w)")
+            b.add(
+                "marital status",
+                ["your late spouse"],
+                "label",
+                regex=r"(?<!\w)your\s+late\s+(?:husband|wife|spouse)(?!\w)",
+            )
         elif marital.startswith("separated"):
             b.add("marital status", ["separated", "separation"], "identity")
 
     household = v("household type").lower()
     if "living alone" in household:
-        b.add("household type", ["live alone"], "label",
-              regex=r"(?<!\w)you\s+(?:live|are\s+living|'re\s+living|\u2019re\s+living)\s+(?:all\s+)?(?:alone|by\s+yourself)(?!\w)")
+        b.add(
+            "household type",
+            ["live alone"],
+            "label",
+            regex=r"(?<!\w)you\s+(?:live|are\s+living|'re\s+living|\u2019re\s+living)\s+(?:all\s+)?(?:alone|by\s+yourself)(?!\w)",
+        )
     if "no spouse present" in household:
-        b.add("household type", ["single parent", "single mother", "single father", "single mom", "single dad"],
-              "identity")
+        b.add(
+            "household type",
+            ["single parent", "single mother", "single father", "single mom", "single dad"],
+            "identity",
+        )
 
     family = v("family presence and age").lower()
     if "children" in family and not family.startswith("no "):
-        b.add("family presence and age", ["parent", "mother", "father", "mom", "dad"], "identity", possessive=False)
-        kids = ["kids", "children", "child", "toddler", "little ones", "teen", "teenager", "baby", "son", "daughter"]
-        b.add("family presence and age", ["your kids"], "label",
-              regex=r"(?<!\w)your\s+(?:(?:young|little|teenage|small|growing|own)\s+)?(?:"
-              + "|".join(re.escape(k) for k in kids) + r")(?:s|ren)?(?!\w)")
+        b.add(
+            "family presence and age",
+            ["parent", "mother", "father", "mom", "dad"],
+            "identity",
+            possessive=False,
+        )
+        kids = [
+            "kids",
+            "children",
+            "child",
+            "toddler",
+            "little ones",
+            "teen",
+            "teenager",
+            "baby",
+            "son",
+            "daughter",
+        ]
+        b.add(
+            "family presence and age",
+            ["your kids"],
+            "label",
+            regex=r"(?<!\w)your\s+(?:(?:young|little|teenage|small|growing|own)\s+)?(?:"
+            + "|".join(re.escape(k) for k in kids)
+            + r")(?:s|ren)?(?!\w)",
+        )
 
     pob = values.get("place of birth", "").strip()
     if pob and not _GENERIC_VALUE.search(pob):
         if pob.lower().startswith("outside"):
-            b.add("place of birth", ["immigrant", "born abroad", "foreign-born", "born outside the country",
-                                     "born in another country"], "identity", possessive=False)
+            b.add(
+                "place of birth",
+                [
+                    "immigrant",
+                    "born abroad",
+                    "foreign-born",
+                    "born outside the country",
+                    "born in another country",
+                ],
+                "identity",
+                possessive=False,
+            )
         else:
             text = re.sub(r"\([^)]*\)?", " ", pob)
             text = re.sub(r"/[A-Z]{2}\b", " ", text)  # "Ohio/OH": the bare state code would match "oh"
@@ -425,56 +673,136 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
 
     cit = v("citizenship").lower()
     if cit.startswith("not a u.s. citizen"):
-        b.add("citizenship", ["non-citizen", "noncitizen", "not a citizen", "not a u.s. citizen", "immigrant",
-                              "green card holder", "visa holder", "undocumented"], "identity")
-        b.add("citizenship", ["your immigration status"], "label",
-              regex=r"(?<!\w)your\s+(?:visa|immigration\s+status|green\s+card)(?!\w)")
+        b.add(
+            "citizenship",
+            [
+                "non-citizen",
+                "noncitizen",
+                "not a citizen",
+                "not a u.s. citizen",
+                "immigrant",
+                "green card holder",
+                "visa holder",
+                "undocumented",
+            ],
+            "identity",
+        )
+        b.add(
+            "citizenship",
+            ["your immigration status"],
+            "label",
+            regex=r"(?<!\w)your\s+(?:visa|immigration\s+status|green\s+card)(?!\w)",
+        )
     elif "naturalization" in cit:
-        b.add("citizenship", ["naturalized", "naturalized citizen", "immigrant", "naturalization"], "identity")
+        b.add(
+            "citizenship", ["naturalized", "naturalized citizen", "immigrant", "naturalization"], "identity"
+        )
     elif cit.startswith("born in puerto rico"):
-        b.add("citizenship", ["puerto rico", "guam", "u.s. virgin islands", "northern marianas"], "label",
-              plural=False)
+        b.add(
+            "citizenship",
+            ["puerto rico", "guam", "u.s. virgin islands", "northern marianas"],
+            "label",
+            plural=False,
+        )
 
     vet = v("veteran status").lower()
     if "in the past" in vet:
-        b.add("veteran status", ["veteran", "former soldier", "former service member", "military service",
-                                 "military background", "time in the military"], "identity")
-        b.add("veteran status", ["veteran"], "label", regex=r"(?<!\w)(?:fellow|military|war)\s+veterans?(?!\w)")
+        b.add(
+            "veteran status",
+            [
+                "veteran",
+                "former soldier",
+                "former service member",
+                "military service",
+                "military background",
+                "time in the military",
+            ],
+            "identity",
+        )
+        b.add(
+            "veteran status", ["veteran"], "label", regex=r"(?<!\w)(?:fellow|military|war)\s+veterans?(?!\w)"
+        )
     elif "now on active duty" in vet:
-        b.add("veteran status", ["active duty", "service member", "servicemember", "soldier", "military",
-                                 "deployment"], "identity")
+        b.add(
+            "veteran status",
+            ["active duty", "service member", "servicemember", "soldier", "military", "deployment"],
+            "identity",
+        )
     elif "reserves" in vet:
-        b.add("veteran status", ["reservist", "national guard", "reserves", "guardsman", "reserve duty"],
-              "identity")
+        b.add(
+            "veteran status",
+            ["reservist", "national guard", "reserves", "guardsman", "reserve duty"],
+            "identity",
+        )
 
     if values.get("disability", "").strip().lower().startswith("with a disability"):
-        b.add("disability", ["disability", "disabled", "disabled person", "wheelchair user", "condition"],
-              "identity")
+        b.add(
+            "disability",
+            ["disability", "disabled", "disabled person", "wheelchair user", "condition"],
+            "identity",
+        )
     if values.get("vision difficulty", "").strip().lower() == "yes":
-        b.add("vision difficulty", ["blind", "visually impaired", "low vision", "vision", "eyesight",
-                                    "vision impairment"], "identity")
+        b.add(
+            "vision difficulty",
+            ["blind", "visually impaired", "low vision", "vision", "eyesight", "vision impairment"],
+            "identity",
+        )
     if values.get("hearing difficulty", "").strip().lower() == "yes":
-        b.add("hearing difficulty", ["deaf", "hard of hearing", "hearing", "hearing loss", "hearing aid",
-                                     "hearing impairment"], "identity")
+        b.add(
+            "hearing difficulty",
+            ["deaf", "hard of hearing", "hearing", "hearing loss", "hearing aid", "hearing impairment"],
+            "identity",
+        )
     if values.get("cognitive difficulty", "").strip().lower() == "yes":
-        b.add("cognitive difficulty", ["cognitive difficulty", "cognitive impairment", "memory problems",
-                                       "memory issues"], "identity")
+        b.add(
+            "cognitive difficulty",
+            ["cognitive difficulty", "cognitive impairment", "memory problems", "memory issues"],
+            "identity",
+        )
     if values.get("health insurance", "").strip().lower().startswith("no health insurance"):
-        b.add("health insurance", ["uninsured", "without insurance", "without health insurance", "no insurance",
-                                   "no health insurance", "lack of insurance"], "identity")
+        b.add(
+            "health insurance",
+            [
+                "uninsured",
+                "without insurance",
+                "without health insurance",
+                "no insurance",
+                "no health insurance",
+                "lack of insurance",
+            ],
+            "identity",
+        )
     if values.get("fertility", "").strip().lower() == "yes":
-        b.add("fertility", ["new mother", "new parent", "new mom", "newborn", "new baby", "pregnancy"], "identity")
+        b.add(
+            "fertility",
+            ["new mother", "new parent", "new mom", "newborn", "new baby", "pregnancy"],
+            "identity",
+        )
     eng = values.get("ability to speak english", "").strip().lower()
     if eng in ("not well", "not at all"):
-        b.add("ability to speak english", ["english learner", "non-native speaker", "non-native english speaker",
-                                           "limited english", "english", "language barrier"], "identity")
+        b.add(
+            "ability to speak english",
+            [
+                "english learner",
+                "non-native speaker",
+                "non-native english speaker",
+                "limited english",
+                "english",
+                "language barrier",
+            ],
+            "identity",
+        )
 
     rel = v("religion").lower()
     if rel in _RELIGION:
         b.add("religion", [rel], "label", regex="|".join(_phrase_re(p) for p in _RELIGION[rel]))
         if rel in ("catholic", "protestant", "orthodox christian"):
             b.add("religion", ["christian"], "identity")
-        b.add("religion", ["believer", "person of faith", "churchgoer", "man of faith", "woman of faith"], "identity")
+        b.add(
+            "religion",
+            ["believer", "person of faith", "churchgoer", "man of faith", "woman of faith"],
+            "identity",
+        )
     elif values.get("religion", "").strip().lower() in _RELIGION_IDENTITY:
         b.add("religion", _RELIGION_IDENTITY[values["religion"].strip().lower()], "identity")
 
@@ -484,8 +812,15 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
             b.add("ideology", [ideo, ideo.replace("extremely", "very")], "label")
         base = ideo.split()[-1] if ideo.endswith(("liberal", "conservative")) else ""
         if base:
-            b.add("ideology", [base, "progressive" if base == "liberal" else "right-winger",
-                               "left-winger" if base == "liberal" else "traditionalist"], "identity")
+            b.add(
+                "ideology",
+                [
+                    base,
+                    "progressive" if base == "liberal" else "right-winger",
+                    "left-winger" if base == "liberal" else "traditionalist",
+                ],
+                "identity",
+            )
         if "moderate" in ideo or "middle of the road" in ideo:
             b.add("ideology", ["moderate", "centrist", "middle of the road"], "identity", plural=False)
 
@@ -493,15 +828,25 @@ def _terms_for(items: tuple[tuple[str, str], ...]) -> tuple[Term, ...]:
     if party:
         for side in ("democrat", "republican"):
             if side in party:
-                b.add("political views", [side], "label",
-                      regex=_phrase_re(side) + (r"|(?<!\w)democratic\s+party(?!\w)" if side == "democrat"
-                                                else r"|(?<!\w)republican\s+party(?!\w)|(?<!\w)gop(?!\w)"))
+                b.add(
+                    "political views",
+                    [side],
+                    "label",
+                    regex=_phrase_re(side)
+                    + (
+                        r"|(?<!\w)democratic\s+party(?!\w)"
+                        if side == "democrat"
+                        else r"|(?<!\w)republican\s+party(?!\w)|(?<!\w)gop(?!\w)"
+                    ),
+                )
                 if party.startswith(("strong", "not very strong")):
                     b.add("political views", [party], "label")
         if party.startswith("independent"):
             b.add("political views", ["independent", "swing voter", "independent voter"], "identity")
 
-    for key, value in re.findall(r"(\w+):\s*(very high|very low|high|low)", values.get("big five scores", ""), re.IGNORECASE):
+    for key, value in re.findall(
+        r"(\w+):\s*(very high|very low|high|low)", values.get("big five scores", ""), re.IGNORECASE
+    ):
         words = _BIG_FIVE.get((key.lower(), value.lower().split()[-1]))
         if words:
             b.add("big five scores", words, "identity")
@@ -528,15 +873,22 @@ def _add_free(b: _Builder, field: str, value: str) -> None:
 
 _CLAUSE_END = re.compile(r"[.!?;:\n()\"\u201c\u201d]")
 # no comma between the article and the term: "as a whole, women ..." is not an identity framing
-_AS = re.compile(r"(?<!\w)as\s+(?:an?|one|someone|somebody|a\s+fellow|fellow|a\s+person)(?:\s+[\w'\u2019$\-]+){0,3}\s+$",
-                 re.IGNORECASE)
+_AS = re.compile(
+    r"(?<!\w)as\s+(?:an?|one|someone|somebody|a\s+fellow|fellow|a\s+person)(?:\s+[\w'\u2019$\-]+){0,3}\s+$",
+    re.IGNORECASE,
+)
 _YOU = re.compile(
     r"(?<!\w)(?:you(?:['\u2019]re|\s+are|\s+were|['\u2019]ve\s+been|\s+have\s+been|\s+have|['\u2019]ve\s+got|"
     r"\s+had|\s+hold|\s+(?:work|worked|working)(?:\s+(?:as|in|for))?|"
-    r"\s+identify\s+as|\s+seem\s+(?:like)?)|yourself\s+(?:a|an)?)(?:\s+[\w'\u2019$,\-]+){0,3}\s+$", re.IGNORECASE)
+    r"\s+identify\s+as|\s+seem\s+(?:like)?)|yourself\s+(?:a|an)?)(?:\s+[\w'\u2019$,\-]+){0,3}\s+$",
+    re.IGNORECASE,
+)
 # hobbies and habits: "since you enjoy gardening", "you spend time golfing"
-_YOU_ENJOY = re.compile(r"(?<!\w)you\s+(?:(?:really|also|clearly|probably)\s+)?(?:enjoy|love|like|spend\s+time|are\s+into|"
-                        r"'re\s+into|collect|practice|play)(?:\s+[\w'\u2019$,\-]+){0,3}\s+$", re.IGNORECASE)
+_YOU_ENJOY = re.compile(
+    r"(?<!\w)you\s+(?:(?:really|also|clearly|probably)\s+)?(?:enjoy|love|like|spend\s+time|are\s+into|"
+    r"'re\s+into|collect|practice|play)(?:\s+[\w'\u2019$,\-]+){0,3}\s+$",
+    re.IGNORECASE,
+)
 _FREE_FIELDS = ("detailed job description", "defining quirks", "mannerisms", "personal time", "lifestyle")
 _YOUR = re.compile(r"(?<!\w)your(?:\s+[\w'\u2019\-]+){0,2}\s+$", re.IGNORECASE)
 
@@ -566,7 +918,9 @@ _FOLLOW_OK = re.compile(
     r"\s*(?:$|[^\w\s]|(?:who|whom|whose|that|which|and|or|but|nor|with|without|in|of|for|from|at|on|to|by|you|"
     r"your|yourself|myself|i|it|like|this|these|those|is|are|was|were|has|have|had|can|could|would|will|"
     r"should|might|may|must|too|also|now|today|here|there|since|because|so|then|yet|still|living|working|"
-    r"raised|born|yourself)\b)", re.IGNORECASE)
+    r"raised|born|yourself)\b)",
+    re.IGNORECASE,
+)
 
 
 def _modifier(text: str, end: int) -> bool:
@@ -589,10 +943,23 @@ def find_mentions(terms: Sequence[Term], answer: str, context: str = "") -> Answ
                 if fs is None:
                     continue
                 start = fs
-            if term.mode == "identity" and answer[start:start + 2].lower() == "as" and _modifier(answer, m.end()):
+            if (
+                term.mode == "identity"
+                and answer[start : start + 2].lower() == "as"
+                and _modifier(answer, m.end())
+            ):
                 continue  # "as a conservative estimate": the term modifies another noun
-            found.append(LeakageFinding(field=term.field, mode=term.mode, term=term.name, text=answer[start:m.end()],
-                                        start=start, end=m.end(), in_context=_in_context(term, context)))
+            found.append(
+                LeakageFinding(
+                    field=term.field,
+                    mode=term.mode,
+                    term=term.name,
+                    text=answer[start : m.end()],
+                    start=start,
+                    end=m.end(),
+                    in_context=_in_context(term, context),
+                )
+            )
     found = _dedupe(found, answer)
     return AnswerLeakage(leaky=any(not f.in_context for f in found), findings=found)
 
@@ -606,9 +973,15 @@ def _dedupe(found: list[LeakageFinding], answer: str) -> list[LeakageFinding]:
         if last is not None and last.field == f.field and f.start < last.end:
             longer = last if last.end - last.start >= f.end - f.start else f
             end = max(last.end, f.end)
-            out[-1] = LeakageFinding(field=f.field, mode="label" if "label" in (last.mode, f.mode) else "identity",
-                                     term=longer.term, text=answer[last.start:end], start=last.start, end=end,
-                                     in_context=last.in_context and f.in_context)
+            out[-1] = LeakageFinding(
+                field=f.field,
+                mode="label" if "label" in (last.mode, f.mode) else "identity",
+                term=longer.term,
+                text=answer[last.start : end],
+                start=last.start,
+                end=end,
+                in_context=last.in_context and f.in_context,
+            )
         else:
             out.append(f)
     return sorted(out, key=lambda f: (f.start, f.end, f.field))

@@ -40,8 +40,10 @@ def count_words(text: str) -> int:
 def check_band(low: float, high: float) -> None:
     """``UserError`` unless ``0 < low <= high`` (the CLI's ``--length-band-low/--length-band-high``)."""
     if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= 0:
-        raise UserError(f"length band {low:g}-{high:g}: both ends must be positive numbers "
-                        "(e.g. --length-band-low 0.85 --length-band-high 1.15)")
+        raise UserError(
+            f"length band {low:g}-{high:g}: both ends must be positive numbers "
+            "(e.g. --length-band-low 0.85 --length-band-high 1.15)"
+        )
     if low > high:
         raise UserError(f"length band {low:g}-{high:g}: the low end is above the high end")
 
@@ -75,7 +77,7 @@ def trim_to_band(text: str, bounds: tuple[int, int], target: float | None = None
     target = (lo + hi) / 2 if target is None else target
     best: tuple[float, str] | None = None
     for m in _SENTENCE_END.finditer(text):
-        head = text[:m.end()].rstrip()
+        head = text[: m.end()].rstrip()
         n = count_words(head)
         if n > hi:
             break

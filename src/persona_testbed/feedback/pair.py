@@ -34,8 +34,9 @@ class GenerationParams(BaseModel):
     def config_key(self, model: str) -> str:
         """Hash of these parameters, the model and the template version (checkpoint entries must match)."""
         params = self.model_dump(include=set(GenerationParams.model_fields))  # not counts / concurrency
-        return content_hash({"params": params, "model": model,
-                             "template_version": templates.TEMPLATE_VERSION}, 16)
+        return content_hash(
+            {"params": params, "model": model, "template_version": templates.TEMPLATE_VERSION}, 16
+        )
 
 
 class _Step:
@@ -57,23 +58,31 @@ class _Step:
             self.new_tokens += res.usage.completion_tokens
 
 
-def _params(gp: GenerationParams, item_id: str, step: str, max_tokens: int,
-            temperature: float | None = None) -> ChatParams:
-    return ChatParams(temperature=gp.temperature if temperature is None else temperature, max_tokens=max_tokens,
-                      seed=derive_int(gp.seed, "feedback", templates.TEMPLATE_VERSION, item_id, step))
+def _params(
+    gp: GenerationParams, item_id: str, step: str, max_tokens: int, temperature: float | None = None
+) -> ChatParams:
+    return ChatParams(
+        temperature=gp.temperature if temperature is None else temperature,
+        max_tokens=max_tokens,
+        seed=derive_int(gp.seed, "feedback", templates.TEMPLATE_VERSION, item_id, step),
+    )
 
 
 async def _judge(client, gp: GenerationParams, pair: PreferencePair, acc: _Step) -> PairValidation:
     v = PairValidation()
     errors = []
     for order, (a, b) in (("ab", (pair.chosen, pair.rejected)), ("ba", (pair.rejected, pair.chosen))):
-        res = await client.chat(templates.judge_messages(pair.persona_text, pair.question, a, b),
-                                params=_params(gp, pair.id, f"judge_{order}", gp.judge_max_tokens, 0.0),
-                                schema=templates.JudgeChoice, purpose=f"feedback.judge_{order}")
+        res = await client.chat(
+            templates.judge_messages(pair.persona_text, pair.question, a, b),
+            params=_params(gp, pair.id, f"judge_{order}", gp.judge_max_tokens, 0.0),
+            schema=templates.JudgeChoice,
+            purpose=f"feedback.judge_{order}",
+        )
         acc.add(f"judge_{order}", res)
         if res.ok and res.parsed is not None:
             choice = templates.JudgeChoice.model_validate(
-                res.parsed.model_dump() if isinstance(res.parsed, BaseModel) else res.parsed).choice
+                res.parsed.model_dump() if isinstance(res.parsed, BaseModel) else res.parsed
+            ).choice
             setattr(v, f"choice_{order}", choice)
         else:
             errors.append(f"{order}: {res.error or 'no parsed answer'}")
@@ -81,26 +90,51 @@ async def _judge(client, gp: GenerationParams, pair: PreferencePair, acc: _Step)
     return v
 
 
-async def _ask(client, gp: GenerationParams, acc: _Step, step: str, messages, item_id: str, max_tokens: int,
-               *, sample_index: int = 0, reask: bool = True) -> tuple[Any, int]:
+async def _ask(
+    client,
+    gp: GenerationParams,
+    acc: _Step,
+    step: str,
+    messages,
+    item_id: str,
+    max_tokens: int,
+    *,
+    sample_index: int = 0,
+    reask: bool = True,
+) -> tuple[Any, int]:
     """One step's call; a reply cut off at ``max_tokens`` is asked once more (``reask``) with twice the budget.
 
     Returns ``(result, budget of the last call)``; ``result.truncated`` says the last reply was cut off.
     """
     purpose = f"feedback.{step}"
-    res = await client.chat(messages, params=_params(gp, item_id, step, max_tokens), sample_index=sample_index,
-                            purpose=purpose)
+    res = await client.chat(
+        messages, params=_params(gp, item_id, step, max_tokens), sample_index=sample_index, purpose=purpose
+    )
     acc.add(step, res)
     if reask and res.ok and res.truncated:
         max_tokens *= TRUNCATION_BUDGET_FACTOR
-        res = await client.chat(messages, params=_params(gp, item_id, step, max_tokens), sample_index=sample_index,
-                                purpose=purpose)
+        res = await client.chat(
+            messages,
+            params=_params(gp, item_id, step, max_tokens),
+            sample_index=sample_index,
+            purpose=purpose,
+        )
         acc.add(step, res)
     return res, max_tokens
 
 
-async def make_pair(client, gp: GenerationParams, *, pair_id: str, persona_id: str, prompt_id: str, split: str,
-                    question: str, persona_text: str, persona: Any = None) -> tuple[PreferencePair, int]:
+async def make_pair(
+    client,
+    gp: GenerationParams,
+    *,
+    pair_id: str,
+    persona_id: str,
+    prompt_id: str,
+    split: str,
+    question: str,
+    persona_text: str,
+    persona: Any = None,
+) -> tuple[PreferencePair, int]:
     """Generate one pair; returns it (status ok or failed, never raises for model failures) and its new tokens.
 
     Each step's answer cut off at its token limit is asked again once with twice the limit; still cut off,
@@ -109,10 +143,18 @@ async def make_pair(client, gp: GenerationParams, *, pair_id: str, persona_id: s
     ``Persona``), the ok pair gets its attribute-leakage check (``pair.leakage``).
     """
     acc = _Step()
-    pair = PreferencePair(id=pair_id, persona_id=persona_id, prompt_id=prompt_id, split=split,  # type: ignore[arg-type]
-                          question=question, persona_text=persona_text, model=client.model,
-                          template_version=templates.TEMPLATE_VERSION, seed=gp.seed,
-                          config_key=gp.config_key(client.model))
+    pair = PreferencePair(
+        id=pair_id,
+        persona_id=persona_id,
+        prompt_id=prompt_id,
+        split=split,  # type: ignore[arg-type]
+        question=question,
+        persona_text=persona_text,
+        model=client.model,
+        template_version=templates.TEMPLATE_VERSION,
+        seed=gp.seed,
+        config_key=gp.config_key(client.model),
+    )
 
     def fail(error: str) -> tuple[PreferencePair, int]:
         pair.status, pair.error = "failed", error
@@ -120,8 +162,9 @@ async def make_pair(client, gp: GenerationParams, *, pair_id: str, persona_id: s
 
     # The rejected answer knows nothing of the persona: its seed depends on the prompt only, so every
     # persona sampling this prompt shares one (cached) call, and its re-ask with a larger budget.
-    res, budget = await _ask(client, gp, acc, "rejected", templates.answer_messages(question), prompt_id,
-                             gp.max_tokens)
+    res, budget = await _ask(
+        client, gp, acc, "rejected", templates.answer_messages(question), prompt_id, gp.max_tokens
+    )
     if not res.ok:
         return fail(f"rejected: {res.error}")
     pair.rejected = res.text.strip()
@@ -130,8 +173,15 @@ async def make_pair(client, gp: GenerationParams, *, pair_id: str, persona_id: s
     if res.truncated:
         pair.add_flag(truncated_flag("rejected"))
 
-    res, _ = await _ask(client, gp, acc, "critique", templates.critique_messages(persona_text, question, pair.rejected),
-                        pair_id, gp.critique_max_tokens)
+    res, _ = await _ask(
+        client,
+        gp,
+        acc,
+        "critique",
+        templates.critique_messages(persona_text, question, pair.rejected),
+        pair_id,
+        gp.critique_max_tokens,
+    )
     if not res.ok:
         return fail(f"critique: {res.error}")
     pair.critique = res.text.strip()
@@ -162,11 +212,21 @@ async def _revise(client, gp: GenerationParams, acc: _Step, pair: PreferencePair
     previous: int | None = None
     start_budget = budget
     for attempt in range(max(1, gp.max_revision_attempts)):
-        messages = templates.revise_messages(pair.persona_text, pair.question, pair.rejected, pair.critique,
-                                             bounds, previous)
+        messages = templates.revise_messages(
+            pair.persona_text, pair.question, pair.rejected, pair.critique, bounds, previous
+        )
         # one re-ask for a cut-off revision per step: later attempts keep the larger budget
-        res, budget = await _ask(client, gp, acc, "chosen", messages, pair.id, budget, sample_index=attempt,
-                                 reask=budget == start_budget)
+        res, budget = await _ask(
+            client,
+            gp,
+            acc,
+            "chosen",
+            messages,
+            pair.id,
+            budget,
+            sample_index=attempt,
+            reask=budget == start_budget,
+        )
         pair.revision_attempts = attempt + 1
         if not res.ok:
             return f"chosen: {res.error}"

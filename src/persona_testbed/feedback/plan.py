@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from ..core.errors import UserError
+from ..core.seeds import rng
 from ..personas import Persona
 from ..prompts import Prompt
-from ..core.seeds import rng
 from .record import PreferencePair
 
 
@@ -49,15 +49,20 @@ def check_counts(counts: PairCounts, n_train_pool: int, n_held_pool: int) -> Non
     if counts.train + counts.test + counts.held_out == 0:
         raise UserError("all pair counts are 0: nothing to generate")
     if counts.train + counts.test > n_train_pool:
-        raise UserError(f"--train {counts.train} + --test {counts.test} = {counts.train + counts.test} pairs per "
-                        f"persona exceed the {n_train_pool} train-split prompts (prompts are drawn without replacement)")
+        raise UserError(
+            f"--train {counts.train} + --test {counts.test} = {counts.train + counts.test} pairs per "
+            f"persona exceed the {n_train_pool} train-split prompts (prompts are drawn without replacement)"
+        )
     if counts.held_out > n_held_pool:
-        raise UserError(f"--held-out {counts.held_out} pairs per persona exceed the {n_held_pool} held-out prompts "
-                        "(prompts are drawn without replacement)")
+        raise UserError(
+            f"--held-out {counts.held_out} pairs per persona exceed the {n_held_pool} held-out prompts "
+            "(prompts are drawn without replacement)"
+        )
 
 
-def plan_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt], counts: PairCounts,
-               seed: int) -> list[PlannedPair]:
+def plan_pairs(
+    personas: Sequence[Persona], prompts: Sequence[Prompt], counts: PairCounts, seed: int
+) -> list[PlannedPair]:
     """Every (persona, prompt, split) to generate, sorted by pair id."""
     if not personas:
         raise UserError("no personas: nothing to generate")
@@ -72,13 +77,19 @@ def plan_pairs(personas: Sequence[Persona], prompts: Sequence[Prompt], counts: P
         chosen: list[tuple[Prompt, str]] = []
         if counts.train + counts.test:
             perm = rng(seed, "feedback.sample.train", persona.id).permutation(len(train_pool))
-            chosen += [(train_pool[i], "train") for i in perm[:counts.train]]
-            chosen += [(train_pool[i], "test") for i in perm[counts.train:counts.train + counts.test]]
+            chosen += [(train_pool[i], "train") for i in perm[: counts.train]]
+            chosen += [(train_pool[i], "test") for i in perm[counts.train : counts.train + counts.test]]
         if counts.held_out:
             perm = rng(seed, "feedback.sample.held_out", persona.id).permutation(len(held_pool))
-            chosen += [(held_pool[i], "held_out") for i in perm[:counts.held_out]]
+            chosen += [(held_pool[i], "held_out") for i in perm[: counts.held_out]]
         for prompt, split in chosen:
-            out.append(PlannedPair(id=PreferencePair.make_id(persona.id, prompt.id, split), persona_id=persona.id,
-                                   prompt_id=prompt.id, split=split))
+            out.append(
+                PlannedPair(
+                    id=PreferencePair.make_id(persona.id, prompt.id, split),
+                    persona_id=persona.id,
+                    prompt_id=prompt.id,
+                    split=split,
+                )
+            )
     out.sort(key=lambda p: p.id)
     return out

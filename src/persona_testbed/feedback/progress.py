@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..core.output import err_console
 from .record import PreferencePair
@@ -19,13 +25,20 @@ class PairProgress:
         self.tokens = 0
         self.failed = 0
         self.started = time.perf_counter()
-        self._progress = Progress(TextColumn("pairs"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("{task.fields[rate]} tok/s · {task.fields[failed]} failed"),
-                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                  console=err_console, transient=False)
+        self._progress = Progress(
+            TextColumn("pairs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} tok/s · {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        )
         self._task = None
 
-    def __enter__(self) -> "PairProgress":
+    def __enter__(self) -> PairProgress:
         self._progress.__enter__()
         self._task = self._progress.add_task("pairs", total=self.total, rate="0", failed=0)
         return self

@@ -92,6 +92,7 @@ class ReleaseRow:
 
 # -- reading ---------------------------------------------------------------------------------------
 
+
 def _arrow_table(path: Path) -> pa.Table:
     """An Arrow file of a ``datasets`` folder (IPC stream; the file format also accepted)."""
     try:
@@ -142,8 +143,11 @@ def release_files(path: str | Path) -> list[Path]:
         return [f for s in splits for f in _dataset_files(p / s)]
     if (p / "state.json").is_file():  # Dataset.save_to_disk
         return _dataset_files(p)
-    visible = [f for f in sorted(p.rglob("*")) if f.is_file()
-               and not any(part.startswith(".") for part in f.relative_to(p).parts)]
+    visible = [
+        f
+        for f in sorted(p.rglob("*"))
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+    ]
     for suffixes in ((".parquet",), _JSONL):
         found = [f for f in visible if f.suffix in suffixes]
         if found:
@@ -165,9 +169,18 @@ def _row(obj: dict[str, Any], where: str) -> ReleaseRow:
     vals = {c: _text(obj.get(c), where, c, c in _REQUIRED) for c in RELEASE_COLUMNS}
     qt = vals["question type"].strip().lower()
     if qt not in RELEASE_SPLITS:
-        raise UserError(f"{where}: column 'question type' is {vals['question type']!r} (expected train or test)")
-    return ReleaseRow(where=where, persona=vals["persona"], instruction=vals["instruction"],
-                      original=vals["original"], critique=vals["critique"], data=vals["data"], question_type=qt)
+        raise UserError(
+            f"{where}: column 'question type' is {vals['question type']!r} (expected train or test)"
+        )
+    return ReleaseRow(
+        where=where,
+        persona=vals["persona"],
+        instruction=vals["instruction"],
+        original=vals["original"],
+        critique=vals["critique"],
+        data=vals["data"],
+        question_type=qt,
+    )
 
 
 #: Parquet / Arrow rows decoded at once (bounds the memory of Python strings while reading)
@@ -230,6 +243,7 @@ def read_release(path: str | Path) -> list[ReleaseRow]:
 
 # -- import ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class ReleaseImport:
     """Records made from release rows, and what happened on the way."""
@@ -279,16 +293,32 @@ def pairs_from_release(rows: Iterable[ReleaseRow], test_split: str = "test") -> 
         seen[base] = k + 1
         texts[pair_id] = content
         pairs[pair_id] = PreferencePair(
-            id=pair_id, persona_id=persona.id, prompt_id=prompt_id, split=split,  # type: ignore[arg-type]
-            question=question, persona_text=persona.text or "", rejected=row.original, critique=row.critique,
-            chosen=row.data, model=RELEASE_MODEL, template_version=RELEASE_MODEL, seed=0, config_key=config_key)
-    return ReleaseImport(personas=sorted(personas.values(), key=lambda p: p.id),
-                         pairs=sorted(pairs.values(), key=lambda p: p.id), rows=n,
-                         duplicates_dropped=dropped, duplicate_keys=dup_keys)
+            id=pair_id,
+            persona_id=persona.id,
+            prompt_id=prompt_id,
+            split=split,  # type: ignore[arg-type]
+            question=question,
+            persona_text=persona.text or "",
+            rejected=row.original,
+            critique=row.critique,
+            chosen=row.data,
+            model=RELEASE_MODEL,
+            template_version=RELEASE_MODEL,
+            seed=0,
+            config_key=config_key,
+        )
+    return ReleaseImport(
+        personas=sorted(personas.values(), key=lambda p: p.id),
+        pairs=sorted(pairs.values(), key=lambda p: p.id),
+        rows=n,
+        duplicates_dropped=dropped,
+        duplicate_keys=dup_keys,
+    )
 
 
-def import_release(path: str | Path, out: str | Path, *, test_split: str = "test",
-                   force: bool = False) -> dict[str, Any]:
+def import_release(
+    path: str | Path, out: str | Path, *, test_split: str = "test", force: bool = False
+) -> dict[str, Any]:
     """Read the release at ``path`` and write it into ``out`` as our personas and pairs.
 
     ``out`` must be new, empty, or (with ``force``) a previous import; anything else is refused before
@@ -303,14 +333,23 @@ def import_release(path: str | Path, out: str | Path, *, test_split: str = "test
         raise UserError(f"{src}: no rows in the release")
     counts = {s: sum(p.split == s for p in made.pairs) for s in ("train", "test", "held_out")}
     info: dict[str, Any] = {
-        "source": str(src), "files": [str(f) for f in files], "dataset": RELEASE_DATASET,
-        "license": RELEASE_LICENSE, "rows": made.rows, "personas": len(made.personas), "pairs": len(made.pairs),
-        "splits": {s: c for s, c in counts.items() if c}, "test_split": test_split,
-        "duplicates_dropped": made.duplicates_dropped, "duplicate_keys": made.duplicate_keys,
+        "source": str(src),
+        "files": [str(f) for f in files],
+        "dataset": RELEASE_DATASET,
+        "license": RELEASE_LICENSE,
+        "rows": made.rows,
+        "personas": len(made.personas),
+        "pairs": len(made.pairs),
+        "splits": {s: c for s, c in counts.items() if c},
+        "test_split": test_split,
+        "duplicates_dropped": made.duplicates_dropped,
+        "duplicate_keys": made.duplicate_keys,
         "package_version": __version__,
     }
     with staged_dir(out, IMPORT_KIND, inputs=[src], force=force) as build:
-        write_personas(made.personas, build, extra_manifest={"source": RELEASE_DATASET, "provenance": "external"})
+        write_personas(
+            made.personas, build, extra_manifest={"source": RELEASE_DATASET, "provenance": "external"}
+        )
         write_pairs(made.pairs, build)
         atomic_write_text(build / MANIFEST_NAME, json.dumps(info, indent=2, sort_keys=True) + "\n")
     return {"out": str(out), **info}
@@ -318,18 +357,27 @@ def import_release(path: str | Path, out: str | Path, *, test_split: str = "test
 
 # -- export ----------------------------------------------------------------------------------------
 
+
 def release_table(pairs: Sequence[PreferencePair]) -> tuple[pa.Table, dict[str, int]]:
     """Ok pairs in the release's layout (six string columns, rows grouped by persona) and the counts
     ``{"rows", "train", "test", "held_out_as_test"}``."""
     ok = sorted((p for p in pairs if p.status == "ok"), key=lambda p: (p.persona_id, p.id))
     cols: dict[str, list[str]] = {
-        "persona": [p.persona_text for p in ok], "instruction": [p.question for p in ok],
-        "original": [p.rejected for p in ok], "critique": [p.critique for p in ok],
-        "data": [p.chosen for p in ok], "question type": [TO_RELEASE[p.split] for p in ok]}
+        "persona": [p.persona_text for p in ok],
+        "instruction": [p.question for p in ok],
+        "original": [p.rejected for p in ok],
+        "critique": [p.critique for p in ok],
+        "data": [p.chosen for p in ok],
+        "question type": [TO_RELEASE[p.split] for p in ok],
+    }
     schema = pa.schema([(c, pa.string()) for c in RELEASE_COLUMNS])
     table = pa.table({c: pa.array(cols[c], type=pa.string()) for c in RELEASE_COLUMNS}, schema=schema)
-    counts = {"rows": len(ok), "train": sum(p.split == "train" for p in ok),
-              "test": sum(p.split != "train" for p in ok), "held_out_as_test": sum(p.split == "held_out" for p in ok)}
+    counts = {
+        "rows": len(ok),
+        "train": sum(p.split == "train" for p in ok),
+        "test": sum(p.split != "train" for p in ok),
+        "held_out_as_test": sum(p.split == "held_out" for p in ok),
+    }
     return table, counts
 
 
@@ -341,20 +389,45 @@ def write_release_file(table: pa.Table, path: Path) -> None:
 def release_card(counts: dict[str, int], from_release: bool) -> str:
     """``README.md`` of a directory export: the Hugging Face config (one ``train`` split) and the columns."""
     licence = RELEASE_LICENSE if from_release else "cc-by-4.0"
-    origin = (f"Rows imported from the PERSONA authors' release (`{RELEASE_DATASET}`, {RELEASE_LICENSE}); "
-              "cite Castricato et al. 2024 (arXiv 2407.17387) and keep its licence." if from_release else
-              "Pairs generated with persona-testbed; questions are PRISM prompts (Kirk et al. 2024, CC-BY-4.0).")
-    return "\n".join([
-        "---", f"license: {licence}", "language:", "- en", "configs:", "- config_name: default", "  data_files:",
-        "  - split: train", "    path: data/train-*.parquet", "---", "",
-        "# PERSONA preference pairs in the release layout", "",
-        ("One row per pair, in the column layout of the PERSONA release (all columns are strings): `persona` "
-         "(the persona as text), `instruction` (the question), `original` (the answer without the persona, "
-         "i.e. rejected), `critique`, `data` (the answer revised for the persona, i.e. chosen), `question type` "
-         "(`train` or `test`)."), "",
-        (f"Rows: {counts['rows']} (train {counts['train']}, test {counts['test']}; {counts['held_out_as_test']} "
-         "held-out pairs written as `test`, since the release has no held-out split)."), "", origin, "",
-        f"Written by persona-testbed {__version__}.", ""])
+    origin = (
+        f"Rows imported from the PERSONA authors' release (`{RELEASE_DATASET}`, {RELEASE_LICENSE}); "
+        "cite Castricato et al. 2024 (arXiv 2407.17387) and keep its licence."
+        if from_release
+        else "Pairs generated with persona-testbed; questions are PRISM prompts (Kirk et al. 2024, CC-BY-4.0)."
+    )
+    return "\n".join(
+        [
+            "---",
+            f"license: {licence}",
+            "language:",
+            "- en",
+            "configs:",
+            "- config_name: default",
+            "  data_files:",
+            "  - split: train",
+            "    path: data/train-*.parquet",
+            "---",
+            "",
+            "# PERSONA preference pairs in the release layout",
+            "",
+            (
+                "One row per pair, in the column layout of the PERSONA release (all columns are strings): `persona` "
+                "(the persona as text), `instruction` (the question), `original` (the answer without the persona, "
+                "i.e. rejected), `critique`, `data` (the answer revised for the persona, i.e. chosen), `question type` "
+                "(`train` or `test`)."
+            ),
+            "",
+            (
+                f"Rows: {counts['rows']} (train {counts['train']}, test {counts['test']}; {counts['held_out_as_test']} "
+                "held-out pairs written as `test`, since the release has no held-out split)."
+            ),
+            "",
+            origin,
+            "",
+            f"Written by persona-testbed {__version__}.",
+            "",
+        ]
+    )
 
 
 def write_release_dir(table: pa.Table, build: Path, counts: dict[str, int], from_release: bool) -> None:
@@ -364,6 +437,20 @@ def write_release_dir(table: pa.Table, build: Path, counts: dict[str, int], from
     (build / "README.md").write_text(release_card(counts, from_release), encoding="utf-8")
 
 
-__all__ = ["DATA_FILE", "EXPORT_KIND", "IMPORT_KIND", "RELEASE_COLUMNS", "RELEASE_MODEL", "ReleaseImport",
-           "ReleaseRow", "import_release", "iter_release", "pairs_from_release", "read_release", "release_files",
-           "release_table", "write_release_dir", "write_release_file"]
+__all__ = [
+    "DATA_FILE",
+    "EXPORT_KIND",
+    "IMPORT_KIND",
+    "RELEASE_COLUMNS",
+    "RELEASE_MODEL",
+    "ReleaseImport",
+    "ReleaseRow",
+    "import_release",
+    "iter_release",
+    "pairs_from_release",
+    "read_release",
+    "release_files",
+    "release_table",
+    "write_release_dir",
+    "write_release_file",
+]

@@ -78,8 +78,10 @@ def feedback_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
         "truncation": truncation_stats(pairs),
         "flags": flag_stats(pairs),
         "format": format_stats(pairs),
-        "tokens": {"prompt": sum(p.prompt_tokens for p in pairs),
-                   "completion": sum(p.completion_tokens for p in pairs)},
+        "tokens": {
+            "prompt": sum(p.prompt_tokens for p in pairs),
+            "completion": sum(p.completion_tokens for p in pairs),
+        },
     }
 
 
@@ -90,15 +92,20 @@ def leakage_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
     """
     ok = [p for p in pairs if p.status == "ok"]
     checked = [p.leakage for p in ok if p.leakage is not None]
-    out: dict[str, Any] = {"version": sorted({c.version for c in checked}) or [LEAKAGE_VERSION],
-                           "checked": len(checked), "unchecked": len(ok) - len(checked)}
+    out: dict[str, Any] = {
+        "version": sorted({c.version for c in checked}) or [LEAKAGE_VERSION],
+        "checked": len(checked),
+        "unchecked": len(ok) - len(checked),
+    }
     for side in ("chosen", "rejected"):
         answers = [getattr(c, side) for c in checked]
         fields = Counter(f for a in answers for f in a.fields)
         prefix = "" if side == "chosen" else "rejected_"
         out[f"{prefix}leaky"] = sum(a.leaky for a in answers)
         out[f"{prefix}leaky_rate"] = _rate(out[f"{prefix}leaky"], len(answers))
-        out[f"{prefix}by_field"] = {f: {"pairs": n, "rate": _rate(n, len(answers))} for f, n in sorted(fields.items())}
+        out[f"{prefix}by_field"] = {
+            f: {"pairs": n, "rate": _rate(n, len(answers))} for f, n in sorted(fields.items())
+        }
         out[f"{prefix}in_context_findings"] = sum(f.in_context for a in answers for f in a.findings)
     return out
 
@@ -121,8 +128,11 @@ def predictor_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
         v = p.validation
         if v is None:
             continue
-        shorter = None if len(p.chosen) == len(p.rejected) else ("chosen" if len(p.chosen) < len(p.rejected)
-                                                                   else "rejected")
+        shorter = (
+            None
+            if len(p.chosen) == len(p.rejected)
+            else ("chosen" if len(p.chosen) < len(p.rejected) else "rejected")
+        )
         for first, choice in (("chosen", v.choice_ab), ("rejected", v.choice_ba)):
             shown += 1
             chosen_first += first == "chosen"
@@ -136,9 +146,13 @@ def predictor_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
                 picks_shorter += picked == shorter
     return {
         "pairs": len(ok),
-        "length_only": {"accuracy": _mean(chars), "accuracy_words": _mean(words),
-                        "chosen_shorter": sum(x == 1.0 for x in chars), "ties": sum(x == 0.5 for x in chars),
-                        "chosen_longer": sum(x == 0.0 for x in chars)},
+        "length_only": {
+            "accuracy": _mean(chars),
+            "accuracy_words": _mean(words),
+            "chosen_shorter": sum(x == 1.0 for x in chars),
+            "ties": sum(x == 0.5 for x in chars),
+            "chosen_longer": sum(x == 0.0 for x in chars),
+        },
         "position_only": {"presentations": shown, "accuracy": _rate(chosen_first, shown)},
         "judge_picks_first_rate": _rate(picks_first, judged),
         "judge_picks_shorter_rate": _rate(picks_shorter, decided),
@@ -161,19 +175,31 @@ def length_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
     ok = _ok(pairs)
     ratios = [count_words(p.chosen) / max(1, count_words(p.rejected)) for p in ok]
     targeted = [p for p in ok if p.length_target is not None]
-    in_band = sum(band_distance(count_words(p.chosen), tuple(p.length_target)) == 0  # type: ignore[arg-type]
-                  for p in targeted)
-    return {"pairs": len(ok),
-            "ratio_words": {"mean": _mean(ratios), "median": statistics.median(ratios) if ratios else None,
-                            "p10": _quantile(ratios, 0.1), "p90": _quantile(ratios, 0.9)},
-            "with_target": len(targeted), "in_band": in_band, "out_of_band": len(targeted) - in_band,
-            "in_band_rate": _rate(in_band, len(targeted))}
+    in_band = sum(
+        band_distance(count_words(p.chosen), tuple(p.length_target)) == 0  # type: ignore[arg-type]
+        for p in targeted
+    )
+    return {
+        "pairs": len(ok),
+        "ratio_words": {
+            "mean": _mean(ratios),
+            "median": statistics.median(ratios) if ratios else None,
+            "p10": _quantile(ratios, 0.1),
+            "p90": _quantile(ratios, 0.9),
+        },
+        "with_target": len(targeted),
+        "in_band": in_band,
+        "out_of_band": len(targeted) - in_band,
+        "in_band_rate": _rate(in_band, len(targeted)),
+    }
 
 
 def truncation_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
     """Per step: calls cut off at max_tokens, pairs re-asked for it, pairs still cut off (flagged)."""
     by_step: dict[str, dict[str, int]] = {}
-    steps = list(TRUNCATED_STEPS) + sorted({s for p in pairs for s in p.finish_reasons} - set(TRUNCATED_STEPS))
+    steps = list(TRUNCATED_STEPS) + sorted(
+        {s for p in pairs for s in p.finish_reasons} - set(TRUNCATED_STEPS)
+    )
     for step in steps:
         cut = [sum(r in TRUNCATED_FINISH_REASONS for r in p.finish_reasons.get(step, [])) for p in pairs]
         row = {"truncated_calls": sum(cut), "pairs_reasked": sum(c > 0 for c in cut)}
@@ -184,8 +210,12 @@ def truncation_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
         by_step[step] = row
     unknown = sum(r is None for p in pairs for rs in p.finish_reasons.values() for r in rs)
     calls = sum(len(rs) for p in pairs for rs in p.finish_reasons.values())
-    return {"by_step": by_step, "calls": calls, "unknown_calls": unknown,
-            "pairs_without_finish_reasons": sum(not p.finish_reasons for p in pairs)}
+    return {
+        "by_step": by_step,
+        "calls": calls,
+        "unknown_calls": unknown,
+        "pairs_without_finish_reasons": sum(not p.finish_reasons for p in pairs),
+    }
 
 
 def flag_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
@@ -193,7 +223,11 @@ def flag_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
     ok = [p for p in pairs if p.status == "ok"]
     counts = Counter(f for p in ok for f in p.flags)
     flagged = sum(bool(p.flags) for p in ok)
-    return {"by_flag": dict(sorted(counts.items())), "flagged_pairs": flagged, "flagged_rate": _rate(flagged, len(ok))}
+    return {
+        "by_flag": dict(sorted(counts.items())),
+        "flagged_pairs": flagged,
+        "flagged_rate": _rate(flagged, len(ok)),
+    }
 
 
 def format_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
@@ -206,7 +240,13 @@ def format_stats(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
         r = sum(name in f[1] for f in feats)
         c_only = sum(name in f[0] and name not in f[1] for f in feats)
         r_only = sum(name in f[1] and name not in f[0] for f in feats)
-        checks[name] = {"chosen": c, "chosen_rate": _rate(c, len(ok)), "rejected": r,
-                        "rejected_rate": _rate(r, len(ok)), "chosen_only": c_only, "rejected_only": r_only,
-                        "differ_rate": _rate(c_only + r_only, len(ok))}
+        checks[name] = {
+            "chosen": c,
+            "chosen_rate": _rate(c, len(ok)),
+            "rejected": r,
+            "rejected_rate": _rate(r, len(ok)),
+            "chosen_only": c_only,
+            "rejected_only": r_only,
+            "differ_rate": _rate(c_only + r_only, len(ok)),
+        }
     return {"pairs": len(ok), "checks": checks}

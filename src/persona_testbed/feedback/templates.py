@@ -5,7 +5,8 @@ where the text did not) and the run manifest. Bump it whenever a template below 
 
 Steps: ``answer`` (rejected: no persona) -> ``critique`` (in the persona's shoes: what fails this
 person, what to change; quote the persona and the answer; short) -> ``revise`` (chosen: subtle, indirect,
-about as long as the original: a word range from ``length.LengthBand``) -> ``judge`` (the persona picks A or B; asked in both orders).
+about as long as the original: a word range from ``length.LengthBand``) -> ``judge`` (the persona picks A or
+B; asked in both orders).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ CRITIQUE_SYSTEM = (
     "background, values and situation.\n\nThe person:\n{persona}"
 )
 CRITIQUE_USER = (
-    "You asked: {question}\n\nYou were given this answer:\n\"\"\"\n{answer}\n\"\"\"\n\n"
+    'You asked: {question}\n\nYou were given this answer:\n"""\n{answer}\n"""\n\n'
     "As yourself, say briefly what about this answer does not work for you and what should change. "
     "Quote the exact words of the answer that bother you and the detail of your own background that "
     "makes them a poor fit. Prefer short answers: two or three sentences."
@@ -39,8 +40,8 @@ REVISE_SYSTEM = (
     "health, family or anything else about them); the answer simply fits them better."
 )
 REVISE_USER = (
-    "The reader:\n{persona}\n\nQuestion: {question}\n\nOriginal answer ({words} words):\n\"\"\"\n"
-    "{answer}\n\"\"\"\n\nThe reader's feedback:\n\"\"\"\n{critique}\n\"\"\"\n\n"
+    'The reader:\n{persona}\n\nQuestion: {question}\n\nOriginal answer ({words} words):\n"""\n'
+    '{answer}\n"""\n\nThe reader\'s feedback:\n"""\n{critique}\n"""\n\n'
     "Rewrite the original answer so it suits this reader. Keep it about as long as the original: between "
     "{low} and {high} words. Do not name any of the reader's attributes. Reply with the revised answer only."
 )
@@ -54,8 +55,8 @@ JUDGE_SYSTEM = (
     "situation.\n\nThe person:\n{persona}"
 )
 JUDGE_USER = (
-    "You asked: {question}\n\nAnswer A:\n\"\"\"\n{a}\n\"\"\"\n\nAnswer B:\n\"\"\"\n{b}\n\"\"\"\n\n"
-    "Which answer do you prefer? Reply in JSON with \"choice\": \"A\" or \"B\"."
+    'You asked: {question}\n\nAnswer A:\n"""\n{a}\n"""\n\nAnswer B:\n"""\n{b}\n"""\n\n'
+    'Which answer do you prefer? Reply in JSON with "choice": "A" or "B".'
 )
 
 
@@ -72,24 +73,45 @@ def answer_messages(question: str) -> Messages:
 
 def critique_messages(persona: str, question: str, answer: str) -> Messages:
     """Step 2 (critique): the model in the persona's shoes criticises the answer."""
-    return [{"role": "system", "content": CRITIQUE_SYSTEM.format(persona=persona)},
-            {"role": "user", "content": CRITIQUE_USER.format(question=question, answer=answer)}]
+    return [
+        {"role": "system", "content": CRITIQUE_SYSTEM.format(persona=persona)},
+        {"role": "user", "content": CRITIQUE_USER.format(question=question, answer=answer)},
+    ]
 
 
-def revise_messages(persona: str, question: str, answer: str, critique: str, bounds: tuple[int, int],
-                    previous_words: int | None = None) -> Messages:
+def revise_messages(
+    persona: str,
+    question: str,
+    answer: str,
+    critique: str,
+    bounds: tuple[int, int],
+    previous_words: int | None = None,
+) -> Messages:
     """Step 3 (chosen): revise ``answer`` for the persona in ``bounds`` = (low, high) words;
     ``previous_words`` (outside the bounds) asks again for a longer or shorter one."""
     low, high = bounds
-    user = REVISE_USER.format(persona=persona, question=question, answer=answer, critique=critique,
-                              words=count_words(answer), low=low, high=high)
+    user = REVISE_USER.format(
+        persona=persona,
+        question=question,
+        answer=answer,
+        critique=critique,
+        words=count_words(answer),
+        low=low,
+        high=high,
+    )
     if previous_words is not None:
-        user += REVISE_RETRY.format(previous=previous_words, low=low, high=high,
-                                    direction="longer" if previous_words < low else "shorter")
+        user += REVISE_RETRY.format(
+            previous=previous_words,
+            low=low,
+            high=high,
+            direction="longer" if previous_words < low else "shorter",
+        )
     return [{"role": "system", "content": REVISE_SYSTEM}, {"role": "user", "content": user}]
 
 
 def judge_messages(persona: str, question: str, a: str, b: str) -> Messages:
     """Validation: the persona picks between answer A and answer B."""
-    return [{"role": "system", "content": JUDGE_SYSTEM.format(persona=persona)},
-            {"role": "user", "content": JUDGE_USER.format(question=question, a=a, b=b)}]
+    return [
+        {"role": "system", "content": JUDGE_SYSTEM.format(persona=persona)},
+        {"role": "user", "content": JUDGE_USER.format(question=question, a=a, b=b)},
+    ]

@@ -17,5 +17,17 @@ from .models import ModelSpec, parse_model
 from .store import CallStore
 from .types import ChatParams, ChatResult, Message, Usage
 
-__all__ = ["CallStore", "ChatParams", "ChatResult", "FailureBreaker", "LLMClient", "Message", "MockBackend", "ModelSpec",
-           "PermanentError", "TransientError", "Usage", "parse_model"]
+__all__ = [
+    "CallStore",
+    "ChatParams",
+    "ChatResult",
+    "FailureBreaker",
+    "LLMClient",
+    "Message",
+    "MockBackend",
+    "ModelSpec",
+    "PermanentError",
+    "TransientError",
+    "Usage",
+    "parse_model",
+]

@@ -19,15 +19,26 @@ from .deferred import body_from_reply, parse_body
 Answer = tuple[int | None, str | None, str | None]
 
 
-async def answer_requests(bodies: Sequence[dict[str, Any]], *, base_url: str | None = None, timeout_s: float = 120.0,
-                          max_retries: int = 4, concurrency: int = 4) -> list[Answer]:
+async def answer_requests(
+    bodies: Sequence[dict[str, Any]],
+    *,
+    base_url: str | None = None,
+    timeout_s: float = 120.0,
+    max_retries: int = 4,
+    concurrency: int = 4,
+) -> list[Answer]:
     """Send every request body (``deferred.request_body`` form); answers in the order of ``bodies``."""
     clients: dict[str, LLMClient] = {}
 
     def client(model: str) -> LLMClient:
         if model not in clients:
-            clients[model] = LLMClient(f"openai/{model}", base_url=base_url, timeout_s=timeout_s,
-                                       max_retries=max_retries, concurrency=concurrency)
+            clients[model] = LLMClient(
+                f"openai/{model}",
+                base_url=base_url,
+                timeout_s=timeout_s,
+                max_retries=max_retries,
+                concurrency=concurrency,
+            )
         return clients[model]
 
     async def one(body: dict[str, Any]) -> Answer:

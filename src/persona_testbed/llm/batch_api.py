@@ -46,8 +46,10 @@ def _client(base_url: str | None, timeout_s: float = 120.0) -> Any:
     if key is None:
         host = (urlparse(url).hostname or "").lower() if url else "api.openai.com"
         if host == "api.openai.com":
-            raise UserError("the OpenAI Batch API needs an API key: set OPENAI_API_KEY (export OPENAI_API_KEY=sk-...),"
-                            " or point OPENAI_BASE_URL / --base-url at your own server")
+            raise UserError(
+                "the OpenAI Batch API needs an API key: set OPENAI_API_KEY (export OPENAI_API_KEY=sk-...),"
+                " or point OPENAI_BASE_URL / --base-url at your own server"
+            )
         key = "sk-no-key-required"
     return openai.OpenAI(api_key=key, base_url=url, max_retries=2, timeout=timeout_s)
 
@@ -63,11 +65,15 @@ def states(store: BatchStore) -> list[BatchState]:
     for wave in store.waves():
         for f in wave.files:
             s = subs.get(f)
-            out.append(BatchState(f, wave.name, s["status"] if s else "written", s["batch_id"] if s else None))
+            out.append(
+                BatchState(f, wave.name, s["status"] if s else "written", s["batch_id"] if s else None)
+            )
     return out
 
 
-def submit(store: BatchStore, *, base_url: str | None = None, completion_window: str = "24h") -> list[BatchState]:
+def submit(
+    store: BatchStore, *, base_url: str | None = None, completion_window: str = "24h"
+) -> list[BatchState]:
     """Upload and create a batch for every written file not submitted yet; returns the new submissions."""
     import openai
 
@@ -81,14 +87,16 @@ def submit(store: BatchStore, *, base_url: str | None = None, completion_window:
         try:
             with path.open("rb") as fh:
                 up = client.files.create(file=(path.name, fh), purpose="batch")
-            batch = client.batches.create(input_file_id=up.id, endpoint=BATCH_URL,
-                                          completion_window=completion_window)
+            batch = client.batches.create(
+                input_file_id=up.id, endpoint=BATCH_URL, completion_window=completion_window
+            )
         except OSError as exc:
             raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except openai.OpenAIError as exc:
             raise _api_error(exc, f"submitting {path}") from None
-        store.save_submission(st.file, st.wave, input_file_id=up.id, batch_id=batch.id,
-                              status=str(batch.status or "validating"))
+        store.save_submission(
+            st.file, st.wave, input_file_id=up.id, batch_id=batch.id, status=str(batch.status or "validating")
+        )
         done.append(BatchState(st.file, st.wave, str(batch.status or "validating"), batch.id))
     return done
 
@@ -97,7 +105,9 @@ def poll(store: BatchStore, *, base_url: str | None = None) -> tuple[list[BatchS
     """Refresh every submitted, unfinished batch; download and ingest the output of those that ended."""
     import openai
 
-    subs = [s for s in store.submissions() if s["batch_id"] and s["status"] not in ("ingested", *FINAL_STATES)]
+    subs = [
+        s for s in store.submissions() if s["batch_id"] and s["status"] not in ("ingested", *FINAL_STATES)
+    ]
     if not subs:
         return states(store), None
     client = _client(base_url)
@@ -108,8 +118,11 @@ def poll(store: BatchStore, *, base_url: str | None = None) -> tuple[list[BatchS
         except openai.OpenAIError as exc:
             raise _api_error(exc, f"batch {s['batch_id']}") from None
         status = str(batch.status)
-        fields: dict[str, Any] = {"status": status, "output_file_id": batch.output_file_id,
-                                  "error_file_id": batch.error_file_id}
+        fields: dict[str, Any] = {
+            "status": status,
+            "output_file_id": batch.output_file_id,
+            "error_file_id": batch.error_file_id,
+        }
         if status in FINAL_STATES:
             stem = Path(s["file"]).name.replace("requests-", "").replace(".jsonl", "")
             for kind, fid in (("results", batch.output_file_id), ("errors", batch.error_file_id)):
@@ -140,8 +153,10 @@ def vllm_commands(store: BatchStore) -> list[str]:
             with src.open("rb") as fh:
                 model = str(json.loads(fh.readline())["body"]["model"])
             dst = src.parent / src.name.replace("requests-", "results-")
-            out.append(f"vllm run-batch -i {shlex.quote(str(src))} -o {shlex.quote(str(dst))} "
-                       f"--model {shlex.quote(model)}")
+            out.append(
+                f"vllm run-batch -i {shlex.quote(str(src))} -o {shlex.quote(str(dst))} "
+                f"--model {shlex.quote(model)}"
+            )
     return out
 
 

@@ -22,25 +22,45 @@ from typing import Any, cast
 from .stub_server import Responder, StubServer, _completion, _Handler, echo_responder
 
 
-def answer_line(line: dict[str, Any], responder: Responder, model_name: str = "stub",
-                fail: bool = False) -> dict[str, Any]:
+def answer_line(
+    line: dict[str, Any], responder: Responder, model_name: str = "stub", fail: bool = False
+) -> dict[str, Any]:
     """The output record for one input record, as OpenAI's Batch API (and ``vllm run-batch``) writes it."""
     cid = line.get("custom_id")
     rid = f"req-{uuid.uuid4().hex[:12]}"
     if fail:
-        return {"id": f"batch_req_{uuid.uuid4().hex[:12]}", "custom_id": cid, "error": None,
-                "response": {"status_code": 500, "request_id": rid,
-                             "body": {"error": {"message": "server error (stub)"}}}}
+        return {
+            "id": f"batch_req_{uuid.uuid4().hex[:12]}",
+            "custom_id": cid,
+            "error": None,
+            "response": {
+                "status_code": 500,
+                "request_id": rid,
+                "body": {"error": {"message": "server error (stub)"}},
+            },
+        }
     body = line.get("body") or {}
     reply = responder(body)
     text, finish = reply if isinstance(reply, tuple) else (reply, "stop")
-    return {"id": f"batch_req_{uuid.uuid4().hex[:12]}", "custom_id": cid, "error": None,
-            "response": {"status_code": 200, "request_id": rid,
-                         "body": _completion(body, text, model_name, finish)}}
+    return {
+        "id": f"batch_req_{uuid.uuid4().hex[:12]}",
+        "custom_id": cid,
+        "error": None,
+        "response": {
+            "status_code": 200,
+            "request_id": rid,
+            "body": _completion(body, text, model_name, finish),
+        },
+    }
 
 
-def answer_text(data: str, responder: Responder, model_name: str = "stub", limit: int | None = None,
-                fail: frozenset[str] = frozenset()) -> str:
+def answer_text(
+    data: str,
+    responder: Responder,
+    model_name: str = "stub",
+    limit: int | None = None,
+    fail: frozenset[str] = frozenset(),
+) -> str:
     out: list[str] = []
     for raw in data.splitlines():
         if not raw.strip():
@@ -52,11 +72,19 @@ def answer_text(data: str, responder: Responder, model_name: str = "stub", limit
     return "".join(out)
 
 
-def run_batch_file(input_path: str | Path, output_path: str | Path, *, responder: Responder | None = None,
-                   model_name: str = "stub", limit: int | None = None, fail: frozenset[str] = frozenset()) -> int:
+def run_batch_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    responder: Responder | None = None,
+    model_name: str = "stub",
+    limit: int | None = None,
+    fail: frozenset[str] = frozenset(),
+) -> int:
     """Answer every request of ``input_path`` into ``output_path`` (like ``vllm run-batch``); returns lines."""
-    text = answer_text(Path(input_path).read_text(encoding="utf-8"), responder or echo_responder, model_name,
-                       limit, fail)
+    text = answer_text(
+        Path(input_path).read_text(encoding="utf-8"), responder or echo_responder, model_name, limit, fail
+    )
     Path(output_path).write_text(text, encoding="utf-8")
     return text.count("\n")
 
@@ -100,7 +128,8 @@ class _BatchHandler(_Handler):
         raw = self.rfile.read(length) if length else b""
         if path.endswith("/files"):
             msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-                f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode() + raw)
+                f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode() + raw
+            )
             data = b""
             name = "upload.jsonl"
             for part in msg.iter_parts():
@@ -117,10 +146,20 @@ class _BatchHandler(_Handler):
         out = answer_text(batch_input.decode(), stub.responder, stub.model_name).encode()
         out_id = self._add_file(state, out, "output.jsonl", "batch_output")
         bid = f"batch_{uuid.uuid4().hex[:16]}"
-        state.batches[bid] = {"id": bid, "object": "batch", "endpoint": req.get("endpoint"), "errors": None,
-                              "input_file_id": req["input_file_id"], "completion_window": req.get("completion_window"),
-                              "status": "in_progress", "output_file_id": None, "error_file_id": None,
-                              "created_at": 0, "_polls": 0, "_output": out_id}
+        state.batches[bid] = {
+            "id": bid,
+            "object": "batch",
+            "endpoint": req.get("endpoint"),
+            "errors": None,
+            "input_file_id": req["input_file_id"],
+            "completion_window": req.get("completion_window"),
+            "status": "in_progress",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": 0,
+            "_polls": 0,
+            "_output": out_id,
+        }
         body = {k: v for k, v in state.batches[bid].items() if not k.startswith("_")}
         return self._send(200, json.dumps(body).encode())
 
@@ -128,8 +167,15 @@ class _BatchHandler(_Handler):
     def _add_file(state: _BatchState, data: bytes, name: str, purpose: str) -> str:
         fid = f"file-{uuid.uuid4().hex[:16]}"
         state.files[fid] = data
-        state.meta[fid] = {"id": fid, "object": "file", "bytes": len(data), "created_at": 0, "filename": name,
-                           "purpose": purpose, "status": "processed"}
+        state.meta[fid] = {
+            "id": fid,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": 0,
+            "filename": name,
+            "purpose": purpose,
+            "status": "processed",
+        }
         return fid
 
 

@@ -53,8 +53,9 @@ MIN_CALLS = 20
 MAX_FAILED_SHARE = 0.5
 
 _PREFIX = re.compile(r"^(gave up after \d+ attempts?: |permanent error: )", re.IGNORECASE)
-_CONNECTION = re.compile(r"^connection error \((?P<url>[^)]*)\):\s*(?P<detail>.*)$",
-                         re.IGNORECASE | re.DOTALL)
+_CONNECTION = re.compile(
+    r"^connection error \((?P<url>[^)]*)\):\s*(?P<detail>.*)$", re.IGNORECASE | re.DOTALL
+)
 _TIMEOUT = re.compile(r"^timeout after (?P<s>[\d.]+)\s*s\b(?: \((?P<url>[^)]*)\))?", re.IGNORECASE)
 _HTTP = re.compile(r"^HTTP (?P<code>\d{3})\b:?\s*(?P<detail>.*)$", re.IGNORECASE | re.DOTALL)
 _STRUCTURED = re.compile(r"^(?P<head>invalid structured output \([^)]*\))", re.IGNORECASE)
@@ -64,8 +65,16 @@ _HEAD_ONLY = ("invalid response body", "llama.cpp rejected the request")
 _CONNECTION_KINDS = (
     (("refused",), "connection refused"),
     (("reset", "disconnected", "remoteprotocolerror", "broken pipe", "incomplete"), "connection dropped"),
-    (("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo",
-      "no address associated"), "host not found"),
+    (
+        (
+            "name or service not known",
+            "nodename nor servname",
+            "name resolution",
+            "getaddrinfo",
+            "no address associated",
+        ),
+        "host not found",
+    ),
     (("timed out", "timeout"), "connection timeout"),
     (("ssl", "certificate", "tls"), "TLS error"),
     (("unreachable", "no route"), "network unreachable"),
@@ -93,8 +102,9 @@ def failure_cause(error: str | None) -> tuple[str, str]:
     m = _CONNECTION.match(text)
     if m:
         url, detail = m.group("url"), m.group("detail").lower()
-        kind = next((name for words, name in _CONNECTION_KINDS if any(w in detail for w in words)),
-                    "connection error")
+        kind = next(
+            (name for words, name in _CONNECTION_KINDS if any(w in detail for w in words)), "connection error"
+        )
         label = f"{kind} at {url}"
         return label, label
     m = _TIMEOUT.match(text)
@@ -126,8 +136,14 @@ class FailureBreaker:
     Thread-safe: clients on different event loops (``chat_sync``) may share one breaker.
     """
 
-    def __init__(self, stage: str = "", *, first_n: int = FIRST_N, min_calls: int = MIN_CALLS,
-                 max_failed_share: float = MAX_FAILED_SHARE):
+    def __init__(
+        self,
+        stage: str = "",
+        *,
+        first_n: int = FIRST_N,
+        min_calls: int = MIN_CALLS,
+        max_failed_share: float = MAX_FAILED_SHARE,
+    ):
         if first_n < 1 or min_calls < 1:
             raise ValueError(f"first_n and min_calls must be >= 1 (got {first_n}, {min_calls})")
         if not 0.0 <= max_failed_share < 1.0:
@@ -158,8 +174,9 @@ class FailureBreaker:
                 self._causes[key] += 1
                 self._labels.setdefault(key, label)
             if self._trip_message is None and (
-                    (self.calls == self.first_n and self.failed == self.calls)
-                    or (self.calls >= self.min_calls and self.failed > self.max_failed_share * self.calls)):
+                (self.calls == self.first_n and self.failed == self.calls)
+                or (self.calls >= self.min_calls and self.failed > self.max_failed_share * self.calls)
+            ):
                 self._trip_message = self._message()
             return self._trip_message is not None
 
@@ -184,8 +201,12 @@ class FailureBreaker:
     def stats(self) -> dict[str, Any]:
         """``{"calls", "failed", "tripped", "causes": {label: count}}``, most common cause first."""
         with self._lock:
-            return {"calls": self.calls, "failed": self.failed, "tripped": self._trip_message is not None,
-                    "causes": {self._labels[k]: n for k, n in self._causes.most_common()}}
+            return {
+                "calls": self.calls,
+                "failed": self.failed,
+                "tripped": self._trip_message is not None,
+                "causes": {self._labels[k]: n for k, n in self._causes.most_common()},
+            }
 
     def _message(self) -> str:
         prefix = f"{self.stage}: " if self.stage else ""

@@ -19,7 +19,6 @@ from pydantic import BaseModel
 
 from ..core.errors import UserError
 from ..core.seeds import derive_int
-
 from .backends import make_backend
 from .backends.base import Backend, BackendReply, PermanentError, StructuredRequest, TransientError
 from .breaker import FailureBreaker
@@ -41,19 +40,38 @@ def sample_params(params: ChatParams, sample_index: int) -> ChatParams:
 class LLMClient:
     """Chat with one model. ``async with LLMClient("embedded", store=CallStore(path)) as c: await c.chat(...)``."""
 
-    def __init__(self, model: str = "embedded", *, store: CallStore | None = None, concurrency: int = 4,
-                 max_retries: int = 5, max_reasks: int = 2, timeout_s: float = 120.0,
-                 base_url: str | None = None, api_key: str | None = None, backend: Backend | None = None,
-                 retry_base_s: float = 0.25, retry_max_delay_s: float = 8.0,
-                 max_retry_after_s: float = 60.0, breaker: FailureBreaker | None = None):
-        self.backend: Backend = backend if backend is not None else make_backend(
-            model, base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+    def __init__(
+        self,
+        model: str = "embedded",
+        *,
+        store: CallStore | None = None,
+        concurrency: int = 4,
+        max_retries: int = 5,
+        max_reasks: int = 2,
+        timeout_s: float = 120.0,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        backend: Backend | None = None,
+        retry_base_s: float = 0.25,
+        retry_max_delay_s: float = 8.0,
+        max_retry_after_s: float = 60.0,
+        breaker: FailureBreaker | None = None,
+    ):
+        self.backend: Backend = (
+            backend
+            if backend is not None
+            else make_backend(model, base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+        )
         self.model = self.backend.model_string
         self.store = store
         self.concurrency = max(1, int(concurrency))
         self.max_reasks = max(0, int(max_reasks))
-        self.retry = RetryPolicy(max_retries=max(0, int(max_retries)), base_s=retry_base_s,
-                                 max_delay_s=retry_max_delay_s, max_retry_after_s=max_retry_after_s)
+        self.retry = RetryPolicy(
+            max_retries=max(0, int(max_retries)),
+            base_s=retry_base_s,
+            max_delay_s=retry_max_delay_s,
+            max_retry_after_s=max_retry_after_s,
+        )
         self.breaker = breaker  # shared by the clients of one stage; None: failures never raise
         self._semaphores: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
         self._inflight: dict[int, dict[str, asyncio.Future[ChatResult]]] = {}
@@ -62,9 +80,15 @@ class LLMClient:
         self._sync_lock = threading.Lock()
 
     # -- public API ----------------------------------------------------------------------------------
-    async def chat(self, messages: list[Message], *, params: ChatParams | None = None,
-                   schema: type[BaseModel] | None = None, sample_index: int = 0,
-                   purpose: str = "") -> ChatResult:
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        params: ChatParams | None = None,
+        schema: type[BaseModel] | None = None,
+        sample_index: int = 0,
+        purpose: str = "",
+    ) -> ChatResult:
         """One logical call: cached replay, or backend call with retries (+ re-asks for ``schema``).
 
         With a ``breaker``: raises ``CallsFailingError`` when it has tripped, before a call starts (cached
@@ -97,9 +121,12 @@ class LLMClient:
             return result
         pending = inflight[key] = asyncio.get_running_loop().create_future()
         try:
-            result = await self._fresh_call(key, messages, params, schema, structured, schema_json, sample_index,
-                                            purpose, breaker)
-        except DeferredCall as deferred:  # batch executor: the request waits for its wave (no row, not counted)
+            result = await self._fresh_call(
+                key, messages, params, schema, structured, schema_json, sample_index, purpose, breaker
+            )
+        except (
+            DeferredCall
+        ) as deferred:  # batch executor: the request waits for its wave (no row, not counted)
             result = deferred.result(self.model)
             pending.set_result(result)
         except BaseException as exc:
@@ -112,44 +139,72 @@ class LLMClient:
             inflight.pop(key, None)
         return result
 
-    async def _fresh_call(self, key: str, messages: list[Message], params: ChatParams,
-                          schema: type[BaseModel] | None, structured: Any, schema_json: Any, sample_index: int,
-                          purpose: str, breaker: FailureBreaker | None) -> ChatResult:
+    async def _fresh_call(
+        self,
+        key: str,
+        messages: list[Message],
+        params: ChatParams,
+        schema: type[BaseModel] | None,
+        structured: Any,
+        schema_json: Any,
+        sample_index: int,
+        purpose: str,
+        breaker: FailureBreaker | None,
+    ) -> ChatResult:
         start = time.perf_counter()
         async with self._semaphore():
             acquired = time.perf_counter()  # queue wait (for a concurrency slot) ends, the request starts
             if breaker is not None:
                 breaker.check()  # the stage stopped while this call waited for a slot
-            result, reasks = await self._call_with_reasks(messages, sample_params(params, sample_index),
-                                                          schema, structured)
+            result, reasks = await self._call_with_reasks(
+                messages, sample_params(params, sample_index), schema, structured
+            )
         result.latency_s = time.perf_counter() - acquired
         result.queue_s = acquired - start
-        if result.ok:  # an ok result is final for its key: its id is the key's, so reruns give identical artifacts
+        if (
+            result.ok
+        ):  # an ok result is final for its key: its id is the key's, so reruns give identical artifacts
             result.call_id = ok_call_id(key)
         if self.store is not None:
-            self.store.record(key=key, backend=self.backend.kind, result=result, messages=messages,
-                              params=params, schema=schema_json, sample_index=sample_index,
-                              purpose=purpose, reasks=reasks)
+            self.store.record(
+                key=key,
+                backend=self.backend.kind,
+                result=result,
+                messages=messages,
+                params=params,
+                schema=schema_json,
+                sample_index=sample_index,
+                purpose=purpose,
+                reasks=reasks,
+            )
         if breaker is not None:
             breaker.record(result.ok, result.error)
             breaker.check()
         return result
 
-    async def send(self, messages: list[Message], params: ChatParams,
-                   structured: StructuredRequest | None) -> tuple[BackendReply | None, str | None, int]:
+    async def send(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> tuple[BackendReply | None, str | None, int]:
         """One backend request with this client's retries and concurrency limit, no cache, log or validation:
         ``(reply, None, attempts)`` or ``(None, reason, attempts)``. Executors that answer the requests of a
         wave elsewhere (a Ray worker) use it; the stage's own ``chat`` validates the reply when it replays."""
         async with self._semaphore():
             return await self._call_with_retries(messages, params, structured)
 
-    def chat_sync(self, messages: list[Message], *, params: ChatParams | None = None,
-                  schema: type[BaseModel] | None = None, sample_index: int = 0,
-                  purpose: str = "") -> ChatResult:
+    def chat_sync(
+        self,
+        messages: list[Message],
+        *,
+        params: ChatParams | None = None,
+        schema: type[BaseModel] | None = None,
+        sample_index: int = 0,
+        purpose: str = "",
+    ) -> ChatResult:
         """Blocking ``chat`` for synchronous callers (runs on the client's own event-loop thread)."""
         fut: Future[ChatResult] = asyncio.run_coroutine_threadsafe(
             self.chat(messages, params=params, schema=schema, sample_index=sample_index, purpose=purpose),
-            self._ensure_sync_loop())
+            self._ensure_sync_loop(),
+        )
         return fut.result()
 
     async def aclose(self) -> None:
@@ -172,13 +227,13 @@ class LLMClient:
             self.store.flush()
         self._stop_sync_loop()
 
-    async def __aenter__(self) -> "LLMClient":
+    async def __aenter__(self) -> LLMClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def __enter__(self) -> "LLMClient":
+    def __enter__(self) -> LLMClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -193,8 +248,9 @@ class LLMClient:
             self._semaphores[id(loop)] = entry
         return entry[1]
 
-    async def _call_with_reasks(self, messages: list[Message], params: ChatParams,
-                                schema: type[BaseModel] | None, structured: Any) -> tuple[ChatResult, int]:
+    async def _call_with_reasks(
+        self, messages: list[Message], params: ChatParams, schema: type[BaseModel] | None, structured: Any
+    ) -> tuple[ChatResult, int]:
         convo = list(messages)
         usage = Usage()
         attempts_total = 0
@@ -204,26 +260,45 @@ class LLMClient:
             attempts_total += attempts
             if reply is None:
                 return self._result("failed", error=error, usage=usage, attempts=attempts_total), reasks
-            usage = Usage(prompt_tokens=usage.prompt_tokens + reply.usage.prompt_tokens,
-                          completion_tokens=usage.completion_tokens + reply.usage.completion_tokens)
+            usage = Usage(
+                prompt_tokens=usage.prompt_tokens + reply.usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens + reply.usage.completion_tokens,
+            )
             if schema is None:
-                return self._result("ok", text=reply.text, usage=usage, attempts=attempts_total,
-                                    logprobs=reply.logprobs, finish_reason=reply.finish_reason), reasks
+                return self._result(
+                    "ok",
+                    text=reply.text,
+                    usage=usage,
+                    attempts=attempts_total,
+                    logprobs=reply.logprobs,
+                    finish_reason=reply.finish_reason,
+                ), reasks
             parsed, reason = validate(schema, reply.text)
             if parsed is not None:
-                return self._result("ok", text=reply.text, parsed=parsed, usage=usage,
-                                    attempts=attempts_total, logprobs=reply.logprobs,
-                                    finish_reason=reply.finish_reason), reasks
+                return self._result(
+                    "ok",
+                    text=reply.text,
+                    parsed=parsed,
+                    usage=usage,
+                    attempts=attempts_total,
+                    logprobs=reply.logprobs,
+                    finish_reason=reply.finish_reason,
+                ), reasks
             if reasks >= self.max_reasks:
                 return self._result(
-                    "failed", text=reply.text, usage=usage, attempts=attempts_total,
+                    "failed",
+                    text=reply.text,
+                    usage=usage,
+                    attempts=attempts_total,
                     finish_reason=reply.finish_reason,
-                    error=f"invalid structured output ({schema.__name__}) after {reasks + 1} tries: {reason}"), reasks
+                    error=f"invalid structured output ({schema.__name__}) after {reasks + 1} tries: {reason}",
+                ), reasks
             reasks += 1
             convo = convo + reask_message(reply.text, reason or "invalid", structured.schema)
 
-    async def _call_with_retries(self, messages: list[Message], params: ChatParams,
-                                 structured: Any) -> tuple[Any, str | None, int]:
+    async def _call_with_retries(
+        self, messages: list[Message], params: ChatParams, structured: Any
+    ) -> tuple[Any, str | None, int]:
         """Return ``(reply, None, attempts)`` or ``(None, reason, attempts)``."""
         attempt = 0
         while True:
@@ -245,12 +320,30 @@ class LLMClient:
             except Exception as exc:  # a backend bug or library error: recorded, never raised
                 return None, f"backend error: {type(exc).__name__}: {exc}", attempt
 
-    def _result(self, status: Literal["ok", "failed"], *, text: str = "", parsed: Any = None, error: str | None = None,
-                usage: Usage | None = None, attempts: int = 1, logprobs: Any = None,
-                finish_reason: str | None = None) -> ChatResult:
-        return ChatResult(call_id=new_call_id(), model=self.model, status=status, text=text, parsed=parsed,
-                          error=error, usage=usage or Usage(), attempts=attempts, logprobs=logprobs,
-                          finish_reason=finish_reason)
+    def _result(
+        self,
+        status: Literal["ok", "failed"],
+        *,
+        text: str = "",
+        parsed: Any = None,
+        error: str | None = None,
+        usage: Usage | None = None,
+        attempts: int = 1,
+        logprobs: Any = None,
+        finish_reason: str | None = None,
+    ) -> ChatResult:
+        return ChatResult(
+            call_id=new_call_id(),
+            model=self.model,
+            status=status,
+            text=text,
+            parsed=parsed,
+            error=error,
+            usage=usage or Usage(),
+            attempts=attempts,
+            logprobs=logprobs,
+            finish_reason=finish_reason,
+        )
 
     def _ensure_sync_loop(self) -> asyncio.AbstractEventLoop:
         with self._sync_lock:

@@ -51,7 +51,9 @@ class DeferredCall(Exception):
 
     def result(self, model: str) -> ChatResult:
         """The placeholder ``chat`` returns: a failure that is never logged, cached or counted."""
-        return ChatResult(call_id=f"pending-{self.request_id[:24]}", model=model, status="failed", error=str(self))
+        return ChatResult(
+            call_id=f"pending-{self.request_id[:24]}", model=model, status="failed", error=str(self)
+        )
 
 
 class WaitingForBatch(UserError):
@@ -66,11 +68,17 @@ def is_pending(result: ChatResult) -> bool:
     return not result.ok and (result.error or "").startswith(PENDING_PREFIX)
 
 
-def request_body(model_id: str, messages: list[Message], params: ChatParams,
-                 structured: StructuredRequest | None) -> dict[str, Any]:
+def request_body(
+    model_id: str, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+) -> dict[str, Any]:
     """The ``/v1/chat/completions`` body the ``openai/`` backend would send (json_schema response format)."""
-    body: dict[str, Any] = {"model": model_id, "messages": messages, "temperature": params.temperature,
-                            "top_p": params.top_p, "max_tokens": params.max_tokens}
+    body: dict[str, Any] = {
+        "model": model_id,
+        "messages": messages,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+    }
     if params.seed is not None:
         body["seed"] = params.seed
     if params.stop:
@@ -80,15 +88,20 @@ def request_body(model_id: str, messages: list[Message], params: ChatParams,
         if params.top_logprobs:
             body["top_logprobs"] = params.top_logprobs
     if structured is not None:
-        body["response_format"] = {"type": "json_schema",
-                                   "json_schema": {"name": structured.name, "schema": structured.schema}}
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": structured.name, "schema": structured.schema},
+        }
     return body
 
 
 def request_line(request_id: str, body: dict[str, Any]) -> str:
     """One line of an OpenAI Batch input file (no newline)."""
-    return json.dumps({"custom_id": request_id, "method": "POST", "url": BATCH_URL, "body": body},
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"custom_id": request_id, "method": "POST", "url": BATCH_URL, "body": body},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def reply_from_body(body: dict[str, Any]) -> BackendReply:
@@ -102,20 +115,39 @@ def reply_from_body(body: dict[str, Any]) -> BackendReply:
     lp = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
     logprobs = None
     if lp:
-        logprobs = [{"token": t["token"], "logprob": t["logprob"],
-                     "top_logprobs": [{"token": x["token"], "logprob": x["logprob"]}
-                                      for x in (t.get("top_logprobs") or [])]} for t in lp]
+        logprobs = [
+            {
+                "token": t["token"],
+                "logprob": t["logprob"],
+                "top_logprobs": [
+                    {"token": x["token"], "logprob": x["logprob"]} for x in (t.get("top_logprobs") or [])
+                ],
+            }
+            for t in lp
+        ]
     finish = choice.get("finish_reason")
-    return BackendReply(text=str(text), usage=Usage(prompt_tokens=int(u.get("prompt_tokens") or 0),
-                                                    completion_tokens=int(u.get("completion_tokens") or 0)),
-                        logprobs=logprobs, finish_reason=str(finish) if finish else None)
+    return BackendReply(
+        text=str(text),
+        usage=Usage(
+            prompt_tokens=int(u.get("prompt_tokens") or 0),
+            completion_tokens=int(u.get("completion_tokens") or 0),
+        ),
+        logprobs=logprobs,
+        finish_reason=str(finish) if finish else None,
+    )
 
 
 def parse_body(body: dict[str, Any]) -> tuple[list[Message], ChatParams, StructuredRequest | None]:
     """The inverse of ``request_body``: messages, parameters (seed as sent) and structured request."""
-    params = ChatParams(temperature=body.get("temperature", 0.7), top_p=body.get("top_p", 1.0),
-                        max_tokens=body.get("max_tokens", 256), seed=body.get("seed"), stop=body.get("stop"),
-                        logprobs=bool(body.get("logprobs", False)), top_logprobs=body.get("top_logprobs"))
+    params = ChatParams(
+        temperature=body.get("temperature", 0.7),
+        top_p=body.get("top_p", 1.0),
+        max_tokens=body.get("max_tokens", 256),
+        seed=body.get("seed"),
+        stop=body.get("stop"),
+        logprobs=bool(body.get("logprobs", False)),
+        top_logprobs=body.get("top_logprobs"),
+    )
     fmt = body.get("response_format")
     structured = None
     if fmt:
@@ -127,11 +159,22 @@ def parse_body(body: dict[str, Any]) -> tuple[list[Message], ChatParams, Structu
 def body_from_reply(reply: BackendReply) -> dict[str, Any]:
     """A chat completion body that ``reply_from_body`` reads back as ``reply``."""
     logprobs = {"content": reply.logprobs} if reply.logprobs else None
-    return {"object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                         "finish_reason": reply.finish_reason, "logprobs": logprobs}],
-            "usage": {"prompt_tokens": reply.usage.prompt_tokens, "completion_tokens": reply.usage.completion_tokens,
-                      "total_tokens": reply.usage.total_tokens}}
+    return {
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": reply.finish_reason,
+                "logprobs": logprobs,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.usage.prompt_tokens,
+            "completion_tokens": reply.usage.completion_tokens,
+            "total_tokens": reply.usage.total_tokens,
+        },
+    }
 
 
 def _now() -> str:
@@ -209,8 +252,11 @@ class BatchStore:
         if not self.exists():
             return None
         with self._lock:
-            row = self._db().execute("SELECT status_code, body, error FROM replies WHERE id = ?",
-                                     (request_id,)).fetchone()
+            row = (
+                self._db()
+                .execute("SELECT status_code, body, error FROM replies WHERE id = ?", (request_id,))
+                .fetchone()
+            )
         return None if row is None else (row[0], row[1], row[2])
 
     def known(self, ids: Iterable[str]) -> set[str]:
@@ -222,9 +268,13 @@ class BatchStore:
         with self._lock:
             db = self._db()
             for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                out.update(r[0] for r in db.execute(
-                    f"SELECT id FROM requests WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+                chunk = ids[i : i + 500]
+                out.update(
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT id FROM requests WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                    )
+                )
         return out
 
     # -- waves ---------------------------------------------------------------------------------------
@@ -232,19 +282,33 @@ class BatchStore:
         if not self.exists():
             return []
         with self._lock:
-            rows = self._db().execute("SELECT name, stage, model, requests, files, created FROM waves"
-                                      " ORDER BY created, name").fetchall()
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT name, stage, model, requests, files, created FROM waves ORDER BY created, name"
+                )
+                .fetchall()
+            )
         return [Wave(n, s, m, r, json.loads(f), c) for n, s, m, r, f, c in rows]
 
-    def write_wave(self, stage: str, model: str, pending: dict[str, dict[str, Any]], *,
-                   max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> Wave | None:
+    def write_wave(
+        self,
+        stage: str,
+        model: str,
+        pending: dict[str, dict[str, Any]],
+        *,
+        max_lines: int = MAX_LINES,
+        max_bytes: int = MAX_BYTES,
+    ) -> Wave | None:
         """Write the ``pending`` requests not written before as a new wave; None when all were.
 
         Files are written atomically, then the wave is recorded in one transaction, so an interruption
         leaves either a whole wave or none (stray files of an unrecorded wave are overwritten next time).
         """
         # one model per file (the OpenAI Batch API requires it), ids sorted within a model
-        new = sorted(set(pending) - self.known(pending), key=lambda rid: (str(pending[rid].get("model")), rid))
+        new = sorted(
+            set(pending) - self.known(pending), key=lambda rid: (str(pending[rid].get("model")), rid)
+        )
         if not new:
             return None
         number = 1 + sum(1 for w in self.waves() if w.stage == stage)
@@ -279,19 +343,30 @@ class BatchStore:
             db = self._db()
             db.execute("BEGIN")
             try:
-                db.executemany("INSERT OR IGNORE INTO requests (id, wave, stage, model, body, created)"
-                               " VALUES (?, ?, ?, ?, ?, ?)",
-                               [(rid, name, stage, model, canonical_json(pending[rid]), created) for rid in new])
-                db.execute("INSERT OR REPLACE INTO waves (name, stage, model, requests, files, created)"
-                           " VALUES (?, ?, ?, ?, ?, ?)", (name, stage, model, len(new), json.dumps(files), created))
+                db.executemany(
+                    "INSERT OR IGNORE INTO requests (id, wave, stage, model, body, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(rid, name, stage, model, canonical_json(pending[rid]), created) for rid in new],
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO waves (name, stage, model, requests, files, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, stage, model, len(new), json.dumps(files), created),
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
         return Wave(name, stage, model, len(new), files, created)
 
-    def save_answers(self, stage: str, model: str, pending: dict[str, dict[str, Any]],
-                     answers: list[tuple[str, int | None, str | None, str | None]], source: str) -> None:
+    def save_answers(
+        self,
+        stage: str,
+        model: str,
+        pending: dict[str, dict[str, Any]],
+        answers: list[tuple[str, int | None, str | None, str | None]],
+        source: str,
+    ) -> None:
         """Record requests answered by an executor (Ray) with their replies ``(id, status_code, body, error)``
         in one transaction; a wave named ``<stage>-<source>-<NNN>`` without files lists them."""
         if not answers:
@@ -299,21 +374,29 @@ class BatchStore:
         created = _now()
         with self._lock:
             db = self._db()
-            n = db.execute("SELECT COUNT(*) FROM waves WHERE stage = ? AND name LIKE ?",
-                           (stage, f"{stage}-{source}-%")).fetchone()[0]
+            n = db.execute(
+                "SELECT COUNT(*) FROM waves WHERE stage = ? AND name LIKE ?", (stage, f"{stage}-{source}-%")
+            ).fetchone()[0]
             name = f"{stage}-{source}-{n + 1:03d}"
             db.execute("BEGIN")
             try:
-                db.executemany("INSERT OR IGNORE INTO requests (id, wave, stage, model, body, created)"
-                               " VALUES (?, ?, ?, ?, ?, ?)",
-                               [(rid, name, stage, model, canonical_json(pending[rid]), created)
-                                for rid, *_ in answers])
-                db.executemany("INSERT OR REPLACE INTO replies (id, status_code, body, error, source, line, ingested)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               [(rid, code, body, error, source, i, created)
-                                for i, (rid, code, body, error) in enumerate(answers, 1)])
-                db.execute("INSERT INTO waves (name, stage, model, requests, files, created) VALUES (?, ?, ?, ?, ?, ?)",
-                           (name, stage, model, len(answers), "[]", created))
+                db.executemany(
+                    "INSERT OR IGNORE INTO requests (id, wave, stage, model, body, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(rid, name, stage, model, canonical_json(pending[rid]), created) for rid, *_ in answers],
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO replies (id, status_code, body, error, source, line, ingested)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (rid, code, body, error, source, i, created)
+                        for i, (rid, code, body, error) in enumerate(answers, 1)
+                    ],
+                )
+                db.execute(
+                    "INSERT INTO waves (name, stage, model, requests, files, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, stage, model, len(answers), "[]", created),
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -323,22 +406,34 @@ class BatchStore:
         if not self.exists():
             return 0
         with self._lock:
-            return int(self._db().execute("SELECT COUNT(*) FROM requests r LEFT JOIN replies p ON p.id = r.id"
-                                          " WHERE p.id IS NULL").fetchone()[0])
+            return int(
+                self._db()
+                .execute(
+                    "SELECT COUNT(*) FROM requests r LEFT JOIN replies p ON p.id = r.id WHERE p.id IS NULL"
+                )
+                .fetchone()[0]
+            )
 
     # -- submissions ---------------------------------------------------------------------------------
     def submissions(self) -> list[dict[str, Any]]:
         if not self.exists():
             return []
         with self._lock:
-            cur = self._db().execute("SELECT file, wave, input_file_id, batch_id, status, output_file_id,"
-                                     " error_file_id, updated FROM submissions ORDER BY file")
+            cur = self._db().execute(
+                "SELECT file, wave, input_file_id, batch_id, status, output_file_id,"
+                " error_file_id, updated FROM submissions ORDER BY file"
+            )
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r)) for r in cur.fetchall()]
 
     def save_submission(self, file: str, wave: str, **fields: Any) -> None:
-        row = {"input_file_id": None, "batch_id": None, "status": "written", "output_file_id": None,
-               "error_file_id": None}
+        row = {
+            "input_file_id": None,
+            "batch_id": None,
+            "status": "written",
+            "output_file_id": None,
+            "error_file_id": None,
+        }
         old = {s["file"]: s for s in self.submissions()}.get(file)
         if old:
             row.update({k: old[k] for k in row})
@@ -347,8 +442,17 @@ class BatchStore:
             self._db().execute(
                 "INSERT OR REPLACE INTO submissions (file, wave, input_file_id, batch_id, status, output_file_id,"
                 " error_file_id, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (file, wave, row["input_file_id"], row["batch_id"], row["status"], row["output_file_id"],
-                 row["error_file_id"], _now()))
+                (
+                    file,
+                    wave,
+                    row["input_file_id"],
+                    row["batch_id"],
+                    row["status"],
+                    row["output_file_id"],
+                    row["error_file_id"],
+                    _now(),
+                ),
+            )
 
     # -- ingest --------------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path]) -> IngestReport:
@@ -380,8 +484,10 @@ class BatchStore:
                         raise UserError(f"{path}:{lineno}: not a JSON line (truncated file?)") from None
                     cid = rec.get("custom_id") if isinstance(rec, dict) else None
                     if not isinstance(cid, str) or not ("response" in rec or "error" in rec):
-                        raise UserError(f"{path}:{lineno}: not a batch output record (needs custom_id and "
-                                        "response or error)")
+                        raise UserError(
+                            f"{path}:{lineno}: not a batch output record (needs custom_id and "
+                            "response or error)"
+                        )
                     parsed.append((cid, path, lineno, rec))
         known = self.known({cid for cid, *_ in parsed})
         ingested = _now()
@@ -403,18 +509,32 @@ class BatchStore:
                 try:
                     reply_from_body(body if isinstance(body, dict) else {})
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                    raise UserError(f"{path}:{lineno}: response body is not a chat completion ({exc})") from None
+                    raise UserError(
+                        f"{path}:{lineno}: response body is not a chat completion ({exc})"
+                    ) from None
             report.lines += 1
             report.ok += error is None
             report.failed += error is not None
-            rows.append((cid, code, canonical_json(body) if body is not None else None, error, str(path), lineno,
-                         ingested))
+            rows.append(
+                (
+                    cid,
+                    code,
+                    canonical_json(body) if body is not None else None,
+                    error,
+                    str(path),
+                    lineno,
+                    ingested,
+                )
+            )
         with self._lock:
             db = self._db()
             db.execute("BEGIN")
             try:
-                db.executemany("INSERT OR REPLACE INTO replies (id, status_code, body, error, source, line, ingested)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                db.executemany(
+                    "INSERT OR REPLACE INTO replies (id, status_code, body, error, source, line, ingested)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -441,20 +561,28 @@ class WaveRecorder:
         with self._lock:
             self.pending, self.models = {}, set()
 
-    def finish(self, stage: str, *, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> WaitingForBatch:
+    def finish(
+        self, stage: str, *, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES
+    ) -> WaitingForBatch:
         """Write the wave (new requests only) and return the exception that stops the stage."""
         with self._lock:
             pending, models = dict(self.pending), sorted(self.models)
-        wave = self.store.write_wave(stage, ",".join(models), pending, max_lines=max_lines, max_bytes=max_bytes)
+        wave = self.store.write_wave(
+            stage, ",".join(models), pending, max_lines=max_lines, max_bytes=max_bytes
+        )
         self.reset()
         run = self.store.root.parent
         if wave is None:
-            msg = (f"{stage}: waiting for batch — {len(pending)} requests already written and not yet answered; "
-                   f"`persona-testbed batch status {run}` shows them, `batch ingest` takes their results")
+            msg = (
+                f"{stage}: waiting for batch — {len(pending)} requests already written and not yet answered; "
+                f"`persona-testbed batch status {run}` shows them, `batch ingest` takes their results"
+            )
         else:
-            msg = (f"{stage}: waiting for batch — {wave.requests} requests written to "
-                   f"{self.store.root / wave.name} ({len(wave.files)} file(s)); next: `persona-testbed batch submit "
-                   f"{run}` (OpenAI Batch API, or --vllm for the `vllm run-batch` commands), then re-run this command")
+            msg = (
+                f"{stage}: waiting for batch — {wave.requests} requests written to "
+                f"{self.store.root / wave.name} ({len(wave.files)} file(s)); next: `persona-testbed batch submit "
+                f"{run}` (OpenAI Batch API, or --vllm for the `vllm run-batch` commands), then re-run this command"
+            )
         exc = WaitingForBatch(msg)
         exc.wave = wave  # type: ignore[attr-defined]
         exc.pending = len(pending)  # type: ignore[attr-defined]
@@ -469,14 +597,17 @@ class BatchBackend:
     def __init__(self, model: str, recorder: WaveRecorder):
         spec = parse_model(model)
         if spec.kind != "openai":
-            raise UserError(f"the batch executor needs an 'openai/<model>' model string (got {model!r}): batch "
-                            "endpoints (OpenAI Batch API, vllm run-batch) serve OpenAI-compatible requests")
+            raise UserError(
+                f"the batch executor needs an 'openai/<model>' model string (got {model!r}): batch "
+                "endpoints (OpenAI Batch API, vllm run-batch) serve OpenAI-compatible requests"
+            )
         self.model_id = spec.name
         self.model_string = spec.model_string
         self.recorder = recorder
 
-    async def complete(self, messages: list[Message], params: ChatParams,
-                       structured: StructuredRequest | None) -> BackendReply:
+    async def complete(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         body = request_body(self.model_id, messages, params, structured)
         rid = content_hash(body)
         got = self.recorder.store.reply(rid)
@@ -492,6 +623,22 @@ class BatchBackend:
         return None
 
 
-__all__ = ["BATCH_DIR", "BatchBackend", "BatchStore", "DeferredCall", "IngestReport", "MAX_BYTES", "MAX_LINES",
-           "PENDING_PREFIX", "WaitingForBatch", "Wave", "WaveRecorder", "body_from_reply", "is_pending", "parse_body",
-           "reply_from_body", "request_body", "request_line"]
+__all__ = [
+    "BATCH_DIR",
+    "BatchBackend",
+    "BatchStore",
+    "DeferredCall",
+    "IngestReport",
+    "MAX_BYTES",
+    "MAX_LINES",
+    "PENDING_PREFIX",
+    "WaitingForBatch",
+    "Wave",
+    "WaveRecorder",
+    "body_from_reply",
+    "is_pending",
+    "parse_body",
+    "reply_from_body",
+    "request_body",
+    "request_line",
+]

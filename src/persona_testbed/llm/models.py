@@ -36,7 +36,7 @@ def parse_model(model: str) -> ModelSpec:
         parse_world(s)  # a malformed world is a UserError here, before anything is created
         return ModelSpec(kind="scripted", name=s, model_string=s)
     if s.startswith("gguf:") and len(s) > len("gguf:"):
-        return ModelSpec(kind="gguf", name=s[len("gguf:"):], model_string=s)
+        return ModelSpec(kind="gguf", name=s[len("gguf:") :], model_string=s)
     if s.startswith("openai/") and len(s) > len("openai/"):
-        return ModelSpec(kind="openai", name=s[len("openai/"):], model_string=s)
+        return ModelSpec(kind="openai", name=s[len("openai/") :], model_string=s)
     raise UserError(f"unknown model string {model!r}: use {VALID_FORMS}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,13 @@ class RetryPolicy:
     max_delay_s: float = 8.0
     max_retry_after_s: float = 60.0
 
-    def delay(self, retry_index: int, retry_after_s: float | None, rand: random.Random | None = None) -> float:
+    def delay(
+        self, retry_index: int, retry_after_s: float | None, rand: random.Random | None = None
+    ) -> float:
         if retry_after_s is not None and retry_after_s >= 0:
             return min(retry_after_s, self.max_retry_after_s)
         r = rand or random
-        return r.uniform(0.0, min(self.max_delay_s, self.base_s * (2 ** retry_index)))
+        return r.uniform(0.0, min(self.max_delay_s, self.base_s * (2**retry_index)))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -40,5 +42,5 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

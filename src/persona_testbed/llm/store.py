@@ -15,9 +15,10 @@ import sqlite3
 import threading
 import uuid
 import weakref
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from ..core.errors import UserError
@@ -26,7 +27,9 @@ from .types import ChatParams, ChatResult, Message, Usage
 
 # Append-only: never edit or reorder an entry once released; add a new one instead.
 MIGRATIONS: list[tuple[str, str]] = [
-    ("001_create_calls", """
+    (
+        "001_create_calls",
+        """
         CREATE TABLE calls (
             id TEXT PRIMARY KEY,
             created TEXT NOT NULL,
@@ -49,33 +52,77 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX calls_cache_key ON calls (cache_key, status);
         CREATE INDEX calls_created ON calls (created);
-    """),
-    ("002_add_logprobs_and_reasks", """
+    """,
+    ),
+    (
+        "002_add_logprobs_and_reasks",
+        """
         ALTER TABLE calls ADD COLUMN logprobs TEXT;
         ALTER TABLE calls ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;
-    """),
+    """,
+    ),
     # why generation stopped ("stop", "length" = cut off at max_tokens, ...); NULL in rows logged before
-    ("003_add_finish_reason", """
+    (
+        "003_add_finish_reason",
+        """
         ALTER TABLE calls ADD COLUMN finish_reason TEXT;
-    """),
+    """,
+    ),
     # wait for a concurrency slot, apart from latency_s (the request itself); NULL in rows logged before,
     # whose latency_s includes that wait
-    ("004_add_queue_s", """
+    (
+        "004_add_queue_s",
+        """
         ALTER TABLE calls ADD COLUMN queue_s REAL;
-    """),
+    """,
+    ),
 ]
 
-_COLUMNS = ("id", "created", "cache_key", "backend", "model", "purpose", "messages", "params", "schema",
-            "sample_index", "response", "parsed", "logprobs", "prompt_tokens", "completion_tokens",
-            "latency_s", "status", "error", "attempts", "reasks", "finish_reason", "queue_s")
+_COLUMNS = (
+    "id",
+    "created",
+    "cache_key",
+    "backend",
+    "model",
+    "purpose",
+    "messages",
+    "params",
+    "schema",
+    "sample_index",
+    "response",
+    "parsed",
+    "logprobs",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_s",
+    "status",
+    "error",
+    "attempts",
+    "reasks",
+    "finish_reason",
+    "queue_s",
+)
 
 
-def cache_key(backend: str, model: str, messages: list[Message], params: ChatParams,
-              schema: dict[str, Any] | None, sample_index: int) -> str:
+def cache_key(
+    backend: str,
+    model: str,
+    messages: list[Message],
+    params: ChatParams,
+    schema: dict[str, Any] | None,
+    sample_index: int,
+) -> str:
     """sha256 of the canonical JSON of everything that determines a reply."""
-    return content_hash({"backend": backend, "model": model, "messages": messages,
-                         "params": params.model_dump(mode="json"), "schema": schema,
-                         "sample_index": int(sample_index)})
+    return content_hash(
+        {
+            "backend": backend,
+            "model": model,
+            "messages": messages,
+            "params": params.model_dump(mode="json"),
+            "schema": schema,
+            "sample_index": int(sample_index),
+        }
+    )
 
 
 def ok_call_id(key: str) -> str:
@@ -91,7 +138,9 @@ def new_call_id() -> str:
     return f"{time.time_ns():016x}{uuid.uuid4().hex[:12]}"
 
 
-def apply_migrations(conn: sqlite3.Connection, migrations: Iterable[tuple[str, str]] = MIGRATIONS) -> list[str]:
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: Iterable[tuple[str, str]] = MIGRATIONS
+) -> list[str]:
     """Apply the named migrations not yet listed in table ``migrations``; return the names applied."""
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
     applied = []
@@ -104,8 +153,10 @@ def apply_migrations(conn: sqlite3.Connection, migrations: Iterable[tuple[str, s
             for stmt in (s.strip() for s in sql.split(";")):
                 if stmt:
                     conn.execute(stmt)
-            conn.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)",
-                         (name, datetime.now(timezone.utc).isoformat()))
+            conn.execute(
+                "INSERT INTO migrations (name, applied) VALUES (?, ?)",
+                (name, datetime.now(UTC).isoformat()),
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -131,8 +182,9 @@ def is_wal_database(path: Path) -> bool:
     return len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18] == header[19] == 2
 
 
-def connect_readonly(path: str | os.PathLike[str], *, timeout: float = 10.0,
-                     allow_immutable: bool = True) -> sqlite3.Connection:
+def connect_readonly(
+    path: str | os.PathLike[str], *, timeout: float = 10.0, allow_immutable: bool = True
+) -> sqlite3.Connection:
     """A read-only connection to a call log that leaves no ``-wal`` / ``-shm`` files behind.
 
     ``mode=ro`` alone still creates the ``-shm`` (and ``-wal``) of a WAL database next to it. When no
@@ -196,30 +248,64 @@ class CallStore:
                 "SELECT id, model, response, parsed, prompt_tokens, completion_tokens, latency_s, attempts,"
                 " logprobs, finish_reason FROM calls WHERE cache_key = ? AND status = 'ok'"
                 " ORDER BY created DESC LIMIT 1",
-                (key,)).fetchone()
+                (key,),
+            ).fetchone()
         if row is None:
             return None
         cid, model, response, parsed, pt, ct, lat, attempts, logprobs, finish_reason = row
-        return ChatResult(call_id=cid, model=model, status="ok", text=response or "",
-                          parsed=json.loads(parsed) if parsed is not None else None,
-                          usage=Usage(prompt_tokens=pt, completion_tokens=ct), latency_s=lat,
-                          cached=True, attempts=attempts,
-                          logprobs=json.loads(logprobs) if logprobs is not None else None,
-                          finish_reason=finish_reason)
+        return ChatResult(
+            call_id=cid,
+            model=model,
+            status="ok",
+            text=response or "",
+            parsed=json.loads(parsed) if parsed is not None else None,
+            usage=Usage(prompt_tokens=pt, completion_tokens=ct),
+            latency_s=lat,
+            cached=True,
+            attempts=attempts,
+            logprobs=json.loads(logprobs) if logprobs is not None else None,
+            finish_reason=finish_reason,
+        )
 
     # -- log -----------------------------------------------------------------------------------------
-    def record(self, *, key: str, backend: str, result: ChatResult, messages: list[Message],
-               params: ChatParams, schema: dict[str, Any] | None, sample_index: int, purpose: str,
-               reasks: int = 0) -> None:
+    def record(
+        self,
+        *,
+        key: str,
+        backend: str,
+        result: ChatResult,
+        messages: list[Message],
+        params: ChatParams,
+        schema: dict[str, Any] | None,
+        sample_index: int,
+        purpose: str,
+        reasks: int = 0,
+    ) -> None:
         """Queue one row for a finished logical call (ok or failed); the writer thread commits it."""
-        row = (result.call_id, datetime.now(timezone.utc).isoformat(), key, backend, result.model, purpose,
-               canonical_json(messages), canonical_json(params.model_dump(mode="json")),
-               canonical_json(schema) if schema is not None else None, int(sample_index), result.text,
-               canonical_json(result.parsed) if result.parsed is not None else None,
-               canonical_json(result.logprobs) if result.logprobs is not None else None,
-               result.usage.prompt_tokens, result.usage.completion_tokens, float(result.latency_s),
-               result.status, result.error, int(result.attempts), int(reasks), result.finish_reason,
-               float(result.queue_s))
+        row = (
+            result.call_id,
+            datetime.now(UTC).isoformat(),
+            key,
+            backend,
+            result.model,
+            purpose,
+            canonical_json(messages),
+            canonical_json(params.model_dump(mode="json")),
+            canonical_json(schema) if schema is not None else None,
+            int(sample_index),
+            result.text,
+            canonical_json(result.parsed) if result.parsed is not None else None,
+            canonical_json(result.logprobs) if result.logprobs is not None else None,
+            result.usage.prompt_tokens,
+            result.usage.completion_tokens,
+            float(result.latency_s),
+            result.status,
+            result.error,
+            int(result.attempts),
+            int(reasks),
+            result.finish_reason,
+            float(result.queue_s),
+        )
         with self._cv:
             if self._closed:
                 raise RuntimeError(f"call log {self.path} is closed")
@@ -276,8 +362,10 @@ class CallStore:
         """The ``n`` most recent rows, newest first, as dicts (JSON columns decoded)."""
         self.flush()
         with self._read_lock:
-            cur = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM calls ORDER BY created DESC, rowid DESC"
-                                     " LIMIT ?", (int(n),))
+            cur = self._conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM calls ORDER BY created DESC, rowid DESC LIMIT ?",
+                (int(n),),
+            )
             rows = cur.fetchall()
         out = []
         for r in rows:
@@ -293,7 +381,9 @@ class CallStore:
         with self._read_lock:
             if status is None:
                 return int(self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
-            return int(self._conn.execute("SELECT COUNT(*) FROM calls WHERE status = ?", (status,)).fetchone()[0])
+            return int(
+                self._conn.execute("SELECT COUNT(*) FROM calls WHERE status = ?", (status,)).fetchone()[0]
+            )
 
     def migrations(self) -> list[str]:
         with self._read_lock:
@@ -319,7 +409,7 @@ class CallStore:
             with self._read_lock:
                 self._conn.close()
 
-    def __enter__(self) -> "CallStore":
+    def __enter__(self) -> CallStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

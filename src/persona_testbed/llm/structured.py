@@ -25,7 +25,7 @@ def _candidates(text: str) -> list[str]:
         out.append(m.group(1).strip())
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
-        out.append(text[start:end + 1])
+        out.append(text[start : end + 1])
     return out
 
 
@@ -61,7 +61,9 @@ def validate(schema: type[BaseModel], text: str) -> tuple[dict[str, Any] | None,
             if first_error is None:
                 errs = exc.errors(include_url=False)
                 first_error = "; ".join(
-                    f"{'.'.join(str(p) for p in e.get('loc', ())) or '(root)'}: {e.get('msg')}" for e in errs[:5])
+                    f"{'.'.join(str(p) for p in e.get('loc', ())) or '(root)'}: {e.get('msg')}"
+                    for e in errs[:5]
+                )
     return None, first_error or "empty reply"
 
 
@@ -69,7 +71,11 @@ def reask_message(bad_reply: str, reason: str, schema: dict[str, Any]) -> list[d
     """Follow-up turns that show the model its invalid reply and the validation error."""
     return [
         {"role": "assistant", "content": bad_reply},
-        {"role": "user", "content": (
-            f"That reply is not valid: {reason}. Reply again with only one JSON object that matches this "
-            f"JSON schema, no other text: {json.dumps(schema, separators=(',', ':'))}")},
+        {
+            "role": "user",
+            "content": (
+                f"That reply is not valid: {reason}. Reply again with only one JSON object that matches this "
+                f"JSON schema, no other text: {json.dumps(schema, separators=(',', ':'))}"
+            ),
+        },
     ]

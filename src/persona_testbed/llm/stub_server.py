@@ -23,8 +23,9 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Sequence
+from typing import Any
 
 FAULT_KINDS = ("429", "500", "503", "reset", "slow", "truncated", "invalid_json")
 
@@ -40,15 +41,49 @@ def echo_responder(request: dict[str, Any]) -> str:
     return f"stub reply to: {users[-1] if users else ''}"
 
 
-_VOCAB = ("the", "a", "policy", "people", "often", "should", "weigh", "cost", "local", "family", "time", "rules",
-          "can", "help", "community", "work", "change", "view", "and", "of", "to", "is", "it", "their", "many",
-          "some", "consider", "balance", "practical", "values", "everyday", "fair", "choices", "support")
+_VOCAB = (
+    "the",
+    "a",
+    "policy",
+    "people",
+    "often",
+    "should",
+    "weigh",
+    "cost",
+    "local",
+    "family",
+    "time",
+    "rules",
+    "can",
+    "help",
+    "community",
+    "work",
+    "change",
+    "view",
+    "and",
+    "of",
+    "to",
+    "is",
+    "it",
+    "their",
+    "many",
+    "some",
+    "consider",
+    "balance",
+    "practical",
+    "values",
+    "everyday",
+    "fair",
+    "choices",
+    "support",
+)
 _BETWEEN = re.compile(r"between (\d+) and (\d+) (words|characters)", re.IGNORECASE)
 _AT_MOST = re.compile(r"at most (\d+) (words|characters)", re.IGNORECASE)
 
 
-def varied_responder(seed: int = 0, min_words: int = 8, max_words: int = 160,
-                     in_range_share: float = 0.6) -> Responder:
+def varied_responder(
+    seed: int = 0, min_words: int = 8, max_words: int = 160, in_range_share: float = 0.6
+) -> Responder:
     """Replies of varied lengths, deterministic per request, like a seeded model (a "stub world").
 
     Each request gets its own generator from (``seed``, messages, the request's seed and temperature; not
@@ -61,8 +96,12 @@ def varied_responder(seed: int = 0, min_words: int = 8, max_words: int = 160,
     """
 
     def respond(request: dict[str, Any]) -> tuple[str, str]:
-        rnd = random.Random(json.dumps([seed, request.get("messages"), request.get("seed"),
-                                        request.get("temperature")], sort_keys=True))
+        rnd = random.Random(
+            json.dumps(
+                [seed, request.get("messages"), request.get("seed"), request.get("temperature")],
+                sort_keys=True,
+            )
+        )
         fmt = request.get("response_format") or {}
         if fmt.get("type") in ("json_object", "json_schema"):
             schema = fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema") or {}
@@ -73,7 +112,7 @@ def varied_responder(seed: int = 0, min_words: int = 8, max_words: int = 160,
         m, unit = _BETWEEN.search(last), "words"
         if m:
             lo, hi, unit = int(m.group(1)), int(m.group(2)), m.group(3).lower()
-        elif (m := _AT_MOST.search(last)):
+        elif m := _AT_MOST.search(last):
             hi, unit = int(m.group(1)), m.group(2).lower()
             lo = max(1, int(0.6 * hi))
         if m:
@@ -97,8 +136,10 @@ def varied_responder(seed: int = 0, min_words: int = 8, max_words: int = 160,
             out, i = [], 0
             while i < len(words):
                 n = rnd.randint(6, 14)
-                chunk = words[i:i + n]
-                out.append(chunk[0].capitalize() + (" " + " ".join(chunk[1:]) if len(chunk) > 1 else "") + ".")
+                chunk = words[i : i + n]
+                out.append(
+                    chunk[0].capitalize() + (" " + " ".join(chunk[1:]) if len(chunk) > 1 else "") + "."
+                )
                 i += n
             text = " ".join(out)
         return text, finish
@@ -110,7 +151,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
     allow_reuse_address = True
-    stub: "StubServer"
+    stub: StubServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -120,8 +161,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
-    def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        code: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -132,8 +178,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path.rstrip("/").endswith("/models"):
-            body = {"object": "list", "data": [{"id": self.server.stub.model_name, "object": "model",
-                                                "created": 0, "owned_by": "stub"}]}
+            body = {
+                "object": "list",
+                "data": [
+                    {"id": self.server.stub.model_name, "object": "model", "created": 0, "owned_by": "stub"}
+                ],
+            }
             self._send(200, json.dumps(body).encode())
         else:
             self._send(404, b'{"error": {"message": "not found"}}')
@@ -161,7 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
         if stub.status_override is not None:
             code, message = stub.status_override
             stub._count(f"status_{code}")
-            self._send(code, json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode())
+            self._send(
+                code, json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+            )
             return
         try:
             reply = stub.responder(request)
@@ -175,8 +227,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault(self, kind: str) -> None:
         stub = self.server.stub
         if kind == "429":
-            self._send(429, b'{"error": {"message": "rate limited (stub)", "type": "rate_limit"}}',
-                       {"Retry-After": stub.retry_after})
+            self._send(
+                429,
+                b'{"error": {"message": "rate limited (stub)", "type": "rate_limit"}}',
+                {"Retry-After": stub.retry_after},
+            )
         elif kind in ("500", "503"):
             self._send(int(kind), b'{"error": {"message": "server error (stub)"}}')
         elif kind == "reset":
@@ -203,22 +258,42 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"id": "chatcmpl-stub", "choices": [{"index": 0, "message": ')
 
 
-def _completion(request: dict[str, Any], text: str, model: str, finish_reason: str = "stop") -> dict[str, Any]:
+def _completion(
+    request: dict[str, Any], text: str, model: str, finish_reason: str = "stop"
+) -> dict[str, Any]:
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
     body: dict[str, Any] = {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": request.get("model", model),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason,
-                     "logprobs": None}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                  "total_tokens": prompt_tokens + len(text.split())},
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(text.split()),
+            "total_tokens": prompt_tokens + len(text.split()),
+        },
     }
     if request.get("logprobs"):
         k = int(request.get("top_logprobs") or 0)
-        body["choices"][0]["logprobs"] = {"content": [
-            {"token": tok, "logprob": -0.5, "bytes": list(tok.encode()),
-             "top_logprobs": [{"token": tok, "logprob": -0.5, "bytes": list(tok.encode())}][:k]}
-            for tok in text.split()]}
+        body["choices"][0]["logprobs"] = {
+            "content": [
+                {
+                    "token": tok,
+                    "logprob": -0.5,
+                    "bytes": list(tok.encode()),
+                    "top_logprobs": [{"token": tok, "logprob": -0.5, "bytes": list(tok.encode())}][:k],
+                }
+                for tok in text.split()
+            ]
+        }
     return body
 
 
@@ -229,10 +304,21 @@ def _wakeup_only(signum: int, frame: object) -> None:
 class StubServer:
     """Background OpenAI-compatible server on 127.0.0.1 (``port=0`` picks a free port)."""
 
-    def __init__(self, *, port: int = 0, latency_s: float = 0.0, responder: Responder | None = None,
-                 fault_rate: float = 0.0, fault_kinds: Sequence[str] = FAULT_KINDS, seed: int = 0,
-                 retry_after: str = "0", slow_s: float = 2.0, model_name: str = "stub",
-                 status_override: tuple[int, str] | None = None, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        latency_s: float = 0.0,
+        responder: Responder | None = None,
+        fault_rate: float = 0.0,
+        fault_kinds: Sequence[str] = FAULT_KINDS,
+        seed: int = 0,
+        retry_after: str = "0",
+        slow_s: float = 2.0,
+        model_name: str = "stub",
+        status_override: tuple[int, str] | None = None,
+        host: str = "127.0.0.1",
+    ):
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; valid: {', '.join(FAULT_KINDS)}")
@@ -271,7 +357,7 @@ class StubServer:
         with self._lock:
             self.stats[key] += 1
 
-    def start(self) -> "StubServer":
+    def start(self) -> StubServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="llm-stub-server", daemon=True)
         self._thread.start()
         return self
@@ -283,8 +369,11 @@ class StubServer:
         finally:
             self._httpd.server_close()
 
-    def serve_until_signal(self, on_ready: Callable[[], None] | None = None,
-                           signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> int:
+    def serve_until_signal(
+        self,
+        on_ready: Callable[[], None] | None = None,
+        signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM),
+    ) -> int:
         """Serve from the background thread until one of ``signals`` arrives, stop, and return its number.
 
         Call from the main thread. The handlers are installed here, before ``on_ready`` runs (where a caller
@@ -323,7 +412,7 @@ class StubServer:
             self._thread = None
         self._httpd.server_close()
 
-    def __enter__(self) -> "StubServer":
+    def __enter__(self) -> StubServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -43,7 +43,9 @@ class ChatResult(BaseModel):
     parsed: Any = None  # the validated pydantic object (as dict) when a schema was given
     error: str | None = None  # reason when status == "failed"
     usage: Usage = Field(default_factory=Usage)
-    latency_s: float = 0.0  # request duration: from getting a concurrency slot to the result (retries included)
+    latency_s: float = (
+        0.0  # request duration: from getting a concurrency slot to the result (retries included)
+    )
     queue_s: float = 0.0  # time spent waiting for a concurrency slot before the request
     cached: bool = False
     attempts: int = 1

@@ -75,7 +75,7 @@ def parse_world(model: str) -> WorldSpec:
     s = model.strip()
     if s != PREFIX and not s.startswith(PREFIX + ":"):
         raise UserError(f"not a scripted world: {model!r}")
-    body = s[len(PREFIX) + 1:] if s != PREFIX else ""
+    body = s[len(PREFIX) + 1 :] if s != PREFIX else ""
     p = {m: 0.6 for m in MODES}
     fail = {m: 0.0 for m in MODES}
     kw: dict[str, Any] = {}
@@ -88,10 +88,11 @@ def parse_world(model: str) -> WorldSpec:
         if base in ("p", "fail"):
             target = p if base == "p" else fail
             if mode and mode not in MODES and mode != SHOT_MODE:
-                raise UserError(f"scripted world {model!r}: unknown mode {mode!r} in {key!r} "
-                                f"(modes: {', '.join(MODES)})")
+                raise UserError(
+                    f"scripted world {model!r}: unknown mode {mode!r} in {key!r} (modes: {', '.join(MODES)})"
+                )
             x = _prob(model, key, value)
-            for m in ([mode] if mode else MODES):
+            for m in [mode] if mode else MODES:
                 target[m] = x
         elif key in ("judge_fail", "c", "leak"):
             kw[key] = _prob(model, key, value)
@@ -110,12 +111,16 @@ def parse_world(model: str) -> WorldSpec:
             except ValueError:
                 d = float("nan")
             if not colon or not eq2 or not val.strip() or not -1.0 <= d <= 1.0:
-                raise UserError(f"scripted world {model!r}: gap must be ATTR=VALUE:DELTA with DELTA in "
-                                f"[-1, 1], got {value!r}")
+                raise UserError(
+                    f"scripted world {model!r}: gap must be ATTR=VALUE:DELTA with DELTA in "
+                    f"[-1, 1], got {value!r}"
+                )
             kw["gap"] = (_attr(model, attr), val.strip(), d)
         else:
-            raise UserError(f"scripted world {model!r}: unknown key {key!r} (keys: p, p.MODE, fail, fail.MODE, "
-                            "judge_fail, uses, c, gap, leak, world)")
+            raise UserError(
+                f"scripted world {model!r}: unknown key {key!r} (keys: p, p.MODE, fail, fail.MODE, "
+                "judge_fail, uses, c, gap, leak, world)"
+            )
     return WorldSpec(p=p, fail=fail, **kw)
 
 

@@ -28,23 +28,32 @@ from ..core.errors import DataMissingError, UserError
 from .hashrng import normals
 
 DOMAINS = ("O", "C", "E", "A", "N")  # rendering order (OCEAN)
-DOMAIN_NAMES = {"O": "Openness", "C": "Conscientiousness", "E": "Extraversion", "A": "Agreeableness",
-                "N": "Neuroticism"}
+DOMAIN_NAMES = {
+    "O": "Openness",
+    "C": "Conscientiousness",
+    "E": "Extraversion",
+    "A": "Agreeableness",
+    "N": "Neuroticism",
+}
 NORMS_FILE = "norms/bigfive/ipipneo120_norms_by_sex_age.csv"
 CORR_FILE = "norms/bigfive/neo_pi_r_domain_correlations.csv"
 
 # (upper percentile bound, level): a percentile below the bound gets the level.
 LEVELS: tuple[tuple[float, str], ...] = (
-    (2.5, "Extremely Low"), (10.0, "Very Low"), (30.0, "Low"), (70.0, "Average"),
-    (90.0, "High"), (97.5, "Very High"), (100.01, "Extremely High"),
+    (2.5, "Extremely Low"),
+    (10.0, "Very Low"),
+    (30.0, "Low"),
+    (70.0, "Average"),
+    (90.0, "High"),
+    (97.5, "Very High"),
+    (100.01, "Extremely High"),
 )
 AGE_GROUPS = ("<21", "21-40", "41-60", ">60")
 #: what a Big Five percentile is relative to (see the module docstring); the first is the default
 REFERENCES = ("pooled", "group")
 #: share of US adults (18+) in each norm group [sex 0=M 1=F, age group]: ACS 2024 1-year PUMS, all 50
 #: states + DC, PWGTP-weighted (18-20 stands for "<21"); sums to 1
-_WEIGHTS = np.array([[0.025840, 0.174412, 0.154713, 0.134984],
-                     [0.024524, 0.169982, 0.156676, 0.158868]])
+_WEIGHTS = np.array([[0.025840, 0.174412, 0.154713, 0.134984], [0.024524, 0.169982, 0.156676, 0.158868]])
 POOLED_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 REFERENCE_LABELS = {
     "pooled": "US adults 18+ (IPIP-NEO-120 sex x age norms pooled with ACS 2024 population weights)",
@@ -154,8 +163,14 @@ def level_probabilities(norms: Norms | None, reference: str, female: int, group:
     return np.diff(np.concatenate([np.zeros((len(DOMAINS), 1)), cdf], axis=1), axis=1)
 
 
-def draw_bigfive(norms: Norms, sex_is_female: np.ndarray, age: np.ndarray, seed: int,
-                 keys: np.ndarray, reference: str = "pooled") -> dict[str, np.ndarray]:
+def draw_bigfive(
+    norms: Norms,
+    sex_is_female: np.ndarray,
+    age: np.ndarray,
+    seed: int,
+    keys: np.ndarray,
+    reference: str = "pooled",
+) -> dict[str, np.ndarray]:
     """Correlated draw per persona from its sex x age norm group: returns ``z`` (n,5), ``score`` (n,5 sum
     scores 24-120), ``percentile`` (n,5, relative to ``reference``: the pooled adult population or the
     persona's own norm group), ``level`` (n,5 names), ``group`` (n,). The scores do not depend on

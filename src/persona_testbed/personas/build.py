@@ -54,8 +54,19 @@ PENDING_JOB = "pending: LLM enrichment"
 #: census variables each field's value depends on (for provenance after imputation)
 FIELD_VAR = dict(CENSUS_VARS, income="PINCP")
 #: person columns read from a source when present
-PERSON_COLUMNS: tuple[str, ...] = ("SERIALNO", "SPORDER", "STATE", "PWGTP", *MATCH_VARS, *IMPUTE_VARS,
-                                   "ANC1P", "POBP", "PAOC", "RELSHIPP", "LANP")
+PERSON_COLUMNS: tuple[str, ...] = (
+    "SERIALNO",
+    "SPORDER",
+    "STATE",
+    "PWGTP",
+    *MATCH_VARS,
+    *IMPUTE_VARS,
+    "ANC1P",
+    "POBP",
+    "PAOC",
+    "RELSHIPP",
+    "LANP",
+)
 MEMBER_COLUMNS: tuple[str, ...] = ("AGEP", "SEX", "RELSHIPP", "LANX", "LANP")
 #: housing columns read when present: household language, type and size (NP, number of persons)
 HOUSEHOLD_COLUMNS: tuple[str, ...] = ("HHL", "HHT", "NP")
@@ -87,12 +98,14 @@ class MapStats:
     survey_levels: dict[int, int] = field(default_factory=dict)
     decode: DecodeReport = field(default_factory=DecodeReport)
 
-    def merge(self, other: "MapStats") -> None:
+    def merge(self, other: MapStats) -> None:
         self.imputed_rows += other.imputed_rows
         self.imputed_vars = sorted(set(self.imputed_vars) | set(other.imputed_vars))
-        for mine, theirs in ((self.imputation_levels, other.imputation_levels),
-                             (self.ancestry_levels, other.ancestry_levels),
-                             (self.survey_levels, other.survey_levels)):
+        for mine, theirs in (
+            (self.imputation_levels, other.imputation_levels),
+            (self.ancestry_levels, other.ancestry_levels),
+            (self.survey_levels, other.survey_levels),
+        ):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
         self.ancestry = self.ancestry or other.ancestry
@@ -103,21 +116,38 @@ class MapStats:
                 self.decode.add(var, c)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"imputation": {"rows": self.imputed_rows, "vars": self.imputed_vars,
-                               "backoff_levels": {str(k): v for k, v in sorted(self.imputation_levels.items())}},
-                "ancestry": {"method": self.ancestry,
-                             "backoff_levels": {str(k): v for k, v in sorted(self.ancestry_levels.items())}},
-                "survey": {"source": self.survey_source, "min_cell": self.survey_min_cell,
-                           "backoff_levels": {str(k): v for k, v in sorted(self.survey_levels.items())}},
-                "undecodable_codes": self.decode.undecodable}
+        return {
+            "imputation": {
+                "rows": self.imputed_rows,
+                "vars": self.imputed_vars,
+                "backoff_levels": {str(k): v for k, v in sorted(self.imputation_levels.items())},
+            },
+            "ancestry": {
+                "method": self.ancestry,
+                "backoff_levels": {str(k): v for k, v in sorted(self.ancestry_levels.items())},
+            },
+            "survey": {
+                "source": self.survey_source,
+                "min_cell": self.survey_min_cell,
+                "backoff_levels": {str(k): v for k, v in sorted(self.survey_levels.items())},
+            },
+            "undecodable_codes": self.decode.undecodable,
+        }
 
 
 class MappingContext:
     """Everything the mapping needs besides the drawn rows: the source, donors, GSS pool, norms."""
 
-    def __init__(self, source: Any, seed: int, data_dir: str | Path | None, spec: str | None,
-                 big_five_reference: str = "pooled", gss_min_cell: int = MIN_CELL,
-                 national_donors: str | None = None):
+    def __init__(
+        self,
+        source: Any,
+        seed: int,
+        data_dir: str | Path | None,
+        spec: str | None,
+        big_five_reference: str = "pooled",
+        gss_min_cell: int = MIN_CELL,
+        national_donors: str | None = None,
+    ):
         self.source = source
         self.seed = seed
         self.big_five_reference = check_reference(big_five_reference)
@@ -152,8 +182,10 @@ class MappingContext:
         """State -> the mapped person variables its file lacks (of those some file of the full source has);
         worked out once per context (every chunk asks)."""
         if self._missing is None:
-            out = {st: [c for c in IMPUTE_VARS if c not in set(self.source.available_columns(st))]
-                   for st in self.source.states}
+            out = {
+                st: [c for c in IMPUTE_VARS if c not in set(self.source.available_columns(st))]
+                for st in self.source.states
+            }
             if any(out.values()):
                 full_have = set(self.full.available_columns())
                 out = {st: [c for c in miss if c in full_have] for st, miss in out.items()}
@@ -169,40 +201,60 @@ class MappingContext:
     def full_source(self) -> Any:
         """The same source with every state (donor states may lie outside the user's selection)."""
         if self.spec and not Path(self.spec).expanduser().is_dir():
-            return _cached_source(self.spec, self.data_dir,
-                                  lambda: open_source(self.spec, None, data_dir=self.data_dir))
-        return _cached_source(str(self.source.directory), self.data_dir,
-                              lambda: open_source(None, None, data_dir=self.data_dir, path=self.source.directory))
+            return _cached_source(
+                self.spec, self.data_dir, lambda: open_source(self.spec, None, data_dir=self.data_dir)
+            )
+        return _cached_source(
+            str(self.source.directory),
+            self.data_dir,
+            lambda: open_source(None, None, data_dir=self.data_dir, path=self.source.directory),
+        )
 
     def donors(self, src: Any, need: list[str], tag: str) -> pl.DataFrame:
         """Donor records of ``src``: states whose file has every ``need`` column (cached on disk)."""
         states = [s for s in src.states if set(need) <= set(src.available_columns(s))]
         if not states:
             raise UserError(f"no state of source {src.name} has {', '.join(need)} to impute from")
-        cols = list(dict.fromkeys(["SERIALNO", "SPORDER", "STATE", "PWGTP",
-                                   *[c for c in MATCH_VARS if c in src.available_columns()], *need]))
+        cols = list(
+            dict.fromkeys(
+                [
+                    "SERIALNO",
+                    "SPORDER",
+                    "STATE",
+                    "PWGTP",
+                    *[c for c in MATCH_VARS if c in src.available_columns()],
+                    *need,
+                ]
+            )
+        )
         key = content_hash({"v": 8, "src": src.checksum, "states": states, "cols": cols, "tag": tag}, 20)
         if key in _DONORS:
             return _DONORS[key]
         path = settings.cache_dir() / "personas" / f"donors-{tag}-{key}.arrow"
         df = _read_arrow(path) if path.exists() else None
         if df is None:
-            df = (src.persons(cols).filter(pl.col("STATE").is_in(states)).filter(pl.col("PWGTP") > 0)
-                  .collect())
+            df = src.persons(cols).filter(pl.col("STATE").is_in(states)).filter(pl.col("PWGTP") > 0).collect()
             hcols = [c for c in HOUSEHOLD_COLUMNS if c in _housing_columns(src)]
             if hcols:  # household language, type and size of each donor's home (matching columns)
                 hh = src.housing(["SERIALNO", *hcols]).collect().unique("SERIALNO")
                 df = df.join(hh, on="SERIALNO", how="left", maintain_order="left")
             # cached with the matching columns (the raw codes they came from are dropped): one read next time
-            df = match_columns(df).drop([c for c in (*MATCH_VARS, "HHT", "NP") if c not in need], strict=False)
+            df = match_columns(df).drop(
+                [c for c in (*MATCH_VARS, "HHT", "NP") if c not in need], strict=False
+            )
             # codes as categoricals: the 2.7 M national donors take ~0.45 GB instead of ~1.1 GB in memory;
             # an uncompressed Arrow file is memory-mapped on the next load (0.1 s instead of 0.5 s of Parquet)
-            df = df.with_columns(pl.col(c).cast(pl.Categorical) for c, t in df.schema.items()
-                                 if t == pl.Utf8 and c != "SERIALNO")
+            df = df.with_columns(
+                pl.col(c).cast(pl.Categorical)
+                for c, t in df.schema.items()
+                if t == pl.Utf8 and c != "SERIALNO"
+            )
             with atomic_path(path) as tmp:
                 df.write_ipc(tmp, compression="uncompressed")
 
-        set_cache_token(df, f"donors-{tag}-{key}")  # the key names the content: hot-deck indexes cache on disk
+        set_cache_token(
+            df, f"donors-{tag}-{key}"
+        )  # the key names the content: hot-deck indexes cache on disk
         _DONORS[key] = df
         return df
 
@@ -215,20 +267,31 @@ class MappingContext:
             return None
         spec = self.national_donors
         if Path(spec).expanduser().is_dir():
-            donor = _cached_source(str(Path(spec).expanduser().resolve()), self.data_dir,
-                                   lambda: open_source(None, None, data_dir=self.data_dir, path=spec))
+            donor = _cached_source(
+                str(Path(spec).expanduser().resolve()),
+                self.data_dir,
+                lambda: open_source(None, None, data_dir=self.data_dir, path=spec),
+            )
         else:
-            donor = _cached_source(spec, self.data_dir, lambda: open_source(spec, None, data_dir=self.data_dir))
+            donor = _cached_source(
+                spec, self.data_dir, lambda: open_source(spec, None, data_dir=self.data_dir)
+            )
         have = [v for v in ORIGIN_VARS if v in donor.available_columns()]
         if not have:
-            raise UserError(f"--national-donors {spec}: has neither ANC1P (ancestry) nor POBP (place of birth)")
+            raise UserError(
+                f"--national-donors {spec}: has neither ANC1P (ancestry) nor POBP (place of birth)"
+            )
         covered = {st for st in donor.states if set(have) <= set(donor.available_columns(st))}
         missing = [st for st in self.source.states if st not in covered]
         if missing:
-            names = ", ".join(STATE_ABBR.get(st, st) for st in missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise UserError(f"--national-donors {spec}: covers {len(self.source.states) - len(missing)} of the "
-                            f"{len(self.source.states)} states sampled (not {names}); origins are imputed only "
-                            "from a national source")
+            names = ", ".join(STATE_ABBR.get(st, st) for st in missing[:5]) + (
+                " ..." if len(missing) > 5 else ""
+            )
+            raise UserError(
+                f"--national-donors {spec}: covers {len(self.source.states) - len(missing)} of the "
+                f"{len(self.source.states)} states sampled (not {names}); origins are imputed only "
+                "from a national source"
+            )
         return donor
 
 
@@ -255,13 +318,18 @@ def item_keys(df: pl.DataFrame) -> np.ndarray:
     """Per-draw random-stream keys: the draw index mixed with a CRC of the source record, so two runs
     that put different records at one draw index do not share Big Five scores or tags."""
     ser, spo = df["SERIALNO"], df["SPORDER"]
-    if ser.dtype == pl.Utf8 and (spo.dtype == pl.Utf8 or spo.dtype.is_integer()) \
-            and ser.null_count() == 0 and spo.null_count() == 0:
+    if (
+        ser.dtype == pl.Utf8
+        and (spo.dtype == pl.Utf8 or spo.dtype.is_integer())
+        and ser.null_count() == 0
+        and spo.null_count() == 0
+    ):
         text = pl.select(pl.concat_str([pl.lit(ser), pl.lit("|"), pl.lit(spo).cast(pl.Utf8)])).to_series()
         crc = crc32_column(text)
     else:  # the same CRC of Python's text of each value (None included)
-        crc = np.array([zlib.crc32(f"{s}|{o}".encode()) for s, o in zip(ser.to_list(), spo.to_list())],
-                       dtype=np.int64)
+        crc = np.array(
+            [zlib.crc32(f"{s}|{o}".encode()) for s, o in zip(ser.to_list(), spo.to_list())], dtype=np.int64
+        )
     return (df["_draw"].to_numpy().astype(np.int64) << 32) | crc
 
 
@@ -285,9 +353,12 @@ def crc32_column(text: pl.Series) -> np.ndarray:
         arr = arr.combine_chunks()
     arr = arr.cast(pa.large_string())
     n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if n and offsets[-1] > offsets[0] else \
-        np.zeros(1, dtype=np.uint8)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = (
+        np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+        if n and offsets[-1] > offsets[0]
+        else np.zeros(1, dtype=np.uint8)
+    )
     starts, lengths = offsets[:-1], np.diff(offsets)
     crc = np.full(n, 0xFFFFFFFF, dtype=np.uint32)
     for j in range(int(lengths.max()) if n else 0):
@@ -300,9 +371,20 @@ def crc32_column(text: pl.Series) -> np.ndarray:
 
 def _unavailable(n: int, var: str, source: str) -> FieldColumn:
     """A field the source does not record and no national donor source supplies."""
-    return FieldColumn.make(_const(UNAVAILABLE, n), "unavailable", pl.DataFrame({
-        "var": _const(var, n), "note": _const(f"{var} is not in {source}; pass a national PUMS source that has it "
-                                              "with --national-donors to impute it", n)}))
+    return FieldColumn.make(
+        _const(UNAVAILABLE, n),
+        "unavailable",
+        pl.DataFrame(
+            {
+                "var": _const(var, n),
+                "note": _const(
+                    f"{var} is not in {source}; pass a national PUMS source that has it "
+                    "with --national-donors to impute it",
+                    n,
+                ),
+            }
+        ),
+    )
 
 
 def _pending(n: int, value: str, note: str) -> FieldColumn:
@@ -333,21 +415,24 @@ def _households(serials: pl.Series, src: Any) -> tuple[pl.DataFrame | None, pl.D
     return housing, members
 
 
-def map_frame(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None,
-              chunk_rows: int | None = None) -> pl.DataFrame:
+def map_frame(
+    draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None, chunk_rows: int | None = None
+) -> pl.DataFrame:
     """Map drawn person records (``sample_persons`` output) to the 33 fields, vectorised.
 
     Returns one row per draw: ``_draw``, ``_year``, ``_state``, ``SERIALNO``, ``SPORDER``, ``_weight``,
     then per field ``v:<field>`` (value), ``p:<field>`` (provenance), ``d:<field>`` (detail JSON), then
     ``t:<kind>`` tag lists. Large inputs are mapped ``chunk_rows`` (default :data:`MAP_CHUNK_ROWS`)
-    at a time, each chunk with its own household records; every random choice is keyed by the draw, so the result does not depend on the chunking.
+    at a time, each chunk with its own household records; every random choice is keyed by the draw, so the
+    result does not depend on the chunking.
     """
     parts = list(iter_map_chunks(draws, ctx, stats, chunk_rows))
     return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed", rechunk=False)
 
 
-def iter_map_chunks(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None,
-                    chunk_rows: int | None = None) -> Iterator[pl.DataFrame]:
+def iter_map_chunks(
+    draws: pl.DataFrame, ctx: MappingContext, stats: MapStats | None = None, chunk_rows: int | None = None
+) -> Iterator[pl.DataFrame]:
     """:func:`map_frame` one chunk of ``chunk_rows`` draws at a time (in draw order), so a caller can
     write each chunk out and drop it instead of holding the whole mapped frame; concatenated, the
     chunks equal ``map_frame(draws, ctx)``."""
@@ -371,8 +456,11 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
 
     housing, members = _households(df["SERIALNO"].unique(), src)
     if housing is not None:  # household language, type and size: imputation matching columns
-        df = df.join(housing.select([c for c in ("SERIALNO", *HOUSEHOLD_COLUMNS) if c in housing.columns]),
-                     on="SERIALNO", how="left").sort("_row")
+        df = df.join(
+            housing.select([c for c in ("SERIALNO", *HOUSEHOLD_COLUMNS) if c in housing.columns]),
+            on="SERIALNO",
+            how="left",
+        ).sort("_row")
 
     # 1. impute variables a record's file lacks, jointly from one donor of a richer state
     missing = ctx.missing_by_state()
@@ -397,15 +485,28 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
         rows = imputed_mask.arg_true()
         m = len(rows)
         matched_on = pl.repeat(MATCHED_ON, m, eager=True, dtype=pl.Utf8)
-        own = {name: (cols[name].value[rows],
-                      pl.DataFrame({"var": pl.repeat(var, m, eager=True, dtype=pl.Utf8),
-                                    "code": df[var].cast(pl.Utf8)[rows], "matched_on": matched_on}))
-               for name, var in FIELD_VAR.items() if var in need and name in cols}
+        own = {
+            name: (
+                cols[name].value[rows],
+                pl.DataFrame(
+                    {
+                        "var": pl.repeat(var, m, eager=True, dtype=pl.Utf8),
+                        "code": df[var].cast(pl.Utf8)[rows],
+                        "matched_on": matched_on,
+                    }
+                ),
+            )
+            for name, var in FIELD_VAR.items()
+            if var in need and name in cols
+        }
         # every imputed field of a row names the same donor: its part of the detail is encoded once
         for name, sub in FieldColumn.make_sharing(own, "imputed", donor_detail[rows]).items():
             base = cols[name]
-            cols[name] = FieldColumn(base.value, base.provenance.clone().scatter(rows, sub.provenance),
-                                     base.detail.clone().scatter(rows, sub.detail))
+            cols[name] = FieldColumn(
+                base.value,
+                base.provenance.clone().scatter(rows, sub.provenance),
+                base.detail.clone().scatter(rows, sub.detail),
+            )
 
     # 3. origins (ancestry, place of birth): the record's own columns, else one donor of a national source
     #    the user supplied (--national-donors), else unavailable: never a national attribute from a
@@ -420,14 +521,28 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
     if imputed_origins:
         donors = ctx.donors(donor_src, imputed_origins, "origins")
         anc, levels = impute_ancestry(df, donors, ctx.seed, keys, donor_src.name, tuple(imputed_origins))
-        labels = map_census_fields(anc.with_columns(AGEP=df["AGEP"], RAC1P=df["RAC1P"], HISP=df["HISP"]),
-                                   donor_src.dictionary, donor_src.year, stats.decode)
+        labels = map_census_fields(
+            anc.with_columns(AGEP=df["AGEP"], RAC1P=df["RAC1P"], HISP=df["HISP"]),
+            donor_src.dictionary,
+            donor_src.year,
+            stats.decode,
+        )
         for var, name in (("ANC1P", "ancestry"), ("POBP", "place of birth")):
             if var in imputed_origins:
-                cols[name] = FieldColumn.make(labels[name].value, "imputed", anc.select(
-                    var=pl.lit(var), code=var, donor_source="donor_source", donor_state="donor_state",
-                    donor_serialno="donor_serialno", donor_sporder="donor_sporder", backoff_level="backoff_level",
-                    matched_on=pl.lit("age band, sex, race, Hispanic origin, nativity, division")))
+                cols[name] = FieldColumn.make(
+                    labels[name].value,
+                    "imputed",
+                    anc.select(
+                        var=pl.lit(var),
+                        code=var,
+                        donor_source="donor_source",
+                        donor_state="donor_state",
+                        donor_serialno="donor_serialno",
+                        donor_sporder="donor_sporder",
+                        backoff_level="backoff_level",
+                        matched_on=pl.lit("age band, sex, race, Hispanic origin, nativity, division"),
+                    ),
+                )
         if "ANC1P" in imputed_origins:
             stats.ancestry = f"imputed from {donor_src.name} donors (national donor source)"
             for k, v in levels.items():
@@ -450,30 +565,42 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
         stats.survey_levels[k] = stats.survey_levels.get(k, 0) + v
 
     # 6. procedural: Big Five and tags
-    b5 = draw_bigfive(ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys,
-                      ctx.big_five_reference)
+    b5 = draw_bigfive(
+        ctx.norms, (df["SEX"].cast(pl.Utf8) == "2").to_numpy(), ages, ctx.seed, keys, ctx.big_five_reference
+    )
     # level names gathered by index (the same lookup as bigfive.level_of, without per-row Python strings)
     level_names = pl.Series([name for _, name in LEVELS], dtype=pl.Utf8)
     level_idx = np.searchsorted(np.array([b for b, _ in LEVELS]), b5["percentile"], side="right")
-    parts = [pl.lit(f"{DOMAIN_NAMES[d]}: ") + pl.lit(level_names.gather(level_idx[:, j]))
-             for j, d in enumerate(DOMAINS)]
+    parts = [
+        pl.lit(f"{DOMAIN_NAMES[d]}: ") + pl.lit(level_names.gather(level_idx[:, j]))
+        for j, d in enumerate(DOMAINS)
+    ]
     text = pl.select(pl.concat_str(parts, separator=", ")).to_series()
     female = np.where((df["SEX"].cast(pl.Utf8) == "2").to_numpy(), 1, 0)
     group_names = pl.Series([f"{s} {g}" for s in ("M", "F") for g in AGE_GROUPS], dtype=pl.Utf8)
-    bdetail = pl.DataFrame({
-        "scores": pl.DataFrame({d: np.round(b5["score"][:, j], 1) for j, d in enumerate(DOMAINS)}).to_struct(),
-        "percentiles": pl.DataFrame({d: np.round(b5["percentile"][:, j], 1)
-                                     for j, d in enumerate(DOMAINS)}).to_struct(),
-        "norm_group": group_names.gather(female * len(AGE_GROUPS) + b5["group"]),
-        "reference": _const(ctx.big_five_reference, n),
-        "norms": _const("IPIP-NEO-120 sum scores (Johnson) by sex x age; NEO-PI-R domain correlations", n),
-    })
+    bdetail = pl.DataFrame(
+        {
+            "scores": pl.DataFrame(
+                {d: np.round(b5["score"][:, j], 1) for j, d in enumerate(DOMAINS)}
+            ).to_struct(),
+            "percentiles": pl.DataFrame(
+                {d: np.round(b5["percentile"][:, j], 1) for j, d in enumerate(DOMAINS)}
+            ).to_struct(),
+            "norm_group": group_names.gather(female * len(AGE_GROUPS) + b5["group"]),
+            "reference": _const(ctx.big_five_reference, n),
+            "norms": _const(
+                "IPIP-NEO-120 sum scores (Johnson) by sex x age; NEO-PI-R domain correlations", n
+            ),
+        }
+    )
     cols["big five scores"] = FieldColumn.make(text, "procedural", bdetail)
     # tag texts gathered from each vocabulary by the picked indices (no per-row Python strings)
     tag_lists: dict[str, pl.Series] = {}
     for kind, idx in tag_picks.result().items():
         vocab = pl.Series([e.text for e in vocabulary(kind)], dtype=pl.Utf8)
-        tag_lists[kind] = vocab.gather(idx.ravel()).reshape(idx.shape).cast(pl.List(pl.Utf8)).alias(f"t:{kind}")
+        tag_lists[kind] = (
+            vocab.gather(idx.ravel()).reshape(idx.shape).cast(pl.List(pl.Utf8)).alias(f"t:{kind}")
+        )
     for kind, (_k, fname) in TAG_KINDS.items():
         if fname is None:
             continue
@@ -484,9 +611,14 @@ def _map_chunk(draws: pl.DataFrame, ctx: MappingContext, stats: MapStats) -> pl.
     missing_fields = [f for f in PERSONA_FIELDS if f not in cols]
     if missing_fields:
         raise UserError(f"source {src.name} cannot provide field(s) {', '.join(missing_fields)}")
-    out = {"_draw": df["_draw"], "_year": df["_year"].cast(pl.Int64), "_state": df["_state"],
-           "SERIALNO": df["SERIALNO"], "SPORDER": df["SPORDER"].cast(pl.Int64),
-           "_weight": df["_weight"].cast(pl.Float64)}
+    out = {
+        "_draw": df["_draw"],
+        "_year": df["_year"].cast(pl.Int64),
+        "_state": df["_state"],
+        "SERIALNO": df["SERIALNO"],
+        "SPORDER": df["SPORDER"].cast(pl.Int64),
+        "_weight": df["_weight"].cast(pl.Float64),
+    }
     for name in PERSONA_FIELDS:
         c = cols[name]
         out[f"v:{name}"] = c.value
@@ -510,8 +642,10 @@ def _details(col: pl.Series) -> list[dict[str, Any]]:
 def frame_to_personas(mapped: pl.DataFrame) -> list[Persona]:
     """``Persona`` records from a ``map_frame`` result (ids from the source key and draw index)."""
     n = mapped.height
-    cols = {name: (mapped[f"v:{name}"].to_list(), mapped[f"p:{name}"].to_list(), _details(mapped[f"d:{name}"]))
-            for name in PERSONA_FIELDS}
+    cols = {
+        name: (mapped[f"v:{name}"].to_list(), mapped[f"p:{name}"].to_list(), _details(mapped[f"d:{name}"]))
+        for name in PERSONA_FIELDS
+    }
     tag_cols = {c[2:]: mapped[c].to_list() for c in mapped.columns if c.startswith("t:")}
     years, states = mapped["_year"].to_list(), mapped["_state"].to_list()
     serials, sporders = mapped["SERIALNO"].to_list(), mapped["SPORDER"].to_list()
@@ -519,8 +653,19 @@ def frame_to_personas(mapped: pl.DataFrame) -> list[Persona]:
     out = []
     for i in range(n):
         key = SourceKey(year=years[i], state=states[i], serialno=serials[i], sporder=sporders[i])
-        fields = {name: {"value": v[i], "provenance": p[i], "detail": d[i]} for name, (v, p, d) in cols.items()}
+        fields = {
+            name: {"value": v[i], "provenance": p[i], "detail": d[i]} for name, (v, p, d) in cols.items()
+        }
         tags = {k: list(v[i]) if not isinstance(v[i], str) else v[i].split("; ") for k, v in tag_cols.items()}
-        out.append(Persona.model_validate({"id": Persona.make_id(key, int(draws[i])), "source": key,
-                                           "fields": fields, "tags": tags, "weight": float(weights[i])}))
+        out.append(
+            Persona.model_validate(
+                {
+                    "id": Persona.make_id(key, int(draws[i])),
+                    "source": key,
+                    "fields": fields,
+                    "tags": tags,
+                    "weight": float(weights[i]),
+                }
+            )
+        )
     return out

@@ -71,8 +71,12 @@ NEAR_DUPLICATE_COSINE = 0.9
 _TOKEN = re.compile(r"[a-z0-9']+")
 
 
-def pick_categories(seed: int, persona_id: str, k: int = DEFAULT_CATEGORIES_PER_PERSONA,
-                    vocabulary: Sequence[str] = IDIOSYNCRATIC_CATEGORIES) -> list[str]:
+def pick_categories(
+    seed: int,
+    persona_id: str,
+    k: int = DEFAULT_CATEGORIES_PER_PERSONA,
+    vocabulary: Sequence[str] = IDIOSYNCRATIC_CATEGORIES,
+) -> list[str]:
     """A seeded selection of ``k`` distinct categories for one persona (same seed + id -> same picks)."""
     if k < 0 or k > len(vocabulary):
         raise ValueError(f"categories per persona must be in 0..{len(vocabulary)}, got {k}")
@@ -93,7 +97,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float | None:
     unique: set[tuple[str, ...]] = set()
     for text in texts:
         toks = tokenize(text)
-        grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+        grams = [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
         total += len(grams)
         unique.update(grams)
     return len(unique) / total if total else None
@@ -158,7 +162,9 @@ def diversity_report(personas: Sequence[Persona]) -> dict[str, Any]:
     return {"personas": len(enriched), "overall": overall, "per_field": per_field}
 
 
-def near_duplicates(personas: Sequence[Persona], threshold: float = NEAR_DUPLICATE_COSINE) -> list[dict[str, Any]]:
+def near_duplicates(
+    personas: Sequence[Persona], threshold: float = NEAR_DUPLICATE_COSINE
+) -> list[dict[str, Any]]:
     """Pairs of personas drawn from the same census record whose enriched texts have TF-IDF cosine >= threshold.
 
     IDF is fitted on the whole population's enriched text, so a shared boilerplate phrase counts for
@@ -177,11 +183,29 @@ def near_duplicates(personas: Sequence[Persona], threshold: float = NEAR_DUPLICA
         for i, j in combinations(members, 2):
             cos = 1.0 if x is None else float((x[i] @ x[j].T).toarray()[0, 0])
             if cos >= threshold:
-                out.append({"a": enriched[i].id, "b": enriched[j].id, "cosine": round(cos, 6),
-                            "source": dict(zip(("year", "state", "serialno", "sporder"), key))})
+                out.append(
+                    {
+                        "a": enriched[i].id,
+                        "b": enriched[j].id,
+                        "cosine": round(cos, 6),
+                        "source": dict(zip(("year", "state", "serialno", "sporder"), key)),
+                    }
+                )
     return out
 
 
-__all__ = ["IDIOSYNCRATIC_CATEGORIES", "DEFAULT_CATEGORIES_PER_PERSONA", "NEAR_DUPLICATE_COSINE",
-           "pick_categories", "tokenize", "distinct_n", "tfidf_matrix", "mean_pairwise_tfidf_distance",
-           "llm_fields", "enriched_text", "diversity_figures", "diversity_report", "near_duplicates"]
+__all__ = [
+    "IDIOSYNCRATIC_CATEGORIES",
+    "DEFAULT_CATEGORIES_PER_PERSONA",
+    "NEAR_DUPLICATE_COSINE",
+    "pick_categories",
+    "tokenize",
+    "distinct_n",
+    "tfidf_matrix",
+    "mean_pairwise_tfidf_distance",
+    "llm_fields",
+    "enriched_text",
+    "diversity_figures",
+    "diversity_report",
+    "near_duplicates",
+]

@@ -94,6 +94,7 @@ ResampleFn = Callable[[Persona, int], "Persona | Awaitable[Persona]"]
 
 # -- what to write ----------------------------------------------------------------------------------------
 
+
 def fields_to_write(persona: Persona) -> list[str]:
     """The fields an LLM writes for this persona: LLM fields still pending/procedural, survey fields pending."""
     wanted = set(LLM_FIELDS) | set(SURVEY_FIELDS)
@@ -112,8 +113,12 @@ def enrichment_schema(fields: tuple[str, ...], max_chars: int) -> type[BaseModel
     The pattern keeps control characters, double quotes and backslashes out of the values, so grammar-
     constrained decoders whose string rule admits raw newlines (llama-cpp-python's) still emit valid JSON.
     """
-    text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_chars,
-                                            pattern=prose_pattern(1, max_chars))]
+    text = Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=max_chars, pattern=prose_pattern(1, max_chars)
+        ),
+    ]
     spec: dict[str, Any] = {json_key(f): (text, Field(..., description=FIELD_GUIDANCE[f])) for f in fields}
     return create_model("PersonaEnrichment", **spec)
 
@@ -123,22 +128,34 @@ def default_max_tokens(n_fields: int, max_chars: int) -> int:
     return n_fields * (max_chars // 2 + 24) + 32
 
 
-def enrichment_messages(persona: Persona, fields: Sequence[str], categories: Sequence[str],
-                        max_chars: int) -> list[dict[str, str]]:
+def enrichment_messages(
+    persona: Persona, fields: Sequence[str], categories: Sequence[str], max_chars: int
+) -> list[dict[str, str]]:
     """Chat messages for one persona: the facts it must respect, its tags, themes, and the fields to write."""
-    facts = "\n".join(f"{n}: {persona.fields[n].value}" for n in PERSONA_FIELDS
-                      if n not in fields and persona.fields[n].provenance != "pending")
-    tags = "\n".join(f"- {k}: {', '.join(v)}" for k, v in sorted(persona.tags.items())
-                     if v and k != NEAR_DUPLICATE_TAG) or "- (none)"
+    facts = "\n".join(
+        f"{n}: {persona.fields[n].value}"
+        for n in PERSONA_FIELDS
+        if n not in fields and persona.fields[n].provenance != "pending"
+    )
+    tags = (
+        "\n".join(
+            f"- {k}: {', '.join(v)}" for k, v in sorted(persona.tags.items()) if v and k != NEAR_DUPLICATE_TAG
+        )
+        or "- (none)"
+    )
     wanted = "\n".join(f"- {json_key(f)}: {FIELD_GUIDANCE[f]}" for f in fields)
     themes = ", ".join(categories) if categories else "anything that suits them"
-    system = ("You write short, specific, realistic descriptions of one person for a synthetic population "
-              "built from US census records. Never contradict the given facts. Write in the third person, "
-              "plain prose, no lists. Answer with one JSON object only.")
-    user = (f"Facts about the person (do not contradict them):\n{facts}\n\n"
-            f"Procedural tags for this person:\n{tags}\n\n"
-            f"Idiosyncratic themes to weave into the prose: {themes}.\n\n"
-            f"Write these JSON keys, each 1-2 sentences and at most {max_chars} characters:\n{wanted}")
+    system = (
+        "You write short, specific, realistic descriptions of one person for a synthetic population "
+        "built from US census records. Never contradict the given facts. Write in the third person, "
+        "plain prose, no lists. Answer with one JSON object only."
+    )
+    user = (
+        f"Facts about the person (do not contradict them):\n{facts}\n\n"
+        f"Procedural tags for this person:\n{tags}\n\n"
+        f"Idiosyncratic themes to weave into the prose: {themes}.\n\n"
+        f"Write these JSON keys, each 1-2 sentences and at most {max_chars} characters:\n{wanted}"
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -148,8 +165,15 @@ def _parsed_dict(parsed: Any) -> dict[str, Any]:
     return dict(parsed or {})
 
 
-def apply_enrichment(persona: Persona, fields: Sequence[str], values: dict[str, str], *, model: str,
-                     call_id: str, categories: Sequence[str]) -> Persona:
+def apply_enrichment(
+    persona: Persona,
+    fields: Sequence[str],
+    values: dict[str, str],
+    *,
+    model: str,
+    call_id: str,
+    categories: Sequence[str],
+) -> Persona:
     """A copy of ``persona`` with ``fields`` set from ``values`` (keyed by JSON key), provenance ``llm``.
 
     Only pending/procedural fields may be written (anything else raises ``ValueError``); a replaced
@@ -167,8 +191,9 @@ def apply_enrichment(persona: Persona, fields: Sequence[str], values: dict[str, 
     return persona.model_copy(update={"fields": new_fields})
 
 
-async def enrich_one(persona: Persona, client: Any, seed: int,
-                     options: EnrichOptions | None = None) -> tuple[Persona | None, ChatResult | None, str | None]:
+async def enrich_one(
+    persona: Persona, client: Any, seed: int, options: EnrichOptions | None = None
+) -> tuple[Persona | None, ChatResult | None, str | None]:
     """Enrich one persona with one structured call.
 
     Returns ``(persona, result, None)`` on success, ``(None, result, error)`` on a failed call, and
@@ -180,27 +205,40 @@ async def enrich_one(persona: Persona, client: Any, seed: int,
         return persona, None, None
     categories = pick_categories(seed, persona.id, opts.categories_per_persona)
     schema = enrichment_schema(tuple(fields), opts.max_chars)
-    params = ChatParams(temperature=opts.temperature,
-                        max_tokens=opts.max_tokens or default_max_tokens(len(fields), opts.max_chars),
-                        seed=derive_int(seed, ENRICH_PURPOSE, persona.id))
-    res = await client.chat(enrichment_messages(persona, fields, categories, opts.max_chars),
-                            params=params, schema=schema, purpose=ENRICH_PURPOSE)
+    params = ChatParams(
+        temperature=opts.temperature,
+        max_tokens=opts.max_tokens or default_max_tokens(len(fields), opts.max_chars),
+        seed=derive_int(seed, ENRICH_PURPOSE, persona.id),
+    )
+    res = await client.chat(
+        enrichment_messages(persona, fields, categories, opts.max_chars),
+        params=params,
+        schema=schema,
+        purpose=ENRICH_PURPOSE,
+    )
     if not res.ok:
         return None, res, res.error or "enrichment call failed"
     try:
         values = schema.model_validate(_parsed_dict(res.parsed)).model_dump()
     except Exception as exc:  # the layer validated already; a mismatch is a recorded failure, not a crash
         return None, res, f"invalid enrichment: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
-    return apply_enrichment(persona, fields, values, model=res.model, call_id=res.call_id,
-                            categories=categories), res, None
+    return (
+        apply_enrichment(
+            persona, fields, values, model=res.model, call_id=res.call_id, categories=categories
+        ),
+        res,
+        None,
+    )
 
 
 # -- the pipeline -------------------------------------------------------------------------------------------
 
+
 def resampled_id(original: Persona, replacement: Persona, attempt: int) -> str:
     """Stable, unique id for the ``attempt``-th replacement of ``original``."""
-    return "p-" + content_hash({"resample_of": original.id, "attempt": attempt,
-                                "source": replacement.source.model_dump()}, 12)
+    return "p-" + content_hash(
+        {"resample_of": original.id, "attempt": attempt, "source": replacement.source.model_dump()}, 12
+    )
 
 
 class _Slot:
@@ -215,12 +253,25 @@ class _Slot:
         self.resamples = 0
 
     def fail(self, record: Persona, stage: str, error: str, res: ChatResult | None = None) -> None:
-        self.failure = EnrichFailure(persona_id=self.original.id, record_id=record.id, stage=stage,  # type: ignore[arg-type]
-                                     error=error, call_id=res.call_id if res else None, resamples=self.resamples)
+        self.failure = EnrichFailure(
+            persona_id=self.original.id,
+            record_id=record.id,
+            stage=stage,  # type: ignore[arg-type]
+            error=error,
+            call_id=res.call_id if res else None,
+            resamples=self.resamples,
+        )
 
 
-async def _run_slot(slot: _Slot, client: Any, seed: int, judge_client: Any, resample: ResampleFn | None,
-                    max_resamples: int, opts: EnrichOptions) -> None:
+async def _run_slot(
+    slot: _Slot,
+    client: Any,
+    seed: int,
+    judge_client: Any,
+    resample: ResampleFn | None,
+    max_resamples: int,
+    opts: EnrichOptions,
+) -> None:
     current = slot.original
     while True:
         enriched, res, error = await enrich_one(current, client, seed, opts)
@@ -246,7 +297,9 @@ async def _run_slot(slot: _Slot, client: Any, seed: int, judge_client: Any, resa
             slot.fail(enriched, "inconsistent", why + " [no resampler]", jres)
             return
         if slot.resamples >= max_resamples:
-            slot.fail(enriched, "inconsistent", why + f" [still inconsistent after {max_resamples} resamples]", jres)
+            slot.fail(
+                enriched, "inconsistent", why + f" [still inconsistent after {max_resamples} resamples]", jres
+            )
             return
         slot.resamples += 1
         try:
@@ -256,7 +309,9 @@ async def _run_slot(slot: _Slot, client: Any, seed: int, judge_client: Any, resa
         except Exception as exc:  # a resampler problem ends this slot as a recorded failure
             slot.fail(enriched, "resample", f"{exc.__class__.__name__}: {exc}")
             return
-        current = replacement.model_copy(update={"id": resampled_id(slot.original, replacement, slot.resamples)})
+        current = replacement.model_copy(
+            update={"id": resampled_id(slot.original, replacement, slot.resamples)}
+        )
 
 
 def flag_near_duplicates(personas: Sequence[Persona], pairs: Sequence[dict[str, Any]]) -> list[Persona]:
@@ -266,12 +321,25 @@ def flag_near_duplicates(personas: Sequence[Persona], pairs: Sequence[dict[str, 
     for pair in pairs:
         partners.setdefault(pair["a"], set()).add(pair["b"])
         partners.setdefault(pair["b"], set()).add(pair["a"])
-    return [p.model_copy(update={"tags": {**p.tags, NEAR_DUPLICATE_TAG: sorted(partners[p.id])}})
-            if p.id in partners else p for p in personas]
+    return [
+        p.model_copy(update={"tags": {**p.tags, NEAR_DUPLICATE_TAG: sorted(partners[p.id])}})
+        if p.id in partners
+        else p
+        for p in personas
+    ]
 
 
-def _report(slots: Sequence[_Slot], personas: Sequence[Persona], *, seed: int, client: Any, judge_client: Any,
-            max_resamples: int, opts: EnrichOptions, dups: list[dict[str, Any]]) -> dict[str, Any]:
+def _report(
+    slots: Sequence[_Slot],
+    personas: Sequence[Persona],
+    *,
+    seed: int,
+    client: Any,
+    judge_client: Any,
+    max_resamples: int,
+    opts: EnrichOptions,
+    dups: list[dict[str, Any]],
+) -> dict[str, Any]:
     all_results = [(purpose, r) for s in slots for purpose, r in s.results]
     n_in = len(slots)
     judged = [v for s in slots for v in s.verdicts]
@@ -304,7 +372,9 @@ def _report(slots: Sequence[_Slot], personas: Sequence[Persona], *, seed: int, c
             "prompt_tokens": sum(r.usage.prompt_tokens for _, r in all_results),
             "completion_tokens": sum(r.usage.completion_tokens for _, r in all_results),
         },
-        "judge": None if judge_client is None else {
+        "judge": None
+        if judge_client is None
+        else {
             "judged": len(judged),
             "rejected": len(rejected),
             "rejection_rate": (len(rejected) / len(judged)) if judged else None,
@@ -316,21 +386,32 @@ def _report(slots: Sequence[_Slot], personas: Sequence[Persona], *, seed: int, c
         },
         "diversity": diversity_report(personas),
         "near_duplicates": dups,
-        "outcomes": [{
-            "persona_id": s.original.id,
-            "final_id": s.final.id if s.final else None,
-            "status": "accepted" if s.final else "failed",
-            "resamples": s.resamples,
-            "calls": len(s.results),
-            "verdicts": s.verdicts,
-        } for s in slots],
+        "outcomes": [
+            {
+                "persona_id": s.original.id,
+                "final_id": s.final.id if s.final else None,
+                "status": "accepted" if s.final else "failed",
+                "resamples": s.resamples,
+                "calls": len(s.results),
+                "verdicts": s.verdicts,
+            }
+            for s in slots
+        ],
         "failures": [f.model_dump() for f in failures],
     }
 
 
-async def enrich_personas(personas: Sequence[Persona], client: Any, seed: int, *, judge_client: Any = None,
-                          resample: ResampleFn | None = None, max_resamples: int = 3, progress: bool = True,
-                          options: EnrichOptions | None = None) -> EnrichResult:
+async def enrich_personas(
+    personas: Sequence[Persona],
+    client: Any,
+    seed: int,
+    *,
+    judge_client: Any = None,
+    resample: ResampleFn | None = None,
+    max_resamples: int = 3,
+    progress: bool = True,
+    options: EnrichOptions | None = None,
+) -> EnrichResult:
     """Enrich ``personas`` with ``client`` (an ``LLMClient``); judge and resample when ``judge_client`` is given.
 
     - ``seed`` derives every call seed and every category pick (same seed + inputs -> same output).
@@ -346,8 +427,15 @@ async def enrich_personas(personas: Sequence[Persona], client: Any, seed: int, *
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("enrich"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console, disable=not progress, transient=False) as bar:
+    with Progress(
+        TextColumn("enrich"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not progress,
+        transient=False,
+    ) as bar:
         task = bar.add_task("enrich", total=len(slots))
 
         async def run(slot: _Slot) -> None:
@@ -359,12 +447,37 @@ async def enrich_personas(personas: Sequence[Persona], client: Any, seed: int, *
     accepted = [s.final for s in slots if s.final is not None]
     dups = near_duplicates(accepted, opts.near_duplicate_threshold)
     accepted = flag_near_duplicates(accepted, dups)
-    report = _report(slots, accepted, seed=seed, client=client, judge_client=judge_client,
-                     max_resamples=max_resamples, opts=opts, dups=dups)
+    report = _report(
+        slots,
+        accepted,
+        seed=seed,
+        client=client,
+        judge_client=judge_client,
+        max_resamples=max_resamples,
+        opts=opts,
+        dups=dups,
+    )
     return EnrichResult(personas=accepted, failures=[s.failure for s in slots if s.failure], report=report)
 
 
-__all__ = ["EnrichOptions", "EnrichFailure", "EnrichResult", "ENRICH_PURPOSE", "SURVEY_FIELDS",
-           "WRITABLE_PROVENANCE", "PAPER_JUDGE_REJECTION_RATE", "FIELD_GUIDANCE", "fields_to_write",
-           "json_key", "enrichment_schema", "enrichment_messages", "apply_enrichment", "enrich_one",
-           "enrich_personas", "resampled_id", "flag_near_duplicates", "default_max_tokens", "JudgeVerdict"]
+__all__ = [
+    "EnrichOptions",
+    "EnrichFailure",
+    "EnrichResult",
+    "ENRICH_PURPOSE",
+    "SURVEY_FIELDS",
+    "WRITABLE_PROVENANCE",
+    "PAPER_JUDGE_REJECTION_RATE",
+    "FIELD_GUIDANCE",
+    "fields_to_write",
+    "json_key",
+    "enrichment_schema",
+    "enrichment_messages",
+    "apply_enrichment",
+    "enrich_one",
+    "enrich_personas",
+    "resampled_id",
+    "flag_near_duplicates",
+    "default_max_tokens",
+    "JudgeVerdict",
+]

@@ -20,8 +20,15 @@ from .record import PERSONA_FIELDS, SCHEMA_VERSION, Persona
 from .tags import TAG_KINDS
 
 #: flat Parquet key columns (``io``'s layout), in order
-KEY_COLUMNS = ("id", "schema_version", "source_year", "source_state", "source_serialno", "source_sporder",
-               "weight")
+KEY_COLUMNS = (
+    "id",
+    "schema_version",
+    "source_year",
+    "source_state",
+    "source_serialno",
+    "source_sporder",
+    "weight",
+)
 #: the text of text-only personas (``Persona.text``): a column only in frames and files that hold one
 TEXT_COLUMN = "text"
 
@@ -58,13 +65,29 @@ def persona_ids(frame: pl.DataFrame) -> pl.Series:
     draw index (the same sha256 of the same canonical JSON, built column-wise)."""
     if "id" in frame.columns:
         return frame["id"]
-    text = frame.select(pl.concat_str([
-        pl.lit('{"draw":'), pl.col("_draw").cast(pl.Utf8), pl.lit(',"source":{"serialno":'), _json_text("SERIALNO"),
-        pl.lit(',"sporder":'), pl.col("SPORDER").cast(pl.Int64).cast(pl.Utf8), pl.lit(',"state":'),
-        _json_text("_state"), pl.lit(',"year":'), pl.col("_year").cast(pl.Int64).cast(pl.Utf8), pl.lit("}}")]))
+    text = frame.select(
+        pl.concat_str(
+            [
+                pl.lit('{"draw":'),
+                pl.col("_draw").cast(pl.Utf8),
+                pl.lit(',"source":{"serialno":'),
+                _json_text("SERIALNO"),
+                pl.lit(',"sporder":'),
+                pl.col("SPORDER").cast(pl.Int64).cast(pl.Utf8),
+                pl.lit(',"state":'),
+                _json_text("_state"),
+                pl.lit(',"year":'),
+                pl.col("_year").cast(pl.Int64).cast(pl.Utf8),
+                pl.lit("}}"),
+            ]
+        )
+    )
     sha = hashlib.sha256
-    return pl.Series("id", ["p-" + sha(t.encode("utf-8")).hexdigest()[:12] for t in text.to_series().to_list()],
-                       dtype=pl.Utf8)
+    return pl.Series(
+        "id",
+        ["p-" + sha(t.encode("utf-8")).hexdigest()[:12] for t in text.to_series().to_list()],
+        dtype=pl.Utf8,
+    )
 
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
@@ -91,42 +114,78 @@ def _tags_json(frame: pl.DataFrame) -> pl.Expr:
     for kind in _tag_kinds(frame):
         col = pl.col(f"t:{kind}")
         if frame[f"t:{kind}"].explode().str.contains(_NEEDS_ESCAPE).any():
-            items = col.list.eval(pl.struct(pl.element().alias("s")).struct.json_encode().str.slice(5).str.head(-1))
+            items = col.list.eval(
+                pl.struct(pl.element().alias("s")).struct.json_encode().str.slice(5).str.head(-1)
+            )
             listed = pl.concat_str([pl.lit("["), items.list.join(","), pl.lit("]")])
         else:  # vocabulary entries: quoted as they are
-            listed = pl.when(col.list.len() > 0).then(pl.concat_str([pl.lit('["'), col.list.join('","'),
-                                                                    pl.lit('"]')])).otherwise(pl.lit("[]"))
+            listed = (
+                pl.when(col.list.len() > 0)
+                .then(pl.concat_str([pl.lit('["'), col.list.join('","'), pl.lit('"]')]))
+                .otherwise(pl.lit("[]"))
+            )
         body = pl.concat_str([pl.lit(f"{_compact(kind)}:"), listed])
         parts.append(pl.when(col.is_not_null()).then(body))
     if not parts:
         return pl.lit("{}")
-    return pl.concat_str([pl.lit("{"), pl.concat_str(parts, separator=",", ignore_nulls=True).fill_null(""),
-                          pl.lit("}")])
+    return pl.concat_str(
+        [pl.lit("{"), pl.concat_str(parts, separator=",", ignore_nulls=True).fill_null(""), pl.lit("}")]
+    )
 
 
 def jsonl_lines(frame: pl.DataFrame) -> pl.Series:
     """One compact JSON object per persona (``Persona.model_dump`` order), as text without newline."""
     fields = []
     for i, name in enumerate(PERSONA_FIELDS):
-        fields += [pl.lit(("{" if i == 0 else ",") + f'{_compact(name)}:{{"value":'), _json_text(f"v:{name}", frame),
-                   pl.lit(',"provenance":'), _json_text(f"p:{name}", frame), pl.lit(',"detail":'), pl.col(f"d:{name}"),
-                   pl.lit("}")]
-    source = pl.concat_str([
-        pl.lit('{"year":'), pl.col("_year").cast(pl.Int64).cast(pl.Utf8),
-        pl.lit(',"state":'), _json_text("_state", frame), pl.lit(',"serialno":'), _json_text("SERIALNO", frame),
-        pl.lit(',"sporder":'), pl.col("SPORDER").cast(pl.Int64).cast(pl.Utf8), pl.lit("}")])
+        fields += [
+            pl.lit(("{" if i == 0 else ",") + f'{_compact(name)}:{{"value":'),
+            _json_text(f"v:{name}", frame),
+            pl.lit(',"provenance":'),
+            _json_text(f"p:{name}", frame),
+            pl.lit(',"detail":'),
+            pl.col(f"d:{name}"),
+            pl.lit("}"),
+        ]
+    source = pl.concat_str(
+        [
+            pl.lit('{"year":'),
+            pl.col("_year").cast(pl.Int64).cast(pl.Utf8),
+            pl.lit(',"state":'),
+            _json_text("_state", frame),
+            pl.lit(',"serialno":'),
+            _json_text("SERIALNO", frame),
+            pl.lit(',"sporder":'),
+            pl.col("SPORDER").cast(pl.Int64).cast(pl.Utf8),
+            pl.lit("}"),
+        ]
+    )
     if frame["_year"].null_count():  # text-only personas have no census source
         source = pl.when(pl.col("_year").is_null()).then(pl.lit("null")).otherwise(source)
     text = pl.lit("")
     if TEXT_COLUMN in frame.columns:  # only text-only personas carry "text" (census lines stay as they were)
-        text = pl.when(pl.col(TEXT_COLUMN).is_not_null()).then(
-            pl.concat_str([pl.lit(',"text":'), _json_text(TEXT_COLUMN)])).otherwise(pl.lit(""))
-    return frame.with_columns(id=persona_ids(frame)).select(pl.concat_str([
-        pl.lit(f'{{"schema_version":{SCHEMA_VERSION},"id":'), pl.concat_str([pl.lit('"'), pl.col("id"), pl.lit('"')]),
-        pl.lit(',"source":'), source,
-        pl.lit(',"fields":'), *fields, pl.lit('},"tags":'), _tags_json(frame),
-        pl.lit(',"weight":'), _float_text("_weight"), text, pl.lit("}"),
-    ]).alias("line"))["line"]
+        text = (
+            pl.when(pl.col(TEXT_COLUMN).is_not_null())
+            .then(pl.concat_str([pl.lit(',"text":'), _json_text(TEXT_COLUMN)]))
+            .otherwise(pl.lit(""))
+        )
+    return frame.with_columns(id=persona_ids(frame)).select(
+        pl.concat_str(
+            [
+                pl.lit(f'{{"schema_version":{SCHEMA_VERSION},"id":'),
+                pl.concat_str([pl.lit('"'), pl.col("id"), pl.lit('"')]),
+                pl.lit(',"source":'),
+                source,
+                pl.lit(',"fields":'),
+                *fields,
+                pl.lit('},"tags":'),
+                _tags_json(frame),
+                pl.lit(',"weight":'),
+                _float_text("_weight"),
+                text,
+                pl.lit("}"),
+            ]
+        ).alias("line")
+    )["line"]
 
 
 def _float_text(col: str) -> pl.Expr:
@@ -140,10 +199,13 @@ def flat_frame(frame: pl.DataFrame) -> pl.DataFrame:
     ``provenance:<field>`` and ``detail:<field>`` (JSON text) per field, the ``tags`` JSON object, and
     ``text`` when the frame holds text-only personas."""
     return frame.with_columns(id=persona_ids(frame)).select(
-        "id", pl.lit(SCHEMA_VERSION, dtype=pl.Int64).alias("schema_version"),
-        pl.col("_year").cast(pl.Int64).alias("source_year"), pl.col("_state").cast(pl.Utf8).alias("source_state"),
+        "id",
+        pl.lit(SCHEMA_VERSION, dtype=pl.Int64).alias("schema_version"),
+        pl.col("_year").cast(pl.Int64).alias("source_year"),
+        pl.col("_state").cast(pl.Utf8).alias("source_state"),
         pl.col("SERIALNO").cast(pl.Utf8).alias("source_serialno"),
-        pl.col("SPORDER").cast(pl.Int64).alias("source_sporder"), pl.col("_weight").cast(pl.Float64).alias("weight"),
+        pl.col("SPORDER").cast(pl.Int64).alias("source_sporder"),
+        pl.col("_weight").cast(pl.Float64).alias("weight"),
         *[pl.col(f"v:{name}").alias(name) for name in PERSONA_FIELDS],
         *[pl.col(f"p:{name}").alias(f"provenance:{name}") for name in PERSONA_FIELDS],
         *[pl.col(f"d:{name}").alias(f"detail:{name}") for name in PERSONA_FIELDS],

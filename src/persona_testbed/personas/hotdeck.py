@@ -34,7 +34,7 @@ def cell_key(cols: list[str], bits: dict[str, int] | None = None) -> pl.Expr:
     summing to at most 62) an Int64 packing, exact and fast on millions of donors; else a string
     (nulls spelled ``_``)."""
     if not cols:  # one cell for everyone (a full-length column, not a scalar)
-        return (pl.int_range(pl.len(), dtype=pl.Int64) * 0)
+        return pl.int_range(pl.len(), dtype=pl.Int64) * 0
     if bits is not None:
         key = pl.lit(0, dtype=pl.Int64)
         for c in cols:
@@ -79,8 +79,16 @@ def derive_cache_token(parent: pl.DataFrame, child: pl.DataFrame, step: str) -> 
 
 def _disk_key(donors: pl.DataFrame, token: str, *parts: object) -> str:
     schema = [[c, str(dt)] for c, dt in donors.schema.items()]
-    return content_hash({"v": CELL_CACHE_VERSION, "token": token, "height": donors.height, "schema": schema,
-                         "parts": [repr(p) for p in parts]}, 24)
+    return content_hash(
+        {
+            "v": CELL_CACHE_VERSION,
+            "token": token,
+            "height": donors.height,
+            "schema": schema,
+            "parts": [repr(p) for p in parts],
+        },
+        24,
+    )
 
 
 def _cache_root() -> Path:
@@ -106,7 +114,11 @@ def _packing(recipients: pl.DataFrame, donors: pl.DataFrame, cols: list[str]) ->
     bits = {}
     for c in cols:
         dt = donors.schema[c]
-        if c not in recipients.columns or recipients.schema[c] != dt or not (dt.is_integer() or dt == pl.Boolean):
+        if (
+            c not in recipients.columns
+            or recipients.schema[c] != dt
+            or not (dt.is_integer() or dt == pl.Boolean)
+        ):
             return None
         dlo, dhi = _ranges(donors)[c]
         if dlo is not None and dlo < 0:
@@ -125,8 +137,16 @@ def _compute_ranges(donors: pl.DataFrame) -> dict[str, tuple[int | None, int | N
     cols = [c for c, dt in donors.schema.items() if dt.is_integer() or dt == pl.Boolean]
     if not cols:
         return {}
-    row = donors.select([e for c in cols for e in (pl.col(c).cast(pl.Int64).min().alias(f"lo:{c}"),
-                                                    pl.col(c).cast(pl.Int64).max().alias(f"hi:{c}"))]).row(0)
+    row = donors.select(
+        [
+            e
+            for c in cols
+            for e in (
+                pl.col(c).cast(pl.Int64).min().alias(f"lo:{c}"),
+                pl.col(c).cast(pl.Int64).max().alias(f"hi:{c}"),
+            )
+        ]
+    ).row(0)
     return {c: (row[2 * i], row[2 * i + 1]) for i, c in enumerate(cols)}
 
 
@@ -138,9 +158,14 @@ def _load_or_compute_ranges(donors: pl.DataFrame) -> dict[str, tuple[int | None,
     want = [c for c, dt in donors.schema.items() if dt.is_integer() or dt == pl.Boolean]
     try:
         got = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(got, dict) and sorted(got) == sorted(want) and all(
+        if (
+            isinstance(got, dict)
+            and sorted(got) == sorted(want)
+            and all(
                 isinstance(v, list) and len(v) == 2 and all(x is None or type(x) is int for x in v)
-                for v in got.values()):
+                for v in got.values()
+            )
+        ):
             return {c: (got[c][0], got[c][1]) for c in want}
     except (OSError, ValueError):
         pass  # missing or unreadable: recompute and overwrite
@@ -156,8 +181,9 @@ def _recipient_keys(recipients: pl.DataFrame, cols: list[str], bits: dict[str, i
     """Recipients' cell keys; with a packing, null where a value lies outside the donors' range."""
     key = cell_key(cols, bits)
     if bits:
-        oob = pl.any_horizontal([(pl.col(c).cast(pl.Int64) < 0) | (pl.col(c).cast(pl.Int64) + 2 >= (1 << bits[c]))
-                                 for c in cols])
+        oob = pl.any_horizontal(
+            [(pl.col(c).cast(pl.Int64) < 0) | (pl.col(c).cast(pl.Int64) + 2 >= (1 << bits[c])) for c in cols]
+        )
         key = pl.when(oob).then(None).otherwise(key)
     return recipients.select(key.alias("k"))["k"]
 
@@ -170,8 +196,13 @@ class _CellIndex:
     Int64 keys every part is a numpy array (and can live on disk); other keys keep Polars objects.
     """
 
-    def __init__(self, cum: np.ndarray, keys: np.ndarray | pl.Series, rows: np.ndarray,
-                 cells: pl.DataFrame | tuple[np.ndarray, np.ndarray, np.ndarray]):
+    def __init__(
+        self,
+        cum: np.ndarray,
+        keys: np.ndarray | pl.Series,
+        rows: np.ndarray,
+        cells: pl.DataFrame | tuple[np.ndarray, np.ndarray, np.ndarray],
+    ):
         self.cum = cum
         self.keys = keys
         self.rows = rows
@@ -184,18 +215,29 @@ class _CellIndex:
     @classmethod
     def build(cls, donor_keys: pl.Series, donor_weights: np.ndarray) -> _CellIndex:
         """The index of ``donor_keys`` (one per donor row) weighted by ``donor_weights``."""
-        donors = pl.DataFrame({"key": donor_keys, "w": np.asarray(donor_weights, dtype=np.float64),
-                               "row": np.arange(len(donor_keys))}).filter(pl.col("w") > 0)
+        donors = pl.DataFrame(
+            {
+                "key": donor_keys,
+                "w": np.asarray(donor_weights, dtype=np.float64),
+                "row": np.arange(len(donor_keys)),
+            }
+        ).filter(pl.col("w") > 0)
         donors = donors.sort("key", maintain_order=True)  # stable: rows stay ascending inside a cell
         cum = donors["w"].cum_sum().to_numpy()
         rows = donors["row"].to_numpy()
-        cells = (donors.with_columns(cum=pl.Series(cum))
-                 .group_by("key").agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum(),
-                                      count=pl.len()))
+        cells = (
+            donors.with_columns(cum=pl.Series(cum))
+            .group_by("key")
+            .agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum(), count=pl.len())
+        )
         if donors.schema["key"] == pl.Int64 and donors["key"].null_count() == 0:
             cells = cells.sort("key")
-            return cls(cum, donors["key"].to_numpy(), rows,
-                       (cells["key"].to_numpy(), cells["start"].to_numpy(), cells["total"].to_numpy()))
+            return cls(
+                cum,
+                donors["key"].to_numpy(),
+                rows,
+                (cells["key"].to_numpy(), cells["start"].to_numpy(), cells["total"].to_numpy()),
+            )
         return cls(cum, donors["key"], rows, cells)
 
     # ---- disk form (Int64 keys only): one int64 .npy, memory-mapped on load --------------------------
@@ -203,12 +245,17 @@ class _CellIndex:
         """Write the index to ``path`` atomically (Int64 keys only)."""
         ck, cs, ct = self.cells  # type: ignore[misc]
         n, m = len(self.cum), len(ck)
-        flat = np.concatenate([np.array([_MAGIC, CELL_CACHE_VERSION, n, m], dtype=np.int64),
-                               np.ascontiguousarray(self.cum, dtype=np.float64).view(np.int64),
-                               np.asarray(self.keys, dtype=np.int64), np.asarray(self.rows, dtype=np.int64),
-                               np.asarray(ck, dtype=np.int64),
-                               np.ascontiguousarray(cs, dtype=np.float64).view(np.int64),
-                               np.ascontiguousarray(ct, dtype=np.float64).view(np.int64)])
+        flat = np.concatenate(
+            [
+                np.array([_MAGIC, CELL_CACHE_VERSION, n, m], dtype=np.int64),
+                np.ascontiguousarray(self.cum, dtype=np.float64).view(np.int64),
+                np.asarray(self.keys, dtype=np.int64),
+                np.asarray(self.rows, dtype=np.int64),
+                np.asarray(ck, dtype=np.int64),
+                np.ascontiguousarray(cs, dtype=np.float64).view(np.int64),
+                np.ascontiguousarray(ct, dtype=np.float64).view(np.int64),
+            ]
+        )
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, flat, allow_pickle=False)
 
@@ -222,16 +269,26 @@ class _CellIndex:
         if flat.dtype != np.int64 or flat.ndim != 1 or len(flat) < 4:
             return None
         magic, version, n, m = (int(x) for x in flat[:4])
-        if magic != _MAGIC or version != CELL_CACHE_VERSION or not (0 <= m <= n <= n_donors) \
-                or len(flat) != 4 + 3 * n + 3 * m:
+        if (
+            magic != _MAGIC
+            or version != CELL_CACHE_VERSION
+            or not (0 <= m <= n <= n_donors)
+            or len(flat) != 4 + 3 * n + 3 * m
+        ):
             return None
-        part = [flat[4 + i * n: 4 + (i + 1) * n] for i in range(3)]
+        part = [flat[4 + i * n : 4 + (i + 1) * n] for i in range(3)]
         base = 4 + 3 * n
-        cpart = [flat[base + i * m: base + (i + 1) * m] for i in range(3)]
-        return cls(part[0].view(np.float64), part[1], part[2],
-                   (cpart[0], cpart[1].view(np.float64), cpart[2].view(np.float64)))
+        cpart = [flat[base + i * m : base + (i + 1) * m] for i in range(3)]
+        return cls(
+            part[0].view(np.float64),
+            part[1],
+            part[2],
+            (cpart[0], cpart[1].view(np.float64), cpart[2].view(np.float64)),
+        )
 
-    def pick(self, recipient_keys: pl.Series, u: np.ndarray, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def pick(
+        self, recipient_keys: pl.Series, u: np.ndarray, min_count: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(donor row or -1, donors in the recipient's cell) per recipient; a cell with fewer than
         ``min_count`` donors (of positive weight) counts as empty (row -1, its count still reported)."""
         out = np.full(len(recipient_keys), -1, dtype=np.int64)
@@ -247,11 +304,17 @@ class _CellIndex:
             start, total, rk = np.asarray(cs[ci[found]]), np.asarray(ct[ci[found]]), rk_all[found]
             if found.any():  # donors per cell: the width of the cell's run in the sorted donor keys
                 keys = self.keys
-                count[found] = np.searchsorted(keys, rk, side="right") - np.searchsorted(keys, rk, side="left")
+                count[found] = np.searchsorted(keys, rk, side="right") - np.searchsorted(
+                    keys, rk, side="left"
+                )
         else:
-            rec = pl.DataFrame({"key": recipient_keys.cast(self.keys.dtype),
-                                "i": np.arange(len(recipient_keys))}).join(
-                self.cells, on="key", how="left").sort("i")  # type: ignore[arg-type]
+            rec = (
+                pl.DataFrame(
+                    {"key": recipient_keys.cast(self.keys.dtype), "i": np.arange(len(recipient_keys))}
+                )
+                .join(self.cells, on="key", how="left")
+                .sort("i")
+            )  # type: ignore[arg-type]
             start_all = rec["start"].to_numpy()
             found = ~np.isnan(start_all.astype(np.float64))
             start, total = start_all[found], rec["total"].to_numpy()[found]
@@ -273,10 +336,12 @@ class _CellIndex:
         return out, count
 
 
-def _cell_index(donors: pl.DataFrame, cols: list[str], bits: dict[str, int] | None, weights: np.ndarray,
-                weight_col: str) -> _CellIndex:
+def _cell_index(
+    donors: pl.DataFrame, cols: list[str], bits: dict[str, int] | None, weights: np.ndarray, weight_col: str
+) -> _CellIndex:
     """The cell index of ``donors`` on ``cols``: loaded from disk when the frame has a cache token and
     the entry is sound, else built (and saved, for Int64 keys)."""
+
     def build() -> _CellIndex:
         return _CellIndex.build(donors.select(cell_key(cols, bits).alias("k"))["k"], weights)
 
@@ -298,11 +363,17 @@ def _cell_index(donors: pl.DataFrame, cols: list[str], bits: dict[str, int] | No
     return index
 
 
-def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series,
-                 donor_weights: np.ndarray) -> np.ndarray:
+def pick_by_cell(
+    recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series, donor_weights: np.ndarray
+) -> np.ndarray:
     """Donor row index (into the donor arrays) for each recipient, or -1 where its cell has no donor."""
-    donors = pl.DataFrame({"key": donor_keys, "w": np.asarray(donor_weights, dtype=np.float64),
-                           "row": np.arange(len(donor_keys))})
+    donors = pl.DataFrame(
+        {
+            "key": donor_keys,
+            "w": np.asarray(donor_weights, dtype=np.float64),
+            "row": np.arange(len(donor_keys)),
+        }
+    )
     # only the cells some recipient needs
     donors = donors.filter(pl.col("key").is_in(recipient_keys.unique().implode()) & (pl.col("w") > 0))
     if donors.height == 0:
@@ -311,8 +382,11 @@ def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series
     cum = donors["w"].cum_sum().to_numpy()
     donors = donors.with_columns(cum=pl.Series(cum))
     cells = donors.group_by("key").agg(start=(pl.col("cum") - pl.col("w")).min(), total=pl.col("w").sum())
-    rec = pl.DataFrame({"key": recipient_keys, "i": np.arange(len(recipient_keys))}).join(
-        cells, on="key", how="left").sort("i")
+    rec = (
+        pl.DataFrame({"key": recipient_keys, "i": np.arange(len(recipient_keys))})
+        .join(cells, on="key", how="left")
+        .sort("i")
+    )
     start = rec["start"].to_numpy()
     total = rec["total"].to_numpy()
     found = ~np.isnan(start.astype(np.float64))
@@ -329,8 +403,14 @@ def pick_by_cell(recipient_keys: pl.Series, u: np.ndarray, donor_keys: pl.Series
     return out
 
 
-def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: list[list[str]],
-                      u: np.ndarray, weight_col: str, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def pick_with_backoff(
+    recipients: pl.DataFrame,
+    donors: pl.DataFrame,
+    levels: list[list[str]],
+    u: np.ndarray,
+    weight_col: str,
+    min_count: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """Try each cell definition in ``levels`` (finest first); returns (donor row, level used).
 
     A cell with fewer than ``min_count`` donors (of positive weight) is skipped like an empty one, except
@@ -341,9 +421,14 @@ def pick_with_backoff(recipients: pl.DataFrame, donors: pl.DataFrame, levels: li
     return rows, used
 
 
-def pick_with_backoff_counts(recipients: pl.DataFrame, donors: pl.DataFrame, levels: list[list[str]],
-                             u: np.ndarray, weight_col: str,
-                             min_count: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pick_with_backoff_counts(
+    recipients: pl.DataFrame,
+    donors: pl.DataFrame,
+    levels: list[list[str]],
+    u: np.ndarray,
+    weight_col: str,
+    min_count: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`pick_with_backoff` plus, per recipient, the number of donors in the cell it was drawn from."""
     n = recipients.height
     rows = np.full(n, -1, dtype=np.int64)
@@ -357,8 +442,11 @@ def pick_with_backoff_counts(recipients: pl.DataFrame, donors: pl.DataFrame, lev
         bits = _packing(recipients, donors, cols)
         rkeys = _recipient_keys(recipients[todo], cols, bits)
         bits_key = tuple(sorted(bits.items())) if bits is not None else None
-        index = _memo(donors, ("cells", weight_col, tuple(cols), bits_key),
-                      lambda cols=cols, bits=bits: _cell_index(donors, cols, bits, weights, weight_col))
+        index = _memo(
+            donors,
+            ("cells", weight_col, tuple(cols), bits_key),
+            lambda cols=cols, bits=bits: _cell_index(donors, cols, bits, weights, weight_col),
+        )
         got, count = index.pick(rkeys, u[todo], min_count if level < len(levels) - 1 else 1)
         ok = got >= 0
         rows[todo[ok]] = got[ok]

@@ -14,7 +14,8 @@ quarters, from the housing record's ``HHT``) and size band (``np4``: 1, 2, 3-4, 
 keep an imputed marital status consistent with the recipient's real household: without them a CA or TX
 record living alone got a married donor 4.4 % of the time (0.4 % in states whose file has ``MAR``), and an
 unmarried 35+ donor went into a married-couple household 14 % of the time (1.8 %). They are matched
-down to back-off level 5 (English-only household down to level 6); a source without housing records (``HHT``/``NP``) matches without them. The
+down to back-off level 5 (English-only household down to level 6); a source without housing records
+(``HHT``/``NP``) matches without them. The
 person number (``sp3``; ``SPORDER`` 1 is always the householder, 2 most often the spouse) tells the
 couple from adult children or parents in a married-couple household.
 """
@@ -31,15 +32,43 @@ from .hashrng import uniforms
 from .hotdeck import derive_cache_token, pick_with_backoff
 
 #: Person variables the mapping uses that may be imputed when a file lacks them.
-IMPUTE_VARS: tuple[str, ...] = ("NATIVITY", "LANX", "ENG", "MAR", "FER", "ESR", "INDP", "OCCP", "COW",
-                                "PINCP", "HICOV", "DEAR", "DEYE", "DREM", "MIL")
+IMPUTE_VARS: tuple[str, ...] = (
+    "NATIVITY",
+    "LANX",
+    "ENG",
+    "MAR",
+    "FER",
+    "ESR",
+    "INDP",
+    "OCCP",
+    "COW",
+    "PINCP",
+    "HICOV",
+    "DEAR",
+    "DEYE",
+    "DREM",
+    "MIL",
+)
 #: Columns a recipient must have to be matched at all.
 MATCH_VARS: tuple[str, ...] = ("AGEP", "SEX", "RAC1P", "HISP", "SCHL", "CIT", "DIS")
 # Age bands aligned with the universes of FER (15-50), MIL (17+), ESR/OCCP (16+), MAR (15+).
 _AGE_EDGES = [5, 15, 16, 17, 18, 25, 30, 35, 45, 51, 65, 75]
 
 LEVELS: list[list[str]] = [
-    ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "division", "hhl1", "hht4", "np4", "sp3"],
+    [
+        "ab",
+        "_k_SEX",
+        "_k_RAC1P",
+        "hispyn",
+        "_k_SCHL",
+        "_k_CIT",
+        "_k_DIS",
+        "division",
+        "hhl1",
+        "hht4",
+        "np4",
+        "sp3",
+    ],
     ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "_k_SCHL", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4", "sp3"],
     ["ab", "_k_SEX", "_k_RAC1P", "hispyn", "schlg", "_k_CIT", "_k_DIS", "hhl1", "hht4", "np4", "sp3"],
     ["ab", "_k_SEX", "race3", "hispyn", "schlg", "nat", "hhl1", "hht4", "np4", "sp3"],
@@ -51,11 +80,18 @@ LEVELS: list[list[str]] = [
 ]
 #: the household matching columns (dropped from every level when either side lacks them)
 HOUSEHOLD_KEYS = ("hht4", "np4")
-MATCHED_ON = ("age band, sex, race, Hispanic origin, education, citizenship, disability, division, "
-              "household language English only, household type, household size, person number (householder)")
+MATCHED_ON = (
+    "age band, sex, race, Hispanic origin, education, citizenship, disability, division, "
+    "household language English only, household type, household size, person number (householder)"
+)
 #: ``hht4`` codes -> the household kind recorded as ``donor_household``
-HOUSEHOLD_KINDS = {0: "group quarters", 1: "married couple", 2: "other family", 3: "living alone",
-                   4: "non-family, not alone"}
+HOUSEHOLD_KINDS = {
+    0: "group quarters",
+    1: "married couple",
+    2: "other family",
+    3: "living alone",
+    4: "non-family, not alone",
+}
 _HHT4 = {"1": 1, "2": 2, "3": 2, "4": 3, "6": 3, "5": 4, "7": 4}
 #: origins (ancestry, place of birth) from a national donor source: census division first, so a
 #: mainland persona does not take a Hawaiian donor's ancestry while nearer donors exist
@@ -83,34 +119,65 @@ def match_columns(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(
         *[pl.col(c).cast(pl.Int64, strict=False).cast(pl.Int16).alias(f"_k_{c}") for c in num],
         ab=ab,
-        ab5=pl.when(age < 18).then(0).when(age < 35).then(1).when(age < 55).then(2).when(age < 75).then(3)
+        ab5=pl.when(age < 18)
+        .then(0)
+        .when(age < 35)
+        .then(1)
+        .when(age < 55)
+        .then(2)
+        .when(age < 75)
+        .then(3)
         .otherwise(4),
-        race3=pl.col("RAC1P").cast(pl.Utf8).replace_strict({"1": 1, "2": 2}, default=3, return_dtype=pl.Int16),
+        race3=pl.col("RAC1P")
+        .cast(pl.Utf8)
+        .replace_strict({"1": 1, "2": 2}, default=3, return_dtype=pl.Int16),
         hispyn=(pl.col("HISP").cast(pl.Int64, strict=False).fill_null(1) > 1),
-        schlg=pl.when(schl.is_null() | (schl < 16)).then(0).when(schl < 20).then(1).when(schl <= 21).then(2)
+        schlg=pl.when(schl.is_null() | (schl < 16))
+        .then(0)
+        .when(schl < 20)
+        .then(1)
+        .when(schl <= 21)
+        .then(2)
         .otherwise(3),
         nat=pl.col("CIT").cast(pl.Utf8).is_in(["1", "2", "3"]),
-        division=pl.col(state_col).cast(pl.Utf8).replace_strict(division, default=None, return_dtype=pl.Int16),
+        division=pl.col(state_col)
+        .cast(pl.Utf8)
+        .replace_strict(division, default=None, return_dtype=pl.Int16),
         # household language English only (from the housing record), so an imputed language fits the home
         hhl1=(pl.col("HHL").cast(pl.Utf8) == "1") if "HHL" in df.columns else pl.lit(None, dtype=pl.Boolean),
         # person number: 1 is the householder of a housing unit (2 most often the spouse), 3 anyone else
-        sp3=(pl.col("SPORDER").cast(pl.Int64, strict=False).clip(1, 3).cast(pl.Int16) if "SPORDER" in df.columns
-             else pl.lit(None, dtype=pl.Int16)),
+        sp3=(
+            pl.col("SPORDER").cast(pl.Int64, strict=False).clip(1, 3).cast(pl.Int16)
+            if "SPORDER" in df.columns
+            else pl.lit(None, dtype=pl.Int16)
+        ),
         # household type (0 = group quarters / no household record) and size band, from the housing record
-        hht4=(pl.col("HHT").cast(pl.Utf8).replace_strict(_HHT4, default=0, return_dtype=pl.Int16).fill_null(0)
-              if "HHT" in df.columns else pl.lit(None, dtype=pl.Int16)),
-        np4=(pl.when(pl.col("NP").is_null()).then(pl.lit(0, dtype=pl.Int16))
-             .otherwise(pl.col("NP").cast(pl.Int64, strict=False).clip(1, 5)
-                        .replace_strict({1: 1, 2: 2, 3: 3, 4: 3, 5: 4}, return_dtype=pl.Int16))
-             if "NP" in df.columns else pl.lit(None, dtype=pl.Int16)),
+        hht4=(
+            pl.col("HHT").cast(pl.Utf8).replace_strict(_HHT4, default=0, return_dtype=pl.Int16).fill_null(0)
+            if "HHT" in df.columns
+            else pl.lit(None, dtype=pl.Int16)
+        ),
+        np4=(
+            pl.when(pl.col("NP").is_null())
+            .then(pl.lit(0, dtype=pl.Int16))
+            .otherwise(
+                pl.col("NP")
+                .cast(pl.Int64, strict=False)
+                .clip(1, 5)
+                .replace_strict({1: 1, 2: 2, 3: 3, 4: 3, 5: 4}, return_dtype=pl.Int16)
+            )
+            if "NP" in df.columns
+            else pl.lit(None, dtype=pl.Int16)
+        ),
     )
 
 
 def levels_for(recipients: pl.DataFrame, donors: pl.DataFrame) -> list[list[str]]:
     """:data:`LEVELS`, without the household columns when either side has no housing record columns
     (all null): matching on an unknown household would send every recipient to the group-quarters cell."""
-    known = all(c in f.columns and f[c].null_count() < f.height for f in (recipients, donors)
-                for c in HOUSEHOLD_KEYS)
+    known = all(
+        c in f.columns and f[c].null_count() < f.height for f in (recipients, donors) for c in HOUSEHOLD_KEYS
+    )
     if known:
         return [list(lv) for lv in LEVELS]
     out: list[list[str]] = []
@@ -132,18 +199,39 @@ class Imputation:
     level_counts: dict[int, int]
 
 
-def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[str], donors: pl.DataFrame,
-                   seed: int, keys: np.ndarray, donor_source: str) -> Imputation:
+def impute_missing(
+    df: pl.DataFrame,
+    recipient: pl.Series,
+    missing_vars: list[str],
+    donors: pl.DataFrame,
+    seed: int,
+    keys: np.ndarray,
+    donor_source: str,
+) -> Imputation:
     """Fill ``missing_vars`` of the ``recipient`` rows of ``df`` from one weighted donor each.
 
     ``donors`` holds the canonical census columns (incl. ``STATE``, ``SERIALNO``, ``SPORDER``, ``PWGTP``
     and every missing variable); ``keys`` are the rows' draw indices (for seeded uniforms).
     """
     n = df.height
-    empty = pl.DataFrame({"donor_source": [None] * n, "donor_state": [None] * n, "donor_serialno": [None] * n,
-                          "donor_sporder": [None] * n, "donor_household": [None] * n, "backoff_level": [None] * n},
-                         schema={"donor_source": pl.Utf8, "donor_state": pl.Utf8, "donor_serialno": pl.Utf8,
-                                 "donor_sporder": pl.Int64, "donor_household": pl.Utf8, "backoff_level": pl.Int64})
+    empty = pl.DataFrame(
+        {
+            "donor_source": [None] * n,
+            "donor_state": [None] * n,
+            "donor_serialno": [None] * n,
+            "donor_sporder": [None] * n,
+            "donor_household": [None] * n,
+            "backoff_level": [None] * n,
+        },
+        schema={
+            "donor_source": pl.Utf8,
+            "donor_state": pl.Utf8,
+            "donor_serialno": pl.Utf8,
+            "donor_sporder": pl.Int64,
+            "donor_household": pl.Utf8,
+            "backoff_level": pl.Int64,
+        },
+    )
     idx = np.flatnonzero(recipient.to_numpy())
     if len(idx) == 0 or not missing_vars:
         return Imputation(df, recipient, [], empty, {})
@@ -155,17 +243,32 @@ def impute_missing(df: pl.DataFrame, recipient: pl.Series, missing_vars: list[st
     if (rows < 0).any():
         raise ValueError("imputation: no donor at any level (empty donor pool)")
     picked = donors[rows]
-    donor_household = (picked["hht4"].cast(pl.Int64).replace_strict(HOUSEHOLD_KINDS, default=None,
-                                                                     return_dtype=pl.Utf8)
-                       if "hht4" in picked.columns else pl.Series([None] * len(idx), dtype=pl.Utf8))
+    donor_household = (
+        picked["hht4"].cast(pl.Int64).replace_strict(HOUSEHOLD_KINDS, default=None, return_dtype=pl.Utf8)
+        if "hht4" in picked.columns
+        else pl.Series([None] * len(idx), dtype=pl.Utf8)
+    )
     filled = df.with_row_index("_i")
     patch = picked.select(missing_vars).with_columns(_i=pl.Series(idx, dtype=pl.UInt32))
     filled = filled.update(patch, on="_i").drop("_i")
-    detail = empty.with_row_index("_i").update(pl.DataFrame({
-        "_i": pl.Series(idx, dtype=pl.UInt32),
-        "donor_source": [donor_source] * len(idx), "donor_state": picked["STATE"].cast(pl.Utf8),
-        "donor_serialno": picked["SERIALNO"].cast(pl.Utf8), "donor_sporder": picked["SPORDER"].cast(pl.Int64),
-        "donor_household": donor_household, "backoff_level": pl.Series(level, dtype=pl.Int64)}), on="_i").drop("_i")
+    detail = (
+        empty.with_row_index("_i")
+        .update(
+            pl.DataFrame(
+                {
+                    "_i": pl.Series(idx, dtype=pl.UInt32),
+                    "donor_source": [donor_source] * len(idx),
+                    "donor_state": picked["STATE"].cast(pl.Utf8),
+                    "donor_serialno": picked["SERIALNO"].cast(pl.Utf8),
+                    "donor_sporder": picked["SPORDER"].cast(pl.Int64),
+                    "donor_household": donor_household,
+                    "backoff_level": pl.Series(level, dtype=pl.Int64),
+                }
+            ),
+            on="_i",
+        )
+        .drop("_i")
+    )
     counts = {int(k): int(v) for k, v in zip(*np.unique(level, return_counts=True))}
     return Imputation(filled, recipient, list(missing_vars), detail, counts)
 
@@ -175,8 +278,14 @@ _ANCESTRY_DONORS: dict[tuple[int, bool], tuple[pl.DataFrame, pl.DataFrame]] = {}
 ORIGIN_VARS = ("ANC1P", "POBP")
 
 
-def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.ndarray,
-                    donor_source: str, columns: tuple[str, ...] = ("ANC1P",)) -> tuple[pl.DataFrame, dict[int, int]]:
+def impute_ancestry(
+    df: pl.DataFrame,
+    donors: pl.DataFrame,
+    seed: int,
+    keys: np.ndarray,
+    donor_source: str,
+    columns: tuple[str, ...] = ("ANC1P",),
+) -> tuple[pl.DataFrame, dict[int, int]]:
     """Donor origin codes (``columns``: ``ANC1P`` and / or ``POBP``, from one donor each, with the donor key
     and back-off level) for every row of ``df``.
 
@@ -186,9 +295,14 @@ def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.
     need_anc = "ANC1P" in columns
     memo = (id(donors), need_anc)
     hit = _ANCESTRY_DONORS.get(memo)
-    if hit is None or hit[0] is not donors:  # filtered once per (cached) donor frame: hot-deck indexes reuse it
-        don = donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000")) \
-            if need_anc else donors
+    if (
+        hit is None or hit[0] is not donors
+    ):  # filtered once per (cached) donor frame: hot-deck indexes reuse it
+        don = (
+            donors.filter(pl.col("ANC1P").is_not_null() & (pl.col("ANC1P").cast(pl.Utf8) != "000"))
+            if need_anc
+            else donors
+        )
         don = don if "ab" in don.columns else match_columns(don)
         # its cell indexes cache on disk too
         derive_cache_token(donors, don, "ancestry-donors-v1" if need_anc else "origin-donors-v1")
@@ -201,11 +315,15 @@ def impute_ancestry(df: pl.DataFrame, donors: pl.DataFrame, seed: int, keys: np.
     if (rows < 0).any():
         raise ValueError("ancestry imputation: empty donor pool")
     picked = don[rows]
-    out = pl.DataFrame({**{c: picked[c].cast(pl.Utf8) for c in columns},
-                        "donor_source": [donor_source] * df.height,
-                        "donor_state": picked["STATE"].cast(pl.Utf8),
-                        "donor_serialno": picked["SERIALNO"].cast(pl.Utf8),
-                        "donor_sporder": picked["SPORDER"].cast(pl.Int64),
-                        "backoff_level": pl.Series(level, dtype=pl.Int64)})
+    out = pl.DataFrame(
+        {
+            **{c: picked[c].cast(pl.Utf8) for c in columns},
+            "donor_source": [donor_source] * df.height,
+            "donor_state": picked["STATE"].cast(pl.Utf8),
+            "donor_serialno": picked["SERIALNO"].cast(pl.Utf8),
+            "donor_sporder": picked["SPORDER"].cast(pl.Int64),
+            "backoff_level": pl.Series(level, dtype=pl.Int64),
+        }
+    )
     counts = {int(k): int(v) for k, v in zip(*np.unique(level, return_counts=True))}
     return out, counts

@@ -35,7 +35,6 @@ PARQUET_NAME = "personas.parquet"
 MANIFEST_NAME = "personas_manifest.json"
 
 
-
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(x) for x in err.get("loc", ()))
@@ -58,8 +57,10 @@ def persona_from_obj(obj: Any, where: str) -> Persona:
         missing = [f for f in PERSONA_FIELDS if f not in fields]
         extra = [f for f in fields if f not in PERSONA_FIELDS]
         if missing:
-            raise UserError(f"{where}: missing persona field {missing[0]!r}"
-                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise UserError(
+                f"{where}: missing persona field {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
         if extra:
             raise UserError(f"{where}: unknown persona field {extra[0]!r}")
     try:
@@ -102,8 +103,11 @@ def _read_parquet(path: Path) -> list[Persona]:
     except Exception as exc:  # polars raises several error types for corrupt files
         raise UserError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
     per_field = "detail" not in df.columns  # the current layout: provenance:<field>, detail:<field>
-    meta = ([f"{kind}:{name}" for kind in ("provenance", "detail") for name in PERSONA_FIELDS] if per_field
-            else ["provenance", "detail"])
+    meta = (
+        [f"{kind}:{name}" for kind in ("provenance", "detail") for name in PERSONA_FIELDS]
+        if per_field
+        else ["provenance", "detail"]
+    )
     missing = [c for c in (*_KEY_COLUMNS, *PERSONA_FIELDS, *meta, "tags") if c not in df.columns]
     if missing:
         raise UserError(f"{path}: missing column {missing[0]!r}")
@@ -123,13 +127,20 @@ def _read_parquet(path: Path) -> list[Persona]:
         obj = {
             "schema_version": row["schema_version"],
             "id": row["id"],
-            "source": None if row["source_year"] is None else {
-                "year": row["source_year"], "state": row["source_state"], "serialno": row["source_serialno"],
-                "sporder": row["source_sporder"]},
+            "source": None
+            if row["source_year"] is None
+            else {
+                "year": row["source_year"],
+                "state": row["source_state"],
+                "serialno": row["source_serialno"],
+                "sporder": row["source_sporder"],
+            },
             "weight": row["weight"],
             "tags": tags,
-            "fields": {n: {"value": row[n], "provenance": prov.get(n), "detail": detail.get(n, {})}
-                       for n in PERSONA_FIELDS},
+            "fields": {
+                n: {"value": row[n], "provenance": prov.get(n), "detail": detail.get(n, {})}
+                for n in PERSONA_FIELDS
+            },
         }
         if row.get(TEXT_COLUMN) is not None:  # a text-only persona
             obj["text"] = row[TEXT_COLUMN]
@@ -158,8 +169,9 @@ def read_personas(path: str | Path) -> list[Persona]:
     return personas
 
 
-def write_personas(personas: Iterable[Persona], out_dir: str | Path,
-                   extra_manifest: dict[str, Any] | None = None) -> dict[str, Path]:
+def write_personas(
+    personas: Iterable[Persona], out_dir: str | Path, extra_manifest: dict[str, Any] | None = None
+) -> dict[str, Path]:
     """Write ``personas.jsonl``, ``personas.parquet`` and ``personas_manifest.json`` into ``out_dir``.
 
     Each file goes through a temp file + rename, so a crash leaves either the old file or the new one.
@@ -179,9 +191,12 @@ SLICE_ROWS = 10_000
 FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 
 
-def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
-                         extra_manifest: dict[str, Any] | None = None,
-                         formats: Sequence[str] = FORMATS) -> dict[str, Path]:
+def write_persona_frames(
+    frames: Iterable[pl.DataFrame],
+    out_dir: str | Path,
+    extra_manifest: dict[str, Any] | None = None,
+    formats: Sequence[str] = FORMATS,
+) -> dict[str, Path]:
     """:func:`write_personas` for personas in the mapped-frame layout, one chunk at a time: each chunk is
     encoded and appended to the files and then dropped, so memory stays bounded at any count.
 
@@ -193,7 +208,9 @@ def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
 
     formats = tuple(dict.fromkeys(formats))
     if not formats or any(f not in FORMATS for f in formats):
-        raise UserError(f"formats {', '.join(formats) or '(none)'}: choose one or both of {', '.join(FORMATS)}")
+        raise UserError(
+            f"formats {', '.join(formats) or '(none)'}: choose one or both of {', '.join(FORMATS)}"
+        )
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory")
@@ -211,8 +228,9 @@ def write_persona_frames(frames: Iterable[pl.DataFrame], out_dir: str | Path,
                 for part in frame.iter_slices(SLICE_ROWS):  # ~6 KB of JSON per persona: encode in slices
                     part = part.with_columns(id=persona_ids(part))  # hashed once for both files
                     if fh is not None:
-                        pl.DataFrame({"line": jsonl_lines(part)}).write_csv(fh, include_header=False,
-                                                                           quote_style="never")
+                        pl.DataFrame({"line": jsonl_lines(part)}).write_csv(
+                            fh, include_header=False, quote_style="never"
+                        )
                     if "parquet" in tmp:
                         table = flat_frame(part).to_arrow()  # one Parquet row group per slice
                         if writer is None:

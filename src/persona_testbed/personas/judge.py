@@ -23,6 +23,7 @@ def prose_pattern(min_len: int, max_len: int) -> str:
     """JSON-schema pattern for one line of plain prose: no control characters, double quotes or backslashes."""
     return rf'^[^\x00-\x1f"\\]{{{min_len},{max_len}}}$'
 
+
 JUDGE_PURPOSE = "personas.judge"
 
 
@@ -49,21 +50,32 @@ def judge_messages(persona: Persona) -> list[dict[str, str]]:
     """The chat messages asking for a verdict on ``persona`` (all 33 fields, ``field: value`` lines)."""
     return [
         {"role": "system", "content": JUDGE_SYSTEM},
-        {"role": "user", "content": "Persona profile:\n" + render_full(persona)
-         + "\n\nIs this profile self-consistent? Answer in JSON."},
+        {
+            "role": "user",
+            "content": "Persona profile:\n"
+            + render_full(persona)
+            + "\n\nIs this profile self-consistent? Answer in JSON.",
+        },
     ]
 
 
 def judge_params(seed: int, persona_id: str, max_tokens: int = 160) -> ChatParams:
     """Deterministic sampling for the judge: temperature 0, a seed derived from the persona id."""
-    return ChatParams(temperature=0.0, max_tokens=max_tokens, seed=derive_int(seed, JUDGE_PURPOSE, persona_id))
+    return ChatParams(
+        temperature=0.0, max_tokens=max_tokens, seed=derive_int(seed, JUDGE_PURPOSE, persona_id)
+    )
 
 
-async def judge_persona(persona: Persona, client: Any, seed: int, *,
-                        max_tokens: int = 160) -> tuple[JudgeVerdict | None, ChatResult]:
+async def judge_persona(
+    persona: Persona, client: Any, seed: int, *, max_tokens: int = 160
+) -> tuple[JudgeVerdict | None, ChatResult]:
     """Ask ``client`` for a verdict on ``persona``; ``(None, result)`` when the call failed for good."""
-    res = await client.chat(judge_messages(persona), params=judge_params(seed, persona.id, max_tokens),
-                            schema=JudgeVerdict, purpose=JUDGE_PURPOSE)
+    res = await client.chat(
+        judge_messages(persona),
+        params=judge_params(seed, persona.id, max_tokens),
+        schema=JudgeVerdict,
+        purpose=JUDGE_PURPOSE,
+    )
     if not res.ok:
         return None, res
     verdict = res.parsed if isinstance(res.parsed, JudgeVerdict) else JudgeVerdict.model_validate(res.parsed)

@@ -63,10 +63,20 @@ LLM_FIELDS: tuple[str, ...] = (
 # and its text (``Persona.text``) is all there is.
 # "unavailable": the census source does not record the field and no national donor source supplies it
 # (value "not recorded in this census source").
-Provenance = Literal["census", "derived", "imputed", "survey", "procedural", "llm", "pending", "external",
-                     "unavailable"]
-PROVENANCES: tuple[str, ...] = ("census", "derived", "imputed", "survey", "procedural", "llm", "pending",
-                                "external", "unavailable")
+Provenance = Literal[
+    "census", "derived", "imputed", "survey", "procedural", "llm", "pending", "external", "unavailable"
+]
+PROVENANCES: tuple[str, ...] = (
+    "census",
+    "derived",
+    "imputed",
+    "survey",
+    "procedural",
+    "llm",
+    "pending",
+    "external",
+    "unavailable",
+)
 
 
 class SourceKey(BaseModel):
@@ -109,7 +119,7 @@ class Persona(BaseModel):
     text: str | None = None  # the whole persona of a text-only persona; None for census personas
 
     @model_validator(mode="after")
-    def _all_fields(self) -> "Persona":
+    def _all_fields(self) -> Persona:
         missing = [f for f in PERSONA_FIELDS if f not in self.fields]
         extra = [f for f in self.fields if f not in PERSONA_FIELDS]
         if missing or extra:
@@ -168,5 +178,7 @@ def require_structured(personas: Iterable[Persona], what: str) -> None:
     """``UserError`` when a persona is text-only: ``what`` (e.g. "bench task loo") needs attribute values."""
     text_only = [p for p in personas if p.text_only]
     if text_only:
-        raise UserError(f"{what} needs personas with attribute values; {len(text_only)} are text-only "
-                        f"(e.g. {text_only[0].id}, provenance external)")
+        raise UserError(
+            f"{what} needs personas with attribute values; {len(text_only)} are text-only "
+            f"(e.g. {text_only[0].id}, provenance external)"
+        )

@@ -46,7 +46,9 @@ def census_resampler(seed: int, **sample_kwargs: Any) -> ResampleFn:
 
     def resample(original: Persona, attempt: int) -> Persona:
         with lock:
-            result = sample_personas(1, derive_int(seed, RESAMPLE_STAGE, original.id, attempt), **sample_kwargs)
+            result = sample_personas(
+                1, derive_int(seed, RESAMPLE_STAGE, original.id, attempt), **sample_kwargs
+            )
         return result.personas[0]
 
     async def resample_async(original: Persona, attempt: int) -> Persona:

@@ -62,7 +62,8 @@ def _decoded(frame: pl.DataFrame) -> pl.LazyFrame:
     """The rules frame with each rule-read detail decoded once into a struct of its keys (``_d:<field>``)."""
     return frame.lazy().with_columns(
         pl.col(f"d:{name}").str.json_decode(pl.Struct({k: pl.Utf8 for k in keys})).alias(f"_d:{name}")
-        for name, keys in DETAIL_KEYS.items())
+        for name, keys in DETAIL_KEYS.items()
+    )
 
 
 def _age() -> pl.Expr:
@@ -95,8 +96,9 @@ def _gave_birth() -> pl.Expr:
 # ---- the rules ----------------------------------------------------------------------------------------
 def _graduate_degree_under_18() -> pl.Expr:
     edu = _low("education")
-    return _under(18) & pl.any_horizontal([edu.str.contains(w, literal=True)
-                                           for w in ("master", "professional degree", "doctorate")])
+    return _under(18) & pl.any_horizontal(
+        [edu.str.contains(w, literal=True) for w in ("master", "professional degree", "doctorate")]
+    )
 
 
 def _married_under_15() -> pl.Expr:
@@ -119,23 +121,30 @@ def _occupation_for_child() -> pl.Expr:
 def _occupation_for_child_reason() -> pl.Expr:
     expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Utf8))
     for name in _CHILD_WORK:
-        expr = expr.when(~_is_na(_v(name))).then(_at_age(pl.concat_str([pl.lit(f"{name} "), _quoted(_v(name))])))
+        expr = expr.when(~_is_na(_v(name))).then(
+            _at_age(pl.concat_str([pl.lit(f"{name} "), _quoted(_v(name))]))
+        )
     return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
 
 
 def _employed_without_class_of_worker() -> pl.Expr:
     esr = _low("employment status")
-    employed = (esr.str.contains("employed", literal=True) & ~esr.str.contains("unemployed", literal=True)) \
-        | esr.str.starts_with("armed forces")
+    employed = (
+        esr.str.contains("employed", literal=True) & ~esr.str.contains("unemployed", literal=True)
+    ) | esr.str.starts_with("armed forces")
     return employed & _is_na(_v("class of worker"))
 
 
 def _us_born_abroad() -> pl.Expr:
     code = _detail("place of birth", "code")
-    abroad_code = (_detail("place of birth", "var") == "POBP") & code.str.contains(r"^\d+$") \
+    abroad_code = (
+        (_detail("place of birth", "var") == "POBP")
+        & code.str.contains(r"^\d+$")
         & (code.cast(pl.Int64, strict=False) >= 100)
-    abroad = _v("place of birth").str.to_lowercase().str.starts_with("outside the united states") \
-        | abroad_code.fill_null(False)
+    )
+    abroad = _v("place of birth").str.to_lowercase().str.starts_with(
+        "outside the united states"
+    ) | abroad_code.fill_null(False)
     return _low("citizenship").str.starts_with("born in the united states") & abroad
 
 
@@ -146,8 +155,12 @@ def _english_only_household_speaks_other() -> pl.Expr:
 
 def _alone_with_children() -> pl.Expr:
     hht, fam = _low("household type"), _low("family presence and age")
-    return hht.str.contains("living alone", literal=True) & ~hht.str.contains("not living alone", literal=True) \
-        & (fam.str.starts_with("with ") | fam.str.starts_with("lives with")) & ~fam.str.starts_with("with no ")
+    return (
+        hht.str.contains("living alone", literal=True)
+        & ~hht.str.contains("not living alone", literal=True)
+        & (fam.str.starts_with("with ") | fam.str.starts_with("lives with"))
+        & ~fam.str.starts_with("with no ")
+    )
 
 
 def _married() -> pl.Expr:
@@ -156,7 +169,9 @@ def _married() -> pl.Expr:
 
 def _living_alone() -> pl.Expr:
     hht = _low("household type")
-    return hht.str.contains("living alone", literal=True) & ~hht.str.contains("not living alone", literal=True)
+    return hht.str.contains("living alone", literal=True) & ~hht.str.contains(
+        "not living alone", literal=True
+    )
 
 
 def _married_living_alone() -> pl.Expr:
@@ -172,7 +187,11 @@ def _couple_member() -> pl.Expr:
     because a married-couple household of two persons is the couple."""
     role = _detail("household type", "role").fill_null("")
     persons = _detail("household type", "persons").cast(pl.Int64, strict=False)
-    return pl.when(role != "").then(role.is_in(["householder", "spouse"])).otherwise((persons == 2).fill_null(False))
+    return (
+        pl.when(role != "")
+        .then(role.is_in(["householder", "spouse"]))
+        .otherwise((persons == 2).fill_null(False))
+    )
 
 
 def _married_couple_household_unmarried() -> pl.Expr:
@@ -185,19 +204,27 @@ _NOT_A_DENOMINATION = ("no denomination", "not applicable", "iap", "don't know",
 def _no_religion_with_denomination() -> pl.Expr:
     denom = _detail("religion", "denomination").fill_null("")
     low = denom.str.to_lowercase()
-    return _v("religion").str.to_lowercase().is_in(["no religion", "none"]) & (denom != "") \
+    return (
+        _v("religion").str.to_lowercase().is_in(["no religion", "none"])
+        & (denom != "")
         & ~pl.any_horizontal([low.str.starts_with(w) for w in _NOT_A_DENOMINATION])
+    )
 
 
 def _cell_mismatch_of(i: int, name: str) -> pl.Expr:
     cell = _detail("religion", "cell").fill_null("")
-    present = (cell != "") & (_detail("religion", "respondent").fill_null("") != "") \
+    present = (
+        (cell != "")
+        & (_detail("religion", "respondent").fill_null("") != "")
         & (_detail("religion", "persona_cell").fill_null("") != "")
+    )
     resp = _detail("religion", "respondent").str.split("|")
     pers = _detail("religion", "persona_cell").str.split("|")
     r = resp.list.get(i, null_on_oob=True)
     c = pers.list.get(i, null_on_oob=True)
-    return (present & cell.str.split(",").list.contains(name) & r.is_not_null() & r.ne_missing(c)).fill_null(False)
+    return (present & cell.str.split(",").list.contains(name) & r.is_not_null() & r.ne_missing(c)).fill_null(
+        False
+    )
 
 
 def _survey_cell_mismatch() -> pl.Expr:
@@ -210,10 +237,18 @@ def _survey_cell_mismatch_reason() -> pl.Expr:
     resp = _detail("religion", "respondent").str.split("|")
     pers = _detail("religion", "persona_cell").str.split("|")
     for i, name in enumerate(CELL_NAMES):
-        expr = expr.when(_cell_mismatch_of(i, name)).then(pl.concat_str(
-            [pl.lit("GSS respondent "), _detail("religion", "gss_id").fill_null("?"), pl.lit(f" has {name}="),
-             resp.list.get(i, null_on_oob=True), pl.lit(", persona "),
-             pers.list.get(i, null_on_oob=True).fill_null("None")]))
+        expr = expr.when(_cell_mismatch_of(i, name)).then(
+            pl.concat_str(
+                [
+                    pl.lit("GSS respondent "),
+                    _detail("religion", "gss_id").fill_null("?"),
+                    pl.lit(f" has {name}="),
+                    resp.list.get(i, null_on_oob=True),
+                    pl.lit(", persona "),
+                    pers.list.get(i, null_on_oob=True).fill_null("None"),
+                ]
+            )
+        )
     return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
 
 
@@ -235,15 +270,24 @@ def _procedural_age_limits() -> pl.Expr:
 def _procedural_age_limits_reason() -> pl.Expr:
     expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Utf8))
     for kind, text, need in _limited_tags():
-        expr = expr.when(_tag_too_young(kind, text, need)).then(pl.lit(f"{kind} tag {text!r} needs age {need}+"))
+        expr = expr.when(_tag_too_young(kind, text, need)).then(
+            pl.lit(f"{kind} tag {text!r} needs age {need}+")
+        )
     return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
 
 
 def _expected_norm_group() -> pl.Expr:
     age = _age()
     sex = pl.when(_low("sex") == "female").then(pl.lit("F")).otherwise(pl.lit("M"))
-    band = (pl.when(age < 21).then(pl.lit("<21")).when(age <= 40).then(pl.lit("21-40"))
-            .when(age <= 60).then(pl.lit("41-60")).otherwise(pl.lit(">60")))
+    band = (
+        pl.when(age < 21)
+        .then(pl.lit("<21"))
+        .when(age <= 40)
+        .then(pl.lit("21-40"))
+        .when(age <= 60)
+        .then(pl.lit("41-60"))
+        .otherwise(pl.lit(">60"))
+    )
     return pl.concat_str([sex, pl.lit(" "), band])
 
 
@@ -253,57 +297,152 @@ def _bigfive_norm_group() -> pl.Expr:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("graduate_degree_under_18", "master's, professional or doctoral degree under age 18",
-         _graduate_degree_under_18, lambda: _at_age(_v("education"))),
-    Rule("six_figure_income_under_16", "income of $100,000 or more under age 16",
-         lambda: _under(16) & (_income() >= 100_000).fill_null(False),
-         lambda: _at_age(pl.concat_str([pl.lit("income "), _v("income")]))),
-    Rule("married_under_15", "ever married under age 15", _married_under_15, lambda: _at_age(_v("marital status"))),
-    Rule("fertility_for_male", "a male with a birth in the past 12 months",
-         lambda: (_low("sex") == "male") & _gave_birth(), lambda: pl.lit("male with a birth in the past 12 months")),
-    Rule("fertility_outside_15_50", "a birth in the past 12 months outside ages 15-50",
-         lambda: _gave_birth() & (~_age().is_between(15, 50)).fill_null(False),
-         lambda: pl.concat_str([pl.lit("birth in the past 12 months at age "), _age().cast(pl.Utf8)])),
-    Rule("veteran_under_17", "military service under age 17", _veteran_under_17,
-         lambda: _at_age(_v("veteran status"))),
-    Rule("occupation_for_child", "occupation, industry or class of worker under age 16", _occupation_for_child,
-         _occupation_for_child_reason),
-    Rule("employment_for_child", "an employment status under age 16",
-         lambda: _under(16) & ~_is_na(_v("employment status")),
-         lambda: _at_age(pl.concat_str([pl.lit("employment status "), _quoted(_v("employment status"))]))),
-    Rule("employed_without_class_of_worker", "employed but class of worker N/A", _employed_without_class_of_worker,
-         lambda: pl.concat_str([_v("employment status"), pl.lit(" but class of worker N/A")])),
-    Rule("us_born_abroad", "born in the United States by citizenship but born abroad by place of birth",
-         _us_born_abroad, lambda: pl.concat_str([pl.lit("citizenship "), _quoted(_v("citizenship")),
-                                                 pl.lit(" but born in "), _v("place of birth")])),
-    Rule("english_only_household_speaks_other", "English-only household but the person speaks another language",
-         _english_only_household_speaks_other,
-         lambda: pl.concat_str([pl.lit("household English only but ability to speak English is "),
-                                _quoted(_v("ability to speak english"))])),
-    Rule("alone_with_children", "living alone yet living with children", _alone_with_children,
-         lambda: pl.concat_str([_v("household type"), pl.lit(" but "), _v("family presence and age")])),
-    Rule("married_living_alone", "married and living alone without an absent spouse on record",
-         _married_living_alone,
-         lambda: pl.concat_str([pl.lit("married and living alone, but the marital status came from a donor in a "),
-                                _detail("marital status", "donor_household"), pl.lit(" household")])),
-    Rule("married_couple_household_unmarried", "householder or spouse of a married-couple household not married",
-         _married_couple_household_unmarried,
-         lambda: pl.concat_str([_quoted(_v("marital status")), pl.lit(" but the "),
-                                pl.when(_detail("household type", "role").fill_null("") != "")
-                                .then(_detail("household type", "role"))
-                                .otherwise(pl.lit("householder or spouse (2 persons)")),
-                                pl.lit(" of a married-couple household")])),
-    Rule("no_religion_with_denomination", "no religion but a denomination", _no_religion_with_denomination,
-         lambda: pl.concat_str([pl.lit("no religion but denomination "),
-                                _quoted(_detail("religion", "denomination"))])),
-    Rule("survey_cell_mismatch", "GSS respondent differs from the persona on a matched cell variable",
-         _survey_cell_mismatch, _survey_cell_mismatch_reason),
-    Rule("procedural_age_limits", "an age-limited activity tag below its minimum age", _procedural_age_limits,
-         _procedural_age_limits_reason),
-    Rule("bigfive_norm_group", "Big Five drawn from the wrong sex x age norm group", _bigfive_norm_group,
-         lambda: pl.concat_str([pl.lit("Big Five norm group "), _detail("big five scores", "norm_group"),
-                                pl.lit(" for a "), pl.when(_low("sex") == "female").then(pl.lit("F"))
-                                .otherwise(pl.lit("M")), pl.lit(" aged "), _age().cast(pl.Utf8)])),
+    Rule(
+        "graduate_degree_under_18",
+        "master's, professional or doctoral degree under age 18",
+        _graduate_degree_under_18,
+        lambda: _at_age(_v("education")),
+    ),
+    Rule(
+        "six_figure_income_under_16",
+        "income of $100,000 or more under age 16",
+        lambda: _under(16) & (_income() >= 100_000).fill_null(False),
+        lambda: _at_age(pl.concat_str([pl.lit("income "), _v("income")])),
+    ),
+    Rule(
+        "married_under_15",
+        "ever married under age 15",
+        _married_under_15,
+        lambda: _at_age(_v("marital status")),
+    ),
+    Rule(
+        "fertility_for_male",
+        "a male with a birth in the past 12 months",
+        lambda: (_low("sex") == "male") & _gave_birth(),
+        lambda: pl.lit("male with a birth in the past 12 months"),
+    ),
+    Rule(
+        "fertility_outside_15_50",
+        "a birth in the past 12 months outside ages 15-50",
+        lambda: _gave_birth() & (~_age().is_between(15, 50)).fill_null(False),
+        lambda: pl.concat_str([pl.lit("birth in the past 12 months at age "), _age().cast(pl.Utf8)]),
+    ),
+    Rule(
+        "veteran_under_17",
+        "military service under age 17",
+        _veteran_under_17,
+        lambda: _at_age(_v("veteran status")),
+    ),
+    Rule(
+        "occupation_for_child",
+        "occupation, industry or class of worker under age 16",
+        _occupation_for_child,
+        _occupation_for_child_reason,
+    ),
+    Rule(
+        "employment_for_child",
+        "an employment status under age 16",
+        lambda: _under(16) & ~_is_na(_v("employment status")),
+        lambda: _at_age(pl.concat_str([pl.lit("employment status "), _quoted(_v("employment status"))])),
+    ),
+    Rule(
+        "employed_without_class_of_worker",
+        "employed but class of worker N/A",
+        _employed_without_class_of_worker,
+        lambda: pl.concat_str([_v("employment status"), pl.lit(" but class of worker N/A")]),
+    ),
+    Rule(
+        "us_born_abroad",
+        "born in the United States by citizenship but born abroad by place of birth",
+        _us_born_abroad,
+        lambda: pl.concat_str(
+            [
+                pl.lit("citizenship "),
+                _quoted(_v("citizenship")),
+                pl.lit(" but born in "),
+                _v("place of birth"),
+            ]
+        ),
+    ),
+    Rule(
+        "english_only_household_speaks_other",
+        "English-only household but the person speaks another language",
+        _english_only_household_speaks_other,
+        lambda: pl.concat_str(
+            [
+                pl.lit("household English only but ability to speak English is "),
+                _quoted(_v("ability to speak english")),
+            ]
+        ),
+    ),
+    Rule(
+        "alone_with_children",
+        "living alone yet living with children",
+        _alone_with_children,
+        lambda: pl.concat_str([_v("household type"), pl.lit(" but "), _v("family presence and age")]),
+    ),
+    Rule(
+        "married_living_alone",
+        "married and living alone without an absent spouse on record",
+        _married_living_alone,
+        lambda: pl.concat_str(
+            [
+                pl.lit("married and living alone, but the marital status came from a donor in a "),
+                _detail("marital status", "donor_household"),
+                pl.lit(" household"),
+            ]
+        ),
+    ),
+    Rule(
+        "married_couple_household_unmarried",
+        "householder or spouse of a married-couple household not married",
+        _married_couple_household_unmarried,
+        lambda: pl.concat_str(
+            [
+                _quoted(_v("marital status")),
+                pl.lit(" but the "),
+                pl.when(_detail("household type", "role").fill_null("") != "")
+                .then(_detail("household type", "role"))
+                .otherwise(pl.lit("householder or spouse (2 persons)")),
+                pl.lit(" of a married-couple household"),
+            ]
+        ),
+    ),
+    Rule(
+        "no_religion_with_denomination",
+        "no religion but a denomination",
+        _no_religion_with_denomination,
+        lambda: pl.concat_str(
+            [pl.lit("no religion but denomination "), _quoted(_detail("religion", "denomination"))]
+        ),
+    ),
+    Rule(
+        "survey_cell_mismatch",
+        "GSS respondent differs from the persona on a matched cell variable",
+        _survey_cell_mismatch,
+        _survey_cell_mismatch_reason,
+    ),
+    Rule(
+        "procedural_age_limits",
+        "an age-limited activity tag below its minimum age",
+        _procedural_age_limits,
+        _procedural_age_limits_reason,
+    ),
+    Rule(
+        "bigfive_norm_group",
+        "Big Five drawn from the wrong sex x age norm group",
+        _bigfive_norm_group,
+        lambda: pl.concat_str(
+            [
+                pl.lit("Big Five norm group "),
+                _detail("big five scores", "norm_group"),
+                pl.lit(" for a "),
+                pl.when(_low("sex") == "female").then(pl.lit("F")).otherwise(pl.lit("M")),
+                pl.lit(" aged "),
+                _age().cast(pl.Utf8),
+            ]
+        ),
+    ),
 )
 RULE_NAMES = tuple(r.name for r in RULES)
 
@@ -327,8 +466,12 @@ def frame_violations(frame: pl.DataFrame) -> list[list[tuple[str, str]]]:
     for rule in RULES:
         rows = matrix[rule.name].arg_true()
         if len(rows):
-            reasons = _decoded(frame[rows]).select(rule.reason().fill_null(rule.description).alias("r")) \
-                .collect()["r"].to_list()
+            reasons = (
+                _decoded(frame[rows])
+                .select(rule.reason().fill_null(rule.description).alias("r"))
+                .collect()["r"]
+                .to_list()
+            )
             for i, reason in zip(rows.to_list(), reasons):
                 out[i].append((rule.name, reason))
     return out

@@ -27,17 +27,45 @@ def persona_stats(path: str | Path) -> dict[str, Any]:
         by_rule = {k: int(v) for k, v in rules["rejections"].items()}
         for rule, n in sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
             if n:
-                rejections.append({"source": "rules", "reason": rule, "rejected": n, "checked": checked,
-                                   "rate": n / checked if checked else None})
+                rejections.append(
+                    {
+                        "source": "rules",
+                        "reason": rule,
+                        "rejected": n,
+                        "checked": checked,
+                        "rate": n / checked if checked else None,
+                    }
+                )
         total = sum(by_rule.values())
-        rejections.append({"source": "rules", "reason": "(all rules, breaches)", "rejected": total,
-                           "checked": checked, "rate": total / checked if checked else None})
+        rejections.append(
+            {
+                "source": "rules",
+                "reason": "(all rules, breaches)",
+                "rejected": total,
+                "checked": checked,
+                "rate": total / checked if checked else None,
+            }
+        )
     if judge:
         for fname, n in judge.get("by_field", {}).items():
-            rejections.append({"source": "llm judge", "reason": f"conflict: {fname}", "rejected": n,
-                               "checked": judge["judged"], "rate": n / judge["judged"] if judge["judged"] else None})
-        rejections.append({"source": "llm judge", "reason": "(inconsistent)", "rejected": judge["rejected"],
-                           "checked": judge["judged"], "rate": judge["rejection_rate"]})
+            rejections.append(
+                {
+                    "source": "llm judge",
+                    "reason": f"conflict: {fname}",
+                    "rejected": n,
+                    "checked": judge["judged"],
+                    "rate": n / judge["judged"] if judge["judged"] else None,
+                }
+            )
+        rejections.append(
+            {
+                "source": "llm judge",
+                "reason": "(inconsistent)",
+                "rejected": judge["rejected"],
+                "checked": judge["judged"],
+                "rate": judge["rejection_rate"],
+            }
+        )
     return {
         "file": str(file),
         "personas": len(personas),
@@ -55,11 +83,16 @@ def enrich_summary_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     c, calls, judge = report["counts"], report["calls"], report.get("judge") or {}
     div = report["diversity"]["overall"]
     return [
-        ("input personas", c["input"]), ("written", c["output"]),
-        ("accepted first try", c["accepted_first_try"]), ("resampled and accepted", c["resampled_and_accepted"]),
-        ("failed", c["failed"]), ("calls per persona", calls["per_persona"]), ("cached calls", calls["cached"]),
+        ("input personas", c["input"]),
+        ("written", c["output"]),
+        ("accepted first try", c["accepted_first_try"]),
+        ("resampled and accepted", c["resampled_and_accepted"]),
+        ("failed", c["failed"]),
+        ("calls per persona", calls["per_persona"]),
+        ("cached calls", calls["cached"]),
         ("judge rejection rate", judge.get("rejection_rate")),
         ("paper rejection rate", judge.get("paper_reference_rate")),
-        ("distinct-2", div["distinct_2"]), ("mean pairwise TF-IDF distance", div["mean_pairwise_tfidf_distance"]),
+        ("distinct-2", div["distinct_2"]),
+        ("mean pairwise TF-IDF distance", div["mean_pairwise_tfidf_distance"]),
         ("near-duplicates", len(report["near_duplicates"])),
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -34,10 +34,12 @@ class Entry:
     min_age: int = 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def vocabulary(kind: str) -> tuple[Entry, ...]:
     """The entries of one vocabulary file (``values``, ``quirks``, ``mannerisms``, ``hobbies``, ``lifestyle``)."""
-    raw = json.loads(resources.files("persona_testbed.personas").joinpath("vocab", f"{kind}.json").read_text())
+    raw = json.loads(
+        resources.files("persona_testbed.personas").joinpath("vocab", f"{kind}.json").read_text()
+    )
     return tuple(Entry(e["text"], int(e.get("min_age", 0))) for e in raw["entries"])
 
 
@@ -93,8 +95,9 @@ def _first_k(u: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def draw_tag_indices(seed: int, keys: np.ndarray, ages: np.ndarray,
-                     chunk: int = 100_000) -> dict[str, np.ndarray]:
+def draw_tag_indices(
+    seed: int, keys: np.ndarray, ages: np.ndarray, chunk: int = 100_000
+) -> dict[str, np.ndarray]:
     """Tag kind -> int array (n, k) of picked entry indices into :func:`vocabulary` (kind): distinct,
     age-appropriate, in pick order. Each persona's picks are a seeded random permutation per kind (top-k
     of per-entry uniforms)."""
@@ -108,16 +111,17 @@ def draw_tag_indices(seed: int, keys: np.ndarray, ages: np.ndarray,
         k_eff = min(k, len(entries))
         parts = []
         for lo in range(0, len(keys), chunk):
-            u = _uniform_bits(seed, f"personas.tags.{kind}", keys[lo:lo + chunk], len(entries))
+            u = _uniform_bits(seed, f"personas.tags.{kind}", keys[lo : lo + chunk], len(entries))
             for j in age_limited:  # the few entries with a minimum age
-                u[ages[lo:lo + chunk] < mins[j], j] = _INELIGIBLE
+                u[ages[lo : lo + chunk] < mins[j], j] = _INELIGIBLE
             parts.append(_first_k(u, k_eff))
         out[kind] = np.concatenate(parts) if parts else np.empty((0, k_eff), dtype=np.int64)
     return out
 
 
-def draw_tag_arrays(seed: int, keys: np.ndarray, ages: np.ndarray,
-                    chunk: int = 100_000) -> dict[str, np.ndarray]:
+def draw_tag_arrays(
+    seed: int, keys: np.ndarray, ages: np.ndarray, chunk: int = 100_000
+) -> dict[str, np.ndarray]:
     """Tag kind -> array (n, k) of picked entries: distinct, age-appropriate, in pick order. Each
     persona's picks are a seeded random permutation per kind (top-k of per-entry uniforms)."""
     out: dict[str, np.ndarray] = {}

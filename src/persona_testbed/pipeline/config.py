@@ -11,7 +11,7 @@ resolved ``config.toml`` written into a run directory holds no secret.
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,11 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..core.errors import ConfigError
 from ..personas.record import PERSONA_FIELDS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 MODEL_RE = re.compile(r"^(embedded|mock|gguf:.+|openai/.+)$")
 BENCH_TASKS = ("main", "passk", "loo", "intersections", "fidelity", "agreement")
@@ -35,7 +30,9 @@ def _check_model(value: str | None) -> str | None:
     if value is None:
         return value
     if not MODEL_RE.match(value):
-        raise ValueError(f"unknown model string {value!r} (use embedded, gguf:/path/model.gguf or openai/<model>)")
+        raise ValueError(
+            f"unknown model string {value!r} (use embedded, gguf:/path/model.gguf or openai/<model>)"
+        )
     return value
 
 
@@ -67,7 +64,8 @@ class ModelsConfig(_Section):
     judge: str | None = None
 
     _models = field_validator("default", "enrich", "prompts", "feedback", "candidate", "judge")(
-        classmethod(lambda cls, v: _check_model(v)))
+        classmethod(lambda cls, v: _check_model(v))
+    )
 
     def for_role(self, role: str) -> str:
         """The model string used for ``role`` (enrich, prompts, feedback, candidate, judge)."""
@@ -102,7 +100,9 @@ class LLMConfig(_Section):
     @classmethod
     def _no_key(cls, data: Any) -> Any:
         if isinstance(data, dict) and "api_key" in data:
-            raise ValueError("api_key does not belong in a config file: set the OPENAI_API_KEY environment variable")
+            raise ValueError(
+                "api_key does not belong in a config file: set the OPENAI_API_KEY environment variable"
+            )
         return data
 
 
@@ -172,7 +172,7 @@ class CensusConfig(_Section):
         return v
 
     @model_validator(mode="after")
-    def _ages(self) -> "CensusConfig":
+    def _ages(self) -> CensusConfig:
         if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
             raise ValueError(f"min_age {self.min_age} is greater than max_age {self.max_age}")
         return self
@@ -247,7 +247,8 @@ class FeedbackConfig(_Section):
 class MainTask(_Section):
     n: int = Field(4, ge=1)
     modes: list[Literal["baseline", "persona", "cot", "summary", "fewshot", "fewshot-retrieved"]] = Field(
-        default_factory=lambda: list(MAIN_MODES))
+        default_factory=lambda: list(MAIN_MODES)
+    )
     shots: int = Field(4, ge=1)
 
     @field_validator("modes")
@@ -264,7 +265,7 @@ class PassKTask(_Section):
     k: int = Field(2, ge=1)
 
     @model_validator(mode="after")
-    def _k(self) -> "PassKTask":
+    def _k(self) -> PassKTask:
         if self.k > self.samples:
             raise ValueError(f"k = {self.k} is larger than samples = {self.samples}")
         return self
@@ -273,7 +274,9 @@ class PassKTask(_Section):
 def _check_attributes(v: list[str]) -> list[str]:
     bad = [a for a in v if a not in PERSONA_FIELDS]
     if bad:
-        raise ValueError(f"unknown attribute {bad[0]!r} (not one of the 33 persona fields, see docs/config.md)")
+        raise ValueError(
+            f"unknown attribute {bad[0]!r} (not one of the 33 persona fields, see docs/config.md)"
+        )
     return v
 
 
@@ -324,7 +327,8 @@ class BenchConfig(_Section):
     """PERSONA Bench tasks (candidate and judge models are under ``[models]``)."""
 
     tasks: list[Literal["main", "passk", "loo", "intersections", "fidelity", "agreement"]] = Field(
-        default_factory=lambda: ["main", "passk", "loo", "intersections", "fidelity"])
+        default_factory=lambda: ["main", "passk", "loo", "intersections", "fidelity"]
+    )
     split: Literal["train", "test", "held_out"] = "held_out"
     candidates: list[str] = Field(default_factory=list)
     judge_max_tokens: int = Field(192, ge=16)
@@ -345,7 +349,7 @@ class BenchConfig(_Section):
         return v
 
     @model_validator(mode="after")
-    def _agreement_needs_labels(self) -> "BenchConfig":
+    def _agreement_needs_labels(self) -> BenchConfig:
         if "agreement" in self.tasks and not self.agreement.labels:
             raise ValueError("task 'agreement' needs bench.agreement.labels (a CSV of human labels)")
         return self
@@ -376,12 +380,14 @@ class RunConfig(_Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     @model_validator(mode="after")
-    def _shots(self) -> "RunConfig":
+    def _shots(self) -> RunConfig:
         few = [m for m in self.bench.main.modes if m in ("fewshot", "fewshot-retrieved")]
         if few and "main" in self.bench.tasks and self.bench.main.shots > self.feedback.pairs.train:
-            raise ValueError(f"bench.main.shots: {self.bench.main.shots} is more than the "
-                             f"{self.feedback.pairs.train} train pairs per persona (feedback.pairs.train) that "
-                             f"mode {few[0]!r} draws its examples from")
+            raise ValueError(
+                f"bench.main.shots: {self.bench.main.shots} is more than the "
+                f"{self.feedback.pairs.train} train pairs per persona (feedback.pairs.train) that "
+                f"mode {few[0]!r} draws its examples from"
+            )
         return self
 
     def to_toml(self) -> str:
@@ -444,8 +450,9 @@ def parse_config(data: dict[str, Any], base_dir: str | Path = ".", where: str = 
         return RunConfig.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as exc:
         problems = config_errors(exc)
-        raise ConfigError(f"{where}: {len(problems)} problem{'s' if len(problems) != 1 else ''}: "
-                          + "; ".join(problems)) from None
+        raise ConfigError(
+            f"{where}: {len(problems)} problem{'s' if len(problems) != 1 else ''}: " + "; ".join(problems)
+        ) from None
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -470,7 +477,27 @@ def load_config(path: str | Path) -> RunConfig:
     return parse_config(data, base_dir=p.resolve().parent, where=str(p))
 
 
-__all__ = ["RunConfig", "ModelsConfig", "LLMConfig", "ExecutionConfig", "RayConfig", "EXECUTORS", "execution_config",
-           "DataConfig", "CensusConfig", "PersonasConfig",
-           "EnrichConfig", "PromptsConfig", "PairsConfig", "FeedbackConfig", "BenchConfig", "ReportConfig",
-           "load_config", "parse_config", "config_errors", "BENCH_TASKS", "MAIN_MODES", "STAGES"]
+__all__ = [
+    "RunConfig",
+    "ModelsConfig",
+    "LLMConfig",
+    "ExecutionConfig",
+    "RayConfig",
+    "EXECUTORS",
+    "execution_config",
+    "DataConfig",
+    "CensusConfig",
+    "PersonasConfig",
+    "EnrichConfig",
+    "PromptsConfig",
+    "PairsConfig",
+    "FeedbackConfig",
+    "BenchConfig",
+    "ReportConfig",
+    "load_config",
+    "parse_config",
+    "config_errors",
+    "BENCH_TASKS",
+    "MAIN_MODES",
+    "STAGES",
+]

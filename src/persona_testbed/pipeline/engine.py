@@ -52,6 +52,7 @@ class Stage:
 
 # -- data checksums -------------------------------------------------------------------------------------
 
+
 def data_files(cfg: RunConfig) -> dict[str, Path]:
     """The input files a run reads (those present), keyed by path relative to the data directory."""
     base = settings.data_dir(cfg.data.dir)
@@ -90,18 +91,29 @@ def data_checksums(cfg: RunConfig) -> dict[str, str]:
 
 # -- the stages of ``run`` -------------------------------------------------------------------------------
 
+
 def _census(ctx: StageContext, cfg: RunConfig) -> StageOutcome:
     """Open and check the census source (files, checksums, dictionary year, record counts)."""
     src = open_source(cfg.census.source, states=cfg.census.states or None, data_dir=cfg.data.dir)
     inputs = [i.model_dump(mode="json") for i in src.inputs]
     rows = src.row_count()
-    doc = {"source": src.name, "year": src.year, "states": list(src.states), "persons": rows,
-           "checksum": src.checksum, "inputs": inputs, "dictionary": getattr(src.dictionary, "year", None)}
+    doc = {
+        "source": src.name,
+        "year": src.year,
+        "states": list(src.states),
+        "persons": rows,
+        "checksum": src.checksum,
+        "inputs": inputs,
+        "dictionary": getattr(src.dictionary, "year", None),
+    }
     out = ctx.dir / "source.json"
     atomic_write_text(out, json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=str))
-    return StageOutcome(items=len(inputs), ok=len(inputs), artifacts=[ctx.rel(out)],
-                        summary={"source": src.name, "year": src.year, "persons": rows,
-                                 "states": len(doc["states"])})
+    return StageOutcome(
+        items=len(inputs),
+        ok=len(inputs),
+        artifacts=[ctx.rel(out)],
+        summary={"source": src.name, "year": src.year, "persons": rows, "states": len(doc["states"])},
+    )
 
 
 def _bench(ctx: StageContext, cfg: RunConfig) -> StageOutcome:
@@ -112,8 +124,12 @@ def _bench(ctx: StageContext, cfg: RunConfig) -> StageOutcome:
 def _report(ctx: StageContext, cfg: RunConfig) -> StageOutcome:
     """The static HTML report of everything above."""
     info = write_report(ctx.run.path, writer="report")
-    return StageOutcome(items=1, ok=1, artifacts=[ctx.rel(Path(info["report"]))],
-                        summary={"bytes": info["bytes"], "render_s": info["render_s"]})
+    return StageOutcome(
+        items=1,
+        ok=1,
+        artifacts=[ctx.rel(Path(info["report"]))],
+        summary={"bytes": info["bytes"], "render_s": info["render_s"]},
+    )
 
 
 def _census_inputs(c: RunConfig) -> dict[str, Any]:
@@ -125,43 +141,97 @@ def _llm_inputs(c: RunConfig) -> dict[str, Any]:
 
 
 STAGES: list[Stage] = [
-    Stage("census", (), _census_inputs, _census, uses_data=True,
-          description="open and check the census source", preflight=checks.preflight_census),
-    Stage("personas", ("census",), lambda c: {**_census_inputs(c), "n": c.personas.n},
-          lambda ctx, cfg: personas.personas_stage(ctx, personas.sample_spec(cfg)),
-          uses_data=True, description="census-grounded personas + fidelity"),
-    Stage("enrich", ("personas",), lambda c: {"enrich": c.personas.enrich.model_dump(mode="json"),
-                                             "model": c.models.for_role("enrich"), "judge": c.models.for_role("judge")},
-          lambda ctx, cfg: personas.enrich_stage(ctx, personas.enrich_spec(cfg, ctx.run.path)),
-          enabled=lambda c: c.personas.enrich.enabled, description="LLM enrichment + judge",
-          preflight=checks.preflight_enrich),
-    Stage("prompts", (), lambda c: {"prompts": c.prompts.model_dump(mode="json"), "model": c.models.for_role("prompts"),
-                                    "llm": _llm_inputs(c)},
-          lambda ctx, cfg: prompts.prompts_stage(ctx, prompts.prompts_spec(cfg)), uses_data=True,
-          description="PRISM → contested questions", preflight=checks.preflight_prompts),
-    Stage("feedback", ("personas", "enrich", "prompts"),
-          lambda c: {"feedback": c.feedback.model_dump(mode="json"), "render": c.personas.render,
-                     "model": c.models.for_role("feedback"), "llm": _llm_inputs(c)},
-          lambda ctx, cfg: feedback.feedback_stage(ctx, feedback.feedback_spec(cfg, ctx.run.path)),
-          description="DPF preference pairs", preflight=checks.preflight_feedback),
-    Stage("bench", ("personas", "enrich", "prompts", "feedback"),
-          lambda c: {"bench": c.bench.model_dump(mode="json"), "render": c.personas.render,
-                     "candidate": c.models.for_role("candidate"), "judge": c.models.for_role("judge"),
-                     "llm": _llm_inputs(c)},
-          _bench, enabled=lambda c: bool(c.bench.tasks), description="PERSONA Bench tasks",
-          preflight=checks.preflight_bench),
-    Stage("report", ("census", "personas", "enrich", "prompts", "feedback", "bench"),
-          lambda c: {"report": c.report.model_dump(mode="json")}, _report,
-          enabled=lambda c: c.report.enabled, description="HTML report"),
+    Stage(
+        "census",
+        (),
+        _census_inputs,
+        _census,
+        uses_data=True,
+        description="open and check the census source",
+        preflight=checks.preflight_census,
+    ),
+    Stage(
+        "personas",
+        ("census",),
+        lambda c: {**_census_inputs(c), "n": c.personas.n},
+        lambda ctx, cfg: personas.personas_stage(ctx, personas.sample_spec(cfg)),
+        uses_data=True,
+        description="census-grounded personas + fidelity",
+    ),
+    Stage(
+        "enrich",
+        ("personas",),
+        lambda c: {
+            "enrich": c.personas.enrich.model_dump(mode="json"),
+            "model": c.models.for_role("enrich"),
+            "judge": c.models.for_role("judge"),
+        },
+        lambda ctx, cfg: personas.enrich_stage(ctx, personas.enrich_spec(cfg, ctx.run.path)),
+        enabled=lambda c: c.personas.enrich.enabled,
+        description="LLM enrichment + judge",
+        preflight=checks.preflight_enrich,
+    ),
+    Stage(
+        "prompts",
+        (),
+        lambda c: {
+            "prompts": c.prompts.model_dump(mode="json"),
+            "model": c.models.for_role("prompts"),
+            "llm": _llm_inputs(c),
+        },
+        lambda ctx, cfg: prompts.prompts_stage(ctx, prompts.prompts_spec(cfg)),
+        uses_data=True,
+        description="PRISM → contested questions",
+        preflight=checks.preflight_prompts,
+    ),
+    Stage(
+        "feedback",
+        ("personas", "enrich", "prompts"),
+        lambda c: {
+            "feedback": c.feedback.model_dump(mode="json"),
+            "render": c.personas.render,
+            "model": c.models.for_role("feedback"),
+            "llm": _llm_inputs(c),
+        },
+        lambda ctx, cfg: feedback.feedback_stage(ctx, feedback.feedback_spec(cfg, ctx.run.path)),
+        description="DPF preference pairs",
+        preflight=checks.preflight_feedback,
+    ),
+    Stage(
+        "bench",
+        ("personas", "enrich", "prompts", "feedback"),
+        lambda c: {
+            "bench": c.bench.model_dump(mode="json"),
+            "render": c.personas.render,
+            "candidate": c.models.for_role("candidate"),
+            "judge": c.models.for_role("judge"),
+            "llm": _llm_inputs(c),
+        },
+        _bench,
+        enabled=lambda c: bool(c.bench.tasks),
+        description="PERSONA Bench tasks",
+        preflight=checks.preflight_bench,
+    ),
+    Stage(
+        "report",
+        ("census", "personas", "enrich", "prompts", "feedback", "bench"),
+        lambda c: {"report": c.report.model_dump(mode="json")},
+        _report,
+        enabled=lambda c: c.report.enabled,
+        description="HTML report",
+    ),
 ]
 
 
 # -- the pipeline ---------------------------------------------------------------------------------------
 
+
 class Pipeline:
     """Runs the stages of one run directory in order, skipping what is complete and unchanged."""
 
-    def __init__(self, run: RunDir, config: RunConfig, stages: list[Stage] | None = None, quiet: bool = False):
+    def __init__(
+        self, run: RunDir, config: RunConfig, stages: list[Stage] | None = None, quiet: bool = False
+    ):
         self.run = run
         self.config = config
         self.stages = STAGES if stages is None else stages
@@ -180,14 +250,16 @@ class Pipeline:
         records = manifest.get("stages", {})
         active = {s.name for s in self.active()}
         upstream = {d: records.get(d, {}).get("artifacts", {}) for d in stage.deps if d in active}
-        return content_hash({
-            "stage": stage.name,
-            "package_version": __version__,
-            "seed": self.config.seed,
-            "inputs": stage.inputs(self.config),
-            "upstream": upstream,
-            "data": checksums if stage.uses_data else {},
-        })
+        return content_hash(
+            {
+                "stage": stage.name,
+                "package_version": __version__,
+                "seed": self.config.seed,
+                "inputs": stage.inputs(self.config),
+                "upstream": upstream,
+                "data": checksums if stage.uses_data else {},
+            }
+        )
 
     def _artifacts_intact(self, record: dict[str, Any]) -> bool:
         arts = record.get("artifacts") or {}
@@ -217,9 +289,15 @@ class Pipeline:
         cfg = self.config
         checksums = data_checksums(cfg)
         self.run.update_manifest(
-            name=cfg.name, seed=cfg.seed, models=cfg.models.used(), data=checksums,
-            config_hash=content_hash(cfg.model_dump(mode="json")), status="running", updated=now(),
-            stage_order=[s.name for s in self.active()])
+            name=cfg.name,
+            seed=cfg.seed,
+            models=cfg.models.used(),
+            data=checksums,
+            config_hash=content_hash(cfg.model_dump(mode="json")),
+            status="running",
+            updated=now(),
+            stage_order=[s.name for s in self.active()],
+        )
         self._log(f"run directory {self.run.path}")
         for stage in self.active():
             manifest = self.run.read_manifest()
@@ -229,8 +307,12 @@ class Pipeline:
                 self._log(f"[dim]{stage.name}: up to date, skipped[/dim]")
                 continue
             self._log(f"[bold]{stage.name}[/bold]: running ({why})")
-            outcome = session.run_stage(stage.name, self.run.path / stage.name,
-                                        lambda ctx, stage=stage: stage.run(ctx, cfg), input_hash=ih)
+            outcome = session.run_stage(
+                stage.name,
+                self.run.path / stage.name,
+                lambda ctx, stage=stage: stage.run(ctx, cfg),
+                input_hash=ih,
+            )
             msg = f"{stage.name}: done — {outcome.ok}/{outcome.items} ok"
             if outcome.failed:
                 msg += f", [yellow]{outcome.failed} failed[/yellow]"
@@ -242,8 +324,12 @@ class Pipeline:
             err_console.print(msg, highlight=False)
 
 
-def prepare_run(config_path: str | Path | None, out: str | Path | None, resume: str | Path | None,
-                retry_failed: str | Path | None) -> tuple[RunDir, RunConfig, bool]:
+def prepare_run(
+    config_path: str | Path | None,
+    out: str | Path | None,
+    resume: str | Path | None,
+    retry_failed: str | Path | None,
+) -> tuple[RunDir, RunConfig, bool]:
     """Resolve the CLI's choice of config and run directory; validate the config before any work."""
     chosen = [x for x in (config_path, resume, retry_failed) if x]
     if len(chosen) != 1:
@@ -262,8 +348,13 @@ def prepare_run(config_path: str | Path | None, out: str | Path | None, resume: 
     return run, load_config(run.config_path), bool(retry_failed)
 
 
-def run_pipeline(run: RunDir, cfg: RunConfig, retry_failed: bool = False, quiet: bool = False,
-                 stages: list[Stage] | None = None) -> dict[str, Any]:
+def run_pipeline(
+    run: RunDir,
+    cfg: RunConfig,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    stages: list[Stage] | None = None,
+) -> dict[str, Any]:
     """Lock the run directory, write the resolved config, and execute the pipeline.
 
     Inputs are checked first (each stage's ``preflight``). A fresh run directory whose run fails before
@@ -280,5 +371,14 @@ def run_pipeline(run: RunDir, cfg: RunConfig, retry_failed: bool = False, quiet:
         return pipeline.execute(session, retry_failed=retry_failed)
 
 
-__all__ = ["Pipeline", "STAGES", "Stage", "StageContext", "StageOutcome", "ItemFailure", "prepare_run",
-           "run_pipeline", "data_checksums"]
+__all__ = [
+    "Pipeline",
+    "STAGES",
+    "Stage",
+    "StageContext",
+    "StageOutcome",
+    "ItemFailure",
+    "prepare_run",
+    "run_pipeline",
+    "data_checksums",
+]

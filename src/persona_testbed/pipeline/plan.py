@@ -52,18 +52,32 @@ class PricePreset(BaseModel):
 
 #: Named prices, one table. Batch endpoints are listed at half the synchronous price by their providers.
 PRICE_PRESETS: dict[str, PricePreset] = {
-    "openai-gpt-4o-mini": PricePreset(price_in=0.15, price_out=0.60, source="https://openai.com/api/pricing/",
-                                      date="2024-07-18"),
-    "openai-gpt-4o-mini-batch": PricePreset(price_in=0.075, price_out=0.30, source="https://openai.com/api/pricing/",
-                                            date="2024-07-18", note="Batch API: 50% of the synchronous price"),
-    "openai-gpt-4o": PricePreset(price_in=2.50, price_out=10.00, source="https://openai.com/api/pricing/",
-                                 date="2024-08-06"),
-    "openai-gpt-4o-batch": PricePreset(price_in=1.25, price_out=5.00, source="https://openai.com/api/pricing/",
-                                       date="2024-08-06", note="Batch API: 50% of the synchronous price"),
-    "together-llama-3.1-70b-turbo": PricePreset(price_in=0.88, price_out=0.88,
-                                                source="https://www.together.ai/pricing", date="2024-07-23"),
-    "self-hosted": PricePreset(price_in=0.0, price_out=0.0, source="your own GPUs", date="-",
-                               note="only wall time matters"),
+    "openai-gpt-4o-mini": PricePreset(
+        price_in=0.15, price_out=0.60, source="https://openai.com/api/pricing/", date="2024-07-18"
+    ),
+    "openai-gpt-4o-mini-batch": PricePreset(
+        price_in=0.075,
+        price_out=0.30,
+        source="https://openai.com/api/pricing/",
+        date="2024-07-18",
+        note="Batch API: 50% of the synchronous price",
+    ),
+    "openai-gpt-4o": PricePreset(
+        price_in=2.50, price_out=10.00, source="https://openai.com/api/pricing/", date="2024-08-06"
+    ),
+    "openai-gpt-4o-batch": PricePreset(
+        price_in=1.25,
+        price_out=5.00,
+        source="https://openai.com/api/pricing/",
+        date="2024-08-06",
+        note="Batch API: 50% of the synchronous price",
+    ),
+    "together-llama-3.1-70b-turbo": PricePreset(
+        price_in=0.88, price_out=0.88, source="https://www.together.ai/pricing", date="2024-07-23"
+    ),
+    "self-hosted": PricePreset(
+        price_in=0.0, price_out=0.0, source="your own GPUs", date="-", note="only wall time matters"
+    ),
 }
 
 
@@ -133,6 +147,7 @@ class Plan(BaseModel):
 
 # -- 1. base calls from the config --------------------------------------------------------------------
 
+
 def _distinct(pool: float, draws: int, people: int) -> float:
     """Expected distinct prompts when ``people`` each draw ``draws`` of ``pool`` without replacement."""
     if pool <= 0 or draws <= 0:
@@ -140,8 +155,12 @@ def _distinct(pool: float, draws: int, people: int) -> float:
     return pool * (1.0 - (1.0 - min(1.0, draws / pool)) ** people)
 
 
-def base_calls(cfg: RunConfig, *, prompt_pool: int | None = None, kept_share: float = 1.0,
-               ) -> list[tuple[str, str, str, float]]:
+def base_calls(
+    cfg: RunConfig,
+    *,
+    prompt_pool: int | None = None,
+    kept_share: float = 1.0,
+) -> list[tuple[str, str, str, float]]:
     """``(stage, purpose, model, calls)`` per step, from the config alone (no re-asks, no resamples)."""
     m = cfg.models
     n = cfg.personas.n
@@ -161,11 +180,20 @@ def base_calls(cfg: RunConfig, *, prompt_pool: int | None = None, kept_share: fl
     pairs = n * (c.train + c.test + c.held_out)
     fb = m.for_role("feedback")
     if pairs:
-        out.append(("feedback", "feedback.rejected", fb,
-                    _distinct(train_pool, c.train + c.test, n) + _distinct(held_pool, c.held_out, n)))
+        out.append(
+            (
+                "feedback",
+                "feedback.rejected",
+                fb,
+                _distinct(train_pool, c.train + c.test, n) + _distinct(held_pool, c.held_out, n),
+            )
+        )
         out += [("feedback", "feedback.critique", fb, pairs), ("feedback", "feedback.chosen", fb, pairs)]
         if cfg.feedback.validate_pairs:
-            out += [("feedback", "feedback.judge_ab", fb, pairs), ("feedback", "feedback.judge_ba", fb, pairs)]
+            out += [
+                ("feedback", "feedback.judge_ab", fb, pairs),
+                ("feedback", "feedback.judge_ba", fb, pairs),
+            ]
     b = cfg.bench
     cand, judge = m.for_role("candidate"), m.for_role("judge")
     for task in b.tasks:
@@ -175,28 +203,39 @@ def base_calls(cfg: RunConfig, *, prompt_pool: int | None = None, kept_share: fl
                 out.append((st, f"bench.{mode}.candidate", cand, b.main.n))
             out.append((st, "bench.main.judge", judge, b.main.n * len(b.main.modes)))
         elif task == "passk":
-            out += [(st, "bench.persona.candidate", cand, b.passk.n * b.passk.samples),
-                    (st, "bench.passk.judge", judge, b.passk.n * b.passk.samples)]
+            out += [
+                (st, "bench.persona.candidate", cand, b.passk.n * b.passk.samples),
+                (st, "bench.passk.judge", judge, b.passk.n * b.passk.samples),
+            ]
         elif task == "loo":
             arms = 2 + len(b.loo.attributes)  # full + control + one per attribute
-            out += [(st, "bench.persona.candidate", cand, b.loo.n * arms),
-                    (st, "bench.loo.judge", judge, b.loo.n * arms)]
+            out += [
+                (st, "bench.persona.candidate", cand, b.loo.n * arms),
+                (st, "bench.loo.judge", judge, b.loo.n * arms),
+            ]
         elif task == "intersections":
             g = len(b.intersections.groups)
-            out += [(st, "bench.persona.candidate", cand, b.intersections.n * g),
-                    (st, "bench.intersections.judge", judge, b.intersections.n * g)]
+            out += [
+                (st, "bench.persona.candidate", cand, b.intersections.n * g),
+                (st, "bench.intersections.judge", judge, b.intersections.n * g),
+            ]
         elif task == "fidelity":
             f = b.fidelity
             out.append((st, "bench.fidelity.persona_judge", cand, 2 * f.n))
             mp = f.discrimination_personas
             if mp >= 2:
-                out.append((st, "bench.persona.candidate", judge, mp * f.discrimination_questions))  # the writer
-                out.append((st, "bench.fidelity.matrix", cand, mp * f.discrimination_questions * mp * (mp - 1)))
+                out.append(
+                    (st, "bench.persona.candidate", judge, mp * f.discrimination_questions)
+                )  # the writer
+                out.append(
+                    (st, "bench.fidelity.matrix", cand, mp * f.discrimination_questions * mp * (mp - 1))
+                )
         # agreement: calls depend on the human labels file, not on the config (left out, see assumptions)
     return out
 
 
 # -- 2. what a call log says ------------------------------------------------------------------------
+
 
 class LogFigures(BaseModel):
     """Per purpose: rows, mean tokens per call; and what the logged run's config was."""
@@ -215,14 +254,17 @@ def read_log(calls_db: Path) -> LogFigures:
         try:
             rows = conn.execute(
                 "SELECT purpose, COUNT(*), AVG(CASE WHEN status = 'ok' THEN prompt_tokens END), "
-                "AVG(CASE WHEN status = 'ok' THEN completion_tokens END) FROM calls GROUP BY purpose").fetchall()
+                "AVG(CASE WHEN status = 'ok' THEN completion_tokens END) FROM calls GROUP BY purpose"
+            ).fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise UserError(f"{calls_db}: not a readable call log ({exc})") from None
-    return LogFigures(calls={p: int(c) for p, c, _, _ in rows},
-                      prompt_tokens={p: float(a) for p, _, a, _ in rows if a is not None},
-                      completion_tokens={p: float(b) for p, _, _, b in rows if b is not None})
+    return LogFigures(
+        calls={p: int(c) for p, c, _, _ in rows},
+        prompt_tokens={p: float(a) for p, _, a, _ in rows if a is not None},
+        completion_tokens={p: float(b) for p, _, _, b in rows if b is not None},
+    )
 
 
 def _kept_share(run_path: Path) -> tuple[int | None, float]:
@@ -252,8 +294,11 @@ def pilot_config(cfg: RunConfig) -> RunConfig:
     b["intersections"].update(n=1, groups=groups)
     if not groups:
         b["tasks"] = [t for t in b["tasks"] if t != "intersections"]
-    b["fidelity"].update(n=1, discrimination_personas=min(cfg.bench.fidelity.discrimination_personas, 2),
-                         discrimination_questions=1)
+    b["fidelity"].update(
+        n=1,
+        discrimination_personas=min(cfg.bench.fidelity.discrimination_personas, 2),
+        discrimination_questions=1,
+    )
     d["report"]["enabled"] = False
     return RunConfig.model_validate(d, context={"base_dir": "."})
 
@@ -265,13 +310,16 @@ def run_pilot(cfg: RunConfig, workdir: Path) -> tuple[LogFigures, RunConfig, int
     try:
         run_pipeline(run, pcfg, quiet=True)
     except CallsFailingError as exc:
-        raise UserError(f"plan: the pilot cannot reach the configured model ({exc}); check the endpoint, or "
-                        "plan from a finished run with --from-run RUN, or counts only with --no-pilot") from None
+        raise UserError(
+            f"plan: the pilot cannot reach the configured model ({exc}); check the endpoint, or "
+            "plan from a finished run with --from-run RUN, or counts only with --no-pilot"
+        ) from None
     classified, share = _kept_share(run.path)
     return read_log(run.path / "calls.db"), pcfg, classified, share
 
 
 # -- 3. throughput and prices ---------------------------------------------------------------------
+
 
 def parse_rates(values: Sequence[str], what: str) -> dict[str, float]:
     """``["20"]`` (every endpoint) or ``["openai/x=20", ...]`` -> ``{"*" or model: rate}``."""
@@ -294,8 +342,11 @@ def pricing(preset: str | None, price_in: float | None, price_out: float | None)
         if preset not in PRICE_PRESETS:
             raise UserError(f"--prices {preset!r}: unknown preset (choose from {', '.join(PRICE_PRESETS)})")
         p = PRICE_PRESETS[preset]
-        return Pricing(price_in=p.price_in if price_in is None else price_in,
-                       price_out=p.price_out if price_out is None else price_out, preset=preset)
+        return Pricing(
+            price_in=p.price_in if price_in is None else price_in,
+            price_out=p.price_out if price_out is None else price_out,
+            preset=preset,
+        )
     if price_in is None and price_out is None:
         return None
     for name, v in (("--price-in", price_in), ("--price-out", price_out)):
@@ -310,9 +361,18 @@ def _rate(rates: Mapping[str, float], model: str) -> float | None:
 
 # -- the plan ------------------------------------------------------------------------------------------
 
-def make_plan(config_path: str | Path, *, from_run: str | Path | None = None, pilot: bool = True,
-              rps: Sequence[str] = (), tokens_per_s: Sequence[str] = (), preset: str | None = None,
-              price_in: float | None = None, price_out: float | None = None) -> Plan:
+
+def make_plan(
+    config_path: str | Path,
+    *,
+    from_run: str | Path | None = None,
+    pilot: bool = True,
+    rps: Sequence[str] = (),
+    tokens_per_s: Sequence[str] = (),
+    preset: str | None = None,
+    price_in: float | None = None,
+    price_out: float | None = None,
+) -> Plan:
     """The projection for ``config_path`` (see the module docstring)."""
     cfg = load_config(config_path)
     rps_map = parse_rates(rps, "--rps")
@@ -363,11 +423,21 @@ def make_plan(config_path: str | Path, *, from_run: str | Path | None = None, pi
             same = stage_tokens[purpose.split(".")[0]]
             pt, ct = sum(x for x, _ in same) / len(same), sum(y for _, y in same) / len(same)
             basis = "stage mean"
-        steps.append(StepPlan(stage=stage, step=purpose, model=model, base_calls=round(base, 2),
-                              factor=round(factor, 3), calls=calls, prompt_tokens_per_call=pt,
-                              completion_tokens_per_call=ct,
-                              prompt_tokens=None if pt is None else int(round(calls * pt)),
-                              completion_tokens=None if ct is None else int(round(calls * ct)), basis=basis))
+        steps.append(
+            StepPlan(
+                stage=stage,
+                step=purpose,
+                model=model,
+                base_calls=round(base, 2),
+                factor=round(factor, 3),
+                calls=calls,
+                prompt_tokens_per_call=pt,
+                completion_tokens_per_call=ct,
+                prompt_tokens=None if pt is None else int(round(calls * pt)),
+                completion_tokens=None if ct is None else int(round(calls * ct)),
+                basis=basis,
+            )
+        )
         if price is not None and pt is not None and ct is not None:
             steps[-1].cost_usd = (calls * pt * price.price_in + calls * ct * price.price_out) / 1e6
 
@@ -377,8 +447,16 @@ def make_plan(config_path: str | Path, *, from_run: str | Path | None = None, pi
         for model in dict.fromkeys(r.model for r in rows):
             mine = [r for r in rows if r.model == model]
             calls = sum(r.calls for r in mine)
-            pt = None if any(r.prompt_tokens is None for r in mine) else sum(r.prompt_tokens or 0 for r in mine)
-            ct = None if any(r.completion_tokens is None for r in mine) else sum(r.completion_tokens or 0 for r in mine)
+            pt = (
+                None
+                if any(r.prompt_tokens is None for r in mine)
+                else sum(r.prompt_tokens or 0 for r in mine)
+            )
+            ct = (
+                None
+                if any(r.completion_tokens is None for r in mine)
+                else sum(r.completion_tokens or 0 for r in mine)
+            )
             limits = []
             if (r_ := _rate(rps_map, model)) is not None:
                 limits.append(calls / r_)
@@ -387,50 +465,100 @@ def make_plan(config_path: str | Path, *, from_run: str | Path | None = None, pi
             wall = max(limits) if limits else None
             priced = price is not None and all(r.cost_usd is not None for r in mine)
             cost = sum(r.cost_usd or 0 for r in mine) if priced else None
-            stages.append(StagePlan(stage=stage, model=model, calls=calls, prompt_tokens=pt, completion_tokens=ct,
-                                    wall_s=wall, cost_usd=cost))
+            stages.append(
+                StagePlan(
+                    stage=stage,
+                    model=model,
+                    calls=calls,
+                    prompt_tokens=pt,
+                    completion_tokens=ct,
+                    wall_s=wall,
+                    cost_usd=cost,
+                )
+            )
             for r in mine:
                 r.wall_s = None if wall is None or calls == 0 else wall * r.calls / calls
 
     def total(xs: list[float | None]) -> float | None:
         return None if any(x is None for x in xs) else sum(x or 0 for x in xs)
 
-    totals = StagePlan(stage="total", model="*", calls=sum(s.calls for s in stages),
-                       prompt_tokens=total([s.prompt_tokens for s in stages]),  # type: ignore[arg-type]
-                       completion_tokens=total([s.completion_tokens for s in stages]),  # type: ignore[arg-type]
-                       wall_s=total([s.wall_s for s in stages]), cost_usd=total([s.cost_usd for s in stages]))
-    return Plan(config=str(config_path), source=source, steps=steps, stages=stages, totals=totals, pricing=price,
-                throughput={k: {"rps": v} for k, v in rps_map.items()} | {
-                    k: {**({"rps": rps_map[k]} if k in rps_map else {}), "tokens_per_s": v}
-                    for k, v in tps_map.items()},
-                assumptions=_assumptions(cfg, source, share, price, preset))
+    totals = StagePlan(
+        stage="total",
+        model="*",
+        calls=sum(s.calls for s in stages),
+        prompt_tokens=total([s.prompt_tokens for s in stages]),  # type: ignore[arg-type]
+        completion_tokens=total([s.completion_tokens for s in stages]),  # type: ignore[arg-type]
+        wall_s=total([s.wall_s for s in stages]),
+        cost_usd=total([s.cost_usd for s in stages]),
+    )
+    return Plan(
+        config=str(config_path),
+        source=source,
+        steps=steps,
+        stages=stages,
+        totals=totals,
+        pricing=price,
+        throughput={k: {"rps": v} for k, v in rps_map.items()}
+        | {
+            k: {**({"rps": rps_map[k]} if k in rps_map else {}), "tokens_per_s": v}
+            for k, v in tps_map.items()
+        },
+        assumptions=_assumptions(cfg, source, share, price, preset),
+    )
 
 
-def _assumptions(cfg: RunConfig, source: str, share: float, price: Pricing | None, preset: str | None) -> list[str]:
+def _assumptions(
+    cfg: RunConfig, source: str, share: float, price: Pricing | None, preset: str | None
+) -> list[str]:
     a = ["a projection, not a measurement: every step is scaled from the config's counts"]
     if source == "none":
         a.append("no call log: re-ask / resample factors are 1 (a lower bound) and tokens are unknown")
     else:
-        a.append(f"tokens per call and re-ask factors measured on {source} (its model, its persona and prompt "
-                 "mix; a pilot is a few items, so its factors are rough)")
+        a.append(
+            f"tokens per call and re-ask factors measured on {source} (its model, its persona and prompt "
+            "mix; a pilot is a few items, so its factors are rough)"
+        )
     if cfg.prompts.classify:
-        a.append(f"classifier calls = prompts.limit ({cfg.prompts.limit})" if cfg.prompts.limit else
-                 f"classifier calls = {DEFAULT_PROMPT_POOL} prompts (prompts.limit unset)")
-    a.append(f"share of prompts kept by the filters: {share:.2f}; rejected answers: one per distinct prompt drawn "
-             "(shared by every persona that draws it)")
-    a.append("stages run one after another; within a stage, wall = max(calls / rps, completion tokens / "
-             "tokens-per-s) on its endpoint")
+        a.append(
+            f"classifier calls = prompts.limit ({cfg.prompts.limit})"
+            if cfg.prompts.limit
+            else f"classifier calls = {DEFAULT_PROMPT_POOL} prompts (prompts.limit unset)"
+        )
+    a.append(
+        f"share of prompts kept by the filters: {share:.2f}; rejected answers: one per distinct prompt drawn "
+        "(shared by every persona that draws it)"
+    )
+    a.append(
+        "stages run one after another; within a stage, wall = max(calls / rps, completion tokens / "
+        "tokens-per-s) on its endpoint"
+    )
     if "agreement" in cfg.bench.tasks:
         a.append("bench task agreement is left out (its calls depend on the human labels file)")
     if price is not None:
         if preset:
             p = PRICE_PRESETS[preset]
-            a.append(f"prices: preset {preset} (${p.price_in}/M in, ${p.price_out}/M out, {p.source}, listed "
-                     f"{p.date}{'; ' + p.note if p.note else ''}); check the provider's current prices")
+            a.append(
+                f"prices: preset {preset} (${p.price_in}/M in, ${p.price_out}/M out, {p.source}, listed "
+                f"{p.date}{'; ' + p.note if p.note else ''}); check the provider's current prices"
+            )
         else:
             a.append(f"prices: ${price.price_in}/M prompt tokens, ${price.price_out}/M completion tokens")
     return a
 
 
-__all__ = ["DEFAULT_PROMPT_POOL", "PRICE_PRESETS", "Plan", "PricePreset", "Pricing", "StagePlan", "StepPlan",
-           "base_calls", "make_plan", "parse_rates", "pilot_config", "pricing", "read_log", "run_pilot"]
+__all__ = [
+    "DEFAULT_PROMPT_POOL",
+    "PRICE_PRESETS",
+    "Plan",
+    "PricePreset",
+    "Pricing",
+    "StagePlan",
+    "StepPlan",
+    "base_calls",
+    "make_plan",
+    "parse_rates",
+    "pilot_config",
+    "pricing",
+    "read_log",
+    "run_pilot",
+]

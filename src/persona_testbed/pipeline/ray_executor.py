@@ -38,16 +38,24 @@ def require_ray() -> None:
         raise UserError(f"the ray executor needs Ray, which is not installed: {INSTALL_HINT}")
 
 
-def answer_batch(batch: dict[str, Any], *, base_url: str | None, timeout_s: float, max_retries: int,
-                 concurrency: int) -> dict[str, list[Any]]:
+def answer_batch(
+    batch: dict[str, Any], *, base_url: str | None, timeout_s: float, max_retries: int, concurrency: int
+) -> dict[str, list[Any]]:
     """``map_batches`` function run by the Ray workers: answer a block of requests (never raises for a
     model or network failure: those come back as ``error``)."""
     ids = [str(x) for x in batch["id"]]
     bodies = [json.loads(str(x)) for x in batch["body"]]
-    answers = asyncio.run(answer_requests(bodies, base_url=base_url, timeout_s=timeout_s,
-                                          max_retries=max_retries, concurrency=concurrency))
-    return {"id": ids, "status_code": [a[0] or 0 for a in answers], "response": [a[1] or "" for a in answers],
-            "error": [a[2] or "" for a in answers]}
+    answers = asyncio.run(
+        answer_requests(
+            bodies, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries, concurrency=concurrency
+        )
+    )
+    return {
+        "id": ids,
+        "status_code": [a[0] or 0 for a in answers],
+        "response": [a[1] or "" for a in answers],
+        "error": [a[2] or "" for a in answers],
+    }
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -61,8 +69,10 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
-        raise UserError(f"cannot reach Ray at {address}: {exc.strerror or type(exc).__name__} "
-                        "(check RAY_ADDRESS / [execution.ray] address)") from None
+        raise UserError(
+            f"cannot reach Ray at {address}: {exc.strerror or type(exc).__name__} "
+            "(check RAY_ADDRESS / [execution.ray] address)"
+        ) from None
 
 
 class RayExecutor:
@@ -86,12 +96,17 @@ class RayExecutor:
             if address:
                 ray.init(address=address, log_to_driver=False, logging_level="ERROR")
             else:
-                ray.init(num_cpus=self.config.num_cpus, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR")
+                ray.init(
+                    num_cpus=self.config.num_cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                )
         except Exception as exc:  # ConnectionError, RuntimeError, ValueError … from ray.init
             where = f"at {address}" if address else "locally"
-            raise UserError(f"cannot start or reach Ray {where}: {type(exc).__name__}: "
-                            f"{' '.join(str(exc).split())[:200]}") from None
+            raise UserError(
+                f"cannot start or reach Ray {where}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            ) from None
         self._started_here = True
 
     def run_wave(self, store: BatchStore, stage: str, pending: dict[str, dict[str, Any]]) -> int:
@@ -111,26 +126,42 @@ class RayExecutor:
         ds = ray.data.from_items(items, override_num_blocks=max(1, blocks))
         with warnings.catch_warnings():  # Ray 2.60 deprecates the remote-args function it still needs here
             warnings.simplefilter("ignore", DeprecationWarning)
-            ds = ds.map_batches(answer_batch, batch_size=size, batch_format="numpy", concurrency=self.config.workers,
-                                ray_remote_args_fn=partial(dict, max_retries=self.config.task_retries,
-                                                           retry_exceptions=True),
-                                fn_kwargs={"base_url": base_url, "timeout_s": llm.timeout_s,
-                                           "max_retries": llm.max_retries, "concurrency": llm.concurrency})
+            ds = ds.map_batches(
+                answer_batch,
+                batch_size=size,
+                batch_format="numpy",
+                concurrency=self.config.workers,
+                ray_remote_args_fn=partial(dict, max_retries=self.config.task_retries, retry_exceptions=True),
+                fn_kwargs={
+                    "base_url": base_url,
+                    "timeout_s": llm.timeout_s,
+                    "max_retries": llm.max_retries,
+                    "concurrency": llm.concurrency,
+                },
+            )
         models = ",".join(sorted({f"openai/{b['model']}" for b in pending.values()}))
         answered: set[str] = set()
         try:
             for block in ds.iter_batches(batch_size=size, batch_format="numpy"):
-                answers = [(str(rid), int(code) or None, str(resp) or None, str(err) or None)
-                           for rid, code, resp, err in zip(block["id"], block["status_code"], block["response"],
-                                                           block["error"])]
+                answers = [
+                    (str(rid), int(code) or None, str(resp) or None, str(err) or None)
+                    for rid, code, resp, err in zip(
+                        block["id"], block["status_code"], block["response"], block["error"]
+                    )
+                ]
                 store.save_answers(stage, models, pending, answers, source="ray")
                 answered.update(a[0] for a in answers)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a worker that failed past its retries: its requests fail, as data
             why = f"ray worker failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-            store.save_answers(stage, models, pending, [(rid, None, None, why) for rid in sorted(pending)
-                                                        if rid not in answered], source="ray")
+            store.save_answers(
+                stage,
+                models,
+                pending,
+                [(rid, None, None, why) for rid in sorted(pending) if rid not in answered],
+                source="ray",
+            )
         return len(answered)
 
     def close(self) -> None:

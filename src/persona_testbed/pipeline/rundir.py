@@ -15,9 +15,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .. import __version__
 from ..core.atomic import atomic_write_text
@@ -55,7 +56,7 @@ class RunDir:
 
     # -- lock ----------------------------------------------------------------------------
     @contextmanager
-    def locked(self) -> Iterator["RunDir"]:
+    def locked(self) -> Iterator[RunDir]:
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -20,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,14 +70,14 @@ class StageOutcome(BaseModel):
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
 class StageContext:
     """What a stage function gets: the session, the stage's name and output directory, and helpers."""
 
-    session: "Session"
+    session: Session
     stage: str
     dir: Path
     breaker: FailureBreaker = field(default_factory=FailureBreaker)
@@ -109,8 +109,16 @@ class StageContext:
 class Session:
     """Open with ``with Session(path, llm=...) as s:``; every write to the run happens inside."""
 
-    def __init__(self, path: str | os.PathLike[str], *, kind: str = "run", inputs: Sequence[Any] = (),
-                 llm: LLMConfig | None = None, quiet: bool = False, execution: ExecutionConfig | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str = "run",
+        inputs: Sequence[Any] = (),
+        llm: LLMConfig | None = None,
+        quiet: bool = False,
+        execution: ExecutionConfig | None = None,
+    ):
         """``kind``: what the directory holds (``run``, or a stage name for a stage command's ``--out``);
         an existing directory is used only when it is empty or already a ``kind`` output of this tool.
         ``inputs``: paths the command reads, which the directory may neither be nor contain.
@@ -121,7 +129,9 @@ class Session:
         self.llm = llm or LLMConfig()
         self.quiet = quiet
         self.execution = execution or ExecutionConfig()
-        self._waves: WaveRecorder | None = None  # batch / ray executor: requests deferred by the running stage
+        self._waves: WaveRecorder | None = (
+            None  # batch / ray executor: requests deferred by the running stage
+        )
         # ray: checked here, so a missing extra is one line before anything is created
         self._ray = RayExecutor(self.execution.ray, self.llm) if self.execution.backend == "ray" else None
         self.store: CallStore | None = None
@@ -130,7 +140,7 @@ class Session:
         self.created = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         self._created_root = _first_missing(self.run.path)
         self.created = self._created_root is not None
         claim_dir(self.run.path, self.kind, inputs=self.inputs, recognise=_earlier_output)
@@ -165,8 +175,9 @@ class Session:
         on bad input (``UserError``) always, after an interruption or crash only if no stage had finished.
         Once calls were made it stays, so a re-run resumes from the call log."""
         try:
-            done = not bad_input and any(rec.get("status") == "done"
-                                         for rec in self.run.read_manifest().get("stages", {}).values())
+            done = not bad_input and any(
+                rec.get("status") == "done" for rec in self.run.read_manifest().get("stages", {}).values()
+            )
         except UserError:
             done = False
         if self.run.path.is_dir() and not done and not made_calls(self.run.calls_db):
@@ -198,8 +209,15 @@ class Session:
                 if self._waves is None:
                     self._waves = WaveRecorder(BatchStore(self.run.path))
                 backend = BatchBackend(model, self._waves)
-            client = LLMClient(model, store=self.store, concurrency=llm.concurrency, max_retries=llm.max_retries,
-                               timeout_s=llm.timeout_s, base_url=llm.base_url, backend=backend)
+            client = LLMClient(
+                model,
+                store=self.store,
+                concurrency=llm.concurrency,
+                max_retries=llm.max_retries,
+                timeout_s=llm.timeout_s,
+                base_url=llm.base_url,
+                backend=backend,
+            )
             self._clients[model] = client
         client.breaker = breaker
         return client
@@ -221,8 +239,15 @@ class Session:
             err_console.print(msg, highlight=False)
 
     # -- stages -------------------------------------------------------------------------------------
-    def run_stage(self, name: str, out_dir: str | os.PathLike[str], fn: Callable[[StageContext], StageOutcome], *,
-                  input_hash: str | None = None, inputs: Any = None) -> StageOutcome:
+    def run_stage(
+        self,
+        name: str,
+        out_dir: str | os.PathLike[str],
+        fn: Callable[[StageContext], StageOutcome],
+        *,
+        input_hash: str | None = None,
+        inputs: Any = None,
+    ) -> StageOutcome:
         """Run one stage into ``out_dir`` and record it in ``manifest.json`` (``stages.<name>``).
 
         The record is the same for ``run`` and the stage's own command: status, input hash, start and end,
@@ -235,9 +260,17 @@ class Session:
         ih = input_hash or content_hash({"stage": name, "inputs": _jsonable(inputs)})
         prev = self.run.read_manifest().get("stages", {}).get(name, {})
         started = time.perf_counter()
-        self.run.update_manifest(stages={name: {
-            **{k: v for k, v in prev.items() if k in ("runs",)},
-            "status": "running", "input_hash": ih, "started": now(), "pid": os.getpid()}})
+        self.run.update_manifest(
+            stages={
+                name: {
+                    **{k: v for k, v in prev.items() if k in ("runs",)},
+                    "status": "running",
+                    "input_hash": ih,
+                    "started": now(),
+                    "pid": os.getpid(),
+                }
+            }
+        )
         ctx = StageContext(self, name, out, FailureBreaker(name))
         before = _files(out, self.run.path) if self._waves is not None else {}
         if self._waves is not None:
@@ -258,10 +291,21 @@ class Session:
                     exc = waiting
             if isinstance(exc, WaitingForBatch):
                 _discard_written(out, self.run.path, before)  # partial artifacts would cite placeholders
-                self.run.update_manifest(stages={name: {
-                    "status": "waiting_for_batch", "input_hash": ih, "finished": now(), "error": str(exc),
-                    "duration_s": round(time.perf_counter() - started, 3), "runs": prev.get("runs", 0) + 1,
-                    "pending": getattr(exc, "pending", 0)}}, status="waiting_for_batch", updated=now())
+                self.run.update_manifest(
+                    stages={
+                        name: {
+                            "status": "waiting_for_batch",
+                            "input_hash": ih,
+                            "finished": now(),
+                            "error": str(exc),
+                            "duration_s": round(time.perf_counter() - started, 3),
+                            "runs": prev.get("runs", 0) + 1,
+                            "pending": getattr(exc, "pending", 0),
+                        }
+                    },
+                    status="waiting_for_batch",
+                    updated=now(),
+                )
                 if exc is caught:
                     raise
                 raise exc from None
@@ -270,9 +314,14 @@ class Session:
                     ctx.breaker.check_final()
                 except CallsFailingError as why:
                     exc = why
-            rec = {"status": "failed", "input_hash": ih, "finished": now(),
-                   "error": str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}",
-                   "duration_s": round(time.perf_counter() - started, 3), "runs": prev.get("runs", 0) + 1}
+            rec = {
+                "status": "failed",
+                "input_hash": ih,
+                "finished": now(),
+                "error": str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}",
+                "duration_s": round(time.perf_counter() - started, 3),
+                "runs": prev.get("runs", 0) + 1,
+            }
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 rec["status"] = "interrupted"
             self.run.update_manifest(stages={name: rec}, status="failed", updated=now())
@@ -280,16 +329,29 @@ class Session:
                 raise
             raise exc from caught
         artifacts = {rel: file_sha256(self.run.path / rel) for rel in outcome.artifacts}
-        self.run.update_manifest(stages={name: {
-            "status": "done", "input_hash": ih, "finished": now(),
-            "duration_s": round(time.perf_counter() - started, 3), "runs": prev.get("runs", 0) + 1,
-            "items": outcome.items, "ok": outcome.ok, "failed": outcome.failed,
-            "failures": [f.model_dump() for f in outcome.failures[:MAX_RECORDED_FAILURES]],
-            "artifacts": artifacts, "summary": outcome.summary}}, updated=now())
+        self.run.update_manifest(
+            stages={
+                name: {
+                    "status": "done",
+                    "input_hash": ih,
+                    "finished": now(),
+                    "duration_s": round(time.perf_counter() - started, 3),
+                    "runs": prev.get("runs", 0) + 1,
+                    "items": outcome.items,
+                    "ok": outcome.ok,
+                    "failed": outcome.failed,
+                    "failures": [f.model_dump() for f in outcome.failures[:MAX_RECORDED_FAILURES]],
+                    "artifacts": artifacts,
+                    "summary": outcome.summary,
+                }
+            },
+            updated=now(),
+        )
         return outcome
 
-    def _passes(self, name: str, out: Path, fn: Callable[[StageContext], StageOutcome],
-                ctx: StageContext) -> StageOutcome:
+    def _passes(
+        self, name: str, out: Path, fn: Callable[[StageContext], StageOutcome], ctx: StageContext
+    ) -> StageOutcome:
         """Run the stage function; with the Ray executor, answer each pass's deferred requests on Ray and run
         it again (replaying them) until a pass defers nothing."""
         while True:
@@ -318,7 +380,16 @@ class Session:
 
 
 #: what a waiting stage keeps in its run directory (the call log, manifest, lock, marker, config, batch/)
-_RUN_FILES = ("manifest.json", "calls.db", "calls.db-wal", "calls.db-shm", ".lock", MARKER, "config.toml", "batch")
+_RUN_FILES = (
+    "manifest.json",
+    "calls.db",
+    "calls.db-wal",
+    "calls.db-shm",
+    ".lock",
+    MARKER,
+    "config.toml",
+    "batch",
+)
 
 
 def _files(out: Path, root: Path) -> dict[Path, tuple[int, int]]:
@@ -342,7 +413,13 @@ def _discard_written(out: Path, root: Path, before: dict[Path, tuple[int, int]])
 
 
 #: files by which a directory written before outputs carried a marker is recognised as this tool's
-EARLIER_OUTPUT_FILES = ("manifest.json", "pairs.checkpoint.jsonl", "pairs.jsonl", "prompts.jsonl", "personas.jsonl")
+EARLIER_OUTPUT_FILES = (
+    "manifest.json",
+    "pairs.checkpoint.jsonl",
+    "pairs.jsonl",
+    "prompts.jsonl",
+    "personas.jsonl",
+)
 
 
 def _earlier_output(path: Path) -> bool:
@@ -382,4 +459,12 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["ItemFailure", "MAX_RECORDED_FAILURES", "Session", "made_calls", "StageContext", "StageOutcome", "now"]
+__all__ = [
+    "ItemFailure",
+    "MAX_RECORDED_FAILURES",
+    "Session",
+    "made_calls",
+    "StageContext",
+    "StageOutcome",
+    "now",
+]

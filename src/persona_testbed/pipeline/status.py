@@ -28,9 +28,18 @@ from .rundir import RunDir
 from .stages.feedback import feedback_config, personas_path
 
 # Purpose tags in the call log start with the stage that made the call ("feedback.critique" ...).
-PURPOSE_STAGE = {"census": "census", "personas": "personas", "enrich": "enrich", "persona": "enrich",
-                 "prompts": "prompts", "prompt": "prompts", "feedback": "feedback", "dpf": "feedback",
-                 "bench": "bench", "report": "report"}
+PURPOSE_STAGE = {
+    "census": "census",
+    "personas": "personas",
+    "enrich": "enrich",
+    "persona": "enrich",
+    "prompts": "prompts",
+    "prompt": "prompts",
+    "feedback": "feedback",
+    "dpf": "feedback",
+    "bench": "bench",
+    "report": "report",
+}
 
 
 def lock_holder(run: RunDir) -> int | None:
@@ -91,8 +100,10 @@ def call_stats(db: Path) -> dict[str, dict[str, Any]]:
     """
     if not db.exists():
         return {}
-    base = ("SELECT purpose, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s){}"
-            " FROM calls GROUP BY purpose, status")
+    base = (
+        "SELECT purpose, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s){}"
+        " FROM calls GROUP BY purpose, status"
+    )
     try:
         try:
             rows = _query_calls(db, base.format(", SUM(queue_s), COUNT(queue_s)"))
@@ -106,8 +117,18 @@ def call_stats(db: Path) -> dict[str, dict[str, Any]]:
         raise UserError(f"{db}: not a readable call log ({exc})") from None
     out: dict[str, dict[str, Any]] = {}
     for purpose, status, n, pt, ct, lat, queue, with_queue in rows:
-        s = out.setdefault(stage_of_purpose(purpose), {"calls": 0, "ok": 0, "failed": 0, "prompt_tokens": 0,
-                                                       "completion_tokens": 0, "model_s": 0.0, "queue_s": None})
+        s = out.setdefault(
+            stage_of_purpose(purpose),
+            {
+                "calls": 0,
+                "ok": 0,
+                "failed": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "model_s": 0.0,
+                "queue_s": None,
+            },
+        )
         s["calls"] += n
         s["ok" if status == "ok" else "failed"] += n
         s["prompt_tokens"] += int(pt or 0)
@@ -147,17 +168,23 @@ def _feedback_progress(run: RunDir) -> dict[str, Any]:
     planned: set[str] | None = None
     key = None
     try:
-
         cfg = load_config(run.config_path)
         fc = feedback_config(cfg)
         key = fc.config_key(cfg.models.for_role("feedback"))
-        plan = plan_pairs(read_personas(personas_path(run.path, cfg)), read_prompts(run.path / "prompts"),
-                          fc.counts, fc.seed)
+        plan = plan_pairs(
+            read_personas(personas_path(run.path, cfg)),
+            read_prompts(run.path / "prompts"),
+            fc.counts,
+            fc.seed,
+        )
         planned = {p.id for p in plan}
     except (UserError, OSError, ValueError, KeyError):
         pass  # no plan yet (e.g. prompts missing): count every checkpoint entry
-    rows = [e for pid, e in entries.items()
-            if (planned is None or pid in planned) and (key is None or e.get("config_key") == key)]
+    rows = [
+        e
+        for pid, e in entries.items()
+        if (planned is None or pid in planned) and (key is None or e.get("config_key") == key)
+    ]
     done = sum(1 for e in rows if e.get("status") == "ok")
     failed = sum(1 for e in rows if e.get("status") != "ok")
     return _progress("pairs", done, failed, len(planned) if planned is not None else None, source)
@@ -225,8 +252,13 @@ def stage_progress(run: RunDir, stage: str, record: dict[str, Any], calls: dict[
     """
     state = record.get("status", "pending")
     if state == "done":
-        return _progress("items", int(record.get("ok", 0)), int(record.get("failed", 0)),
-                         int(record.get("items", 0)), "manifest.json")
+        return _progress(
+            "items",
+            int(record.get("ok", 0)),
+            int(record.get("failed", 0)),
+            int(record.get("items", 0)),
+            "manifest.json",
+        )
     if state == "pending" or not record:
         return _progress("items", 0, 0, None, "")
     if stage == "feedback":
@@ -359,17 +391,26 @@ def run_status_record(path: str | Path, writer: str | None = None) -> RunStatus:
             state = "interrupted"
         c = calls.get(name, {})
         progress = stage_progress(run, name, {**rec, "status": state} if rec else {}, calls)
-        stages.append({
-            "stage": name, "status": state, "items": rec.get("items", 0), "ok": rec.get("ok", 0),
-            "failed": rec.get("failed", 0), "duration_s": rec.get("duration_s"),
-            "calls": c.get("calls", 0), "calls_failed": c.get("failed", 0),
-            "tokens": c.get("prompt_tokens", 0) + c.get("completion_tokens", 0),
-            "error": rec.get("error"),
-            "failures": rec.get("failures", []),
-            "progress": progress,
-        })
-    totals = {k: sum(v.get(k, 0) for v in calls.values())
-              for k in ("calls", "ok", "failed", "prompt_tokens", "completion_tokens")}
+        stages.append(
+            {
+                "stage": name,
+                "status": state,
+                "items": rec.get("items", 0),
+                "ok": rec.get("ok", 0),
+                "failed": rec.get("failed", 0),
+                "duration_s": rec.get("duration_s"),
+                "calls": c.get("calls", 0),
+                "calls_failed": c.get("failed", 0),
+                "tokens": c.get("prompt_tokens", 0) + c.get("completion_tokens", 0),
+                "error": rec.get("error"),
+                "failures": rec.get("failures", []),
+                "progress": progress,
+            }
+        )
+    totals = {
+        k: sum(v.get(k, 0) for v in calls.values())
+        for k in ("calls", "ok", "failed", "prompt_tokens", "completion_tokens")
+    }
     totals["model_s"] = round(sum(v.get("model_s", 0.0) for v in calls.values()), 3)
     queues = [v["queue_s"] for v in calls.values() if v.get("queue_s") is not None]
     totals["queue_s"] = round(sum(queues), 3) if queues else None
@@ -382,10 +423,29 @@ def run_status_record(path: str | Path, writer: str | None = None) -> RunStatus:
         run_state = "running"
     elif run_state == "running":
         run_state = "interrupted"
-    return RunStatus(run=str(run.path), name=manifest.get("name"), status=run_state, pid=holder,
-                     package_version=manifest.get("package_version"), seed=manifest.get("seed"),
-                     models=manifest.get("models", {}), stages=[StageStatus(**s) for s in stages], calls=calls,
-                     totals=StatusTotals(**totals))
+    return RunStatus(
+        run=str(run.path),
+        name=manifest.get("name"),
+        status=run_state,
+        pid=holder,
+        package_version=manifest.get("package_version"),
+        seed=manifest.get("seed"),
+        models=manifest.get("models", {}),
+        stages=[StageStatus(**s) for s in stages],
+        calls=calls,
+        totals=StatusTotals(**totals),
+    )
 
 
-__all__ = ["RunStatus", "StageStatus", "StatusTotals", "run_status_record", "call_stats", "format_progress", "lock_holder", "run_status", "stage_of_purpose", "stage_progress"]
+__all__ = [
+    "RunStatus",
+    "StageStatus",
+    "StatusTotals",
+    "run_status_record",
+    "call_stats",
+    "format_progress",
+    "lock_holder",
+    "run_status",
+    "stage_of_purpose",
+    "stage_progress",
+]

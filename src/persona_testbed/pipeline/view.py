@@ -26,8 +26,8 @@ and pages and filters them in the browser.
 from __future__ import annotations
 
 import json
-import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,6 @@ from ..core.outputs import translate_os_errors
 from ..report.build import render_html
 from .rundir import RunDir
 from .status import run_status
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 
 DETAIL_CHARS = 400  # provenance details shown on hover; long ones are cut (the JSONL file has them all)
 TEXT_CHARS = 2000  # a pair's answers and critique in the report; longer ones are cut (pairs.jsonl has them)
@@ -118,15 +112,29 @@ def _persona_rows(path: Path | None, limit: int) -> tuple[list[dict[str, Any]], 
         for name, fv in fields.items():
             if isinstance(fv, dict):
                 detail = json.dumps(fv.get("detail") or {}, ensure_ascii=False, sort_keys=True)
-                rows.append({"name": name, "value": str(fv.get("value", "")),
-                             "provenance": str(fv.get("provenance", "")),
-                             "detail": detail if len(detail) <= DETAIL_CHARS else detail[: DETAIL_CHARS - 1] + "…"})
+                rows.append(
+                    {
+                        "name": name,
+                        "value": str(fv.get("value", "")),
+                        "provenance": str(fv.get("provenance", "")),
+                        "detail": detail if len(detail) <= DETAIL_CHARS else detail[: DETAIL_CHARS - 1] + "…",
+                    }
+                )
         src = obj.get("source") or {}
-        out.append({"id": str(obj.get("id", "")), "source": src, "fields": rows,
-                    "provenances": sorted({r["provenance"] for r in rows}),
-                    "flagged": any(r["provenance"] == "pending" or not r["value"] for r in rows),
-                    "headline": {r["name"]: r["value"] for r in rows
-                                 if r["name"] in ("age", "sex", "race", "education", "religion")}})
+        out.append(
+            {
+                "id": str(obj.get("id", "")),
+                "source": src,
+                "fields": rows,
+                "provenances": sorted({r["provenance"] for r in rows}),
+                "flagged": any(r["provenance"] == "pending" or not r["value"] for r in rows),
+                "headline": {
+                    r["name"]: r["value"]
+                    for r in rows
+                    if r["name"] in ("age", "sex", "race", "education", "religion")
+                },
+            }
+        )
     return out, total
 
 
@@ -134,23 +142,26 @@ def _pairs(path: Path, limit: int) -> tuple[list[dict[str, Any]], int]:
     raw, total = _jsonl(path, limit)
     pairs = []
     for obj in raw:
-        pairs.append({
-            "persona_id": str(obj.get("persona_id", "")),
-            "prompt_id": str(obj.get("prompt_id", "")),
-            "question": str(obj.get("question") or obj.get("prompt") or obj.get("prompt_text") or ""),
-            "split": str(obj.get("split", "")),
-            "rejected": _cut(str(obj.get("rejected") or "")),
-            "critique": _cut(str(obj.get("critique") or "")),
-            "chosen": _cut(str(obj.get("chosen") or "")),
-            "status": str(obj.get("status") or "ok"),
-            "error": str(obj.get("error") or ""),
-            "flags": [str(f) for f in (obj.get("flags") or [])] + (["leaky"] if obj.get("leaky") else []),
-        })
+        pairs.append(
+            {
+                "persona_id": str(obj.get("persona_id", "")),
+                "prompt_id": str(obj.get("prompt_id", "")),
+                "question": str(obj.get("question") or obj.get("prompt") or obj.get("prompt_text") or ""),
+                "split": str(obj.get("split", "")),
+                "rejected": _cut(str(obj.get("rejected") or "")),
+                "critique": _cut(str(obj.get("critique") or "")),
+                "chosen": _cut(str(obj.get("chosen") or "")),
+                "status": str(obj.get("status") or "ok"),
+                "error": str(obj.get("error") or ""),
+                "flags": [str(f) for f in (obj.get("flags") or [])] + (["leaky"] if obj.get("leaky") else []),
+            }
+        )
     return pairs, total
 
 
-def load_run(path: str | Path, max_personas: int = MAX_PERSONAS, max_pairs: int = MAX_PAIRS,
-             writer: str | None = None) -> dict[str, Any]:
+def load_run(
+    path: str | Path, max_personas: int = MAX_PERSONAS, max_pairs: int = MAX_PAIRS, writer: str | None = None
+) -> dict[str, Any]:
     """Everything the report shows, as plain data; a section is ``None`` when its stage did not run."""
 
     run = RunDir(path)
@@ -160,7 +171,9 @@ def load_run(path: str | Path, max_personas: int = MAX_PERSONAS, max_pairs: int 
         raise UserError(f"{run.path}: not a run directory (no manifest.json)")
     status = run_status(run.path, writer=writer)
     manifest = run.read_manifest()
-    config_text = run.config_path.read_text(encoding="utf-8", errors="replace") if run.config_path.is_file() else ""
+    config_text = (
+        run.config_path.read_text(encoding="utf-8", errors="replace") if run.config_path.is_file() else ""
+    )
     try:
         config = tomllib.loads(config_text) if config_text else {}
     except tomllib.TOMLDecodeError:
@@ -198,7 +211,9 @@ def _check_report_target(target: Path) -> None:
             raise UserError(f"{target}: exists and is not a persona-testbed report; choose another --out")
 
 
-def write_report(path: str | Path, out: str | Path | None = None, writer: str | None = None) -> dict[str, Any]:
+def write_report(
+    path: str | Path, out: str | Path | None = None, writer: str | None = None
+) -> dict[str, Any]:
     """Write the report of the run at ``path`` (default ``RUN/report/index.html``) atomically.
 
     Returns the path written, its size and the render time in seconds.
@@ -207,13 +222,20 @@ def write_report(path: str | Path, out: str | Path | None = None, writer: str | 
     if not run.path.is_dir():
         raise UserError(f"{run.path}: no such run directory")
     try:
-        cfg = tomllib.loads(run.config_path.read_text(encoding="utf-8")).get("report", {}) \
-            if run.config_path.is_file() else {}
+        cfg = (
+            tomllib.loads(run.config_path.read_text(encoding="utf-8")).get("report", {})
+            if run.config_path.is_file()
+            else {}
+        )
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         cfg = {}
     start = time.perf_counter()
-    data = load_run(run.path, max_personas=int(cfg.get("max_personas", MAX_PERSONAS)),
-                    max_pairs=int(cfg.get("max_pairs", MAX_PAIRS)), writer=writer)
+    data = load_run(
+        run.path,
+        max_personas=int(cfg.get("max_personas", MAX_PERSONAS)),
+        max_pairs=int(cfg.get("max_pairs", MAX_PAIRS)),
+        writer=writer,
+    )
     html = render_html(data)
     target = Path(out) if out else run.path / "report" / "index.html"
     if target.is_dir():
@@ -221,5 +243,8 @@ def write_report(path: str | Path, out: str | Path | None = None, writer: str | 
     _check_report_target(target)
     with translate_os_errors(target):
         atomic_write_text(target, html)
-    return {"report": str(target), "bytes": target.stat().st_size,
-            "render_s": round(time.perf_counter() - start, 3)}
+    return {
+        "report": str(target),
+        "bytes": target.stat().st_size,
+        "render_s": round(time.perf_counter() - start, 3),
+    }

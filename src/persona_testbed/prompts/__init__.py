@@ -6,5 +6,16 @@ from .load import PRISM_ATTRIBUTION, load_prompt_file
 from .record import FILTER_ORDER, FilterVerdict, Prompt
 from .stats import prompt_stats
 
-__all__ = ["Prompt", "FilterVerdict", "FILTER_ORDER", "PromptBuildConfig", "build_prompts", "abuild_prompts",
-           "read_prompts", "write_prompts", "load_prompt_file", "prompt_stats", "PRISM_ATTRIBUTION"]
+__all__ = [
+    "Prompt",
+    "FilterVerdict",
+    "FILTER_ORDER",
+    "PromptBuildConfig",
+    "build_prompts",
+    "abuild_prompts",
+    "read_prompts",
+    "write_prompts",
+    "load_prompt_file",
+    "prompt_stats",
+    "PRISM_ATTRIBUTION",
+]

@@ -46,7 +46,9 @@ def make_prompts(items: Sequence[tuple[int, str]], source: str = "") -> list[Pro
         base = Prompt.make_id(text)
         k = seen.get(base, 0)
         seen[base] = k + 1
-        out.append(Prompt(id=base if k == 0 else f"{base}-dup{k}", text=text, source=source, source_index=index))
+        out.append(
+            Prompt(id=base if k == 0 else f"{base}-dup{k}", text=text, source=source, source_index=index)
+        )
     return out
 
 
@@ -62,13 +64,18 @@ def apply_limit(prompts: Sequence[Prompt], limit: int | None, seed: int) -> None
         raise UserError(f"--limit must be at least 1 (got {limit})")
     if limit >= len(prompts):
         for p in prompts:
-            p.verdicts["limit"] = FilterVerdict(verdict="pass", reason=f"pool of {len(prompts)} <= limit {limit}")
+            p.verdicts["limit"] = FilterVerdict(
+                verdict="pass", reason=f"pool of {len(prompts)} <= limit {limit}"
+            )
         return
     chosen = set(rng(seed, "prompts.limit").choice(len(prompts), size=limit, replace=False).tolist())
     for i, p in enumerate(prompts):
         p.verdicts["limit"] = FilterVerdict(
             verdict="pass" if i in chosen else "fail",
-            reason=f"in the seeded subset of {limit}" if i in chosen else f"not in the seeded --limit {limit} subset")
+            reason=f"in the seeded subset of {limit}"
+            if i in chosen
+            else f"not in the seeded --limit {limit} subset",
+        )
 
 
 def _candidate(p: Prompt) -> bool:
@@ -111,8 +118,13 @@ def validate_build_config(config: PromptBuildConfig) -> None:
         raise UserError(f"--concurrency must be at least 1 (got {config.concurrency})")
 
 
-async def abuild_prompts(items: Sequence[tuple[int, str]], client: Any, config: PromptBuildConfig,
-                         source: str = "", on_classified=None) -> list[Prompt]:
+async def abuild_prompts(
+    items: Sequence[tuple[int, str]],
+    client: Any,
+    config: PromptBuildConfig,
+    source: str = "",
+    on_classified=None,
+) -> list[Prompt]:
     """Async core of ``build_prompts`` for a caller that already holds an LLM client."""
     validate_build_config(config)
     prompts = make_prompts(items, source)
@@ -129,8 +141,13 @@ async def abuild_prompts(items: Sequence[tuple[int, str]], client: Any, config: 
     return prompts
 
 
-def build_prompts(source: str | Path | None = None, *, client: Any = None,
-                  config: PromptBuildConfig | None = None, data_dir: str | Path | None = None) -> list[Prompt]:
+def build_prompts(
+    source: str | Path | None = None,
+    *,
+    client: Any = None,
+    config: PromptBuildConfig | None = None,
+    data_dir: str | Path | None = None,
+) -> list[Prompt]:
     """Build a prompt set from ``source`` (a user file; None = PRISM from the data directory) in memory.
 
     ``client``: an ``LLMClient`` for the controversy classifier (needed when ``config.controversy``).
@@ -141,5 +158,3 @@ def build_prompts(source: str | Path | None = None, *, client: Any = None,
     validate_build_config(config)
     source_name, items = load_source(source, data_dir)
     return asyncio.run(abuild_prompts(items, client, config, source_name))
-
-

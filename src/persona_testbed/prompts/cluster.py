@@ -37,8 +37,12 @@ def cluster_texts(texts: Sequence[str], k: int, seed: int, top_terms: int = 3) -
         return [], []
     k = max(1, min(k, n))
     try:
-        vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2 if n >= 100 else 1,
-                              token_pattern=r"(?u)\b[a-zA-Z]\w+\b")
+        vec = TfidfVectorizer(
+            stop_words="english",
+            sublinear_tf=True,
+            min_df=2 if n >= 100 else 1,
+            token_pattern=r"(?u)\b[a-zA-Z]\w+\b",
+        )
         x = vec.fit_transform([normalise(t) for t in texts])
         terms = np.asarray(vec.get_feature_names_out())
     except ValueError:  # no usable terms at all
@@ -50,8 +54,11 @@ def cluster_texts(texts: Sequence[str], k: int, seed: int, top_terms: int = 3) -
         from sklearn.preprocessing import normalize
 
         dims = min(100, x.shape[1] - 1, n - 1)
-        z = normalize(TruncatedSVD(dims, random_state=derive_int(seed, "prompts.lsa")).fit_transform(x)) \
-            if dims >= 2 else x
+        z = (
+            normalize(TruncatedSVD(dims, random_state=derive_int(seed, "prompts.lsa")).fit_transform(x))
+            if dims >= 2
+            else x
+        )
         km = KMeans(n_clusters=k, n_init=10, random_state=derive_int(seed, "prompts.cluster"))
         raw = km.fit_predict(z)
     # renumber by size, largest first
@@ -77,7 +84,7 @@ def held_out_counts(cluster_sizes: dict[int, int], fraction: float) -> dict[int,
     exact = {c: s * fraction for c, s in cluster_sizes.items()}
     counts = {c: int(math.floor(e)) for c, e in exact.items()}
     rest = total - sum(counts.values())
-    for c in sorted(exact, key=lambda c: (-(exact[c] - counts[c]), c))[:max(0, rest)]:
+    for c in sorted(exact, key=lambda c: (-(exact[c] - counts[c]), c))[: max(0, rest)]:
         counts[c] += 1
     return counts
 
@@ -91,7 +98,9 @@ def split_priority(seed: int, prompt_id: str) -> int:
     return derive_int(seed, "prompts.split.priority", prompt_id, bits=62)
 
 
-def stratified_split(ids: Sequence[str], clusters: Sequence[int], fraction: float, seed: int) -> dict[str, str]:
+def stratified_split(
+    ids: Sequence[str], clusters: Sequence[int], fraction: float, seed: int
+) -> dict[str, str]:
     """``id -> "train" | "held_out"``, stratified by cluster and keyed per prompt.
 
     Each cluster's held-out allocation comes from ``held_out_counts`` (largest remainder); within the

@@ -39,28 +39,49 @@ class ControversyAnswer(BaseModel):
 
 
 def controversy_messages(question: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER.format(question=question)}]
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": USER.format(question=question)},
+    ]
 
 
 async def classify_one(client, prompt: Prompt, seed: int, max_tokens: int = 96) -> FilterVerdict:
     """Classify one prompt; never raises for model failures (they become an ``error`` verdict)."""
-    params = ChatParams(temperature=0.0, max_tokens=max_tokens,
-                        seed=derive_int(seed, "prompts.controversy", CONTROVERSY_TEMPLATE_VERSION, prompt.id))
-    res = await client.chat(controversy_messages(prompt.text), params=params, schema=ControversyAnswer,
-                            purpose="prompts.controversy")
+    params = ChatParams(
+        temperature=0.0,
+        max_tokens=max_tokens,
+        seed=derive_int(seed, "prompts.controversy", CONTROVERSY_TEMPLATE_VERSION, prompt.id),
+    )
+    res = await client.chat(
+        controversy_messages(prompt.text),
+        params=params,
+        schema=ControversyAnswer,
+        purpose="prompts.controversy",
+    )
     detail = {"call_id": res.call_id, "model": res.model, "template_version": CONTROVERSY_TEMPLATE_VERSION}
     if not res.ok or res.parsed is None:
-        return FilterVerdict(verdict="error", reason=f"classifier call failed: {res.error or 'no parsed answer'}",
-                             detail=detail)
+        return FilterVerdict(
+            verdict="error",
+            reason=f"classifier call failed: {res.error or 'no parsed answer'}",
+            detail=detail,
+        )
     answer = ControversyAnswer.model_validate(
-        res.parsed.model_dump() if isinstance(res.parsed, BaseModel) else res.parsed)
-    return FilterVerdict(verdict="pass" if answer.controversial else "fail",
-                         reason=("contested: " if answer.controversial else "not contested: ") + answer.reason.strip(),
-                         detail=detail)
+        res.parsed.model_dump() if isinstance(res.parsed, BaseModel) else res.parsed
+    )
+    return FilterVerdict(
+        verdict="pass" if answer.controversial else "fail",
+        reason=("contested: " if answer.controversial else "not contested: ") + answer.reason.strip(),
+        detail=detail,
+    )
 
 
-async def apply_controversy(prompts: Sequence[Prompt], client, seed: int, concurrency: int = 4,
-                            on_done: Callable[[int, int], None] | None = None) -> None:
+async def apply_controversy(
+    prompts: Sequence[Prompt],
+    client,
+    seed: int,
+    concurrency: int = 4,
+    on_done: Callable[[int, int], None] | None = None,
+) -> None:
     """Classify ``prompts`` with at most ``concurrency`` calls in flight; write each verdict in place.
 
     ``on_done(done, total)`` is called after each classification (for progress bars).

@@ -43,13 +43,13 @@ def normalise(text: str) -> str:
 # Question marks of every script that has one (Unicode names "... QUESTION MARK", interrobangs);
 # not the mathematical "≟"-style symbols or the invisible TAG QUESTION MARK.
 QUESTION_MARKS = frozenset(
-    "?"          # QUESTION MARK
-    "\u00bf"     # ¿ INVERTED QUESTION MARK (Spanish)
-    "\u037e"     # ; GREEK QUESTION MARK
-    "\u055e"     # ՞ ARMENIAN QUESTION MARK
-    "\u061f"     # ؟ ARABIC QUESTION MARK (Arabic, Persian, Urdu)
-    "\u1367"     # ፧ ETHIOPIC QUESTION MARK
-    "\u1945"     # ᥅ LIMBU QUESTION MARK
+    "?"  # QUESTION MARK
+    "\u00bf"  # ¿ INVERTED QUESTION MARK (Spanish)
+    "\u037e"  # ; GREEK QUESTION MARK
+    "\u055e"  # ՞ ARMENIAN QUESTION MARK
+    "\u061f"  # ؟ ARABIC QUESTION MARK (Arabic, Persian, Urdu)
+    "\u1367"  # ፧ ETHIOPIC QUESTION MARK
+    "\u1945"  # ᥅ LIMBU QUESTION MARK
     "\u203d\u2e18"  # ‽ ⸘ interrobangs
     "\u2047\u2048\u2049"  # ⁇ ⁈ ⁉
     "\u2753\u2754"  # ❓ ❔ ornaments
@@ -63,17 +63,17 @@ QUESTION_MARKS = frozenset(
 
 # Scripts written without spaces between words: each character counts as one word.
 _NO_SPACE_RANGES: tuple[tuple[int, int], ...] = (
-    (0x0E00, 0x0EFF),    # Thai, Lao
-    (0x1000, 0x109F),    # Myanmar
-    (0x1780, 0x17FF),    # Khmer
-    (0x2E80, 0x2FDF),    # CJK radicals
-    (0x3005, 0x3007),    # 々 〆 〇
-    (0x3040, 0x30FF),    # Hiragana, Katakana
-    (0x31F0, 0x31FF),    # Katakana phonetic extensions
-    (0x3400, 0x4DBF),    # CJK extension A
-    (0x4E00, 0x9FFF),    # CJK unified ideographs
-    (0xF900, 0xFAFF),    # CJK compatibility ideographs
-    (0xFF66, 0xFF9F),    # half-width Katakana
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals
+    (0x3005, 0x3007),  # 々 〆 〇
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),  # half-width Katakana
     (0x20000, 0x3134F),  # CJK extensions B-G
 )
 
@@ -124,8 +124,9 @@ def script_of(text: str) -> str:
     counts = Counter(s for s in map(_char_script, text) if s is not None)
     if not counts:
         return "None"
-    if (counts["Hiragana"] or counts["Katakana"]) and counts["Hiragana"] + counts["Katakana"] + counts["Han"] >= max(
-            counts.values()):
+    if (counts["Hiragana"] or counts["Katakana"]) and counts["Hiragana"] + counts["Katakana"] + counts[
+        "Han"
+    ] >= max(counts.values()):
         return "Japanese"
     return counts.most_common(1)[0][0]
 
@@ -138,7 +139,8 @@ def apply_question_mark(prompts: Sequence[Prompt]) -> None:
     for p in prompts:
         ok = has_question_mark(p.text)
         p.verdicts["question_mark"] = FilterVerdict(
-            verdict="pass" if ok else "fail", reason="contains a question mark" if ok else "no question mark")
+            verdict="pass" if ok else "fail", reason="contains a question mark" if ok else "no question mark"
+        )
 
 
 def apply_min_words(prompts: Sequence[Prompt], min_words: int = MIN_WORDS) -> None:
@@ -146,8 +148,10 @@ def apply_min_words(prompts: Sequence[Prompt], min_words: int = MIN_WORDS) -> No
         n = word_count(p.text)
         ok = n >= min_words
         p.verdicts["min_words"] = FilterVerdict(
-            verdict="pass" if ok else "fail", reason=f"{n} words ({'>=' if ok else '<'} {min_words})",
-            detail={"words": n})
+            verdict="pass" if ok else "fail",
+            reason=f"{n} words ({'>=' if ok else '<'} {min_words})",
+            detail={"words": n},
+        )
 
 
 def apply_exact_duplicates(prompts: Sequence[Prompt]) -> None:
@@ -160,11 +164,15 @@ def apply_exact_duplicates(prompts: Sequence[Prompt]) -> None:
             p.verdicts["exact_duplicate"] = FilterVerdict(verdict="pass", reason="first occurrence")
         else:
             p.verdicts["exact_duplicate"] = FilterVerdict(
-                verdict="fail", reason=f"same text as {original.id} (item {original.source_index})",
-                detail={"duplicate_of": original.id})
+                verdict="fail",
+                reason=f"same text as {original.id} (item {original.source_index})",
+                detail={"duplicate_of": original.id},
+            )
 
 
-def similarity_neighbours(texts: Sequence[str], threshold: float, chunk: int = 1024) -> list[list[tuple[int, float]]]:
+def similarity_neighbours(
+    texts: Sequence[str], threshold: float, chunk: int = 1024
+) -> list[list[tuple[int, float]]]:
     """For each text i, the earlier texts j < i with TF-IDF cosine >= threshold (sparse, chunked)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -172,14 +180,15 @@ def similarity_neighbours(texts: Sequence[str], threshold: float, chunk: int = 1
     out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     normalised = [normalise(t) for t in texts]
     try:
-        x = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b",
-                            dtype=np.float32).fit_transform(normalised)
+        x = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", dtype=np.float32
+        ).fit_transform(normalised)
     except ValueError:  # empty vocabulary: fall back to identical normalised text
         x = None
     if x is not None:
         xt = x.T.tocsc()
         for start in range(0, n, chunk):
-            sims = (x[start:start + chunk] @ xt).tocoo()
+            sims = (x[start : start + chunk] @ xt).tocoo()
             for i, j, s in zip(sims.row, sims.col, sims.data):
                 gi = start + int(i)
                 if int(j) < gi and s >= threshold - 1e-6:
@@ -203,9 +212,12 @@ def apply_near_duplicates(prompts: Sequence[Prompt], threshold: float = NEAR_DUP
         if hit is None:
             passed[i] = True
             p.verdicts["near_duplicate"] = FilterVerdict(
-                verdict="pass", reason=f"no earlier prompt with cosine >= {threshold}")
+                verdict="pass", reason=f"no earlier prompt with cosine >= {threshold}"
+            )
         else:
             j, s = hit
             p.verdicts["near_duplicate"] = FilterVerdict(
-                verdict="fail", reason=f"near-duplicate of {prompts[j].id} (cosine {s:.3f} >= {threshold})",
-                detail={"duplicate_of": prompts[j].id, "cosine": round(s, 4)})
+                verdict="fail",
+                reason=f"near-duplicate of {prompts[j].id} (cosine {s:.3f} >= {threshold})",
+                detail={"duplicate_of": prompts[j].id, "cosine": round(s, 4)},
+            )

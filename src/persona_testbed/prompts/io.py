@@ -31,17 +31,32 @@ MANIFEST_NAME = "prompts_manifest.json"
 def prompts_to_frame(prompts: Sequence[Prompt]) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
     for p in prompts:
-        row: dict[str, Any] = {"id": p.id, "text": p.text, "source": p.source, "source_index": p.source_index,
-                               "kept": p.kept, "cluster": p.cluster, "cluster_label": p.cluster_label,
-                               "split": p.split}
+        row: dict[str, Any] = {
+            "id": p.id,
+            "text": p.text,
+            "source": p.source,
+            "source_index": p.source_index,
+            "kept": p.kept,
+            "cluster": p.cluster,
+            "cluster_label": p.cluster_label,
+            "split": p.split,
+        }
         for name in FILTER_ORDER:
             v = p.verdicts.get(name)
             row[name] = v.verdict if v else None
             row[f"{name}_reason"] = v.reason if v else None
         row["verdicts"] = canonical_json({k: v.model_dump(mode="json") for k, v in p.verdicts.items()})
         rows.append(row)
-    schema: dict[str, Any] = {"id": pl.Utf8, "text": pl.Utf8, "source": pl.Utf8, "source_index": pl.Int64,
-                              "kept": pl.Boolean, "cluster": pl.Int64, "cluster_label": pl.Utf8, "split": pl.Utf8}
+    schema: dict[str, Any] = {
+        "id": pl.Utf8,
+        "text": pl.Utf8,
+        "source": pl.Utf8,
+        "source_index": pl.Int64,
+        "kept": pl.Boolean,
+        "cluster": pl.Int64,
+        "cluster_label": pl.Utf8,
+        "split": pl.Utf8,
+    }
     for name in FILTER_ORDER:
         schema[name] = pl.Utf8
         schema[f"{name}_reason"] = pl.Utf8
@@ -49,17 +64,25 @@ def prompts_to_frame(prompts: Sequence[Prompt]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def write_prompts(prompts: Sequence[Prompt], out_dir: str | Path, manifest: dict[str, Any] | None = None) -> dict[str, Path]:
+def write_prompts(
+    prompts: Sequence[Prompt], out_dir: str | Path, manifest: dict[str, Any] | None = None
+) -> dict[str, Path]:
     """Write ``prompts.parquet``, ``prompts.jsonl`` and ``prompts_manifest.json`` atomically into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"parquet": out / PARQUET_NAME, "jsonl": out / JSONL_NAME, "manifest": out / MANIFEST_NAME}
     with atomic_path(paths["parquet"]) as tmp:
         prompts_to_frame(prompts).write_parquet(tmp, compression="zstd")
-    atomic_write_text(paths["jsonl"], "".join(
-        json.dumps(p.model_dump(mode="json"), ensure_ascii=False) + "\n" for p in prompts))
-    full = {"package_version": __version__, "schema_version": SCHEMA_VERSION, "count": len(prompts),
-            "kept": sum(p.kept for p in prompts)}
+    atomic_write_text(
+        paths["jsonl"],
+        "".join(json.dumps(p.model_dump(mode="json"), ensure_ascii=False) + "\n" for p in prompts),
+    )
+    full = {
+        "package_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "count": len(prompts),
+        "kept": sum(p.kept for p in prompts),
+    }
     full.update(manifest or {})
     full["files"] = {JSONL_NAME: file_sha256(paths["jsonl"]), PARQUET_NAME: file_sha256(paths["parquet"])}
     atomic_write_text(paths["manifest"], json.dumps(full, indent=2, sort_keys=True, default=str))
@@ -70,8 +93,10 @@ def _validate(obj: Any, where: str) -> Prompt:
     if not isinstance(obj, dict):
         raise UserError(f"{where}: expected a JSON object")
     if obj.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-        raise UserError(f"{where}: schema_version {obj.get('schema_version')!r} is not supported "
-                        f"(expected {SCHEMA_VERSION})")
+        raise UserError(
+            f"{where}: schema_version {obj.get('schema_version')!r} is not supported "
+            f"(expected {SCHEMA_VERSION})"
+        )
     try:
         return Prompt.model_validate(obj)
     except ValidationError as exc:
@@ -93,10 +118,22 @@ def read_prompts(path: str | Path) -> list[Prompt]:
             df = pl.read_parquet(p)
         except Exception as exc:
             raise UserError(f"{p}: not a readable Parquet file ({type(exc).__name__})") from None
-        need = ("id", "text", "source", "source_index", "kept", "cluster", "cluster_label", "split", "verdicts")
+        need = (
+            "id",
+            "text",
+            "source",
+            "source_index",
+            "kept",
+            "cluster",
+            "cluster_label",
+            "split",
+            "verdicts",
+        )
         missing = [c for c in need if c not in df.columns]
         if missing:
-            raise UserError(f"{p}: missing column {missing[0]!r} (not a prompts.parquet written by prompts build)")
+            raise UserError(
+                f"{p}: missing column {missing[0]!r} (not a prompts.parquet written by prompts build)"
+            )
         for i, row in enumerate(df.iter_rows(named=True), 1):
             try:
                 verdicts = json.loads(row["verdicts"] or "{}")

@@ -17,7 +17,7 @@ from ..data import resolve
 
 PRISM_RELPATH = "prompts/prism/prism_opening_prompts.json"
 PRISM_ATTRIBUTION = (
-    "PRISM opening prompts: Kirk, H. R., et al. (2024), \"The PRISM Alignment Project\" "
+    'PRISM opening prompts: Kirk, H. R., et al. (2024), "The PRISM Alignment Project" '
     "(arXiv 2404.16019), dataset HannahRoseKirk/prism-alignment, licensed CC-BY-4.0."
 )
 TEXT_KEYS = ("text", "prompt")
@@ -82,7 +82,9 @@ def _load_csv(path: Path, content: str) -> list[tuple[int, str]]:
     header = reader.fieldnames or []
     column = next((c for c in header if c and c.strip().lower() in TEXT_KEYS), None)
     if column is None:
-        raise UserError(f"{path}:1: CSV has no 'text' or 'prompt' column (columns: {', '.join(header) or 'none'})")
+        raise UserError(
+            f"{path}:1: CSV has no 'text' or 'prompt' column (columns: {', '.join(header) or 'none'})"
+        )
     out = []
     try:
         for row in reader:
@@ -133,7 +135,9 @@ def prism_path(data_dir: str | Path | None = None) -> Path:
     return Path(resolve(PRISM_RELPATH, data_dir))
 
 
-def load_source(source: str | Path | None, data_dir: str | Path | None = None) -> tuple[str, list[tuple[int, str]]]:
+def load_source(
+    source: str | Path | None, data_dir: str | Path | None = None
+) -> tuple[str, list[tuple[int, str]]]:
     """``(source name, items)`` for a user file, or for PRISM (from the data directory) when ``source`` is None."""
     path = prism_path(data_dir) if source is None else Path(source)
     return path.name, load_prompt_file(path)

@@ -29,7 +29,10 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("persona_testbed.report", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["fmt"] = _fmt
     return env
 
@@ -83,16 +86,25 @@ def _fidelity_figures(fid: dict[str, Any]) -> list[dict[str, Any]]:
     measured = [f.get("tvd") for f in fields]
     noise = [f.get("noise_tvd") for f in fields]
     title = "TVD per attribute: personas vs census, and sampling noise alone"
-    fig = _figure(title, measured + noise, lambda: plots.paired_bars(
-        names, {"measured TVD": measured, f"expected from sampling noise (n = {fid.get('n')})": noise},
-        title=title, xlabel="TVD"))
+    fig = _figure(
+        title,
+        measured + noise,
+        lambda: plots.paired_bars(
+            names,
+            {"measured TVD": measured, f"expected from sampling noise (n = {fid.get('n')})": noise},
+            title=title,
+            xlabel="TVD",
+        ),
+    )
     return [{"field": "TVD per attribute", **fig}]
 
 
 def _with_noise(fid: dict[str, Any]) -> dict[str, Any]:
     n = int(fid.get("n") or 0)
-    fields = [{**f, "noise_tvd": noise_tvd(f.get("source") or {}, n, seed=i)}
-              for i, f in enumerate(fid.get("fields", []))]
+    fields = [
+        {**f, "noise_tvd": noise_tvd(f.get("source") or {}, n, seed=i)}
+        for i, f in enumerate(fid.get("fields", []))
+    ]
     return {**fid, "fields": fields}
 
 
@@ -101,9 +113,16 @@ def _distribution_rows(fid: dict[str, Any]) -> list[dict[str, Any]]:
     for f in fid.get("fields", []):
         src, smp = f.get("source") or {}, f.get("sample") or {}
         cats = sorted(set(src) | set(smp), key=lambda c: -(src.get(c, 0.0) + smp.get(c, 0.0)))
-        out.append({"field": f.get("field", ""), "tvd": f.get("tvd"),
-                    "rows": [{"label": c, "census": float(src.get(c, 0.0)), "personas": float(smp.get(c, 0.0))}
-                             for c in cats]})
+        out.append(
+            {
+                "field": f.get("field", ""),
+                "tvd": f.get("tvd"),
+                "rows": [
+                    {"label": c, "census": float(src.get(c, 0.0)), "personas": float(smp.get(c, 0.0))}
+                    for c in cats
+                ],
+            }
+        )
     return out
 
 
@@ -112,28 +131,63 @@ def _bench_figures(bench: dict[str, Any]) -> dict[str, Any]:
     main = bench.get("main") or {}
     modes = main.get("modes") or []
     if modes:
-        figs["main"] = _figure("accuracy per mode", [m.get("accuracy") for m in modes], lambda: plots.bars(
-            [m.get("mode") for m in modes], [m.get("accuracy") for m in modes],
-            lo=[m.get("ci_low") for m in modes], hi=[m.get("ci_high") for m in modes],
-            title="accuracy per mode (95% CI)", ylabel="accuracy", ylim=(0, 1.05)))
+        figs["main"] = _figure(
+            "accuracy per mode",
+            [m.get("accuracy") for m in modes],
+            lambda: plots.bars(
+                [m.get("mode") for m in modes],
+                [m.get("accuracy") for m in modes],
+                lo=[m.get("ci_low") for m in modes],
+                hi=[m.get("ci_high") for m in modes],
+                title="accuracy per mode (95% CI)",
+                ylabel="accuracy",
+                ylim=(0, 1.05),
+            ),
+        )
     passk = bench.get("passk") or {}
     if passk.get("k") and passk.get("pass_at_k"):
-        figs["passk"] = _figure("pass@k", passk["pass_at_k"], lambda: plots.curve(
-            passk["k"], passk["pass_at_k"], title="pass@k", xlabel="k", ylabel="pass@k"))
+        figs["passk"] = _figure(
+            "pass@k",
+            passk["pass_at_k"],
+            lambda: plots.curve(passk["k"], passk["pass_at_k"], title="pass@k", xlabel="k", ylabel="pass@k"),
+        )
     loo = (bench.get("loo") or {}).get("attributes") or []
     if loo:
         kappas = [a.get("kappa") for a in loo]
-        figs["loo"] = {"img": plots.bars(
-            [a.get("attribute") for a in loo], kappas, lo=[a.get("ci_low") for a in loo],
-            hi=[a.get("ci_high") for a in loo], title="Cohen's κ, full persona vs attribute removed", ylabel="κ",
-            ylim=(-1.05, 1.05), horizontal=True)} if any(k is not None and not math.isnan(k) for k in kappas) else {
-            "note": "Cohen's κ per attribute: undefined for every attribute (constant judgements); nothing to plot."}
+        figs["loo"] = (
+            {
+                "img": plots.bars(
+                    [a.get("attribute") for a in loo],
+                    kappas,
+                    lo=[a.get("ci_low") for a in loo],
+                    hi=[a.get("ci_high") for a in loo],
+                    title="Cohen's κ, full persona vs attribute removed",
+                    ylabel="κ",
+                    ylim=(-1.05, 1.05),
+                    horizontal=True,
+                )
+            }
+            if any(k is not None and not math.isnan(k) for k in kappas)
+            else {
+                "note": "Cohen's κ per attribute: undefined for every attribute (constant judgements); nothing to plot."
+            }
+        )
     groups = (bench.get("intersections") or {}).get("groups") or []
     if groups:
-        figs["intersections"] = _figure("accuracy per group", [g.get("accuracy") for g in groups], lambda: plots.bars(
-            [g.get("group") for g in groups], [g.get("accuracy") for g in groups],
-            lo=[g.get("ci_low") for g in groups], hi=[g.get("ci_high") for g in groups],
-            title="accuracy per group (95% CI)", ylabel="accuracy", ylim=(0, 1.05), horizontal=True))
+        figs["intersections"] = _figure(
+            "accuracy per group",
+            [g.get("accuracy") for g in groups],
+            lambda: plots.bars(
+                [g.get("group") for g in groups],
+                [g.get("accuracy") for g in groups],
+                lo=[g.get("ci_low") for g in groups],
+                hi=[g.get("ci_high") for g in groups],
+                title="accuracy per group (95% CI)",
+                ylabel="accuracy",
+                ylim=(0, 1.05),
+                horizontal=True,
+            ),
+        )
     fid = bench.get("fidelity") or {}
     if fid.get("matrix"):
         labels = fid.get("labels") or [str(i) for i in range(len(fid["matrix"]))]
@@ -154,9 +208,19 @@ def _leaderboard_figure(task: str, board: dict[str, Any]) -> dict[str, str]:
         return [(cell.get((c, a)) or {}).get(key) for a in arms]
 
     title = f"{task} leaderboard: accuracy (ITT) per mode, 95% CI"
-    return _figure(title, [r["accuracy"].get("estimate") for r in rows], lambda: plots.paired_bars(
-        arms, {c: col(c, "estimate") for c in cands}, lo={c: col(c, "low") for c in cands},
-        hi={c: col(c, "high") for c in cands}, title=title, xlabel="accuracy", xlim=(0, 1.05)))
+    return _figure(
+        title,
+        [r["accuracy"].get("estimate") for r in rows],
+        lambda: plots.paired_bars(
+            arms,
+            {c: col(c, "estimate") for c in cands},
+            lo={c: col(c, "low") for c in cands},
+            hi={c: col(c, "high") for c in cands},
+            title=title,
+            xlabel="accuracy",
+            xlim=(0, 1.05),
+        ),
+    )
 
 
 # -- the persona and pair browsers: one compact, compressed data block --------------------------------------
@@ -181,11 +245,15 @@ class _Strings:
 def _source_label(src: dict[str, Any]) -> str:
     if not src:
         return ""
-    return (f"census {src.get('year')} state {src.get('state')} SERIALNO {src.get('serialno')} "
-            f"SPORDER {src.get('sporder')}")
+    return (
+        f"census {src.get('year')} state {src.get('state')} SERIALNO {src.get('serialno')} "
+        f"SPORDER {src.get('sporder')}"
+    )
 
 
-PAIR_TEXT_BUDGET = 13_000_000  # characters of answers + critiques embedded (~6 MB once compressed and encoded)
+PAIR_TEXT_BUDGET = (
+    13_000_000  # characters of answers + critiques embedded (~6 MB once compressed and encoded)
+)
 
 
 def text_cap(lengths: list[int], budget: int = PAIR_TEXT_BUDGET) -> int | None:
@@ -226,20 +294,48 @@ def browser_data(data: dict[str, Any]) -> dict[str, Any]:
         for p in personas:
             by = {f["name"]: f for f in p["fields"]}
             get = [by.get(n) or {} for n in names]
-            rows.append([st(p["id"]), st(_source_label(p.get("source") or {})), int(bool(p.get("flagged"))),
-                         *(st(f.get("value")) for f in get), *(st(f.get("provenance")) for f in get),
-                         *(st(f.get("detail")) for f in get)])
-        out["personas"] = {"fields": names, "rows": rows, "total": data.get("n_personas", len(personas)),
-                           "headline": [n for n in ("age", "sex", "race", "education", "religion",
-                                                    "occupation category") if n in names]}
+            rows.append(
+                [
+                    st(p["id"]),
+                    st(_source_label(p.get("source") or {})),
+                    int(bool(p.get("flagged"))),
+                    *(st(f.get("value")) for f in get),
+                    *(st(f.get("provenance")) for f in get),
+                    *(st(f.get("detail")) for f in get),
+                ]
+            )
+        out["personas"] = {
+            "fields": names,
+            "rows": rows,
+            "total": data.get("n_personas", len(personas)),
+            "headline": [
+                n
+                for n in ("age", "sex", "race", "education", "religion", "occupation category")
+                if n in names
+            ],
+        }
     pairs = data.get("pairs") or []
     if pairs:
         cap = text_cap([len(p[k]) for p in pairs for k in ("rejected", "chosen", "critique")])
-        out["pairs"] = {"rows": [[st(p["persona_id"]), st(p["prompt_id"]), st(p["question"]), st(p["split"]),
-                                  st(p["status"]), st(p["error"]), st(" ".join(p.get("flags") or [])),
-                                  st(_cap(p["rejected"], cap)), st(_cap(p["chosen"], cap)),
-                                  st(_cap(p["critique"], cap))] for p in pairs],
-                        "total": data.get("n_pairs", len(pairs)), "text_cap": cap}
+        out["pairs"] = {
+            "rows": [
+                [
+                    st(p["persona_id"]),
+                    st(p["prompt_id"]),
+                    st(p["question"]),
+                    st(p["split"]),
+                    st(p["status"]),
+                    st(p["error"]),
+                    st(" ".join(p.get("flags") or [])),
+                    st(_cap(p["rejected"], cap)),
+                    st(_cap(p["chosen"], cap)),
+                    st(_cap(p["critique"], cap)),
+                ]
+                for p in pairs
+            ],
+            "total": data.get("n_pairs", len(pairs)),
+            "text_cap": cap,
+        }
     out["strings"] = st.items
     return out
 
@@ -259,14 +355,30 @@ def _prompt_figures(prompts: dict[str, Any]) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     funnel = prompts.get("funnel") or []
     if funnel:
-        figs["funnel"] = _figure("prompt filter funnel", [s.get("count") for s in funnel], lambda: plots.bars(
-            [s.get("step") for s in funnel], [s.get("count") for s in funnel], title="prompt filter funnel",
-            ylabel="prompts", horizontal=True))
+        figs["funnel"] = _figure(
+            "prompt filter funnel",
+            [s.get("count") for s in funnel],
+            lambda: plots.bars(
+                [s.get("step") for s in funnel],
+                [s.get("count") for s in funnel],
+                title="prompt filter funnel",
+                ylabel="prompts",
+                horizontal=True,
+            ),
+        )
     clusters = prompts.get("clusters") or []
     if clusters:
-        figs["clusters"] = _figure("cluster sizes", [c.get("size") for c in clusters], lambda: plots.bars(
-            [f"{c.get('cluster')}: {c.get('label', '')}" for c in clusters], [c.get("size") for c in clusters],
-            title="cluster sizes", ylabel="prompts", horizontal=True))
+        figs["clusters"] = _figure(
+            "cluster sizes",
+            [c.get("size") for c in clusters],
+            lambda: plots.bars(
+                [f"{c.get('cluster')}: {c.get('label', '')}" for c in clusters],
+                [c.get("size") for c in clusters],
+                title="cluster sizes",
+                ylabel="prompts",
+                horizontal=True,
+            ),
+        )
     return figs
 
 
@@ -286,9 +398,19 @@ def render_html(data: dict[str, Any]) -> str:
     }
     stage_status = {s["stage"]: s["status"] for s in data["status"]["stages"]}
     browser = browser_data(data)
-    html = _env().get_template("report.html.j2").render(
-        d=data, fidelity=fidelity, figs=figs, stage_status=stage_status, version=__version__,
-        pair_text_cap=(browser.get("pairs") or {}).get("text_cap"),
-        browser_blob=encode_browser_data(browser), stage_times=_stage_times(data["status"]),
-        generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    html = (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            d=data,
+            fidelity=fidelity,
+            figs=figs,
+            stage_status=stage_status,
+            version=__version__,
+            pair_text_cap=(browser.get("pairs") or {}).get("text_cap"),
+            browser_blob=encode_browser_data(browser),
+            stage_times=_stage_times(data["status"]),
+            generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        )
+    )
     return html

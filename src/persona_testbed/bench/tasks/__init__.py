@@ -22,17 +22,42 @@ class Task:
     help: str
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("main", main.run, "candidate answers for a persona, critic judge; accuracy per mode "
-         "(intent-to-treat + answered-only + failure and leak rates)"),
-    Task("passk", passk.run, "n >= k independent samples per item, each judged; unbiased pass@k for k = 1..K"),
-    Task("loo", loo.run, "leave-one-out attribute ablation against a control arm; kappa and changed share "
-         "per attribute minus the noise floor"),
-    Task("intersections", intersections.run, "accuracy per attribute-filter group; largest gap with a "
-         "simultaneous CI and permutation p-value"),
-    Task("fidelity", fidelity.run, "candidate as persona picks chosen vs rejected in both orders; "
-         "discrimination matrix"),
-    Task("agreement", agreement.run, "human labels (majority of 3) vs model judges; kappa between annotators"),
-)}
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            "main",
+            main.run,
+            "candidate answers for a persona, critic judge; accuracy per mode "
+            "(intent-to-treat + answered-only + failure and leak rates)",
+        ),
+        Task(
+            "passk",
+            passk.run,
+            "n >= k independent samples per item, each judged; unbiased pass@k for k = 1..K",
+        ),
+        Task(
+            "loo",
+            loo.run,
+            "leave-one-out attribute ablation against a control arm; kappa and changed share "
+            "per attribute minus the noise floor",
+        ),
+        Task(
+            "intersections",
+            intersections.run,
+            "accuracy per attribute-filter group; largest gap with a simultaneous CI and permutation p-value",
+        ),
+        Task(
+            "fidelity",
+            fidelity.run,
+            "candidate as persona picks chosen vs rejected in both orders; discrimination matrix",
+        ),
+        Task(
+            "agreement",
+            agreement.run,
+            "human labels (majority of 3) vs model judges; kappa between annotators",
+        ),
+    )
+}
 
 __all__ = ["TASKS", "Task"]

@@ -36,8 +36,10 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
         if r.pair_id not in pairs:
             raise UserError(f"{labels}:{r.line}: pair_id {r.pair_id!r} is not in the pairs file")
         if pairs[r.pair_id].persona_id != r.persona_id:
-            raise UserError(f"{labels}:{r.line}: pair {r.pair_id} belongs to persona {pairs[r.pair_id].persona_id}, "
-                            f"not {r.persona_id}")
+            raise UserError(
+                f"{labels}:{r.line}: pair {r.pair_id} belongs to persona {pairs[r.pair_id].persona_id}, "
+                f"not {r.persona_id}"
+            )
         if r.persona_id not in personas:
             raise UserError(f"{labels}:{r.line}: persona_id {r.persona_id!r} is not in the persona set")
     votes: dict[str, dict[str, str]] = {}
@@ -45,7 +47,9 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
         votes.setdefault(r.pair_id, {})[r.annotator_id] = r.choice
     pair_ids = sorted(votes)
     if ctx.n is not None:
-        pair_ids = [pair_ids[int(i)] for i in rng(ctx.seed, "bench.agreement").permutation(len(pair_ids))[: ctx.n]]
+        pair_ids = [
+            pair_ids[int(i)] for i in rng(ctx.seed, "bench.agreement").permutation(len(pair_ids))[: ctx.n]
+        ]
     majority = {pid: majority_vote(sorted(votes[pid].values())) for pid in pair_ids}
     human = {pid: m.label for pid, m in majority.items() if not m.tie}
 
@@ -53,9 +57,13 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
     if not judges:
         raise UserError("task agreement needs at least one model judge (--judge)")
     results: list[ItemResult] = []
-    figures = AgreementFigures(pairs=len(pair_ids), human_ties=sorted(pid for pid, m in majority.items() if m.tie),
-                               pairs_without_3_votes=sum(1 for pid in pair_ids if len(votes[pid]) != 3),
-                               judges={}, annotators={})
+    figures = AgreementFigures(
+        pairs=len(pair_ids),
+        human_ties=sorted(pid for pid, m in majority.items() if m.tie),
+        pairs_without_3_votes=sum(1 for pid in pair_ids if len(votes[pid]) != 3),
+        judges={},
+        annotators={},
+    )
     table = []
     for role in judges:
         judge = PreferenceJudge(role)
@@ -63,18 +71,37 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
         async def one(pid: str, arm: str, judge=judge, role=role) -> ItemResult:
             pair = pairs[pid]
             a, b = (pair.chosen, pair.rejected) if arm == "AB" else (pair.rejected, pair.chosen)
-            pick = await judge.pick(personas[pair.persona_id], pair.question, a, b, key=(pid, arm),
-                                    purpose="bench.agreement.judge")
-            base = dict(task=ctx.task, item_id=f"{pid}:{arm}", arm=f"{role.model}:{arm}", persona_id=pair.persona_id,
-                        prompt_id=pair.prompt_id, pair_id=pid, question=pair.question, judge_call_id=pick.call_id,
-                        judge_raw=pick.raw, extra={"judge_model": role.model, "human": human.get(pid)})
+            pick = await judge.pick(
+                personas[pair.persona_id],
+                pair.question,
+                a,
+                b,
+                key=(pid, arm),
+                purpose="bench.agreement.judge",
+            )
+            base = dict(
+                task=ctx.task,
+                item_id=f"{pid}:{arm}",
+                arm=f"{role.model}:{arm}",
+                persona_id=pair.persona_id,
+                prompt_id=pair.prompt_id,
+                pair_id=pid,
+                question=pair.question,
+                judge_call_id=pick.call_id,
+                judge_raw=pick.raw,
+                extra={"judge_model": role.model, "human": human.get(pid)},
+            )
             if not pick.ok:
                 return ItemResult(**base, status="failed", failed_stage="judge", error=pick.error)
             label = "chosen" if pick.preferred == ("A" if arm == "AB" else "B") else "rejected"
-            return ItemResult(**base, label=label, score=float(label == "chosen"), judge_reasoning=pick.reasoning)
+            return ItemResult(
+                **base, label=label, score=float(label == "chosen"), judge_reasoning=pick.reasoning
+            )
 
-        got = await ctx.gather(f"judge {role.model}", [(lambda p=p, arm=arm: one(p, arm))
-                                                       for p in pair_ids for arm in ("AB", "BA")])
+        got = await ctx.gather(
+            f"judge {role.model}",
+            [(lambda p=p, arm=arm: one(p, arm)) for p in pair_ids for arm in ("AB", "BA")],
+        )
         results += got
         model_label: dict[str, str] = {}
         for pid in pair_ids:
@@ -82,15 +109,28 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
             if len(two) == 2:
                 model_label[pid] = two[0].label if two[0].label == two[1].label else "tie"
         common = [pid for pid in pair_ids if pid in human and pid in model_label]
-        clusters = ([pairs[p].persona_id for p in common] if ctx.cluster == "persona" else
-                    [pairs[p].prompt_id for p in common] if ctx.cluster == "prompt" else None)
-        kap = ctx.kappa([human[p] for p in common], [model_label[p] for p in common], f"kappa.{role.model}",
-                        clusters, cluster=ctx.cluster if ctx.cluster != "none" else "pair")
+        clusters = (
+            [pairs[p].persona_id for p in common]
+            if ctx.cluster == "persona"
+            else [pairs[p].prompt_id for p in common]
+            if ctx.cluster == "prompt"
+            else None
+        )
+        kap = ctx.kappa(
+            [human[p] for p in common],
+            [model_label[p] for p in common],
+            f"kappa.{role.model}",
+            clusters,
+            cluster=ctx.cluster if ctx.cluster != "none" else "pair",
+        )
         agree = float(np.mean([human[p] == model_label[p] for p in common])) if common else None
         figures.judges[role.model] = JudgeAgreement(
-            kappa=kap, raw_agreement=agree, pairs=len(common),
+            kappa=kap,
+            raw_agreement=agree,
+            pairs=len(common),
             model_ties=sum(1 for v in model_label.values() if v == "tie"),
-            failures=sum(1 for r in got if r.status != "ok"))
+            failures=sum(1 for r in got if r.status != "ok"),
+        )
         table.append([f"human majority vs {role.model}", kap.estimate, kap.low, kap.high, len(common)])
 
     annotators = sorted({a for v in votes.values() for a in v})
@@ -104,12 +144,17 @@ async def run(ctx: BenchContext, *, labels: str | Path | None = None) -> TaskOut
         if not np.isnan(k):
             kappas.append(k)
     figures.mean_annotator_kappa = float(np.mean(kappas)) if kappas else None
-    table.append(["mean kappa between annotators", figures.mean_annotator_kappa, None, None,
-                  len(figures.annotators)])
+    table.append(
+        ["mean kappa between annotators", figures.mean_annotator_kappa, None, None, len(figures.annotators)]
+    )
     table.append(["human ties (no majority)", len(figures.human_ties), None, None, len(pair_ids)])
-    return TaskOutput(items=results, figures=figures,
-                      table_columns=["comparison", "kappa", "ci_low", "ci_high", "pairs"], table_rows=table,
-                      config={"labels": str(labels), "annotators": annotators, "judges": [r.model for r in judges]})
+    return TaskOutput(
+        items=results,
+        figures=figures,
+        table_columns=["comparison", "kappa", "ci_low", "ci_high", "pairs"],
+        table_rows=table,
+        config={"labels": str(labels), "annotators": annotators, "judges": [r.model for r in judges]},
+    )
 
 
 __all__: Sequence[str] = ["run"]

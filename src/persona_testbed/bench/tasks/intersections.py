@@ -18,8 +18,13 @@ from ..records import TaskOutput
 from .common import candidate_modes, solve_and_judge
 
 
-async def run(ctx: BenchContext, *, groups: Sequence[str] | None = None, groups_file: str | Path | None = None,
-              mode: str | None = None) -> TaskOutput:
+async def run(
+    ctx: BenchContext,
+    *,
+    groups: Sequence[str] | None = None,
+    groups_file: str | Path | None = None,
+    mode: str | None = None,
+) -> TaskOutput:
     """Accuracy per group (persona mode by default) and the largest gap with a simultaneous CI and p-value."""
     require_structured(ctx.personas, "bench task intersections")  # groups are defined on attribute values
     parsed: list[Group] = [parse_group_spec(s) for s in (groups or [])]
@@ -32,19 +37,58 @@ async def run(ctx: BenchContext, *, groups: Sequence[str] | None = None, groups_
         cap = len(members[g.name]) * max(1, len(ctx.prompts))
         items = ctx.items("group", g.name, personas=members[g.name], n=min(ctx.n or 20, cap))
         sizes[g.name] = len(items)
-        jobs += [(lambda it=it, name=g.name: solve_and_judge(ctx, it, arm=name, mode=arm_mode)) for it in items]
+        jobs += [
+            (lambda it=it, name=g.name: solve_and_judge(ctx, it, arm=name, mode=arm_mode)) for it in items
+        ]
     results = await ctx.gather("groups", jobs)
-    extra = {g.name: {"personas": len(members[g.name]), "filters": {f: list(v) for f, v in g.filters}}
-             for g in parsed}
+    extra = {
+        g.name: {"personas": len(members[g.name]), "filters": {f: list(v) for f, v in g.filters}}
+        for g in parsed
+    }
     figures = intersections_figures(ctx.rows(results), [g.name for g in parsed], ctx.stats, extra)
-    rows = [[name, a.accuracy.estimate, a.accuracy.low, a.accuracy.high, a.answered_accuracy.estimate,
-             a.failure_rate, a.personas, a.items, None] for name, a in figures.groups.items()]
+    rows = [
+        [
+            name,
+            a.accuracy.estimate,
+            a.accuracy.low,
+            a.accuracy.high,
+            a.answered_accuracy.estimate,
+            a.failure_rate,
+            a.personas,
+            a.items,
+            None,
+        ]
+        for name, a in figures.groups.items()
+    ]
     gap = figures.largest_gap
     if gap:
-        rows.append([f"largest gap ({gap.highest} - {gap.lowest})", gap.estimate, gap.low, gap.high, None, None,
-                     None, None, gap.p_value])
-    return TaskOutput(items=results, figures=figures,
-                      table_columns=["group", "accuracy (ITT)", "ci_low", "ci_high", "answered acc.",
-                                     "failure rate", "personas", "items", "p (no gap)"],
-                      table_rows=rows, config={"groups": [g.name for g in parsed], "mode": arm_mode,
-                                               "items_per_group": sizes})
+        rows.append(
+            [
+                f"largest gap ({gap.highest} - {gap.lowest})",
+                gap.estimate,
+                gap.low,
+                gap.high,
+                None,
+                None,
+                None,
+                None,
+                gap.p_value,
+            ]
+        )
+    return TaskOutput(
+        items=results,
+        figures=figures,
+        table_columns=[
+            "group",
+            "accuracy (ITT)",
+            "ci_low",
+            "ci_high",
+            "answered acc.",
+            "failure rate",
+            "personas",
+            "items",
+            "p (no gap)",
+        ],
+        table_rows=rows,
+        config={"groups": [g.name for g in parsed], "mode": arm_mode, "items_per_group": sizes},
+    )

@@ -25,21 +25,57 @@ DEFAULT_MODES = tuple(m for m in MODES if m not in SHOT_MODES)
 
 
 def table(figures) -> tuple[list[str], list[list]]:
-    cols = ["mode", "accuracy (ITT)", "ci_low", "ci_high", "answered acc.", "failure rate", "judge failures",
-            "leak rate", "items"]
+    cols = [
+        "mode",
+        "accuracy (ITT)",
+        "ci_low",
+        "ci_high",
+        "answered acc.",
+        "failure rate",
+        "judge failures",
+        "leak rate",
+        "items",
+    ]
     rows = []
     for m, f in figures.modes.items():
-        rows.append([m, f.accuracy.estimate, f.accuracy.low, f.accuracy.high, f.answered_accuracy.estimate,
-                     f.failure_rate, f.judge_failures, f.leak_rate, f.items])
+        rows.append(
+            [
+                m,
+                f.accuracy.estimate,
+                f.accuracy.low,
+                f.accuracy.high,
+                f.answered_accuracy.estimate,
+                f.failure_rate,
+                f.judge_failures,
+                f.leak_rate,
+                f.items,
+            ]
+        )
         if f.calibrated is not None:
             c = f.calibrated
-            rows.append([f"{m} (judge-corrected, answered)", c.corrected.estimate, c.corrected.low,
-                         c.corrected.high, None, None, None, None, c.labelled_positive + c.labelled_negative])
+            rows.append(
+                [
+                    f"{m} (judge-corrected, answered)",
+                    c.corrected.estimate,
+                    c.corrected.low,
+                    c.corrected.high,
+                    None,
+                    None,
+                    None,
+                    None,
+                    c.labelled_positive + c.labelled_negative,
+                ]
+            )
     return cols, rows
 
 
-async def run(ctx: BenchContext, *, modes: Sequence[str] | None = None,
-              calibration: str | Path | None = None, shots: int | None = None) -> TaskOutput:
+async def run(
+    ctx: BenchContext,
+    *,
+    modes: Sequence[str] | None = None,
+    calibration: str | Path | None = None,
+    shots: int | None = None,
+) -> TaskOutput:
     """Accuracy (share of answers the critic would not revise) per mode.
 
     The few-shot modes (``fewshot``, ``fewshot-retrieved``) show ``shots`` (default 4) of the persona's
@@ -59,9 +95,11 @@ async def run(ctx: BenchContext, *, modes: Sequence[str] | None = None,
 
     def job(it, m):  # type: ignore[no-untyped-def]
         if m in SHOT_MODES:
+
             async def few():  # type: ignore[no-untyped-def]
                 sol = await solve_fewshot(ctx.candidate, bank, it, m)  # type: ignore[arg-type]
                 return await solve_and_judge(ctx, it, arm=m, mode=m, solution=sol)
+
             return few
         return lambda: solve_and_judge(ctx, it, arm=m, mode=m)
 

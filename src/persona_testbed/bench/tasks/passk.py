@@ -17,7 +17,9 @@ from ..solvers import AnswersSolver
 from .common import candidate_modes, solve_and_judge
 
 
-async def run(ctx: BenchContext, *, k: int = 3, samples: int | None = None, mode: str | None = None) -> TaskOutput:
+async def run(
+    ctx: BenchContext, *, k: int = 3, samples: int | None = None, mode: str | None = None
+) -> TaskOutput:
     """pass@1 .. pass@k over items; ``samples`` (default k) independent answers per item."""
     if k < 1:
         raise UserError(f"--k must be at least 1 (got {k})")
@@ -29,17 +31,42 @@ async def run(ctx: BenchContext, *, k: int = 3, samples: int | None = None, mode
         per_item[it.id] = solver.samples(it) if isinstance(solver, AnswersSolver) else (samples or k)
         if k > per_item[it.id]:
             raise UserError(f"--k {k} exceeds the {per_item[it.id]} samples of item {it.id} (need n >= k)")
-    jobs = [(lambda it=it, s=s: solve_and_judge(ctx, it, arm=arm, mode=arm, sample_index=s))
-            for it in items for s in range(per_item[it.id])]
+    jobs = [
+        (lambda it=it, s=s: solve_and_judge(ctx, it, arm=arm, mode=arm, sample_index=s))
+        for it in items
+        for s in range(per_item[it.id])
+    ]
     results = await ctx.gather("samples + judges", jobs)
     figures = passk_figures(ctx.rows(results), k, ctx.stats)
     rows = []
     for kk in range(1, k + 1):
         e, a = figures.pass_at_k[str(kk)], figures.answered_pass_at_k[str(kk)]
-        rows.append([f"pass@{kk}", e.estimate, e.low, e.high, a.estimate, e.n, figures.items_excluded[str(kk)]])
-    rows.append(["failure rate (samples)", figures.failure_rate, None, None, None, figures.samples,
-                 figures.judge_failures])
-    return TaskOutput(items=results, figures=figures,
-                      table_columns=["metric", "estimate (ITT)", "ci_low", "ci_high", "answered only", "items",
-                                     "items_excluded"],
-                      table_rows=rows, config={"k": k, "samples": samples or k, "mode": arm, "items": len(items)})
+        rows.append(
+            [f"pass@{kk}", e.estimate, e.low, e.high, a.estimate, e.n, figures.items_excluded[str(kk)]]
+        )
+    rows.append(
+        [
+            "failure rate (samples)",
+            figures.failure_rate,
+            None,
+            None,
+            None,
+            figures.samples,
+            figures.judge_failures,
+        ]
+    )
+    return TaskOutput(
+        items=results,
+        figures=figures,
+        table_columns=[
+            "metric",
+            "estimate (ITT)",
+            "ci_low",
+            "ci_high",
+            "answered only",
+            "items",
+            "items_excluded",
+        ],
+        table_rows=rows,
+        config={"k": k, "samples": samples or k, "mode": arm, "items": len(items)},
+    )

@@ -9,8 +9,9 @@ from .mock import MockBackend
 from .scripted import ScriptedBackend
 
 
-def make_backend(model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 timeout_s: float = 120.0) -> Backend:
+def make_backend(
+    model: str, *, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 120.0
+) -> Backend:
     """The backend for a model string; ``UserError`` for unknown strings, missing files or keys."""
     spec = parse_model(model)
     if spec.kind == "mock":
@@ -26,5 +27,13 @@ def make_backend(model: str, *, base_url: str | None = None, api_key: str | None
     return LlamaCppBackend(spec)
 
 
-__all__ = ["Backend", "BackendReply", "MockBackend", "PermanentError", "ScriptedBackend", "StructuredRequest",
-           "TransientError", "make_backend"]
+__all__ = [
+    "Backend",
+    "BackendReply",
+    "MockBackend",
+    "PermanentError",
+    "ScriptedBackend",
+    "StructuredRequest",
+    "TransientError",
+    "make_backend",
+]

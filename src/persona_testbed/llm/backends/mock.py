@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
 
 from ..types import ChatParams, Message, Usage
 from .base import BackendReply, PermanentError, StructuredRequest
 
-Reply = Union[str, BackendReply, BaseException]
+Reply = str | BackendReply | BaseException
 
 
 class MockBackend:
@@ -22,8 +22,13 @@ class MockBackend:
 
     kind = "mock"
 
-    def __init__(self, replies: Sequence[Reply] | Callable[[list[Message]], Reply] | None = None,
-                 *, delay_s: float = 0.0, model_id: str = "mock"):
+    def __init__(
+        self,
+        replies: Sequence[Reply] | Callable[[list[Message]], Reply] | None = None,
+        *,
+        delay_s: float = 0.0,
+        model_id: str = "mock",
+    ):
         self._fn = replies if callable(replies) else None
         self._queue: list[Reply] = [] if callable(replies) or replies is None else list(replies)
         self._echo = replies is None
@@ -35,8 +40,9 @@ class MockBackend:
         self.active = 0
         self.max_active = 0
 
-    async def complete(self, messages: list[Message], params: ChatParams,
-                       structured: StructuredRequest | None) -> BackendReply:
+    async def complete(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         self.calls.append([dict(m) for m in messages])
         self.params.append(params)
         self.active += 1
@@ -57,10 +63,11 @@ class MockBackend:
             if isinstance(reply, BackendReply):
                 return reply
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
-            return BackendReply(text=str(reply),
-                                usage=Usage(prompt_tokens=prompt_tokens,
-                                            completion_tokens=len(str(reply).split())),
-                                finish_reason="stop")
+            return BackendReply(
+                text=str(reply),
+                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(str(reply).split())),
+                finish_reason="stop",
+            )
         finally:
             self.active -= 1
 

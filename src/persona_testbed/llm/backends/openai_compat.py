@@ -33,8 +33,14 @@ def _is_openai_host(base_url: str | None) -> bool:
 class OpenAIBackend:
     kind = "openai"
 
-    def __init__(self, spec: ModelSpec, *, base_url: str | None = None, api_key: str | None = None,
-                 timeout_s: float = 120.0):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+    ):
         self.model_id = spec.name
         self.model_string = spec.model_string
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -44,7 +50,8 @@ class OpenAIBackend:
                 raise UserError(
                     f"model {spec.model_string!r} needs an API key: set OPENAI_API_KEY (export "
                     "OPENAI_API_KEY=sk-...), or point OPENAI_BASE_URL at your own OpenAI-compatible server "
-                    "(e.g. export OPENAI_BASE_URL=http://127.0.0.1:8000/v1)")
+                    "(e.g. export OPENAI_BASE_URL=http://127.0.0.1:8000/v1)"
+                )
             key = PLACEHOLDER_KEY
         self._api_key = key  # kept in memory only; never logged or stored
         self.timeout_s = timeout_s
@@ -62,19 +69,25 @@ class OpenAIBackend:
         loop = asyncio.get_running_loop()
         entry = self._clients.get(id(loop))
         if entry is None or entry[0] is not loop:
-            client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
-                                        timeout=self.timeout_s)
+            client = openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+            )
             entry = (loop, client)
             self._clients[id(loop)] = entry
         return entry[1]
 
-    async def complete(self, messages: list[Message], params: ChatParams,
-                       structured: StructuredRequest | None) -> BackendReply:
+    async def complete(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         import openai
 
-        kwargs: dict[str, Any] = {"model": self.model_id, "messages": messages,
-                                  "temperature": params.temperature, "top_p": params.top_p,
-                                  "max_tokens": params.max_tokens}
+        kwargs: dict[str, Any] = {
+            "model": self.model_id,
+            "messages": messages,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+        }
         if params.seed is not None:
             kwargs["seed"] = params.seed
         if params.stop:
@@ -91,8 +104,12 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             code = exc.status_code
             detail = _short(exc.message)
-            if (structured is not None and style == "json_schema" and code in (400, 422, 500)
-                    and "response_format" in str(exc.message)):
+            if (
+                structured is not None
+                and style == "json_schema"
+                and code in (400, 422, 500)
+                and "response_format" in str(exc.message)
+            ):
                 self.response_format_style = "json_object"  # server only knows {"type": "json_object"}
                 return await self.complete(messages, params, structured)
             if code in RETRYABLE_STATUS or code >= 500:
@@ -100,13 +117,17 @@ class OpenAIBackend:
                 raise TransientError(f"HTTP {code}: {detail}", retry_after) from None
             raise PermanentError(f"HTTP {code}: {detail}") from None
         except openai.APITimeoutError:
-            raise TransientError(f"timeout after {self.timeout_s:g}s ({self.base_url or 'api.openai.com'})") from None
+            raise TransientError(
+                f"timeout after {self.timeout_s:g}s ({self.base_url or 'api.openai.com'})"
+            ) from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             root = _os_error(cause)
             why = f" [{type(root).__name__}: {os.strerror(root.errno or 0)}]" if root is not None else ""
-            raise TransientError(f"connection error ({self.base_url or 'api.openai.com'}): "
-                                 f"{type(cause).__name__}: {_short(str(cause))}{why}") from None
+            raise TransientError(
+                f"connection error ({self.base_url or 'api.openai.com'}): "
+                f"{type(cause).__name__}: {_short(str(cause))}{why}"
+            ) from None
         except (json.JSONDecodeError, ValueError) as exc:  # body not JSON / not a completion
             raise TransientError(f"invalid response body: {type(exc).__name__}: {_short(str(exc))}") from None
         return _reply(resp)
@@ -153,13 +174,22 @@ def _reply(resp: Any) -> BackendReply:
     choice = choices[0]
     text = (choice.message.content if choice.message is not None else None) or ""
     u = getattr(resp, "usage", None)
-    usage = Usage(prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
-                  completion_tokens=getattr(u, "completion_tokens", 0) or 0)
+    usage = Usage(
+        prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
+        completion_tokens=getattr(u, "completion_tokens", 0) or 0,
+    )
     logprobs = None
     lp = getattr(choice, "logprobs", None)
     if lp is not None and getattr(lp, "content", None):
-        logprobs = [{"token": t.token, "logprob": t.logprob,
-                     "top_logprobs": [{"token": x.token, "logprob": x.logprob} for x in (t.top_logprobs or [])]}
-                    for t in lp.content]
+        logprobs = [
+            {
+                "token": t.token,
+                "logprob": t.logprob,
+                "top_logprobs": [{"token": x.token, "logprob": x.logprob} for x in (t.top_logprobs or [])],
+            }
+            for t in lp.content
+        ]
     finish = getattr(choice, "finish_reason", None)
-    return BackendReply(text=text, usage=usage, logprobs=logprobs, finish_reason=str(finish) if finish else None)
+    return BackendReply(
+        text=text, usage=usage, logprobs=logprobs, finish_reason=str(finish) if finish else None
+    )

@@ -9,7 +9,8 @@ are known in closed form:
   *marker* into the answer. The marker is a hash of the persona's values of the ``uses`` attributes, so
   an answer written without one of them (leave-one-out) carries a wrong marker; attributes outside
   ``uses`` are ignored. The baseline mode sees no profile and never personalises. A prompt with the
-  bench's few-shot examples is mode ``fewshot`` (``p.fewshot`` / ``fail.fewshot``; persona's otherwise). With probability
+  bench's few-shot examples is mode ``fewshot`` (``p.fewshot`` / ``fail.fewshot``; persona's otherwise). With
+  probability
   ``leak`` an answer opens with "As a 45-year-old ..." (names the age: a leak). In cot / summary mode the
   reply is the requested JSON.
 - **critic judge** (``Answer to review:``): passes an answer iff it carries the marker of the profile the
@@ -36,6 +37,7 @@ import json
 from ..types import ChatParams, Message, Usage
 from ..world import EXAMPLES_TITLE, PREFIX, SHOT_MODE, WorldSpec, parse_world, uniform
 from .base import BackendReply, PermanentError, StructuredRequest
+
 
 def _profile(text: str, title: str) -> dict[str, str] | None:
     if title not in text:
@@ -66,8 +68,9 @@ class ScriptedBackend:
         self.calls: dict[str, int] = {"candidate": 0, "critic": 0, "preference": 0, "other": 0}
 
     # -- roles ------------------------------------------------------------------------------------
-    def _candidate(self, system: str, profile: dict[str, str] | None, seed: int,
-                   structured: StructuredRequest | None) -> str:
+    def _candidate(
+        self, system: str, profile: dict[str, str] | None, seed: int, structured: StructuredRequest | None
+    ) -> str:
         spec = self.spec
         props = (structured.schema.get("properties", {}) if structured else {}) or {}
         mode = "summary" if "summary" in props else ("cot" if "reasoning" in props else "persona")
@@ -81,8 +84,11 @@ class ScriptedBackend:
         latent = uniform(spec.world, "persona", spec.marker(shown)) if profile is not None else 1.0
         u = latent if uniform(seed, "consistency") < spec.c else uniform(seed, "personalise")
         personal = u < spec.p_for(mode, shown)
-        answer = (f"Here is advice tailored to you {spec.marker(shown)}." if personal
-                  else "Here is some general advice.")
+        answer = (
+            f"Here is advice tailored to you {spec.marker(shown)}."
+            if personal
+            else "Here is some general advice."
+        )
         if profile is not None and "age" in shown and uniform(seed, "leak") < spec.leak:
             answer = f"As a {shown['age']}-year-old, you should know this. " + answer
         if mode == "cot":
@@ -106,8 +112,9 @@ class ScriptedBackend:
         pick = "A" if a and not b else "B" if b and not a else ("A" if uniform(seed, "pick") < 0.5 else "B")
         return json.dumps({"reasoning": "as this person", "preferred": pick})
 
-    async def complete(self, messages: list[Message], params: ChatParams,
-                       structured: StructuredRequest | None) -> BackendReply:
+    async def complete(
+        self, messages: list[Message], params: ChatParams, structured: StructuredRequest | None
+    ) -> BackendReply:
         system = next((str(m["content"]) for m in messages if m["role"] == "system"), "")
         users = [str(m["content"]) for m in messages if m["role"] == "user"]
         user = users[0] if users else ""
@@ -125,8 +132,11 @@ class ScriptedBackend:
             self.calls["other"] += 1
             text = "{}" if structured else "scripted reply"
         words = sum(len(str(m.get("content", "")).split()) for m in messages)
-        return BackendReply(text=text, usage=Usage(prompt_tokens=words, completion_tokens=len(text.split())),
-                            finish_reason="stop")
+        return BackendReply(
+            text=text,
+            usage=Usage(prompt_tokens=words, completion_tokens=len(text.split())),
+            finish_reason="stop",
+        )
 
     async def aclose(self) -> None:
         return None

@@ -17,5 +17,3 @@ def write_json(path: Path, obj: Any) -> None:
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-

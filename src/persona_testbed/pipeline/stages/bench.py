@@ -26,6 +26,7 @@ from .feedback import personas_path
 
 # -- bench ----------------------------------------------------------------------------------------------
 
+
 class BenchTaskSpec(Spec):
     """One PERSONA Bench task: models, inputs, sampling and the task's own options."""
 
@@ -64,24 +65,43 @@ def bench_specs(cfg: RunConfig, run_path: Path, bench_dir: Path) -> list[BenchTa
         "passk": {"k": b.passk.k, "samples": b.passk.samples},
         "loo": {"attributes": list(b.loo.attributes)},
         "intersections": {"groups_file": str(bench_dir / "groups.toml")},
-        "fidelity": {"matrix_personas": b.fidelity.discrimination_personas,
-                     "matrix_questions": b.fidelity.discrimination_questions},
+        "fidelity": {
+            "matrix_personas": b.fidelity.discrimination_personas,
+            "matrix_questions": b.fidelity.discrimination_questions,
+        },
         "agreement": {"labels": b.agreement.labels},
     }
-    n = {"main": b.main.n, "passk": b.passk.n, "loo": b.loo.n, "intersections": b.intersections.n,
-         "fidelity": b.fidelity.n, "agreement": None}
+    n = {
+        "main": b.main.n,
+        "passk": b.passk.n,
+        "loo": b.loo.n,
+        "intersections": b.intersections.n,
+        "fidelity": b.fidelity.n,
+        "agreement": None,
+    }
     judge = cfg.models.for_role("judge")
     many = list(b.candidates) if len(b.candidates) > 1 else []
     single = b.candidates[0] if len(b.candidates) == 1 else cfg.models.for_role("candidate")
-    return [BenchTaskSpec(task=name, candidate=None if many else single, candidates=many, judges=[judge],
-                          personas=str(personas_path(run_path, cfg)), prompts=str(run_path / "prompts"),
-                          pairs=pairs if name in ("fidelity", "agreement") or (name == "main" and fewshot) else None,
-                          pairs_split="all" if name == "agreement" else None, split=b.split, n=n[name],
-                          seed=cfg.seed, concurrency=cfg.llm.concurrency,
-                          candidate_params=ChatParams(temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens),
-                          judge_params=ChatParams(temperature=0.0, max_tokens=b.judge_max_tokens),
-                          options={k: v for k, v in options[name].items() if v is not None})
-            for name in b.tasks]
+    return [
+        BenchTaskSpec(
+            task=name,
+            candidate=None if many else single,
+            candidates=many,
+            judges=[judge],
+            personas=str(personas_path(run_path, cfg)),
+            prompts=str(run_path / "prompts"),
+            pairs=pairs if name in ("fidelity", "agreement") or (name == "main" and fewshot) else None,
+            pairs_split="all" if name == "agreement" else None,
+            split=b.split,
+            n=n[name],
+            seed=cfg.seed,
+            concurrency=cfg.llm.concurrency,
+            candidate_params=ChatParams(temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens),
+            judge_params=ChatParams(temperature=0.0, max_tokens=b.judge_max_tokens),
+            options={k: v for k, v in options[name].items() if v is not None},
+        )
+        for name in b.tasks
+    ]
 
 
 def check_candidates(candidates: list[str], where: str = "--candidate") -> None:
@@ -98,8 +118,13 @@ def candidate_dir_name(index: int, model: str) -> str:
     return f"{index + 1:02d}-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_.")[:60] or "candidate")
 
 
-def bench_stage(ctx: StageContext, specs: list[BenchTaskSpec], *, nested: bool = True,
-                groups: dict[str, Any] | None = None) -> StageOutcome:
+def bench_stage(
+    ctx: StageContext,
+    specs: list[BenchTaskSpec],
+    *,
+    nested: bool = True,
+    groups: dict[str, Any] | None = None,
+) -> StageOutcome:
     """Run bench tasks into ``ctx.dir/<task>/`` (``nested``) or ``ctx.dir`` (one task), then ``summary.json``.
 
     Per-item failures and task-level input problems (e.g. an empty group) are recorded, not raised, when
@@ -126,24 +151,44 @@ def bench_stage(ctx: StageContext, specs: list[BenchTaskSpec], *, nested: bool =
             judge: Any = judges if spec.task == "agreement" else (judges[0] if judges else None)
             out = ctx.dir / spec.task if nested else ctx.dir
             many = len(spec.candidates) > 1
-            runs = ([(m, out / CANDIDATES_DIR / candidate_dir_name(i, m)) for i, m in enumerate(spec.candidates)]
-                    if many else [(spec.candidate or (spec.candidates[0] if spec.candidates else None), out)])
+            runs = (
+                [(m, out / CANDIDATES_DIR / candidate_dir_name(i, m)) for i, m in enumerate(spec.candidates)]
+                if many
+                else [(spec.candidate or (spec.candidates[0] if spec.candidates else None), out)]
+            )
             done: list[tuple[str, Path, dict[str, Any]]] = []
             try:
                 if many:
                     check_candidates(spec.candidates)
                     if spec.task == "agreement":
-                        raise UserError("task agreement compares judges, not candidates: give one --candidate")
+                        raise UserError(
+                            "task agreement compares judges, not candidates: give one --candidate"
+                        )
                 for model, cand_out in runs:
                     if many:
                         ctx.log(f"  bench {spec.task}: candidate {model}")
-                    res = await arun_task(spec.task, candidate=ctx.client(model) if model else None, judge=judge,
-                                          personas=personas, prompts=spec.prompts, pairs=spec.pairs, n=spec.n,
-                                          seed=spec.seed, out_dir=cand_out, store=ctx.session.store,
-                                          answers=spec.answers, approach=spec.approach, split=spec.split,
-                                          pairs_split=spec.pairs_split, candidate_params=spec.candidate_params,
-                                          judge_params=spec.judge_params, concurrency=spec.concurrency,
-                                          show_progress=not ctx.quiet, **spec.run_options, **spec.options)
+                    res = await arun_task(
+                        spec.task,
+                        candidate=ctx.client(model) if model else None,
+                        judge=judge,
+                        personas=personas,
+                        prompts=spec.prompts,
+                        pairs=spec.pairs,
+                        n=spec.n,
+                        seed=spec.seed,
+                        out_dir=cand_out,
+                        store=ctx.session.store,
+                        answers=spec.answers,
+                        approach=spec.approach,
+                        split=spec.split,
+                        pairs_split=spec.pairs_split,
+                        candidate_params=spec.candidate_params,
+                        judge_params=spec.judge_params,
+                        concurrency=spec.concurrency,
+                        show_progress=not ctx.quiet,
+                        **spec.run_options,
+                        **spec.options,
+                    )
                     done.append((model or "", cand_out, res))
                 if many:
                     comparison = _compare(ctx, done)
@@ -156,16 +201,21 @@ def bench_stage(ctx: StageContext, specs: list[BenchTaskSpec], *, nested: bool =
                 items += 1
                 continue
             for model, cand_out, res in done:
-                results.setdefault(spec.task, res)  # the first candidate's figures stand for the task in summary
+                results.setdefault(
+                    spec.task, res
+                )  # the first candidate's figures stand for the task in summary
                 per_candidate.setdefault(spec.task, []).append((model, cand_out, res))
                 counts = res.get("counts", {})
                 items += counts.get("rows", 0)
                 ok += counts.get("ok", 0)
                 prefix = f"{spec.task}:{model}" if many else spec.task
                 for f in res.get("failures", []):
-                    failures.append(ItemFailure(
-                        item=f"{prefix}:{f.get('item_id')}:{f.get('arm')}:{f.get('sample_index', 0)}",
-                        reason=f"{f.get('stage')}: {f.get('error')}"))
+                    failures.append(
+                        ItemFailure(
+                            item=f"{prefix}:{f.get('item_id')}:{f.get('arm')}:{f.get('sample_index', 0)}",
+                            reason=f"{f.get('stage')}: {f.get('error')}",
+                        )
+                    )
 
     ctx.run_async(run_all)
     summary_path = ctx.dir / "summary.json"
@@ -184,13 +234,23 @@ def bench_stage(ctx: StageContext, specs: list[BenchTaskSpec], *, nested: bool =
             artifacts.append(ctx.rel(comparisons[name][1] / COMPARISON_NAME))
     detail: dict[str, Any] = dict(results)
     for name, (comparison, _) in comparisons.items():
-        detail[name] = {"comparison": comparison.model_dump(mode="json"),
-                        "leaderboard": leaderboard_table(comparison).model_dump(mode="json"),
-                        "candidates": {m: r for m, _, r in per_candidate.get(name, [])}}
-    return StageOutcome(items=items, ok=ok, failed=len(failures), failures=failures, artifacts=artifacts,
-                        summary={"tasks": list(results), "failed_tasks": [f.item for f in failures
-                                                                          if f.item.startswith("task:")]},
-                        detail=detail)
+        detail[name] = {
+            "comparison": comparison.model_dump(mode="json"),
+            "leaderboard": leaderboard_table(comparison).model_dump(mode="json"),
+            "candidates": {m: r for m, _, r in per_candidate.get(name, [])},
+        }
+    return StageOutcome(
+        items=items,
+        ok=ok,
+        failed=len(failures),
+        failures=failures,
+        artifacts=artifacts,
+        summary={
+            "tasks": list(results),
+            "failed_tasks": [f.item for f in failures if f.item.startswith("task:")],
+        },
+        detail=detail,
+    )
 
 
 def _compare(ctx: StageContext, done: list[tuple[str, Path, dict[str, Any]]]) -> Comparison:
@@ -201,11 +261,24 @@ def _compare(ctx: StageContext, done: list[tuple[str, Path, dict[str, Any]]]) ->
     cands = []
     for model, out, _ in done:
         items = read_items(out / ITEMS_NAME)
-        ids = [x for col in ("candidate_call_id", "judge_call_id") if col in items.columns
-               for x in items[col].to_list() if x]
+        ids = [
+            x
+            for col in ("candidate_call_id", "judge_call_id")
+            if col in items.columns
+            for x in items[col].to_list()
+            if x
+        ]
         calls, tokens = call_totals(store.path if store is not None else None, ids)
         record = read_results(out)
-        cands.append(Candidate(label=model, results=record, items=items, source=ctx.rel(out),
-                               call_log=store.path if store is not None else None,
-                               calls=record.counts.llm_calls_total, tokens=tokens))
+        cands.append(
+            Candidate(
+                label=model,
+                results=record,
+                items=items,
+                source=ctx.rel(out),
+                call_log=store.path if store is not None else None,
+                calls=record.counts.llm_calls_total,
+                tokens=tokens,
+            )
+        )
     return compare_candidates(cands, check_templates=False)

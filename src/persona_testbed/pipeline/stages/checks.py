@@ -10,6 +10,7 @@ from ..config import RunConfig
 
 # -- checks before any work (``run``'s preflight) -------------------------------------------------------
 
+
 def check_models(cfg: RunConfig, *roles: str) -> None:
     """Model strings resolve to a backend (known kind, model file present, API key set) — no call made."""
     for role in roles:

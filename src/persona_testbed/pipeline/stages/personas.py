@@ -44,6 +44,7 @@ SAMPLE_REPORT_NAME = "personas_report.json"
 
 # -- personas -------------------------------------------------------------------------------------------
 
+
 class SampleSpec(Spec):
     """What ``personas sample`` / the personas stage draws."""
 
@@ -74,19 +75,42 @@ class SampleSpec(Spec):
 
 def sample_spec(cfg: RunConfig) -> SampleSpec:
     c = cfg.census
-    return SampleSpec(n=cfg.personas.n, seed=cfg.seed, source=c.source, states=c.states or None,
-                      adults_only=c.adults_only, min_age=c.min_age, max_age=c.max_age,
-                      quota_by=c.quota_by or None, rake=c.rake, replace=c.replacement, data_dir=cfg.data.dir,
-                      big_five_reference=cfg.personas.big_five_reference,
-                      gss_min_cell=cfg.personas.gss_min_cell, national_donors=c.national_donors,
-                      fidelity=True, fidelity_reference=c.fidelity_reference)
+    return SampleSpec(
+        n=cfg.personas.n,
+        seed=cfg.seed,
+        source=c.source,
+        states=c.states or None,
+        adults_only=c.adults_only,
+        min_age=c.min_age,
+        max_age=c.max_age,
+        quota_by=c.quota_by or None,
+        rake=c.rake,
+        replace=c.replacement,
+        data_dir=cfg.data.dir,
+        big_five_reference=cfg.personas.big_five_reference,
+        gss_min_cell=cfg.personas.gss_min_cell,
+        national_donors=c.national_donors,
+        fidelity=True,
+        fidelity_reference=c.fidelity_reference,
+    )
 
 
 def _sampler_kwargs(spec: SampleSpec) -> dict[str, Any]:
-    return dict(source=spec.source, states=spec.states, adults_only=spec.adults_only, min_age=spec.min_age,
-                max_age=spec.max_age, quota_by=spec.quota_by, rake=spec.rake, replace=spec.replace,
-                data_dir=spec.data_dir, design=spec.design, big_five_reference=spec.big_five_reference,
-                gss_min_cell=spec.gss_min_cell, national_donors=spec.national_donors)
+    return dict(
+        source=spec.source,
+        states=spec.states,
+        adults_only=spec.adults_only,
+        min_age=spec.min_age,
+        max_age=spec.max_age,
+        quota_by=spec.quota_by,
+        rake=spec.rake,
+        replace=spec.replace,
+        data_dir=spec.data_dir,
+        design=spec.design,
+        big_five_reference=spec.big_five_reference,
+        gss_min_cell=spec.gss_min_cell,
+        national_donors=spec.national_donors,
+    )
 
 
 def _fidelity_doc(spec: SampleSpec, personas_file: Path) -> dict[str, Any]:
@@ -94,12 +118,15 @@ def _fidelity_doc(spec: SampleSpec, personas_file: Path) -> dict[str, Any]:
     try:
         rep = fidelity(personas_file, data_dir=spec.data_dir)
     except UserError as exc:  # e.g. a source the comparison cannot read: fall back to a reference draw
-        ref_spec = spec.model_copy(update={"n": spec.fidelity_reference,
-                                           "seed": derive_int(spec.seed, "fidelity.reference")})
+        ref_spec = spec.model_copy(
+            update={"n": spec.fidelity_reference, "seed": derive_int(spec.seed, "fidelity.reference")}
+        )
         reference = sample_personas(ref_spec.n, ref_spec.seed, **_sampler_kwargs(ref_spec)).personas
-        return fidelity_document(read_personas(personas_file), reference,
-                                 f"reference draw of {len(reference)} census records "
-                                 f"(full-source comparison unavailable: {exc})")
+        return fidelity_document(
+            read_personas(personas_file),
+            reference,
+            f"reference draw of {len(reference)} census records (full-source comparison unavailable: {exc})",
+        )
     dictionary = open_source(spec.source, states=spec.states, data_dir=spec.data_dir).dictionary
     variables = {**CODED, **HOUSING}
 
@@ -119,8 +146,16 @@ def personas_stage(ctx: StageContext, spec: SampleSpec) -> StageOutcome:
     else:
         with err_console.status("loading census data..."):
             sampler = PersonaSampler(spec.n, spec.seed, **_sampler_kwargs(spec))
-    with Progress(TextColumn("personas"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=err_console, transient=True, disable=ctx.quiet) as bar:
+    with Progress(
+        TextColumn("personas"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=ctx.quiet,
+    ) as bar:
         task = bar.add_task("personas", total=spec.n)
 
         def frames() -> Iterator[Any]:
@@ -128,9 +163,16 @@ def personas_stage(ctx: StageContext, spec: SampleSpec) -> StageOutcome:
                 yield frame
                 bar.advance(task, frame.height)
 
-        paths = write_persona_frames(frames(), ctx.dir, extra_manifest={
-            "seed": spec.seed, "source": sampler.src.name, "source_checksum": sampler.src.checksum},
-            formats=spec.formats)
+        paths = write_persona_frames(
+            frames(),
+            ctx.dir,
+            extra_manifest={
+                "seed": spec.seed,
+                "source": sampler.src.name,
+                "source_checksum": sampler.src.checksum,
+            },
+            formats=spec.formats,
+        )
     report = sampler.report()
     write_json(ctx.dir / SAMPLE_REPORT_NAME, report)
     artifacts = [ctx.rel(paths[k]) for k in spec.formats] + [ctx.rel(ctx.dir / SAMPLE_REPORT_NAME)]
@@ -139,12 +181,17 @@ def personas_stage(ctx: StageContext, spec: SampleSpec) -> StageOutcome:
         write_json(fid, _fidelity_doc(spec, paths.get("jsonl") or paths["parquet"]))
         artifacts.append(ctx.rel(fid))
     rules = report.get("rules", {})
-    return StageOutcome(items=spec.n, ok=spec.n, artifacts=artifacts,
-                        summary={"rule_checks": rules.get("checked"), "seconds": report.get("seconds")},
-                        detail={"report": report, "paths": paths})
+    return StageOutcome(
+        items=spec.n,
+        ok=spec.n,
+        artifacts=artifacts,
+        summary={"rule_checks": rules.get("checked"), "seconds": report.get("seconds")},
+        detail={"report": report, "paths": paths},
+    )
 
 
 # -- enrichment -----------------------------------------------------------------------------------------
+
 
 class EnrichSpec(Spec):
     """What ``personas enrich`` / the enrich stage writes (open-ended fields, judge, resampling)."""
@@ -163,9 +210,14 @@ class EnrichSpec(Spec):
 
 def enrich_spec(cfg: RunConfig, run_path: Path) -> EnrichSpec:
     e = cfg.personas.enrich
-    return EnrichSpec(personas=str(run_path / "personas" / "personas.jsonl"), model=cfg.models.for_role("enrich"),
-                      judge_model=cfg.models.for_role("judge") if e.judge else None, seed=cfg.seed,
-                      max_resamples=e.max_resamples, data_dir=cfg.data.dir)
+    return EnrichSpec(
+        personas=str(run_path / "personas" / "personas.jsonl"),
+        model=cfg.models.for_role("enrich"),
+        judge_model=cfg.models.for_role("judge") if e.judge else None,
+        seed=cfg.seed,
+        max_resamples=e.max_resamples,
+        data_dir=cfg.data.dir,
+    )
 
 
 def enrich_stage(ctx: StageContext, spec: EnrichSpec) -> StageOutcome:
@@ -184,25 +236,55 @@ def enrich_stage(ctx: StageContext, spec: EnrichSpec) -> StageOutcome:
     if judge is not None and spec.resample:
         resampler = census_resampler(spec.seed, **sample_kwargs_from_report(in_file), data_dir=spec.data_dir)
     options = EnrichOptions(max_chars=spec.max_chars, categories_per_persona=spec.categories)
-    result = ctx.run_async(lambda: enrich_personas(personas, client, spec.seed, judge_client=judge,
-                                                   resample=resampler, max_resamples=spec.max_resamples,
-                                                   progress=not ctx.quiet, options=options))
+    result = ctx.run_async(
+        lambda: enrich_personas(
+            personas,
+            client,
+            spec.seed,
+            judge_client=judge,
+            resample=resampler,
+            max_resamples=spec.max_resamples,
+            progress=not ctx.quiet,
+            options=options,
+        )
+    )
     report = {**result.report, "input": in_file.name, "rules": sample_report.get("rules")}
     artifacts = []
     if result.personas:
-        kept = {k: v for k, v in (_load_json(in_file.parent / MANIFEST_NAME) or {}).items()
-                if k not in ("package_version", "schema_version", "count", "files", "enrich")}
-        paths = write_personas(result.personas, ctx.dir, extra_manifest={**kept, "enrich": {
-            "model": spec.model, "judge_model": spec.judge_model, "seed": spec.seed,
-            "report": ENRICH_REPORT_NAME}})
+        kept = {
+            k: v
+            for k, v in (_load_json(in_file.parent / MANIFEST_NAME) or {}).items()
+            if k not in ("package_version", "schema_version", "count", "files", "enrich")
+        }
+        paths = write_personas(
+            result.personas,
+            ctx.dir,
+            extra_manifest={
+                **kept,
+                "enrich": {
+                    "model": spec.model,
+                    "judge_model": spec.judge_model,
+                    "seed": spec.seed,
+                    "report": ENRICH_REPORT_NAME,
+                },
+            },
+        )
         artifacts = [ctx.rel(paths["jsonl"]), ctx.rel(paths["parquet"])]
     write_json(ctx.dir / ENRICH_REPORT_NAME, report)
     artifacts.append(ctx.rel(ctx.dir / ENRICH_REPORT_NAME))
     failures = [ItemFailure(item=f.persona_id, reason=f"{f.stage}: {f.error}") for f in result.failures]
     if not result.personas:
         first = failures[0].reason if failures else "no input"
-        raise UserError(f"all {len(personas)} personas failed enrichment (first: {first}); "
-                        f"see {ctx.dir / ENRICH_REPORT_NAME}")
-    return StageOutcome(items=len(personas), ok=len(personas) - len(failures), failed=len(failures),
-                        failures=failures, artifacts=artifacts,
-                        summary={"accepted": len(result.personas)}, detail=report)
+        raise UserError(
+            f"all {len(personas)} personas failed enrichment (first: {first}); "
+            f"see {ctx.dir / ENRICH_REPORT_NAME}"
+        )
+    return StageOutcome(
+        items=len(personas),
+        ok=len(personas) - len(failures),
+        failed=len(failures),
+        failures=failures,
+        artifacts=artifacts,
+        summary={"accepted": len(result.personas)},
+        detail=report,
+    )

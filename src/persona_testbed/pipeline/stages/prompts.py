@@ -28,6 +28,7 @@ from .base import Spec, write_json
 
 # -- prompts --------------------------------------------------------------------------------------------
 
+
 class PromptsSpec(Spec):
     """What ``prompts build`` / the prompts stage builds."""
 
@@ -41,11 +42,19 @@ class PromptsSpec(Spec):
 
 def prompts_spec(cfg: RunConfig) -> PromptsSpec:
     p = cfg.prompts
-    return PromptsSpec(source=None if p.source == "prism" else p.source, data_dir=cfg.data.dir,
-                       model=cfg.models.for_role("prompts") if p.classify else None,
-                       build=PromptBuildConfig(seed=cfg.seed, limit=p.limit, held_out_fraction=p.held_out_fraction,
-                                               clusters=p.clusters, controversy=p.classify,
-                                               concurrency=cfg.llm.concurrency))
+    return PromptsSpec(
+        source=None if p.source == "prism" else p.source,
+        data_dir=cfg.data.dir,
+        model=cfg.models.for_role("prompts") if p.classify else None,
+        build=PromptBuildConfig(
+            seed=cfg.seed,
+            limit=p.limit,
+            held_out_fraction=p.held_out_fraction,
+            clusters=p.clusters,
+            controversy=p.classify,
+            concurrency=cfg.llm.concurrency,
+        ),
+    )
 
 
 def prompts_stage(ctx: StageContext, spec: PromptsSpec, client: Any = None) -> StageOutcome:
@@ -64,47 +73,103 @@ def prompts_stage(ctx: StageContext, spec: PromptsSpec, client: Any = None) -> S
     async def build() -> Any:
         if ctx.quiet or client is None:
             return await abuild_prompts(items, client, spec.build, name)
-        with Progress(TextColumn("classifying prompts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err_console, transient=True) as bar:
+        with Progress(
+            TextColumn("classifying prompts"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
             task = bar.add_task("classify", total=None)
-            return await abuild_prompts(items, client, spec.build, name,
-                                        on_classified=lambda n, total: bar.update(task, completed=n, total=total))
+            return await abuild_prompts(
+                items,
+                client,
+                spec.build,
+                name,
+                on_classified=lambda n, total: bar.update(task, completed=n, total=total),
+            )
 
     prompts = ctx.run_async(build)
-    failures = [ItemFailure(item=p.id, reason=f"{fname}: {verdict.reason}")
-                for p in prompts for fname, verdict in p.verdicts.items() if verdict.verdict == "error"]
+    failures = [
+        ItemFailure(item=p.id, reason=f"{fname}: {verdict.reason}")
+        for p in prompts
+        for fname, verdict in p.verdicts.items()
+        if verdict.verdict == "error"
+    ]
     kept = [p for p in prompts if p.kept]
     if not kept:
-        why = (f"; {len(failures)} classifier calls failed (first: {failures[0].reason})" if failures else "")
+        why = f"; {len(failures)} classifier calls failed (first: {failures[0].reason})" if failures else ""
         raise UserError(f"prompts: no prompt of {name} passed the filters{why}")
-    write_prompts(prompts, ctx.dir, {"source": name, "model": client.model if client else None,
-                                     "config": spec.build.model_dump(), "filter_order": list(FILTER_ORDER),
-                                     "controversy_template_version": CONTROVERSY_TEMPLATE_VERSION,
-                                     "attribution": PRISM_ATTRIBUTION if spec.source is None else None})
+    write_prompts(
+        prompts,
+        ctx.dir,
+        {
+            "source": name,
+            "model": client.model if client else None,
+            "config": spec.build.model_dump(),
+            "filter_order": list(FILTER_ORDER),
+            "controversy_template_version": CONTROVERSY_TEMPLATE_VERSION,
+            "attribution": PRISM_ATTRIBUTION if spec.source is None else None,
+        },
+    )
     stats = prompt_stats(prompts)
     funnel = [{"step": f"loaded from {name}", "count": stats["prompts"]}]
     for row in stats["filters"]:
         if row["evaluated"]:
             funnel.append({"step": f"passed {row['filter']}", "count": row["pass"]})
-    clusters = [{"cluster": c["cluster"], "label": c["label"], "size": c["total"], "train": c["train"],
-                 "held_out": c["held_out"]} for c in stats["clusters"]]
+    clusters = [
+        {
+            "cluster": c["cluster"],
+            "label": c["label"],
+            "size": c["total"],
+            "train": c["train"],
+            "held_out": c["held_out"],
+        }
+        for c in stats["clusters"]
+    ]
     write_json(ctx.dir / "summary.json", {"funnel": funnel, "clusters": clusters, "stats": stats})
-    artifacts = [ctx.rel(ctx.dir / n) for n in ("prompts.jsonl", "prompts.parquet", "summary.json")
-                 if (ctx.dir / n).exists()]
-    return StageOutcome(items=len(prompts), ok=len(prompts) - len(failures), failed=len(failures),
-                        failures=failures, artifacts=artifacts,
-                        summary={"source": name, "kept": len(kept), "splits": stats["splits"]}, detail=stats)
+    artifacts = [
+        ctx.rel(ctx.dir / n)
+        for n in ("prompts.jsonl", "prompts.parquet", "summary.json")
+        if (ctx.dir / n).exists()
+    ]
+    return StageOutcome(
+        items=len(prompts),
+        ok=len(prompts) - len(failures),
+        failed=len(failures),
+        failures=failures,
+        artifacts=artifacts,
+        summary={"source": name, "kept": len(kept), "splits": stats["splits"]},
+        detail=stats,
+    )
 
 
-def build_prompts(source: str | Path | None = None, *, out_dir: str | Path, model: str | None = None,
-                  client: Any = None, config: PromptBuildConfig | None = None, progress: bool = False,
-                  data_dir: str | Path | None = None) -> list[Prompt]:
+def build_prompts(
+    source: str | Path | None = None,
+    *,
+    out_dir: str | Path,
+    model: str | None = None,
+    client: Any = None,
+    config: PromptBuildConfig | None = None,
+    progress: bool = False,
+    data_dir: str | Path | None = None,
+) -> list[Prompt]:
     """Library entry point: build a prompt set into ``out_dir`` (opens a session, as ``prompts build``)."""
-    spec = PromptsSpec(source=str(source) if source else None, data_dir=str(data_dir) if data_dir else None,
-                       model=model, build=config or PromptBuildConfig())
+    spec = PromptsSpec(
+        source=str(source) if source else None,
+        data_dir=str(data_dir) if data_dir else None,
+        model=model,
+        build=config or PromptBuildConfig(),
+    )
     validate_build_config(spec.build)
     load_source(spec.source, spec.data_dir)  # bad input fails before anything is created
-    with Session(out_dir, kind="prompts", inputs=[source], llm=LLMConfig(concurrency=spec.build.concurrency),
-                 quiet=not progress) as session:
+    with Session(
+        out_dir,
+        kind="prompts",
+        inputs=[source],
+        llm=LLMConfig(concurrency=spec.build.concurrency),
+        quiet=not progress,
+    ) as session:
         session.run_stage("prompts", out_dir, lambda ctx: prompts_stage(ctx, spec, client), inputs=spec)
     return read_prompts(out_dir)
