@@ -7,6 +7,12 @@ import pytest
 
 from persona_testbed.personas import PERSONA_FIELDS, read_personas
 from persona_testbed.personas.record import Persona, SourceKey
+from persona_testbed.personas.reports import (
+    FIDELITY_REPORT_SCHEMA_VERSION,
+    SAMPLE_REPORT_SCHEMA_VERSION,
+    FidelityReport,
+    SampleReport,
+)
 
 pytestmark = pytest.mark.shared_data
 
@@ -295,3 +301,27 @@ def test_cli_formats_parquet_only_replaces_stale_jsonl(run, cli, tmp_path):
     assert list(manifest["files"]) == ["personas.parquet"]
     bad = cli("personas", "sample", "--n", "5", "--out", tmp_path / "x", "--formats", "csv")
     assert bad.exit_code == 2 and "--formats" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_sample_report_is_a_typed_versioned_record(run, tmp_path):
+    """``personas_report.json`` is a ``SampleReport`` (issue 13): versioned, documented, read back exactly."""
+    out = tmp_path / "typed"
+    r = run("personas", "sample", "--n", "5", "--seed", "2", "--states", "DE", "--out", out, "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads((out / "personas_report.json").read_text())
+    assert doc["schema_version"] == SAMPLE_REPORT_SCHEMA_VERSION
+    assert SampleReport.model_validate(doc).model_dump(mode="json") == doc
+    undocumented = [
+        name
+        for name, f in SampleReport.model_fields.items()
+        if not f.description
+        and name not in ("schema_version", "rules", "imputation", "ancestry", "survey", "big_five")
+    ]
+    assert not undocumented
+
+    r = run("census", "fidelity", "--personas", out, "--json")
+    assert r.exit_code == 0, r.stderr
+    fid = json.loads(r.stdout)
+    assert fid["schema_version"] == FIDELITY_REPORT_SCHEMA_VERSION
+    assert FidelityReport.model_validate(fid).model_dump(mode="json") == fid
+    assert all(f.description for name, f in FidelityReport.model_fields.items() if name != "schema_version")

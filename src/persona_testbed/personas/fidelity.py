@@ -27,6 +27,7 @@ from .bigfive import AGE_GROUPS, DOMAIN_NAMES, DOMAINS, LEVELS, level_probabilit
 from .io import read_personas, resolve_personas_path
 from .mapping import age_band, income_band, place_of_birth_from_cit
 from .record import PERSONA_FIELDS, Persona, require_structured
+from .reports import FidelityReport
 from .survey import SURVEY_FIELDS, load_pool
 
 #: census-coded fields compared on codes: field -> variable
@@ -108,7 +109,12 @@ def _read_report(path: Path) -> dict[str, Any]:
 
 
 def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> dict[str, Any]:
-    """The fidelity report of a persona file (see module docstring)."""
+    """:func:`fidelity_record` as JSON-ready data (``census fidelity --json``)."""
+    return fidelity_record(personas_path, data_dir).model_dump(mode="json")
+
+
+def fidelity_record(personas_path: str | Path, data_dir: str | Path | None = None) -> FidelityReport:
+    """The typed fidelity report of a persona file (see module docstring)."""
     path = resolve_personas_path(personas_path)
     personas = read_personas(path)
     require_structured(personas, "census fidelity")  # text-only personas have no census record
@@ -299,27 +305,29 @@ def fidelity(personas_path: str | Path, data_dir: str | Path | None = None) -> d
 
     compared = {k: v["tvd"] for k, v in fields.items() if "tvd" in v}
     worst = max(compared, key=compared.get) if compared else None
-    return {
-        "personas": str(path),
-        "n": n,
-        "source": src.name,
-        "year": year,
-        "states": len(src.states),
-        "age_range": [lo, hi],
-        "max_tvd": compared.get(worst) if worst else None,
-        "max_tvd_field": worst,
-        "fields": fields,
-        "intersections": inter,
-        "survey_cells": survey,
-        "household_consistency": household_consistency(personas),
-        "notes": [
-            "census fields compare the sample's records from states whose file has the variable with those "
-            "states' population (imputed records are counted in the provenance mix)",
-            "income and age compared in bands; occupation and industry by their 3-letter group",
-            "survey fields compared with the unconditional weighted GSS distribution",
-            "sample TVD includes sampling noise: about 0.5*sqrt(2K/(pi*n)) for K even categories",
-        ],
-    }
+    return FidelityReport.model_validate(
+        {
+            "personas": str(path),
+            "n": n,
+            "source": src.name,
+            "year": year,
+            "states": len(src.states),
+            "age_range": [lo, hi],
+            "max_tvd": compared.get(worst) if worst else None,
+            "max_tvd_field": worst,
+            "fields": fields,
+            "intersections": inter,
+            "survey_cells": survey,
+            "household_consistency": household_consistency(personas),
+            "notes": [
+                "census fields compare the sample's records from states whose file has the variable with those "
+                "states' population (imputed records are counted in the provenance mix)",
+                "income and age compared in bands; occupation and industry by their 3-letter group",
+                "survey fields compared with the unconditional weighted GSS distribution",
+                "sample TVD includes sampling noise: about 0.5*sqrt(2K/(pi*n)) for K even categories",
+            ],
+        }
+    )
 
 
 def _alone(household_type: str) -> bool:

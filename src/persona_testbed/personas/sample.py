@@ -21,6 +21,7 @@ from .bigfive import REFERENCE_LABELS, check_reference
 from .build import MappingContext, MapStats, frame_to_personas, map_frame
 from .frames import persona_ids
 from .record import Persona
+from .reports import SampleReport
 from .rules import RULE_NAMES, broken_matrix
 from .survey import MIN_CELL, check_min_cell
 
@@ -255,35 +256,43 @@ class PersonaSampler:
         return mapped
 
     def report(self, count: int | None = None) -> dict[str, Any]:
-        """What happened (call after :meth:`frames` is exhausted)."""
+        """:meth:`report_record` as JSON-ready data (``personas_report.json``)."""
+        return self.report_record(count).model_dump(mode="json")
+
+    def report_record(self, count: int | None = None) -> SampleReport:
+        """What happened, typed (call after :meth:`frames` is exhausted)."""
         src, checked = self.src, self.checked
-        return {
-            "n": self.n if count is None else count,
-            "seed": self.seed,
-            "source": src.name,
-            "year": src.year,
-            "states": src.states,
-            "filters": self.filters.describe(),
-            "quota_by": self.quota_by,
-            "replace": self.replace,
-            "design": self.design if self.replace else "without replacement (Efraimidis-Spirakis)",
-            "source_checksum": src.checksum,
-            "inputs": [{"path": i.path, "sha256": i.sha256} for i in src.inputs],
-            "rules": {
-                "checked": checked,
-                "rejections": self.rejections,
-                "rejection_rate": {k: (v / checked if checked else 0.0) for k, v in self.rejections.items()},
-            },
-            **self.stats.as_dict(),
-            "national_donors": self.ctx.national_donors,
-            "big_five": {
-                "reference": self.ctx.big_five_reference,
-                "reference_label": REFERENCE_LABELS[self.ctx.big_five_reference],
-            },
-            "raking": self.rake_report,
-            "gss_sha256": self.ctx.pool.sha256_file,
-            "seconds": round(time.perf_counter() - self.t0, 3),
-        }
+        return SampleReport.model_validate(
+            {
+                "n": self.n if count is None else count,
+                "seed": self.seed,
+                "source": src.name,
+                "year": src.year,
+                "states": src.states,
+                "filters": self.filters.describe(),
+                "quota_by": self.quota_by,
+                "replace": self.replace,
+                "design": self.design if self.replace else "without replacement (Efraimidis-Spirakis)",
+                "source_checksum": src.checksum,
+                "inputs": [{"path": i.path, "sha256": i.sha256} for i in src.inputs],
+                "rules": {
+                    "checked": checked,
+                    "rejections": self.rejections,
+                    "rejection_rate": {
+                        k: (v / checked if checked else 0.0) for k, v in self.rejections.items()
+                    },
+                },
+                **self.stats.as_dict(),
+                "national_donors": self.ctx.national_donors,
+                "big_five": {
+                    "reference": self.ctx.big_five_reference,
+                    "reference_label": REFERENCE_LABELS[self.ctx.big_five_reference],
+                },
+                "raking": self.rake_report,
+                "gss_sha256": self.ctx.pool.sha256_file,
+                "seconds": round(time.perf_counter() - self.t0, 3),
+            }
+        )
 
 
 class _FetchedPlan:

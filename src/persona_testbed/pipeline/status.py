@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import UserError
 from ..feedback.plan import plan_pairs
@@ -287,6 +287,8 @@ STATUS_SCHEMA_VERSION = 1
 class StageStatus(BaseModel):
     """One stage of a run, as ``status`` shows it."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     stage: str
     """Stage name (census, personas, enrich, prompts, feedback, bench, report)."""
     status: str
@@ -316,6 +318,8 @@ class StageStatus(BaseModel):
 class StatusTotals(BaseModel):
     """Sums over the whole run."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     calls: int = 0
     """Model calls logged."""
     ok: int = 0
@@ -336,6 +340,8 @@ class StatusTotals(BaseModel):
 
 class RunStatus(BaseModel):
     """What ``persona-testbed status --json`` prints (``schema_version`` changes with the layout)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     schema_version: int = STATUS_SCHEMA_VERSION
     run: str
