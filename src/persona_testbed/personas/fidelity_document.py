@@ -175,5 +175,7 @@ def from_personas_fidelity(rep: dict[str, Any], labeler: Any = None) -> dict[str
         "max_tvd_field": rep.get("max_tvd_field"),
         "fields": rows,
         "intersections": inter,
+        "survey_cells": rep.get("survey_cells"),
+        "household_consistency": rep.get("household_consistency"),
         "notes": rep.get("notes", []),
     }

@@ -192,6 +192,7 @@ def load_run(
         "prompts": _json(run.path / "prompts" / "summary.json"),
         "pairs": pairs if n_pairs else None,
         "n_pairs": n_pairs,
+        "pair_stats": _json(run.path / "feedback" / "stats.json"),
         "bench": _json(run.path / "bench" / "summary.json"),
     }
 
