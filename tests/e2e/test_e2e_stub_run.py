@@ -46,7 +46,13 @@ def test_full_run_rerun_cached_status_report_no_secret(cli, e2e_env, stub, mirro
     assert 'data-missing="' not in html  # every section has data
     assert "<th>status</th><td>done</td>" in html  # written by the run's last stage, about the finished run
     # issue 12: the data artefacts are measurable in the report, not only in the CLI
-    for table_id in ("pair-giveaways", "pair-truncation", "pair-format", "survey-cells", "household-consistency"):
+    for table_id in (
+        "pair-giveaways",
+        "pair-truncation",
+        "pair-format",
+        "survey-cells",
+        "household-consistency",
+    ):
         assert f'id="{table_id}"' in html, table_id
     calls_before, requests_before = _calls(out / "calls.db"), stub.stats["requests"]
     assert calls_before == requests_before > 0
