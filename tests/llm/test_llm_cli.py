@@ -187,3 +187,21 @@ def test_stub_server_command_serves_until_interrupted(sig, inherited):
         out, _ = proc.communicate(timeout=60)  # a safety net only: shutdown takes well under a second
     assert proc.returncode == 0, out
     assert "served 1 requests" in out and f"(stopped by {sig})" in out
+
+
+def test_stub_server_is_quiet_when_a_client_hangs_up(capsys):
+    """A client that resets the connection mid-reply (a cancelled call, a refused download) left a traceback
+    on stderr, inside the output of the command under test; under load that broke one-line-error tests."""
+    from persona_testbed.llm.stub_server import StubServer
+
+    with StubServer() as srv:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except ConnectionResetError:
+            srv._httpd.handle_error(None, ("127.0.0.1", 1))
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a real bug in a handler")
+        except ValueError:
+            srv._httpd.handle_error(None, ("127.0.0.1", 1))
+        assert "ValueError: a real bug in a handler" in capsys.readouterr().err
