@@ -8,6 +8,8 @@ recorded as data. Skipped when the optional extra is not installed.
 from __future__ import annotations
 
 import json
+import sqlite3
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,100 @@ def test_unreachable_ray_address_is_one_line():
         check_reachable("127.0.0.1:9", timeout_s=2)
     with pytest.raises(UserError, match="expected host:port"):
         check_reachable("nonsense")
+
+
+# -- vllm/ models: ray.data.llm's vLLM processor, with a CPU stand-in for the engine ------------------------
+
+
+def _cpu_vllm_processor(fail_marker: str):
+    """A processor shaped like ``ray.data.llm``'s vLLM one (preprocess → engine → postprocess; an engine
+    error row skips postprocess), whose engine is ``schema_responder`` on the CPU. Rows whose prompt
+    contains ``fail_marker`` fail in the engine."""
+    import e2e_tools
+
+    from persona_testbed.llm.vllm_rows import ERROR_COLUMN, postprocess, preprocess
+
+    ray.cloudpickle.register_pickle_by_value(e2e_tools)  # the Ray workers cannot import the test helpers
+    seen = []
+
+    def build(source, cfg):
+        seen.append((source, cfg))
+
+        def engine(row):
+            body = json.loads(row["body"])
+            assert "messages" in row and row["sampling_params"]["max_tokens"] == body["max_tokens"]
+            if body.get("response_format"):  # the schema reached the engine as structured output
+                want = body["response_format"]["json_schema"]["schema"]
+                assert row["sampling_params"]["structured_outputs"] == {"json": want}
+            if any(fail_marker in m["content"] for m in row["messages"]):
+                return {**row, ERROR_COLUMN: "engine died on this prompt"}
+            text = e2e_tools.schema_responder(body)
+            return {**row, "generated_text": text, "num_input_tokens": 9, "num_generated_tokens": 3}
+
+        def post(row):
+            return row if row.get(ERROR_COLUMN) else postprocess(row)
+
+        return lambda ds: ds.map(preprocess).map(engine).map(post)
+
+    return build, seen
+
+
+def test_vllm_model_runs_through_the_vllm_processor(cli, local_ray, tmp_path, monkeypatch):
+    from persona_testbed.pipeline import ray_vllm
+
+    build, seen = _cpu_vllm_processor(fail_marker="eating meat")
+    monkeypatch.setattr(ray_vllm, "build_vllm_processor", build)
+    monkeypatch.setattr(ray_vllm, "require_vllm", lambda: None)  # the stand-in needs no vLLM
+    q = write_prompts_file(tmp_path / "q.txt")
+    out = tmp_path / "vllm"
+    r = cli(
+        "prompts", "build", "--source", q, "--model", "vllm/Qwen/Qwen2.5-0.5B-Instruct", "--seed", "3",
+        "--clusters", "2", "--json", "--out", out, "--executor", "ray",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert seen and seen[0][0] == "Qwen/Qwen2.5-0.5B-Instruct"
+    store = BatchStore(out)
+    sources = {row[0] for row in store._db().execute("SELECT DISTINCT source FROM replies")}
+    store.close()
+    assert sources == {"vllm"}
+    db = sqlite3.connect(out / "calls.db")
+    models = {m for (m,) in db.execute("SELECT DISTINCT model FROM calls")}
+    ok = db.execute("SELECT COUNT(*) FROM calls WHERE status = 'ok'").fetchone()[0]
+    errors = [e for (e,) in db.execute("SELECT error FROM calls WHERE status = 'failed'")]
+    db.close()
+    assert models == {"vllm/Qwen/Qwen2.5-0.5B-Instruct"}
+    assert ok > 0 and errors  # the engine's failure is a failed call, recorded as data
+    assert all("vllm: engine died on this prompt" in e for e in errors)
+    record = json.loads((out / "manifest.json").read_text())["stages"]["prompts"]
+    assert record["status"] == "done", record
+
+
+def test_vllm_model_on_the_local_executor_is_one_line(cli, tmp_path):
+    q = write_prompts_file(tmp_path / "q.txt")
+    r = cli(
+        "prompts",
+        "build",
+        "--source",
+        q,
+        "--model",
+        "vllm/Qwen/Qwen2.5-0.5B-Instruct",
+        "--out",
+        tmp_path / "o",
+    )
+    assert r.exit_code == 2
+    assert "--executor ray" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(
+    find_spec("vllm") is not None, reason="vLLM is installed here: the missing-extra error cannot show"
+)
+def test_vllm_model_without_the_extra_is_one_line(cli, tmp_path):
+    q = write_prompts_file(tmp_path / "q.txt")
+    r = cli(
+        "prompts", "build", "--source", q, "--model", "vllm/Qwen/Qwen2.5-0.5B-Instruct", "--out", tmp_path / "o",
+        "--executor", "ray",
+    )  # fmt: skip
+    assert r.exit_code == 2, r.stderr
+    assert "pip install 'persona-testbed[vllm]'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

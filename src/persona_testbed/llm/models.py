@@ -1,4 +1,5 @@
-"""Model strings: one string names one model (``embedded``, ``gguf:/path``, ``openai/<model>``, ``mock``)."""
+"""Model strings: one string names one model (``embedded``, ``gguf:/path``, ``openai/<model>``,
+``vllm/<hf-id-or-path>``, ``mock``, ``scripted[:spec]``)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from pydantic import BaseModel
 from ..core.errors import UserError
 from .world import parse_world
 
-VALID_FORMS = "'embedded', 'gguf:/path/model.gguf', 'openai/<model>', 'mock' or 'scripted[:spec]'"
+VALID_FORMS = (
+    "'embedded', 'gguf:/path/model.gguf', 'openai/<model>', 'vllm/<hf-id-or-path>', "
+    "'mock' or 'scripted[:spec]'"
+)
 
 
 class ModelSpec(BaseModel):
     """A parsed model string."""
 
-    kind: Literal["embedded", "gguf", "openai", "mock", "scripted"]
-    name: str  # the model id sent to the backend (openai) or the gguf path / "embedded" / "mock"
+    kind: Literal["embedded", "gguf", "openai", "vllm", "mock", "scripted"]
+    name: str  # the model id sent to the backend (openai), the vLLM model source (vllm), the gguf path, ...
     model_string: str  # the original string, as stored in results and the call log
 
     @property
@@ -39,4 +43,7 @@ def parse_model(model: str) -> ModelSpec:
         return ModelSpec(kind="gguf", name=s[len("gguf:") :], model_string=s)
     if s.startswith("openai/") and len(s) > len("openai/"):
         return ModelSpec(kind="openai", name=s[len("openai/") :], model_string=s)
+    if s.startswith("vllm/") and len(s) > len("vllm/"):
+        # a Hugging Face id or a local path, loaded by vLLM engines on Ray GPU workers (docs/execution.md)
+        return ModelSpec(kind="vllm", name=s[len("vllm/") :], model_string=s)
     raise UserError(f"unknown model string {model!r}: use {VALID_FORMS}")

@@ -17,22 +17,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, UserError
+from ..llm.models import parse_model
 from ..personas.record import PERSONA_FIELDS
 
-MODEL_RE = re.compile(r"^(embedded|mock|gguf:.+|openai/.+)$")
-BENCH_TASKS = ("main", "passk", "loo", "intersections", "fidelity", "agreement")
 MAIN_MODES = ("baseline", "persona", "cot", "summary")
 STAGES = ("census", "personas", "enrich", "prompts", "feedback", "bench", "report")
 
 
 def _check_model(value: str | None) -> str | None:
+    """A model string that ``llm.models.parse_model`` knows (one parser for the CLI and config files)."""
     if value is None:
         return value
-    if not MODEL_RE.match(value):
-        raise ValueError(
-            f"unknown model string {value!r} (use embedded, gguf:/path/model.gguf or openai/<model>)"
-        )
+    try:
+        parse_model(value)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
     return value
 
 
@@ -109,6 +109,19 @@ class LLMConfig(_Section):
 EXECUTORS = ("local", "batch", "ray")
 
 
+class VLLMConfig(_Section):
+    """``vllm/<model>`` on the Ray executor: vLLM engines on GPU workers (``ray.data.llm``)."""
+
+    replicas: int = Field(1, ge=1, le=1024)
+    """Engine replicas (each on its own GPU or GPUs, see ``engine_kwargs.tensor_parallel_size``)."""
+    batch_size: int = Field(32, ge=1)
+    """Requests per batch sent to an engine; also how often the driver saves answers."""
+    accelerator_type: str | None = None
+    """Ray accelerator type the engines need (e.g. ``H100``); unset: any GPU."""
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """vLLM engine arguments (``max_model_len``, ``tensor_parallel_size``, ``gpu_memory_utilization`` …)."""
+
+
 class RayConfig(_Section):
     """The Ray executor: where Ray runs and how a wave is spread over its workers."""
 
@@ -117,6 +130,7 @@ class RayConfig(_Section):
     workers: int = Field(2, ge=1, le=MAX_CONCURRENCY)
     batch_size: int = Field(64, ge=1)
     task_retries: int = Field(3, ge=0, le=100)
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig)
 
 
 class ExecutionConfig(_Section):
@@ -497,7 +511,6 @@ __all__ = [
     "load_config",
     "parse_config",
     "config_errors",
-    "BENCH_TASKS",
     "MAIN_MODES",
     "STAGES",
 ]

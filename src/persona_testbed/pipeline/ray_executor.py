@@ -19,14 +19,14 @@ import asyncio
 import json
 import os
 import socket
-import warnings
-from functools import partial
 from importlib.util import find_spec
 from typing import Any
 
 from ..core.errors import UserError
 from ..llm.answer import answer_requests
 from ..llm.deferred import BatchStore
+from ..llm.models import parse_model
+from . import ray_vllm
 from .config import LLMConfig, RayConfig
 
 INSTALL_HINT = "pip install 'persona-testbed[ray]' (or pip install 'ray[data]')"
@@ -109,11 +109,35 @@ class RayExecutor:
             ) from None
         self._started_here = True
 
-    def run_wave(self, store: BatchStore, stage: str, pending: dict[str, dict[str, Any]]) -> int:
-        """Answer ``pending`` on Ray; answers are saved to ``store`` as they arrive. Returns how many."""
+    def run_wave(
+        self,
+        store: BatchStore,
+        stage: str,
+        pending: dict[str, dict[str, Any]],
+        model_of: dict[str, str] | None = None,
+    ) -> int:
+        """Answer ``pending`` on Ray; answers are saved to ``store`` as they arrive. Returns how many.
+
+        ``model_of`` maps a request id to the model string that deferred it: requests of ``vllm/`` models go
+        to vLLM engines on GPU workers (``ray_vllm``), the others to the OpenAI-compatible endpoint."""
+        model_of = model_of or {}
+        by_vllm: dict[str, dict[str, dict[str, Any]]] = {}
+        for rid, model in model_of.items():
+            if rid in pending and parse_model(model).kind == "vllm":
+                by_vllm.setdefault(model, {})[rid] = pending[rid]
+        if by_vllm:
+            ray_vllm.require_vllm()  # before starting Ray: a missing extra is one line at once
+        self._ensure()
+        done = 0
+        for model, requests in sorted(by_vllm.items()):
+            done += ray_vllm.run_vllm_wave(store, stage, model, requests, self.config.vllm)
+        rest = {rid: body for rid, body in pending.items() if not any(rid in r for r in by_vllm.values())}
+        return done + (self._run_http(store, stage, rest) if rest else 0)
+
+    def _run_http(self, store: BatchStore, stage: str, pending: dict[str, dict[str, Any]]) -> int:
+        """The requests for OpenAI-compatible endpoints, answered by ``map_batches`` workers."""
         import ray.data
 
-        self._ensure()
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
@@ -124,21 +148,22 @@ class RayExecutor:
         size = self.config.batch_size
         blocks = min(len(items), max(self.config.workers, -(-len(items) // size)))
         ds = ray.data.from_items(items, override_num_blocks=max(1, blocks))
-        with warnings.catch_warnings():  # Ray 2.60 deprecates the remote-args function it still needs here
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ds = ds.map_batches(
-                answer_batch,
-                batch_size=size,
-                batch_format="numpy",
-                concurrency=self.config.workers,
-                ray_remote_args_fn=partial(dict, max_retries=self.config.task_retries, retry_exceptions=True),
-                fn_kwargs={
-                    "base_url": base_url,
-                    "timeout_s": llm.timeout_s,
-                    "max_retries": llm.max_retries,
-                    "concurrency": llm.concurrency,
-                },
-            )
+        ds = ds.map_batches(
+            answer_batch,
+            batch_size=size,
+            batch_format="numpy",
+            concurrency=self.config.workers,
+            # Ray task options: a raising or crashed task is retried task_retries times (Ray Data's default
+            # is to retry for ever), then the iteration below raises and its requests are recorded as failed
+            max_retries=self.config.task_retries,
+            retry_exceptions=True,
+            fn_kwargs={
+                "base_url": base_url,
+                "timeout_s": llm.timeout_s,
+                "max_retries": llm.max_retries,
+                "concurrency": llm.concurrency,
+            },
+        )
         models = ",".join(sorted({f"openai/{b['model']}" for b in pending.values()}))
         answered: set[str] = set()
         try:

@@ -33,7 +33,9 @@ from ..core.outputs import MARKER, claim_dir
 from ..llm.breaker import FailureBreaker
 from ..llm.client import LLMClient
 from ..llm.deferred import BatchBackend, BatchStore, WaitingForBatch, WaveRecorder
+from ..llm.models import parse_model
 from ..llm.store import CallStore, connect_readonly
+from . import ray_vllm
 from .config import ExecutionConfig, LLMConfig
 from .ray_executor import RayExecutor
 from .rundir import RunDir
@@ -206,6 +208,8 @@ class Session:
             llm = self.llm
             backend = None
             if self.execution.backend in ("batch", "ray"):
+                if self.execution.backend == "ray" and parse_model(model).kind == "vllm":
+                    ray_vllm.require_vllm()  # said before the stage defers anything
                 if self._waves is None:
                     self._waves = WaveRecorder(BatchStore(self.run.path))
                 backend = BatchBackend(model, self._waves)
@@ -364,11 +368,11 @@ class Session:
             waves = self._waves
             if self._ray is None or waves is None or not waves.pending:
                 return outcome
-            pending = dict(waves.pending)
+            pending, model_of = dict(waves.pending), dict(waves.model_of)
             waves.reset()
             _discard_written(out, self.run.path, before)
             self.log(f"{name}: {len(pending)} requests on Ray")
-            self._ray.run_wave(waves.store, name, pending)
+            self._ray.run_wave(waves.store, name, pending, model_of)
             ctx.breaker = FailureBreaker(name)  # the next pass counts its calls afresh
 
     def _raise_if_waiting(self, name: str) -> None:

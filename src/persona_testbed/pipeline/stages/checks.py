@@ -4,17 +4,37 @@ from __future__ import annotations
 
 from ...bench.human import read_labels
 from ...census.source import open_source
+from ...core.errors import UserError
 from ...llm.backends import make_backend
+from ...llm.deferred import DEFERRABLE_KINDS
+from ...llm.models import parse_model
 from ...prompts.load import load_source
 from ..config import RunConfig
+from ..ray_vllm import require_vllm
 
 # -- checks before any work (``run``'s preflight) -------------------------------------------------------
 
 
 def check_models(cfg: RunConfig, *roles: str) -> None:
-    """Model strings resolve to a backend (known kind, model file present, API key set) — no call made."""
+    """Model strings resolve to a backend (known kind, model file present, API key set) — no call made.
+
+    With the batch or Ray executor a model must be one whose requests they can defer (``openai/``,
+    ``vllm/``): said here, before any stage runs, rather than when the stage first asks for a client."""
+    backend = cfg.execution.backend
     for role in roles:
-        make_backend(cfg.models.for_role(role), base_url=cfg.llm.base_url, timeout_s=cfg.llm.timeout_s)
+        model = cfg.models.for_role(role)
+        spec = parse_model(model)
+        if backend in ("batch", "ray"):
+            if spec.kind not in DEFERRABLE_KINDS:
+                raise UserError(
+                    f"models.{role} = {model!r}: the {backend} executor needs an 'openai/<model>' or "
+                    "'vllm/<model>' model string (see docs/execution.md)"
+                )
+            if spec.kind == "vllm":
+                if backend == "ray":
+                    require_vllm()
+                continue
+        make_backend(model, base_url=cfg.llm.base_url, timeout_s=cfg.llm.timeout_s)
 
 
 def preflight_census(cfg: RunConfig) -> None:
