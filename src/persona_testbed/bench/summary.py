@@ -64,6 +64,8 @@ def bench_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
                         "ci_high": k["high"],
                         "n": v.get("paired_items"),
                         "kappa_difference": (v.get("kappa_difference") or {}).get("estimate"),
+                        "kd_low": (v.get("kappa_difference") or {}).get("low"),
+                        "kd_high": (v.get("kappa_difference") or {}).get("high"),
                         "changed_share": (v.get("changed_share") or {}).get("estimate"),
                         "changed_difference": d["estimate"],
                         "diff_low": d["low"],

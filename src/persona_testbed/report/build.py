@@ -153,25 +153,7 @@ def _bench_figures(bench: dict[str, Any]) -> dict[str, Any]:
         )
     loo = (bench.get("loo") or {}).get("attributes") or []
     if loo:
-        kappas = [a.get("kappa") for a in loo]
-        figs["loo"] = (
-            {
-                "img": plots.bars(
-                    [a.get("attribute") for a in loo],
-                    kappas,
-                    lo=[a.get("ci_low") for a in loo],
-                    hi=[a.get("ci_high") for a in loo],
-                    title="Cohen's κ, full persona vs attribute removed",
-                    ylabel="κ",
-                    ylim=(-1.05, 1.05),
-                    horizontal=True,
-                )
-            }
-            if any(k is not None and not math.isnan(k) for k in kappas)
-            else {
-                "note": "Cohen's κ per attribute: undefined for every attribute (constant judgements); nothing to plot."
-            }
-        )
+        figs["loo"] = _loo_figure(loo)
     groups = (bench.get("intersections") or {}).get("groups") or []
     if groups:
         figs["intersections"] = _figure(
@@ -195,6 +177,41 @@ def _bench_figures(bench: dict[str, Any]) -> dict[str, Any]:
     for task, board in (bench.get("leaderboards") or {}).items():
         figs[f"leaderboard:{task}"] = _leaderboard_figure(task, board)
     return figs
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not math.isnan(x)
+
+
+def _loo_figure(loo: list[dict[str, Any]]) -> dict[str, str]:
+    """κ(full, ablated) − κ(full, control) per attribute with its paired CI: the control arm's κ is the
+    agreement sampling noise alone leaves, so 0 means "no effect" and below 0 "the attribute matters".
+    Results written before the control arm (no difference) fall back to the raw κ."""
+    adjusted = any(_finite(a.get("kappa_difference")) for a in loo)
+    key, lo, hi = ("kappa_difference", "kd_low", "kd_high") if adjusted else ("kappa", "ci_low", "ci_high")
+    values = [a.get(key) for a in loo]
+    if not any(_finite(v) for v in values):
+        return {
+            "note": "Cohen's κ per attribute: undefined for every attribute (constant judgements); nothing to plot."
+        }
+    ends = [x for a in loo for x in (a.get(lo), a.get(hi), a.get(key)) if _finite(x)]
+    span = max(1.05, *(abs(x) * 1.05 for x in ends))
+    return {
+        "img": plots.bars(
+            [a.get("attribute") for a in loo],
+            values,
+            lo=[a.get(lo) for a in loo],
+            hi=[a.get(hi) for a in loo],
+            title=(
+                "κ(full, attribute removed) − κ(full, control), 95% CI: below 0 = the attribute matters"
+                if adjusted
+                else "Cohen's κ, full persona vs attribute removed (no control arm in these results)"
+            ),
+            ylabel="κ − control κ" if adjusted else "κ",
+            ylim=(-span, span if adjusted else 1.05),
+            horizontal=True,
+        )
+    }
 
 
 def _leaderboard_figure(task: str, board: dict[str, Any]) -> dict[str, str]:
