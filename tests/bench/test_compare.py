@@ -131,6 +131,14 @@ def test_three_candidates_one_item_set_leaderboard(cli, world):
     ]
     table = cli("bench", "compare", out)
     assert table.exit_code == 0 and "leaderboard" in table.stdout and "paired differences" in table.stdout
+    # bench plan on the pilot plans every candidate (their results are under candidates/)
+    plan = cli("bench", "plan", out, "--json")
+    assert plan.exit_code == 0, plan.stderr
+    rows = json.loads(plan.stdout)
+    assert {r["candidate"] for r in rows} == set(CANDS)
+    assert {(r["candidate"], r["figure"]) for r in rows} == {
+        (c, f"accuracy ({m})") for c in CANDS for m in ("persona", "baseline")
+    }
 
 
 def test_duplicate_candidates_one_line_nothing_written(cli, world):

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from ..core.errors import UserError
+from .compare import CANDIDATES_DIR
 from .results import (
     BenchResults,
     Estimate,
@@ -34,6 +36,8 @@ class PlanRow(BaseModel):
 
     task: str
     """Task of the pilot."""
+    candidate: str | None = None
+    """The pilot's candidate model (several when the pilot compared candidates)."""
     figure: str
     """The figure planned for (e.g. ``accuracy (persona)``)."""
     estimate: float | None
@@ -52,7 +56,15 @@ class PlanRow(BaseModel):
     """How ``n_needed`` was found: pilot-scaled, binomial or delta method."""
 
 
-def _row(task: str, figure: str, e: Estimate, target: float, unit: str, binomial: bool = True) -> PlanRow:
+def _row(
+    task: str,
+    figure: str,
+    e: Estimate,
+    target: float,
+    unit: str,
+    binomial: bool = True,
+    candidate: str | None = None,
+) -> PlanRow:
     half = (e.high - e.low) / 2 if e.low is not None and e.high is not None else None
     p = e.estimate
     deff = design_effect(p, e.n, e.low, e.high, e.confidence) if (binomial and p is not None) else 1.0
@@ -64,6 +76,7 @@ def _row(task: str, figure: str, e: Estimate, target: float, unit: str, binomial
         need, basis = None, "not measurable"
     return PlanRow(
         task=task,
+        candidate=candidate,
         figure=figure,
         estimate=p,
         pilot_n=e.n,
@@ -81,15 +94,17 @@ def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
         raise UserError(f"--half-width must lie in (0, 0.5) (got {half_width})")
     f = results.figures
     t = results.task
+    cand = results.models.candidate
     rows: list[PlanRow] = []
     if isinstance(f, MainFigures):
         for m, a in f.modes.items():
-            rows.append(_row(t, f"accuracy ({m})", a.accuracy, half_width, "items"))
+            rows.append(_row(t, f"accuracy ({m})", a.accuracy, half_width, "items", candidate=cand))
             if a.calibrated is not None:
                 c = a.calibrated
                 rows.append(
                     PlanRow(
                         task=t,
+                        candidate=cand,
                         figure=f"judge-corrected accuracy ({m})",
                         estimate=c.corrected.estimate,
                         pilot_n=c.labelled_positive + c.labelled_negative,
@@ -102,9 +117,9 @@ def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
                 )
     elif isinstance(f, PassKFigures):
         for k, e in f.pass_at_k.items():
-            rows.append(_row(t, f"pass@{k}", e, half_width, "items"))
+            rows.append(_row(t, f"pass@{k}", e, half_width, "items", candidate=cand))
     elif isinstance(f, LooFigures):
-        rows.append(_row(t, "accuracy (full)", f.full_accuracy.accuracy, half_width, "items"))
+        rows.append(_row(t, "accuracy (full)", f.full_accuracy.accuracy, half_width, "items", candidate=cand))
         for a, eff in f.attributes.items():
             rows.append(
                 _row(
@@ -114,13 +129,14 @@ def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
                     half_width,
                     "items",
                     binomial=False,
+                    candidate=cand,
                 )
             )
     elif isinstance(f, IntersectionsFigures):
         for g, a in f.groups.items():
-            rows.append(_row(t, f"accuracy ({g})", a.accuracy, half_width, "items per group"))
+            rows.append(_row(t, f"accuracy ({g})", a.accuracy, half_width, "items per group", candidate=cand))
     elif isinstance(f, FidelityFigures):
-        rows.append(_row(t, "accuracy", f.accuracy, half_width, "judgements (2 per pair)"))
+        rows.append(_row(t, "accuracy", f.accuracy, half_width, "judgements (2 per pair)", candidate=cand))
     else:
         raise UserError(
             f"bench plan: task {t!r} results (schema {results.schema_version}) have no interval "
@@ -130,9 +146,27 @@ def plan(results: BenchResults, half_width: float) -> list[PlanRow]:
     return rows
 
 
+def results_files(path: Path) -> list[Path]:
+    """The results.json files a ``bench plan`` argument stands for: the file itself; a task directory's
+    ``results.json``, or, for a pilot that compared candidates, each ``candidates/*/results.json``; or those
+    of every task directory in a run's ``bench/`` directory."""
+    if not path.is_dir():
+        return [path]
+
+    def task_files(d: Path) -> list[Path]:
+        if (d / "results.json").exists():
+            return [d / "results.json"]
+        return sorted((d / CANDIDATES_DIR).glob("*/results.json"))
+
+    found = task_files(path) or [f for d in sorted(path.iterdir()) if d.is_dir() for f in task_files(d)]
+    if not found:
+        raise UserError(f"{path}: no results.json in it, in its task directories or in their candidates/")
+    return found
+
+
 def plan_many(results: Iterable[BenchResults], half_width: float) -> list[PlanRow]:
     """``plan`` over several results (e.g. every task of a run)."""
     return [r for res in results for r in plan(res, half_width)]
 
 
-__all__ = ["PlanRow", "plan", "plan_many"]
+__all__ = ["PlanRow", "plan", "plan_many", "results_files"]

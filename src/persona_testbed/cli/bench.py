@@ -11,7 +11,7 @@ from ..bench.export import export_items
 from ..bench.human import export_sheets, import_sheets
 from ..bench.inputs import load_pairs, load_prompts
 from ..bench.leaderboard import Comparison, differences_table, leaderboard_table
-from ..bench.plan import plan_many
+from ..bench.plan import plan_many, results_files
 from ..bench.results import read_results
 from ..bench.runner import check_run_options
 from ..bench.tasks import TASKS
@@ -388,7 +388,7 @@ def plan_cmd(
     results: list[Path] = typer.Argument(
         ...,
         help="Pilot results.json files, task directories, or a run's bench/ "
-        "directory (every TASK/results.json in it).",
+        "directory (every TASK/results.json in it; a pilot comparing candidates: each candidates/*/results.json).",
     ),
     half_width: float = typer.Option(
         0.05, "--half-width", help="Target CI half-width (e.g. 0.05 for +-5 points)."
@@ -396,22 +396,34 @@ def plan_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Items needed per mode / group / k for a chosen CI half-width, scaled from a pilot run's intervals."""
-    files: list[Path] = []
-    for p in results:
-        if p.is_dir() and not (p / "results.json").exists():
-            found = sorted(p.glob("*/results.json"))
-            if not found:
-                raise UserError(f"{p}: no results.json in it or in its task directories")
-            files += found
-        else:
-            files.append(p)
+    files = [f for p in results for f in results_files(p)]
     rows = plan_many([read_results(f) for f in files], half_width)
     emit(
         [r.model_dump() for r in rows],
         as_json,
-        columns=["task", "figure", "estimate", "pilot n", "pilot +-", "design effect", "n needed", "unit"],
+        columns=[
+            "task",
+            "candidate",
+            "figure",
+            "estimate",
+            "pilot n",
+            "pilot +-",
+            "design effect",
+            "n needed",
+            "unit",
+        ],
         rows=[
-            [r.task, r.figure, r.estimate, r.pilot_n, r.pilot_half_width, r.design_effect, r.n_needed, r.unit]
+            [
+                r.task,
+                r.candidate,
+                r.figure,
+                r.estimate,
+                r.pilot_n,
+                r.pilot_half_width,
+                r.design_effect,
+                r.n_needed,
+                r.unit,
+            ]
             for r in rows
         ],
         title=f"items for a +-{half_width} interval",
