@@ -209,3 +209,24 @@ def test_fidelity_matrix_on_the_world(crowd, pairs):
     )
     assert res["figures"]["matrix"]["mean_diagonal_rank"] == 1.0
     assert res["figures"]["accuracy"]["cluster"] == "persona"
+
+
+def test_cli_confidence_sets_every_interval(cli, tmp_path, crowd, questions):
+    write_personas(crowd, tmp_path / "personas")
+    q = tmp_path / "prompts.jsonl"
+    q.write_text("".join(p.model_dump_json() + "\n" for p in questions))
+    base = ["bench", "run", "main", "--candidate", "scripted:p=0.5", "--judge", "scripted", "--personas",
+            tmp_path / "personas", "--prompts", q, "--n", "40", "--mode", "persona", "--json"]  # fmt: skip
+    r = cli(*base, "--confidence", "1.2", "--out", tmp_path / "bad")
+    assert r.exit_code == 2 and "--confidence must lie strictly between 0 and 1 (got 1.2)" in r.stderr
+    assert not (tmp_path / "bad").exists()
+    widths = {}
+    for c in ("0.8", "0.99"):
+        r = cli(*base, "--confidence", c, "--out", tmp_path / c)
+        assert r.exit_code == 0, r.stderr
+        acc = json.loads((tmp_path / c / "results.json").read_text())["figures"]["modes"]["persona"][
+            "accuracy"
+        ]
+        assert acc["confidence"] == float(c)
+        widths[c] = acc["high"] - acc["low"]
+    assert widths["0.8"] < widths["0.99"]

@@ -126,6 +126,9 @@ def run_cmd(
     ),
     ci_method: str = typer.Option("percentile", "--ci-method", help="Bootstrap CI: percentile or bca."),
     resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
+    confidence: float = typer.Option(
+        0.95, "--confidence", help="Confidence level of every interval (0 < c < 1; e.g. 0.9, 0.99)."
+    ),
     cluster: str = typer.Option(
         "persona",
         "--cluster",
@@ -195,7 +198,13 @@ def run_cmd(
     check_candidates(candidates)
     for m in (*candidates, *(judge or [])):
         parse_model(m)  # a bad model string fails before OUT is created
-    check_run_options(cluster=cluster, calibration=calibration)  # so do a bad --cluster and labels file
+    check_run_options(  # so do a bad --cluster, --confidence, --ci-method, --resamples and labels file
+        cluster=cluster,
+        calibration=calibration,
+        ci_method=ci_method,
+        confidence=confidence,
+        n_resamples=resamples,
+    )
     spec = BenchTaskSpec(
         task=task,
         candidate=candidates[0] if len(candidates) == 1 else None,
@@ -215,6 +224,7 @@ def run_cmd(
         run_options={
             "ci_method": ci_method,
             "n_resamples": resamples,
+            "confidence": confidence,
             "cluster": cluster,
             "exclude_leaky": exclude_leaky,
         },
