@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..core.errors import UserError
 from ..core.output import console, emit
 from ..pipeline.plan import PRICE_PRESETS, make_plan
 
@@ -16,8 +17,27 @@ def _n(x: float | int | None, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
+def _list_prices(as_json: bool) -> None:
+    """The price presets: prices, provider, verified or not, the source read and its date."""
+    if as_json:
+        emit({n: {**p.model_dump(mode="json"), "label": p.label()} for n, p in PRICE_PRESETS.items()}, True)
+        return
+    console.print("PRICE PRESETS (--prices NAME): USD per million tokens; prices change", highlight=False)
+    for n, p in PRICE_PRESETS.items():
+        console.print(
+            f"{n} ({p.provider or 'no provider'}): ${p.price_in:g}/M in, ${p.price_out:g}/M out, {p.label()}",
+            highlight=False,
+            markup=False,
+        )
+        console.print(f"  source: {p.source}", highlight=False, markup=False)
+        if p.note:
+            console.print(f"  note: {p.note}", highlight=False, markup=False)
+
+
 def plan_command(
-    config: Path = typer.Argument(..., help="Run configuration (TOML), e.g. configs/paper.toml."),
+    config: Path | None = typer.Argument(
+        None, help="Run configuration (TOML), e.g. configs/paper.toml (not needed with --list-prices)."
+    ),
     from_run: Path | None = typer.Option(
         None,
         "--from-run",
@@ -38,10 +58,26 @@ def plan_command(
     ),
     price_in: float | None = typer.Option(None, "--price-in", help="USD per million prompt tokens."),
     price_out: float | None = typer.Option(None, "--price-out", help="USD per million completion tokens."),
-    prices: str | None = typer.Option(None, "--prices", help=f"Named prices: {', '.join(PRICE_PRESETS)}."),
+    prices: str | None = typer.Option(
+        None,
+        "--prices",
+        help=f"Named prices: {', '.join(PRICE_PRESETS)} (see --list-prices for sources, dates, UNVERIFIED ones).",
+    ),
+    list_prices: bool = typer.Option(
+        False,
+        "--list-prices",
+        help="List the price presets with their source, its date and whether they were verified; then exit.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Project calls per stage and step, tokens, wall time and cost of CONFIG before running it."""
+    if list_prices:
+        _list_prices(as_json)
+        return
+    if config is None:
+        raise UserError(
+            "plan: missing CONFIG (a run configuration, e.g. configs/paper.toml), or --list-prices"
+        )
     plan = make_plan(
         config,
         from_run=from_run,

@@ -15,7 +15,8 @@ A projection in three parts:
    the factor is 1 and tokens are unknown.
 3. **Throughput and prices**: wall time per stage = max(calls / rps, completion tokens / tokens-per-s)
    on that stage's endpoint (stages run one after another), cost = tokens x price per million (``--price-in``
-   / ``--price-out`` or a named preset from ``PRICE_PRESETS``).
+   / ``--price-out`` or a named preset from ``PRICE_PRESETS``, each with its source, the date of that source
+   and whether it was verified; ``plan --list-prices`` prints the table).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from ..core.errors import CallsFailingError, UserError
+from ..llm.deferred import WaitingForBatch
 from ..llm.store import connect_readonly
 from .config import RunConfig, load_config
 from .engine import run_pipeline
@@ -41,42 +43,116 @@ DEFAULT_PROMPT_POOL = 3868
 
 
 class PricePreset(BaseModel):
-    """USD per million tokens, as listed by the provider on ``date`` (check before relying on it)."""
+    """USD per million tokens as one source listed them on ``date`` (prices change: check before relying on it)."""
 
     price_in: float
     price_out: float
+    provider: str | None
+    """Who charges these prices; None for a preset that is no provider's price (``self-hosted``)."""
+    verified: bool
+    """Whether ``price_in`` / ``price_out`` were compared with ``source`` and matched it."""
     source: str
+    """What was read: a URL, or repository + path + commit, or a package release."""
     date: str
+    """Date of that source (YYYY-MM-DD): the prices are "as listed on" this date."""
+    checked: str
+    """When the preset was compared with ``source`` (YYYY-MM-DD)."""
     note: str = ""
 
+    def label(self) -> str:
+        """How the plan output qualifies these prices (every preset of a provider says its date)."""
+        if self.provider is None:
+            return "not a provider's price"
+        listed = f"as listed on {self.date}, check before relying on it"
+        if not self.verified:
+            return f"UNVERIFIED, {listed}"
+        return listed
 
-#: Named prices, one table. Batch endpoints are listed at half the synchronous price by their providers.
+
+#: Read on 2026-12-07. LiteLLM's price table (github.com/BerriAI/litellm,
+#: model_prices_and_context_window.json) as shipped in the PyPI release below; its OpenAI entries cite
+#: OpenAI's pricing page. Cross-check for the synchronous OpenAI prices: simonw/llm-prices.
+_LITELLM = (
+    "BerriAI/litellm model_prices_and_context_window.json, as shipped in PyPI litellm 1.110.2 "
+    "(litellm/model_prices_and_context_window_backup.json, uploaded 2026-11-20), key {key!r}"
+)
+_LLM_PRICES = "simonw/llm-prices data/openai.json at commit 397ec5f (2026-07-30) lists the same"
+_OPENAI_EOL = "LiteLLM lists deprecation_date 2027-01-14 for this model"
+
+#: Named prices, one table; ``persona-testbed plan --list-prices`` prints it. A preset whose prices could
+#: not be matched against a provider page or a maintained price table has ``verified=False`` and is
+#: printed as UNVERIFIED wherever it is used.
 PRICE_PRESETS: dict[str, PricePreset] = {
     "openai-gpt-4o-mini": PricePreset(
-        price_in=0.15, price_out=0.60, source="https://openai.com/api/pricing/", date="2024-07-18"
+        price_in=0.15,
+        price_out=0.60,
+        provider="OpenAI",
+        verified=True,
+        source=_LITELLM.format(key="gpt-4o-mini") + " (cites https://developers.openai.com/api/docs/pricing)",
+        date="2026-11-20",
+        checked="2026-12-07",
+        note=f"{_LLM_PRICES}; {_OPENAI_EOL}",
     ),
     "openai-gpt-4o-mini-batch": PricePreset(
         price_in=0.075,
         price_out=0.30,
-        source="https://openai.com/api/pricing/",
-        date="2024-07-18",
-        note="Batch API: 50% of the synchronous price",
+        provider="OpenAI",
+        verified=True,
+        source=_LITELLM.format(key="gpt-4o-mini") + " input/output_cost_per_token_batches",
+        date="2026-11-20",
+        checked="2026-12-07",
+        note=f"Batch API: half the synchronous price, results within 24 h; {_OPENAI_EOL}",
     ),
     "openai-gpt-4o": PricePreset(
-        price_in=2.50, price_out=10.00, source="https://openai.com/api/pricing/", date="2024-08-06"
+        price_in=2.50,
+        price_out=10.00,
+        provider="OpenAI",
+        verified=True,
+        source=_LITELLM.format(key="gpt-4o") + " (cites https://developers.openai.com/api/docs/pricing)",
+        date="2026-11-20",
+        checked="2026-12-07",
+        note=(
+            f"{_LLM_PRICES}; OpenAI announced these prices for gpt-4o-2024-08-06 on 2024-08-06 "
+            "(https://community.openai.com/t/introducing-structured-outputs/896022); gpt-4o-2024-05-13 "
+            f"costs $5 / $15; {_OPENAI_EOL}"
+        ),
     ),
     "openai-gpt-4o-batch": PricePreset(
         price_in=1.25,
         price_out=5.00,
-        source="https://openai.com/api/pricing/",
-        date="2024-08-06",
-        note="Batch API: 50% of the synchronous price",
+        provider="OpenAI",
+        verified=True,
+        source=_LITELLM.format(key="gpt-4o") + " input/output_cost_per_token_batches",
+        date="2026-11-20",
+        checked="2026-12-07",
+        note=f"Batch API: half the synchronous price, results within 24 h; {_OPENAI_EOL}",
     ),
     "together-llama-3.1-70b-turbo": PricePreset(
-        price_in=0.88, price_out=0.88, source="https://www.together.ai/pricing", date="2024-07-23"
+        price_in=0.88,
+        price_out=0.88,
+        provider="Together AI",
+        verified=False,
+        source=(
+            _LITELLM.format(key="together_ai/meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo")
+            + " (cites https://api.together.ai/v1/models)"
+        ),
+        date="2026-11-20",
+        checked="2026-12-07",
+        note=(
+            "only one secondary table lists $0.88 / $0.88; Together's own pricing page "
+            "(https://www.together.ai/pricing) could not be read, and other hosts have retired Llama 3.1 70B "
+            "for Llama 3.3 70B: check that Together still serves this model and at what price"
+        ),
     ),
     "self-hosted": PricePreset(
-        price_in=0.0, price_out=0.0, source="your own GPUs", date="-", note="only wall time matters"
+        price_in=0.0,
+        price_out=0.0,
+        provider=None,
+        verified=True,
+        source="none: your own hardware, no per-token charge",
+        date="-",
+        checked="-",
+        note="only wall time matters",
     ),
 }
 
@@ -88,6 +164,16 @@ class Pricing(BaseModel):
     """USD per million completion tokens."""
     preset: str | None = None
     """Name in ``PRICE_PRESETS`` when the prices came from one."""
+    verified: bool | None = None
+    """The preset's ``verified`` flag (None: prices given with ``--price-in`` / ``--price-out`` only)."""
+    source: str | None = None
+    """What the preset's prices were read from."""
+    listed_on: str | None = None
+    """Date of that source: the prices are as listed on this date."""
+    label: str | None = None
+    """How the prices are qualified: ``as listed on DATE, check before relying on it`` (``UNVERIFIED, ...``)."""
+    overridden: bool = False
+    """``--price-in`` / ``--price-out`` replaced (part of) the preset's prices."""
 
 
 class StepPlan(BaseModel):
@@ -314,6 +400,16 @@ def run_pilot(cfg: RunConfig, workdir: Path) -> tuple[LogFigures, RunConfig, int
             f"plan: the pilot cannot reach the configured model ({exc}); check the endpoint, or "
             "plan from a finished run with --from-run RUN, or counts only with --no-pilot"
         ) from None
+    except WaitingForBatch:
+        raise UserError(
+            "plan: a pilot cannot wait for a batch (the config's executor is batch); plan from a finished run "
+            "with --from-run RUN, or counts only with --no-pilot"
+        ) from None
+    except UserError as exc:  # e.g. a vllm/ model with the local executor, a missing extra
+        raise UserError(
+            f"plan: the pilot cannot run: {exc}; plan from a finished run with --from-run RUN, or counts "
+            "only with --no-pilot"
+        ) from None
     classified, share = _kept_share(run.path)
     return read_log(run.path / "calls.db"), pcfg, classified, share
 
@@ -338,6 +434,10 @@ def parse_rates(values: Sequence[str], what: str) -> dict[str, float]:
 
 
 def pricing(preset: str | None, price_in: float | None, price_out: float | None) -> Pricing | None:
+    """Prices from a preset (``--price-in`` / ``--price-out`` replace its parts) or from the options alone."""
+    for name, v in (("--price-in", price_in), ("--price-out", price_out)):
+        if v is not None and v < 0:
+            raise UserError(f"{name} must be >= 0 (got {v})")
     if preset is not None:
         if preset not in PRICE_PRESETS:
             raise UserError(f"--prices {preset!r}: unknown preset (choose from {', '.join(PRICE_PRESETS)})")
@@ -346,12 +446,14 @@ def pricing(preset: str | None, price_in: float | None, price_out: float | None)
             price_in=p.price_in if price_in is None else price_in,
             price_out=p.price_out if price_out is None else price_out,
             preset=preset,
+            verified=p.verified,
+            source=p.source,
+            listed_on=p.date,
+            label=p.label(),
+            overridden=price_in is not None or price_out is not None,
         )
     if price_in is None and price_out is None:
         return None
-    for name, v in (("--price-in", price_in), ("--price-out", price_out)):
-        if v is not None and v < 0:
-            raise UserError(f"{name} must be >= 0 (got {v})")
     return Pricing(price_in=price_in or 0.0, price_out=price_out or 0.0)
 
 
@@ -536,14 +638,24 @@ def _assumptions(
         a.append("bench task agreement is left out (its calls depend on the human labels file)")
     if price is not None:
         if preset:
-            p = PRICE_PRESETS[preset]
-            a.append(
-                f"prices: preset {preset} (${p.price_in}/M in, ${p.price_out}/M out, {p.source}, listed "
-                f"{p.date}{'; ' + p.note if p.note else ''}); check the provider's current prices"
-            )
+            a.append(preset_line(preset))
+            if price.overridden:
+                a.append(
+                    f"prices used: ${price.price_in:g}/M prompt tokens, ${price.price_out:g}/M completion "
+                    "tokens (--price-in / --price-out override the preset)"
+                )
         else:
-            a.append(f"prices: ${price.price_in}/M prompt tokens, ${price.price_out}/M completion tokens")
+            a.append(f"prices: ${price.price_in:g}/M prompt tokens, ${price.price_out:g}/M completion tokens")
     return a
+
+
+def preset_line(name: str) -> str:
+    """One line for a preset: its prices, its label (date, UNVERIFIED) and what they were read from."""
+    p = PRICE_PRESETS[name]
+    return (
+        f"prices: preset {name}: ${p.price_in:g}/M in, ${p.price_out:g}/M out, {p.label()}; "
+        f"source: {p.source}{'; ' + p.note if p.note else ''}"
+    )
 
 
 __all__ = [
@@ -558,6 +670,7 @@ __all__ = [
     "make_plan",
     "parse_rates",
     "pilot_config",
+    "preset_line",
     "pricing",
     "read_log",
     "run_pilot",
