@@ -199,7 +199,11 @@ def test_bad_input(cli, tmp_path, batch_stub):
     r = cli(
         "prompts", "build", "--source", q, "--model", "mock", "--out", tmp_path / "y", "--executor", "batch"
     )
-    assert r.exit_code == 2 and "needs an 'openai/<model>'" in r.stderr and not (tmp_path / "y").exists()
+    assert (
+        r.exit_code == 2
+        and "an 'openai/<model>' or 'vllm/<model>' model string" in r.stderr
+        and not (tmp_path / "y").exists()
+    )
     r = cli("batch", "status", tmp_path)
     assert r.exit_code == 2 and "no batch requests here" in r.stderr
     assert _prompts(cli, q, tmp_path / "b", "--executor", "batch").exit_code == 4

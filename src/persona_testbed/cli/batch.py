@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ..core.errors import UserError
 from ..core.output import emit
-from ..llm.batch_api import poll, states, submit, vllm_commands
+from ..llm.batch_api import missing, poll, resubmit_missing, states, submit, vllm_commands
 from ..llm.deferred import BatchStore
 
 app = typer.Typer(no_args_is_help=True, help="Batch executor: submit waves, follow them, ingest results.")
@@ -21,19 +22,32 @@ def _store(run: Path) -> BatchStore:
     return store
 
 
-def _emit_states(store: BatchStore, as_json: bool, title: str) -> None:
+def _emit_states(store: BatchStore, as_json: bool, title: str, **extra: Any) -> None:
     rows = [(s.file, s.wave, s.status, s.batch_id or "") for s in states(store)]
     doc = {
         "files": [dict(zip(("file", "wave", "status", "batch_id"), r)) for r in rows],
         "unanswered": store.unanswered(),
+        **extra,
     }
-    emit(
-        doc,
-        as_json,
-        columns=("file", "wave", "status", "batch id"),
-        rows=rows,
-        title=f"{title}: {doc['unanswered']} requests without a result",
-    )
+    title = f"{title}: {doc['unanswered']} requests without a result"
+    if doc.get("to_resubmit"):
+        title += f" ({doc['to_resubmit']} of them in ended batches: `batch submit` resubmits them)"
+    emit(doc, as_json, columns=("file", "wave", "status", "batch id"), rows=rows, title=title)
+
+
+def _resubmit(store: BatchStore, as_json: bool) -> list[dict[str, Any]]:
+    """Write the unanswered requests of ended batches into new request files; say so on stderr."""
+    done: list[dict[str, Any]] = [
+        {"file": f, "wave": w, "requests": n} for f, w, n in resubmit_missing(store)
+    ]
+    if done and not as_json:
+        for d in done:
+            typer.echo(
+                f"resubmitting {d['requests']} requests left unanswered by ended batches of {d['wave']}: "
+                f"{store.root / d['file']}",
+                err=True,
+            )
+    return done
 
 
 @app.command("submit")
@@ -50,20 +64,25 @@ def submit_cmd(
 ) -> None:
     """Upload every written request file and create one batch per file (OpenAI Files + Batches API).
 
+    Requests that a batch which ended (expired, cancelled, failed, or completed without them) left without a
+    result are first written into a new request file of their wave and submitted with the others: each
+    once, never one that has a result or is in a file still written or in flight.
+
     With --vllm, print one `vllm run-batch -i FILE -o OUT --model M` command per file; run them, then
     `persona-testbed batch ingest RUN OUT...`.
     """
     store = _store(run)
+    resubmitted = _resubmit(store, as_json)
     if vllm:
         cmds = vllm_commands(store)
         if as_json:
-            emit({"commands": cmds}, True)
+            emit({"commands": cmds, "resubmitted": resubmitted}, True)
         else:
             for c in cmds:
                 typer.echo(c)
         return
     submit(store, base_url=base_url, completion_window=completion_window)
-    _emit_states(store, as_json, f"batches of {run}")
+    _emit_states(store, as_json, f"batches of {run}", resubmitted=resubmitted)
 
 
 @app.command("status")
@@ -84,7 +103,8 @@ def status_cmd(
                 f"ingested {report.lines} results ({report.failed} failed) from {report.files} file(s)",
                 err=True,
             )
-    _emit_states(store, as_json, f"batches of {run}")
+    to_resubmit = sum(len(ids) for ids in missing(store).values())
+    _emit_states(store, as_json, f"batches of {run}", to_resubmit=to_resubmit)
 
 
 @app.command("ingest")
@@ -103,6 +123,7 @@ def ingest_cmd(
         "results": report.lines,
         "ok": report.ok,
         "failed": report.failed,
+        "not_run": report.not_run,
         "unanswered": report.unanswered,
     }
     emit(doc, as_json, columns=("figure", "value"), rows=list(doc.items()), title=f"ingested into {run}")

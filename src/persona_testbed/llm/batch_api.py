@@ -6,6 +6,10 @@ and, once it has ended (``completed``, ``expired`` or ``cancelled`` with partial
 and error files next to the input (``results-<i>.jsonl``, ``errors-<i>.jsonl``) and ingests them.
 ``vllm_commands`` gives the ``vllm run-batch`` command line for each file instead (same formats).
 
+A batch can end with requests left unanswered (expired or cancelled with partial output, or ``failed``):
+``resubmit_missing`` writes those requests (each once, and none that is in a file still written or in flight)
+into a new request file of their wave, which ``submit`` then sends like any written file.
+
 Base URL: explicit > ``OPENAI_BASE_URL`` > api.openai.com; key: ``OPENAI_API_KEY`` (a server other than
 api.openai.com without a key gets a placeholder). Keys are never stored.
 """
@@ -26,6 +30,8 @@ from .deferred import BATCH_URL, BatchStore, IngestReport
 
 #: batch states after which no more output will come
 FINAL_STATES = ("completed", "failed", "expired", "cancelled")
+#: submission states of a request file whose batch has ended (``poll`` records ``ingested`` once downloaded)
+ENDED_STATES = ("ingested", *FINAL_STATES)
 
 
 @dataclass
@@ -69,6 +75,24 @@ def states(store: BatchStore) -> list[BatchState]:
                 BatchState(f, wave.name, s["status"] if s else "written", s["batch_id"] if s else None)
             )
     return out
+
+
+def missing(store: BatchStore) -> dict[str, list[str]]:
+    """Per request file whose batch ended, its requests still without a reply that no written or in-flight
+    file holds (each request under one file only). Only waves with unanswered requests are read."""
+    open_waves = store.unanswered_waves()
+    if not open_waves:
+        return {}
+    sts = [s for s in states(store) if s.wave in open_waves]
+    ended = [s.file for s in sts if s.status in ENDED_STATES]
+    busy = [s.file for s in sts if s.status not in ENDED_STATES]
+    return store.missing(ended, busy) if ended else {}
+
+
+def resubmit_missing(store: BatchStore) -> list[tuple[str, str, int]]:
+    """Write the requests ``missing`` finds into new request files (``written``, for ``submit``); returns
+    ``(file, wave, requests)`` for each. A second call while those files are written or in flight finds none."""
+    return store.write_resubmission(missing(store))
 
 
 def submit(
@@ -160,4 +184,14 @@ def vllm_commands(store: BatchStore) -> list[str]:
     return out
 
 
-__all__ = ["BatchState", "FINAL_STATES", "poll", "states", "submit", "vllm_commands"]
+__all__ = [
+    "BatchState",
+    "ENDED_STATES",
+    "FINAL_STATES",
+    "missing",
+    "poll",
+    "resubmit_missing",
+    "states",
+    "submit",
+    "vllm_commands",
+]

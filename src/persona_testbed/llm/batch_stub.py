@@ -7,7 +7,10 @@ output file, as ``vllm run-batch -i INPUT -o OUTPUT`` would (one output line per
 ``BatchStubServer`` is a ``StubServer`` that also serves the Files and Batches endpoints the ``openai`` SDK
 uses: ``POST /v1/files`` (multipart upload), ``GET /v1/files/{id}``, ``GET /v1/files/{id}/content``,
 ``POST /v1/batches``, ``GET /v1/batches/{id}``. A batch runs when it is created; it reports ``in_progress``
-for its first ``polls_before_done`` retrievals, then ``completed`` with its output file.
+for its first ``polls_before_done`` retrievals, then ``completed`` with its output file. With ``expire_after``
+set (an attribute, read when a batch is created) a batch answers only that many requests and ends
+``expired``: the output file omits the others, which its error file lists as OpenAI does (``batch_expired``
+lines; none with ``expired_errors = False``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,23 @@ def answer_text(
     return "".join(out)
 
 
+def expired_text(data: str, skip: int) -> str:
+    """Error-file lines for the requests of ``data`` after the first ``skip``: never run, the batch expired."""
+    out: list[str] = []
+    for raw in [r for r in data.splitlines() if r.strip()][skip:]:
+        rec = {
+            "id": f"batch_req_{uuid.uuid4().hex[:12]}",
+            "custom_id": json.loads(raw).get("custom_id"),
+            "response": None,
+            "error": {
+                "code": "batch_expired",
+                "message": "This request could not be executed before the completion window expired.",
+            },
+        }
+        out.append(json.dumps(rec) + "\n")
+    return "".join(out)
+
+
 def run_batch_file(
     input_path: str | Path,
     output_path: str | Path,
@@ -114,7 +134,9 @@ class _BatchHandler(_Handler):
                 done = batch["_polls"] > self.server.stub.polls_before_done
             body = {k: v for k, v in batch.items() if not k.startswith("_")}
             if done:
-                body.update(status="completed", output_file_id=batch["_output"])
+                body.update(
+                    status=batch["_final"], output_file_id=batch["_output"], error_file_id=batch["_errors"]
+                )
             return self._send(200, json.dumps(body).encode())
         return super().do_GET()
 
@@ -143,8 +165,15 @@ class _BatchHandler(_Handler):
         if batch_input is None:
             return self._send(404, b'{"error": {"message": "no such input file"}}')
         stub._count("batches")
-        out = answer_text(batch_input.decode(), stub.responder, stub.model_name).encode()
+        limit = stub.expire_after
+        out = answer_text(batch_input.decode(), stub.responder, stub.model_name, limit=limit).encode()
         out_id = self._add_file(state, out, "output.jsonl", "batch_output")
+        err_id = None
+        if limit is not None and stub.expired_errors:
+            errors = expired_text(batch_input.decode(), limit)
+            err_id = (
+                self._add_file(state, errors.encode(), "errors.jsonl", "batch_output") if errors else None
+            )
         bid = f"batch_{uuid.uuid4().hex[:16]}"
         state.batches[bid] = {
             "id": bid,
@@ -159,6 +188,8 @@ class _BatchHandler(_Handler):
             "created_at": 0,
             "_polls": 0,
             "_output": out_id,
+            "_errors": err_id,
+            "_final": "completed" if limit is None else "expired",
         }
         body = {k: v for k, v in state.batches[bid].items() if not k.startswith("_")}
         return self._send(200, json.dumps(body).encode())
@@ -196,8 +227,10 @@ class BatchStubServer(StubServer):
     def __init__(self, *, polls_before_done: int = 1, **kwargs: Any):
         super().__init__(**kwargs)
         self.polls_before_done = polls_before_done
+        self.expire_after: int | None = None  # answer only this many requests per batch, then end expired
+        self.expired_errors = True  # an expired batch lists its unanswered requests in an error file
         self._httpd.RequestHandlerClass = _BatchHandler
         self._httpd.batch_state = _BatchState()  # type: ignore[attr-defined]
 
 
-__all__ = ["BatchStubServer", "answer_line", "answer_text", "run_batch_file"]
+__all__ = ["BatchStubServer", "answer_line", "answer_text", "expired_text", "run_batch_file"]

@@ -22,9 +22,9 @@ from ..core.seeds import derive_int
 from .backends import make_backend
 from .backends.base import Backend, BackendReply, PermanentError, StructuredRequest, TransientError
 from .breaker import FailureBreaker
-from .deferred import DeferredCall, is_pending
+from .deferred import BatchBackend, DeferredCall, is_pending
 from .retry import RetryPolicy
-from .store import CallStore, cache_key, new_call_id, ok_call_id
+from .store import CallStore, cache_key, new_call_id, ok_call_id, replayed_call_id
 from .structured import reask_message, structured_request, validate
 from .types import ChatParams, ChatResult, Message, Usage
 
@@ -165,6 +165,10 @@ class LLMClient:
             result.ok
         ):  # an ok result is final for its key: its id is the key's, so reruns give identical artifacts
             result.call_id = ok_call_id(key)
+        elif isinstance(self.backend, BatchBackend):
+            # a failure replayed from stored batch replies is the same call in every wave: one row for it
+            # (online, a retried failure is a new call and gets a new row)
+            result.call_id = replayed_call_id(key, result, reasks)
         if self.store is not None:
             self.store.record(
                 key=key,

@@ -40,6 +40,11 @@ MAX_BYTES = 200 * 1024 * 1024
 PENDING_PREFIX = "waiting for batch"
 BATCH_URL = "/v1/chat/completions"
 BATCH_DIR = "batch"
+#: error codes of result lines for requests a batch never ran (OpenAI writes them for the unfinished requests
+#: of an expired or cancelled batch): not results, the request stays without a reply
+NOT_RUN_CODES = ("batch_expired", "batch_cancelled")
+#: model kinds whose requests the batch and Ray executors can defer and answer
+DEFERRABLE_KINDS = ("openai", "vllm")
 
 
 class DeferredCall(Exception):
@@ -213,6 +218,7 @@ class IngestReport:
     lines: int = 0
     ok: int = 0
     failed: int = 0
+    not_run: int = 0  # lines for requests the batch never ran (``NOT_RUN_CODES``): not taken in
     unanswered: int = 0  # requests of the store still without a reply
 
 
@@ -248,16 +254,38 @@ class BatchStore:
 
     # -- replies -------------------------------------------------------------------------------------
     def reply(self, request_id: str) -> tuple[int | None, str | None, str | None] | None:
-        """``(status_code, body, error)`` of the ingested reply to ``request_id``, or None."""
+        """``(status_code, body, error)`` of the ingested reply to ``request_id``, or None.
+
+        A failure's ``error`` ends with where it came from: ``[<file>:<line>]`` (see ``_source``) or the
+        executor that answered (``[ray]``). So the call log tells failures from different results of one
+        request apart, while every replay of the same result is the same failure, logged once
+        (``store.replayed_call_id``).
+        """
         if not self.exists():
             return None
         with self._lock:
             row = (
                 self._db()
-                .execute("SELECT status_code, body, error FROM replies WHERE id = ?", (request_id,))
+                .execute(
+                    "SELECT status_code, body, error, source, line FROM replies WHERE id = ?", (request_id,)
+                )
                 .fetchone()
             )
-        return None if row is None else (row[0], row[1], row[2])
+        if row is None:
+            return None
+        code, body, error, source, line = row
+        if error is not None:
+            source = str(source)
+            error = f"{error} [{source}:{line}]" if "/" in source else f"{error} [{source}]"
+        return code, body, error
+
+    def _source(self, path: Path) -> str:
+        """How ``ingest`` records a results file: ``batch/…`` when inside ``batch/`` (stable when the run
+        directory moves), else its absolute path. Always holds a ``/``, unlike an executor's name (``ray``)."""
+        full, root = path.absolute(), self.root.absolute()
+        if full.is_relative_to(root):
+            return (Path(BATCH_DIR) / full.relative_to(root)).as_posix()
+        return full.as_posix()
 
     def known(self, ids: Iterable[str]) -> set[str]:
         """The ids among ``ids`` already written in an earlier wave."""
@@ -414,6 +442,96 @@ class BatchStore:
                 .fetchone()[0]
             )
 
+    def unanswered_waves(self) -> set[str]:
+        """The waves holding requests without a reply."""
+        if not self.exists():
+            return set()
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT DISTINCT r.wave FROM requests r LEFT JOIN replies p ON p.id = r.id WHERE p.id IS NULL"
+                )
+                .fetchall()
+            )
+        return {r[0] for r in rows}
+
+    def request_ids(self, file: str) -> list[str]:
+        """The ``custom_id`` of every line of the request file ``file`` (relative to ``batch/``)."""
+        path = self.root / file
+        try:
+            with path.open("rb") as fh:
+                return [json.loads(raw)["custom_id"] for raw in fh if raw.strip()]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}: not a readable batch request file ({exc})") from None
+
+    def answered(self, ids: Iterable[str]) -> set[str]:
+        """The ids among ``ids`` that have a reply."""
+        ids = list(ids)
+        if not ids or not self.exists():
+            return set()
+        out: set[str] = set()
+        with self._lock:
+            db = self._db()
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                out.update(
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT id FROM replies WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                    )
+                )
+        return out
+
+    def missing(self, ended: Iterable[str], busy: Iterable[str]) -> dict[str, list[str]]:
+        """Per request file of ``ended`` (files whose batch ended), its requests without a reply that are in
+        no file of ``busy`` (written or in flight) and in no earlier file of ``ended``: each request once."""
+        taken = {rid for f in busy for rid in self.request_ids(f)}
+        out: dict[str, list[str]] = {}
+        for f in ended:
+            ids = [rid for rid in self.request_ids(f) if rid not in taken]
+            done = self.answered(ids)
+            ids = [rid for rid in ids if rid not in done]
+            taken.update(ids)
+            if ids:
+                out[f] = ids
+        return out
+
+    def write_resubmission(self, missing: dict[str, list[str]]) -> list[tuple[str, str, int]]:
+        """Write ``missing`` (``missing()``'s answer) as new request files of their waves: one file per ended
+        file, its lines as they were (same bodies, ids and model), named ``requests-<i>.jsonl`` after the
+        wave's last file and added to the wave in one transaction. Returns ``(file, wave, requests)``."""
+        if not missing:
+            return []
+        waves = {f: w for w in self.waves() for f in w.files}
+        files_of = {w.name: list(w.files) for w in waves.values()}
+        written: list[tuple[str, str, int]] = []
+        for f, ids in missing.items():
+            wave = waves[f]
+            want = set(ids)
+            src = self.root / f
+            with src.open("rb") as fh:
+                lines = [raw.decode() for raw in fh if raw.strip() and json.loads(raw)["custom_id"] in want]
+            lines = [x if x.endswith("\n") else x + "\n" for x in lines]
+            new = src.parent / f"requests-{len(files_of[wave.name]) + 1:03d}.jsonl"
+            atomic_write_text(new, "".join(lines))
+            rel = str(new.relative_to(self.root))
+            files_of[wave.name].append(rel)
+            written.append((rel, wave.name, len(lines)))
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN")
+            try:
+                for name in {w for _, w, _ in written}:
+                    db.execute(
+                        "UPDATE waves SET files = ? WHERE name = ?", (json.dumps(files_of[name]), name)
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return written
+
     # -- submissions ---------------------------------------------------------------------------------
     def submissions(self) -> list[dict[str, Any]]:
         if not self.exists():
@@ -461,8 +579,10 @@ class BatchStore:
         Every file is parsed and checked before anything is written; a line that is not JSON (a truncated
         file), not an output record, or answers a ``custom_id`` this run never wrote is a ``UserError``
         naming the file and line. Files may be partial (any subset of a wave's requests). A line with an
-        ``error`` or a non-200 ``status_code`` is stored as a failure: the stage records that call as failed.
-        A later reply to the same id replaces an earlier one.
+        ``error`` or a non-200 ``status_code`` is stored as a failure: the stage records that call as failed,
+        except a line saying the batch never ran the request (``NOT_RUN_CODES``: the unfinished requests of an
+        expired or cancelled batch), which is no reply at all. A later reply to the same id replaces an
+        earlier one.
         """
         report = IngestReport()
         rows: list[tuple[Any, ...]] = []
@@ -496,6 +616,10 @@ class BatchStore:
                 raise UserError(f"{path}:{lineno}: unknown custom_id {cid[:16]}… (not a request of this run)")
             resp = rec.get("response") or {}
             err = rec.get("error")
+            if isinstance(err, dict) and err.get("code") in NOT_RUN_CODES:
+                # never ran: no reply (``batch submit`` resubmits it); an earlier reply is kept
+                report.not_run += 1
+                continue
             code = resp.get("status_code") if isinstance(resp, dict) else None
             body = resp.get("body") if isinstance(resp, dict) else None
             error = None
@@ -521,7 +645,7 @@ class BatchStore:
                     code,
                     canonical_json(body) if body is not None else None,
                     error,
-                    str(path),
+                    self._source(path),
                     lineno,
                     ingested,
                 )
@@ -549,17 +673,22 @@ class WaveRecorder:
 
     store: BatchStore
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
-    models: set[str] = field(default_factory=set)
+    model_of: dict[str, str] = field(default_factory=dict)
+    """The model string (``openai/…`` or ``vllm/…``) that deferred each pending request."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def models(self) -> set[str]:
+        return set(self.model_of.values())
 
     def add(self, request_id: str, body: dict[str, Any], model: str) -> None:
         with self._lock:
             self.pending[request_id] = body
-            self.models.add(model)
+            self.model_of[request_id] = model
 
     def reset(self) -> None:
         with self._lock:
-            self.pending, self.models = {}, set()
+            self.pending, self.model_of = {}, {}
 
     def finish(
         self, stage: str, *, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES
@@ -575,7 +704,8 @@ class WaveRecorder:
         if wave is None:
             msg = (
                 f"{stage}: waiting for batch — {len(pending)} requests already written and not yet answered; "
-                f"`persona-testbed batch status {run}` shows them, `batch ingest` takes their results"
+                f"`persona-testbed batch status {run}` shows them, `batch ingest` takes their results, and "
+                "`batch submit` resends those an ended batch left without a result"
             )
         else:
             msg = (
@@ -590,16 +720,16 @@ class WaveRecorder:
 
 
 class BatchBackend:
-    """Serves ingested batch replies for an ``openai/<model>``; defers every other request."""
+    """Serves ingested batch replies for an ``openai/<model>`` or ``vllm/<model>``; defers every other request."""
 
     kind = "openai"
 
     def __init__(self, model: str, recorder: WaveRecorder):
         spec = parse_model(model)
-        if spec.kind != "openai":
+        if spec.kind not in DEFERRABLE_KINDS:
             raise UserError(
-                f"the batch executor needs an 'openai/<model>' model string (got {model!r}): batch "
-                "endpoints (OpenAI Batch API, vllm run-batch) serve OpenAI-compatible requests"
+                f"the batch and ray executors need an 'openai/<model>' or 'vllm/<model>' model string (got "
+                f"{model!r}): they answer OpenAI-compatible requests (Batch API, vllm run-batch, Ray workers)"
             )
         self.model_id = spec.name
         self.model_string = spec.model_string
@@ -627,10 +757,12 @@ __all__ = [
     "BATCH_DIR",
     "BatchBackend",
     "BatchStore",
+    "DEFERRABLE_KINDS",
     "DeferredCall",
     "IngestReport",
     "MAX_BYTES",
     "MAX_LINES",
+    "NOT_RUN_CODES",
     "PENDING_PREFIX",
     "WaitingForBatch",
     "Wave",

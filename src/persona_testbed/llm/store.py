@@ -131,6 +131,13 @@ def ok_call_id(key: str) -> str:
     return key[:28]
 
 
+def replayed_call_id(key: str, result: ChatResult, reasks: int) -> str:
+    """The id of a failed call replayed from stored batch replies (batch and Ray executors): derived from the
+    key and the failure (error, which names the result it came from, reply text and re-asks), so every
+    later wave that replays the same failure gives the same id and the log keeps one row for it."""
+    return content_hash({"key": key, "error": result.error, "text": result.text, "reasks": int(reasks)})[:28]
+
+
 def new_call_id() -> str:
     """A unique, roughly time-ordered id (hex nanoseconds + random suffix)."""
     import time
