@@ -111,3 +111,12 @@ def test_postprocess_row_has_the_columns_the_driver_saves():
     out = postprocess(_output(_body(max_tokens=50), "Tea.", 2))
     assert set(out) == {"id", "status_code", "response", "error"}
     assert out["id"] == "r1" and out["status_code"] == 200 and out["error"] == ""
+
+
+def test_rows_gathered_in_a_table_read_nan_as_no_error():
+    from persona_testbed.llm.vllm_rows import error_of
+
+    body = _body(max_tokens=50)
+    row = _output(body, "Tea.", 2, **{ERROR_COLUMN: float("nan")})
+    assert error_of(row) == "" and error_of({ERROR_COLUMN: None}) == ""
+    assert answer_from_output(row)[0] == 200

@@ -93,9 +93,15 @@ def _logprobs(row: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return out or None
 
 
+def error_of(row: Mapping[str, Any]) -> str:
+    """The engine's error on a row, or "" (rows gathered in a table hold NaN or None where it is absent)."""
+    value = row.get(ERROR_COLUMN)
+    return value if isinstance(value, str) else ""
+
+
 def answer_from_output(row: Mapping[str, Any]) -> Answer:
     """The batch store's answer for one processor output row (a failed row is an error recorded as data)."""
-    error = str(row.get(ERROR_COLUMN) or "")
+    error = error_of(row)
     if error:
         return None, None, f"vllm: {' '.join(error.split())[:300]}"
     body = json.loads(str(row[BODY]))
@@ -121,6 +127,7 @@ __all__ = [
     "BODY",
     "ERROR_COLUMN",
     "answer_from_output",
+    "error_of",
     "postprocess",
     "preprocess",
     "sampling_params",

@@ -23,7 +23,7 @@ from typing import Any
 from ..core.errors import UserError
 from ..llm.deferred import BatchStore
 from ..llm.models import parse_model
-from ..llm.vllm_rows import ERROR_COLUMN, answer_from_output, postprocess, preprocess
+from ..llm.vllm_rows import answer_from_output, error_of, postprocess, preprocess
 from .config import VLLMConfig
 
 VLLM_HINT = "pip install 'persona-testbed[vllm]' (or pip install 'ray[data,llm]', which brings vLLM)"
@@ -75,10 +75,16 @@ def build_vllm_processor(source: str, cfg: VLLMConfig) -> Callable[[Any], Any]:
 def _answer(row: dict[str, Any]) -> tuple[str, int | None, str | None, str | None]:
     """A processor output row as ``(id, status_code, response, error)``."""
     rid = str(row["id"])
-    if row.get(ERROR_COLUMN):  # error rows skip postprocess and come back with the input columns
+    if error_of(row):  # error rows skip postprocess and come back with the input columns
         return (rid, *answer_from_output(row))
-    code = int(row.get("status_code") or 0) or None
-    return rid, code, str(row.get("response") or "") or None, str(row.get("error") or "") or None
+    code = int(row["status_code"]) or None
+    response, error = row.get("response"), row.get("error")
+    return (
+        rid,
+        code,
+        response if isinstance(response, str) and response else None,
+        error if isinstance(error, str) and error else None,
+    )
 
 
 def run_vllm_wave(
@@ -106,10 +112,14 @@ def run_vllm_wave(
             buffer.clear()
 
     try:
-        for row in processor(ray.data.from_items(items)).iter_rows():
-            buffer.append(_answer(dict(row)))
-            if len(buffer) >= cfg.batch_size:
-                flush()
+        # block by block as they arrive, nothing prefetched: a killed driver keeps every answer that arrived
+        output = processor(ray.data.from_items(items))
+        for block in output.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=0):
+            for row in block.to_dict("records"):
+                buffer.append(_answer(row))
+                if len(buffer) >= cfg.batch_size:
+                    flush()
+            flush()
     except (KeyboardInterrupt, SystemExit):
         flush()  # answers that arrived stay answered for the re-run
         raise
