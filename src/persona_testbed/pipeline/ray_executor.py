@@ -150,7 +150,9 @@ class RayExecutor:
         ds = ray.data.from_items(items, override_num_blocks=max(1, blocks))
         ds = ds.map_batches(
             answer_batch,
-            batch_size=size,
+            # one task per block (blocks hold at most batch_size requests): with an int, Ray Data bundles
+            # smaller blocks into one task, so a small wave ran as one task, saved only when all was answered
+            batch_size=None,
             batch_format="numpy",
             concurrency=self.config.workers,
             # Ray task options: a raising or crashed task is retried task_retries times (Ray Data's default
@@ -167,7 +169,9 @@ class RayExecutor:
         models = ",".join(sorted({f"openai/{b['model']}" for b in pending.values()}))
         answered: set[str] = set()
         try:
-            for block in ds.iter_batches(batch_size=size, batch_format="numpy"):
+            # each block as it arrives: a batch_size re-batches across blocks and prefetching holds a block
+            # back until the next one is done, so a killed driver lost answers that had arrived
+            for block in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
                 answers = [
                     (str(rid), int(code) or None, str(resp) or None, str(err) or None)
                     for rid, code, resp, err in zip(
