@@ -85,7 +85,11 @@ def test_unanswered_requests_of_ended_batches_are_resubmitted_once(
         assert _submit(cli, out)["resubmitted"] == []
         _status(cli, out)
         st = _status(cli, out)
-        assert st["files"][0]["status"] == "ingested" and st["unanswered"] == 5 and st["to_resubmit"] == 5
+        assert (
+            st["files"][0]["status"] == "ingested (expired)"
+            and st["unanswered"] == 5
+            and st["to_resubmit"] == 5
+        )
         answered_first = set(_ids(wave / "results-001.jsonl"))
         assert len(answered_first) == 4
         if expired_errors:
@@ -158,3 +162,17 @@ def test_not_run_lines_are_no_reply_and_keep_an_earlier_one(tmp_path):
     assert (rep.lines, rep.ok, rep.failed, rep.not_run, rep.unanswered) == (1, 1, 0, 3, 2)
     assert store.reply("m-0000")[2] is None  # the answer is kept
     assert store.reply("m-0001") is None
+
+
+def test_an_ended_batch_keeps_how_it_ended():
+    from types import SimpleNamespace
+
+    from persona_testbed.llm.batch_api import _batch_error, has_ended, ingested_state
+
+    assert ingested_state("completed") == "ingested" and ingested_state("expired") == "ingested (expired)"
+    bad = SimpleNamespace(errors=SimpleNamespace(data=[SimpleNamespace(message="Invalid\n  JSON on line 3")]))
+    assert (
+        _batch_error(bad) == "Invalid JSON on line 3" and _batch_error(SimpleNamespace()) == "no reason given"
+    )
+    assert all(has_ended(s) for s in ("ingested", "ingested (failed: x)", "expired", "completed"))
+    assert not any(has_ended(s) for s in ("written", "validating", "in_progress", "finalizing"))

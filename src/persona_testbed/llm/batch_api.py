@@ -34,6 +34,17 @@ FINAL_STATES = ("completed", "failed", "expired", "cancelled")
 ENDED_STATES = ("ingested", *FINAL_STATES)
 
 
+def ingested_state(final: str) -> str:
+    """The state ``poll`` records once a batch's files are downloaded and ingested: ``ingested`` for a batch
+    that completed, ``ingested (expired)`` etc. otherwise, so ``batch status`` still says how it ended."""
+    return "ingested" if final == "completed" else f"ingested ({final})"
+
+
+def has_ended(state: str) -> bool:
+    """Whether a submission state is one of an ended batch (``ENDED_STATES`` or ``ingested (…)``)."""
+    return state in ENDED_STATES or state.startswith("ingested")
+
+
 @dataclass
 class BatchState:
     """One request file and where it stands."""
@@ -64,6 +75,14 @@ def _api_error(exc: BaseException, what: str) -> UserError:
     return UserError(f"{what}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
 
 
+def _batch_error(batch: Any) -> str:
+    """The first error a failed batch reports (e.g. an invalid input file), in one short line."""
+    data = getattr(getattr(batch, "errors", None), "data", None) or []
+    first = data[0] if data else None
+    msg = getattr(first, "message", None) or "no reason given"
+    return " ".join(str(msg).split())[:200]
+
+
 def states(store: BatchStore) -> list[BatchState]:
     """Every request file of every wave with its submission state (``written`` when not submitted)."""
     subs = {s["file"]: s for s in store.submissions()}
@@ -84,8 +103,8 @@ def missing(store: BatchStore) -> dict[str, list[str]]:
     if not open_waves:
         return {}
     sts = [s for s in states(store) if s.wave in open_waves]
-    ended = [s.file for s in sts if s.status in ENDED_STATES]
-    busy = [s.file for s in sts if s.status not in ENDED_STATES]
+    ended = [s.file for s in sts if has_ended(s.status)]
+    busy = [s.file for s in sts if not has_ended(s.status)]
     return store.missing(ended, busy) if ended else {}
 
 
@@ -129,9 +148,7 @@ def poll(store: BatchStore, *, base_url: str | None = None) -> tuple[list[BatchS
     """Refresh every submitted, unfinished batch; download and ingest the output of those that ended."""
     import openai
 
-    subs = [
-        s for s in store.submissions() if s["batch_id"] and s["status"] not in ("ingested", *FINAL_STATES)
-    ]
+    subs = [s for s in store.submissions() if s["batch_id"] and not has_ended(str(s["status"]))]
     if not subs:
         return states(store), None
     client = _client(base_url)
@@ -159,7 +176,9 @@ def poll(store: BatchStore, *, base_url: str | None = None) -> tuple[list[BatchS
                 out = (store.root / s["file"]).parent / f"{kind}-{stem}.jsonl"
                 atomic_write_bytes(out, data)
                 results.append(out)
-            fields["status"] = "ingested"
+            fields["status"] = ingested_state(
+                status if status != "failed" else f"failed: {_batch_error(batch)}"
+            )
         store.save_submission(s["file"], s["wave"], **fields)
     report = store.ingest(results) if results else None
     return states(store), report
@@ -171,7 +190,7 @@ def vllm_commands(store: BatchStore) -> list[str]:
     subs = {s["file"]: s for s in store.submissions()}
     for wave in store.waves():
         for f in wave.files:
-            if subs.get(f, {}).get("status") == "ingested":
+            if str(subs.get(f, {}).get("status", "")).startswith("ingested"):
                 continue
             src = store.root / f
             with src.open("rb") as fh:
@@ -188,6 +207,8 @@ __all__ = [
     "BatchState",
     "ENDED_STATES",
     "FINAL_STATES",
+    "has_ended",
+    "ingested_state",
     "missing",
     "poll",
     "resubmit_missing",
