@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import socket
+import warnings
 from importlib.util import find_spec
 from typing import Any
 
@@ -148,24 +149,28 @@ class RayExecutor:
         size = self.config.batch_size
         blocks = min(len(items), max(self.config.workers, -(-len(items) // size)))
         ds = ray.data.from_items(items, override_num_blocks=max(1, blocks))
-        ds = ds.map_batches(
-            answer_batch,
-            # one task per block (blocks hold at most batch_size requests): with an int, Ray Data bundles
-            # smaller blocks into one task, so a small wave ran as one task, saved only when all was answered
-            batch_size=None,
-            batch_format="numpy",
-            concurrency=self.config.workers,
-            # Ray task options: a raising or crashed task is retried task_retries times (Ray Data's default
-            # is to retry for ever), then the iteration below raises and its requests are recorded as failed
-            max_retries=self.config.task_retries,
-            retry_exceptions=True,
-            fn_kwargs={
-                "base_url": base_url,
-                "timeout_s": llm.timeout_s,
-                "max_retries": llm.max_retries,
-                "concurrency": llm.concurrency,
-            },
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 deprecates every way to pass task retry options (removed in 2.64, hence the extra's
+            # upper bound) and names no replacement; without them a crashing task is retried for ever
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = ds.map_batches(
+                answer_batch,
+                # one task per block (blocks hold at most batch_size requests): with an int, Ray Data bundles
+                # smaller blocks into one task, so a small wave ran as one task, saved only when all was answered
+                batch_size=None,
+                batch_format="numpy",
+                compute=ray.data.TaskPoolStrategy(size=self.config.workers),
+                # a raising or crashed task is retried task_retries times, then the iteration below raises
+                # and its requests are recorded as failed
+                max_retries=self.config.task_retries,
+                retry_exceptions=True,
+                fn_kwargs={
+                    "base_url": base_url,
+                    "timeout_s": llm.timeout_s,
+                    "max_retries": llm.max_retries,
+                    "concurrency": llm.concurrency,
+                },
+            )
         models = ",".join(sorted({f"openai/{b['model']}" for b in pending.values()}))
         answered: set[str] = set()
         try:
