@@ -129,3 +129,31 @@ def test_level_probabilities_match_draws_and_sum_to_one():
 def test_unknown_reference_is_a_user_error():
     with pytest.raises(UserError, match="unknown Big Five reference 'own'"):
         draw_bigfive(_norms(), np.array([True]), np.array([30]), 0, np.array([0]), reference="own")
+
+
+def test_pooled_percentile_and_level_index_equal_the_plain_formulas():
+    """The in-place pooled percentile is bit-identical to the plain sum of weighted normal CDFs, and
+    ``level_names=False`` (no per-row object array) leaves every other output unchanged."""
+    from persona_testbed.personas.bigfive import AGE_GROUPS, pooled_percentile
+
+    rng = np.random.default_rng(5)
+    norms = _norms()
+    norms.means[0, 2] += 4.0
+    norms.sds[1, 3] *= 1.3
+    score = rng.uniform(24, 120, size=(5000, 5))
+    plain = np.zeros_like(score)
+    for s in range(2):
+        for g in range(len(AGE_GROUPS)):
+            plain += POOLED_WEIGHTS[s, g] * ndtr((score - norms.means[s, g]) / norms.sds[s, g])
+    assert np.array_equal(pooled_percentile(norms, score), plain * 100.0)
+    n = 3000
+    args = (norms, rng.integers(0, 2, n) == 1, rng.integers(18, 90, n), 7, np.arange(n))
+    for reference in ("pooled", "group"):
+        full = draw_bigfive(*args, reference=reference)
+        lean = draw_bigfive(*args, reference=reference, level_names=False)
+        assert "level" not in lean and set(full) == set(lean) | {"level"}
+        assert all(np.array_equal(full[k], lean[k]) for k in lean)
+        assert np.array_equal(full["level"], level_of(full["percentile"]))
+        assert np.array_equal(
+            np.array([name for _, name in LEVELS], dtype=object)[lean["level_index"]], full["level"]
+        )

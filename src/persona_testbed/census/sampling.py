@@ -49,7 +49,7 @@ from ..core.errors import UserError
 from ..core.hashing import content_hash
 from ..core.seeds import rng
 from .columns import canonical_name
-from .source import CensusSource
+from .source import CensusSource, return_free_heap
 from .states import STATES, parse_states
 
 STAGE = "census.sample"
@@ -229,9 +229,11 @@ def plan_draws(
     if design not in DESIGNS:
         raise UserError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
     quota_keys = [quota_by] if isinstance(quota_by, str) else list(quota_by or [])
-    return _plan_source(
+    plan = _plan_source(
         source, int(n), seed, weight, replace, filters or Filters(), quota_keys, columns, weights, design
     )
+    return_free_heap()  # the planning temporaries (and a first run's ranking) are gone: give them back
+    return plan
 
 
 class DrawPlan:

@@ -74,11 +74,15 @@ def age_group(age: np.ndarray) -> np.ndarray:
     return np.select([age < 21, age <= 40, age <= 60], [0, 1, 2], 3)
 
 
+def level_index(percentile: np.ndarray) -> np.ndarray:
+    """Index into :data:`LEVELS` of each percentile (0-100)."""
+    return np.searchsorted(np.array([b for b, _ in LEVELS]), np.asarray(percentile), side="right")
+
+
 def level_of(percentile: np.ndarray) -> np.ndarray:
     """Level names for percentiles (0-100)."""
-    bounds = np.array([b for b, _ in LEVELS])
     names = np.array([n for _, n in LEVELS], dtype=object)
-    return names[np.searchsorted(bounds, np.asarray(percentile), side="right")]
+    return names[level_index(percentile)]
 
 
 @dataclass(frozen=True)
@@ -128,9 +132,14 @@ def pooled_percentile(norms: Norms, score: np.ndarray) -> np.ndarray:
     sex x age norm groups of normal distributions, weighted by :data:`POOLED_WEIGHTS`."""
     score = np.asarray(score, dtype=np.float64)
     out = np.zeros_like(score)
+    term = np.empty_like(score)  # one scratch array: the same arithmetic as w * ndtr((score - m) / sd)
     for s in range(2):
         for g in range(len(AGE_GROUPS)):
-            out += POOLED_WEIGHTS[s, g] * ndtr((score - norms.means[s, g]) / norms.sds[s, g])
+            np.subtract(score, norms.means[s, g], out=term)
+            np.divide(term, norms.sds[s, g], out=term)
+            ndtr(term, out=term)
+            np.multiply(POOLED_WEIGHTS[s, g], term, out=term)
+            out += term
     return out * 100.0
 
 
@@ -170,11 +179,13 @@ def draw_bigfive(
     seed: int,
     keys: np.ndarray,
     reference: str = "pooled",
+    level_names: bool = True,
 ) -> dict[str, np.ndarray]:
     """Correlated draw per persona from its sex x age norm group: returns ``z`` (n,5), ``score`` (n,5 sum
     scores 24-120), ``percentile`` (n,5, relative to ``reference``: the pooled adult population or the
-    persona's own norm group), ``level`` (n,5 names), ``group`` (n,). The scores do not depend on
-    ``reference``; only the percentiles and levels do."""
+    persona's own norm group), ``level_index`` (n,5 indexes into :data:`LEVELS`), ``level`` (n,5 names;
+    left out with ``level_names=False``, which builds no per-row object array), ``group`` (n,). The
+    scores do not depend on ``reference``; only the percentiles and levels do."""
     check_reference(reference)
     z = normals(seed, "personas.bigfive", keys, 5) @ norms.chol.T
     s = np.asarray(sex_is_female, dtype=np.int64)
@@ -183,7 +194,11 @@ def draw_bigfive(
     sd = norms.sds[s, g]
     score = np.clip(mu + z * sd, 24, 120)
     pct = ndtr((score - mu) / sd) * 100.0 if reference == "group" else pooled_percentile(norms, score)
-    return {"z": z, "score": score, "percentile": pct, "level": level_of(pct), "group": g}
+    idx = level_index(pct)
+    out = {"z": z, "score": score, "percentile": pct, "level_index": idx, "group": g}
+    if level_names:
+        out["level"] = np.array([n for _, n in LEVELS], dtype=object)[idx]
+    return out
 
 
 def render_levels(levels_row) -> str:  # noqa: ANN001 - a row of 5 level names

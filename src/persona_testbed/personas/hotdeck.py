@@ -112,13 +112,10 @@ def _packing(recipients: pl.DataFrame, donors: pl.DataFrame, cols: list[str]) ->
     index is built once per donor frame), or None (non-integer, negative or too wide). Recipient values
     outside the donors' range match no donor (see :func:`_recipient_keys`)."""
     bits = {}
+    dschema, rschema = donors.schema, recipients.schema  # once: a schema is built per access
     for c in cols:
-        dt = donors.schema[c]
-        if (
-            c not in recipients.columns
-            or recipients.schema[c] != dt
-            or not (dt.is_integer() or dt == pl.Boolean)
-        ):
+        dt = dschema[c]
+        if c not in rschema or rschema[c] != dt or not (dt.is_integer() or dt == pl.Boolean):
             return None
         dlo, dhi = _ranges(donors)[c]
         if dlo is not None and dlo < 0:
@@ -287,10 +284,11 @@ class _CellIndex:
         )
 
     def pick(
-        self, recipient_keys: pl.Series, u: np.ndarray, min_count: int = 1
+        self, recipient_keys: pl.Series, u: np.ndarray, min_count: int = 1, counts: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """(donor row or -1, donors in the recipient's cell) per recipient; a cell with fewer than
-        ``min_count`` donors (of positive weight) counts as empty (row -1, its count still reported)."""
+        ``min_count`` donors (of positive weight) counts as empty (row -1, its count still reported).
+        With ``counts=False`` and ``min_count`` 1 the counts are not looked up (all 0)."""
         out = np.full(len(recipient_keys), -1, dtype=np.int64)
         count = np.zeros(len(recipient_keys), dtype=np.int64)
         if len(self.cum) == 0:
@@ -302,7 +300,8 @@ class _CellIndex:
             ci = np.minimum(np.searchsorted(ck, rk_all), len(ck) - 1)
             found = rk_s.is_not_null().to_numpy() & (np.asarray(ck[ci]) == rk_all)
             start, total, rk = np.asarray(cs[ci[found]]), np.asarray(ct[ci[found]]), rk_all[found]
-            if found.any():  # donors per cell: the width of the cell's run in the sorted donor keys
+            if (counts or min_count > 1) and found.any():
+                # donors per cell: the width of the cell's run in the sorted donor keys
                 keys = self.keys
                 count[found] = np.searchsorted(keys, rk, side="right") - np.searchsorted(
                     keys, rk, side="left"
@@ -359,7 +358,11 @@ def _cell_index(
         try:
             index.save(path)
         except OSError:
-            pass  # a read-only cache only costs speed
+            return index  # a read-only cache only costs speed
+        # the built arrays give way to the memory-mapped file (the same values, what a later run reads)
+        saved = _CellIndex.load(path, donors.height)
+        if saved is not None:
+            return saved
     return index
 
 
@@ -417,7 +420,7 @@ def pick_with_backoff(
     at the last level. The last level may be ``[]`` (every donor in one cell). Recipients with no donor
     at any level get row -1 and level -1.
     """
-    rows, used, _ = pick_with_backoff_counts(recipients, donors, levels, u, weight_col, min_count)
+    rows, used, _ = _backoff(recipients, donors, levels, u, weight_col, min_count, counts=False)
     return rows, used
 
 
@@ -430,24 +433,41 @@ def pick_with_backoff_counts(
     min_count: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`pick_with_backoff` plus, per recipient, the number of donors in the cell it was drawn from."""
+    return _backoff(recipients, donors, levels, u, weight_col, min_count, counts=True)
+
+
+def _backoff(
+    recipients: pl.DataFrame,
+    donors: pl.DataFrame,
+    levels: list[list[str]],
+    u: np.ndarray,
+    weight_col: str,
+    min_count: int,
+    counts: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The back-off loop; with ``counts=False`` (and ``min_count`` 1) the cell counts are all 0."""
     n = recipients.height
     rows = np.full(n, -1, dtype=np.int64)
     used = np.full(n, -1, dtype=np.int64)
     cell_donors = np.zeros(n, dtype=np.int64)
-    weights = donors[weight_col].to_numpy()
     for level, cols in enumerate(levels):
         todo = np.flatnonzero(rows < 0)
         if len(todo) == 0:
             break
         bits = _packing(recipients, donors, cols)
-        rkeys = _recipient_keys(recipients[todo], cols, bits)
+        # keys are row-wise: computed from the key columns of every row, then gathered (cheaper than
+        # gathering every column of the recipients first)
+        keys = _recipient_keys(recipients.select(cols) if cols else recipients, cols, bits)
+        rkeys = keys if len(todo) == n else keys.gather(todo)
         bits_key = tuple(sorted(bits.items())) if bits is not None else None
         index = _memo(
             donors,
             ("cells", weight_col, tuple(cols), bits_key),
-            lambda cols=cols, bits=bits: _cell_index(donors, cols, bits, weights, weight_col),
+            lambda cols=cols, bits=bits: _cell_index(
+                donors, cols, bits, donors[weight_col].to_numpy(), weight_col
+            ),
         )
-        got, count = index.pick(rkeys, u[todo], min_count if level < len(levels) - 1 else 1)
+        got, count = index.pick(rkeys, u[todo], min_count if level < len(levels) - 1 else 1, counts)
         ok = got >= 0
         rows[todo[ok]] = got[ok]
         used[todo[ok]] = level

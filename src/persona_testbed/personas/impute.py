@@ -242,7 +242,9 @@ def impute_missing(
     rows, level = pick_with_backoff(rec, don, levels_for(rec, don), u, "PWGTP")
     if (rows < 0).any():
         raise ValueError("imputation: no donor at any level (empty donor pool)")
-    picked = donors[rows]
+    # only the columns used below are gathered (a gather of every donor column touches the whole file)
+    used = [*missing_vars, "STATE", "SERIALNO", "SPORDER", *(["hht4"] if "hht4" in donors.columns else [])]
+    picked = donors.select(list(dict.fromkeys(used)))[rows]
     donor_household = (
         picked["hht4"].cast(pl.Int64).replace_strict(HOUSEHOLD_KINDS, default=None, return_dtype=pl.Utf8)
         if "hht4" in picked.columns
