@@ -430,6 +430,22 @@ class BatchStore:
                 db.execute("ROLLBACK")
                 raise
 
+    def fail_unanswered(
+        self,
+        stage: str,
+        model: str,
+        pending: dict[str, dict[str, Any]],
+        answered: set[str],
+        why: str,
+        source: str,
+    ) -> None:
+        """Record every request of ``pending`` not in ``answered`` as failed with ``why`` (an executor that
+        could not answer them): a failure recorded as data, so the stage never defers them again."""
+        rest: list[tuple[str, int | None, str | None, str | None]] = [
+            (rid, None, None, why) for rid in sorted(pending) if rid not in answered
+        ]
+        self.save_answers(stage, model, pending, rest, source=source)
+
     def unanswered(self) -> int:
         if not self.exists():
             return 0

@@ -115,7 +115,7 @@ class VLLMConfig(_Section):
     replicas: int = Field(1, ge=1, le=1024)
     """Engine replicas (each on its own GPU or GPUs, see ``engine_kwargs.tensor_parallel_size``)."""
     batch_size: int = Field(32, ge=1)
-    """Requests per batch sent to an engine; also how often the driver saves answers."""
+    """Requests per batch sent to an engine."""
     accelerator_type: str | None = None
     """Ray accelerator type the engines need (e.g. ``H100``); unset: any GPU."""
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)

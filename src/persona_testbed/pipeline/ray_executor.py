@@ -123,16 +123,19 @@ class RayExecutor:
         to vLLM engines on GPU workers (``ray_vllm``), the others to the OpenAI-compatible endpoint."""
         model_of = model_of or {}
         by_vllm: dict[str, dict[str, dict[str, Any]]] = {}
-        for rid, model in model_of.items():
-            if rid in pending and parse_model(model).kind == "vllm":
-                by_vllm.setdefault(model, {})[rid] = pending[rid]
+        rest: dict[str, dict[str, Any]] = {}
+        for rid, body in pending.items():
+            model = model_of.get(rid, "")
+            if model and parse_model(model).kind == "vllm":
+                by_vllm.setdefault(model, {})[rid] = body
+            else:
+                rest[rid] = body
         if by_vllm:
             ray_vllm.require_vllm()  # before starting Ray: a missing extra is one line at once
         self._ensure()
         done = 0
         for model, requests in sorted(by_vllm.items()):
             done += ray_vllm.run_vllm_wave(store, stage, model, requests, self.config.vllm)
-        rest = {rid: body for rid, body in pending.items() if not any(rid in r for r in by_vllm.values())}
         return done + (self._run_http(store, stage, rest) if rest else 0)
 
     def _run_http(self, store: BatchStore, stage: str, pending: dict[str, dict[str, Any]]) -> int:
@@ -189,13 +192,7 @@ class RayExecutor:
             raise
         except Exception as exc:  # a worker that failed past its retries: its requests fail, as data
             why = f"ray worker failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-            store.save_answers(
-                stage,
-                models,
-                pending,
-                [(rid, None, None, why) for rid in sorted(pending) if rid not in answered],
-                source="ray",
-            )
+            store.fail_unanswered(stage, models, pending, answered, why, source="ray")
         return len(answered)
 
     def close(self) -> None:

@@ -88,61 +88,31 @@ def _answer(row: dict[str, Any]) -> tuple[str, int | None, str | None, str | Non
 
 
 def run_vllm_wave(
-    store: BatchStore,
-    stage: str,
-    model: str,
-    pending: dict[str, dict[str, Any]],
-    cfg: VLLMConfig,
-    build: Callable[[str, VLLMConfig], Callable[[Any], Any]] | None = None,
+    store: BatchStore, stage: str, model: str, pending: dict[str, dict[str, Any]], cfg: VLLMConfig
 ) -> int:
-    """Answer ``pending`` (requests of the ``vllm/`` model ``model``) with vLLM engines on Ray; answers are
-    saved to ``store`` every ``cfg.batch_size`` rows as they arrive. Returns how many were answered.
-    ``build`` makes the processor (default ``build_vllm_processor``; tests pass a CPU stand-in)."""
+    """Answer ``pending`` (requests of the ``vllm/`` model ``model``) with vLLM engines on Ray; each output
+    block is saved to ``store`` as it arrives. Returns how many were answered; a request left without an
+    answer is recorded as failed, so the stage never defers it again."""
     import ray.data
 
-    processor = (build or build_vllm_processor)(model_source(model), cfg)
+    processor = build_vllm_processor(model_source(model), cfg)
     items = [{"id": rid, "body": json.dumps(pending[rid], ensure_ascii=False)} for rid in sorted(pending)]
     answered: set[str] = set()
-    buffer: list[tuple[str, int | None, str | None, str | None]] = []
-
-    def flush() -> None:
-        if buffer:
-            store.save_answers(stage, model, pending, list(buffer), source="vllm")
-            answered.update(a[0] for a in buffer)
-            buffer.clear()
-
     try:
         # block by block as they arrive, nothing prefetched: a killed driver keeps every answer that arrived
         output = processor(ray.data.from_items(items))
         for block in output.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=0):
-            for row in block.to_dict("records"):
-                buffer.append(_answer(row))
-                if len(buffer) >= cfg.batch_size:
-                    flush()
-            flush()
-    except (KeyboardInterrupt, SystemExit):
-        flush()  # answers that arrived stay answered for the re-run
-        raise
-    except UserError:
+            answers = [_answer(row) for row in block.to_dict("records")]
+            store.save_answers(stage, model, pending, answers, source="vllm")
+            answered.update(a[0] for a in answers)
+    except (KeyboardInterrupt, SystemExit, UserError):
         raise
     except Exception as exc:  # the processor failed as a whole: the rest of the wave fails, as data
-        flush()
         why = f"vllm processor failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        store.save_answers(
-            stage,
-            model,
-            pending,
-            [(rid, None, None, why) for rid in sorted(pending) if rid not in answered],
-            "vllm",
-        )
+        store.fail_unanswered(stage, model, pending, answered, why, source="vllm")
         return len(answered)
-    flush()
-    missing = [
-        (rid, None, None, "vllm: the processor returned no row for this request") for rid in sorted(pending)
-    ]
-    missing = [m for m in missing if m[0] not in answered]
-    if missing:  # never leave a request unanswered: the stage would defer it again forever
-        store.save_answers(stage, model, pending, missing, source="vllm")
+    why = "vllm: the processor returned no row for this request"
+    store.fail_unanswered(stage, model, pending, answered, why, source="vllm")
     return len(answered)
 
 
